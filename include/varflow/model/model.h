@@ -1,0 +1,44 @@
+#pragma once
+// The discrete forecast model interface: one time step x_{k+1} = M(x_k), its tangent-linear (TL)
+// dx_{k+1} = M'(x_k) dx_k and its adjoint (AD) ax_k = M'(x_k)^T ax_{k+1}.
+//
+// Plugging in a model (ours or a user's, e.g. a Fortran code behind callbacks) means deriving from
+// Model and implementing the four do_* functions. The public functions check sizes and finiteness of
+// user input and then call them, so an implementation may assume:
+//   - every vector argument has size state_size();
+//   - `x` (the state the step is linearised about) is finite.
+// TL and AD are those of the exact discrete step (not of the continuous equations), so that the
+// adjoint dot-product test <M' dx, ay> = <dx, M'^T ay> holds to round-off. All calls are const and
+// must be thread-safe for concurrent calls on distinct vectors.
+#include <string>
+
+#include "varflow/core/types.h"
+
+namespace varflow {
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  // Number of state variables.
+  virtual Index state_size() const = 0;
+  // Human-readable name with parameters, e.g. "lorenz96(n=40, F=8, dt=0.05)".
+  virtual std::string name() const = 0;
+
+  // x <- M(x). Throws InvalidArgument on a wrong size or a non-finite x.
+  void step(Vector& x) const;
+  // dx <- M'(x) dx, linearised about the state x at the start of the step.
+  void step_tangent(const Vector& x, Vector& dx) const;
+  // ax <- M'(x)^T ax, linearised about the state x at the start of the step.
+  void step_adjoint(const Vector& x, Vector& ax) const;
+
+ protected:
+  virtual void do_step(Vector& x) const = 0;
+  virtual void do_step_tangent(const Vector& x, Vector& dx) const = 0;
+  virtual void do_step_adjoint(const Vector& x, Vector& ax) const = 0;
+
+ private:
+  void check_state(const char* where, const Vector& x) const;
+};
+
+}  // namespace varflow

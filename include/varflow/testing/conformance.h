@@ -1,0 +1,70 @@
+#pragma once
+// Conformance suites: GoogleTest value-parameterised tests that every Model, ObservationOperator and
+// Covariance must pass, ours or a user's. Link varflow::testing and instantiate them for a plug-in:
+//
+//   #include <varflow/testing/conformance.h>
+//   using varflow::testing::ModelCase;
+//   using varflow::testing::ModelConformance;   // the suite name must be unqualified
+//   INSTANTIATE_TEST_SUITE_P(MyCode, ModelConformance,
+//       ::testing::Values(ModelCase{"my_model",
+//                                   [] { return std::make_shared<MyModel>(); },
+//                                   [](varflow::Rng& rng) { return my_typical_state(rng); }}),
+//       varflow::testing::CaseName());
+//
+// Pass CaseName() as the name generator (it also makes the linker keep the suites). Random tests
+// draw from varflow::testing::seeded_rng(), which prints its seed; VARFLOW_TEST_SEED overrides it.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "varflow/core/random.h"
+#include "varflow/covariance/covariance.h"
+#include "varflow/model/model.h"
+#include "varflow/obs/observation_operator.h"
+#include "varflow/validation/covariance_checks.h"
+#include "varflow/validation/linearization_checks.h"
+
+namespace varflow::testing {
+
+// A typical state to linearise about (on the attractor for a chaotic model), drawn from rng.
+using StateMaker = std::function<Vector(Rng&)>;
+
+struct ModelCase {
+  std::string name;  // letters, digits and '_' (it becomes part of the test name)
+  std::function<std::shared_ptr<const Model>()> make;
+  StateMaker state;
+  Index window_steps = 50;  // the window TL/AD tests run over at least 50 steps
+  LinearizationTolerances tolerances = {};
+};
+
+struct ObservationOperatorCase {
+  std::string name;
+  std::function<std::shared_ptr<const ObservationOperator>()> make;
+  StateMaker state;
+  LinearizationTolerances tolerances = {};
+};
+
+struct CovarianceCase {
+  std::string name;
+  std::function<std::shared_ptr<const Covariance>()> make;
+  CovarianceTolerances tolerances = {};
+  Index sampling_draws = 10000;
+};
+
+class ModelConformance : public ::testing::TestWithParam<ModelCase> {};
+class ObservationOperatorConformance : public ::testing::TestWithParam<ObservationOperatorCase> {};
+class CovarianceConformance : public ::testing::TestWithParam<CovarianceCase> {};
+
+// Test-name generator for INSTANTIATE_TEST_SUITE_P.
+struct CaseName {
+  std::string operator()(const ::testing::TestParamInfo<ModelCase>& info) const;
+  std::string operator()(const ::testing::TestParamInfo<ObservationOperatorCase>& info) const;
+  std::string operator()(const ::testing::TestParamInfo<CovarianceCase>& info) const;
+};
+
+// An Rng seeded from VARFLOW_TEST_SEED, or from `default_seed` when it is unset; prints the seed.
+Rng seeded_rng(std::uint64_t default_seed);
+
+}  // namespace varflow::testing

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages varflow builds against, and nothing when all are present.
+# Usage: scripts/setup.sh   (runs apt-get through sudo when not root)
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libeigen3-dev libceres-dev libgoogle-glog-dev libgflags-dev
+  libnetcdf-c++4-dev libnetcdf-dev netcdf-bin
+  libgtest-dev libgmock-dev
+  libyaml-cpp-dev libcli11-dev libfftw3-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

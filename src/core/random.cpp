@@ -1,0 +1,35 @@
+#include "varflow/core/random.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "varflow/core/error.h"
+
+namespace varflow {
+
+Vector Rng::normal_vector(Index n) {
+  Vector v(n);
+  for (Index i = 0; i < n; ++i) v[i] = normal();
+  return v;
+}
+
+Rng Rng::split() {
+  // SplitMix64 of a fresh draw: decorrelates the child stream from the parent's.
+  std::uint64_t z = engine_() + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return Rng(z ^ (z >> 31));
+}
+
+std::uint64_t seed_from_env(std::uint64_t fallback, const char* variable) {
+  const char* text = std::getenv(variable);
+  if (text == nullptr || *text == '\0') return fallback;
+  const std::string s(text);
+  if (s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19) {
+    throw InvalidArgument(format_message("seed_from_env: ", variable, " = '", s,
+                                         "' is not a non-negative integer"));
+  }
+  return std::stoull(s);
+}
+
+}  // namespace varflow

@@ -1,0 +1,3 @@
+list(APPEND VARFLOW_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/error.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/random.cpp)
