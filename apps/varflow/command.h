@@ -1,0 +1,21 @@
+#pragma once
+// Subcommands of the varflow program. Each subcommand lives in its own file and registers itself
+// with add_<name>_command(app, commands): it adds a CLI11 subcommand with its options and a runner.
+// main.cpp runs the one that was parsed. Exit status: 0 success, 1 failure (numerical failure, a gate
+// failed), 2 bad input (bad option, config or file; the message names the field and the value).
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <vector>
+
+namespace varflow::cli {
+
+struct Command {
+  CLI::App* subcommand;
+  std::function<int()> run;
+};
+using CommandList = std::vector<Command>;
+
+void add_forecast_command(CLI::App& app, CommandList& commands);
+
+}  // namespace varflow::cli

@@ -1,0 +1,45 @@
+#include "varflow/io/atomic_file.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <system_error>
+
+#include "varflow/core/error.h"
+
+namespace varflow {
+
+AtomicOutput::AtomicOutput(std::filesystem::path target) : target_(std::move(target)) {
+  namespace fs = std::filesystem;
+  if (target_.empty()) throw InvalidArgument("output path is empty");
+  const fs::path dir = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw InvalidArgument(format_message("output ", target_.string(), ": directory ", dir.string(),
+                                         " does not exist"));
+  }
+  if (fs::is_directory(target_, ec)) {
+    throw InvalidArgument(format_message("output ", target_.string(), " is a directory"));
+  }
+  static std::atomic<unsigned> counter{0};
+  temporary_ = dir / format_message(".", target_.filename().string(), ".tmp", ::getpid(), "_", counter++);
+}
+
+AtomicOutput::~AtomicOutput() {
+  if (!committed_) {
+    std::error_code ec;
+    std::filesystem::remove(temporary_, ec);
+  }
+}
+
+void AtomicOutput::commit() {
+  std::error_code ec;
+  std::filesystem::rename(temporary_, target_, ec);
+  if (ec) {
+    throw Error(format_message("could not move ", temporary_.string(), " to ", target_.string(), ": ",
+                               ec.message()));
+  }
+  committed_ = true;
+}
+
+}  // namespace varflow
