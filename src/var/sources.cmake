@@ -1,0 +1,6 @@
+list(APPEND VARFLOW_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/window.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/summary.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/block_diagonal_covariance.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cost.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/lanczos.cpp)
