@@ -259,6 +259,7 @@ Vector Linearization::tangent(const Vector& dz) const {
       if (d.num_subwindows > 0) dx += d.eta(dz, d.subwindow(k));
     }
   }
+  if (!out.allFinite()) throw NumericalError("Linearization::tangent: the TL sweep produced a non-finite value");
   return out;
 }
 
@@ -285,6 +286,7 @@ Vector Linearization::adjoint(const Vector& w) const {
     }
   }
   out.head(n) = a;
+  if (!out.allFinite()) throw NumericalError("Linearization::adjoint: the AD sweep produced a non-finite value");
   return out;
 }
 

@@ -103,14 +103,16 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
   out.v = Vector::Zero(p);
   const Vector zb = cost.control_background();
   const Covariance& prior = cost.prior();
+  Vector g;
   try {
     out.map.emplace(cost.linearize(zb));
+    g = out.map->preconditioned_gradient(out.v);
   } catch (const Error& e) {
+    out.map.reset();
     summary.termination_type = TerminationType::kNumericalFailure;
-    summary.message = std::string("the background trajectory failed: ") + e.what();
+    summary.message = std::string("the background trajectory or its gradient failed: ") + e.what();
     return out;
   }
-  Vector g = out.map->preconditioned_gradient(out.v);
   double j = out.map->cost();
   summary.initial_cost = summary.final_cost = j;
   const double g0 = g.norm();
@@ -132,7 +134,13 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
     }
     const Linearization& lin = *out.map;
     const LinearOperator hessian = [&lin](const Vector& dv) { return lin.preconditioned_hessian_multiply(dv); };
-    LanczosSolveResult inner = lanczos_solve(hessian, -g, inner_options);
+    LanczosSolveResult inner;
+    try {
+      inner = lanczos_solve(hessian, -g, inner_options);
+    } catch (const Error& e) {
+      inner.numerical_failure = true;
+      inner.message = e.what();
+    }
     summary.iterations += inner.iterations;
     summary.outer_iterations = outer + 1;
     if (inner.numerical_failure) {
@@ -168,7 +176,14 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
       break;
     }
     j = out.map->cost();
-    g = out.map->preconditioned_gradient(out.v);
+    try {
+      g = out.map->preconditioned_gradient(out.v);
+    } catch (const Error& e) {
+      summary.termination_type = TerminationType::kNumericalFailure;
+      summary.message = format_message("outer loop ", outer + 1, ": gradient failed: ", e.what());
+      summary.final_cost = j;
+      break;
+    }
     summary.final_cost = j;
     summary.final_gradient_norm = g.norm();
     if (step * dv.norm() <= options.step_tolerance * (out.v.norm() + options.step_tolerance)) {

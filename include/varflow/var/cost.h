@@ -109,6 +109,7 @@ class Linearization {
   const Vector& departures() const { return departures_; }
 
   // One TL sweep: dz (control space) -> (H'_s M'_{0->k(s)} dz)_s stacked; 0 at masked entries.
+  // tangent and adjoint throw NumericalError when the sweep produces a non-finite value.
   Vector tangent(const Vector& dz) const;
   // One AD sweep: w (observation space; masked entries ignored) -> sum_s (H'_s M'_{0->k(s)})^T w_s.
   Vector adjoint(const Vector& w) const;

@@ -22,7 +22,7 @@
 namespace varflow {
 
 struct GaussNewtonOptions {
-  int max_outer_iterations = 10;
+  int max_outer_iterations = 20;
   int max_inner_iterations = 200;   // per outer loop (capped at the control size)
   double inner_tolerance = 1e-10;   // relative residual of the inner system
   // Converged when ||g|| <= gradient_tolerance * ||g_0|| (Euclidean, in v) at the start of an outer
