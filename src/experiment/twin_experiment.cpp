@@ -125,6 +125,11 @@ TwinExperimentConfig default_twin_experiment_config() {
   c.weak.gradient_tolerance = 1e-6;
   c.weak.inner_tolerance = 1e-6;
   c.weak.subwindow_steps = 4;
+  // Spreads from the full Gauss-Newton posterior: extend the last inner Lanczos process to the whole
+  // control space (capped at the control size), as the inner Krylov space alone leaves directions
+  // at their prior variance.
+  c.incremental.posterior_lanczos_vectors = 1 << 20;
+  c.weak.posterior_lanczos_vectors = 1 << 20;
   return c;
 }
 

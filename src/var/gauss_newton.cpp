@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #include "solver_common.h"
@@ -18,6 +19,8 @@ bool GaussNewtonOptions::IsValid(std::string* error) const {
     e = format_message("gradient_tolerance = ", gradient_tolerance, " must be in [0, 1)");
   else if (!(step_tolerance >= 0.0 && std::isfinite(step_tolerance)))
     e = format_message("step_tolerance = ", step_tolerance, " must be finite and non-negative");
+  else if (posterior_lanczos_vectors < 0)
+    e = format_message("posterior_lanczos_vectors = ", posterior_lanczos_vectors, " must be non-negative");
   else if (max_backtracking_steps < 0)
     e = format_message("max_backtracking_steps = ", max_backtracking_steps, " must be non-negative");
   else if (!(max_time_seconds > 0.0)) e = format_message("max_time_seconds = ", max_time_seconds, " must be positive");
@@ -40,7 +43,7 @@ void record_work(const FourDVarCost& cost, const Stopwatch& clock, SolverSummary
 }
 
 void finish(const FourDVarCost& cost, const std::optional<Linearization>& map, const Vector& control,
-            PosteriorMethod method, const LanczosEigenOptions& low_rank, const LanczosSolveResult* inner,
+            PosteriorMethod method, const LanczosEigenOptions& low_rank, Lanczos* inner, Index inner_vectors,
             VarResult& result, SolverSummary& summary) {
   const Index n = cost.state_size();
   result.control = control;
@@ -58,8 +61,18 @@ void finish(const FourDVarCost& cost, const std::optional<Linearization>& map, c
     if (method == PosteriorMethod::kDense) {
       cov = laplace_covariance_dense(*map);
       summary.posterior_rank = cost.control_size();
-    } else if (method == PosteriorMethod::kInnerLanczos && inner != nullptr && inner->ritz_values.size() > 0) {
-      auto lr = laplace_covariance_from_ritz(cost.prior_ptr(), inner->ritz_values, inner->ritz_vectors);
+    } else if (method == PosteriorMethod::kInnerLanczos && inner != nullptr && inner->size() > 0) {
+      const Index target = std::min(inner_vectors, cost.control_size());
+      if (target > inner->size()) {
+        inner->reserve(target);
+        while (inner->size() < target && inner->step()) {
+        }
+        if (inner->non_finite()) throw NumericalError("extending the inner Lanczos process: non-finite Hessian product");
+      }
+      Vector values;
+      Matrix vectors;
+      inner->ritz_pairs(&values, &vectors);
+      auto lr = laplace_covariance_from_ritz(cost.prior_ptr(), values, vectors);
       summary.posterior_rank = lr->rank();
       cov = lr;
     } else {
@@ -132,11 +145,12 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
       summary.message = format_message("max_time_seconds = ", options.max_time_seconds, " reached");
       break;
     }
-    const Linearization& lin = *out.map;
-    const LinearOperator hessian = [&lin](const Vector& dv) { return lin.preconditioned_hessian_multiply(dv); };
+    auto lin = std::make_shared<const Linearization>(*out.map);
+    const LinearOperator hessian = [lin](const Vector& dv) { return lin->preconditioned_hessian_multiply(dv); };
     LanczosSolveResult inner;
+    std::unique_ptr<Lanczos> process;
     try {
-      inner = lanczos_solve(hessian, -g, inner_options);
+      inner = lanczos_solve(hessian, -g, inner_options, &process);
     } catch (const Error& e) {
       inner.numerical_failure = true;
       inner.message = e.what();
@@ -149,7 +163,8 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
       break;
     }
     const Vector dv = inner.x;
-    out.last_inner = std::move(inner);
+    out.last_inner = std::move(process);
+    out.last_inner_map = lin;
     // Accept the Gauss-Newton step unless it increases the cost beyond round-off; otherwise halve it.
     double step = 1.0;
     bool accepted = false;
@@ -211,8 +226,8 @@ VarResult solve_gauss_newton(const FourDVarCost& cost, const GaussNewtonOptions&
   detail::GaussNewtonOutput gn = detail::run_gauss_newton(cost, options, clock, summary);
   VarResult result;
   const Vector z = cost.control_background() + cost.prior().sqrt_multiply(gn.v);
-  detail::finish(cost, gn.map, z, options.posterior, options.low_rank,
-                 gn.last_inner ? &*gn.last_inner : nullptr, result, summary);
+  detail::finish(cost, gn.map, z, options.posterior, options.low_rank, gn.last_inner.get(),
+                 options.posterior_lanczos_vectors, result, summary);
   detail::record_work(cost, clock, summary);
   if (summary_out) *summary_out = summary;
   return result;

@@ -49,6 +49,16 @@ bool Lanczos::step(double breakdown_tolerance) {
   return true;
 }
 
+void Lanczos::reserve(Index max_vectors) {
+  if (max_vectors <= max_vectors_) return;
+  v_.conservativeResize(Eigen::NoChange, max_vectors + 1);
+  alpha_.conservativeResize(max_vectors);
+  beta_.conservativeResize(max_vectors + 1);
+  alpha_.tail(max_vectors - max_vectors_).setZero();
+  beta_.tail(max_vectors - max_vectors_).setZero();
+  max_vectors_ = max_vectors;
+}
+
 Matrix Lanczos::tridiagonal() const {
   Matrix t = Matrix::Zero(j_, j_);
   for (Index i = 0; i < j_; ++i) {
@@ -104,7 +114,9 @@ bool tridiagonal_solve(const Eigen::Ref<const Vector>& a, const Eigen::Ref<const
 
 }  // namespace
 
-LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const LanczosSolveOptions& options) {
+LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const LanczosSolveOptions& options,
+                                 std::unique_ptr<Lanczos>* process) {
+  if (process) process->reset();
   std::string error;
   if (!options.IsValid(&error)) throw InvalidArgument("lanczos_solve: " + error);
   check_finite("lanczos_solve", "b", b);
@@ -118,7 +130,8 @@ LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const
     return result;
   }
   const Index max_vectors = std::min<Index>(options.max_iterations, b.size());
-  Lanczos lz(a, b, max_vectors);
+  auto owned = std::make_unique<Lanczos>(a, b, max_vectors);
+  Lanczos& lz = *owned;
   Vector y;
   Vector rhs;
   while (lz.step()) {
@@ -153,6 +166,7 @@ LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const
   }
   result.x = lz.basis() * y;
   if (!result.numerical_failure) lz.ritz_pairs(&result.ritz_values, &result.ritz_vectors);
+  if (process) *process = std::move(owned);
   return result;
 }
 

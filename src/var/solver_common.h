@@ -25,8 +25,10 @@ class Stopwatch {
 // posterior by `method`; a failure of the posterior sets the summary's termination to numerical
 // failure. `inner` is the last inner Lanczos solve, if any. `state_marginal`: also form the x_0
 // marginal when the control is larger than the state (weak constraint).
+// `inner`: the Lanczos process of the last inner solve (may be null), extended to
+// `inner_vectors` vectors first when that is larger than its size.
 void finish(const FourDVarCost& cost, const std::optional<Linearization>& map, const Vector& control,
-            PosteriorMethod method, const LanczosEigenOptions& low_rank, const LanczosSolveResult* inner,
+            PosteriorMethod method, const LanczosEigenOptions& low_rank, Lanczos* inner, Index inner_vectors,
             VarResult& result, SolverSummary& summary);
 
 // Sets the summary's work counts from the cost's counters and the wall time.
@@ -35,7 +37,8 @@ void record_work(const FourDVarCost& cost, const Stopwatch& clock, SolverSummary
 struct GaussNewtonOutput {
   Vector v;                          // preconditioned control at the end
   std::optional<Linearization> map;  // linearisation at the final iterate (none if x_b failed)
-  std::optional<LanczosSolveResult> last_inner;
+  std::unique_ptr<Lanczos> last_inner;                  // the last inner Lanczos process
+  std::shared_ptr<const Linearization> last_inner_map;  // the linearisation its operator uses
 };
 
 // Gauss-Newton outer loops around Lanczos-CG inner solves (see incremental_4dvar.h). Fills the

@@ -150,7 +150,7 @@ VarResult StrongFourDVar::solve(const AssimilationWindow& window, SolverSummary*
   }
   VarResult result;
   const Vector z = cost.control_background() + cost.prior().sqrt_multiply(v);
-  detail::finish(cost, map, z, options_.posterior, options_.low_rank, nullptr, result, summary);
+  detail::finish(cost, map, z, options_.posterior, options_.low_rank, nullptr, 0, result, summary);
   detail::record_work(cost, clock, summary);
   if (summary_out) *summary_out = summary;
   return result;

@@ -32,6 +32,12 @@ struct GaussNewtonOptions {
   int max_backtracking_steps = 8;
   double max_time_seconds = 1e6;
   PosteriorMethod posterior = PosteriorMethod::kInnerLanczos;
+  // kInnerLanczos: the Krylov space of the last inner solve holds only what CG needed, and directions
+  // outside it keep their prior variance. When this is larger than that solve's number of Lanczos
+  // vectors, the same Lanczos process (same linearisation, one TL and one AD sweep per vector) is
+  // continued to this many vectors (capped at the control size; the control size gives the exact
+  // Gauss-Newton posterior at that linearisation). 0: use the inner Krylov space as it is.
+  Index posterior_lanczos_vectors = 0;
   LanczosEigenOptions low_rank;  // for kLowRank, and for kInnerLanczos when no inner solve ran
   bool IsValid(std::string* error) const;
 };

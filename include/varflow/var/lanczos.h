@@ -10,6 +10,7 @@
 // n-vector per iteration. A is matrix-free: one application per iteration.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "varflow/core/types.h"
@@ -28,6 +29,10 @@ class Lanczos {
   // stopped: on breakdown (beta_{j+1} <= breakdown_tolerance * ||T||, an invariant subspace),
   // a non-finite A q_j, or max_vectors reached.
   bool step(double breakdown_tolerance = 1e-12);
+  // Raises the limit on the number of Lanczos vectors (never lowers it), e.g. to extend the process
+  // of a finished solve for more Ritz pairs.
+  void reserve(Index max_vectors);
+  Index max_vectors() const { return max_vectors_; }
 
   Index size() const { return j_; }                // number of Lanczos vectors in V_j
   bool broke_down() const { return breakdown_; }   // invariant subspace found (the last step is exact)
@@ -73,8 +78,11 @@ struct LanczosSolveResult {
 };
 
 // Solves A x = b for SPD A by Lanczos-CG from x_0 = 0. b = 0 returns x = 0, converged, no Ritz pairs.
-// Throws InvalidArgument for invalid options or a non-finite b.
-LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const LanczosSolveOptions& options = {});
+// Throws InvalidArgument for invalid options or a non-finite b. When `process` is not null it receives
+// the Lanczos process (null for b = 0), which may be extended later with reserve() and step(); the
+// operator `a` is copied into it, so whatever `a` refers to must outlive it.
+LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const LanczosSolveOptions& options = {},
+                                 std::unique_ptr<Lanczos>* process = nullptr);
 
 struct LanczosEigenOptions {
   Index rank = 20;                 // number k of leading eigenpairs wanted (>= 1; capped at n)
