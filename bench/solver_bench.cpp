@@ -44,6 +44,7 @@ void sweep_cost(const TwinExperimentConfig& c, int repeats, double* tl_seconds, 
   const Vector dz = rng.normal_vector(n);
   const Vector dy = rng.normal_vector(cost.observation_size());
   double sink = 0.0;
+  for (int i = 0; i < repeats / 4; ++i) sink += lin.tangent(dz)[0] + lin.adjoint(dy)[0];  // warm-up
   auto t0 = Clock::now();
   for (int i = 0; i < repeats; ++i) sink += lin.tangent(dz)[0];
   auto t1 = Clock::now();
