@@ -7,3 +7,5 @@ list(APPEND VARFLOW_SOURCES
 list(APPEND VARFLOW_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/gauss_newton.cpp
   ${CMAKE_CURRENT_LIST_DIR}/strong_4dvar.cpp)
+list(APPEND VARFLOW_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/least_squares_check.cpp)

@@ -7,6 +7,7 @@
 #include "varflow/core/error.h"
 #include "varflow/testing/conformance.h"
 #include "varflow/var/incremental_4dvar.h"
+#include "varflow/var/least_squares_check.h"
 #include "varflow/var/strong_4dvar.h"
 #include "varflow/var/weak_4dvar.h"
 
@@ -249,6 +250,47 @@ TEST(Solvers, EnumNamesRoundTrip) {
   TerminationType t = TerminationType::kConverged;
   EXPECT_FALSE(termination_type_from_string("bogus", &t));
   EXPECT_EQ(t, TerminationType::kConverged);
+}
+
+}  // namespace
+}  // namespace varflow
+
+namespace varflow {
+namespace {
+
+TEST(LeastSquaresCheck, CeresLevenbergMarquardtAgreesWithTheLanczosMaps) {
+  Rng rng = testing::seeded_rng(kSeed + 3);
+  auto m = std::make_shared<Lorenz96>(40, 8.0, 0.05);
+  const Vector t = test::attractor_state(*m, Vector::Constant(40, 8.0), rng, 500);
+  const AssimilationWindow w = test::twin_window(m, t, rng, 4, 2, 1, 0.5, 0.5);
+  const LeastSquaresCheckResult ls = solve_least_squares_check(FourDVarCost(w));
+  ASSERT_TRUE(ls.converged) << ls.message;
+  IncrementalFourDVar::Options io;
+  io.gradient_tolerance = 1e-12;
+  io.inner_tolerance = 1e-12;
+  SolverSummary s;
+  const VarResult incremental = IncrementalFourDVar(io).solve(w, &s);
+  ASSERT_TRUE(s.converged()) << s.FullReport();
+  const double diff = test::relative_error(incremental.analysis, ls.control);
+  std::cout << "[ measured ] incremental vs Ceres least-squares MAP: " << diff << " (" << ls.iterations
+            << " LM iterations)\n";
+  EXPECT_LT(diff, 1e-8);
+  EXPECT_NEAR(s.final_cost, ls.final_cost, 1e-10 * ls.final_cost);
+  // Weak constraint on Lorenz-63 against WeakFourDVar.
+  auto m63 = std::make_shared<Lorenz63>(0.01);
+  const Vector t63 = test::attractor_state(*m63, Vector::Constant(3, 1.0), rng, 1000);
+  const AssimilationWindow w63 = test::twin_window(m63, t63, rng, 20, 5, 1, 1.0, 1.0);
+  auto q = std::make_shared<DiagonalCovariance>(DiagonalCovariance::scaled_identity(3, 0.01));
+  const LeastSquaresCheckResult lsw = solve_least_squares_check(FourDVarCost(w63, q, 5));
+  WeakFourDVar::Options wo;
+  wo.subwindow_steps = 5;
+  wo.gradient_tolerance = 1e-12;
+  wo.inner_tolerance = 1e-12;
+  const VarResult weak = WeakFourDVar(q, wo).solve(w63, &s);
+  ASSERT_TRUE(lsw.converged && s.converged()) << lsw.message << "\n" << s.FullReport();
+  const double weak_diff = test::relative_error(weak.control, lsw.control);
+  std::cout << "[ measured ] weak 4D-Var vs Ceres least-squares MAP (Lorenz-63): " << weak_diff << "\n";
+  EXPECT_LT(weak_diff, 1e-8);
 }
 
 }  // namespace
