@@ -41,7 +41,6 @@ class StrongFourDVar {
  public:
   using Options = StrongFourDVarOptions;
 
-
   // Throws InvalidArgument with the message of Options::IsValid.
   explicit StrongFourDVar(Options options = {});
   const Options& options() const { return options_; }
