@@ -166,42 +166,125 @@ void check_state(const Vector& x, const char* what, Index step) {
 
 }  // namespace
 
+void TwinData::validate(Index n, Index total_steps) const {
+  const char* w = "TwinData";
+  if (!truth.empty()) {
+    check_size(w, "truth (number of states)", static_cast<Index>(truth.size()), total_steps + 1);
+    for (std::size_t k = 0; k < truth.size(); ++k) {
+      check_size(w, format_message("truth[", k, "]"), truth[k].size(), n);
+    }
+  }
+  if (observed_variables.empty()) throw InvalidArgument("TwinData: observed_variables is empty");
+  const Index m = static_cast<Index>(observed_variables.size());
+  for (Index j = 0; j < m; ++j) {
+    const Index v = observed_variables[static_cast<std::size_t>(j)];
+    if (v < 0 || v >= n) {
+      throw InvalidArgument(format_message(w, ": observed_variables[", j, "] = ", v, " is outside [0, ", n, ")"));
+    }
+  }
+  check_size(w, "obs_error_variance", obs_error_variance.size(), m);
+  for (Index j = 0; j < m; ++j) check_positive(w, format_message("obs_error_variance[", j, "]"), obs_error_variance[j]);
+  const Index times = static_cast<Index>(obs_steps.size());
+  check_size(w, "obs_values rows", obs_values.rows(), m);
+  check_size(w, "obs_values columns", obs_values.cols(), times);
+  check_size(w, "obs_mask rows", obs_mask.rows(), m);
+  check_size(w, "obs_mask columns", obs_mask.cols(), times);
+  for (Index t = 0; t < times; ++t) {
+    const Index step = obs_steps[static_cast<std::size_t>(t)];
+    if (step < 0 || step >= total_steps) {
+      throw InvalidArgument(format_message(w, ": obs_steps[", t, "] = ", step, " is outside [0, ", total_steps, ")"));
+    }
+    if (t > 0 && step <= obs_steps[static_cast<std::size_t>(t - 1)]) {
+      throw InvalidArgument(format_message(w, ": obs_steps[", t, "] = ", step, " is not after obs_steps[", t - 1,
+                                           "] = ", obs_steps[static_cast<std::size_t>(t - 1)]));
+    }
+    for (Index j = 0; j < m; ++j) {
+      if (obs_mask(j, t) && !std::isfinite(obs_values(j, t))) {
+        throw InvalidArgument(format_message(w, ": obs_values at time ", t, " (step ", step, "), observation ", j,
+                                             " = ", obs_values(j, t), " is not finite"));
+      }
+    }
+  }
+  check_size(w, "initial_background", initial_background.size(), n);
+  check_finite(w, "initial_background", initial_background);
+}
+
+TwinData simulate_twin_data(const TwinExperimentConfig& c) {
+  c.validate();
+  const Model& model = *c.model;
+  const Index n = model.state_size();
+  const Index total = c.cycles * c.window_steps;
+  Rng rng(c.seed);
+  TwinData d;
+
+  Vector x = c.truth_start.size() == n ? c.truth_start : Vector(Vector::Ones(n) + 0.01 * rng.normal_vector(n));
+  for (Index k = 0; k < c.spin_up_steps; ++k) model.step(x);
+  check_state(x, "truth spin-up", 0);
+  d.truth.reserve(static_cast<std::size_t>(total + 1));
+  d.truth.push_back(x);
+  for (Index k = 0; k < total; ++k) {
+    model.step(x);
+    check_state(x, "truth", k + 1);
+    d.truth.push_back(x);
+  }
+
+  if (c.observed_variables.empty()) {
+    for (Index i = 0; i < n; ++i) d.observed_variables.push_back(i);
+  } else {
+    d.observed_variables = c.observed_variables;
+  }
+  const Index m = static_cast<Index>(d.observed_variables.size());
+  d.obs_error_variance = Vector::Constant(m, c.obs_error_variance);
+  for (Index t = 0; t < total; t += c.obs_every_steps) d.obs_steps.push_back(t);
+  const Index times = static_cast<Index>(d.obs_steps.size());
+  d.obs_values.resize(m, times);
+  d.obs_mask.setConstant(m, times, true);
+  const double obs_std = std::sqrt(c.obs_error_variance);
+  for (Index t = 0; t < times; ++t) {
+    const Vector& xt = d.truth[static_cast<std::size_t>(d.obs_steps[static_cast<std::size_t>(t)])];
+    for (Index j = 0; j < m; ++j) {
+      d.obs_values(j, t) = xt[d.observed_variables[static_cast<std::size_t>(j)]] + obs_std * rng.normal();
+    }
+  }
+  d.initial_background = d.truth[0] + c.initial_background_std * rng.normal_vector(n);
+  return d;
+}
+
 TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const ProgressCallback& progress) {
+  return run_twin_experiment(c, simulate_twin_data(c), progress);
+}
+
+TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const TwinData& data,
+                                         const ProgressCallback& progress) {
   c.validate();
   const Model& model = *c.model;
   const Index n = model.state_size();
   const Index w = c.window_steps;
-  Rng rng(c.seed);
+  data.validate(n, c.cycles * w);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
 
-  // Truth.
-  Vector x = c.truth_start.size() == n ? c.truth_start : Vector(Vector::Ones(n) + 0.01 * rng.normal_vector(n));
-  for (Index k = 0; k < c.spin_up_steps; ++k) model.step(x);
-  check_state(x, "truth spin-up", 0);
-  std::vector<Vector> truth;
-  truth.reserve(static_cast<std::size_t>(c.cycles * w + 1));
-  truth.push_back(x);
-  for (Index k = 0; k < c.cycles * w; ++k) {
-    model.step(x);
-    check_state(x, "truth", k + 1);
-    truth.push_back(x);
-  }
-
-  // Observation operator and errors.
+  // Observation operator and R, shared by every slot.
+  const Index m = static_cast<Index>(data.observed_variables.size());
+  bool identity = m == n;
+  for (Index j = 0; identity && j < m; ++j) identity = data.observed_variables[static_cast<std::size_t>(j)] == j;
   std::shared_ptr<const ObservationOperator> op;
-  if (c.observed_variables.empty()) {
+  if (identity) {
     op = std::make_shared<IdentityObservation>(n);
   } else {
-    op = std::make_shared<SubsetObservation>(n, c.observed_variables);
+    op = std::make_shared<SubsetObservation>(n, data.observed_variables);
   }
-  auto r = std::make_shared<DiagonalCovariance>(DiagonalCovariance::scaled_identity(op->obs_size(), c.obs_error_variance));
-  const double obs_std = std::sqrt(c.obs_error_variance);
+  auto r = std::make_shared<DiagonalCovariance>(data.obs_error_variance);
   const std::shared_ptr<const Covariance> b = make_b(c, n);
+  auto truth_at = [&](Index step) -> const Vector* {
+    return data.truth.empty() ? nullptr : &data.truth[static_cast<std::size_t>(step)];
+  };
 
   TwinExperimentResult result;
   result.method = to_string(c.method);
   result.burn_in = c.burn_in;
-  result.obs_error_std = obs_std;
-  Vector background = truth[0] + c.initial_background_std * rng.normal_vector(n);
+  result.obs_error_std = std::sqrt(data.obs_error_variance.mean());
+  Vector background = data.initial_background;
+  std::size_t next_obs = 0;
   for (Index cycle = 0; cycle < c.cycles; ++cycle) {
     const Index t0 = cycle * w;
     AssimilationWindow window;
@@ -209,13 +292,12 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Pr
     window.b = b;
     window.model = c.model;
     window.steps = w;
-    for (Index s = 0; s < w; ++s) {
-      if ((t0 + s) % c.obs_every_steps != 0) continue;
+    for (; next_obs < data.obs_steps.size() && data.obs_steps[next_obs] < t0 + w; ++next_obs) {
       Observations o;
-      o.step = s;
-      Vector y;
-      op->apply(truth[static_cast<std::size_t>(t0 + s)], y);
-      o.values = y + obs_std * rng.normal_vector(y.size());
+      o.step = data.obs_steps[next_obs] - t0;
+      o.values = data.obs_values.col(static_cast<Index>(next_obs));
+      o.mask = data.obs_mask.col(static_cast<Index>(next_obs));
+      if (o.mask.all()) o.mask.resize(0);
       o.op = op;
       o.r = r;
       window.observations.push_back(std::move(o));
@@ -224,9 +306,10 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Pr
     const VarResult a = solve(c, window, &summary);
     CycleRecord rec;
     rec.cycle = cycle;
-    rec.analysis_rmse = rms(a.analysis - truth[static_cast<std::size_t>(t0)]);
-    rec.background_rmse = rms(background - truth[static_cast<std::size_t>(t0)]);
-    rec.spread = a.posterior ? rms(a.posterior->marginal_std()) : std::numeric_limits<double>::quiet_NaN();
+    const Vector* truth = truth_at(t0);
+    rec.analysis_rmse = truth ? rms(a.analysis - *truth) : nan;
+    rec.background_rmse = truth ? rms(background - *truth) : nan;
+    rec.spread = a.posterior ? rms(a.posterior->marginal_std()) : nan;
     rec.iterations = summary.iterations;
     rec.outer_iterations = summary.outer_iterations;
     rec.final_cost = summary.final_cost;
@@ -237,6 +320,11 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Pr
     rec.termination = summary.termination_type;
     if (!summary.converged()) ++result.cycles_not_converged;
     result.cycles.push_back(rec);
+    if (cycle + 1 == c.cycles) {
+      result.final_analysis = a.analysis;
+      result.final_analysis_std = a.posterior ? a.posterior->marginal_std() : Vector();
+      result.final_summary = summary;
+    }
     if (progress) progress(cycle, c.cycles, rec);
 
     // The next background: the analysis trajectory at the window end.

@@ -23,6 +23,7 @@
 #include "varflow/core/types.h"
 #include "varflow/model/model.h"
 #include "varflow/var/incremental_4dvar.h"
+#include "varflow/var/summary.h"
 #include "varflow/var/strong_4dvar.h"
 #include "varflow/var/weak_4dvar.h"
 
@@ -76,6 +77,33 @@ struct TwinExperimentConfig {
 // outer loops), the posterior from the last inner Lanczos process extended to the full control space. See design/solvers.md for the measured scores and the B and window scans behind them.
 TwinExperimentConfig default_twin_experiment_config();
 
+// The inputs of a cycling run that are not configuration: the truth (when known), the observations
+// and the first background. simulate_twin_data() makes them from a config; they can also be read from
+// files (io/experiment_io.h), e.g. real observations with no truth.
+struct TwinData {
+  // x at global steps 0 .. cycles * window_steps (empty when the truth is unknown: RMSEs are NaN).
+  std::vector<Vector> truth;
+  // The observed state variables (indices in [0, n)); the operator is their subset (identity when
+  // they are 0 .. n-1 in order). R = diag(obs_error_variance).
+  std::vector<Index> observed_variables;
+  Vector obs_error_variance;
+  // One column per observation time: the global step of each, values (m x times) and mask (false =
+  // missing; a missing value may be NaN).
+  std::vector<Index> obs_steps;
+  Matrix obs_values;
+  Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic> obs_mask;
+  Vector initial_background;  // x_b of cycle 0
+
+  // Throws InvalidArgument naming the inconsistent field for an experiment on states of size n over
+  // `total_steps` global steps: sizes, indices, non-finite present values, steps out of order or
+  // outside [0, total_steps).
+  void validate(Index n, Index total_steps) const;
+};
+
+// Truth run from the config's truth start (after spin-up), observations of it with N(0, R) errors,
+// and a first background truth + N(0, initial_background_std^2 I); all from Rng(config.seed).
+TwinData simulate_twin_data(const TwinExperimentConfig& config);
+
 struct CycleRecord {
   Index cycle = 0;
   double analysis_rmse = 0.0;
@@ -104,7 +132,12 @@ struct TwinExperimentResult {
   double mean_tl_sweeps = 0.0;
   double mean_ad_sweeps = 0.0;
   Index cycles_not_converged = 0;  // over all cycles
-  double obs_error_std = 0.0;
+  double obs_error_std = 0.0;         // root-mean observation-error standard deviation
+  // The last cycle's analysis (MAP of x at its window start), its marginal standard deviations (empty
+  // when the solver gave no posterior) and its summary.
+  Vector final_analysis;
+  Vector final_analysis_std;
+  SolverSummary final_summary;
   // A one-line summary and a per-cycle table.
   std::string summary() const;
   std::string table() const;
@@ -113,8 +146,12 @@ struct TwinExperimentResult {
 // Called after each cycle with (cycle index i, number of cycles n, that cycle's record).
 using ProgressCallback = std::function<void(Index, Index, const CycleRecord&)>;
 
-// Runs the experiment. Throws InvalidArgument for an invalid config and NumericalError when the truth
-// or a forecast blows up; solver failures are recorded per cycle (CycleRecord::termination).
+// Runs the experiment on simulated data (run_twin_experiment(config, simulate_twin_data(config))).
+// Throws InvalidArgument for an invalid config and NumericalError when the truth or a forecast blows
+// up; solver failures are recorded per cycle (CycleRecord::termination).
 TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& config, const ProgressCallback& progress = {});
+// Runs the experiment on given data (the config's observation and truth settings are not used).
+TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& config, const TwinData& data,
+                                         const ProgressCallback& progress = {});
 
 }  // namespace varflow
