@@ -37,6 +37,8 @@ bool ConfigReader::has(const std::string& key) const {
   return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
 }
 
+bool ConfigReader::is_list(const std::string& key) const { return has(key) && node_[key].IsSequence(); }
+
 YAML::Node ConfigReader::value(const std::string& key) {
   read_.insert(key);
   if (!node_.IsMap()) return YAML::Node();

@@ -22,6 +22,7 @@ class ConfigReader {
   static ConfigReader parse(const std::string& text, const std::string& source_name);
 
   bool has(const std::string& key) const;
+  bool is_list(const std::string& key) const;
   double real(const std::string& key, double default_value);
   long long integer(const std::string& key, long long default_value);
   bool boolean(const std::string& key, bool default_value);
