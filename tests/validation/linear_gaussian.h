@@ -7,11 +7,13 @@
 //
 // The oracle is the exact posterior (GaussianPosterior with a DiagonalCovariance). A Candidate is a
 // fast posterior: the exact one, or one with a planted fault.
+#include <Eigen/SVD>
 #include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "varflow/core/error.h"
 #include "varflow/covariance/covariances.h"
 #include "varflow/obs/operators.h"
 #include "varflow/posterior/posterior.h"
@@ -145,6 +147,16 @@ inline JacobianOperator exact_jacobian() {
           kDim};
 }
 
+// The SBC problem for a candidate: prior, simulator, the candidate's posterior sampler.
+inline SbcProblem sbc_problem(const std::shared_ptr<const Candidate>& candidate) {
+  SbcProblem p;
+  p.prior_sample = [](Rng& r) { return draw_state(r); };
+  p.simulate = [](const Vector& x, Rng& r) { return simulate_observations(x, r); };
+  p.posterior_samples = [candidate](const Vector& y, Index n, Rng& r) { return candidate->samples(y, n, r); };
+  p.prior_variance = Vector::Constant(kDim, kPriorVariance);
+  return p;
+}
+
 // Everything the promotion decision needs for a candidate: `events` held-out events and Jacobian
 // cases at the first `jacobian_events` of them, all drawn from rng.
 struct LinearGaussianInputs {
@@ -160,19 +172,16 @@ inline LinearGaussianInputs make_inputs(const std::shared_ptr<const Candidate>& 
   for (Index e = 0; e < events; ++e) {
     const Vector x = draw_state(rng);
     const Vector y = simulate_observations(x, rng);
-    in.held_out_events.push_back({"event_" + std::to_string(e), candidate->posterior(y, rng), exact_posterior(y)});
+    in.held_out_events.push_back({format_message("event_", e), candidate->posterior(y, rng), exact_posterior(y)});
     if (e < jacobian_events) {
-      in.jacobians.push_back({"event_" + std::to_string(e), candidate->jacobian(), exact_jacobian()});
+      in.jacobians.push_back({format_message("event_", e), candidate->jacobian(), exact_jacobian()});
     }
     if (e == 0) {
       in.linearizations.push_back({"fast_posterior_mean_map", candidate->mean_map(), y});
       in.linearizations.push_back({"observation_operator", linearize(*out.h, x), x});
     }
   }
-  in.sbc.prior_sample = [](Rng& r) { return draw_state(r); };
-  in.sbc.simulate = [](const Vector& x, Rng& r) { return simulate_observations(x, r); };
-  in.sbc.posterior_samples = [candidate](const Vector& y, Index n, Rng& r) { return candidate->samples(y, n, r); };
-  in.sbc.prior_variance = Vector::Constant(kDim, kPriorVariance);
+  in.sbc = sbc_problem(candidate);
   return out;
 }
 
