@@ -55,7 +55,7 @@ std::string AgreementResult::report() const {
   os.precision(4);
   os << "posterior agreement over " << events << " events x " << dimension << " components: "
      << (passed() ? "PASS" : "FAIL") << "\n";
-  os << "  mean:   max |d| = " << worst_difference.value << " (tolerance " << options.tolerance_sigma
+  os << "  mean:   max |d| = " << std::abs(worst_difference.value) << " (tolerance " << options.tolerance_sigma
      << " oracle sigma) " << (mean_passed ? "pass" : "FAIL") << "; mean d = " << mean_difference << "\n";
   os << "          worst: " << describe(worst_difference, "d") << "\n";
   os << "          quantiles of |d|:";

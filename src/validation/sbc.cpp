@@ -82,7 +82,7 @@ std::string SbcResult::report() const {
   os << "  chi-square (" << bins << " bins, " << bins - 1 << " dof): min p = " << min_p_value << " (component "
      << worst_p_component << "), Bonferroni threshold " << chi_square_threshold << " "
      << (chi_square_passed ? "pass" : "FAIL") << "\n";
-  os << "  ECDF band: " << ecdf_band.report() << "\n";
+  os << "  " << ecdf_band.report() << "\n";
   os << "    largest excursion " << ecdf_max_excursion[worst_ecdf_component] << " (component " << worst_ecdf_component
      << ", > 0 is outside) " << (ecdf_passed ? "pass" : "FAIL") << "\n";
   os << "  sharpness: min contraction " << contraction[worst_contraction_component] << " (component "
