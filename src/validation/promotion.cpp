@@ -27,6 +27,15 @@ std::string to_string(Gate gate) {
   return "unknown";
 }
 
+Gate gate_from_string(std::string_view name) {
+  for (Gate g : {Gate::kPosteriorAgreement, Gate::kAdjointCalibration, Gate::kSimulationBasedCalibration}) {
+    if (name == to_string(g)) return g;
+  }
+  throw InvalidArgument(format_message("gate_from_string: gate = \"", name,
+                                       "\" is not one of \"posterior_agreement\", \"adjoint_calibration\", "
+                                       "\"simulation_based_calibration\""));
+}
+
 bool PromotionDecision::passed(Gate gate) const {
   switch (gate) {
     case Gate::kPosteriorAgreement: return agreement.passed();

@@ -74,13 +74,14 @@ Tally measure(Fault fault, std::uint64_t base_seed, const PromotionOptions& opti
 }
 
 void print_header() {
-  std::printf("%-38s %6s %6s | %5s %5s %6s | %5s %5s %5s %5s %5s | %5s %5s %5s %5s\n", "candidate", "runs", "refuse",
-              "agree", "mean", "spread", "adj", "TL/AD", "probe", "norm", "jv/vj", "SBC", "chi2", "ECDF", "sharp");
+  std::printf("%-38s %5s %6s | %6s %6s %6s | %6s %6s %6s %6s %6s | %6s %6s %6s %6s\n", "candidate", "runs", "refuse",
+              "agree", "mean", "spread", "adjnt", "TL/AD", "probe", "norm", "jv/vj", "SBC", "chi2", "ECDF", "sharp");
 }
 
 void print_row(const std::string& name, const Tally& t) {
   auto pct = [&t](Index k) { return 100.0 * static_cast<double>(k) / static_cast<double>(t.runs); };
-  std::printf("%-38s %6ld %5.1f%% | %4.0f%% %4.0f%% %5.0f%% | %4.0f%% %4.0f%% %4.0f%% %4.0f%% %4.0f%% | %4.0f%% %4.1f%% %4.1f%% %4.0f%%\n",
+  std::printf("%-38s %5ld %5.1f%% | %5.1f%% %5.1f%% %5.1f%% | %5.1f%% %5.1f%% %5.1f%% %5.1f%% %5.1f%% | %5.1f%% %5.1f%% "
+              "%5.1f%% %5.1f%%\n",
               name.c_str(), static_cast<long>(t.runs), pct(t.refused), pct(t.agreement), pct(t.mean), pct(t.spread),
               pct(t.adjoint), pct(t.linearization), pct(t.probes), pct(t.operator_norm), pct(t.jvp_vjp), pct(t.sbc),
               pct(t.chi_square), pct(t.ecdf), pct(t.sharpness));

@@ -79,7 +79,9 @@ TEST(Promotion, ReportNamesEveryGate) {
   EXPECT_NE(report.find("DO NOT PROMOTE"), std::string::npos);
   for (Gate g : {Gate::kPosteriorAgreement, Gate::kAdjointCalibration, Gate::kSimulationBasedCalibration}) {
     EXPECT_NE(report.find(to_string(g)), std::string::npos) << to_string(g);
+    EXPECT_EQ(gate_from_string(to_string(g)), g);
   }
+  EXPECT_THROW(gate_from_string("agreement"), InvalidArgument);
 }
 
 TEST(Promotion, NeedsEnoughSbcSimulations) {

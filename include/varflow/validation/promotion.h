@@ -16,6 +16,7 @@
 //    prior variances.
 // Each gate's own header states its contract, thresholds and the reasons for them.
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "varflow/core/random.h"
@@ -45,6 +46,8 @@ struct PromotionOptions {
 
 enum class Gate { kPosteriorAgreement, kAdjointCalibration, kSimulationBasedCalibration };
 std::string to_string(Gate gate);  // "posterior_agreement" | "adjoint_calibration" | "simulation_based_calibration"
+// The inverse of to_string; throws InvalidArgument naming the accepted names.
+Gate gate_from_string(std::string_view name);
 
 struct PromotionDecision {
   AgreementResult agreement;
