@@ -1,6 +1,6 @@
 // Measured false-alarm and detection rates of the promotion decision on the exact linear-Gaussian
 // problem (linear_gaussian.h), over VARFLOW_GATE_RATE_SEEDS independent seeds: 40 in the default
-// suite (gate_rates_test), 1000 in the nightly one (gate_rates_nightly_test, label "nightly").
+// suite (gate_rates_test), 1000 in the nightly one (gate_rates_nightly_test, suite GateRatesNightly, label "nightly").
 //
 // Each run draws a fresh candidate, 20 held-out events, 3 Jacobian cases and 200 SBC simulations
 // from its own seed, and runs every gate. The tests assert, with binomial bounds whose chance of a
@@ -20,6 +20,10 @@
 
 #ifndef VARFLOW_GATE_RATE_SEEDS
 #define VARFLOW_GATE_RATE_SEEDS 40
+#endif
+// The nightly build names its suite differently, so that ctest labels the two apart.
+#ifndef VARFLOW_GATE_RATE_SUITE
+#define VARFLOW_GATE_RATE_SUITE GateRates
 #endif
 
 namespace varflow {
@@ -118,7 +122,7 @@ PromotionOptions options_with_band() {
   return options;
 }
 
-TEST(GateRates, CorrectPosteriorFalseAlarmRate) {
+TEST(VARFLOW_GATE_RATE_SUITE, CorrectPosteriorFalseAlarmRate) {
   const std::uint64_t base = testing::seeded_rng(1001).seed();
   const PromotionOptions options = options_with_band();
   const Index bound = max_count(kSeeds, 0.05);
@@ -136,7 +140,7 @@ TEST(GateRates, CorrectPosteriorFalseAlarmRate) {
   }
 }
 
-TEST(GateRates, PlantedFaultDetectionRates) {
+TEST(VARFLOW_GATE_RATE_SUITE, PlantedFaultDetectionRates) {
   const std::uint64_t base = testing::seeded_rng(1002).seed();
   const PromotionOptions options = options_with_band();
   const Index need = min_count(kSeeds, 0.95);
