@@ -17,5 +17,6 @@ struct Command {
 using CommandList = std::vector<Command>;
 
 void add_forecast_command(CLI::App& app, CommandList& commands);
+void add_experiment_commands(CLI::App& app, CommandList& commands);  // config, simulate, assimilate
 
 }  // namespace varflow::cli
