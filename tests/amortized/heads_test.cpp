@@ -2,7 +2,9 @@
 // vector-Jacobian products against central finite differences (relative error <= 1e-6).
 #include <gtest/gtest.h>
 
+#include <Eigen/LU>
 #include <cmath>
+#include <numbers>
 
 #include "varflow/amortized/heads.h"
 #include "varflow/core/error.h"
@@ -192,7 +194,7 @@ TEST_P(HeadGradients, SamplesAreFiniteAndFlowInverts) {
         zm[k] -= 1e-6;
         jac.col(k) = (flow->transform_inverse(zp, c) - flow->transform_inverse(zm, c)) / 2e-6;
       }
-      const double log_n = -0.5 * z.squaredNorm() - 0.5 * static_cast<double>(d) * std::log(2.0 * M_PI);
+      const double log_n = -0.5 * z.squaredNorm() - 0.5 * static_cast<double>(d) * std::log(2.0 * std::numbers::pi);
       const double expected = log_n - std::log(std::abs(jac.determinant()));
       EXPECT_NEAR(flow->log_prob(x, c)[0], expected, 1e-6);
     }
