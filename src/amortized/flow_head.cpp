@@ -323,24 +323,18 @@ Matrix FlowHead::sample(const Matrix& ctx, Rng& rng) {
   return transform_inverse(z, ctx);
 }
 
-Matrix FlowHead::base_draws() const {
+Matrix FlowHead::mean_draws() const {
   Rng rng(mean_seed_);
   Matrix z(d_, mean_samples_);
   for (Index i = 0; i < z.size(); ++i) z.data()[i] = rng.normal();
   return z;
 }
 
-Vector FlowHead::mean(const Vector& ctx) {
-  const Matrix c = ctx.replicate(1, mean_samples_);
-  return transform_inverse(base_draws(), c).rowwise().mean();
-}
-
-Vector FlowHead::mean_jvp(const Vector& ctx, const Vector& dctx) {
-  const Matrix c = ctx.replicate(1, mean_samples_), dc = dctx.replicate(1, mean_samples_);
-  Matrix h = base_draws(), dh = Matrix::Zero(d_, mean_samples_), h2, dh2;
+Matrix FlowHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) {
+  Matrix h = z, dh = Matrix::Zero(d_, z.cols()), h2, dh2;
   for (std::size_t l = couplings_.size(); l-- > 0;) {
-    couplings_[l]->inverse(h, c, h2);
-    couplings_[l]->inverse_tangent(dh, dc, dh2);
+    couplings_[l]->inverse(h, ctx, h2);
+    couplings_[l]->inverse_tangent(dh, dctx, dh2);
     h = unpermute(h2, perms_[l]);
     dh = unpermute(dh2, perms_[l]);
     if (o_.actnorm) {
@@ -350,14 +344,13 @@ Vector FlowHead::mean_jvp(const Vector& ctx, const Vector& dctx) {
       dh = dh.array().colwise() * e.array();
     }
   }
-  return dh.rowwise().mean();
+  return dh;
 }
 
-Vector FlowHead::mean_vjp(const Vector& ctx, const Vector& a) {
-  const Matrix c = ctx.replicate(1, mean_samples_);
-  transform_inverse(base_draws(), c);  // fills every coupling's cache
-  Matrix g = (a / static_cast<double>(mean_samples_)).replicate(1, mean_samples_), gv;
-  Matrix gctx = Matrix::Zero(c_, mean_samples_);
+Matrix FlowHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) {
+  transform_inverse(z, ctx);  // fills every coupling's cache
+  Matrix g = a, gv;
+  Matrix gctx = Matrix::Zero(c_, z.cols());
   for (std::size_t l = 0; l < couplings_.size(); ++l) {
     if (o_.actnorm) {
       const Vector e = (-actnorms_[l]->log_scale()).array().exp();
@@ -367,7 +360,7 @@ Vector FlowHead::mean_vjp(const Vector& ctx, const Vector& a) {
     couplings_[l]->inverse_adjoint(g, gv, gctx);
     g.swap(gv);
   }
-  return gctx.rowwise().sum();
+  return gctx;
 }
 
 }  // namespace varflow::amortized

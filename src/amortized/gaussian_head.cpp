@@ -129,26 +129,89 @@ void GaussianHead::moments(const Vector& ctx, Vector& mu, Matrix& l) {
   unpack(out.col(0), mu, l, s_raw);
 }
 
-Vector GaussianHead::mean(const Vector& ctx) {
-  Matrix out;
-  net_->forward(ctx, out);
-  return out.col(0).head(d_);
+void GaussianHead::unpack_tangent(const Vector& dout, const Vector& s_raw, const Matrix& l, Vector& dmu,
+                                  Matrix& dl) const {
+  dmu = dout.head(d_);
+  dl = Matrix::Zero(d_, d_);
+  for (Index i = 0; i < d_; ++i) {
+    const double th = std::tanh(s_raw[i] / kLogScaleClamp);
+    dl(i, i) = l(i, i) * (1.0 - th * th) * dout[d_ + i];
+  }
+  if (o_.covariance == CovarianceForm::kFull) {
+    Index p = 2 * d_;
+    for (Index i = 1; i < d_; ++i) {
+      for (Index k = 0; k < i; ++k) dl(i, k) = dout[p++];
+    }
+  }
 }
 
-Vector GaussianHead::mean_jvp(const Vector& ctx, const Vector& dctx) {
+Matrix GaussianHead::push(const Matrix& z, const Matrix& ctx) {
+  Matrix out;
+  net_->forward(ctx, out);
+  Matrix x(d_, z.cols());
+  for (Index j = 0; j < z.cols(); ++j) {
+    Vector mu, s_raw;
+    Matrix l;
+    unpack(out.col(j), mu, l, s_raw);
+    x.col(j) = mu + l * z.col(j);
+  }
+  return x;
+}
+
+Matrix GaussianHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) {
   Matrix out, dout;
   net_->forward(ctx, out);
   net_->tangent(dctx, dout);
-  return dout.col(0).head(d_);
+  Matrix dx(d_, z.cols());
+  for (Index j = 0; j < z.cols(); ++j) {
+    Vector mu, s_raw, dmu;
+    Matrix l, dl;
+    unpack(out.col(j), mu, l, s_raw);
+    unpack_tangent(dout.col(j), s_raw, l, dmu, dl);
+    dx.col(j) = dmu + dl * z.col(j);
+  }
+  return dx;
 }
 
-Vector GaussianHead::mean_vjp(const Vector& ctx, const Vector& a) {
+Matrix GaussianHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) {
   Matrix out, gin;
   net_->forward(ctx, out);
-  Matrix gout = Matrix::Zero(out.rows(), 1);
-  gout.col(0).head(d_) = a;
+  Matrix gout = Matrix::Zero(out.rows(), z.cols());
+  for (Index j = 0; j < z.cols(); ++j) {
+    Vector mu, s_raw;
+    Matrix l;
+    unpack(out.col(j), mu, l, s_raw);
+    // x = mu + L z: dx/dmu = I, dx_i/dL_ik = z_k.
+    gout.col(j).head(d_) = a.col(j);
+    for (Index i = 0; i < d_; ++i) {
+      const double th = std::tanh(s_raw[i] / kLogScaleClamp);
+      gout(d_ + i, j) = a(i, j) * z(i, j) * l(i, i) * (1.0 - th * th);
+    }
+    if (o_.covariance == CovarianceForm::kFull) {
+      Index p = 2 * d_;
+      for (Index i = 1; i < d_; ++i) {
+        for (Index k = 0; k < i; ++k) gout(p++, j) = a(i, j) * z(k, j);
+      }
+    }
+  }
   net_->backward(gout, gin, false);
-  return gin.col(0);
+  return gin;
+}
+
+Vector Head::mean(const Vector& ctx) {
+  const Matrix z = mean_draws();
+  return push(z, ctx.replicate(1, z.cols())).rowwise().mean();
+}
+
+Vector Head::mean_jvp(const Vector& ctx, const Vector& dctx) {
+  const Matrix z = mean_draws();
+  return push_jvp(z, ctx.replicate(1, z.cols()), dctx.replicate(1, z.cols())).rowwise().mean();
+}
+
+Vector Head::mean_vjp(const Vector& ctx, const Vector& a) {
+  const Matrix z = mean_draws();
+  const Index m = z.cols();
+  return push_vjp(z, ctx.replicate(1, m), (a / static_cast<double>(m)).replicate(1, m)).rowwise().sum();
 }
 
 std::unique_ptr<Head> make_head(const AmortizedConfig& config, Index state_size) {

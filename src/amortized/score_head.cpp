@@ -131,22 +131,34 @@ Matrix ScoreHead::sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index ste
   return x;
 }
 
-Vector ScoreHead::mean(const Vector& ctx) {
+Matrix ScoreHead::mean_draws() const {
   Rng rng(mean_seed_);
-  return sample(ctx.replicate(1, mean_samples_), rng, Sampler::kOde, o_.steps).rowwise().mean();
+  return base_draws(mean_samples_, rng);
 }
 
-Vector ScoreHead::mean_jvp(const Vector& ctx, const Vector& dctx) {
-  Rng rng(mean_seed_);
-  const Index m = mean_samples_;
-  const Matrix c = ctx.replicate(1, m), dc = dctx.replicate(1, m);
-  Matrix x = base_draws(m, rng), dx = Matrix::Zero(d_, m), in, din(input_size(), m), eps, deps;
+Matrix ScoreHead::push(const Matrix& z, const Matrix& ctx) {
+  Matrix x = z, in, eps;
   const double h = (1.0 - o_.t_min) / static_cast<double>(o_.steps);
-  din.middleRows(d_, time_size()).setZero();
-  din.bottomRows(c_) = dc;
   for (Index k = 0; k < o_.steps; ++k) {
     const double t = 1.0 - static_cast<double>(k) * h;
-    fill_input(x, t, c, in);
+    fill_input(x, t, ctx, in);
+    net_->forward(in, eps);
+    double p, q, r;
+    step_coefficients(t, h, false, p, q, r);
+    x = p * x + q * eps;
+  }
+  return x;
+}
+
+Matrix ScoreHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) {
+  const Index m = z.cols();
+  Matrix x = z, dx = Matrix::Zero(d_, m), in, din(input_size(), m), eps, deps;
+  const double h = (1.0 - o_.t_min) / static_cast<double>(o_.steps);
+  din.middleRows(d_, time_size()).setZero();
+  din.bottomRows(c_) = dctx;
+  for (Index k = 0; k < o_.steps; ++k) {
+    const double t = 1.0 - static_cast<double>(k) * h;
+    fill_input(x, t, ctx, in);
     net_->forward(in, eps);
     din.topRows(d_) = input_scale(t) * dx;
     net_->tangent(din, deps);
@@ -155,35 +167,32 @@ Vector ScoreHead::mean_jvp(const Vector& ctx, const Vector& dctx) {
     x = p * x + q * eps;
     dx = p * dx + q * deps;
   }
-  return dx.rowwise().mean();
+  return dx;
 }
 
-Vector ScoreHead::mean_vjp(const Vector& ctx, const Vector& a) {
-  Rng rng(mean_seed_);
-  const Index m = mean_samples_;
-  const Matrix c = ctx.replicate(1, m);
+Matrix ScoreHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) {
   const double h = (1.0 - o_.t_min) / static_cast<double>(o_.steps);
   std::vector<Matrix> xs(static_cast<std::size_t>(o_.steps));
-  Matrix x = base_draws(m, rng), in, eps, gin;
+  Matrix x = z, in, eps, gin;
   for (Index k = 0; k < o_.steps; ++k) {
     const double t = 1.0 - static_cast<double>(k) * h;
     xs[static_cast<std::size_t>(k)] = x;
-    fill_input(x, t, c, in);
+    fill_input(x, t, ctx, in);
     net_->forward(in, eps);
     double p, q, r;
     step_coefficients(t, h, false, p, q, r);
     x = p * x + q * eps;
   }
-  Matrix g = (a / static_cast<double>(m)).replicate(1, m);
-  Vector gctx = Vector::Zero(c_);
+  Matrix g = a;
+  Matrix gctx = Matrix::Zero(c_, z.cols());
   for (Index k = o_.steps; k-- > 0;) {
     const double t = 1.0 - static_cast<double>(k) * h;
-    fill_input(xs[static_cast<std::size_t>(k)], t, c, in);
+    fill_input(xs[static_cast<std::size_t>(k)], t, ctx, in);
     net_->forward(in, eps);  // restore the caches of step k
     double p, q, r;
     step_coefficients(t, h, false, p, q, r);
     net_->backward(q * g, gin, false);
-    gctx += gin.bottomRows(c_).rowwise().sum();
+    gctx += gin.bottomRows(c_);
     g = p * g + input_scale(t) * gin.topRows(d_);
   }
   return gctx;

@@ -6,3 +6,4 @@ list(APPEND VARFLOW_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/gaussian_head.cpp
   ${CMAKE_CURRENT_LIST_DIR}/flow_head.cpp
   ${CMAKE_CURRENT_LIST_DIR}/score_head.cpp)
+  list(APPEND VARFLOW_SOURCES ${CMAKE_CURRENT_LIST_DIR}/amortized_posterior.cpp)

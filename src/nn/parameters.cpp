@@ -41,6 +41,24 @@ void ParameterSet::bind() {
   bound_ = true;
 }
 
+void ParameterSet::bind_shared(ParameterSet& owner) {
+  if (bound_) throw Error("ParameterSet::bind_shared: the set is already bound");
+  if (!owner.bound_ || owner.owner_ != nullptr) throw Error("ParameterSet::bind_shared: the owner must be bound and own its values");
+  std::vector<ParameterBlockInfo> counted;
+  ParameterBinder counter(&counted, nullptr, nullptr);
+  for (auto& [prefix, piece] : pieces_) piece->bind(counter, prefix);
+  bool same = counted.size() == owner.blocks_.size();
+  for (std::size_t i = 0; same && i < counted.size(); ++i) {
+    same = counted[i].name == owner.blocks_[i].name && counted[i].size() == owner.blocks_[i].size();
+  }
+  if (!same) throw InvalidArgument("ParameterSet::bind_shared: the replica's parameter layout differs from the owner's");
+  gradients_ = Vector::Zero(counter.offset_);
+  owner_ = &owner;
+  ParameterBinder binder(&blocks_, owner.values_.data(), gradients_.data());
+  for (auto& [prefix, piece] : pieces_) piece->bind(binder, prefix);
+  bound_ = true;
+}
+
 Vector ParameterSet::decay_mask() const {
   Vector m = Vector::Zero(size());
   for (const auto& b : blocks_) {

@@ -125,7 +125,7 @@ struct Lorenz96ProblemOptions {
 };
 
 // Everything a configuration file can set.
-struct Setup {
+struct AmortizedSetup {
   AmortizedConfig network;
   nn::TrainingOptions training;
   Index pairs = 0;  // simulated pairs (0: the problem's default)
@@ -134,14 +134,14 @@ struct Setup {
 
 // The defaults for a built-in problem and head: small enough to train in well under a few minutes
 // on two cores. problem: two-moons | linear-gaussian | lorenz96.
-Setup default_setup(const std::string& problem, HeadType head);
+AmortizedSetup default_setup(const std::string& problem, HeadType head);
 
 // key/value view of the network configuration (e.g. {"flow.bins", "8"}); stored in model files.
 std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedConfig& c);
-// Sets one key of a Setup from text. Keys: the config_entries() keys, "training.<field>" for every
+// Sets one key of a AmortizedSetup from text. Keys: the config_entries() keys, "training.<field>" for every
 // TrainingOptions field, "pairs", "lorenz96.<field>". Throws InvalidArgument naming an unknown key
 // or a value that does not parse.
-void apply_entry(Setup& s, const std::string& key, const std::string& value, const std::string& where = "config");
+void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& value, const std::string& where = "config");
 // The network configuration as "key: value" lines.
 std::string config_text(const AmortizedConfig& c);
 // FNV-1a hash of config_text(), 16 hex digits.
@@ -149,6 +149,6 @@ std::string config_hash(const AmortizedConfig& c);
 
 // Reads a YAML file of nested mappings (e.g. `flow: {bins: 10}`, `training: {epochs: 50}`) into s,
 // on top of its current values. Throws InvalidArgument naming the file and the bad key or value.
-void load_setup_yaml(const std::string& path, Setup& s);
+void load_setup_yaml(const std::string& path, AmortizedSetup& s);
 
 }  // namespace varflow::amortized

@@ -48,13 +48,23 @@ class Head : public nn::Parameterized {
   // One draw per column of ctx.
   virtual Matrix sample(const Matrix& ctx, Rng& rng) = 0;
 
-  // The posterior mean m(c) of one context as a differentiable map, with its Jacobian-vector and
-  // vector-Jacobian products: exact for the Gaussian head; for the flow and score heads the average
-  // of the (deterministic) sampling map over mean_samples fixed base draws (common random numbers),
-  // so m is smooth in c and its derivatives are exact derivatives of that estimator.
-  virtual Vector mean(const Vector& ctx) = 0;
-  virtual Vector mean_jvp(const Vector& ctx, const Vector& dctx) = 0;  // (dm/dc) dc
-  virtual Vector mean_vjp(const Vector& ctx, const Vector& a) = 0;     // (dm/dc)^T a
+  // The deterministic sampling map x = G(z; c), one column of base noise z per column of c
+  // (Gaussian: mu + L z; flow: the inverse flow; score: the probability-flow ODE from z), with its
+  // derivatives with respect to c, column by column:
+  //   push_jvp: (dG/dc) dc  (d x m);   push_vjp: (dG/dc)^T a  (C x m).
+  virtual Matrix push(const Matrix& z, const Matrix& ctx) = 0;
+  virtual Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) = 0;
+  virtual Matrix push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) = 0;
+  // The base draws that define the posterior mean m(c) = average_j G(z_j; c): for the Gaussian head
+  // one zero column (G(0; c) = mu(c), the exact mean); for the flow and score heads mean_samples
+  // fixed draws from mean_seed (common random numbers), so that m is a smooth, deterministic
+  // function of c and its derivatives are exact derivatives of that estimator.
+  virtual Matrix mean_draws() const = 0;
+
+  // m(c) for one context, and its Jacobian-vector and vector-Jacobian products (from push*).
+  Vector mean(const Vector& ctx);
+  Vector mean_jvp(const Vector& ctx, const Vector& dctx);  // (dm/dc) dc
+  Vector mean_vjp(const Vector& ctx, const Vector& a);     // (dm/dc)^T a
 };
 
 // ---- Gaussian regression ---------------------------------------------------------------------------
@@ -76,9 +86,10 @@ class GaussianHead final : public Head {
   bool has_log_prob() const override { return true; }
   Vector log_prob(const Matrix& x, const Matrix& ctx) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;
-  Vector mean(const Vector& ctx) override;
-  Vector mean_jvp(const Vector& ctx, const Vector& dctx) override;
-  Vector mean_vjp(const Vector& ctx, const Vector& a) override;
+  Matrix push(const Matrix& z, const Matrix& ctx) override;
+  Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) override;
+  Matrix push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) override;
+  Matrix mean_draws() const override { return Matrix::Zero(d_, 1); }
   // mu and L for one context.
   void moments(const Vector& ctx, Vector& mu, Matrix& l);
   CovarianceForm form() const { return o_.covariance; }
@@ -86,6 +97,8 @@ class GaussianHead final : public Head {
  private:
   Index output_size() const;
   void unpack(const Vector& out, Vector& mu, Matrix& l, Vector& s_raw) const;
+  // dL from a tangent (or, transposed, the adjoint) of the network output; s_raw at the same column.
+  void unpack_tangent(const Vector& dout, const Vector& s_raw, const Matrix& l, Vector& dmu, Matrix& dl) const;
   Index d_, c_;
   GaussianOptions o_;
   std::unique_ptr<nn::Sequential> net_;
@@ -168,17 +181,17 @@ class FlowHead final : public Head {
   bool has_log_prob() const override { return true; }
   Vector log_prob(const Matrix& x, const Matrix& ctx) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;
-  Vector mean(const Vector& ctx) override;
-  Vector mean_jvp(const Vector& ctx, const Vector& dctx) override;
-  Vector mean_vjp(const Vector& ctx, const Vector& a) override;
+  Matrix push(const Matrix& z, const Matrix& ctx) override { return transform_inverse(z, ctx); }
+  Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) override;
+  Matrix push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) override;
+  Matrix mean_draws() const override;
   const std::vector<std::vector<Index>>& permutations() const { return perms_; }
-  // Pushes z through the sampling map: x = T^-1(z; ctx) (ctx has one column per column of z).
+  // The sampling map: x = T^-1(z; ctx) (ctx has one column per column of z).
   Matrix transform_inverse(const Matrix& z, const Matrix& ctx);
 
  private:
   // Density direction with caches; returns log q per column.
   Vector forward(const Matrix& x, const Matrix& ctx, Matrix& z);
-  Matrix base_draws() const;
   Index d_, c_;
   FlowOptions o_;
   Index mean_samples_;
@@ -216,10 +229,11 @@ class ScoreHead final : public Head {
   double loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;  // with the configured sampler
   Matrix sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index steps);
-  // The mean is the average of the probability-flow ODE map over fixed base draws.
-  Vector mean(const Vector& ctx) override;
-  Vector mean_jvp(const Vector& ctx, const Vector& dctx) override;
-  Vector mean_vjp(const Vector& ctx, const Vector& a) override;
+  // push: the probability-flow ODE (Euler, `steps` steps) from z at t = 1 to t_min.
+  Matrix push(const Matrix& z, const Matrix& ctx) override;
+  Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) override;
+  Matrix push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) override;
+  Matrix mean_draws() const override;
   void set_sampler(Sampler sampler, Index steps);
 
   double alpha(double t) const;

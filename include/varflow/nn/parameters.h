@@ -68,11 +68,16 @@ class ParameterSet {
   void add(const std::string& prefix, Parameterized& piece);
   // Allocates zeroed values and gradients and binds every registered piece. Call once.
   void bind();
+  // Binds the registered pieces (an identical architecture) to the VALUES of `owner` and to gradient
+  // memory of their own: a replica of the network for data-parallel work (each thread runs its own
+  // replica, whose layer caches and gradients are separate, on the shared parameters). Throws
+  // InvalidArgument when the layout differs from the owner's. `owner` must outlive this set.
+  void bind_shared(ParameterSet& owner);
   bool bound() const { return bound_; }
 
-  Index size() const { return values_.size(); }
-  Vector& values() { return values_; }
-  const Vector& values() const { return values_; }
+  Index size() const { return gradients_.size(); }
+  Vector& values() { return owner_ ? owner_->values_ : values_; }
+  const Vector& values() const { return owner_ ? owner_->values_ : values_; }
   Vector& gradients() { return gradients_; }
   const Vector& gradients() const { return gradients_; }
   void zero_gradients() { gradients_.setZero(); }
@@ -86,6 +91,7 @@ class ParameterSet {
   std::vector<std::pair<std::string, Parameterized*>> pieces_;
   std::vector<ParameterBlockInfo> blocks_;
   Vector values_, gradients_;
+  ParameterSet* owner_ = nullptr;
   bool bound_ = false;
 };
 
