@@ -166,7 +166,7 @@ class PairsObjective final : public nn::TrainingObjective {
     impl_.ensure_replicas(s);
     std::vector<Rng> rngs;
     for (int r = 0; r < s; ++r) rngs.emplace_back(rng.engine()());
-    Vector& main_grad = impl_.params().gradients();
+    auto main_grad = impl_.params().gradients();
     const Vector saved = gradient ? main_grad : Vector();
     std::vector<double> losses(static_cast<std::size_t>(s));
 #pragma omp parallel for num_threads(s) schedule(static, 1)

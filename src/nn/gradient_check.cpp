@@ -73,7 +73,7 @@ GradientCheckResult check_layer(Layer& layer, ParameterSet* params, const Matrix
     r.tangent_error = relative_error(flat(jv), flat((yp - ym) / (2.0 * tol.step)), tol.floor);
   }
   if (params && params->size() > 0) {
-    Vector& theta = params->values();
+    auto theta = params->values();
     const Vector saved = theta;
     auto loss_at_theta = [&](const Vector& t) {
       theta = t;

@@ -22,7 +22,7 @@ AdamW::AdamW(Index size, AdamWOptions options, Vector decay_mask)
   check_size("AdamW", "decay mask", mask_.size(), size);
 }
 
-void AdamW::step(Vector& params, const Vector& g, double lr) {
+void AdamW::step(Eigen::Ref<Vector> params, const Eigen::Ref<const Vector>& g, double lr) {
   assert(params.size() == m_.size() && g.size() == m_.size());
   ++t_;
   b1t_ *= o_.beta1;
@@ -37,7 +37,7 @@ void AdamW::step(Vector& params, const Vector& g, double lr) {
   }
 }
 
-double clip_gradient_norm(Vector& g, double max_norm) {
+double clip_gradient_norm(Eigen::Ref<Vector> g, double max_norm) {
   const double norm = g.norm();
   if (max_norm > 0.0 && std::isfinite(norm) && norm > max_norm) g *= max_norm / norm;
   return norm;

@@ -108,7 +108,7 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       items.assign(order.begin() + b0, order.begin() + b1);
       params.zero_gradients();
       const double loss = objective.batch_loss(items, true, rng);
-      Vector& g = params.gradients();
+      auto g = params.gradients();
       const double gnorm = clip_gradient_norm(g, options.clip_norm);
       if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
         summary.status = TrainingStatus::kNonFiniteLoss;

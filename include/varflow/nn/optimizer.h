@@ -23,7 +23,7 @@ class AdamW {
  public:
   AdamW(Index size, AdamWOptions options, Vector decay_mask);
   // One step with learning rate lr on params (in place) given gradient g.
-  void step(Vector& params, const Vector& g, double lr);
+  void step(Eigen::Ref<Vector> params, const Eigen::Ref<const Vector>& g, double lr);
   Index steps() const { return t_; }
 
  private:
@@ -35,7 +35,7 @@ class AdamW {
 
 // Scales g in place so that ||g||_2 <= max_norm; returns the norm before clipping. max_norm <= 0
 // disables clipping. A non-finite norm is returned unchanged (the caller reports it).
-double clip_gradient_norm(Vector& g, double max_norm);
+double clip_gradient_norm(Eigen::Ref<Vector> g, double max_norm);
 
 // Linear warm-up from peak/warmup to peak over `warmup` steps, then cosine decay to
 // final_fraction * peak at step `total` (Loshchilov & Hutter 2017, SGDR, without restarts).

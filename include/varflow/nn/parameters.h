@@ -75,11 +75,13 @@ class ParameterSet {
   void bind_shared(ParameterSet& owner);
   bool bound() const { return bound_; }
 
+  // Views of the memory (assigning to a view copies into it; the memory itself never moves, since
+  // the layers point into it).
   Index size() const { return gradients_.size(); }
-  Vector& values() { return owner_ ? owner_->values_ : values_; }
-  const Vector& values() const { return owner_ ? owner_->values_ : values_; }
-  Vector& gradients() { return gradients_; }
-  const Vector& gradients() const { return gradients_; }
+  Eigen::Map<Vector> values() { return {value_data(), size()}; }
+  Eigen::Map<const Vector> values() const { return {value_data(), size()}; }
+  Eigen::Map<Vector> gradients() { return {gradients_.data(), size()}; }
+  Eigen::Map<const Vector> gradients() const { return {gradients_.data(), size()}; }
   void zero_gradients() { gradients_.setZero(); }
   const std::vector<ParameterBlockInfo>& blocks() const { return blocks_; }
   // 1 where weight decay applies, 0 elsewhere (size()).
@@ -88,6 +90,7 @@ class ParameterSet {
   std::string layout() const;
 
  private:
+  double* value_data() const { return owner_ ? owner_->values_.data() : const_cast<double*>(values_.data()); }
   std::vector<std::pair<std::string, Parameterized*>> pieces_;
   std::vector<ParameterBlockInfo> blocks_;
   Vector values_, gradients_;
