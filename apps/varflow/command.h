@@ -17,5 +17,7 @@ struct Command {
 using CommandList = std::vector<Command>;
 
 void add_forecast_command(CLI::App& app, CommandList& commands);
+void add_train_command(CLI::App& app, CommandList& commands);
+void add_sample_command(CLI::App& app, CommandList& commands);
 
 }  // namespace varflow::cli

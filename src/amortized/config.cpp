@@ -382,6 +382,12 @@ void load_setup_yaml(const std::string& path, AmortizedSetup& s) {
   if (root.IsNull()) return;
   if (!root.IsMap()) throw InvalidArgument(format_message("config ", path, ": the top level must be a mapping"));
   flatten(root, "", s, "config " + path);
+  try {
+    s.training.validate();
+    s.lorenz96.validate();
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(format_message("config ", path, ": ", e.what()));
+  }
 }
 
 }  // namespace varflow::amortized

@@ -84,7 +84,9 @@ auto with_netcdf_errors(const std::string& where, F&& f) {
   try {
     return f();
   } catch (const netCDF::exceptions::NcException& e) {
-    throw InvalidArgument(format_message(where, ": ", e.what()));
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));  // drop the "file: ncFile.cpp line: ..." trailer
+    throw InvalidArgument(format_message(where, ": ", what));
   }
 }
 

@@ -6,6 +6,8 @@
 #include <limits>
 #include <numeric>
 
+#include <omp.h>
+
 #include "varflow/core/error.h"
 #include "varflow/nn/optimizer.h"
 
@@ -30,6 +32,8 @@ void TrainingOptions::validate() const {
   check_at_least(w, "patience", patience, 0);
   check_nonnegative(w, "min_improvement", min_improvement);
 }
+
+int thread_count() { return omp_get_max_threads(); }
 
 std::string to_string(TrainingStatus s) {
   switch (s) {

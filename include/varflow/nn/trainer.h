@@ -86,6 +86,9 @@ class TrainingObjective {
 
 using ProgressCallback = std::function<void(const EpochReport&)>;
 
+// The number of OpenMP threads training and sampling use (OMP_NUM_THREADS, default: all cores).
+int thread_count();
+
 TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validation,
                     const TrainingOptions& options, Rng& rng, const ProgressCallback& progress = {});
 
