@@ -181,7 +181,9 @@ AmortizedSetup default_setup(const std::string& problem, HeadType head) {
     s.network.flow.width = 128;
     s.network.gaussian.covariance = CovarianceForm::kDiagonal;
     s.network.gaussian.width = 128;
-    s.network.score.width = 256;
+    s.network.score.width = 128;
+    s.network.score.blocks = 2;
+    s.network.score.steps = 100;
     s.network.mean_samples = 200;
     t.batch_size = 128;
     t.learning_rate = 1e-3;
