@@ -57,6 +57,8 @@ AmortizedPosterior small_model(const E2eCase& c, Rng& rng, std::unique_ptr<Simul
   return q;
 }
 
+void PrintTo(const E2eCase& c, std::ostream* os) { *os << c.name; }
+
 class EndToEnd : public ::testing::TestWithParam<E2eCase> {};
 
 TEST_P(EndToEnd, MeanJacobianProductsMatchFiniteDifferences) {

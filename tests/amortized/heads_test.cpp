@@ -73,6 +73,8 @@ std::vector<HeadCase> cases() {
   return c;
 }
 
+void PrintTo(const HeadCase& c, std::ostream* os) { *os << c.name; }
+
 class HeadGradients : public ::testing::TestWithParam<HeadCase> {
  protected:
   void SetUp() override {

@@ -100,6 +100,8 @@ void run(const LgCase& c) {
   EXPECT_LT(a.max_correlation, c.max_correlation);
 }
 
+void PrintTo(const LgCase& c, std::ostream* os) { *os << c.name; }
+
 class LinearGaussianRecovery : public ::testing::TestWithParam<LgCase> {};
 TEST_P(LinearGaussianRecovery, MeanAndCovarianceMatchTheExactPosterior) { run(GetParam()); }
 

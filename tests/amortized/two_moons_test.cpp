@@ -88,6 +88,8 @@ void run(const MoonsCase& c) {
   }
 }
 
+void PrintTo(const MoonsCase& c, std::ostream* os) { *os << c.name; }
+
 class TwoMoonsPosterior : public ::testing::TestWithParam<MoonsCase> {};
 TEST_P(TwoMoonsPosterior, BimodalPosteriorConsistentWithTheObservation) { run(GetParam()); }
 
