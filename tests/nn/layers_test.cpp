@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 
 #include "varflow/core/error.h"
 #include "varflow/nn/gradient_check.h"
@@ -28,7 +29,9 @@ GradientCheckResult check(Layer& layer, Rng& rng, double input_scale = 1.0) {
   // Random parameters everywhere (zero-initialised biases would hide bias-gradient errors).
   for (Index i = 0; i < params.size(); ++i) params.values()[i] += 0.3 * rng.normal();
   const Matrix x = random_matrix(layer.input_size(), 5, rng, input_scale);
-  return check_layer(layer, params.size() > 0 ? &params : nullptr, x, rng);
+  const GradientCheckResult r = check_layer(layer, params.size() > 0 ? &params : nullptr, x, rng);
+  std::cout << layer.describe() << ": " << r.report() << "\n";
+  return r;
 }
 
 TEST(Layers, DenseGradients) {
