@@ -12,6 +12,11 @@
 namespace varflow::amortized {
 namespace {
 
+}  // namespace
+// gtest prints parameters with PrintTo found by argument-dependent lookup.
+void PrintTo(HeadType h, std::ostream* os) { *os << to_string(h); }
+namespace {
+
 class Lorenz96Default : public ::testing::TestWithParam<HeadType> {};
 
 TEST_P(Lorenz96Default, InformativeAndCalibrated) {
