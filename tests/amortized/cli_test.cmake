@@ -36,6 +36,26 @@ if(NOT EXISTS ${WORK_DIR}/s.nc)
   message(FATAL_ERROR "missing ${WORK_DIR}/s.nc")
 endif()
 
+# Gridded observations with missing values, read from a file (when ncgen is available to write it).
+if(NCGEN)
+  file(WRITE ${WORK_DIR}/l96.yaml "lorenz96: {size: 8, window: 4, obs_every: 2, spinup: 100}\n"
+       "encoder: {width: 16, context: 8, channels: 4, conv_layers: 1}\ngaussian: {width: 16}\n")
+  expect(0 "lorenz96: n = 8" ${VARFLOW} train --problem lorenz96 --head gaussian --pairs 300 --epochs 1
+         --config ${WORK_DIR}/l96.yaml --out ${WORK_DIR}/l96.nc)
+  # 3 observation times x 8 points; odd points are never observed, one even point is missing.
+  file(WRITE ${WORK_DIR}/y.cdl "netcdf y {\ndimensions:\n obs = 24 ;\nvariables:\n double observation(obs) ;\n"
+       "data:\n observation = 1, NaN, 2, NaN, NaN, NaN, 3, NaN, 1, NaN, 2, NaN, 4, NaN, 3, NaN, "
+       "0, NaN, 1, NaN, 4, NaN, 2, NaN ;\n}\n")
+  execute_process(COMMAND ${NCGEN} -4 -o ${WORK_DIR}/y.nc ${WORK_DIR}/y.cdl RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "ncgen failed")
+  endif()
+  expect(0 "drew 50 samples" ${VARFLOW} sample --model ${WORK_DIR}/l96.nc --obs-file ${WORK_DIR}/y.nc --n 50
+         --out ${WORK_DIR}/l96_samples.nc)
+  expect(2 "y[1] is missing, but the mlp encoder" ${VARFLOW} sample --model ${model}
+         --obs "0.1,,0.3,0.4,0.5,-0.1,-0.2,-0.3,-0.4,-0.5" --out ${WORK_DIR}/x.nc)
+endif()
+
 # Bad options: exit status 2 and a message naming the option and the value.
 expect(2 "--problem: two-moonz" ${VARFLOW} train --problem two-moonz --head flow --out ${WORK_DIR}/x.nc)
 expect(2 "--head: kernel" ${VARFLOW} train --problem two-moons --head kernel --out ${WORK_DIR}/x.nc)
