@@ -11,8 +11,10 @@ namespace varflow {
 
 namespace {
 
-void write_provenance(NetcdfWriter& w, const ExperimentConfig& config, const std::string& title) {
+void write_provenance(NetcdfWriter& w, const ExperimentConfig& config, const std::string& file_type,
+                      const std::string& title) {
   const std::string text = config.text.empty() ? to_yaml(config) : config.text;
+  w.attribute("varflow_file_type", file_type);
   w.attribute("title", title);
   w.attribute("format_version", kExperimentFormatVersion);
   w.attribute("varflow_version", std::string(VARFLOW_VERSION_STRING));
@@ -24,7 +26,12 @@ void write_provenance(NetcdfWriter& w, const ExperimentConfig& config, const std
 
 std::vector<long long> to_long(const std::vector<Index>& v) { return {v.begin(), v.end()}; }
 
-void check_format_version(const NetcdfReader& r) {
+void check_format_version(const NetcdfReader& r, const std::string& file_type) {
+  const auto type = r.string_attribute("varflow_file_type");
+  if (type && *type != file_type) {
+    throw InvalidArgument(format_message(r.path().string(), ": varflow_file_type = '", *type, "', expected '",
+                                         file_type, "'"));
+  }
   const auto v = r.double_attribute("format_version");
   if (v && static_cast<long long>(*v) != kExperimentFormatVersion) {
     throw InvalidArgument(format_message(r.path().string(), ": format_version = ", *v, ", this varflow reads ",
@@ -54,14 +61,14 @@ void write_twin_data(const std::filesystem::path& path, const TwinData& d, const
       if (!d.obs_mask(j, t)) values(j, t) = std::numeric_limits<double>::quiet_NaN();
   w.write("observations", "obs_time", "obs", values, "observed values (NaN = missing)", "model units");
   w.write("initial_background", "state", d.initial_background, "background of the first cycle", "model units");
-  write_provenance(w, config, "varflow truth and observations");
+  write_provenance(w, config, "varflow_truth_obs", "varflow truth and observations");
   w.attribute("dt", config.model.dt);
   w.commit();
 }
 
 TwinData read_twin_data(const std::filesystem::path& path, Index n, Index total_steps, NonFiniteObservations policy) {
   const NetcdfReader r(path);
-  check_format_version(r);
+  check_format_version(r, "varflow_truth_obs");
   const std::string file = path.string();
   TwinData d;
   if (r.has_variable("truth")) {
@@ -139,7 +146,7 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
     w.write("analysis_std", "state", res.final_analysis_std, "posterior standard deviation of the last analysis",
             "model units");
   }
-  write_provenance(w, config, "varflow analysis");
+  write_provenance(w, config, "varflow_analysis", "varflow analysis");
   w.attribute("method", res.method);
   w.attribute("burn_in", static_cast<long long>(res.burn_in));
   w.attribute("rmse_analysis_mean", res.mean_analysis_rmse);

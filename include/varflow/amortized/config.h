@@ -1,0 +1,154 @@
+#pragma once
+// Configuration of an amortized posterior: the shape of the problem, the encoder, and one of three
+// heads (conditional normalizing flow, score-based diffusion, Gaussian regression).
+//
+// Every field has a key ("flow.bins", "training.epochs", ...) used by YAML configuration files, by the
+// text stored in model files and in error messages. Validation names the key, the value and the rule.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "varflow/core/types.h"
+#include "varflow/nn/layers.h"
+#include "varflow/nn/trainer.h"
+
+namespace varflow::amortized {
+
+enum class HeadType { kFlow, kScore, kGaussian };
+enum class EncoderType { kMlp, kConv };
+enum class CouplingType { kSpline, kAffine };
+enum class CovarianceForm { kFull, kDiagonal };
+enum class SdeType { kVp, kVe };
+enum class Sampler { kSde, kOde };
+
+std::string to_string(HeadType v);        // flow | score | gaussian
+std::string to_string(EncoderType v);     // mlp | conv
+std::string to_string(CouplingType v);    // spline | affine
+std::string to_string(CovarianceForm v);  // full | diagonal
+std::string to_string(SdeType v);         // vp | ve
+std::string to_string(Sampler v);         // sde | ode
+// Parse the names above; throw InvalidArgument "<key> = '<value>' is not one of ..." otherwise.
+HeadType head_from_string(const std::string& s, const std::string& key = "head");
+EncoderType encoder_from_string(const std::string& s, const std::string& key = "encoder.type");
+CouplingType coupling_from_string(const std::string& s, const std::string& key = "flow.coupling");
+CovarianceForm covariance_from_string(const std::string& s, const std::string& key = "gaussian.covariance");
+SdeType sde_from_string(const std::string& s, const std::string& key = "score.sde");
+Sampler sampler_from_string(const std::string& s, const std::string& key = "score.sampler");
+
+// Sizes of the inverse problem. Observations are either a vector (obs_grid = 0) or `obs_slots`
+// gridded fields of obs_grid points each (obs_size = obs_slots * obs_grid, slot-major), which may
+// have missing values (NaN) and go through a convolutional encoder with a mask channel.
+struct ProblemShape {
+  Index state_size = 0;
+  Index obs_size = 0;
+  Index obs_slots = 1;
+  Index obs_grid = 0;
+  bool gridded() const { return obs_grid > 0; }
+  void validate() const;  // InvalidArgument naming the field
+  bool operator==(const ProblemShape&) const = default;
+};
+
+struct EncoderOptions {
+  EncoderType type = EncoderType::kMlp;
+  Index context = 16;       // size of the context vector the head is conditioned on
+  Index width = 64;         // hidden units of the dense part
+  Index depth = 2;          // hidden dense layers (mlp: after the input; conv: after the convolutions)
+  Index channels = 16;      // conv: channels of each convolution
+  Index conv_layers = 2;    // conv: number of periodic convolutions
+  Index kernel = 5;         // conv: odd kernel width
+  nn::Activation activation = nn::Activation::kSilu;
+};
+
+struct FlowOptions {
+  Index layers = 6;                           // coupling layers
+  CouplingType coupling = CouplingType::kSpline;
+  Index bins = 8;                             // spline bins K
+  double bound = 5.0;                         // spline interval [-B, B]; identity tails outside
+  double affine_clamp = 3.0;                  // soft clamp of the affine log-scale
+  bool actnorm = true;                        // ActNorm before every coupling (Kingma & Dhariwal 2018)
+  Index width = 64;                           // conditioner MLP
+  Index depth = 2;
+  nn::Activation activation = nn::Activation::kSilu;
+};
+
+struct ScoreOptions {
+  SdeType sde = SdeType::kVp;
+  double beta_min = 0.1;    // VP: beta(t) = beta_min + t (beta_max - beta_min)
+  double beta_max = 20.0;
+  double sigma_min = 0.01;  // VE: sigma(t) = sigma_min (sigma_max / sigma_min)^t
+  double sigma_max = 10.0;
+  double t_min = 1e-3;      // training times t ~ U[t_min, 1]; samplers integrate from 1 to t_min
+  Index width = 128;        // residual MLP epsilon-network
+  Index blocks = 3;
+  Index time_features = 6;  // sinusoidal features of t: 2 * time_features + 1 inputs
+  Sampler sampler = Sampler::kSde;
+  Index steps = 200;        // time steps of either sampler
+  nn::Activation activation = nn::Activation::kSilu;
+};
+
+struct GaussianOptions {
+  CovarianceForm covariance = CovarianceForm::kFull;
+  Index width = 64;
+  Index depth = 2;
+  nn::Activation activation = nn::Activation::kSilu;
+};
+
+struct AmortizedConfig {
+  HeadType head = HeadType::kFlow;
+  EncoderOptions encoder;
+  FlowOptions flow;
+  ScoreOptions score;
+  GaussianOptions gaussian;
+  // Flow and score heads: the posterior mean is the average of the sampling map over this many
+  // fixed base draws (common random numbers from mean_seed), a smooth deterministic function of y.
+  Index mean_samples = 1000;
+  std::uint64_t mean_seed = 20211013;
+
+  // Throws InvalidArgument "AmortizedConfig: <key> = <value> <rule>".
+  void validate(const ProblemShape& shape) const;
+};
+
+// Lorenz-96 problem (see problems.h).
+struct Lorenz96ProblemOptions {
+  Index size = 40;             // state variables n
+  double forcing = 8.0;
+  double dt = 0.05;
+  Index window = 8;            // model steps of the window; observations at steps 0, obs_every, ...
+  Index obs_every = 4;
+  Index obs_stride = 2;        // observed grid points: every obs_stride-th
+  double missing = 0.1;        // probability that an observed point is missing (NaN)
+  double obs_noise = 1.0;      // observation error standard deviation
+  Index spinup = 1000;         // steps before climatological states are taken
+  Index decorrelation = 10;    // steps between climatological states
+  void validate() const;
+};
+
+// Everything a configuration file can set.
+struct AmortizedSetup {
+  AmortizedConfig network;
+  nn::TrainingOptions training;
+  Index pairs = 0;  // simulated pairs (0: the problem's default)
+  Lorenz96ProblemOptions lorenz96;
+};
+
+// The defaults for a built-in problem and head: small enough to train in well under a few minutes
+// on two cores. problem: two-moons | linear-gaussian | lorenz96.
+AmortizedSetup default_setup(const std::string& problem, HeadType head);
+
+// key/value view of the network configuration (e.g. {"flow.bins", "8"}); stored in model files.
+std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedConfig& c);
+// Sets one key of a AmortizedSetup from text. Keys: the config_entries() keys, "training.<field>" for every
+// TrainingOptions field, "pairs", "lorenz96.<field>". Throws InvalidArgument naming an unknown key
+// or a value that does not parse.
+void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& value, const std::string& where = "config");
+// The network configuration as "key: value" lines.
+std::string config_text(const AmortizedConfig& c);
+// FNV-1a hash of config_text(), 16 hex digits.
+std::string config_hash(const AmortizedConfig& c);
+
+// Reads a YAML file of nested mappings (e.g. `flow: {bins: 10}`, `training: {epochs: 50}`) into s,
+// on top of its current values. Throws InvalidArgument naming the file and the bad key or value.
+void load_setup_yaml(const std::string& path, AmortizedSetup& s);
+
+}  // namespace varflow::amortized

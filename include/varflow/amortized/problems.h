@@ -1,0 +1,94 @@
+#pragma once
+// Simulated inverse problems: a prior p(x) to draw from and a forward model y | x to simulate, which
+// is all amortized (simulation-based) inference needs (Cranmer, Brehmer & Louppe 2020).
+#include <memory>
+#include <string>
+
+#include "varflow/amortized/config.h"
+#include "varflow/core/random.h"
+#include "varflow/core/types.h"
+
+namespace varflow::amortized {
+
+// Pairs (x_j, y_j), one per column: x is state_size x n, y is obs_size x n. Missing observations
+// are NaN (allowed only for gridded observations).
+struct Dataset {
+  Matrix x;
+  Matrix y;
+  Index size() const { return x.cols(); }
+  // Throws InvalidArgument naming the first bad column: wrong sizes, a non-finite state, a
+  // non-finite observation where no missing values are allowed (or an infinite one anywhere).
+  void validate(const ProblemShape& shape) const;
+};
+
+class Simulator {
+ public:
+  virtual ~Simulator() = default;
+  virtual std::string name() const = 0;      // e.g. "two-moons"
+  virtual std::string describe() const = 0;  // one line with the parameters
+  virtual ProblemShape shape() const = 0;
+  // n independent pairs from the joint p(x) p(y | x), drawn from rng.
+  virtual Dataset simulate(Index n, Rng& rng) const = 0;
+};
+
+// Two moons (seed problem 000): x = a point on the upper moon (cos t, sin t) or the lower moon
+// (1 - cos t, 0.5 - sin t), t ~ U[0, pi], equal odds, plus N(0, 0.06^2 I), then standardised per
+// coordinate with the exact moments of that distribution; y = x1 + x2 + N(0, 0.1^2). An observation
+// pins x to a band around the line x1 + x2 = y; at y = 0 the posterior is bimodal (one mode per moon).
+class TwoMoons final : public Simulator {
+ public:
+  static constexpr double kMoonNoise = 0.06;
+  static constexpr double kObsNoise = 0.1;
+  std::string name() const override { return "two-moons"; }
+  std::string describe() const override;
+  ProblemShape shape() const override { return {2, 1, 1, 0}; }
+  Dataset simulate(Index n, Rng& rng) const override;
+  // Prior draws (2 x n, standardised); `moon` (if not null) receives 0 (upper) or 1 (lower) per draw.
+  static Matrix sample_prior(Index n, Rng& rng, std::vector<int>* moon = nullptr);
+  // Exact mean and standard deviation of the raw (unstandardised) prior, per coordinate.
+  static Eigen::Vector2d raw_mean();
+  static Eigen::Vector2d raw_std();
+  // Distance of a standardised point to the nearest point of moon 0 or 1 (in raw coordinates).
+  static double distance_to_moon(const Eigen::Vector2d& x_standardised, int moon);
+};
+
+// x ~ N(0, prior_variance I_n), y = x + N(0, noise_variance I_n). The exact posterior is Gaussian:
+// mean = y * pv / (pv + nv), covariance = pv nv / (pv + nv) I (for the defaults N(y/2, 0.05 I)).
+class LinearGaussian final : public Simulator {
+ public:
+  explicit LinearGaussian(Index n = 10, double prior_variance = 0.1, double noise_variance = 0.1);
+  std::string name() const override { return "linear-gaussian"; }
+  std::string describe() const override;
+  ProblemShape shape() const override { return {n_, n_, 1, 0}; }
+  Dataset simulate(Index n, Rng& rng) const override;
+  Vector posterior_mean(const Vector& y) const;
+  double posterior_variance() const;
+
+ private:
+  Index n_;
+  double pv_, nv_;
+};
+
+// Lorenz-96 state estimation: x0 from the model's climatology (states of one long run, spun up for
+// `spinup` steps, then taken every `decorrelation` steps), y = the state observed on the grid at
+// steps 0, obs_every, ... <= window along the model trajectory (varflow::Lorenz96 and
+// varflow::IdentityObservation), plus N(0, obs_noise^2); only every obs_stride-th point is
+// observed and each observed value is missing with probability `missing` (NaN = missing). The
+// observations form obs_slots = window / obs_every + 1 gridded fields of `size` points.
+class Lorenz96Problem final : public Simulator {
+ public:
+  explicit Lorenz96Problem(Lorenz96ProblemOptions options = {});
+  std::string name() const override { return "lorenz96"; }
+  std::string describe() const override;
+  ProblemShape shape() const override;
+  Dataset simulate(Index n, Rng& rng) const override;
+  const Lorenz96ProblemOptions& options() const { return o_; }
+
+ private:
+  Lorenz96ProblemOptions o_;
+};
+
+// A built-in problem by name: two-moons | linear-gaussian | lorenz96.
+std::unique_ptr<Simulator> make_problem(const std::string& name, const Lorenz96ProblemOptions& lorenz96 = {});
+
+}  // namespace varflow::amortized

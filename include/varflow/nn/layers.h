@@ -1,0 +1,197 @@
+#pragma once
+// Batched neural-network layers on Eigen: one sample per column.
+//
+// Layer contract (in the spirit of mlpack's Forward / Backward / Gradient):
+//  - forward(x, y): x is input_size() x B; y is resized to output_size() x B. The layer caches what
+//    backward() and tangent() need, so a layer object is stateful and NOT thread-safe: backward()
+//    and tangent() refer to the most recent forward(). (Inside a layer, work over the batch is
+//    parallel: Eigen's matrix products and OpenMP loops over columns.)
+//  - backward(dy, dx, accumulate): given dL/dy (output_size() x B) writes dL/dx (input_size() x B)
+//    and, when `accumulate` is true, ADDS dL/dtheta to the gradient memory of the layer's
+//    parameters (the caller zeroes it per step). With accumulate = false only dL/dx is computed
+//    (vector-Jacobian products with respect to the input).
+//  - tangent(dx, dy): the Jacobian-vector product dy = (dy/dx) dx at the cached input, one tangent
+//    per column (forward-mode; used for Jacobian-vector products of a posterior mean).
+//  - Parameters live in a ParameterSet (the network owns the memory); a layer receives views of
+//    its blocks through bind() and initialises them in initialize(rng).
+// Every layer is checked against central finite differences in tests/nn (gradient_check.h).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "varflow/core/random.h"
+#include "varflow/core/types.h"
+#include "varflow/nn/parameters.h"
+
+namespace varflow::nn {
+
+enum class Activation { kIdentity, kTanh, kSilu, kRelu, kSoftplus };
+std::string to_string(Activation a);
+// Throws InvalidArgument naming `what` and the value when `name` is not one of
+// identity, tanh, silu, relu, softplus.
+Activation activation_from_string(const std::string& name, const std::string& what = "activation");
+
+class Layer : public Parameterized {
+ public:
+  virtual std::string type() const = 0;     // "dense", "tanh", "sequential", ...
+  virtual std::string describe() const;     // e.g. "dense(16 -> 64)"
+  virtual Index input_size() const = 0;
+  virtual Index output_size() const = 0;
+  void bind(ParameterBinder&, const std::string&) override {}
+  // Draws initial parameter values (no-op for layers without parameters).
+  virtual void initialize(Rng&) {}
+  virtual void forward(const Matrix& x, Matrix& y) = 0;
+  virtual void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) = 0;
+  virtual void tangent(const Matrix& dx, Matrix& dy) const = 0;
+};
+
+// How a dense layer's weights are drawn: N(0, s^2 / fan_in) with s = 1 (LeCun), sqrt(2) (He, for
+// ReLU), a small s = 0.1 (last layer of a residual branch), or exactly zero (a flow's conditioner
+// output, so that every coupling starts as the identity; Kingma & Dhariwal 2018).
+enum class Init { kLecun, kHe, kSmall, kZero };
+
+// y = W x + b, W: out x in, b: out. Parameter blocks "W" (decayed) then "b".
+class Dense final : public Layer {
+ public:
+  Dense(Index in, Index out, Init init = Init::kLecun);
+  std::string type() const override { return "dense"; }
+  std::string describe() const override;
+  Index input_size() const override { return in_; }
+  Index output_size() const override { return out_; }
+  void bind(ParameterBinder& binder, const std::string& prefix) override;
+  void initialize(Rng& rng) override;
+  void forward(const Matrix& x, Matrix& y) override;
+  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
+  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+  Eigen::Map<Matrix> weight() { return {w_.value, out_, in_}; }
+  Eigen::Map<Vector> bias() { return {b_.value, out_}; }
+
+ private:
+  Index in_, out_;
+  Init init_;
+  ParameterBinder::Block w_, b_;
+  Matrix x_;  // cached input
+};
+
+// Elementwise y = f(x): tanh, SiLU x*sigmoid(x) (Elfwing et al. 2018), ReLU, softplus log(1+e^x)
+// (evaluated stably), or the identity.
+class ActivationLayer final : public Layer {
+ public:
+  ActivationLayer(Activation kind, Index size);
+  std::string type() const override { return to_string(kind_); }
+  std::string describe() const override;
+  Index input_size() const override { return size_; }
+  Index output_size() const override { return size_; }
+  void forward(const Matrix& x, Matrix& y) override;
+  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
+  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ private:
+  Activation kind_;
+  Index size_;
+  Matrix derivative_;  // f'(x) at the cached input
+};
+
+// Layers applied in order; owns them. Parameter blocks are named "<prefix>.<i>.<type>.<block>".
+class Sequential final : public Layer {
+ public:
+  Sequential() = default;
+  // Appends a layer; its input size must match the current output size (InvalidArgument otherwise).
+  Sequential& add(std::unique_ptr<Layer> layer);
+  template <typename L, typename... Args>
+  Sequential& emplace(Args&&... args) {
+    return add(std::make_unique<L>(std::forward<Args>(args)...));
+  }
+  std::string type() const override { return "sequential"; }
+  std::string describe() const override;  // one layer per line
+  Index input_size() const override;
+  Index output_size() const override;
+  Index layer_count() const { return static_cast<Index>(layers_.size()); }
+  Layer& layer(Index i) { return *layers_[static_cast<std::size_t>(i)]; }
+  void bind(ParameterBinder& binder, const std::string& prefix) override;
+  void initialize(Rng& rng) override;
+  void forward(const Matrix& x, Matrix& y) override;
+  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
+  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ private:
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Matrix> outputs_;  // outputs_[i] = output of layer i (cached)
+};
+
+// y = x + F(x) with F a Sequential of equal input and output size (He et al. 2016).
+class Residual final : public Layer {
+ public:
+  explicit Residual(std::unique_ptr<Sequential> branch);
+  std::string type() const override { return "residual"; }
+  std::string describe() const override;
+  Index input_size() const override { return branch_->input_size(); }
+  Index output_size() const override { return branch_->output_size(); }
+  void bind(ParameterBinder& binder, const std::string& prefix) override;
+  void initialize(Rng& rng) override { branch_->initialize(rng); }
+  void forward(const Matrix& x, Matrix& y) override;
+  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
+  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ private:
+  std::unique_ptr<Sequential> branch_;
+};
+
+// Periodic 1-D convolution over a grid of n points with c_in input and c_out output channels and an
+// odd kernel of k taps (offsets -r .. r, r = (k-1)/2, indices wrapped around the grid):
+//   y[o, i] = b[o] + sum_c sum_j W[o, c*k + j] x[c, (i + j - r) mod n].
+// Column layout, input and output: channel-major, entry (c, i) at row c*n + i. Implemented as one
+// matrix product over an im2col matrix of the whole batch (c_in*k x n*B), built and scattered back
+// with OpenMP over the batch. Parameter blocks "W" (c_out x c_in*k, decayed) then "b" (c_out).
+class PeriodicConv1d final : public Layer {
+ public:
+  PeriodicConv1d(Index channels_in, Index channels_out, Index grid, Index kernel, Init init = Init::kLecun);
+  std::string type() const override { return "conv1d"; }
+  std::string describe() const override;
+  Index input_size() const override { return c_in_ * n_; }
+  Index output_size() const override { return c_out_ * n_; }
+  void bind(ParameterBinder& binder, const std::string& prefix) override;
+  void initialize(Rng& rng) override;
+  void forward(const Matrix& x, Matrix& y) override;
+  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
+  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ private:
+  void im2col(const Matrix& x, Matrix& p) const;
+  Index c_in_, c_out_, n_, k_;
+  Init init_;
+  ParameterBinder::Block w_, b_;
+  Matrix patches_;  // cached im2col of the input
+};
+
+// Front end for gridded observations with missing values. Input: `slots` grids of n values
+// (slot-major, row s*n + i), NaN = missing. Output: 2*slots channels of n values: channel 2s holds
+// the value (0 where missing), channel 2s+1 the mask (1 present, 0 missing). The derivative with
+// respect to a missing input is zero.
+class MaskChannels final : public Layer {
+ public:
+  MaskChannels(Index slots, Index grid);
+  std::string type() const override { return "mask_channels"; }
+  std::string describe() const override;
+  Index input_size() const override { return slots_ * n_; }
+  Index output_size() const override { return 2 * slots_ * n_; }
+  void forward(const Matrix& x, Matrix& y) override;
+  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
+  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ private:
+  Index slots_, n_;
+  Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic> present_;  // cached mask
+};
+
+// A multilayer perceptron: `depth` hidden layers of `width` units with activation `act`, then a
+// linear output layer (initialised with `last`). depth = 0 gives one dense layer in -> out.
+std::unique_ptr<Sequential> make_mlp(Index in, Index width, Index depth, Index out, Activation act,
+                                     Init last = Init::kLecun);
+// A residual MLP: dense in -> width, `blocks` residual blocks x + W2 act(W1 act(x)) (W2 small at
+// initialisation), act, dense width -> out (initialised with `last`).
+std::unique_ptr<Sequential> make_residual_mlp(Index in, Index width, Index blocks, Index out, Activation act,
+                                              Init last = Init::kLecun);
+
+}  // namespace varflow::nn

@@ -1,0 +1,95 @@
+#pragma once
+// Mini-batch training of any objective over a flat ParameterSet: AdamW, gradient-norm clipping,
+// cosine schedule with warm-up, early stopping on a validation split and best-weights restore.
+//
+//   TrainingSummary s = fit(objective, n_train, n_validation, options, rng, progress);
+//   if (s.status == TrainingStatus::kNonFiniteLoss) ... s.message names the epoch and step
+//
+// Determinism: batches are drawn from `rng` only; given the same seed and the same number of OpenMP
+// threads, fit() produces bit-identical parameters. (Eigen's parallel matrix products split work by
+// thread count, so a different thread count may change the last bits.)
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "varflow/core/random.h"
+#include "varflow/core/types.h"
+#include "varflow/nn/parameters.h"
+
+namespace varflow::nn {
+
+struct TrainingOptions {
+  Index epochs = 100;
+  Index batch_size = 256;
+  double learning_rate = 1e-3;        // peak of the schedule
+  double weight_decay = 1e-5;         // AdamW, decoupled, on weight matrices only
+  double warmup_fraction = 0.05;      // of all steps
+  double final_lr_fraction = 0.02;    // cosine decays to this fraction of the peak
+  double clip_norm = 5.0;             // global gradient-norm clip; <= 0 disables it
+  double validation_fraction = 0.1;   // of the pairs, held out for early stopping
+  Index patience = 40;                // epochs without improvement before stopping; 0 = never stop
+  double min_improvement = 0.0;       // an epoch improves when val < best - min_improvement
+  bool restore_best = true;           // end with the weights of the best validation epoch
+
+  // Throws InvalidArgument naming the field, its value and the rule.
+  void validate() const;
+};
+
+enum class TrainingStatus {
+  kCompleted,      // ran all epochs
+  kEarlyStopped,   // validation loss stopped improving for `patience` epochs
+  kNonFiniteLoss,  // a loss or gradient was NaN or infinite; training stopped (see message)
+};
+std::string to_string(TrainingStatus s);
+
+struct EpochReport {
+  Index epoch = 0;  // 1-based
+  Index epochs = 0;
+  double train_loss = 0.0;
+  double validation_loss = 0.0;
+  double learning_rate = 0.0;
+  double seconds_elapsed = 0.0;
+  double seconds_left = 0.0;  // estimate for the remaining epochs
+  bool improved = false;
+};
+
+struct TrainingSummary {
+  TrainingStatus status = TrainingStatus::kCompleted;
+  std::string message;
+  std::vector<double> train_loss;       // mean training loss per epoch
+  std::vector<double> validation_loss;  // validation loss after each epoch
+  std::vector<double> learning_rate;    // learning rate at the end of each epoch
+  Index best_epoch = 0;                 // 1-based; 0 if no epoch finished
+  double best_validation_loss = 0.0;
+  Index epochs_run = 0;
+  Index steps = 0;
+  Index train_pairs = 0;
+  Index validation_pairs = 0;
+  double seconds = 0.0;
+  double pairs_per_second = 0.0;  // training pairs processed (forward + backward) per second
+
+  bool ok() const { return status != TrainingStatus::kNonFiniteLoss; }
+  std::string brief_report() const;
+};
+
+// What fit() minimises. Items 0 .. n_train-1 are training items, n_train .. n_train+n_val-1 the
+// validation items.
+class TrainingObjective {
+ public:
+  virtual ~TrainingObjective() = default;
+  virtual ParameterSet& parameters() = 0;
+  // Mean loss over `items`. With gradient = true it ADDS d(mean loss)/d(theta) to
+  // parameters().gradients(). Any randomness of the loss (e.g. noise levels of denoising score
+  // matching) is drawn from rng.
+  virtual double batch_loss(const std::vector<Index>& items, bool gradient, Rng& rng) = 0;
+};
+
+using ProgressCallback = std::function<void(const EpochReport&)>;
+
+// The number of OpenMP threads training and sampling use (OMP_NUM_THREADS, default: all cores).
+int thread_count();
+
+TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validation,
+                    const TrainingOptions& options, Rng& rng, const ProgressCallback& progress = {});
+
+}  // namespace varflow::nn

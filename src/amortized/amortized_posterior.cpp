@@ -1,0 +1,412 @@
+#include "varflow/amortized/amortized_posterior.h"
+
+#include <cmath>
+#include <numeric>
+
+#include <omp.h>
+
+#include "impl.h"
+#include "varflow/core/error.h"
+#include "varflow/covariance/covariances.h"
+#include "varflow/version.h"
+
+namespace varflow::amortized {
+
+std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const ProblemShape& shape) {
+  if (o.type == EncoderType::kMlp) return nn::make_mlp(shape.obs_size, o.width, o.depth, o.context, o.activation);
+  // Convolutional encoder: [value, mask] channels per slot -> periodic convolutions -> dense layers.
+  const nn::Init hidden = o.activation == nn::Activation::kRelu ? nn::Init::kHe : nn::Init::kLecun;
+  auto s = std::make_unique<nn::Sequential>();
+  const Index n = shape.obs_grid;
+  s->emplace<nn::MaskChannels>(shape.obs_slots, n);
+  Index channels = 2 * shape.obs_slots;
+  for (Index l = 0; l < o.conv_layers; ++l) {
+    s->emplace<nn::PeriodicConv1d>(channels, o.channels, n, o.kernel, hidden);
+    s->emplace<nn::ActivationLayer>(o.activation, o.channels * n);
+    channels = o.channels;
+  }
+  Index prev = channels * n;
+  for (Index l = 0; l < o.depth; ++l) {
+    s->emplace<nn::Dense>(prev, o.width, hidden);
+    s->emplace<nn::ActivationLayer>(o.activation, o.width);
+    prev = o.width;
+  }
+  s->emplace<nn::Dense>(prev, o.context);
+  return s;
+}
+
+// ---- Impl ------------------------------------------------------------------------------------------
+
+AmortizedPosterior::Impl::Impl(const AmortizedConfig& c, const ProblemShape& s, std::string p)
+    : config(c), shape(s), problem(std::move(p)) {
+  config.validate(shape);
+  auto r = std::make_unique<Replica>();
+  r->encoder = make_encoder(config.encoder, shape);
+  r->head = make_head(config, shape.state_size);
+  r->params.add("encoder", *r->encoder);
+  r->params.add("head", *r->head);
+  r->params.bind();
+  replicas.push_back(std::move(r));
+  norm.x_mean = Vector::Zero(shape.state_size);
+  norm.x_std = Vector::Ones(shape.state_size);
+  norm.y_mean = Vector::Zero(shape.obs_size);
+  norm.y_std = Vector::Ones(shape.obs_size);
+}
+
+void AmortizedPosterior::Impl::ensure_replicas(int count) {
+  while (static_cast<int>(replicas.size()) < count) {
+    auto r = std::make_unique<Replica>();
+    r->encoder = make_encoder(config.encoder, shape);
+    r->head = make_head(config, shape.state_size);
+    r->params.add("encoder", *r->encoder);
+    r->params.add("head", *r->head);
+    r->params.bind_shared(params());
+    replicas.push_back(std::move(r));
+  }
+}
+
+int AmortizedPosterior::Impl::shards(Index columns, Index min_columns) {
+  const Index by_size = std::max<Index>(1, columns / std::max<Index>(min_columns, 1));
+  return static_cast<int>(std::min<Index>(omp_get_max_threads(), by_size));
+}
+
+namespace {
+// Column range [begin, end) of shard r of s over n columns.
+inline Index shard_begin(Index n, int r, int s) { return n * r / s; }
+constexpr Index kMinShardColumns = 32;  // fewer columns per thread than this are not worth a replica
+}  // namespace
+
+Vector AmortizedPosterior::Impl::prepare_y(const Vector& y, const Mask& mask, const char* where) const {
+  check_size(where, "y", y.size(), shape.obs_size);
+  if (mask.size() != 0) check_size(where, "mask", mask.size(), shape.obs_size);
+  Vector out(y.size());
+  for (Index i = 0; i < y.size(); ++i) {
+    const bool missing = std::isnan(y[i]) || (mask.size() != 0 && !mask[i]);
+    if (std::isinf(y[i])) throw InvalidArgument(format_message(where, ": y[", i, "] = ", y[i], " is not finite"));
+    if (missing && !shape.gridded()) {
+      throw InvalidArgument(format_message(where, ": y[", i, "] is missing, but the ", to_string(config.encoder.type),
+                                           " encoder of this model needs every observation"));
+    }
+    out[i] = missing ? std::nan("") : (y[i] - norm.y_mean[i]) / norm.y_std[i];
+  }
+  return out;
+}
+
+Matrix AmortizedPosterior::Impl::normalize_y(const Matrix& y) const {
+  return (y.colwise() - norm.y_mean).array().colwise() / norm.y_std.array();
+}
+Matrix AmortizedPosterior::Impl::normalize_x(const Matrix& x) const {
+  return (x.colwise() - norm.x_mean).array().colwise() / norm.x_std.array();
+}
+Matrix AmortizedPosterior::Impl::denormalize_x(const Matrix& xn) const {
+  return (xn.array().colwise() * norm.x_std.array()).matrix().colwise() + norm.x_mean;
+}
+
+// ---- AmortizedPosterior ----------------------------------------------------------------------------
+
+AmortizedPosterior::AmortizedPosterior(const AmortizedConfig& config, const ProblemShape& shape, Rng& rng,
+                                       std::string problem)
+    : impl_(std::make_unique<Impl>(config, shape, std::move(problem))) {
+  impl_->encoder().initialize(rng);
+  impl_->head().initialize(rng);
+}
+
+AmortizedPosterior::~AmortizedPosterior() = default;
+AmortizedPosterior::AmortizedPosterior(AmortizedPosterior&&) noexcept = default;
+AmortizedPosterior& AmortizedPosterior::operator=(AmortizedPosterior&&) noexcept = default;
+
+const AmortizedConfig& AmortizedPosterior::config() const { return impl_->config; }
+const ProblemShape& AmortizedPosterior::shape() const { return impl_->shape; }
+const std::string& AmortizedPosterior::problem() const { return impl_->problem; }
+const Normalization& AmortizedPosterior::normalization() const { return impl_->norm; }
+const nn::TrainingSummary& AmortizedPosterior::training_summary() const { return impl_->summary; }
+bool AmortizedPosterior::trained() const { return impl_->trained; }
+Index AmortizedPosterior::parameter_count() const { return impl_->params().size(); }
+nn::ParameterSet& AmortizedPosterior::parameters() { return impl_->params(); }
+
+std::string AmortizedPosterior::describe() const {
+  return format_message("encoder (", to_string(impl_->config.encoder.type), "): ", impl_->encoder().describe(), "\n",
+                        impl_->head().describe(), "\n", impl_->params().size(), " parameters");
+}
+
+namespace {
+
+// Mean and standard deviation per row over the finite entries; rows with fewer than two finite
+// entries or a tiny spread get mean 0 (if none) and standard deviation 1.
+void row_moments(const Matrix& m, Vector& mean, Vector& sd) {
+  mean = Vector::Zero(m.rows());
+  sd = Vector::Ones(m.rows());
+  for (Index i = 0; i < m.rows(); ++i) {
+    double s = 0.0, s2 = 0.0;
+    Index count = 0;
+    for (Index j = 0; j < m.cols(); ++j) {
+      if (std::isfinite(m(i, j))) { s += m(i, j); ++count; }
+    }
+    if (count == 0) continue;
+    mean[i] = s / static_cast<double>(count);
+    for (Index j = 0; j < m.cols(); ++j) {
+      if (std::isfinite(m(i, j))) s2 += (m(i, j) - mean[i]) * (m(i, j) - mean[i]);
+    }
+    const double v = count > 1 ? s2 / static_cast<double>(count - 1) : 0.0;
+    if (std::sqrt(v) > 1e-12) sd[i] = std::sqrt(v);
+  }
+}
+
+// The training objective over normalised pairs, data-parallel: a batch is split into one shard per
+// thread, each replica computes the mean loss of its shard and its gradient, and the results are
+// combined in shard order (deterministic for a given number of threads).
+class PairsObjective final : public nn::TrainingObjective {
+ public:
+  PairsObjective(AmortizedPosterior::Impl& impl, const Matrix& xn, const Matrix& yn) : impl_(impl), xn_(xn), yn_(yn) {}
+  nn::ParameterSet& parameters() override { return impl_.params(); }
+  double batch_loss(const std::vector<Index>& items, bool gradient, Rng& rng) override {
+    const Index b = static_cast<Index>(items.size());
+    const int s = AmortizedPosterior::Impl::shards(b, kMinShardColumns);
+    if (s == 1) return shard_loss(*impl_.replicas[0], items, 0, b, gradient, rng);
+    impl_.ensure_replicas(s);
+    std::vector<Rng> rngs;
+    for (int r = 0; r < s; ++r) rngs.emplace_back(rng.engine()());
+    auto main_grad = impl_.params().gradients();
+    const Vector saved = gradient ? main_grad : Vector();
+    std::vector<double> losses(static_cast<std::size_t>(s));
+#pragma omp parallel for num_threads(s) schedule(static, 1)
+    for (int r = 0; r < s; ++r) {
+      Replica& rep = *impl_.replicas[static_cast<std::size_t>(r)];
+      if (gradient) rep.params.zero_gradients();
+      losses[static_cast<std::size_t>(r)] = shard_loss(rep, items, shard_begin(b, r, s), shard_begin(b, r + 1, s),
+                                                       gradient, rngs[static_cast<std::size_t>(r)]);
+    }
+    double total = 0.0;
+    for (int r = 0; r < s; ++r) {
+      const double w = static_cast<double>(shard_begin(b, r + 1, s) - shard_begin(b, r, s)) / static_cast<double>(b);
+      total += w * losses[static_cast<std::size_t>(r)];
+      if (gradient) {
+        if (r == 0) {
+          main_grad *= w;
+        } else {
+          main_grad += w * impl_.replicas[static_cast<std::size_t>(r)]->params.gradients();
+        }
+      }
+    }
+    if (gradient) main_grad += saved;
+    return total;
+  }
+
+ private:
+  double shard_loss(Replica& rep, const std::vector<Index>& items, Index begin, Index end, bool gradient, Rng& rng) {
+    const Index b = end - begin;
+    Matrix xb(xn_.rows(), b), yb(yn_.rows(), b), ctx, dctx, dy;
+    for (Index j = 0; j < b; ++j) {
+      xb.col(j) = xn_.col(items[static_cast<std::size_t>(begin + j)]);
+      yb.col(j) = yn_.col(items[static_cast<std::size_t>(begin + j)]);
+    }
+    rep.encoder->forward(yb, ctx);
+    const double loss = rep.head->loss(xb, ctx, rng, gradient, gradient ? &dctx : nullptr);
+    if (gradient) rep.encoder->backward(dctx, dy, true);
+    return loss;
+  }
+  AmortizedPosterior::Impl& impl_;
+  const Matrix& xn_;
+  const Matrix& yn_;
+};
+
+}  // namespace
+
+nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::TrainingOptions& options, Rng& rng,
+                                              const nn::ProgressCallback& progress) {
+  options.validate();
+  data.validate(impl_->shape);
+  const Index n = data.size();
+  const Index n_val = std::max<Index>(1, static_cast<Index>(std::llround(options.validation_fraction * static_cast<double>(n))));
+  const Index n_train = n - n_val;
+  if (n_train < 1) {
+    throw InvalidArgument(format_message("AmortizedPosterior::train: pairs = ", n,
+                                         " are too few to hold out a validation split"));
+  }
+  Impl& im = *impl_;
+  if (!im.trained) {
+    row_moments(data.x.leftCols(n_train), im.norm.x_mean, im.norm.x_std);
+    row_moments(data.y.leftCols(n_train), im.norm.y_mean, im.norm.y_std);
+  }
+  const Matrix xn = im.normalize_x(data.x), yn = im.normalize_y(data.y);
+  if (!im.trained) {
+    // Data-dependent initialisation (ActNorm) from up to 2048 training pairs.
+    const Index m = std::min<Index>(n_train, 2048);
+    Matrix ctx;
+    im.encoder().forward(yn.leftCols(m), ctx);
+    im.head().initialize_from_data(xn.leftCols(m), ctx);
+  }
+  PairsObjective objective(im, xn, yn);
+  im.summary = nn::fit(objective, n_train, n_val, options, rng, progress);
+  if (im.summary.epochs_run > 0) im.trained = true;
+  return im.summary;
+}
+
+nn::TrainingSummary AmortizedPosterior::train(const Simulator& simulator, Index pairs,
+                                              const nn::TrainingOptions& options, Rng& rng,
+                                              const nn::ProgressCallback& progress) {
+  check_at_least("AmortizedPosterior::train", "pairs", pairs, 2);
+  if (!(simulator.shape() == impl_->shape)) {
+    throw InvalidArgument(format_message("AmortizedPosterior::train: simulator ", simulator.name(),
+                                         " does not have the shape of this model"));
+  }
+  options.validate();
+  return train(simulator.simulate(pairs, rng), options, rng, progress);
+}
+
+double AmortizedPosterior::loss(const Dataset& data, Rng& rng, bool gradient) {
+  data.validate(impl_->shape);
+  std::vector<Index> items(static_cast<std::size_t>(data.size()));
+  std::iota(items.begin(), items.end(), 0);
+  const Matrix xn = impl_->normalize_x(data.x), yn = impl_->normalize_y(data.y);
+  PairsObjective objective(*impl_, xn, yn);
+  return objective.batch_loss(items, gradient, rng);
+}
+
+namespace {
+
+// Runs f(replica, begin, end, shard) over shards of n columns, one replica per thread.
+template <typename F>
+void for_shards(AmortizedPosterior::Impl& im, Index n, F&& f) {
+  const int s = AmortizedPosterior::Impl::shards(n, kMinShardColumns);
+  if (s == 1) {
+    f(*im.replicas[0], Index{0}, n, 0);
+    return;
+  }
+  im.ensure_replicas(s);
+#pragma omp parallel for num_threads(s) schedule(static, 1)
+  for (int r = 0; r < s; ++r) f(*im.replicas[static_cast<std::size_t>(r)], shard_begin(n, r, s), shard_begin(n, r + 1, s), r);
+}
+
+}  // namespace
+
+Vector AmortizedPosterior::mean(const Vector& y, const Mask& mask) {
+  const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::mean");
+  Matrix ctx;
+  impl_->encoder().forward(yn, ctx);
+  const Matrix z = impl_->head().mean_draws();
+  const Index m = z.cols();
+  Matrix x(z.rows(), m);
+  for_shards(*impl_, m, [&](Replica& rep, Index b, Index e, int) {
+    x.middleCols(b, e - b) = rep.head->push(z.middleCols(b, e - b), ctx.col(0).replicate(1, e - b));
+  });
+  return impl_->denormalize_x(x.rowwise().mean());
+}
+
+Matrix AmortizedPosterior::sample(const Vector& y, Index n, Rng& rng, const Mask& mask) {
+  check_at_least("AmortizedPosterior::sample", "n", n, 1);
+  const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::sample");
+  Matrix ctx;
+  impl_->encoder().forward(yn, ctx);
+  const int s = Impl::shards(n, kMinShardColumns);
+  std::vector<Rng> rngs;
+  if (s > 1) {
+    for (int r = 0; r < s; ++r) rngs.emplace_back(rng.engine()());
+  }
+  Matrix x(impl_->shape.state_size, n);
+  for_shards(*impl_, n, [&](Replica& rep, Index b, Index e, int r) {
+    Rng& rr = s > 1 ? rngs[static_cast<std::size_t>(r)] : rng;
+    x.middleCols(b, e - b) = rep.head->sample(ctx.col(0).replicate(1, e - b), rr);
+  });
+  return impl_->denormalize_x(x);
+}
+
+Vector AmortizedPosterior::log_prob(const Matrix& x, const Vector& y, const Mask& mask) {
+  check_size("AmortizedPosterior::log_prob", "rows of x", x.rows(), impl_->shape.state_size);
+  const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::log_prob");
+  if (!impl_->head().has_log_prob()) return impl_->head().log_prob(x, x);  // throws with a clear message
+  Matrix ctx;
+  impl_->encoder().forward(yn, ctx);
+  const Matrix xn = impl_->normalize_x(x);
+  Vector lp(x.cols());
+  for_shards(*impl_, x.cols(), [&](Replica& rep, Index b, Index e, int) {
+    lp.segment(b, e - b) = rep.head->log_prob(xn.middleCols(b, e - b), ctx.col(0).replicate(1, e - b));
+  });
+  return lp.array() - impl_->norm.x_std.array().log().sum();
+}
+
+Vector AmortizedPosterior::mean_jvp(const Vector& y, const Vector& dy, const Mask& mask) {
+  const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::mean_jvp");
+  check_size("AmortizedPosterior::mean_jvp", "dy", dy.size(), yn.size());
+  Vector dyn = dy.cwiseQuotient(impl_->norm.y_std);
+  for (Index i = 0; i < yn.size(); ++i) {
+    if (std::isnan(yn[i])) dyn[i] = 0.0;
+  }
+  check_finite("AmortizedPosterior::mean_jvp", "dy", dyn);
+  Matrix ctx, dctx;
+  impl_->encoder().forward(yn, ctx);
+  impl_->encoder().tangent(dyn, dctx);
+  const Matrix z = impl_->head().mean_draws();
+  const Index m = z.cols();
+  Matrix dx(z.rows(), m);
+  for_shards(*impl_, m, [&](Replica& rep, Index b, Index e, int) {
+    dx.middleCols(b, e - b) = rep.head->push_jvp(z.middleCols(b, e - b), ctx.col(0).replicate(1, e - b),
+                                                 dctx.col(0).replicate(1, e - b));
+  });
+  return dx.rowwise().mean().cwiseProduct(impl_->norm.x_std);
+}
+
+Vector AmortizedPosterior::mean_vjp(const Vector& y, const Vector& a, const Mask& mask) {
+  const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::mean_vjp");
+  check_size("AmortizedPosterior::mean_vjp", "a", a.size(), impl_->shape.state_size);
+  check_finite("AmortizedPosterior::mean_vjp", "a", a);
+  Matrix ctx, gy;
+  impl_->encoder().forward(yn, ctx);
+  const Matrix z = impl_->head().mean_draws();
+  const Index m = z.cols();
+  const Vector an = a.cwiseProduct(impl_->norm.x_std) / static_cast<double>(m);
+  Matrix gctx(ctx.rows(), m);
+  for_shards(*impl_, m, [&](Replica& rep, Index b, Index e, int) {
+    gctx.middleCols(b, e - b) =
+        rep.head->push_vjp(z.middleCols(b, e - b), ctx.col(0).replicate(1, e - b), an.replicate(1, e - b));
+  });
+  impl_->encoder().backward(gctx.rowwise().sum(), gy, false);
+  return gy.col(0).cwiseQuotient(impl_->norm.y_std);
+}
+
+Provenance AmortizedPosterior::provenance() const {
+  Provenance p;
+  p.method = "amortized_" + to_string(impl_->config.head);
+  p.iterations = static_cast<int>(impl_->summary.epochs_run);
+  p.final_cost = impl_->summary.best_validation_loss;
+  p.converged = impl_->trained && impl_->summary.ok();
+  p.config_hash = config_hash(impl_->config);
+  p.version = VARFLOW_VERSION_STRING;
+  return p;
+}
+
+std::unique_ptr<Posterior> AmortizedPosterior::posterior(const Vector& y, Index n, Rng& rng, const Mask& mask) {
+  std::unique_ptr<Posterior> out;
+  if (auto* g = dynamic_cast<GaussianHead*>(&impl_->head())) {
+    const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::posterior");
+    Matrix ctx, l;
+    Vector mu;
+    impl_->encoder().forward(yn, ctx);
+    g->moments(ctx.col(0), mu, l);
+    const Vector mean = impl_->denormalize_x(mu);
+    const Matrix dl = impl_->norm.x_std.asDiagonal() * l;  // physical-units Cholesky factor
+    if (g->form() == CovarianceForm::kDiagonal) {
+      out = std::make_unique<GaussianPosterior>(mean, std::make_shared<DiagonalCovariance>(dl.diagonal().cwiseAbs2()));
+    } else {
+      Matrix c = dl * dl.transpose();
+      c = 0.5 * (c + c.transpose()).eval();
+      out = std::make_unique<GaussianPosterior>(mean, std::make_shared<DenseCovariance>(c));
+    }
+  } else {
+    out = std::make_unique<SamplePosterior>(sample(y, n, rng, mask));
+  }
+  out->set_provenance(provenance());
+  return out;
+}
+
+void AmortizedPosterior::set_sampler(Sampler sampler, Index steps) {
+  if (impl_->config.head != HeadType::kScore) {
+    throw InvalidArgument(format_message("set_sampler: head = ", to_string(impl_->config.head),
+                                         " has no sampler to choose (score heads only)"));
+  }
+  for (auto& r : impl_->replicas) static_cast<ScoreHead&>(*r->head).set_sampler(sampler, steps);
+  impl_->config.score.sampler = sampler;
+  impl_->config.score.steps = steps;
+}
+
+}  // namespace varflow::amortized

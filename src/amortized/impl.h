@@ -1,0 +1,52 @@
+#pragma once
+// Internal state of AmortizedPosterior, shared by its implementation and the model-file code.
+#include <memory>
+#include <vector>
+
+#include "varflow/amortized/amortized_posterior.h"
+
+namespace varflow::amortized {
+
+// One copy of the networks. Replica 0 owns the parameter values; the others share them (with
+// gradients and layer caches of their own), so that each OpenMP thread works on its own shard of a
+// batch in one parallel region: coarse-grained data parallelism, robust for small networks where a
+// fork/join per matrix product would cost more than it saves.
+struct Replica {
+  std::unique_ptr<nn::Sequential> encoder;
+  std::unique_ptr<Head> head;
+  nn::ParameterSet params;
+};
+
+struct AmortizedPosterior::Impl {
+  AmortizedConfig config;
+  ProblemShape shape;
+  std::string problem;
+  Normalization norm;
+  bool trained = false;
+  nn::TrainingSummary summary;
+  std::vector<std::unique_ptr<Replica>> replicas;  // [0] owns the parameters
+
+  // Builds and binds replica 0 (parameters zero until initialised).
+  Impl(const AmortizedConfig& c, const ProblemShape& s, std::string p);
+  nn::Sequential& encoder() { return *replicas[0]->encoder; }
+  Head& head() { return *replicas[0]->head; }
+  nn::ParameterSet& params() { return replicas[0]->params; }
+  // Makes sure replicas 0 .. count-1 exist (call outside parallel regions).
+  void ensure_replicas(int count);
+  // Number of shards for `columns` columns of work: one per OpenMP thread, each at least
+  // `min_columns` wide.
+  static int shards(Index columns, Index min_columns);
+
+  // y in physical units with NaN or mask=false for missing -> normalised, NaN for missing.
+  // Throws InvalidArgument on a wrong size, an infinite value or a missing value an MLP encoder
+  // cannot take.
+  Vector prepare_y(const Vector& y, const Mask& mask, const char* where) const;
+  Matrix normalize_y(const Matrix& y) const;
+  Matrix normalize_x(const Matrix& x) const;
+  Matrix denormalize_x(const Matrix& xn) const;
+};
+
+// Encoder for a configuration and shape (documented in design/amortized.md).
+std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const ProblemShape& shape);
+
+}  // namespace varflow::amortized

@@ -1,0 +1,169 @@
+#include "varflow/amortized/problems.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "varflow/core/error.h"
+#include "varflow/model/lorenz96.h"
+#include "varflow/obs/operators.h"
+
+namespace varflow::amortized {
+
+void Dataset::validate(const ProblemShape& shape) const {
+  const char* w = "Dataset";
+  check_size(w, "rows of x", x.rows(), shape.state_size);
+  check_size(w, "rows of y", y.rows(), shape.obs_size);
+  check_size(w, "columns of y", y.cols(), x.cols());
+  for (Index j = 0; j < x.cols(); ++j) {
+    for (Index i = 0; i < x.rows(); ++i) {
+      if (!std::isfinite(x(i, j))) throw InvalidArgument(format_message(w, ": x(", i, ", ", j, ") = ", x(i, j), " is not finite"));
+    }
+    for (Index i = 0; i < y.rows(); ++i) {
+      const double v = y(i, j);
+      if (std::isinf(v) || (std::isnan(v) && !shape.gridded())) {
+        throw InvalidArgument(format_message(w, ": y(", i, ", ", j, ") = ", v,
+                                             std::isinf(v) ? " is infinite" : " is missing, but these observations are not gridded"));
+      }
+    }
+  }
+}
+
+// ---- two moons -------------------------------------------------------------------------------------
+
+Eigen::Vector2d TwoMoons::raw_mean() { return {0.5, 0.25}; }
+
+Eigen::Vector2d TwoMoons::raw_std() {
+  // E[x1^2] = (E cos^2 + E (1 - cos)^2) / 2 = (1/2 + 3/2) / 2 = 1;  E[x1] = 1/2.
+  // E[x2^2] = (E sin^2 + E (1/2 - sin)^2) / 2 = (1/2 + 3/4 - 2/pi) / 2;  E[x2] = 1/4.
+  const double pi = std::numbers::pi, s2 = kMoonNoise * kMoonNoise;
+  const double v1 = 1.0 - 0.25 + s2;
+  const double v2 = (0.5 + 0.75 - 2.0 / pi) / 2.0 - 0.0625 + s2;
+  return {std::sqrt(v1), std::sqrt(v2)};
+}
+
+std::string TwoMoons::describe() const {
+  return format_message("two-moons: standardised moons (noise ", kMoonNoise, "), y = x1 + x2 + N(0, ", kObsNoise, "^2)");
+}
+
+Matrix TwoMoons::sample_prior(Index n, Rng& rng, std::vector<int>* moon) {
+  Matrix x(2, n);
+  const Eigen::Vector2d m = raw_mean(), s = raw_std();
+  if (moon) moon->resize(static_cast<std::size_t>(n));
+  for (Index j = 0; j < n; ++j) {
+    const double t = std::numbers::pi * rng.uniform();
+    const int which = rng.uniform() < 0.5 ? 0 : 1;
+    double a = which == 0 ? std::cos(t) : 1.0 - std::cos(t);
+    double b = which == 0 ? std::sin(t) : 0.5 - std::sin(t);
+    a += kMoonNoise * rng.normal();
+    b += kMoonNoise * rng.normal();
+    x(0, j) = (a - m[0]) / s[0];
+    x(1, j) = (b - m[1]) / s[1];
+    if (moon) (*moon)[static_cast<std::size_t>(j)] = which;
+  }
+  return x;
+}
+
+double TwoMoons::distance_to_moon(const Eigen::Vector2d& xs, int moon) {
+  const Eigen::Vector2d raw = xs.cwiseProduct(raw_std()) + raw_mean();
+  // Closest point of the half circle: angle of the point about the moon's centre, clamped to the arc.
+  const Eigen::Vector2d centre = moon == 0 ? Eigen::Vector2d(0.0, 0.0) : Eigen::Vector2d(1.0, 0.5);
+  const Eigen::Vector2d d = raw - centre;
+  double angle = std::atan2(moon == 0 ? d[1] : -d[1], moon == 0 ? d[0] : -d[0]);  // lower moon: rotated by pi
+  if (angle < 0.0) angle = angle < -std::numbers::pi / 2.0 ? std::numbers::pi : 0.0;  // nearest end of the arc
+  const Eigen::Vector2d p = moon == 0 ? Eigen::Vector2d(std::cos(angle), std::sin(angle))
+                                      : Eigen::Vector2d(1.0 - std::cos(angle), 0.5 - std::sin(angle));
+  return (raw - p).norm();
+}
+
+Dataset TwoMoons::simulate(Index n, Rng& rng) const {
+  Dataset d;
+  d.x = sample_prior(n, rng);
+  d.y.resize(1, n);
+  for (Index j = 0; j < n; ++j) d.y(0, j) = d.x(0, j) + d.x(1, j) + kObsNoise * rng.normal();
+  return d;
+}
+
+// ---- linear Gaussian -------------------------------------------------------------------------------
+
+LinearGaussian::LinearGaussian(Index n, double prior_variance, double noise_variance)
+    : n_(n), pv_(prior_variance), nv_(noise_variance) {
+  check_at_least("LinearGaussian", "n", n, 1);
+  check_positive("LinearGaussian", "prior_variance", prior_variance);
+  check_positive("LinearGaussian", "noise_variance", noise_variance);
+}
+
+std::string LinearGaussian::describe() const {
+  return format_message("linear-gaussian: x ~ N(0, ", pv_, " I_", n_, "), y = x + N(0, ", nv_, " I)");
+}
+
+Dataset LinearGaussian::simulate(Index n, Rng& rng) const {
+  Dataset d;
+  d.x.resize(n_, n);
+  d.y.resize(n_, n);
+  const double sp = std::sqrt(pv_), sn = std::sqrt(nv_);
+  for (Index j = 0; j < n; ++j) {
+    for (Index i = 0; i < n_; ++i) {
+      d.x(i, j) = sp * rng.normal();
+      d.y(i, j) = d.x(i, j) + sn * rng.normal();
+    }
+  }
+  return d;
+}
+
+Vector LinearGaussian::posterior_mean(const Vector& y) const { return y * (pv_ / (pv_ + nv_)); }
+double LinearGaussian::posterior_variance() const { return pv_ * nv_ / (pv_ + nv_); }
+
+// ---- Lorenz-96 -------------------------------------------------------------------------------------
+
+Lorenz96Problem::Lorenz96Problem(Lorenz96ProblemOptions options) : o_(options) { o_.validate(); }
+
+ProblemShape Lorenz96Problem::shape() const {
+  const Index slots = o_.window / o_.obs_every + 1;
+  return {o_.size, slots * o_.size, slots, o_.size};
+}
+
+std::string Lorenz96Problem::describe() const {
+  return format_message("lorenz96: n = ", o_.size, ", F = ", o_.forcing, ", dt = ", o_.dt, ", window ", o_.window,
+                        " steps, observed every ", o_.obs_every, " steps at every ", o_.obs_stride,
+                        "-th point, noise ", o_.obs_noise, ", missing ", o_.missing);
+}
+
+Dataset Lorenz96Problem::simulate(Index n, Rng& rng) const {
+  const Lorenz96 model(o_.size, o_.forcing, o_.dt);
+  const IdentityObservation h(o_.size);
+  const ProblemShape sh = shape();
+  Dataset d;
+  d.x.resize(o_.size, n);
+  d.y.resize(sh.obs_size, n);
+  // One long climatological run from a perturbed rest state.
+  Vector state = Vector::Constant(o_.size, o_.forcing) + 0.01 * rng.normal_vector(o_.size);
+  for (Index k = 0; k < o_.spinup; ++k) model.step(state);
+  Vector x, y;
+  for (Index j = 0; j < n; ++j) {
+    for (Index k = 0; k < o_.decorrelation; ++k) model.step(state);
+    d.x.col(j) = state;
+    x = state;
+    for (Index step = 0, slot = 0; step <= o_.window; ++step) {
+      if (step % o_.obs_every == 0) {
+        h.apply(x, y);
+        for (Index i = 0; i < o_.size; ++i) {
+          const bool observed = i % o_.obs_stride == 0 && rng.uniform() >= o_.missing;
+          const double noise = o_.obs_noise * rng.normal();
+          d.y(slot * o_.size + i, j) = observed ? y[i] + noise : std::nan("");
+        }
+        ++slot;
+      }
+      if (step < o_.window) model.step(x);
+    }
+  }
+  return d;
+}
+
+std::unique_ptr<Simulator> make_problem(const std::string& name, const Lorenz96ProblemOptions& lorenz96) {
+  if (name == "two-moons") return std::make_unique<TwoMoons>();
+  if (name == "linear-gaussian") return std::make_unique<LinearGaussian>();
+  if (name == "lorenz96") return std::make_unique<Lorenz96Problem>(lorenz96);
+  throw InvalidArgument(format_message("problem = '", name, "' is not one of two-moons, linear-gaussian, lorenz96"));
+}
+
+}  // namespace varflow::amortized

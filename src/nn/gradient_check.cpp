@@ -1,0 +1,94 @@
+#include "varflow/nn/gradient_check.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "varflow/core/error.h"
+
+namespace varflow::nn {
+
+double relative_error(const Vector& a, const Vector& b, double floor) {
+  return (a - b).norm() / std::max({a.norm(), b.norm(), floor});
+}
+
+Vector finite_difference_gradient(const std::function<double(const Vector&)>& f, const Vector& x, double h) {
+  Vector g(x.size()), xp = x;
+  for (Index i = 0; i < x.size(); ++i) {
+    xp[i] = x[i] + h;
+    const double fp = f(xp);
+    xp[i] = x[i] - h;
+    const double fm = f(xp);
+    xp[i] = x[i];
+    g[i] = (fp - fm) / (2.0 * h);
+  }
+  return g;
+}
+
+std::string GradientCheckResult::report() const {
+  return format_message(passed ? "passed" : "FAILED", ": input ", input_error, ", parameters ", parameter_error,
+                        ", tangent ", tangent_error, ", adjoint ", adjoint_error);
+}
+
+namespace {
+Vector flat(const Matrix& m) { return Eigen::Map<const Vector>(m.data(), m.size()); }
+}  // namespace
+
+GradientCheckResult check_layer(Layer& layer, ParameterSet* params, const Matrix& x, Rng& rng,
+                                const GradientCheckTolerances& tol) {
+  GradientCheckResult r;
+  Matrix y;
+  layer.forward(x, y);
+  Matrix weights(y.rows(), y.cols());
+  for (Index i = 0; i < weights.size(); ++i) weights.data()[i] = rng.normal();
+  auto loss_at_x = [&](const Vector& xv) {
+    Matrix xm = Eigen::Map<const Matrix>(xv.data(), x.rows(), x.cols()), ym;
+    layer.forward(xm, ym);
+    return (ym.array() * weights.array()).sum();
+  };
+
+  // Analytic: backward at x.
+  layer.forward(x, y);
+  if (params) params->zero_gradients();
+  Matrix dx;
+  layer.backward(weights, dx, true);
+  const Vector g_param = params ? Vector(params->gradients()) : Vector();
+
+  // Tangent and adjoint consistency at x.
+  Matrix v(x.rows(), x.cols());
+  for (Index i = 0; i < v.size(); ++i) v.data()[i] = rng.normal();
+  Matrix jv;
+  layer.tangent(v, jv);
+  const double lhs = (jv.array() * weights.array()).sum(), rhs = (v.array() * dx.array()).sum();
+  r.adjoint_error = std::abs(lhs - rhs) / (std::abs(lhs) + tol.floor);
+
+  // Finite differences.
+  const Vector xv = flat(x);
+  const Vector g_fd_x = finite_difference_gradient(loss_at_x, xv, tol.step);
+  r.input_error = relative_error(flat(dx), g_fd_x, tol.floor);
+  {
+    Matrix yp, ym;
+    Matrix xp = x + tol.step * v, xm = x - tol.step * v;
+    layer.forward(xp, yp);
+    layer.forward(xm, ym);
+    r.tangent_error = relative_error(flat(jv), flat((yp - ym) / (2.0 * tol.step)), tol.floor);
+  }
+  if (params && params->size() > 0) {
+    auto theta = params->values();
+    const Vector saved = theta;
+    auto loss_at_theta = [&](const Vector& t) {
+      theta = t;
+      Matrix ym;
+      layer.forward(x, ym);
+      return (ym.array() * weights.array()).sum();
+    };
+    const Vector g_fd_p = finite_difference_gradient(loss_at_theta, saved, tol.step);
+    theta = saved;
+    r.parameter_error = relative_error(g_param, g_fd_p, tol.floor);
+  }
+  layer.forward(x, y);  // leave the cache at x
+  r.passed = r.input_error <= tol.relative && r.parameter_error <= tol.relative &&
+             r.tangent_error <= tol.relative && r.adjoint_error <= tol.relative;
+  return r;
+}
+
+}  // namespace varflow::nn

@@ -1,0 +1,325 @@
+#include "varflow/nn/layers.h"
+
+#include <cassert>
+#include <cmath>
+#include <sstream>
+
+#include "varflow/core/error.h"
+
+namespace varflow::nn {
+
+std::string to_string(Activation a) {
+  switch (a) {
+    case Activation::kIdentity: return "identity";
+    case Activation::kTanh: return "tanh";
+    case Activation::kSilu: return "silu";
+    case Activation::kRelu: return "relu";
+    case Activation::kSoftplus: return "softplus";
+  }
+  return "unknown";
+}
+
+Activation activation_from_string(const std::string& name, const std::string& what) {
+  for (Activation a : {Activation::kIdentity, Activation::kTanh, Activation::kSilu, Activation::kRelu,
+                       Activation::kSoftplus}) {
+    if (to_string(a) == name) return a;
+  }
+  throw InvalidArgument(format_message(what, " = '", name,
+                                       "' is not one of identity, tanh, silu, relu, softplus"));
+}
+
+std::string Layer::describe() const { return format_message(type(), "(", input_size(), " -> ", output_size(), ")"); }
+
+// ---- Dense -------------------------------------------------------------------------------------
+
+Dense::Dense(Index in, Index out, Init init) : in_(in), out_(out), init_(init) {
+  check_at_least("Dense", "input size", in, 1);
+  check_at_least("Dense", "output size", out, 1);
+}
+
+std::string Dense::describe() const { return format_message("dense(", in_, " -> ", out_, ")"); }
+
+void Dense::bind(ParameterBinder& binder, const std::string& prefix) {
+  w_ = binder.take(prefix + ".W", out_, in_, true);
+  b_ = binder.take(prefix + ".b", out_, 1, false);
+}
+
+void Dense::initialize(Rng& rng) {
+  assert(w_.value != nullptr);
+  double scale = 1.0;
+  switch (init_) {
+    case Init::kLecun: scale = 1.0; break;
+    case Init::kHe: scale = std::sqrt(2.0); break;
+    case Init::kSmall: scale = 0.1; break;
+    case Init::kZero: scale = 0.0; break;
+  }
+  const double sd = scale / std::sqrt(static_cast<double>(in_));
+  auto w = weight();
+  for (Index j = 0; j < in_; ++j) {
+    for (Index i = 0; i < out_; ++i) w(i, j) = sd * rng.normal();
+  }
+  bias().setZero();
+}
+
+void Dense::forward(const Matrix& x, Matrix& y) {
+  assert(x.rows() == in_);
+  x_ = x;
+  y.noalias() = Eigen::Map<const Matrix>(w_.value, out_, in_) * x;
+  y.colwise() += Eigen::Map<const Vector>(b_.value, out_);
+}
+
+void Dense::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
+  assert(dy.rows() == out_ && dy.cols() == x_.cols());
+  const Eigen::Map<const Matrix> w(w_.value, out_, in_);
+  if (accumulate) {
+    Eigen::Map<Matrix>(w_.gradient, out_, in_).noalias() += dy * x_.transpose();
+    Eigen::Map<Vector>(b_.gradient, out_) += dy.rowwise().sum();
+  }
+  dx.noalias() = w.transpose() * dy;
+}
+
+void Dense::tangent(const Matrix& dx, Matrix& dy) const {
+  assert(dx.rows() == in_);
+  dy.noalias() = Eigen::Map<const Matrix>(w_.value, out_, in_) * dx;
+}
+
+// ---- activations -------------------------------------------------------------------------------
+
+ActivationLayer::ActivationLayer(Activation kind, Index size) : kind_(kind), size_(size) {
+  check_at_least("ActivationLayer", "size", size, 1);
+}
+
+std::string ActivationLayer::describe() const { return format_message(to_string(kind_), "(", size_, ")"); }
+
+namespace {
+inline double sigmoid(double x) {
+  if (x >= 0.0) return 1.0 / (1.0 + std::exp(-x));
+  const double e = std::exp(x);
+  return e / (1.0 + e);
+}
+}  // namespace
+
+void ActivationLayer::forward(const Matrix& x, Matrix& y) {
+  assert(x.rows() == size_);
+  y.resize(x.rows(), x.cols());
+  derivative_.resize(x.rows(), x.cols());
+  const Index n = x.size();
+  const double* px = x.data();
+  double* py = y.data();
+  double* pd = derivative_.data();
+  switch (kind_) {
+    case Activation::kIdentity:
+      for (Index i = 0; i < n; ++i) { py[i] = px[i]; pd[i] = 1.0; }
+      break;
+    case Activation::kTanh:
+      for (Index i = 0; i < n; ++i) { const double t = std::tanh(px[i]); py[i] = t; pd[i] = 1.0 - t * t; }
+      break;
+    case Activation::kSilu:
+      for (Index i = 0; i < n; ++i) {
+        const double s = sigmoid(px[i]);
+        py[i] = px[i] * s;
+        pd[i] = s * (1.0 + px[i] * (1.0 - s));
+      }
+      break;
+    case Activation::kRelu:
+      for (Index i = 0; i < n; ++i) { py[i] = px[i] > 0.0 ? px[i] : 0.0; pd[i] = px[i] > 0.0 ? 1.0 : 0.0; }
+      break;
+    case Activation::kSoftplus:
+      for (Index i = 0; i < n; ++i) {
+        py[i] = std::max(px[i], 0.0) + std::log1p(std::exp(-std::abs(px[i])));
+        pd[i] = sigmoid(px[i]);
+      }
+      break;
+  }
+}
+
+void ActivationLayer::backward(const Matrix& dy, Matrix& dx, bool) {
+  assert(dy.rows() == derivative_.rows() && dy.cols() == derivative_.cols());
+  dx = dy.cwiseProduct(derivative_);
+}
+
+void ActivationLayer::tangent(const Matrix& dx, Matrix& dy) const {
+  assert(dx.rows() == derivative_.rows() && dx.cols() == derivative_.cols());
+  dy = dx.cwiseProduct(derivative_);
+}
+
+// ---- Sequential --------------------------------------------------------------------------------
+
+Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
+  if (!layers_.empty() && layer->input_size() != output_size()) {
+    throw InvalidArgument(format_message("Sequential::add: ", layer->describe(), " has input size ",
+                                         layer->input_size(), ", expected ", output_size()));
+  }
+  layers_.push_back(std::move(layer));
+  outputs_.resize(layers_.size());
+  return *this;
+}
+
+std::string Sequential::describe() const {
+  std::ostringstream os;
+  for (std::size_t i = 0; i < layers_.size(); ++i) os << (i ? "; " : "") << layers_[i]->describe();
+  return os.str();
+}
+
+Index Sequential::input_size() const { return layers_.empty() ? 0 : layers_.front()->input_size(); }
+Index Sequential::output_size() const { return layers_.empty() ? 0 : layers_.back()->output_size(); }
+
+void Sequential::bind(ParameterBinder& binder, const std::string& prefix) {
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->bind(binder, format_message(prefix, ".", i, ".", layers_[i]->type()));
+  }
+}
+
+void Sequential::initialize(Rng& rng) {
+  for (auto& l : layers_) l->initialize(rng);
+}
+
+void Sequential::forward(const Matrix& x, Matrix& y) {
+  assert(!layers_.empty());
+  const Matrix* in = &x;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->forward(*in, outputs_[i]);
+    in = &outputs_[i];
+  }
+  y = outputs_.back();
+}
+
+void Sequential::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
+  Matrix g = dy, h;
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    layers_[i]->backward(g, h, accumulate);
+    g.swap(h);
+  }
+  dx.swap(g);
+}
+
+void Sequential::tangent(const Matrix& dx, Matrix& dy) const {
+  Matrix t = dx, u;
+  for (const auto& l : layers_) {
+    l->tangent(t, u);
+    t.swap(u);
+  }
+  dy.swap(t);
+}
+
+// ---- Residual ----------------------------------------------------------------------------------
+
+Residual::Residual(std::unique_ptr<Sequential> branch) : branch_(std::move(branch)) {
+  if (branch_->input_size() != branch_->output_size()) {
+    throw InvalidArgument(format_message("Residual: branch maps ", branch_->input_size(), " to ",
+                                         branch_->output_size(), " values; they must be equal"));
+  }
+}
+
+std::string Residual::describe() const { return "residual[" + branch_->describe() + "]"; }
+
+void Residual::bind(ParameterBinder& binder, const std::string& prefix) { branch_->bind(binder, prefix); }
+
+void Residual::forward(const Matrix& x, Matrix& y) {
+  branch_->forward(x, y);
+  y += x;
+}
+
+void Residual::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
+  branch_->backward(dy, dx, accumulate);
+  dx += dy;
+}
+
+void Residual::tangent(const Matrix& dx, Matrix& dy) const {
+  branch_->tangent(dx, dy);
+  dy += dx;
+}
+
+// ---- MaskChannels ------------------------------------------------------------------------------
+
+MaskChannels::MaskChannels(Index slots, Index grid) : slots_(slots), n_(grid) {
+  check_at_least("MaskChannels", "slots", slots, 1);
+  check_at_least("MaskChannels", "grid", grid, 1);
+}
+
+std::string MaskChannels::describe() const {
+  return format_message("mask_channels(", slots_, " x ", n_, " -> ", 2 * slots_, " x ", n_, ")");
+}
+
+void MaskChannels::forward(const Matrix& x, Matrix& y) {
+  assert(x.rows() == slots_ * n_);
+  const Index b = x.cols();
+  present_.resize(x.rows(), b);
+  y.resize(2 * slots_ * n_, b);
+  for (Index j = 0; j < b; ++j) {
+    for (Index s = 0; s < slots_; ++s) {
+      for (Index i = 0; i < n_; ++i) {
+        const double v = x(s * n_ + i, j);
+        const bool ok = std::isfinite(v);
+        present_(s * n_ + i, j) = ok;
+        y((2 * s) * n_ + i, j) = ok ? v : 0.0;
+        y((2 * s + 1) * n_ + i, j) = ok ? 1.0 : 0.0;
+      }
+    }
+  }
+}
+
+void MaskChannels::backward(const Matrix& dy, Matrix& dx, bool) {
+  const Index b = dy.cols();
+  assert(b == present_.cols());
+  dx.resize(slots_ * n_, b);
+  for (Index j = 0; j < b; ++j) {
+    for (Index s = 0; s < slots_; ++s) {
+      for (Index i = 0; i < n_; ++i) {
+        dx(s * n_ + i, j) = present_(s * n_ + i, j) ? dy((2 * s) * n_ + i, j) : 0.0;
+      }
+    }
+  }
+}
+
+void MaskChannels::tangent(const Matrix& dx, Matrix& dy) const {
+  const Index b = dx.cols();
+  assert(b == present_.cols());
+  dy = Matrix::Zero(2 * slots_ * n_, b);
+  for (Index j = 0; j < b; ++j) {
+    for (Index s = 0; s < slots_; ++s) {
+      for (Index i = 0; i < n_; ++i) {
+        if (present_(s * n_ + i, j)) dy((2 * s) * n_ + i, j) = dx(s * n_ + i, j);
+      }
+    }
+  }
+}
+
+// ---- builders ----------------------------------------------------------------------------------
+
+namespace {
+Init hidden_init(Activation act) { return act == Activation::kRelu ? Init::kHe : Init::kLecun; }
+}  // namespace
+
+std::unique_ptr<Sequential> make_mlp(Index in, Index width, Index depth, Index out, Activation act, Init last) {
+  check_at_least("make_mlp", "depth", depth, 0);
+  auto s = std::make_unique<Sequential>();
+  Index prev = in;
+  for (Index l = 0; l < depth; ++l) {
+    s->emplace<Dense>(prev, width, hidden_init(act));
+    s->emplace<ActivationLayer>(act, width);
+    prev = width;
+  }
+  s->emplace<Dense>(prev, out, last);
+  return s;
+}
+
+std::unique_ptr<Sequential> make_residual_mlp(Index in, Index width, Index blocks, Index out, Activation act,
+                                              Init last) {
+  check_at_least("make_residual_mlp", "blocks", blocks, 0);
+  auto s = std::make_unique<Sequential>();
+  s->emplace<Dense>(in, width, Init::kLecun);
+  for (Index l = 0; l < blocks; ++l) {
+    auto branch = std::make_unique<Sequential>();
+    branch->emplace<ActivationLayer>(act, width);
+    branch->emplace<Dense>(width, width, hidden_init(act));
+    branch->emplace<ActivationLayer>(act, width);
+    branch->emplace<Dense>(width, width, Init::kSmall);
+    s->emplace<Residual>(std::move(branch));
+  }
+  s->emplace<ActivationLayer>(act, width);
+  s->emplace<Dense>(width, out, last);
+  return s;
+}
+
+}  // namespace varflow::nn

@@ -1,0 +1,185 @@
+#include "varflow/nn/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include <omp.h>
+
+#include "varflow/core/error.h"
+#include "varflow/nn/optimizer.h"
+
+namespace varflow::nn {
+
+void TrainingOptions::validate() const {
+  const char* w = "TrainingOptions";
+  check_at_least(w, "epochs", epochs, 1);
+  check_at_least(w, "batch_size", batch_size, 1);
+  check_positive(w, "learning_rate", learning_rate);
+  check_nonnegative(w, "weight_decay", weight_decay);
+  if (!(warmup_fraction >= 0.0 && warmup_fraction < 1.0)) {
+    throw InvalidArgument(format_message(w, ": warmup_fraction = ", warmup_fraction, " must be in [0, 1)"));
+  }
+  if (!(final_lr_fraction >= 0.0 && final_lr_fraction <= 1.0)) {
+    throw InvalidArgument(format_message(w, ": final_lr_fraction = ", final_lr_fraction, " must be in [0, 1]"));
+  }
+  if (!std::isfinite(clip_norm)) throw InvalidArgument(format_message(w, ": clip_norm = ", clip_norm, " is not finite"));
+  if (!(validation_fraction > 0.0 && validation_fraction < 1.0)) {
+    throw InvalidArgument(format_message(w, ": validation_fraction = ", validation_fraction, " must be in (0, 1)"));
+  }
+  check_at_least(w, "patience", patience, 0);
+  check_nonnegative(w, "min_improvement", min_improvement);
+}
+
+int thread_count() { return omp_get_max_threads(); }
+
+std::string to_string(TrainingStatus s) {
+  switch (s) {
+    case TrainingStatus::kCompleted: return "completed";
+    case TrainingStatus::kEarlyStopped: return "early_stopped";
+    case TrainingStatus::kNonFiniteLoss: return "non_finite_loss";
+  }
+  return "unknown";
+}
+
+std::string TrainingSummary::brief_report() const {
+  return format_message(to_string(status), ": ", epochs_run, " epochs, ", steps, " steps, best validation loss ",
+                        best_validation_loss, " at epoch ", best_epoch, ", ", seconds, " s, ",
+                        pairs_per_second, " pairs/s", message.empty() ? "" : " (" + message + ")");
+}
+
+namespace {
+
+// Mean loss over items [begin, end) in chunks of at most `chunk`, weighted by chunk size.
+double mean_loss(TrainingObjective& objective, Index begin, Index end, Index chunk, std::uint64_t seed) {
+  Rng rng(seed);  // the same noise every evaluation: validation losses are comparable across epochs
+  double total = 0.0;
+  std::vector<Index> items;
+  for (Index s = begin; s < end; s += chunk) {
+    const Index e = std::min(end, s + chunk);
+    items.resize(static_cast<std::size_t>(e - s));
+    std::iota(items.begin(), items.end(), s);
+    total += objective.batch_loss(items, false, rng) * static_cast<double>(e - s);
+  }
+  return total / static_cast<double>(end - begin);
+}
+
+}  // namespace
+
+TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validation,
+                    const TrainingOptions& options, Rng& rng, const ProgressCallback& progress) {
+  options.validate();
+  check_at_least("fit", "training pairs", n_train, 1);
+  check_at_least("fit", "validation pairs", n_validation, 1);
+  ParameterSet& params = objective.parameters();
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+
+  TrainingSummary summary;
+  summary.train_pairs = n_train;
+  summary.validation_pairs = n_validation;
+  const Index batch = std::min(options.batch_size, n_train);
+  const Index steps_per_epoch = (n_train + batch - 1) / batch;
+  const Index total_steps = steps_per_epoch * options.epochs;
+  const CosineSchedule schedule(options.learning_rate,
+                                static_cast<Index>(options.warmup_fraction * static_cast<double>(total_steps)),
+                                total_steps, options.final_lr_fraction);
+  AdamW adam(params.size(), AdamWOptions{0.9, 0.999, 1e-8, options.weight_decay}, params.decay_mask());
+  const std::uint64_t validation_seed = rng.engine()();
+
+  Vector best = params.values();
+  double best_loss = std::numeric_limits<double>::infinity();
+  Index since_best = 0;
+  Index pairs_seen = 0;
+  double train_seconds = 0.0;
+  std::vector<Index> order(static_cast<std::size_t>(n_train));
+  std::iota(order.begin(), order.end(), 0);
+  std::vector<Index> items;
+
+  for (Index epoch = 1; epoch <= options.epochs; ++epoch) {
+    // Fisher-Yates shuffle from rng (explicit, so the order does not depend on the standard library).
+    for (Index i = n_train - 1; i > 0; --i) {
+      const auto j = static_cast<Index>(rng.engine()() % static_cast<std::uint64_t>(i + 1));
+      std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+    }
+    double epoch_loss = 0.0;
+    const double t0 = elapsed();
+    double lr = 0.0;
+    for (Index s = 0; s < steps_per_epoch; ++s) {
+      const Index b0 = s * batch, b1 = std::min(n_train, b0 + batch);
+      items.assign(order.begin() + b0, order.begin() + b1);
+      params.zero_gradients();
+      const double loss = objective.batch_loss(items, true, rng);
+      auto g = params.gradients();
+      const double gnorm = clip_gradient_norm(g, options.clip_norm);
+      if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
+        summary.status = TrainingStatus::kNonFiniteLoss;
+        summary.message = format_message("epoch ", epoch, ", step ", s + 1, ": ",
+                                         std::isfinite(loss) ? "gradient norm" : "training loss", " = ",
+                                         std::isfinite(loss) ? gnorm : loss);
+        break;
+      }
+      lr = schedule(summary.steps);
+      adam.step(params.values(), g, lr);
+      ++summary.steps;
+      epoch_loss += loss * static_cast<double>(b1 - b0);
+      pairs_seen += b1 - b0;
+    }
+    train_seconds += elapsed() - t0;
+    if (summary.status == TrainingStatus::kNonFiniteLoss) break;
+    epoch_loss /= static_cast<double>(n_train);
+    const double val = mean_loss(objective, n_train, n_train + n_validation, std::max<Index>(batch, 512),
+                                 validation_seed);
+    summary.train_loss.push_back(epoch_loss);
+    summary.validation_loss.push_back(val);
+    summary.learning_rate.push_back(lr);
+    summary.epochs_run = epoch;
+    if (!std::isfinite(val)) {
+      summary.status = TrainingStatus::kNonFiniteLoss;
+      summary.message = format_message("epoch ", epoch, ": validation loss = ", val);
+      break;
+    }
+    const bool improved = val < best_loss - options.min_improvement;
+    if (improved) {
+      best_loss = val;
+      best = params.values();
+      summary.best_epoch = epoch;
+      since_best = 0;
+    } else {
+      ++since_best;
+    }
+    if (progress) {
+      EpochReport r;
+      r.epoch = epoch;
+      r.epochs = options.epochs;
+      r.train_loss = epoch_loss;
+      r.validation_loss = val;
+      r.learning_rate = lr;
+      r.seconds_elapsed = elapsed();
+      r.seconds_left = r.seconds_elapsed / static_cast<double>(epoch) * static_cast<double>(options.epochs - epoch);
+      r.improved = improved;
+      progress(r);
+    }
+    if (options.patience > 0 && since_best >= options.patience) {
+      summary.status = TrainingStatus::kEarlyStopped;
+      summary.message = format_message("no improvement for ", options.patience, " epochs");
+      break;
+    }
+  }
+  if (summary.status == TrainingStatus::kNonFiniteLoss) {
+    params.values() = best;  // the best epoch's weights, or the initial ones if none finished
+    summary.message += summary.best_epoch > 0
+                           ? format_message("; weights of epoch ", summary.best_epoch, " restored")
+                           : std::string("; initial weights restored");
+  } else if (summary.best_epoch > 0 && options.restore_best) {
+    params.values() = best;
+  }
+  summary.best_validation_loss = best_loss;
+  summary.seconds = elapsed();
+  summary.pairs_per_second = train_seconds > 0.0 ? static_cast<double>(pairs_seen) / train_seconds : 0.0;
+  return summary;
+}
+
+}  // namespace varflow::nn

@@ -1,0 +1,299 @@
+// AmortizedPosterior end to end: gradients of the training loss through encoder and head, Jacobian
+// products of the posterior mean with respect to y (finite differences, relative error <= 1e-6),
+// determinism, Posterior output, input errors, configuration files, and the Lorenz-96 problem.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "varflow/amortized/amortized_posterior.h"
+#include "varflow/core/error.h"
+#include "varflow/covariance/covariance.h"
+#include "varflow/nn/gradient_check.h"
+#include "varflow/testing/conformance.h"
+
+namespace varflow::amortized {
+namespace {
+
+using nn::relative_error;
+
+Lorenz96ProblemOptions small_lorenz96() {
+  Lorenz96ProblemOptions o;
+  o.size = 12;
+  o.window = 4;
+  o.obs_every = 2;
+  o.spinup = 200;
+  return o;
+}
+
+struct E2eCase {
+  std::string name;
+  std::string problem;
+  HeadType head;
+};
+
+// A small network for `c`, trained for one short epoch (so that normalisation and ActNorm are set).
+AmortizedPosterior small_model(const E2eCase& c, Rng& rng, std::unique_ptr<Simulator>& problem) {
+  problem = make_problem(c.problem, small_lorenz96());
+  AmortizedSetup s = default_setup(c.problem, c.head);
+  s.network.encoder.width = 8;
+  s.network.encoder.context = 4;
+  s.network.encoder.channels = 3;
+  s.network.encoder.kernel = 3;
+  s.network.flow.width = 8;
+  s.network.flow.layers = 2;
+  s.network.flow.depth = 1;
+  s.network.score.width = 8;
+  s.network.score.blocks = 1;
+  s.network.score.steps = 5;
+  s.network.gaussian.width = 8;
+  s.network.gaussian.depth = 1;
+  s.network.mean_samples = 70;  // more than one shard of 32 columns when two threads run
+  s.training.epochs = 1;
+  AmortizedPosterior q(s.network, problem->shape(), rng, problem->name());
+  q.train(*problem, 200, s.training, rng);
+  return q;
+}
+
+void PrintTo(const E2eCase& c, std::ostream* os) { *os << c.name; }
+
+class EndToEnd : public ::testing::TestWithParam<E2eCase> {};
+
+TEST_P(EndToEnd, MeanJacobianProductsMatchFiniteDifferences) {
+  Rng rng = testing::seeded_rng(1201);
+  std::unique_ptr<Simulator> problem;
+  AmortizedPosterior q = small_model(GetParam(), rng, problem);
+  Vector y = problem->simulate(1, rng).y.col(0);
+  const Index p = y.size(), d = q.shape().state_size;
+  Matrix j_fd = Matrix::Zero(d, p);
+  for (Index k = 0; k < p; ++k) {
+    if (std::isnan(y[k])) continue;  // missing: the derivative is zero
+    // The step scales with the observation (1e-5 of its spread): the mean is a Monte Carlo average
+    // of values of size ~1 whose derivatives are small for a barely trained network, so a step of
+    // 1e-6 in physical units would leave the differences dominated by round-off.
+    const double h = 1e-5 * q.normalization().y_std[k];
+    Vector yp = y, ym = y;
+    yp[k] += h;
+    ym[k] -= h;
+    j_fd.col(k) = (q.mean(yp) - q.mean(ym)) / (2.0 * h);
+  }
+  Matrix j_fwd(d, p), j_rev(d, p);
+  for (Index k = 0; k < p; ++k) j_fwd.col(k) = q.mean_jvp(y, Vector::Unit(p, k));
+  for (Index i = 0; i < d; ++i) j_rev.row(i) = q.mean_vjp(y, Vector::Unit(d, i)).transpose();
+  auto flat = [](const Matrix& m) { return Vector(Eigen::Map<const Vector>(m.data(), m.size())); };
+  const double e_jvp = relative_error(flat(j_fwd), flat(j_fd)), e_vjp = relative_error(flat(j_rev), flat(j_fd));
+  std::cout << GetParam().name << ": d mean / d y (" << d << " x " << p << ") relative error jvp " << e_jvp << ", vjp "
+            << e_vjp << "\n";
+  EXPECT_LT(e_jvp, 1e-6);
+  EXPECT_LT(e_vjp, 1e-6);
+  EXPECT_GT(j_fd.norm(), 1e-8);
+  for (Index k = 0; k < p; ++k) {
+    if (std::isnan(y[k])) {
+      EXPECT_EQ(j_rev.col(k).norm(), 0.0) << "missing y[" << k << "]";
+    }
+  }
+}
+
+TEST_P(EndToEnd, TrainingLossGradientMatchesFiniteDifferences) {
+  Rng rng = testing::seeded_rng(1202);
+  std::unique_ptr<Simulator> problem;
+  AmortizedPosterior q = small_model(GetParam(), rng, problem);
+  const Dataset data = problem->simulate(80, rng);  // 80 pairs: two shards when two threads run
+  const Rng noise = rng;
+  nn::ParameterSet& params = q.parameters();
+  params.zero_gradients();
+  Rng r0 = noise;
+  q.loss(data, r0, true);
+  const Vector g = params.gradients();
+  // Central differences on 150 parameters spread over all blocks.
+  const Vector theta = params.values();
+  Vector g_sub(150), fd_sub(150);
+  for (Index k = 0; k < 150; ++k) {
+    const Index i = (k * 7919) % params.size();
+    auto at = [&](double v) {
+      params.values()[i] = v;
+      Rng r = noise;
+      return q.loss(data, r, false);
+    };
+    fd_sub[k] = (at(theta[i] + 1e-6) - at(theta[i] - 1e-6)) / 2e-6;
+    params.values()[i] = theta[i];
+    g_sub[k] = g[i];
+  }
+  const double e = relative_error(g_sub, fd_sub);
+  std::cout << GetParam().name << ": loss gradient relative error " << e << " (" << params.size() << " parameters)\n";
+  EXPECT_LT(e, 1e-6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, EndToEnd,
+                         ::testing::Values(E2eCase{"two_moons_flow", "two-moons", HeadType::kFlow},
+                                           E2eCase{"linear_gaussian_gaussian", "linear-gaussian", HeadType::kGaussian},
+                                           E2eCase{"linear_gaussian_score", "linear-gaussian", HeadType::kScore},
+                                           E2eCase{"lorenz96_conv_flow", "lorenz96", HeadType::kFlow},
+                                           E2eCase{"lorenz96_conv_gaussian", "lorenz96", HeadType::kGaussian}),
+                         [](const ::testing::TestParamInfo<E2eCase>& p) { return p.param.name; });
+
+TEST(AmortizedPosterior, SameSeedAndThreadsGiveIdenticalWeightsAndDraws) {
+  Vector w[2];
+  Matrix draws[2];
+  for (int run = 0; run < 2; ++run) {
+    Rng rng = testing::seeded_rng(1203);
+    const TwoMoons problem;
+    AmortizedSetup s = default_setup("two-moons", HeadType::kFlow);
+    s.training.epochs = 3;
+    AmortizedPosterior q(s.network, problem.shape(), rng);
+    q.train(problem, 1000, s.training, rng);
+    w[run] = q.parameters().values();
+    draws[run] = q.sample(Vector::Zero(1), 500, rng);
+  }
+  EXPECT_EQ(w[0], w[1]);  // bitwise
+  EXPECT_EQ(draws[0], draws[1]);
+}
+
+TEST(AmortizedPosterior, PosteriorTypesAndProvenance) {
+  Rng rng = testing::seeded_rng(1204);
+  const LinearGaussian problem(3);
+  for (HeadType head : {HeadType::kGaussian, HeadType::kFlow}) {
+    AmortizedSetup s = default_setup("linear-gaussian", head);
+    s.training.epochs = 2;
+    AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
+    const auto summary = q.train(problem, 500, s.training, rng);
+    auto p = q.posterior(Vector::Zero(3), 300, rng);
+    ASSERT_EQ(p->size(), 3);
+    EXPECT_EQ(p->covariance() != nullptr, head == HeadType::kGaussian);
+    if (head == HeadType::kGaussian) {
+      EXPECT_NE(dynamic_cast<GaussianPosterior*>(p.get()), nullptr);
+      EXPECT_LT((p->mean() - q.mean(Vector::Zero(3))).norm(), 1e-12);  // the closed-form mean
+    } else {
+      EXPECT_NE(dynamic_cast<SamplePosterior*>(p.get()), nullptr);
+    }
+    const Provenance& pv = p->provenance();
+    EXPECT_EQ(pv.method, "amortized_" + to_string(head));
+    EXPECT_EQ(pv.iterations, 2);
+    EXPECT_EQ(pv.final_cost, summary.best_validation_loss);
+    EXPECT_TRUE(pv.converged);
+    EXPECT_EQ(pv.config_hash, config_hash(q.config()));
+    EXPECT_EQ(pv.config_hash.size(), 16u);
+    EXPECT_FALSE(pv.version.empty());
+  }
+}
+
+void expect_invalid(const std::function<void()>& f, const std::string& fragment) {
+  try {
+    f();
+    FAIL() << "no error; expected one containing '" << fragment << "'";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(AmortizedPosterior, BadInputIsAClearError) {
+  Rng rng = testing::seeded_rng(1205);
+  const LinearGaussian problem(3);
+  AmortizedSetup s = default_setup("linear-gaussian", HeadType::kScore);
+  AmortizedPosterior q(s.network, problem.shape(), rng);
+  expect_invalid([&] { q.mean(Vector::Zero(4)); }, "y has size 4, expected 3");
+  Vector y = Vector::Zero(3);
+  y[1] = std::nan("");
+  expect_invalid([&] { q.mean(y); }, "y[1] is missing, but the mlp encoder");
+  Mask m = Mask::Constant(3, true);
+  m[2] = false;
+  expect_invalid([&] { q.sample(Vector::Zero(3), 5, rng, m); }, "y[2] is missing");
+  expect_invalid([&] { q.log_prob(Matrix::Zero(3, 1), Vector::Zero(3)); }, "head = score has no tractable log-density");
+  AmortizedSetup conv = default_setup("linear-gaussian", HeadType::kFlow);
+  conv.network.encoder.type = EncoderType::kConv;
+  expect_invalid([&] { AmortizedPosterior(conv.network, problem.shape(), rng); }, "encoder.type = conv needs gridded");
+  conv = default_setup("linear-gaussian", HeadType::kFlow);
+  conv.network.flow.bins = 1;
+  expect_invalid([&] { AmortizedPosterior(conv.network, problem.shape(), rng); }, "flow.bins = 1");
+  conv.network.flow.bins = 8;
+  AmortizedPosterior f(conv.network, problem.shape(), rng);
+  expect_invalid([&] { f.set_sampler(Sampler::kOde, 10); }, "score heads only");
+  Dataset bad = problem.simulate(10, rng);
+  bad.y(0, 3) = std::nan("");
+  expect_invalid([&] { q.train(bad, nn::TrainingOptions{}, rng); }, "y(0, 3) = nan is missing");
+  expect_invalid([&] { default_setup("three-moons", HeadType::kFlow); }, "problem = 'three-moons'");
+}
+
+TEST(Config, YamlFileTextRoundTripAndErrors) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("varflow_cfg_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "c.yaml";
+  std::ofstream(file) << "flow:\n  bins: 10\n  coupling: affine\ntraining:\n  epochs: 7\n  learning_rate: 5e-4\n"
+                         "encoder: {width: 20, activation: tanh}\npairs: 1234\nlorenz96:\n  size: 20\n";
+  AmortizedSetup s = default_setup("two-moons", HeadType::kFlow);
+  load_setup_yaml(file.string(), s);
+  EXPECT_EQ(s.network.flow.bins, 10);
+  EXPECT_EQ(s.network.flow.coupling, CouplingType::kAffine);
+  EXPECT_EQ(s.training.epochs, 7);
+  EXPECT_EQ(s.training.learning_rate, 5e-4);
+  EXPECT_EQ(s.network.encoder.width, 20);
+  EXPECT_EQ(s.network.encoder.activation, nn::Activation::kTanh);
+  EXPECT_EQ(s.pairs, 1234);
+  EXPECT_EQ(s.lorenz96.size, 20);
+  // config_text -> entries -> the same configuration.
+  AmortizedSetup t;
+  for (const auto& [k, v] : config_entries(s.network)) apply_entry(t, k, v);
+  EXPECT_EQ(config_text(t.network), config_text(s.network));
+  EXPECT_EQ(config_hash(t.network), config_hash(s.network));
+  std::ofstream(file) << "flow:\n  bins: ten\n";
+  expect_invalid([&] { load_setup_yaml(file.string(), s); }, "flow.bins = 'ten' is not an integer");
+  std::ofstream(file) << "score:\n  sde: vpp\n";
+  expect_invalid([&] { load_setup_yaml(file.string(), s); }, "score.sde = 'vpp' is not one of vp, ve");
+  std::ofstream(file) << "[1, 2";
+  expect_invalid([&] { load_setup_yaml(file.string(), s); }, "config");
+  std::filesystem::remove_all(dir);
+}
+
+// Lorenz-96 state estimation with the convolutional encoder: the trained Gaussian head's mean beats
+// climatology clearly, its spread is calibrated to within tolerance, and masking observations makes
+// it less certain there.
+TEST(Lorenz96, GaussianHeadIsInformativeAndCalibrated) {
+  Rng rng = testing::seeded_rng(1206);
+  Lorenz96ProblemOptions o;
+  o.size = 20;
+  const Lorenz96Problem problem(o);
+  AmortizedSetup s = default_setup("lorenz96", HeadType::kGaussian);
+  s.network.encoder.width = 64;
+  s.network.encoder.context = 32;
+  s.network.gaussian.width = 64;
+  s.training.epochs = 15;
+  AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
+  const auto summary = q.train(problem, 10000, s.training, rng);
+  ASSERT_TRUE(summary.ok()) << summary.brief_report();
+  const Dataset test = problem.simulate(200, rng);
+  const double clim_sd = q.normalization().x_std.mean();
+  double se = 0.0, se_observed = 0.0, z2 = 0.0;
+  Index count = 0, observed = 0;
+  for (Index j = 0; j < test.size(); ++j) {
+    auto p = q.posterior(test.y.col(j), 0, rng);
+    const Vector e = test.x.col(j) - p->mean();
+    se += e.squaredNorm();
+    z2 += e.cwiseQuotient(p->marginal_std()).squaredNorm();
+    count += e.size();
+    for (Index i = 0; i < e.size(); i += o.obs_stride, ++observed) se_observed += e[i] * e[i];
+  }
+  const double rmse = std::sqrt(se / static_cast<double>(count)), z_var = z2 / static_cast<double>(count);
+  const double rmse_observed = std::sqrt(se_observed / static_cast<double>(observed));
+  std::cout << "lorenz96 (n = 20): rmse " << rmse << " (observed points " << rmse_observed
+            << ") vs climatological sd " << clim_sd << ", mean squared z-score " << z_var << ", "
+            << summary.epochs_run << " epochs, " << summary.seconds << " s\n";
+  EXPECT_LT(rmse, 0.75 * clim_sd);
+  EXPECT_LT(rmse_observed, 1.6 * o.obs_noise);
+  EXPECT_GT(z_var, 0.6);
+  EXPECT_LT(z_var, 1.5);
+  // Masking every observation of the first slot at grid point 0 (observed, obs_stride = 2) widens
+  // the posterior there.
+  Vector y = test.y.col(0);
+  y[0] = 1.0;
+  Mask keep = Mask::Constant(y.size(), true);
+  keep[0] = false;
+  const double sd_with = q.posterior(y, 0, rng)->marginal_std()[0];
+  const double sd_without = q.posterior(y, 0, rng, keep)->marginal_std()[0];
+  std::cout << "  posterior sd at point 0: observed " << sd_with << ", masked " << sd_without << "\n";
+  EXPECT_GT(sd_without, sd_with);
+}
+
+}  // namespace
+}  // namespace varflow::amortized

@@ -1,0 +1,71 @@
+# End-to-end test of `varflow train` and `varflow sample` (run by ctest with VARFLOW and WORK_DIR).
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+
+# expect(<exit status> <text the output must contain> command...)
+function(expect status fragment)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL status)
+    message(FATAL_ERROR "exit status ${rc}, expected ${status}: ${ARGN}\n${out}\n${err}")
+  endif()
+  string(FIND "${out}${err}" "${fragment}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "output lacks '${fragment}': ${ARGN}\n${out}\n${err}")
+  endif()
+  message(STATUS "ok (${rc}): ${ARGN}")
+endfunction()
+
+set(model ${WORK_DIR}/lg.nc)
+expect(0 "epoch    3/3" ${VARFLOW} train --problem linear-gaussian --head gaussian --pairs 3000 --epochs 3 --seed 7
+       --out ${model})
+expect(0 "seed 7" ${VARFLOW} train --problem two-moons --head flow --pairs 500 --epochs 1 --seed 7
+       --out ${WORK_DIR}/tm.nc)
+foreach(f ${model} ${model}.loss.csv)
+  if(NOT EXISTS ${f})
+    message(FATAL_ERROR "missing ${f}")
+  endif()
+endforeach()
+file(STRINGS ${model}.loss.csv lines)
+list(LENGTH lines n)
+if(NOT n EQUAL 4)
+  message(FATAL_ERROR "${model}.loss.csv has ${n} lines, expected a header and 3 epochs")
+endif()
+expect(0 "drew 200 samples" ${VARFLOW} sample --model ${model} --obs "0.1,0.2,0.3,0.4,0.5,-0.1,-0.2,-0.3,-0.4,-0.5"
+       --n 200 --seed 3 --out ${WORK_DIR}/s.nc)
+if(NOT EXISTS ${WORK_DIR}/s.nc)
+  message(FATAL_ERROR "missing ${WORK_DIR}/s.nc")
+endif()
+
+# Gridded observations with missing values, read from a file (when ncgen is available to write it).
+if(NCGEN)
+  file(WRITE ${WORK_DIR}/l96.yaml "lorenz96: {size: 8, window: 4, obs_every: 2, spinup: 100}\n"
+       "encoder: {width: 16, context: 8, channels: 4, conv_layers: 1}\ngaussian: {width: 16}\n")
+  expect(0 "lorenz96: n = 8" ${VARFLOW} train --problem lorenz96 --head gaussian --pairs 300 --epochs 1
+         --config ${WORK_DIR}/l96.yaml --out ${WORK_DIR}/l96.nc)
+  # 3 observation times x 8 points; odd points are never observed, one even point is missing.
+  file(WRITE ${WORK_DIR}/y.cdl "netcdf y {\ndimensions:\n obs = 24 ;\nvariables:\n double observation(obs) ;\n"
+       "data:\n observation = 1, NaN, 2, NaN, NaN, NaN, 3, NaN, 1, NaN, 2, NaN, 4, NaN, 3, NaN, "
+       "0, NaN, 1, NaN, 4, NaN, 2, NaN ;\n}\n")
+  execute_process(COMMAND ${NCGEN} -4 -o ${WORK_DIR}/y.nc ${WORK_DIR}/y.cdl RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "ncgen failed")
+  endif()
+  expect(0 "drew 50 samples" ${VARFLOW} sample --model ${WORK_DIR}/l96.nc --obs-file ${WORK_DIR}/y.nc --n 50
+         --out ${WORK_DIR}/l96_samples.nc)
+  expect(2 "y[1] is missing, but the mlp encoder" ${VARFLOW} sample --model ${model}
+         --obs "0.1,,0.3,0.4,0.5,-0.1,-0.2,-0.3,-0.4,-0.5" --out ${WORK_DIR}/x.nc)
+endif()
+
+# Bad options: exit status 2 and a message naming the option and the value.
+expect(2 "--problem: two-moonz" ${VARFLOW} train --problem two-moonz --head flow --out ${WORK_DIR}/x.nc)
+expect(2 "--head: kernel" ${VARFLOW} train --problem two-moons --head kernel --out ${WORK_DIR}/x.nc)
+expect(2 "--pairs: Value 0" ${VARFLOW} train --problem two-moons --head flow --pairs 0 --out ${WORK_DIR}/x.nc)
+expect(2 "directory ${WORK_DIR}/nope does not exist" ${VARFLOW} train --problem two-moons --head flow
+       --out ${WORK_DIR}/nope/x.nc)
+file(WRITE ${WORK_DIR}/bad.yaml "flow:\n  binz: 3\n")
+expect(2 "unknown key 'flow.binz'" ${VARFLOW} train --problem two-moons --head flow --config ${WORK_DIR}/bad.yaml
+       --out ${WORK_DIR}/x.nc)
+expect(2 "--obs: 2 values" ${VARFLOW} sample --model ${model} --obs "1,2" --out ${WORK_DIR}/x.nc)
+expect(2 "--obs: value 'abc'" ${VARFLOW} sample --model ${model} --obs "abc" --out ${WORK_DIR}/x.nc)
+expect(2 "exactly one of --obs and --obs-file" ${VARFLOW} sample --model ${model} --out ${WORK_DIR}/x.nc)
+expect(2 "Unknown file format" ${VARFLOW} sample --model ${model}.loss.csv --obs 1 --out ${WORK_DIR}/x.nc)

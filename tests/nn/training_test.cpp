@@ -1,0 +1,170 @@
+// Optimizer, schedule, clipping and the training loop (early stopping, NaN status, determinism).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "varflow/core/error.h"
+#include "varflow/nn/layers.h"
+#include "varflow/nn/optimizer.h"
+#include "varflow/nn/trainer.h"
+#include "varflow/testing/conformance.h"
+
+namespace varflow::nn {
+namespace {
+
+TEST(AdamW, FirstStepsMatchTheAlgorithm) {
+  // One coordinate, constant gradient g: m^ = g, v^ = g^2 at every step, so each step moves
+  // lr * (sign(g) * g/(|g| + eps) + wd * theta).
+  AdamW adam(2, AdamWOptions{0.9, 0.999, 1e-8, 0.1}, (Vector(2) << 1.0, 0.0).finished());
+  Vector theta(2), g(2);
+  theta << 1.0, 1.0;
+  g << 0.5, -2.0;
+  adam.step(theta, g, 0.01);
+  EXPECT_NEAR(theta[0], 1.0 - 0.01 * (0.5 / (0.5 + 1e-8) + 0.1 * 1.0), 1e-14);
+  EXPECT_NEAR(theta[1], 1.0 + 0.01 * (2.0 / (2.0 + 1e-8)), 1e-14);  // not decayed (mask 0)
+  const double t0 = theta[0];
+  adam.step(theta, g, 0.01);
+  EXPECT_NEAR(theta[0], t0 - 0.01 * (0.5 / (0.5 + 1e-8) + 0.1 * t0), 1e-14);
+}
+
+TEST(AdamW, RejectsBadOptions) {
+  EXPECT_THROW(AdamW(1, AdamWOptions{1.0, 0.999, 1e-8, 0.0}, Vector::Ones(1)), InvalidArgument);
+  EXPECT_THROW(AdamW(1, AdamWOptions{0.9, 0.999, 1e-8, -1.0}, Vector::Ones(1)), InvalidArgument);
+  EXPECT_THROW(AdamW(2, AdamWOptions{}, Vector::Ones(1)), InvalidArgument);
+}
+
+TEST(Clipping, ScalesToTheMaximumNorm) {
+  Vector g(2);
+  g << 3.0, 4.0;
+  EXPECT_DOUBLE_EQ(clip_gradient_norm(g, 1.0), 5.0);
+  EXPECT_NEAR(g.norm(), 1.0, 1e-15);
+  EXPECT_NEAR(g[0] / g[1], 0.75, 1e-15);
+  Vector h(1);
+  h << 0.5;
+  clip_gradient_norm(h, 1.0);
+  EXPECT_EQ(h[0], 0.5);
+  clip_gradient_norm(h, 0.0);  // disabled
+  EXPECT_EQ(h[0], 0.5);
+}
+
+TEST(CosineSchedule, WarmupPeakAndFinalValue) {
+  const CosineSchedule s(1e-2, 10, 110, 0.1);
+  EXPECT_NEAR(s(0), 1e-3, 1e-15);
+  EXPECT_NEAR(s(9), 1e-2, 1e-15);
+  EXPECT_NEAR(s(10), 1e-2, 1e-15);
+  EXPECT_NEAR(s(60), 1e-2 * (0.1 + 0.9 * 0.5), 1e-15);  // half-way down the cosine
+  EXPECT_NEAR(s(110), 1e-3, 1e-15);
+  EXPECT_NEAR(s(500), 1e-3, 1e-15);
+}
+
+// Least-squares regression y = A x + c through a Dense layer: the optimum is known exactly.
+class Regression final : public TrainingObjective {
+ public:
+  Regression(Index n, Rng& rng) : layer_(3, 2), x_(3, n), y_(2, n) {
+    params_.add("dense", layer_);
+    params_.bind();
+    layer_.initialize(rng);
+    a_ << 1.0, -2.0, 0.5, 0.3, 0.0, 1.5;
+    c_ << 0.2, -0.7;
+    for (Index i = 0; i < x_.size(); ++i) x_.data()[i] = rng.normal();
+    y_ = (a_ * x_).colwise() + c_;
+    for (Index i = 0; i < y_.size(); ++i) y_.data()[i] += 0.01 * rng.normal();
+  }
+  ParameterSet& parameters() override { return params_; }
+  double batch_loss(const std::vector<Index>& items, bool gradient, Rng&) override {
+    const Index b = static_cast<Index>(items.size());
+    Matrix xb(3, b), yb(2, b), out, dx;
+    for (Index j = 0; j < b; ++j) {
+      xb.col(j) = x_.col(items[static_cast<std::size_t>(j)]);
+      yb.col(j) = y_.col(items[static_cast<std::size_t>(j)]);
+    }
+    layer_.forward(xb, out);
+    const Matrix r = out - yb;
+    if (gradient) layer_.backward(r / static_cast<double>(b), dx, true);
+    ++calls;
+    if (poison_at > 0 && calls == poison_at) return std::nan("");
+    return 0.5 * r.squaredNorm() / static_cast<double>(b);
+  }
+  Dense layer_;
+  Eigen::Matrix<double, 2, 3> a_;
+  Eigen::Vector2d c_;
+  int calls = 0;
+  int poison_at = 0;
+
+ private:
+  ParameterSet params_;
+  Matrix x_, y_;
+};
+
+TEST(Fit, LearnsARegressionAndReportsCurves) {
+  Rng rng = testing::seeded_rng(601);
+  Regression problem(2000, rng);
+  TrainingOptions o;
+  o.epochs = 60;
+  o.batch_size = 64;
+  o.learning_rate = 2e-2;
+  o.weight_decay = 0.0;
+  const TrainingSummary s = fit(problem, 1800, 200, o, rng);
+  ASSERT_TRUE(s.ok()) << s.brief_report();
+  ASSERT_EQ(static_cast<Index>(s.train_loss.size()), s.epochs_run);
+  EXPECT_LT(s.validation_loss.back(), 0.05 * s.validation_loss.front());
+  EXPECT_LT((problem.layer_.weight() - problem.a_).cwiseAbs().maxCoeff(), 0.01);
+  EXPECT_LT((problem.layer_.bias() - problem.c_).cwiseAbs().maxCoeff(), 0.01);
+  EXPECT_GT(s.pairs_per_second, 0.0);
+}
+
+TEST(Fit, SameSeedGivesIdenticalWeights) {
+  TrainingOptions o;
+  o.epochs = 5;
+  o.batch_size = 32;
+  Vector w[2];
+  for (int run = 0; run < 2; ++run) {
+    Rng rng = testing::seeded_rng(602);
+    Regression problem(500, rng);
+    fit(problem, 400, 100, o, rng);
+    w[run] = problem.parameters().values();
+  }
+  EXPECT_EQ(w[0], w[1]);  // bitwise
+}
+
+TEST(Fit, NonFiniteLossIsAStatusAndRestoresTheBestWeights) {
+  Rng rng = testing::seeded_rng(603);
+  Regression problem(400, rng);
+  TrainingOptions o;
+  o.epochs = 10;
+  o.batch_size = 100;  // 3 training steps + 1 validation call per epoch
+  problem.poison_at = 10;  // step 2 of epoch 3
+  const TrainingSummary s = fit(problem, 300, 100, o, rng);
+  EXPECT_EQ(s.status, TrainingStatus::kNonFiniteLoss);
+  EXPECT_NE(s.message.find("epoch 3"), std::string::npos) << s.message;
+  EXPECT_NE(s.message.find("nan"), std::string::npos) << s.message;
+  EXPECT_EQ(s.epochs_run, 2);
+  EXPECT_TRUE(problem.parameters().values().allFinite());
+}
+
+TEST(Fit, EarlyStoppingAndOptionErrors) {
+  Rng rng = testing::seeded_rng(604);
+  Regression problem(300, rng);
+  TrainingOptions o;
+  o.epochs = 500;
+  o.batch_size = 50;
+  o.learning_rate = 5e-2;
+  o.patience = 3;
+  o.min_improvement = 1e-3;  // improvements smaller than this do not count
+  const TrainingSummary s = fit(problem, 250, 50, o, rng);
+  EXPECT_EQ(s.status, TrainingStatus::kEarlyStopped) << s.brief_report();
+  EXPECT_LT(s.epochs_run, 500);
+  EXPECT_EQ(s.epochs_run - s.best_epoch, 3);
+  TrainingOptions bad;
+  bad.validation_fraction = 1.5;
+  try {
+    bad.validate();
+    FAIL() << "accepted validation_fraction = 1.5";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("validation_fraction = 1.5"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace varflow::nn
