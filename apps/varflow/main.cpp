@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
 
   varflow::cli::CommandList commands;
   varflow::cli::add_forecast_command(app, commands);
+  varflow::cli::add_experiment_commands(app, commands);
   varflow::cli::add_train_command(app, commands);
   varflow::cli::add_sample_command(app, commands);
 

@@ -21,6 +21,10 @@ std::string CaseName::operator()(const ::testing::TestParamInfo<CovarianceCase>&
   return info.param.name;
 }
 
+void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const ObservationOperatorCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const CovarianceCase& c, std::ostream* os) { *os << c.name; }
+
 Rng seeded_rng(std::uint64_t default_seed) {
   const std::uint64_t seed = seed_from_env(default_seed);
   std::cout << "[   seed   ] VARFLOW_TEST_SEED=" << seed << std::endl;

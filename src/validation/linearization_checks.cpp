@@ -59,8 +59,10 @@ TaylorResult taylor_test(const VectorMap& nonlinear, const VectorMap& tangent, c
   const Vector nx = nonlinear(x);
   const Vector ldx = tangent(dx);
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  for (int p = 1; p >= -13; --p) {
-    const double e = std::pow(10.0, p);
+  // e = 10^1, 10^0.5, ..., 10^-13: half-decade steps resolve the width of the linear regime.
+  constexpr double kStep = 0.5;  // log10 of the ratio between consecutive e
+  for (int i = 0; i <= 28; ++i) {
+    const double e = std::pow(10.0, 1.0 - kStep * i);
     const Vector nxe = nonlinear(x + e * dx);
     double ratio = nan;
     if (all_finite(nxe)) {
@@ -77,16 +79,25 @@ TaylorResult taylor_test(const VectorMap& nonlinear, const VectorMap& tangent, c
     const double bound = tol.linear_ratio * std::max(1.0, 1.0 / r.epsilons[i]);
     if (!(std::isfinite(r.ratios[i]) && r.ratios[i] <= bound)) r.exactly_linear = false;
   }
-  int run = 0;
+  // The linear regime: the longest run of consecutive e over which r(e) / e stays within a band of
+  // width log10(taylor_band_factor) decades, i.e. r shrinks like e with a constant prefactor.
   r.min_ratio = std::numeric_limits<double>::infinity();
+  std::vector<double> log_prefactor(r.ratios.size(), nan);
   for (std::size_t i = 0; i < r.ratios.size(); ++i) {
-    if (std::isfinite(r.ratios[i])) r.min_ratio = std::min(r.min_ratio, r.ratios[i]);
-    if (i + 1 == r.ratios.size()) break;
-    const double drop = std::log10(r.ratios[i] / r.ratios[i + 1]);
-    if (std::isfinite(drop) && std::abs(drop - 1.0) <= tol.taylor_decade_slack) {
-      r.linear_decades = std::max(r.linear_decades, ++run);
-    } else {
-      run = 0;
+    if (std::isfinite(r.ratios[i]) && r.ratios[i] > 0.0) {
+      r.min_ratio = std::min(r.min_ratio, r.ratios[i]);
+      log_prefactor[i] = std::log10(r.ratios[i] / r.epsilons[i]);
+    }
+  }
+  const double band = std::log10(tol.taylor_band_factor);
+  for (std::size_t i = 0; i < log_prefactor.size(); ++i) {
+    if (!std::isfinite(log_prefactor[i])) continue;
+    double lo = log_prefactor[i], hi = log_prefactor[i];
+    for (std::size_t j = i + 1; j < log_prefactor.size() && std::isfinite(log_prefactor[j]); ++j) {
+      lo = std::min(lo, log_prefactor[j]);
+      hi = std::max(hi, log_prefactor[j]);
+      if (hi - lo > band) break;
+      r.linear_decades = std::max(r.linear_decades, kStep * static_cast<double>(j - i));
     }
   }
   r.passed = r.exactly_linear || (r.linear_decades >= tol.taylor_decades && r.min_ratio < tol.taylor_min_ratio);

@@ -64,6 +64,11 @@ struct CaseName {
   std::string operator()(const ::testing::TestParamInfo<CovarianceCase>& info) const;
 };
 
+// gtest prints a case by its name (keeps test names and failure messages readable).
+void PrintTo(const ModelCase& c, std::ostream* os);
+void PrintTo(const ObservationOperatorCase& c, std::ostream* os);
+void PrintTo(const CovarianceCase& c, std::ostream* os);
+
 // An Rng seeded from VARFLOW_TEST_SEED, or from `default_seed` when it is unset; prints the seed.
 Rng seeded_rng(std::uint64_t default_seed);
 

@@ -1,0 +1,111 @@
+#pragma once
+// Lanczos tridiagonalisation of a symmetric operator, and the two uses varflow makes of it:
+//  - lanczos_solve: A x = b for symmetric positive definite A (the Lanczos form of conjugate gradients,
+//    Paige & Saunders 1975, "Solution of sparse indefinite systems of linear equations", SINUM 12),
+//    keeping the tridiagonal matrix so that its Ritz pairs give the spectrum of A on the Krylov space;
+//  - lanczos_eigenpairs: the leading eigenpairs of a symmetric positive semi-definite A.
+// Both use full reorthogonalisation (two passes of classical Gram-Schmidt against every Lanczos
+// vector; Golub & Van Loan, Matrix Computations, 4th ed., section 10.1), so the basis stays
+// orthonormal to round-off and no spurious copies of converged Ritz values appear. Memory is one
+// n-vector per iteration. A is matrix-free: one application per iteration.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "varflow/core/types.h"
+
+namespace varflow {
+
+using LinearOperator = std::function<Vector(const Vector&)>;
+
+// The Lanczos process A V_j = V_j T_j + beta_{j+1} q_{j+1} e_j^T, V_j^T V_j = I.
+class Lanczos {
+ public:
+  // `start` must be nonzero and finite (asserted); it is normalised to q_1.
+  Lanczos(LinearOperator a, const Vector& start, Index max_vectors);
+
+  // One iteration: adds alpha_j and beta_{j+1}. Returns false, doing nothing, once the process has
+  // stopped: on breakdown (beta_{j+1} <= breakdown_tolerance * ||T||, an invariant subspace),
+  // a non-finite A q_j, or max_vectors reached.
+  bool step(double breakdown_tolerance = 1e-12);
+  // Raises the limit on the number of Lanczos vectors (never lowers it), e.g. to extend the process
+  // of a finished solve for more Ritz pairs.
+  void reserve(Index max_vectors);
+  Index max_vectors() const { return max_vectors_; }
+
+  Index size() const { return j_; }                // number of Lanczos vectors in V_j
+  bool broke_down() const { return breakdown_; }   // invariant subspace found (the last step is exact)
+  bool non_finite() const { return non_finite_; }  // A q produced NaN or Inf
+  Eigen::Ref<const Matrix> basis() const { return v_.leftCols(j_); }  // V_j, n x j
+  Eigen::Ref<const Vector> alpha() const { return alpha_.head(j_); }   // diag(T_j)
+  // Off-diagonal beta_2 .. beta_j (size j - 1); next_beta() is beta_{j+1}.
+  Eigen::Ref<const Vector> beta() const { return beta_.segment(1, j_ > 0 ? j_ - 1 : 0); }
+  double next_beta() const { return j_ > 0 ? beta_[j_] : 0.0; }
+  // T_j as a dense matrix.
+  Matrix tridiagonal() const;
+  // Ritz values (ascending) and Ritz vectors V_j S (orthonormal columns), and the residual norms
+  // ||A y_i - theta_i y_i|| = beta_{j+1} |S_{j,i}|.
+  void ritz_pairs(Vector* values, Matrix* vectors, Vector* residuals = nullptr) const;
+
+ private:
+  LinearOperator a_;
+  Matrix v_;       // n x (max_vectors + 1)
+  Vector alpha_;   // size max_vectors
+  Vector beta_;    // beta_[j] = beta_{j+1} in 1-based notation; beta_[0] = 0
+  Index j_ = 0;
+  Index max_vectors_;
+  double t_norm_ = 0.0;
+  bool breakdown_ = false, non_finite_ = false;
+};
+
+struct LanczosSolveOptions {
+  int max_iterations = 200;          // Krylov dimension limit (>= 1)
+  double relative_tolerance = 1e-10; // stop when ||b - A x_j|| <= tol ||b||
+  bool IsValid(std::string* error) const;
+};
+
+struct LanczosSolveResult {
+  Vector x;                     // the approximate solution, x_0 = 0
+  int iterations = 0;
+  double relative_residual = 0.0;
+  bool converged = false;       // tolerance met (or an exact invariant subspace found)
+  bool numerical_failure = false;  // non-finite A q, or T_j not positive definite (A not SPD)
+  std::string message;
+  // Ritz pairs of T_j at the end (ascending values; vectors n x j, orthonormal columns).
+  Vector ritz_values;
+  Matrix ritz_vectors;
+};
+
+// Solves A x = b for SPD A by Lanczos-CG from x_0 = 0. b = 0 returns x = 0, converged, no Ritz pairs.
+// Throws InvalidArgument for invalid options or a non-finite b. When `process` is not null it receives
+// the Lanczos process (null for b = 0), which may be extended later with reserve() and step(); the
+// operator `a` is copied into it, so whatever `a` refers to must outlive it.
+LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const LanczosSolveOptions& options = {},
+                                 std::unique_ptr<Lanczos>* process = nullptr);
+
+struct LanczosEigenOptions {
+  Index rank = 20;                 // number k of leading eigenpairs wanted (>= 1; capped at n)
+  int max_iterations = 300;        // Krylov dimension limit (>= rank; capped at n)
+  // A Ritz pair counts as converged when ||A y - theta y|| <= tolerance * theta_max.
+  double tolerance = 1e-10;
+  std::uint64_t seed = 20240901;   // the random start vector (reproducible)
+  bool IsValid(std::string* error) const;
+};
+
+struct LanczosEigenResult {
+  Vector values;   // the k leading eigenvalues, descending
+  Matrix vectors;  // n x k, orthonormal columns
+  Vector residuals;  // ||A y_i - theta_i y_i||
+  int iterations = 0;
+  bool converged = false;          // every returned pair met the tolerance
+  bool numerical_failure = false;  // non-finite A q
+  std::string message;
+};
+
+// The k leading eigenpairs of a symmetric positive semi-definite A on R^n. Stops when the k leading
+// Ritz pairs have converged, at breakdown (the Krylov space is invariant: its Ritz pairs are exact
+// and the remaining eigenvalues of A on it are those found) or at max_iterations.
+LanczosEigenResult lanczos_eigenpairs(const LinearOperator& a, Index n, const LanczosEigenOptions& options = {});
+
+}  // namespace varflow

@@ -1,0 +1,142 @@
+#include "config_reader.h"
+
+#include <sstream>
+
+#include "varflow/core/error.h"
+
+namespace varflow::io {
+
+namespace {
+std::string scalar_text(const YAML::Node& n) {
+  if (n.IsScalar()) return n.Scalar();
+  std::ostringstream os;
+  os << n;
+  return os.str();
+}
+}  // namespace
+
+ConfigReader::ConfigReader(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {
+  if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
+    throw InvalidArgument(format_message("config: ", path_.empty() ? "the document" : path_,
+                                         " must be a map of key: value pairs"));
+  }
+}
+
+ConfigReader ConfigReader::parse(const std::string& text, const std::string& source_name) {
+  try {
+    return ConfigReader(YAML::Load(text), "");
+  } catch (const YAML::ParserException& e) {
+    throw InvalidArgument(format_message("config ", source_name, ": YAML syntax error at line ", e.mark.line + 1,
+                                         ", column ", e.mark.column + 1, ": ", e.msg));
+  }
+}
+
+std::string ConfigReader::name(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+bool ConfigReader::has(const std::string& key) const {
+  return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
+}
+
+bool ConfigReader::is_list(const std::string& key) const { return has(key) && node_[key].IsSequence(); }
+
+YAML::Node ConfigReader::value(const std::string& key) {
+  read_.insert(key);
+  if (!node_.IsMap()) return YAML::Node();
+  return node_[key];
+}
+
+double ConfigReader::real(const std::string& key, double default_value) {
+  const YAML::Node n = value(key);
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  double v = 0.0;
+  if (!n.IsScalar() || !YAML::convert<double>::decode(n, v)) {
+    throw InvalidArgument(format_message("config: ", name(key), " = '", scalar_text(n), "' is not a number"));
+  }
+  return v;
+}
+
+long long ConfigReader::integer(const std::string& key, long long default_value) {
+  const YAML::Node n = value(key);
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  long long v = 0;
+  if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) {
+    throw InvalidArgument(format_message("config: ", name(key), " = '", scalar_text(n), "' is not an integer"));
+  }
+  return v;
+}
+
+bool ConfigReader::boolean(const std::string& key, bool default_value) {
+  const YAML::Node n = value(key);
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  bool v = false;
+  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+    throw InvalidArgument(format_message("config: ", name(key), " = '", scalar_text(n), "' is not true or false"));
+  }
+  return v;
+}
+
+std::string ConfigReader::text(const std::string& key, const std::string& default_value) {
+  const YAML::Node n = value(key);
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  if (!n.IsScalar()) throw InvalidArgument(format_message("config: ", name(key), " must be a single value"));
+  return n.Scalar();
+}
+
+std::string ConfigReader::choice(const std::string& key, const std::string& default_value,
+                                 const std::vector<std::string>& allowed) {
+  const std::string v = text(key, default_value);
+  for (const auto& a : allowed) {
+    if (a == v) return v;
+  }
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  throw InvalidArgument(format_message("config: ", name(key), " = '", v, "' is not one of: ", list));
+}
+
+std::vector<double> ConfigReader::reals(const std::string& key, const std::vector<double>& default_value) {
+  const YAML::Node n = value(key);
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  if (!n.IsSequence()) throw InvalidArgument(format_message("config: ", name(key), " must be a list of numbers"));
+  std::vector<double> out;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    double v = 0.0;
+    if (!n[i].IsScalar() || !YAML::convert<double>::decode(n[i], v)) {
+      throw InvalidArgument(format_message("config: ", name(key), "[", i, "] = '", scalar_text(n[i]),
+                                           "' is not a number"));
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<long long> ConfigReader::integers(const std::string& key, const std::vector<long long>& default_value) {
+  const YAML::Node n = value(key);
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  if (!n.IsSequence()) throw InvalidArgument(format_message("config: ", name(key), " must be a list of integers"));
+  std::vector<long long> out;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    long long v = 0;
+    if (!n[i].IsScalar() || !YAML::convert<long long>::decode(n[i], v)) {
+      throw InvalidArgument(format_message("config: ", name(key), "[", i, "] = '", scalar_text(n[i]),
+                                           "' is not an integer"));
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+ConfigReader ConfigReader::section(const std::string& key) { return ConfigReader(value(key), name(key)); }
+
+void ConfigReader::finish() const {
+  if (!node_.IsMap()) return;
+  for (const auto& kv : node_) {
+    const std::string key = kv.first.as<std::string>();
+    if (read_.count(key) == 0) {
+      std::string expected;
+      for (const auto& k : read_) expected += (expected.empty() ? "" : ", ") + k;
+      throw InvalidArgument(format_message("config: unknown key '", name(key), "' (expected one of: ", expected, ")"));
+    }
+  }
+}
+
+}  // namespace varflow::io

@@ -1,0 +1,49 @@
+#pragma once
+// Strict reading of YAML configuration sections (internal: yaml-cpp is a private dependency).
+//
+// Every key read is recorded; finish() rejects any key that was not read, so a typo is an error that
+// names the key and the keys that were expected, instead of a silently ignored setting. Errors:
+//   config: unknown key 'model.forcng' (expected one of: dt, forcing, n)
+//   config: model.n = 'abc' is not an integer
+//   config: method = 'strongg' is not one of: strong, incremental, weak, 3dvar
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace varflow::io {
+
+class ConfigReader {
+ public:
+  // `node` must be a map or null (an absent section); `path` is the section's dotted name ("" = root).
+  ConfigReader(YAML::Node node, std::string path);
+  // Parses YAML text (throws InvalidArgument with the line and column of a syntax error).
+  static ConfigReader parse(const std::string& text, const std::string& source_name);
+
+  bool has(const std::string& key) const;
+  bool is_list(const std::string& key) const;
+  double real(const std::string& key, double default_value);
+  long long integer(const std::string& key, long long default_value);
+  bool boolean(const std::string& key, bool default_value);
+  std::string text(const std::string& key, const std::string& default_value);
+  // A string that must be one of `allowed`.
+  std::string choice(const std::string& key, const std::string& default_value,
+                     const std::vector<std::string>& allowed);
+  std::vector<double> reals(const std::string& key, const std::vector<double>& default_value);
+  std::vector<long long> integers(const std::string& key, const std::vector<long long>& default_value);
+  // A sub-section (an empty one when absent).
+  ConfigReader section(const std::string& key);
+  // Throws InvalidArgument naming the first key that was never read.
+  void finish() const;
+  // "model.n" for key "n" in section "model".
+  std::string name(const std::string& key) const;
+
+ private:
+  YAML::Node value(const std::string& key);
+  YAML::Node node_;
+  std::string path_;
+  std::set<std::string> read_;
+};
+
+}  // namespace varflow::io

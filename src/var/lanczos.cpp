@@ -1,0 +1,234 @@
+#include "varflow/var/lanczos.h"
+
+#include <Eigen/Eigenvalues>
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+#include "varflow/core/error.h"
+#include "varflow/core/random.h"
+
+namespace varflow {
+
+Lanczos::Lanczos(LinearOperator a, const Vector& start, Index max_vectors)
+    : a_(std::move(a)), max_vectors_(max_vectors) {
+  assert(max_vectors >= 1);
+  const double norm = start.norm();
+  assert(norm > 0.0 && std::isfinite(norm));
+  v_.resize(start.size(), max_vectors + 1);
+  v_.col(0) = start / norm;
+  alpha_ = Vector::Zero(max_vectors);
+  beta_ = Vector::Zero(max_vectors + 1);
+}
+
+bool Lanczos::step(double breakdown_tolerance) {
+  if (j_ >= max_vectors_ || breakdown_ || non_finite_) return false;
+  Vector w = a_(v_.col(j_));
+  if (w.size() != v_.rows() || !w.allFinite()) {
+    non_finite_ = true;
+    return false;
+  }
+  if (j_ > 0) w -= beta_[j_] * v_.col(j_ - 1);
+  const double alpha = v_.col(j_).dot(w);
+  w -= alpha * v_.col(j_);
+  // Full reorthogonalisation, twice ("twice is enough", Giraud et al. 2005).
+  for (int pass = 0; pass < 2; ++pass) {
+    const Vector c = v_.leftCols(j_ + 1).transpose() * w;
+    w -= v_.leftCols(j_ + 1) * c;
+  }
+  const double beta = w.norm();
+  alpha_[j_] = alpha;
+  beta_[j_ + 1] = beta;
+  t_norm_ = std::max(t_norm_, std::abs(alpha) + beta + beta_[j_]);
+  ++j_;
+  if (!(beta > breakdown_tolerance * t_norm_)) {
+    breakdown_ = true;
+  } else {
+    v_.col(j_) = w / beta;
+  }
+  return true;
+}
+
+void Lanczos::reserve(Index max_vectors) {
+  if (max_vectors <= max_vectors_) return;
+  v_.conservativeResize(Eigen::NoChange, max_vectors + 1);
+  alpha_.conservativeResize(max_vectors);
+  beta_.conservativeResize(max_vectors + 1);
+  alpha_.tail(max_vectors - max_vectors_).setZero();
+  beta_.tail(max_vectors - max_vectors_).setZero();
+  max_vectors_ = max_vectors;
+}
+
+Matrix Lanczos::tridiagonal() const {
+  Matrix t = Matrix::Zero(j_, j_);
+  for (Index i = 0; i < j_; ++i) {
+    t(i, i) = alpha_[i];
+    if (i + 1 < j_) t(i, i + 1) = t(i + 1, i) = beta_[i + 1];
+  }
+  return t;
+}
+
+void Lanczos::ritz_pairs(Vector* values, Matrix* vectors, Vector* residuals) const {
+  if (j_ == 0) {
+    if (values) values->resize(0);
+    if (vectors) vectors->resize(v_.rows(), 0);
+    if (residuals) residuals->resize(0);
+    return;
+  }
+  Eigen::SelfAdjointEigenSolver<Matrix> es;
+  const Vector diag = alpha_.head(j_);
+  const Vector sub = beta_.segment(1, j_ - 1);
+  es.computeFromTridiagonal(diag, sub, Eigen::ComputeEigenvectors);
+  if (values) *values = es.eigenvalues();
+  if (vectors) *vectors = v_.leftCols(j_) * es.eigenvectors();
+  if (residuals) residuals->noalias() = (beta_[j_] * es.eigenvectors().row(j_ - 1).transpose()).cwiseAbs();
+}
+
+bool LanczosSolveOptions::IsValid(std::string* error) const {
+  std::string e;
+  if (max_iterations < 1) e = format_message("max_iterations = ", max_iterations, " must be at least 1");
+  else if (!(relative_tolerance >= 0.0 && relative_tolerance < 1.0))
+    e = format_message("relative_tolerance = ", relative_tolerance, " must be in [0, 1)");
+  if (error) *error = e;
+  return e.empty();
+}
+
+namespace {
+
+// Solves T y = rhs for the SPD tridiagonal T (diag a, off-diagonal b) by LDL^T; false when a pivot is
+// not positive (T, hence A, is not positive definite).
+bool tridiagonal_solve(const Eigen::Ref<const Vector>& a, const Eigen::Ref<const Vector>& b, const Vector& rhs,
+                       Vector& y) {
+  const Index j = a.size();
+  Vector d(j), l(j > 0 ? j - 1 : 0), z(j);
+  for (Index i = 0; i < j; ++i) {
+    d[i] = a[i] - (i > 0 ? l[i - 1] * b[i - 1] : 0.0);
+    if (!(d[i] > 0.0) || !std::isfinite(d[i])) return false;
+    if (i + 1 < j) l[i] = b[i] / d[i];
+    z[i] = rhs[i] - (i > 0 ? l[i - 1] * z[i - 1] : 0.0);
+  }
+  y.resize(j);
+  for (Index i = j - 1; i >= 0; --i) y[i] = z[i] / d[i] - (i + 1 < j ? l[i] * y[i + 1] : 0.0);
+  return true;
+}
+
+}  // namespace
+
+LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const LanczosSolveOptions& options,
+                                 std::unique_ptr<Lanczos>* process) {
+  if (process) process->reset();
+  std::string error;
+  if (!options.IsValid(&error)) throw InvalidArgument("lanczos_solve: " + error);
+  check_finite("lanczos_solve", "b", b);
+  LanczosSolveResult result;
+  const double b_norm = b.norm();
+  if (b_norm == 0.0) {
+    result.x = Vector::Zero(b.size());
+    result.converged = true;
+    result.message = "zero right-hand side";
+    result.ritz_vectors.resize(b.size(), 0);
+    return result;
+  }
+  const Index max_vectors = std::min<Index>(options.max_iterations, b.size());
+  auto owned = std::make_unique<Lanczos>(a, b, max_vectors);
+  Lanczos& lz = *owned;
+  Vector y;
+  Vector rhs;
+  while (lz.step()) {
+    const Index j = lz.size();
+    rhs = Vector::Zero(j);
+    rhs[0] = b_norm;
+    if (!tridiagonal_solve(lz.alpha(), lz.beta(), rhs, y)) {
+      result.numerical_failure = true;
+      result.message = format_message("the Lanczos matrix T_", j, " is not positive definite (the operator is not SPD)");
+      break;
+    }
+    result.iterations = static_cast<int>(j);
+    result.relative_residual = lz.broke_down() ? 0.0 : lz.next_beta() * std::abs(y[j - 1]) / b_norm;
+    if (lz.broke_down() || result.relative_residual <= options.relative_tolerance) {
+      result.converged = true;
+      result.message = lz.broke_down() ? "invariant Krylov subspace (exact solution)"
+                                       : format_message("relative residual ", result.relative_residual, " <= ",
+                                                        options.relative_tolerance);
+      break;
+    }
+  }
+  if (lz.non_finite()) {
+    result.numerical_failure = true;
+    result.message = format_message("the operator returned a non-finite vector at iteration ", lz.size() + 1);
+  } else if (!result.converged && !result.numerical_failure) {
+    result.message = format_message("relative residual ", result.relative_residual, " > ", options.relative_tolerance,
+                                    " after ", lz.size(), " iterations");
+  }
+  if (result.numerical_failure || y.size() != lz.size()) {
+    // Keep the last consistent iterate (or zero).
+    if (y.size() != lz.size()) y = Vector::Zero(lz.size());
+  }
+  result.x = lz.basis() * y;
+  if (!result.numerical_failure) lz.ritz_pairs(&result.ritz_values, &result.ritz_vectors);
+  if (process) *process = std::move(owned);
+  return result;
+}
+
+bool LanczosEigenOptions::IsValid(std::string* error) const {
+  std::string e;
+  if (rank < 1) e = format_message("rank = ", rank, " must be at least 1");
+  else if (max_iterations < rank)
+    e = format_message("max_iterations = ", max_iterations, " must be at least rank = ", rank);
+  else if (!(tolerance > 0.0 && tolerance < 1.0)) e = format_message("tolerance = ", tolerance, " must be in (0, 1)");
+  if (error) *error = e;
+  return e.empty();
+}
+
+LanczosEigenResult lanczos_eigenpairs(const LinearOperator& a, Index n, const LanczosEigenOptions& options) {
+  std::string error;
+  if (!options.IsValid(&error)) throw InvalidArgument("lanczos_eigenpairs: " + error);
+  check_at_least("lanczos_eigenpairs", "n", n, 1);
+  LanczosEigenResult result;
+  const Index k = std::min<Index>(options.rank, n);
+  const Index max_vectors = std::min<Index>(options.max_iterations, n);
+  Rng rng(options.seed);
+  Lanczos lz(a, rng.normal_vector(n), max_vectors);
+  Vector values, residuals;
+  Matrix vectors;
+  auto converged = [&]() {
+    lz.ritz_pairs(&values, nullptr, &residuals);
+    const Index j = values.size();
+    const Index kk = std::min(k, j);
+    const double scale = std::max(std::abs(values[j - 1]), std::abs(values[0]));
+    for (Index i = j - kk; i < j; ++i) {
+      if (residuals[i] > options.tolerance * scale) return false;
+    }
+    return true;
+  };
+  bool done = false;
+  while (lz.step()) {
+    // Checking costs a j x j eigensolve; do it once k vectors exist.
+    if (lz.size() >= k && (lz.broke_down() || converged())) {
+      done = true;
+      break;
+    }
+  }
+  result.iterations = static_cast<int>(lz.size());
+  if (lz.non_finite()) {
+    result.numerical_failure = true;
+    result.message = format_message("the operator returned a non-finite vector at iteration ", lz.size() + 1);
+    return result;
+  }
+  if (lz.size() == 0) return result;
+  if (!done) done = converged();
+  lz.ritz_pairs(&values, &vectors, &residuals);
+  const Index j = values.size();
+  const Index kk = std::min(k, j);
+  result.values = values.tail(kk).reverse();
+  result.vectors = vectors.rightCols(kk).rowwise().reverse();
+  result.residuals = residuals.tail(kk).reverse();
+  result.converged = done;
+  result.message = done ? (lz.broke_down() ? "invariant Krylov subspace (exact Ritz pairs)"
+                                           : format_message(kk, " leading Ritz pairs converged"))
+                        : format_message("not all of the ", kk, " leading Ritz pairs converged after ", lz.size(),
+                                         " iterations");
+  return result;
+}
+
+}  // namespace varflow

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# End-to-end checks of the varflow program: help, config printing, a short run with netCDF output,
+# round trip through simulate, and exit status 2 with a clear message on bad input.
+# Usage: cli_test.sh /path/to/varflow
+set -u
+varflow=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+expect_status() {  # expect_status CODE MESSAGE-FRAGMENT -- command...
+  local code=$1 fragment=$2; shift 3
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  [ "$got" -eq "$code" ] || fail "'$*' exited $got, expected $code: $(cat "$work/err")"
+  if [ -n "$fragment" ] && ! grep -qF -- "$fragment" "$work/out" "$work/err"; then
+    fail "'$*' did not print '$fragment': $(cat "$work/out" "$work/err")"
+  fi
+}
+
+expect_status 0 "assimilate" -- "$varflow" --help
+expect_status 0 "--obs" -- "$varflow" assimilate --help
+expect_status 0 "incremental_4dvar" -- "$varflow" config --print-default
+"$varflow" config --print-default | sed -e 's/^  cycles: 100/  cycles: 6/' -e 's/^  burn_in: 20/  burn_in: 2/' >"$work/short.yaml"
+expect_status 0 "time-averaged analysis RMSE" -- "$varflow" assimilate --config "$work/short.yaml" --out "$work/a.nc"
+[ -f "$work/a.nc" ] || fail "assimilate wrote no file"
+if command -v ncdump >/dev/null; then
+  ncdump -h "$work/a.nc" | grep -q "rmse_analysis_mean" || fail "a.nc lacks rmse_analysis_mean"
+  ncdump -h "$work/a.nc" | grep -q "double spread(cycle)" || fail "a.nc lacks spread(cycle)"
+fi
+expect_status 0 "wrote" -- "$varflow" simulate --config "$work/short.yaml" --out "$work/t.nc"
+expect_status 0 "observations from" -- "$varflow" assimilate --config "$work/short.yaml" --obs "$work/t.nc" --out "$work/b.nc" --quiet
+
+# Bad input: exit status 2, the message names the key / option / file, and no output file appears.
+printf 'model:\n  n: 40\n  forcng: 8\n' >"$work/typo.yaml"
+expect_status 2 "unknown key 'model.forcng'" -- "$varflow" assimilate --config "$work/typo.yaml" --out "$work/c.nc"
+printf 'cycling:\n  cycles: -3\n' >"$work/neg.yaml"
+expect_status 2 "cycling.cycles = -3" -- "$varflow" assimilate --config "$work/neg.yaml" --out "$work/c.nc"
+expect_status 2 "does not exist" -- "$varflow" assimilate --config "$work/short.yaml" --out "$work/nodir/c.nc"
+expect_status 2 "" -- "$varflow" assimilate --obs "$work/absent.nc" --out "$work/c.nc"
+expect_status 2 "--out is required" -- "$varflow" simulate
+expect_status 2 "not a readable netCDF" -- "$varflow" assimilate --obs "$work/typo.yaml" --out "$work/c.nc"
+[ ! -e "$work/c.nc" ] || fail "a failed run left c.nc behind"
+expect_status 2 "n = 2 must be at least 4" -- "$varflow" forecast --n 2
+
+if [ "$failures" -eq 0 ]; then echo "cli_test: all checks passed"; fi
+exit "$failures"

@@ -1,0 +1,48 @@
+#include "io/config_reader.h"
+
+#include <gtest/gtest.h>
+
+#include "varflow/core/error.h"
+
+namespace varflow::io {
+namespace {
+
+template <typename F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+
+TEST(ConfigReader, ReadsValuesWithDefaults) {
+  auto root = ConfigReader::parse("model:\n  n: 40\n  forcing: 8.5\nmethod: weak\ncycles: 3\nlist: [1, 2.5]\n", "t");
+  auto model = root.section("model");
+  EXPECT_EQ(model.integer("n", 1), 40);
+  EXPECT_DOUBLE_EQ(model.real("forcing", 0.0), 8.5);
+  EXPECT_DOUBLE_EQ(model.real("dt", 0.05), 0.05);
+  model.finish();
+  EXPECT_EQ(root.choice("method", "strong", {"strong", "weak"}), "weak");
+  EXPECT_EQ(root.integer("cycles", 100), 3);
+  EXPECT_EQ(root.reals("list", {}), (std::vector<double>{1.0, 2.5}));
+  EXPECT_EQ(root.section("absent").integer("k", 7), 7);
+  EXPECT_NO_THROW(root.finish());
+}
+
+TEST(ConfigReader, ErrorsNameTheKeyAndValue) {
+  auto root = ConfigReader::parse("model:\n  n: abc\n  forcng: 8\nmethod: strongg\n", "t");
+  auto model = root.section("model");
+  EXPECT_EQ(message_of([&] { model.integer("n", 1); }), "config: model.n = 'abc' is not an integer");
+  model.real("forcing", 8.0);
+  EXPECT_EQ(message_of([&] { model.finish(); }), "config: unknown key 'model.forcng' (expected one of: forcing, n)");
+  EXPECT_EQ(message_of([&] { root.choice("method", "strong", {"strong", "incremental"}); }),
+            "config: method = 'strongg' is not one of: strong, incremental");
+  EXPECT_NE(message_of([] { ConfigReader::parse("a: [1, 2\n", "bad.yaml"); }).find("bad.yaml: YAML syntax error at line"),
+            std::string::npos);
+  EXPECT_THROW(ConfigReader::parse("- 1\n- 2\n", "t"), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace varflow::io

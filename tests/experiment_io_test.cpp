@@ -1,0 +1,78 @@
+#include "varflow/io/experiment_io.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "varflow/core/error.h"
+#include "varflow/io/netcdf_file.h"
+
+namespace varflow {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ExperimentIoTest : ::testing::Test {
+  fs::path dir = fs::temp_directory_path() / ("varflow_experiment_io_" + std::to_string(::getpid()));
+  ExperimentConfig config = parse_experiment_config("cycling: {cycles: 6, burn_in: 2}\nincremental: {posterior_lanczos_vectors: 0}\n", "t");
+  void SetUp() override { fs::create_directories(dir); }
+  void TearDown() override { fs::remove_all(dir); }
+};
+
+TEST_F(ExperimentIoTest, TwinDataRoundTripGivesTheSameRun) {
+  const TwinData d = simulate_twin_data(config.experiment);
+  write_twin_data(dir / "t.nc", d, config);
+  const Index total = config.experiment.cycles * config.experiment.window_steps;
+  const TwinData back = read_twin_data(dir / "t.nc", 40, total, NonFiniteObservations::kReject);
+  EXPECT_EQ(back.obs_steps, d.obs_steps);
+  EXPECT_EQ(back.observed_variables, d.observed_variables);
+  EXPECT_EQ(back.obs_values, d.obs_values);
+  EXPECT_EQ(back.truth.back(), d.truth.back());
+  EXPECT_EQ(back.initial_background, d.initial_background);
+  const auto a = run_twin_experiment(config.experiment, d), b = run_twin_experiment(config.experiment, back);
+  EXPECT_EQ(a.mean_analysis_rmse, b.mean_analysis_rmse);
+
+  write_analysis(dir / "a.nc", a, config);
+  const NetcdfReader r(dir / "a.nc");
+  EXPECT_EQ(r.read_vector("rmse_analysis", 6).size(), 6);
+  EXPECT_DOUBLE_EQ(r.double_attribute("rmse_analysis_mean").value(), a.mean_analysis_rmse);
+  EXPECT_DOUBLE_EQ(r.double_attribute("spread_mean").value(), a.mean_spread);
+  EXPECT_EQ(r.string_attribute("method").value(), "incremental_4dvar");
+  EXPECT_EQ(r.string_attribute("config_hash").value(), config_hash(config.text));
+  EXPECT_EQ(read_background(dir / "a.nc", 40), a.final_analysis);
+  EXPECT_THROW(read_background(dir / "a.nc", 41), InvalidArgument);
+}
+
+TEST_F(ExperimentIoTest, NonFiniteObservationsAreRejectedOrMaskedAsConfigured) {
+  TwinData d = simulate_twin_data(config.experiment);
+  d.obs_mask(5, 3) = false;  // written as NaN
+  write_twin_data(dir / "t.nc", d, config);
+  const Index total = config.experiment.cycles * config.experiment.window_steps;
+  try {
+    read_twin_data(dir / "t.nc", 40, total, NonFiniteObservations::kReject);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("obs_time 3 (step 12), obs 5 = nan is not finite"), std::string::npos)
+        << e.what();
+  }
+  const TwinData masked = read_twin_data(dir / "t.nc", 40, total, NonFiniteObservations::kMask);
+  EXPECT_FALSE(masked.obs_mask(5, 3));
+  EXPECT_EQ(masked.obs_mask.count(), masked.obs_mask.size() - 1);
+  EXPECT_TRUE(std::isfinite(run_twin_experiment(config.experiment, masked).mean_analysis_rmse));
+}
+
+TEST_F(ExperimentIoTest, MisSizedFilesAreNamed) {
+  const TwinData d = simulate_twin_data(config.experiment);
+  write_twin_data(dir / "t.nc", d, config);
+  try {
+    read_twin_data(dir / "t.nc", 36, 48, NonFiniteObservations::kReject);
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("variable 'truth'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(read_twin_data(dir / "absent.nc", 40, 48, NonFiniteObservations::kReject), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace varflow
