@@ -2,7 +2,7 @@
 // + optimizer step) and per-observation latency of the posterior mean and of 1000 draws, for the
 // default configuration of each built-in problem and head.
 //
-//   amortized_bench [epochs]        (default 2 training epochs per case; OMP_NUM_THREADS applies)
+//   varflow_amortized_bench [epochs]        (default 2 training epochs per case; OMP_NUM_THREADS applies)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -31,7 +31,7 @@ struct Case {
 int main(int argc, char** argv) {
   const Index epochs = argc > 1 ? std::atol(argv[1]) : 2;
   if (epochs < 1) {
-    std::fprintf(stderr, "amortized_bench: epochs = %s must be a positive integer\n", argv[1]);
+    std::fprintf(stderr, "varflow_amortized_bench: epochs = %s must be a positive integer\n", argv[1]);
     return 2;
   }
   const std::vector<Case> cases = {

@@ -24,6 +24,7 @@ struct SampleOptions {
   varflow::Index n = 1000;
   std::uint64_t seed = 1;
   std::string out;
+  int threads = 0;  // 0: OMP_NUM_THREADS or all cores
 };
 
 // "v1,v2,..." -> values; an empty entry or "nan" is a missing value.
@@ -55,6 +56,7 @@ varflow::Vector parse_obs(const std::string& text) {
 }
 
 int run_sample(const SampleOptions& o) {
+  if (o.threads > 0) varflow::nn::set_thread_count(o.threads);
   using namespace varflow::amortized;
   if (o.obs.empty() == o.obs_file.empty()) {
     throw varflow::InvalidArgument("give exactly one of --obs and --obs-file");
@@ -101,6 +103,8 @@ void add_sample_command(CLI::App& app, CommandList& commands) {
   sub->add_option("--n", o->n, "Number of draws")->check(CLI::Range(1, 100000000))->capture_default_str();
   sub->add_option("--seed", o->seed, "Seed of the draws")->capture_default_str();
   sub->add_option("--out", o->out, "Samples file to write (netCDF)")->required();
+  sub->add_option("--threads", o->threads, "OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
+      ->check(CLI::Range(1, 4096));
   commands.push_back({sub, [o] { return run_sample(*o); }});
 }
 

@@ -23,6 +23,7 @@ struct TrainOptions {
   std::uint64_t seed = 1;
   std::string config;
   std::string out;
+  int threads = 0;  // 0: OMP_NUM_THREADS or all cores
   bool quiet = false;
 };
 
@@ -41,6 +42,7 @@ void write_loss_csv(const std::string& path, const varflow::nn::TrainingSummary&
 }
 
 int run_train(const TrainOptions& o) {
+  if (o.threads > 0) varflow::nn::set_thread_count(o.threads);
   using namespace varflow::amortized;
   const HeadType head = head_from_string(o.head, "--head");
   AmortizedSetup setup = default_setup(o.problem, head);
@@ -99,6 +101,8 @@ void add_train_command(CLI::App& app, CommandList& commands) {
       ->check(CLI::ExistingFile);
   sub->add_option("--out", o->out, "Model file to write (netCDF); loss curves go to <out>.loss.csv")->required();
   sub->add_flag("--quiet", o->quiet, "Only the first and last lines");
+  sub->add_option("--threads", o->threads, "OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
+      ->check(CLI::Range(1, 4096));
   commands.push_back({sub, [o] { return run_train(*o); }});
 }
 

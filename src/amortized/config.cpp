@@ -218,6 +218,14 @@ Index parse_index(const std::string& key, const std::string& v, const std::strin
   }
   return out;
 }
+std::uint64_t parse_u64(const std::string& key, const std::string& v, const std::string& where) {
+  std::uint64_t out = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (r.ec != std::errc() || r.ptr != v.data() + v.size()) {
+    throw InvalidArgument(format_message(where, ": ", key, " = '", v, "' is not a non-negative integer"));
+  }
+  return out;
+}
 bool parse_bool(const std::string& key, const std::string& v, const std::string& where) {
   if (v == "true" || v == "1" || v == "yes") return true;
   if (v == "false" || v == "0" || v == "no") return false;
@@ -287,7 +295,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"mean_samples", VF_INDEX(network.mean_samples)},
         {"mean_seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.network.mean_seed); },
                             [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
-                              s.network.mean_seed = static_cast<std::uint64_t>(parse_index(k, v, w));
+                              s.network.mean_seed = parse_u64(k, v, w);
                             }}},
     };
     for (auto& [k, field] : f) field.network = true;

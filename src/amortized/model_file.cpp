@@ -137,16 +137,20 @@ void AmortizedPosterior::save(const std::filesystem::path& file) const {
     const auto name_dim = f.addDim("block_name_length", name_len);
     const auto epoch = f.addDim("epoch");  // unlimited: zero epochs is allowed
 
-    auto put = [&](const char* name, const netCDF::NcDim& d, const Vector& v, const char* long_name) {
+    auto put = [&](const char* name, const netCDF::NcDim& d, const Vector& v, const char* long_name,
+                   const char* units) {
       auto var = f.addVar(name, netCDF::ncDouble, d);
       var.putAtt("long_name", long_name);
+      var.putAtt("units", units);
       if (v.size() > 0) var.putVar(v.data());
     };
-    put("x_mean", state, im.norm.x_mean, "mean of the state over the training split (z-scoring)");
-    put("x_std", state, im.norm.x_std, "standard deviation of the state over the training split");
-    put("y_mean", obs, im.norm.y_mean, "mean of the observations over the training split (missing values ignored)");
-    put("y_std", obs, im.norm.y_std, "standard deviation of the observations over the training split");
-    put("weights", param, ps.values(), "all network parameters, blocks laid out as in block_*");
+    put("x_mean", state, im.norm.x_mean, "mean of the state over the training split (z-scoring)", "model units");
+    put("x_std", state, im.norm.x_std, "standard deviation of the state over the training split", "model units");
+    put("y_mean", obs, im.norm.y_mean, "mean of the observations over the training split (missing values ignored)",
+        "observation units");
+    put("y_std", obs, im.norm.y_std, "standard deviation of the observations over the training split",
+        "observation units");
+    put("weights", param, ps.values(), "all network parameters, blocks laid out as in block_*", "1");
 
     std::vector<char> names(ps.blocks().size() * name_len, '\0');
     std::vector<long long> offsets, rows, cols;
@@ -159,10 +163,12 @@ void AmortizedPosterior::save(const std::filesystem::path& file) const {
     }
     auto vname = f.addVar("block_name", netCDF::ncChar, {block, name_dim});
     vname.putAtt("long_name", "name of each parameter block");
+    vname.putAtt("units", "1");
     if (!names.empty()) vname.putVar(names.data());
     auto put_int = [&](const char* name, const std::vector<long long>& v, const char* long_name) {
       auto var = f.addVar(name, netCDF::ncInt64, block);
       var.putAtt("long_name", long_name);
+      var.putAtt("units", "1");
       if (!v.empty()) var.putVar(v.data());
     };
     put_int("block_offset", offsets, "offset of the block in weights");
@@ -173,6 +179,7 @@ void AmortizedPosterior::save(const std::filesystem::path& file) const {
     auto put_curve = [&](const char* name, const std::vector<double>& v, const char* long_name) {
       auto var = f.addVar(name, netCDF::ncDouble, epoch);
       var.putAtt("long_name", long_name);
+      var.putAtt("units", "1");
       if (ne > 0) var.putVar({0}, {ne}, v.data());
     };
     put_curve("train_loss", s.train_loss, "mean training loss per epoch (normalised units)");
@@ -185,6 +192,7 @@ void AmortizedPosterior::save(const std::filesystem::path& file) const {
       for (const auto& perm : flow->permutations()) p.insert(p.end(), perm.begin(), perm.end());
       auto var = f.addVar("flow_permutation", netCDF::ncInt64, {layers, state});
       var.putAtt("long_name", "coordinate permutation before each coupling: y[i] = x[perm[i]]");
+      var.putAtt("units", "1");
       var.putVar(p.data());
     }
     return 0;
@@ -332,6 +340,7 @@ void write_observation_file(const std::filesystem::path& file, const Vector& y) 
     const auto obs = f.addDim("obs", static_cast<std::size_t>(y.size()));
     auto v = f.addVar("observation", netCDF::ncDouble, obs);
     v.putAtt("long_name", "observation vector (NaN = missing)");
+    v.putAtt("units", "observation units");
     if (y.size() > 0) v.putVar(y.data());
     return 0;
   });
@@ -360,12 +369,15 @@ void write_samples_file(const std::filesystem::path& file, const Matrix& draws, 
     // (column-major), so the memory layouts agree.
     auto vs = f.addVar("samples", netCDF::ncDouble, {sample, state});
     vs.putAtt("long_name", "posterior draws, one per row");
+    vs.putAtt("units", "model units");
     if (draws.size() > 0) vs.putVar(draws.data());
     auto vo = f.addVar("observation", netCDF::ncDouble, obs);
     vo.putAtt("long_name", "the observation conditioned on (NaN = missing)");
+    vo.putAtt("units", "observation units");
     if (observation.size() > 0) vo.putVar(observation.data());
     auto vm = f.addVar("mean", netCDF::ncDouble, state);
     vm.putAtt("long_name", "the model's posterior mean at the observation");
+    vm.putAtt("units", "model units");
     if (mean.size() > 0) vm.putVar(mean.data());
     return 0;
   });

@@ -35,6 +35,11 @@ void TrainingOptions::validate() const {
 
 int thread_count() { return omp_get_max_threads(); }
 
+void set_thread_count(int n) {
+  if (n < 1) throw InvalidArgument(format_message("set_thread_count: n = ", n, " must be at least 1"));
+  omp_set_num_threads(n);
+}
+
 std::string to_string(TrainingStatus s) {
   switch (s) {
     case TrainingStatus::kCompleted: return "completed";

@@ -250,6 +250,12 @@ TEST(Config, YamlFileTextRoundTripAndErrors) {
 // climatology clearly, its spread is calibrated to within tolerance, and masking observations makes
 // it less certain there.
 TEST(Lorenz96, GaussianHeadIsInformativeAndCalibrated) {
+  // Single-threaded like the other statistical tests (ctest runs two processes at once).
+  struct SingleThread {
+    int saved = nn::thread_count();
+    SingleThread() { nn::set_thread_count(1); }
+    ~SingleThread() { nn::set_thread_count(saved); }
+  } single_thread;
   Rng rng = testing::seeded_rng(1206);
   Lorenz96ProblemOptions o;
   o.size = 20;

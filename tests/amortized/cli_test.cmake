@@ -18,7 +18,7 @@ endfunction()
 set(model ${WORK_DIR}/lg.nc)
 expect(0 "epoch    3/3" ${VARFLOW} train --problem linear-gaussian --head gaussian --pairs 3000 --epochs 3 --seed 7
        --out ${model})
-expect(0 "seed 7" ${VARFLOW} train --problem two-moons --head flow --pairs 500 --epochs 1 --seed 7
+expect(0 "seed 7, 1 threads" ${VARFLOW} train --problem two-moons --head flow --pairs 500 --epochs 1 --seed 7 --threads 1
        --out ${WORK_DIR}/tm.nc)
 foreach(f ${model} ${model}.loss.csv)
   if(NOT EXISTS ${f})

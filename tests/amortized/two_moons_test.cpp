@@ -47,10 +47,20 @@ struct MoonsCase {
   double mean_tol, sd_ratio_tol, share_tol, min_share;
 };
 
+// Statistical tests run single-threaded: ctest runs two test processes at once on two cores, and
+// oversubscribed OpenMP barriers would make them many times slower. The threaded code paths are
+// covered by the determinism and end-to-end gradient tests (amortized_posterior_test).
+struct SingleThread {
+  int saved = nn::thread_count();
+  SingleThread() { nn::set_thread_count(1); }
+  ~SingleThread() { nn::set_thread_count(saved); }
+};
+
 void run(const MoonsCase& c) {
 #ifdef VARFLOW_NIGHTLY_SUITE
   if (std::getenv("VARFLOW_NIGHTLY") == nullptr) GTEST_SKIP() << "long statistical run: set VARFLOW_NIGHTLY=1";
 #endif
+  const SingleThread single_thread;
   Rng rng = testing::seeded_rng(1001);
   const TwoMoons problem;
   AmortizedSetup setup = default_setup("two-moons", c.head);

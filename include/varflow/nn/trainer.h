@@ -88,6 +88,10 @@ using ProgressCallback = std::function<void(const EpochReport&)>;
 
 // The number of OpenMP threads training and sampling use (OMP_NUM_THREADS, default: all cores).
 int thread_count();
+// Sets it for the calling thread's later parallel regions (omp_set_num_threads); n >= 1, otherwise
+// InvalidArgument. With several processes sharing the cores (e.g. `ctest -j2`), one thread each
+// avoids oversubscription, which costs far more than it saves for small networks.
+void set_thread_count(int n);
 
 TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validation,
                     const TrainingOptions& options, Rng& rng, const ProgressCallback& progress = {});
