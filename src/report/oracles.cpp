@@ -23,7 +23,7 @@ JacobianOperator dense_jacobian(const Matrix& j) {
           j.cols(), j.rows()};
 }
 
-void check_shape(const std::string& problem, const ProblemShape& expected, const ProblemShape& shape) {
+void check_shape(const std::string& problem, const amortized::ProblemShape& expected, const amortized::ProblemShape& shape) {
   if (!(expected == shape)) {
     throw InvalidArgument(format_message("model of problem '", problem, "' has state_size ", shape.state_size,
                                          ", obs_size ", shape.obs_size, "; the problem has state_size ",
@@ -245,7 +245,7 @@ class Lorenz96Oracle final : public Oracle {
 
 }  // namespace
 
-std::unique_ptr<Oracle> make_oracle(const std::string& problem, const ProblemShape& shape,
+std::unique_ptr<Oracle> make_oracle(const std::string& problem, const amortized::ProblemShape& shape,
                                     const ValidationOptions& options) {
   if (problem == "linear-gaussian") {
     check_shape(problem, amortized::LinearGaussian(shape.state_size).shape(), shape);

@@ -29,7 +29,7 @@ class Oracle {
 
 // The oracle for a problem label (two-moons | linear-gaussian | lorenz96). Throws InvalidArgument
 // naming the problem for an unknown label, or when `shape` is not the problem's shape.
-std::unique_ptr<Oracle> make_oracle(const std::string& problem, const ProblemShape& shape,
+std::unique_ptr<Oracle> make_oracle(const std::string& problem, const amortized::ProblemShape& shape,
                                     const ValidationOptions& options);
 
 }  // namespace varflow::report

@@ -94,9 +94,9 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, const Validati
     std::shared_ptr<const Posterior> fast;
     try {
       fast = q.posterior(y, options.posterior_draws, rng);
-    } catch (const InvalidArgument& e) {
+    } catch (const InvalidArgument& failure) {
       fast = std::make_shared<NonFinitePosterior>(q.shape().state_size);
-      r.notes.push_back(format_message("fast posterior at ", name, " could not be formed: ", e.what()));
+      r.notes.push_back(format_message("fast posterior at ", name, " could not be formed: ", failure.what()));
     }
     std::shared_ptr<const Posterior> exact = oracle->posterior(y);
     in.held_out_events.push_back({name, fast, exact});

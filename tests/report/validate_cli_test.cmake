@@ -18,7 +18,8 @@ function(expect status fragment)
 endfunction()
 
 set(model ${WORK_DIR}/lg.nc)
-expect(0 "epoch" ${VARFLOW} train --problem linear-gaussian --head gaussian --pairs 20000 --epochs 20 --seed 3
+# The smoke configuration: linear networks, which contain the exact posterior (validation/).
+expect(0 "epoch" ${VARFLOW} train --problem linear-gaussian --head gaussian --config ${CONFIG} --seed 3
        --quiet --out ${model})
 set(out ${WORK_DIR}/new/dir)  # created by validate
 expect(0 "all gates passed" ${VARFLOW} validate --model ${model} --seed 4 --events 5 --out ${out})

@@ -39,7 +39,7 @@ struct ValidationOptions {
   double jacobian_step = 1e-2;  // two-moons: central-difference step in y for the oracle's J
   Index prior_variance_draws = 20000;  // simulated states for the prior variances (SBC sharpness)
   PromotionOptions gates;       // thresholds of the three gates (defaults: design/gates.md)
-  Lorenz96ProblemOptions lorenz96;  // the problem the model was trained on (not stored in the model)
+  amortized::Lorenz96ProblemOptions lorenz96;  // the problem the model was trained on (not stored in the model)
   // False with a message naming the option, its value and the rule.
   bool is_valid(std::string* error) const;
 };
@@ -55,7 +55,7 @@ struct ValidationReport {
   std::string model_path, problem, problem_description, head, oracle_description;
   std::uint64_t seed = 0;
   std::string version;
-  ProblemShape shape;
+  amortized::ProblemShape shape;
   PromotionDecision decision;
   std::vector<EventComparison> events;
   nn::TrainingSummary training;
