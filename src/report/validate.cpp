@@ -88,6 +88,8 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, const Validati
   say(format_message("simulating ", options.events, " held-out events"));
   Rng event_rng = rng.split();
   const amortized::Dataset held_out = problem.simulate(options.events, event_rng);
+  Index unformed = 0;
+  std::string first_failure;
   for (Index e = 0; e < options.events; ++e) {
     const Vector y = held_out.y.col(e);
     const std::string name = format_message("event_", e);
@@ -96,7 +98,7 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, const Validati
       fast = q.posterior(y, options.posterior_draws, rng);
     } catch (const InvalidArgument& failure) {
       fast = std::make_shared<NonFinitePosterior>(q.shape().state_size);
-      r.notes.push_back(format_message("fast posterior at ", name, " could not be formed: ", failure.what()));
+      if (unformed++ == 0) first_failure = format_message(name, ": ", failure.what());
     }
     std::shared_ptr<const Posterior> exact = oracle->posterior(y);
     in.held_out_events.push_back({name, fast, exact});
@@ -108,8 +110,14 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, const Validati
                           q.shape().state_size};
       in.jacobians.push_back({name, fj, oracle->jacobian(y)});
     }
-    say(format_message("event ", e + 1, "/", options.events, " (oracle and ", options.posterior_draws,
-                       " fast draws), ", elapsed(), " s"));
+    if ((e + 1) % 5 == 0 || e + 1 == options.events) {
+      say(format_message("event ", e + 1, "/", options.events, " (oracle and ", options.posterior_draws,
+                         " fast draws), ", elapsed(), " s"));
+    }
+  }
+  if (unformed > 0) {
+    r.notes.push_back(format_message("the fast posterior could not be formed at ", unformed,
+                                     " events (entered as NaN, failing agreement); first: ", first_failure));
   }
 
   // SBC: pairs from the simulator itself. prior_sample draws a pair and keeps its observations, and

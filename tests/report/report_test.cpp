@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "report/oracles.h"
@@ -91,12 +92,16 @@ TEST(Oracles, UnknownProblemOrWrongShapeNamesIt) {
 
 // The 4D-Var oracle's sensitivity J v (adjoint and Laplace covariance, no finite differences)
 // against central differences of its MAP in y. Gauss-Newton omits second-derivative terms of size
-// ~ departures x curvature, so agreement is to a few percent, not to rounding.
+// ~ departures x curvature, so agreement is to a few percent (with small observation noise), not to
+// rounding.
 TEST(Lorenz96Oracle, SensitivityMatchesFiniteDifferencesOfTheMap) {
   Rng rng = testing::seeded_rng(21);
   ValidationOptions o;
   o.lorenz96.size = 12;
   o.lorenz96.missing = 0.0;
+  // Small departures: the second-derivative terms Gauss-Newton omits are ~ departures x curvature
+  // (with the problem's obs_noise = 1 the difference is ~20%, see design/report.md).
+  o.lorenz96.obs_noise = 0.1;
   o.prior_variance_draws = 2000;
   const amortized::Lorenz96Problem problem(o.lorenz96);
   const auto oracle = report::make_oracle("lorenz96", problem.shape(), o);
@@ -109,7 +114,9 @@ TEST(Lorenz96Oracle, SensitivityMatchesFiniteDifferencesOfTheMap) {
   const double h = 1e-3;
   const Vector fd = (oracle->posterior(y + h * v)->mean() - oracle->posterior(y - h * v)->mean()) / (2.0 * h);
   const Vector jv = j.jvp(v);
-  EXPECT_LT((jv - fd).norm() / fd.norm(), 0.1) << "J v = " << jv.transpose() << "\nfd = " << fd.transpose();
+  const double error = (jv - fd).norm() / fd.norm();
+  std::cout << "||J v - finite difference|| / ||finite difference|| = " << error << "\n";
+  EXPECT_LT(error, 0.05) << "J v = " << jv.transpose() << "\nfd = " << fd.transpose();
   // Posterior spread below the prior's: the observations inform the state.
   const Vector sd = oracle->posterior(y)->marginal_std();
   EXPECT_LT(sd.array().square().mean(), oracle->prior_variance().mean());
@@ -188,10 +195,12 @@ TEST_F(TrainedLinearGaussian, NonFiniteModelIsAReportedFailureNotACrash) {
   report::ValidationReport r;
   ASSERT_NO_THROW(r = report::validate_model(q, quick_options(), rng));
   EXPECT_FALSE(r.passed());
-  // JSON has no NaN: non-finite numbers are written as null.
+  // JSON has no NaN: non-finite numbers are written as null (the notes may say "nan" in words).
   const std::string json = report::report_json(r);
-  EXPECT_EQ(json.find("nan"), std::string::npos);
-  EXPECT_EQ(json.find("inf"), std::string::npos);
+  for (const char* bad : {": nan", ", nan", "[nan", ": inf", ", inf", "[inf", "-inf", ": -nan", ", -nan"}) {
+    EXPECT_EQ(json.find(bad), std::string::npos) << bad;
+  }
+  EXPECT_NE(json.find("null"), std::string::npos);
 }
 
 TEST(ValidationOptions, InvalidOptionsNameTheOptionAndValue) {
