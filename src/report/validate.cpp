@@ -120,9 +120,11 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, const Validati
                                      " events (entered as NaN, failing agreement); first: ", first_failure));
   }
 
-  // SBC: pairs from the simulator itself. prior_sample draws a pair and keeps its observations, and
-  // simulate returns them: the gate calls prior -> simulator in that order for every simulation, so
-  // (x, y) is a draw of the joint exactly as the model was trained on.
+  // SBC: pairs (x, y) drawn from the simulator itself. prior_sample draws a pair and keeps its
+  // observations, simulate returns them: the gate calls prior -> simulator -> posterior in that order
+  // for every simulation, so (x, y) is a draw of the joint exactly as the model was trained on. The
+  // gate requires finite observations, so missing values (NaN, gridded problems) are handed to it as
+  // 0 and the posterior callback conditions on the kept observations with their NaNs.
   auto pending = std::make_shared<Vector>();
   const auto* sim = &problem;
   in.sbc.prior_sample = [sim, pending](Rng& g) {
@@ -130,8 +132,10 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, const Validati
     *pending = d.y.col(0);
     return Vector(d.x.col(0));
   };
-  in.sbc.simulate = [pending](const Vector&, Rng&) { return *pending; };
-  in.sbc.posterior_samples = [&q](const Vector& y, Index n, Rng& g) { return q.sample(y, n, g); };
+  in.sbc.simulate = [pending](const Vector&, Rng&) {
+    return Vector(pending->array().isFinite().select(*pending, 0.0));
+  };
+  in.sbc.posterior_samples = [&q, pending](const Vector&, Index n, Rng& g) { return q.sample(*pending, n, g); };
   in.sbc.prior_variance = oracle->prior_variance();
   if (in.sbc.prior_variance.size() == 0) {
     say(format_message("estimating prior variances from ", options.prior_variance_draws, " simulated states"));
