@@ -132,9 +132,9 @@ class TrainedLinearGaussian : public ::testing::Test {
     auto setup = amortized::default_setup("linear-gaussian", HeadType::kGaussian);
     setup.network.encoder.activation = nn::Activation::kIdentity;
     setup.network.gaussian.activation = nn::Activation::kIdentity;
-    setup.training.epochs = 15;
+    setup.training.epochs = 10;
     model_ = std::make_unique<AmortizedPosterior>(setup.network, problem.shape(), rng, problem.name());
-    model_->train(problem, 40000, setup.training, rng);
+    model_->train(problem, 30000, setup.training, rng);
     dir_ = std::filesystem::temp_directory_path() / ("varflow_report_test_" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
     model_->save(dir_.string() + ".nc");
