@@ -1,0 +1,87 @@
+// `varflow validate`: run the validation gates for a trained amortized model against the oracle of
+// its problem and write DIR/report.json and DIR/report.html (design/report.md). Exit status 0 when
+// every gate passes, 1 when one fails, 2 on bad input.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "command.h"
+#include "varflow/amortized/amortized_posterior.h"
+#include "varflow/core/error.h"
+#include "varflow/report/validation_report.h"
+#include "varflow/version.h"
+
+namespace varflow::cli {
+
+namespace {
+
+struct ValidateCommandOptions {
+  std::string model;
+  std::string config;
+  std::uint64_t seed = 1;
+  std::string out;
+  varflow::Index events = 20;
+  varflow::Index sbc_simulations = 200;
+};
+
+int run_validate(const ValidateCommandOptions& o) {
+  using namespace varflow::amortized;
+  if (std::filesystem::exists(o.out) && !std::filesystem::is_directory(o.out)) {
+    throw varflow::InvalidArgument("--out = '" + o.out + "' exists and is not a directory");
+  }
+  varflow::report::ValidationOptions options;
+  options.events = o.events;
+  options.jacobian_cases = std::min<varflow::Index>(options.jacobian_cases, o.events);
+  options.gates.sbc.simulations = o.sbc_simulations;
+  if (!o.config.empty()) {
+    // The training configuration: its lorenz96 section defines the problem the model was trained on.
+    AmortizedSetup setup;
+    load_setup_yaml(o.config, setup);
+    options.lorenz96 = setup.lorenz96;
+  }
+  std::fprintf(stderr, "varflow %s validate: loading %s\n", VARFLOW_VERSION_STRING, o.model.c_str());
+  AmortizedPosterior q = AmortizedPosterior::load(o.model);
+  std::printf("varflow %s validate: model %s, problem %s, head %s, seed %llu\n", VARFLOW_VERSION_STRING,
+              o.model.c_str(), q.problem().c_str(), to_string(q.config().head).c_str(),
+              static_cast<unsigned long long>(o.seed));
+  std::fflush(stdout);
+  varflow::Rng rng(o.seed);
+  varflow::report::ValidationReport r =
+      varflow::report::validate_model(q, options, rng, [](const std::string& line) {
+        std::fprintf(stderr, "validate: %s\n", line.c_str());
+        std::fflush(stderr);
+      });
+  r.model_path = o.model;
+  varflow::report::write_report(r, o.out);
+  const auto& d = r.decision;
+  for (const varflow::Gate g : {varflow::Gate::kPosteriorAgreement, varflow::Gate::kAdjointCalibration,
+                                varflow::Gate::kSimulationBasedCalibration}) {
+    std::printf("%-30s %s\n", varflow::to_string(g).c_str(), d.passed(g) ? "passed" : "FAILED");
+  }
+  std::printf("%s; wrote %s/report.json and %s/report.html (%.1f s)\n",
+              r.passed() ? "all gates passed" : "validation FAILED", o.out.c_str(), o.out.c_str(), r.seconds);
+  return r.passed() ? 0 : 1;
+}
+
+}  // namespace
+
+void add_validate_command(CLI::App& app, CommandList& commands) {
+  auto o = std::make_shared<ValidateCommandOptions>();
+  auto* sub = app.add_subcommand(
+      "validate", "Run the validation gates for a trained model against its problem's oracle; write a report");
+  sub->add_option("--model", o->model, "Model file written by varflow train")->required()->check(CLI::ExistingFile);
+  sub->add_option("--config", o->config, "The YAML file the model was trained with (needed for lorenz96 options)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--seed", o->seed, "Seed of held-out events, probes and SBC simulations")->capture_default_str();
+  sub->add_option("--out", o->out, "Directory for report.json and report.html (created if missing)")->required();
+  sub->add_option("--events", o->events, "Held-out events for posterior agreement")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  sub->add_option("--sbc-simulations", o->sbc_simulations, "SBC simulations (at least 200 for a decision)")
+      ->check(CLI::Range(200, 10000000))
+      ->capture_default_str();
+  commands.push_back({sub, [o] { return run_validate(*o); }});
+}
+
+}  // namespace varflow::cli

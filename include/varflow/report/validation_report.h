@@ -1,0 +1,82 @@
+#pragma once
+// Validation of a trained amortized posterior against the oracle of its problem, and the report of
+// the result (report.json and a self-contained report.html). See design/report.md.
+//
+//   AmortizedPosterior q = AmortizedPosterior::load("model.nc");
+//   ValidationOptions options;                       // events, draws, gate options
+//   Rng rng(seed);
+//   ValidationReport r = validate_model(q, options, rng, progress);
+//   write_report(r, "out");                          // out/report.json, out/report.html
+//   return r.passed() ? 0 : 1;
+//
+// The oracle per problem (the problem label stored in the model file):
+//   linear-gaussian  the exact posterior N(y pv/(pv+nv), pv nv/(pv+nv) I) and J = pv/(pv+nv) I;
+//   two-moons        a quadrature posterior on a grid of the standardised state (exact prior density
+//                    times the Gaussian likelihood); J by central differences of its mean in y;
+//   lorenz96         strong-constraint incremental 4D-Var over the problem's window with the
+//                    climatological mean and covariance as background; Laplace posterior (exact
+//                    Gauss-Newton covariance) and ObservationSensitivity for J.
+// The gates are the library's (validation/gates.h): nothing is re-implemented here.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "varflow/amortized/amortized_posterior.h"
+#include "varflow/core/random.h"
+#include "varflow/core/types.h"
+#include "varflow/validation/gates.h"
+
+namespace varflow::report {
+
+struct ValidationOptions {
+  Index events = 20;            // held-out events for posterior agreement
+  Index posterior_draws = 1000; // draws of a sample-based fast posterior per event (>= 400, gates.md)
+  Index jacobian_cases = 3;     // events at which J is probed (the first ones)
+  Index grid_points = 301;      // two-moons: grid points per axis on [-grid_extent, grid_extent]^2
+  double grid_extent = 3.5;     // two-moons: half-width of the grid in standardised units
+  double jacobian_step = 1e-2;  // two-moons: central-difference step in y for the oracle's J
+  Index prior_variance_draws = 20000;  // simulated states for the prior variances (SBC sharpness)
+  PromotionOptions gates;       // thresholds of the three gates (defaults: design/gates.md)
+  amortized::Lorenz96ProblemOptions lorenz96;  // the problem the model was trained on (not stored in the model)
+  // False with a message naming the option, its value and the rule.
+  bool is_valid(std::string* error) const;
+};
+
+// Per held-out event: both sides' means and marginal standard deviations (for the report's plot).
+struct EventComparison {
+  std::string name;
+  Vector y;
+  Vector fast_mean, fast_std, oracle_mean, oracle_std;
+};
+
+struct ValidationReport {
+  std::string model_path, problem, problem_description, head, oracle_description;
+  std::uint64_t seed = 0;
+  std::string version;
+  amortized::ProblemShape shape;
+  PromotionDecision decision;
+  std::vector<EventComparison> events;
+  nn::TrainingSummary training;
+  bool training_stored = false;  // the model file holds loss curves
+  std::vector<std::string> notes;  // what was not checked, and why
+  double seconds = 0.0;
+  bool passed() const { return decision.promote(); }
+};
+
+using ProgressCallback = std::function<void(const std::string& line)>;
+
+// Runs the three gates for q against the oracle of q.problem(). Throws InvalidArgument for invalid
+// options, an unknown problem label or a model whose shape does not fit its problem. A candidate
+// that answers NaN fails its gates (reported), it is not an error.
+ValidationReport validate_model(amortized::AmortizedPosterior& q, const ValidationOptions& options, Rng& rng,
+                                const ProgressCallback& progress = {});
+
+// The report as JSON (schema in design/formats.md) and as a self-contained HTML page (inline SVG).
+std::string report_json(const ValidationReport& r);
+std::string report_html(const ValidationReport& r);
+// Creates `dir` if missing and writes dir/report.json and dir/report.html atomically.
+void write_report(const ValidationReport& r, const std::filesystem::path& dir);
+
+}  // namespace varflow::report

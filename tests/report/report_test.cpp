@@ -1,0 +1,219 @@
+// The validation report: the oracles against independent computations, and the gates end to end on
+// a trained linear-Gaussian model (passes) and on deliberately broken copies of it (fail, reported).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "report/oracles.h"
+#include "varflow/core/error.h"
+#include "varflow/amortized/amortized_posterior.h"
+#include "varflow/report/validation_report.h"
+#include "varflow/testing/conformance.h"
+
+namespace varflow {
+namespace {
+
+using amortized::AmortizedPosterior;
+using amortized::HeadType;
+using report::ValidationOptions;
+
+// Small but valid settings for the end-to-end tests (the gates' thresholds are the defaults).
+ValidationOptions quick_options() {
+  ValidationOptions o;
+  o.events = 5;
+  o.posterior_draws = 400;
+  o.jacobian_cases = 2;
+  return o;
+}
+
+// Importance sampling from the exact prior (an independent route to the two-moons posterior):
+// weights N(y; x1 + x2, 0.1^2) on prior draws.
+TEST(TwoMoonsOracle, GridPosteriorMatchesImportanceSamplingFromThePrior) {
+  Rng rng = testing::seeded_rng(11);
+  const auto oracle = report::make_oracle("two-moons", {2, 1, 1, 0}, ValidationOptions{});
+  const Matrix x = amortized::TwoMoons::sample_prior(400000, rng);
+  for (const double y : {-1.5, 0.0, 0.7}) {
+    Vector w(x.cols());
+    for (Index j = 0; j < x.cols(); ++j) {
+      const double d = (x(0, j) + x(1, j) - y) / amortized::TwoMoons::kObsNoise;
+      w[j] = std::exp(-0.5 * d * d);
+    }
+    w /= w.sum();
+    const double ess = 1.0 / w.squaredNorm();
+    const Vector mean = x * w;
+    const Vector sd = ((x.colwise() - mean).array().square().matrix() * w).array().sqrt();
+    const auto p = oracle->posterior(Vector::Constant(1, y));
+    // Monte Carlo standard error sd / sqrt(ess) (ess > 10^4 here): 5 errors on the mean, 5% on the spread.
+    ASSERT_GT(ess, 1e4) << "y = " << y;
+    for (Index i = 0; i < 2; ++i) {
+      EXPECT_NEAR(p->mean()[i], mean[i], 5.0 * sd[i] / std::sqrt(ess) + 0.01) << "y = " << y << ", component " << i;
+      EXPECT_NEAR(p->marginal_std()[i] / sd[i], 1.0, 0.05) << "y = " << y << ", component " << i;
+    }
+    // The oracle's draws reproduce its own moments.
+    const Matrix draws = p->samples(20000, rng);
+    const Vector dm = draws.rowwise().mean();
+    EXPECT_LT((dm - p->mean()).cwiseQuotient(p->marginal_std()).cwiseAbs().maxCoeff(), 0.05);
+  }
+  // J = d mean / dy sums to about 1 in x1 + x2 where the likelihood dominates (y far from 0 the
+  // posterior is a narrow band along one moon); here only check that both sides are finite and that
+  // the JVP and VJP are transposes.
+  const JacobianOperator j = oracle->jacobian(Vector::Constant(1, 0.7));
+  const Vector jv = j.jvp(Vector::Ones(1));
+  const Vector w = Vector::Constant(2, 1.0);
+  EXPECT_TRUE(jv.allFinite());
+  EXPECT_NEAR(j.vjp(w)[0], jv.sum(), 1e-12);
+}
+
+TEST(LinearGaussianOracle, ExactPosteriorAndSensitivity) {
+  const auto oracle = report::make_oracle("linear-gaussian", {10, 10, 1, 0}, ValidationOptions{});
+  Vector y = Vector::LinSpaced(10, -1.0, 1.0);
+  const auto p = oracle->posterior(y);
+  EXPECT_LT((p->mean() - 0.5 * y).norm(), 1e-14);
+  EXPECT_LT((p->marginal_std().array() - std::sqrt(0.05)).abs().maxCoeff(), 1e-14);
+  EXPECT_LT((oracle->jacobian(y).jvp(y) - 0.5 * y).norm(), 1e-14);
+  EXPECT_LT((oracle->prior_variance().array() - 0.1).abs().maxCoeff(), 1e-14);
+}
+
+TEST(Oracles, UnknownProblemOrWrongShapeNamesIt) {
+  try {
+    report::make_oracle("lorenz63", {3, 3, 1, 0}, ValidationOptions{});
+    FAIL() << "no exception";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("lorenz63"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(report::make_oracle("linear-gaussian", {10, 5, 1, 0}, ValidationOptions{}), InvalidArgument);
+}
+
+// The 4D-Var oracle's sensitivity J v (adjoint and Laplace covariance, no finite differences)
+// against central differences of its MAP in y. Gauss-Newton omits second-derivative terms of size
+// ~ departures x curvature, so agreement is to a few percent (with small observation noise), not to
+// rounding.
+TEST(Lorenz96Oracle, SensitivityMatchesFiniteDifferencesOfTheMap) {
+  Rng rng = testing::seeded_rng(21);
+  ValidationOptions o;
+  o.lorenz96.size = 12;
+  o.lorenz96.missing = 0.0;
+  // Small departures: the second-derivative terms Gauss-Newton omits are ~ departures x curvature
+  // (with the problem's obs_noise = 1 the difference is ~20%, see design/report.md).
+  o.lorenz96.obs_noise = 0.1;
+  o.prior_variance_draws = 2000;
+  const amortized::Lorenz96Problem problem(o.lorenz96);
+  const auto oracle = report::make_oracle("lorenz96", problem.shape(), o);
+  const Vector y = problem.simulate(1, rng).y.col(0);
+  const JacobianOperator j = oracle->jacobian(y);
+  Vector v = rng.normal_vector(y.size());
+  for (Index i = 0; i < v.size(); ++i)
+    if (!std::isfinite(y[i])) v[i] = 0.0;  // unobserved points
+  v.normalize();
+  const double h = 1e-3;
+  const Vector fd = (oracle->posterior(y + h * v)->mean() - oracle->posterior(y - h * v)->mean()) / (2.0 * h);
+  const Vector jv = j.jvp(v);
+  const double error = (jv - fd).norm() / fd.norm();
+  std::cout << "||J v - finite difference|| / ||finite difference|| = " << error << "\n";
+  EXPECT_LT(error, 0.05) << "J v = " << jv.transpose() << "\nfd = " << fd.transpose();
+  // Posterior spread below the prior's: the observations inform the state.
+  const Vector sd = oracle->posterior(y)->marginal_std();
+  EXPECT_LT(sd.array().square().mean(), oracle->prior_variance().mean());
+}
+
+// One trained linear-Gaussian model shared by the end-to-end tests (trained once).
+class TrainedLinearGaussian : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    Rng rng = testing::seeded_rng(31);
+    const amortized::LinearGaussian problem;
+    // Linear networks (identity activations) contain the exact posterior: a short training passes.
+    auto setup = amortized::default_setup("linear-gaussian", HeadType::kGaussian);
+    setup.network.encoder.activation = nn::Activation::kIdentity;
+    setup.network.gaussian.activation = nn::Activation::kIdentity;
+    setup.training.epochs = 10;
+    model_ = std::make_unique<AmortizedPosterior>(setup.network, problem.shape(), rng, problem.name());
+    model_->train(problem, 30000, setup.training, rng);
+    dir_ = std::filesystem::temp_directory_path() / ("varflow_report_test_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    model_->save(dir_.string() + ".nc");
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::remove(dir_.string() + ".nc");
+    model_.reset();
+  }
+  static AmortizedPosterior load() { return AmortizedPosterior::load(dir_.string() + ".nc"); }
+  static std::unique_ptr<AmortizedPosterior> model_;
+  static std::filesystem::path dir_;
+};
+std::unique_ptr<AmortizedPosterior> TrainedLinearGaussian::model_;
+std::filesystem::path TrainedLinearGaussian::dir_;
+
+std::string read(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+TEST_F(TrainedLinearGaussian, CorrectModelPassesEveryGateAndTheReportSaysSo) {
+  AmortizedPosterior q = load();
+  Rng rng = testing::seeded_rng(41);
+  const auto r = report::validate_model(q, quick_options(), rng);
+  EXPECT_TRUE(r.passed()) << r.decision.report();
+  EXPECT_TRUE(r.training_stored);
+  ASSERT_EQ(r.events.size(), 5u);
+  report::write_report(r, dir_ / "ok" / "nested");
+  const std::string json = read(dir_ / "ok" / "nested" / "report.json");
+  const std::string html = read(dir_ / "ok" / "nested" / "report.html");
+  EXPECT_NE(json.find("\"passed\": true"), std::string::npos);
+  EXPECT_NE(json.find("\"failed_gates\": []"), std::string::npos);
+  EXPECT_NE(json.find("\"seed\": " + std::to_string(rng.seed())), std::string::npos);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_EQ(html.find("FAIL</span>"), std::string::npos);
+}
+
+TEST_F(TrainedLinearGaussian, ShrunkWeightsFailTheGates) {
+  AmortizedPosterior q = load();
+  q.parameters().values() *= 0.5;  // a deliberately broken model: wrong means and spreads
+  Rng rng = testing::seeded_rng(42);
+  const auto r = report::validate_model(q, quick_options(), rng);
+  EXPECT_FALSE(r.passed());
+  EXPECT_FALSE(r.decision.passed(Gate::kPosteriorAgreement)) << r.decision.agreement.report();
+  const std::string json = report::report_json(r);
+  EXPECT_NE(json.find("\"passed\": false"), std::string::npos);
+  EXPECT_NE(json.find("\"posterior_agreement\""), std::string::npos);
+  EXPECT_NE(report::report_html(r).find("FAIL</span>"), std::string::npos);
+}
+
+TEST_F(TrainedLinearGaussian, NonFiniteModelIsAReportedFailureNotACrash) {
+  AmortizedPosterior q = load();
+  q.parameters().values()[0] = std::nan("");
+  Rng rng = testing::seeded_rng(43);
+  report::ValidationReport r;
+  ASSERT_NO_THROW(r = report::validate_model(q, quick_options(), rng));
+  EXPECT_FALSE(r.passed());
+  // JSON has no NaN: non-finite numbers are written as null (the notes may say "nan" in words).
+  const std::string json = report::report_json(r);
+  for (const char* bad : {": nan", ", nan", "[nan", ": inf", ", inf", "[inf", "-inf", ": -nan", ", -nan"}) {
+    EXPECT_EQ(json.find(bad), std::string::npos) << bad;
+  }
+  EXPECT_NE(json.find("null"), std::string::npos);
+}
+
+TEST(ValidationOptions, InvalidOptionsNameTheOptionAndValue) {
+  ValidationOptions o;
+  o.posterior_draws = 10;
+  std::string error;
+  EXPECT_FALSE(o.is_valid(&error));
+  EXPECT_NE(error.find("posterior_draws = 10"), std::string::npos) << error;
+  o = ValidationOptions{};
+  o.jacobian_cases = 50;
+  EXPECT_FALSE(o.is_valid(&error));
+  EXPECT_NE(error.find("jacobian_cases = 50"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace varflow

@@ -1,0 +1,64 @@
+# End-to-end test of `varflow validate` (run by ctest with VARFLOW and WORK_DIR): a correctly trained
+# linear-Gaussian model passes every gate and exits 0, the report files are written and report.json
+# parses with the gate results; bad input exits 2 naming the option.
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+
+# expect(<exit status> <text the output must contain> command...)
+function(expect status fragment)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL status)
+    message(FATAL_ERROR "exit status ${rc}, expected ${status}: ${ARGN}\n${out}\n${err}")
+  endif()
+  string(FIND "${out}${err}" "${fragment}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "output lacks '${fragment}': ${ARGN}\n${out}\n${err}")
+  endif()
+  message(STATUS "ok (${rc}): ${ARGN}")
+endfunction()
+
+set(model ${WORK_DIR}/lg.nc)
+# The smoke configuration: linear networks, which contain the exact posterior (validation/).
+expect(0 "epoch" ${VARFLOW} train --problem linear-gaussian --head gaussian --config ${CONFIG} --seed 3
+       --quiet --out ${model})
+set(out ${WORK_DIR}/new/dir)  # created by validate
+expect(0 "all gates passed" ${VARFLOW} validate --model ${model} --seed 4 --events 5 --out ${out})
+foreach(f report.json report.html)
+  if(NOT EXISTS ${out}/${f})
+    message(FATAL_ERROR "missing ${out}/${f}")
+  endif()
+endforeach()
+file(READ ${out}/report.json json)
+string(JSON passed GET "${json}" passed)
+string(JSON problem GET "${json}" problem)
+string(JSON seed GET "${json}" seed)
+string(JSON bins GET "${json}" gates simulation_based_calibration bins)
+string(JSON hist_rows LENGTH "${json}" gates simulation_based_calibration histogram)
+string(JSON probes LENGTH "${json}" gates adjoint_calibration jacobians 0 probe_errors)
+string(JSON epochs LENGTH "${json}" training train_loss)
+if(NOT passed STREQUAL "ON" OR NOT problem STREQUAL "linear-gaussian" OR NOT seed EQUAL 4 OR NOT bins EQUAL 20
+   OR NOT hist_rows EQUAL 10 OR NOT probes EQUAL 20 OR NOT epochs GREATER 0)
+  message(FATAL_ERROR "report.json: passed=${passed} problem=${problem} seed=${seed} bins=${bins} "
+                      "histogram rows=${hist_rows} probes=${probes} epochs=${epochs}")
+endif()
+file(READ ${out}/report.html html)
+foreach(fragment "<svg" "SBC rank histograms" "ECDF difference" "Jacobian probes" "Training")
+  string(FIND "${html}" "${fragment}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "report.html lacks '${fragment}'")
+  endif()
+endforeach()
+foreach(external "src=\"http" "href=\"http" "<script src" "<link")
+  string(FIND "${html}" "${external}" at)
+  if(NOT at EQUAL -1)
+    message(FATAL_ERROR "report.html is not self-contained: it has '${external}'")
+  endif()
+endforeach()
+
+# Bad input: exit 2, the message names the option and the value.
+expect(2 "--model" ${VARFLOW} validate --model ${WORK_DIR}/missing.nc --out ${WORK_DIR}/r)
+expect(2 "--sbc-simulations" ${VARFLOW} validate --model ${model} --sbc-simulations 10 --out ${WORK_DIR}/r)
+file(WRITE ${WORK_DIR}/not_a_model.nc "plain text")
+expect(2 "not_a_model.nc" ${VARFLOW} validate --model ${WORK_DIR}/not_a_model.nc --out ${WORK_DIR}/r)
+file(WRITE ${WORK_DIR}/a_file "x")
+expect(2 "a_file" ${VARFLOW} validate --model ${model} --events 1 --out ${WORK_DIR}/a_file)
