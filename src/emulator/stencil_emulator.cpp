@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "varflow/core/error.h"
+#include "varflow/emulator/product_layer.h"
 #include "varflow/io/netcdf_file.h"
 
 namespace varflow::emulator {
@@ -23,6 +24,10 @@ void StencilEmulatorConfig::validate() const {
                                          2 * radius + 1, " points, more than grid = ", grid));
   }
   nn::activation_from_string(activation, "StencilEmulatorConfig: activation");
+  if (architecture != "polynomial" && architecture != "mlp") {
+    throw InvalidArgument(format_message("StencilEmulatorConfig: architecture = '", architecture,
+                                         "' is not one of polynomial, mlp"));
+  }
   if (!(dt > 0.0) || !std::isfinite(dt)) {
     throw InvalidArgument(format_message("StencilEmulatorConfig: dt = ", dt, " must be positive and finite"));
   }
@@ -33,6 +38,18 @@ StencilEmulator::StencilEmulator(StencilEmulatorConfig config) : config_(std::mo
   const Index n = config_.grid, h = config_.hidden;
   const nn::Activation act = nn::activation_from_string(config_.activation);
   net_ = std::make_unique<nn::Sequential>();
+  if (config_.architecture == "polynomial") {
+    net_->emplace<nn::PeriodicConv1d>(1, 2 * h, n, 2 * config_.radius + 1);
+    net_->emplace<ProductLayer>(h, n);
+    for (Index l = 0; l < config_.layers; ++l) {
+      net_->emplace<nn::PeriodicConv1d>(h, 2 * h, n, 1);
+      net_->emplace<ProductLayer>(h, n);
+    }
+    net_->emplace<nn::PeriodicConv1d>(h, 1, n, 1, nn::Init::kSmall);
+    params_.add("stencil", *net_);
+    params_.bind();
+    return;
+  }
   net_->emplace<nn::PeriodicConv1d>(1, h, n, 2 * config_.radius + 1);
   net_->emplace<nn::ActivationLayer>(act, h * n);
   for (Index l = 0; l < config_.layers; ++l) {
@@ -46,7 +63,8 @@ StencilEmulator::StencilEmulator(StencilEmulatorConfig config) : config_(std::mo
 
 std::string StencilEmulator::name() const {
   return format_message("stencil_emulator(", config_.physics, ", n=", config_.grid, ", r=", config_.radius,
-                        ", hidden=", config_.hidden, "x", config_.layers + 1, ", ", config_.activation,
+                        ", ", config_.architecture, ", hidden=", config_.hidden, "x", config_.layers + 1,
+                        config_.architecture == "mlp" ? ", " + config_.activation : std::string(),
                         ", dt=", config_.dt, ")");
 }
 
@@ -104,7 +122,7 @@ void StencilEmulator::do_step_adjoint(const Vector& x, Vector& ax) const {
 
 std::string StencilEmulator::checksum() const {
   std::uint64_t h = nn::fnv1a(format_message(kFileType, " ", config_.grid, " ", config_.radius, " ", config_.hidden,
-                                             " ", config_.layers, " ", config_.activation, " ", config_.dt, " ",
+                                             " ", config_.layers, " ", config_.architecture, " ", config_.activation, " ", config_.dt, " ",
                                              config_.physics));
   const double norm[3] = {x_mean_, x_std_, increment_std_};
   h = nn::fnv1a(norm, sizeof(norm), h);
@@ -121,6 +139,7 @@ void StencilEmulator::save(const std::filesystem::path& file) const {
   w.attribute("hidden", static_cast<long long>(config_.hidden));
   w.attribute("layers", static_cast<long long>(config_.layers));
   w.attribute("activation", config_.activation);
+  w.attribute("architecture", config_.architecture);
   w.attribute("dt", config_.dt);
   w.attribute("physics", config_.physics);
   w.attribute("x_mean", x_mean_);
@@ -159,6 +178,7 @@ std::unique_ptr<StencilEmulator> StencilEmulator::load(const std::filesystem::pa
   c.hidden = static_cast<Index>(number("hidden"));
   c.layers = static_cast<Index>(number("layers"));
   c.activation = text("activation");
+  c.architecture = text("architecture");
   c.dt = number("dt");
   c.physics = text("physics");
   auto e = std::make_unique<StencilEmulator>(c);

@@ -2,8 +2,9 @@
 // A neural emulator of a forecast model on a periodic 1-D grid (e.g. Lorenz-96): a Model whose step is
 //   x_{k+1} = x_k + s_inc * g((x_k - mu) / s_x),
 // with g a local, translation-equivariant stencil network: a periodic convolution over the window
-// x_{i-r} .. x_{i+r} (shared weights) into `hidden` channels, `layers` pointwise (kernel 1) hidden
-// layers, and a pointwise linear read-out to one channel. Each increment x_{k+1,i} - x_{k,i} is thus
+// x_{i-r} .. x_{i+r} (shared weights) into hidden channels, pointwise (kernel 1) hidden layers
+// (products of channel pairs, or an activation; see StencilEmulatorConfig::architecture) and a
+// pointwise linear read-out to one channel. Each increment x_{k+1,i} - x_{k,i} is thus
 // a function of its 2r+1 neighbours only, the same at every grid point (the structure of the
 // physics step: one RK4 step of Lorenz-96 depends on x_{i-8} .. x_{i+4}, dominated by the nearest).
 //
@@ -41,6 +42,10 @@ struct StencilEmulatorConfig {
   Index hidden = 32;      // channels of the hidden layers
   Index layers = 2;       // pointwise hidden layers after the stencil layer (>= 0)
   std::string activation = "tanh";
+  // "polynomial": conv(1 -> 2h, window) -> product -> `layers` x [conv(h -> 2h, 1) -> product] ->
+  //   conv(h -> 1, 1): a polynomial of degree 2^(layers+1) in the window (activation unused);
+  // "mlp": conv(1 -> h, window) -> act -> `layers` x [conv(h -> h, 1) -> act] -> conv(h -> 1, 1).
+  std::string architecture = "polynomial";
   double dt = 0.05;       // the time step the emulator was trained for (a label; used in name())
   std::string physics = "lorenz96";  // what it emulates (a label)
 
