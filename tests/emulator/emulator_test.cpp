@@ -9,6 +9,8 @@
 #include "varflow/core/error.h"
 #include "varflow/emulator/analysis_comparison.h"
 #include "varflow/emulator/emulator_gate.h"
+#include "varflow/emulator/product_layer.h"
+#include "varflow/nn/gradient_check.h"
 #include "varflow/emulator/stencil_emulator.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/testing/conformance.h"
@@ -96,6 +98,28 @@ const Trained& trained() {
     return r;
   }();
   return instance;
+}
+
+TEST(ProductLayer, BackwardAndTangentMatchFiniteDifferences) {
+  Rng rng = testing::seeded_rng(5);
+  emulator::ProductLayer layer(3, 7);
+  const Matrix x = Matrix::Random(layer.input_size(), 4);
+  const auto r = nn::check_layer(layer, nullptr, x, rng);
+  EXPECT_TRUE(r.passed) << r.report();
+}
+
+// The whole stencil network (both architectures) against finite differences, weights included.
+TEST(StencilEmulator, NetworkGradientsMatchFiniteDifferences) {
+  for (const char* arch : {"polynomial", "mlp"}) {
+    Rng rng = testing::seeded_rng(6);
+    StencilEmulatorConfig c = small_config();
+    c.architecture = arch;
+    StencilEmulator e(c);
+    e.initialize(rng);
+    const Matrix x = Matrix::Random(kGrid, 3);
+    const auto r = nn::check_layer(e.network(), &e.parameters(), x, rng);
+    EXPECT_TRUE(r.passed) << arch << ": " << r.report();
+  }
 }
 
 TEST(StencilEmulator, ConfigErrorsNameTheField) {
