@@ -20,5 +20,6 @@ void add_forecast_command(CLI::App& app, CommandList& commands);
 void add_experiment_commands(CLI::App& app, CommandList& commands);  // config, simulate, assimilate
 void add_train_command(CLI::App& app, CommandList& commands);
 void add_sample_command(CLI::App& app, CommandList& commands);
+void add_six_step_command(CLI::App& app, CommandList& commands);
 
 }  // namespace varflow::cli
