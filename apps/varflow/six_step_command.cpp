@@ -1,5 +1,4 @@
 // varflow six-step: the six-step cycle on Lorenz-96 (design/cycle.md).
-#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -27,10 +26,7 @@ int run_six_step_command(const SixStepOptions& o) {
     c = cycle::SixStepConfig::from_yaml(text.str(), o.config);
   }
   c.validate();
-  // The emulator's network is small: OpenMP regions per batch cost more than they save (measured ~8x
-  // slower training on 2 threads), so one thread unless the user chose otherwise.
-  if (std::getenv("OMP_NUM_THREADS") == nullptr) setenv("OMP_NUM_THREADS", "1", 0);
-  std::cout << "varflow six-step: OMP_NUM_THREADS=" << std::getenv("OMP_NUM_THREADS") << ", seed " << o.seed << ", output " << o.out << "\n";
+  std::cout << "varflow six-step: " << c.threads << " thread(s), seed " << o.seed << ", output " << o.out << "\n";
   const auto rep = cycle::run_six_step(c, o.seed, o.out, std::cout);
   std::cout << "\n" << rep.table() << "\nwrote " << o.out << "/manifest.json, " << o.out << "/report.html, " << o.out
             << "/emulator.nc\n";
@@ -48,7 +44,7 @@ void add_six_step_command(CLI::App& app, CommandList& commands) {
       "Exit 0 when every gate passed, 1 when a gate failed, 2 on bad input.");
   sub->add_option("--config", o->config,
                   "YAML config (keys: n, forcing, dt, train_pairs, stride, held_out, epochs, hidden, radius, layers, "
-                  "learning_rate, windows, window_steps, on_gate_failure: stop | fallback)");
+                  "learning_rate, windows, window_steps, threads, on_gate_failure: stop | fallback)");
   sub->add_option("--seed", o->seed, "Seed of every random draw")->capture_default_str();
   sub->add_option("--out", o->out, "Output directory")->required();
   commands.push_back({sub, [o] { return run_six_step_command(*o); }});

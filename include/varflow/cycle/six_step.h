@@ -27,6 +27,7 @@ struct SixStepConfig {
   double learning_rate = 1e-2;
   Index windows = 10;         // held-out 4D-Var windows (steps 2 and 4)
   Index window_steps = 4;
+  Index threads = 1;          // OpenMP threads for the run (the small networks are fastest on one)
   std::string on_gate_failure = "stop";  // stop | fallback (to the physics model)
 
   // Throws InvalidArgument naming the field, its value and the rule.
