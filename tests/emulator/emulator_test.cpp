@@ -80,7 +80,7 @@ const Trained& trained() {
     Trained r;
     Rng rng = testing::seeded_rng(20261122);
     const Vector x0 = Vector::Constant(kGrid, 8.0);
-    const auto pairs = emulator::simulate_pairs(r.physics, x0, 1500, 500, 3, rng);
+    const auto pairs = emulator::simulate_pairs(r.physics, x0, 600, 500, 3, rng);
     r.held_out = emulator::simulate_pairs(r.physics, x0, 50, 500, 5, rng);
     r.emulator = std::make_unique<StencilEmulator>(small_config());
     r.emulator->initialize(rng);
@@ -89,7 +89,7 @@ const Trained& trained() {
     o.jacobian_states = 1;
     r.untrained_error = emulator::emulator_gate(*r.emulator, r.physics, r.held_out.states, rng, o).mean_forward_error;
     nn::TrainingOptions t;
-    t.epochs = 40;
+    t.epochs = 30;
     t.batch_size = 32;
     t.learning_rate = 1e-2;
     t.weight_decay = 0.0;
