@@ -21,5 +21,6 @@ void add_experiment_commands(CLI::App& app, CommandList& commands);  // config, 
 void add_train_command(CLI::App& app, CommandList& commands);
 void add_sample_command(CLI::App& app, CommandList& commands);
 void add_validate_command(CLI::App& app, CommandList& commands);
+void add_six_step_command(CLI::App& app, CommandList& commands);
 
 }  // namespace varflow::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   varflow::cli::add_train_command(app, commands);
   varflow::cli::add_sample_command(app, commands);
   varflow::cli::add_validate_command(app, commands);
+  varflow::cli::add_six_step_command(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,2 @@
+list(APPEND VARFLOW_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/six_step.cpp)
