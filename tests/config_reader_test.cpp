@@ -3,19 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "varflow/core/error.h"
+#include "test_messages.h"
 
 namespace varflow::io {
 namespace {
 
-template <typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using test::message_of;
 
 TEST(ConfigReader, ReadsValuesWithDefaults) {
   auto root = ConfigReader::parse("model:\n  n: 40\n  forcing: 8.5\nmethod: weak\ncycles: 3\nlist: [1, 2.5]\n", "t");

@@ -6,19 +6,12 @@
 #include "varflow/covariance/covariances.h"
 #include "varflow/testing/conformance.h"
 #include "varflow/validation/covariance_checks.h"
+#include "test_messages.h"
 
 namespace varflow {
 namespace {
 
-template <typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using test::message_of;
 
 TEST(DiagonalCovariance, RejectsNonPositiveVariance) {
   Vector v = Vector::Ones(4);

@@ -3,19 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "varflow/core/error.h"
+#include "test_messages.h"
 
 namespace varflow {
 namespace {
 
-template <typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using test::message_of;
 
 // The printed default parses back to the same config (and the same YAML).
 TEST(ExperimentConfig, DefaultRoundTrips) {

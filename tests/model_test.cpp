@@ -10,19 +10,12 @@
 #include "varflow/model/lorenz96.h"
 #include "varflow/model/trajectory.h"
 #include "varflow/testing/conformance.h"
+#include "test_messages.h"
 
 namespace varflow {
 namespace {
 
-template <typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using test::message_of;
 
 TEST(Lorenz96, ForcingIsAFixedPoint) {
   const Lorenz96 model(36, 8.0, 0.05);

@@ -6,19 +6,12 @@
 #include "varflow/covariance/covariances.h"
 #include "varflow/obs/observations.h"
 #include "varflow/obs/operators.h"
+#include "test_messages.h"
 
 namespace varflow {
 namespace {
 
-template <typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using test::message_of;
 
 TEST(SubsetObservation, PicksTheIndices) {
   const auto op = SubsetObservation::every(10, 3, 1);  // 1, 4, 7
