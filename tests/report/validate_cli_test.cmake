@@ -4,18 +4,7 @@
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 
-# expect(<exit status> <text the output must contain> command...)
-function(expect status fragment)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL status)
-    message(FATAL_ERROR "exit status ${rc}, expected ${status}: ${ARGN}\n${out}\n${err}")
-  endif()
-  string(FIND "${out}${err}" "${fragment}" at)
-  if(at EQUAL -1)
-    message(FATAL_ERROR "output lacks '${fragment}': ${ARGN}\n${out}\n${err}")
-  endif()
-  message(STATUS "ok (${rc}): ${ARGN}")
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../cmake/expect.cmake)
 
 set(model ${WORK_DIR}/lg.nc)
 # The smoke configuration: linear networks, which contain the exact posterior (validation/).
