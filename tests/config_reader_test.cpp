@@ -35,6 +35,10 @@ TEST(ConfigReader, ErrorsNameTheKeyAndValue) {
   EXPECT_NE(message_of([] { ConfigReader::parse("a: [1, 2\n", "bad.yaml"); }).find("bad.yaml: YAML syntax error at line"),
             std::string::npos);
   EXPECT_THROW(ConfigReader::parse("- 1\n- 2\n", "t"), InvalidArgument);
+  EXPECT_EQ(message_of([] { ConfigReader::parse("n: 1\nmodel:\n  f: 8\n  f: 9\n", "dup.yaml"); }),
+            "config dup.yaml: key 'model.f' appears twice (line 4)");
+  EXPECT_NE(message_of([] { ConfigReader::parse("n: 1\nn: 2\n", "dup.yaml"); }).find("'n' appears twice"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "../io/config_reader.h"
+#include "artifacts.h"
 #include "varflow/core/error.h"
 #include "varflow/core/random.h"
 #include "varflow/emulator/analysis_comparison.h"
@@ -32,9 +33,23 @@ void SixStepConfig::validate() const {
   check_at_least("six-step config", "radius", radius, 0);
   check_at_least("six-step config", "layers", layers, 0);
   check_at_least("six-step config", "windows", windows, 1);
-  check_at_least("six-step config", "window_steps", window_steps, 2);
+  check_at_least("six-step config", "window_steps", window_steps, 1);
+  check_at_least("six-step config", "obs_every", obs_every, 1);
+  check_at_least("six-step config", "obs_stride", obs_stride, 1);
+  if (obs_every > window_steps) {
+    throw InvalidArgument(format_message("six-step config: obs_every = ", obs_every, " must not exceed window_steps = ",
+                                         window_steps));
+  }
+  if (obs_stride > n) {
+    throw InvalidArgument(format_message("six-step config: obs_stride = ", obs_stride, " must not exceed n = ", n));
+  }
+  if (windows > held_out) {
+    throw InvalidArgument(format_message("six-step config: windows = ", windows,
+                                         " must not exceed held_out = ", held_out, " (window truths are held-out states)"));
+  }
   check_at_least("six-step config", "threads", threads, 1);
-  for (auto [name, v] : {std::pair{"dt", dt}, std::pair{"learning_rate", learning_rate}}) {
+  for (auto [name, v] : {std::pair{"dt", dt}, std::pair{"learning_rate", learning_rate},
+                         std::pair{"obs_noise", obs_noise}, std::pair{"background_sd", background_sd}}) {
     if (!(v > 0.0) || !std::isfinite(v)) {
       throw InvalidArgument(format_message("six-step config: ", name, " = ", v, " must be positive"));
     }
@@ -62,6 +77,10 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
   c.learning_rate = r.real("learning_rate", c.learning_rate);
   c.windows = r.integer("windows", c.windows);
   c.window_steps = r.integer("window_steps", c.window_steps);
+  c.obs_every = r.integer("obs_every", c.obs_every);
+  c.obs_stride = r.integer("obs_stride", c.obs_stride);
+  c.obs_noise = r.real("obs_noise", c.obs_noise);
+  c.background_sd = r.real("background_sd", c.background_sd);
   c.threads = r.integer("threads", c.threads);
   c.on_gate_failure = r.choice("on_gate_failure", c.on_gate_failure, {"stop", "fallback"});
   r.finish();
@@ -75,8 +94,9 @@ std::string SixStepConfig::to_yaml() const {
   os << "n: " << n << "\nforcing: " << forcing << "\ndt: " << dt << "\ntrain_pairs: " << train_pairs
      << "\nstride: " << stride << "\nheld_out: " << held_out << "\nepochs: " << epochs << "\nhidden: " << hidden
      << "\nradius: " << radius << "\nlayers: " << layers << "\nlearning_rate: " << learning_rate
-     << "\nwindows: " << windows << "\nwindow_steps: " << window_steps << "\nthreads: " << threads << "\non_gate_failure: " << on_gate_failure
-     << "\n";
+     << "\nwindows: " << windows << "\nwindow_steps: " << window_steps << "\nobs_every: " << obs_every
+     << "\nobs_stride: " << obs_stride << "\nobs_noise: " << obs_noise << "\nbackground_sd: " << background_sd
+     << "\nthreads: " << threads << "\non_gate_failure: " << on_gate_failure << "\n";
   return os.str();
 }
 
@@ -91,6 +111,15 @@ std::string to_string(StepStatus s) {
   return "?";
 }
 
+StepStatus step_status_from_string(const std::string& text) {
+  for (StepStatus s : {StepStatus::kPassed, StepStatus::kFailed, StepStatus::kRan, StepStatus::kSkipped,
+                       StepStatus::kNotImplemented}) {
+    if (to_string(s) == text) return s;
+  }
+  throw InvalidArgument(format_message("step status '", text,
+                                       "' is not one of: passed, FAILED, ran, skipped, not implemented"));
+}
+
 bool SixStepReport::all_gates_passed() const {
   for (const auto& s : steps) {
     if (s.status == StepStatus::kFailed || s.status == StepStatus::kSkipped) return false;
@@ -98,73 +127,308 @@ bool SixStepReport::all_gates_passed() const {
   return true;
 }
 
+std::vector<int> SixStepReport::steps_run() const {
+  std::vector<int> out;
+  for (const auto& s : steps) {
+    if (!s.reused) out.push_back(s.number);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::string SixStepReport::table() const {
   std::ostringstream os;
-  os << std::left << std::setw(3) << "#" << std::setw(26) << "step" << std::setw(17) << "status" << std::setw(10)
-     << "seconds" << "gate\n";
+  os << std::left << std::setw(3) << "#" << std::setw(22) << "step" << std::setw(17) << "status" << std::setw(8)
+     << "run" << std::setw(10) << "seconds" << "gate\n";
   for (const auto& s : steps) {
     std::ostringstream t;
     t << std::fixed << std::setprecision(2) << s.seconds;
-    os << std::left << std::setw(3) << s.number << std::setw(26) << s.name << std::setw(17) << to_string(s.status)
-       << std::setw(10) << t.str() << s.gate << "\n";
+    os << std::left << std::setw(3) << s.number << std::setw(22) << s.name << std::setw(17) << to_string(s.status)
+       << std::setw(8) << (s.reused ? "reused" : "ran") << std::setw(10) << t.str() << s.gate << "\n";
   }
   return os.str();
 }
 
+
 namespace {
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    switch (ch) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(ch) < 0x20) {
-          o += ' ';
-        } else {
-          o += ch;
+using clock_type = std::chrono::steady_clock;
+
+double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+// The random stream of one step: a run that recomputes only some steps draws what a complete run
+// would (splitmix64 of the seed and the step number).
+Rng step_rng(std::uint64_t seed, int step) {
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(step + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return Rng(z ^ (z >> 31));
+}
+
+// Fingerprint of a step's inputs: FNV-1a 64 of "key=value;" text.
+class Fingerprint {
+ public:
+  template <typename T>
+  Fingerprint& add(const char* key, const T& value) {
+    std::ostringstream os;
+    os << std::setprecision(17) << key << "=" << value << ";";
+    text_ += os.str();
+    return *this;
+  }
+  std::string hex() const { return nn::hex64(nn::fnv1a(text_)); }
+
+ private:
+  std::string text_;
+};
+
+// Everything the steps hand to each other within one run.
+class Cycle {
+ public:
+  Cycle(const SixStepConfig& config, std::uint64_t seed, std::filesystem::path dir, std::ostream& log,
+        PreviousRun previous)
+      : c_(config), seed_(seed), dir_(std::move(dir)), log_(log), prev_(std::move(previous)),
+        physics_(std::make_shared<Lorenz96>(config.n, config.forcing, config.dt)) {}
+
+  std::vector<StepRecord> run() {
+    std::vector<StepRecord> steps;
+    steps.push_back(step1());
+    steps.push_back(step2(steps[0]));
+    steps.push_back(step3(steps[0]));
+    steps.push_back(step4(steps[1], steps[2]));
+    steps.push_back(step5(steps[2]));
+    return steps;
+  }
+
+ private:
+  // The previous run's record of step `number` if its inputs fingerprint is `inputs` (the caller
+  // then verifies the artifact), otherwise nullptr. Logs why a step runs.
+  const StepRecord* previous(int number, const std::string& inputs) {
+    const auto it = prev_.steps.find(number);
+    if (it == prev_.steps.end()) return nullptr;
+    if (it->second.inputs != inputs) {
+      log_ << "step " << number << ": inputs changed since the previous run\n";
+      return nullptr;
+    }
+    return &it->second;
+  }
+  StepRecord reuse(const StepRecord& r) {
+    log_ << "step " << r.number << ": reused (inputs unchanged" << (r.artifact.empty() ? "" : ", ")
+         << (r.artifact.empty() ? "" : r.artifact + " verified") << ")\n";
+    StepRecord out = r;
+    out.reused = true;
+    return out;
+  }
+
+  StepRecord step1() {
+    const std::string inputs = Fingerprint()
+                                   .add("n", c_.n).add("forcing", c_.forcing).add("dt", c_.dt)
+                                   .add("train_pairs", c_.train_pairs).add("stride", c_.stride)
+                                   .add("held_out", c_.held_out).add("seed", seed_).hex();
+    const auto file = dir_ / "physics.nc";
+    if (const StepRecord* p = previous(1, inputs)) {
+      try {
+        data_ = load_physics(file);
+        if (data_.checksum() == p->checksum) return reuse(*p);
+        log_ << "step 1: physics.nc does not hold the recorded output\n";
+      } catch (const InvalidArgument& e) {
+        log_ << "step 1: " << e.what() << "\n";
+      }
+    }
+    const auto t0 = clock_type::now();
+    log_ << "step 1: physics trajectories (" << c_.train_pairs << " training pairs, " << c_.held_out
+         << " held-out states)\n";
+    Rng rng = step_rng(seed_, 1);
+    const Vector x0 = Vector::Constant(c_.n, c_.forcing);
+    data_.train = emulator::simulate_pairs(*physics_, x0, c_.train_pairs, 1000, c_.stride, rng);
+    data_.held_out = emulator::simulate_pairs(*physics_, x0, c_.held_out, 1000, c_.stride + 2, rng);
+    save_physics(data_, file);
+    return {1, "physics forward", StepStatus::kRan, "-", "", "physics.nc", data_.checksum(), inputs, since(t0)};
+  }
+
+  StepRecord step2(const StepRecord& s1) {
+    const std::string inputs = Fingerprint()
+                                   .add("step1", s1.checksum).add("windows", c_.windows)
+                                   .add("window_steps", c_.window_steps).add("obs_every", c_.obs_every)
+                                   .add("obs_stride", c_.obs_stride).add("obs_noise", c_.obs_noise)
+                                   .add("background_sd", c_.background_sd).add("seed", seed_).hex();
+    const auto file = dir_ / "oracle.nc";
+    if (const StepRecord* p = previous(2, inputs)) {
+      try {
+        oracle_ = load_oracle(file);
+        if (oracle_.checksum() == p->checksum) return reuse(*p);
+        log_ << "step 2: oracle.nc does not hold the recorded output\n";
+      } catch (const InvalidArgument& e) {
+        log_ << "step 2: " << e.what() << "\n";
+      }
+    }
+    const auto t0 = clock_type::now();
+    log_ << "step 2: 4D-Var oracle on " << c_.windows << " held-out windows\n";
+    // Window truths: held-out states spread evenly along their trajectory.
+    const Matrix& held = data_.held_out.states;
+    Matrix truths(c_.n, c_.windows);
+    for (Index w = 0; w < c_.windows; ++w) truths.col(w) = held.col(w * (held.cols() / c_.windows));
+    emulator::WindowOptions wo;
+    wo.steps = c_.window_steps;
+    wo.obs_every = c_.obs_every;
+    wo.obs_stride = c_.obs_stride;
+    wo.obs_sd = c_.obs_noise;
+    wo.background_sd = c_.background_sd;
+    Rng rng = step_rng(seed_, 2);
+    oracle_.windows = emulator::make_held_out_windows(*physics_, truths, wo, rng);
+    oracle_.analyses = emulator::solve_oracle(oracle_.windows, physics_);
+    save_oracle(oracle_, file);
+    const auto& a = oracle_.analyses;
+    StepRecord r{2, "4D-Var oracle", a.converged_count() == c_.windows ? StepStatus::kPassed : StepStatus::kFailed,
+                 "", "", "oracle.nc", oracle_.checksum(), inputs, since(t0)};
+    std::ostringstream g;
+    g << std::setprecision(3) << a.converged_count() << "/" << c_.windows << " windows converged (all required); RMSE "
+      << a.mean_rmse << " (background " << c_.background_sd << ")";
+    r.gate = g.str();
+    r.detail = format_message("strong-constraint 4D-Var (Ceres) with the physics, dense Laplace posterior; ",
+                              c_.windows, " windows of ", c_.window_steps, " steps, every ", c_.obs_stride,
+                              "-th point observed at steps 0, ", c_.obs_every, ", ..; obs sd ", c_.obs_noise,
+                              ", background sd ", c_.background_sd, "; solves ", a.seconds, " s");
+    log_ << "  " << r.gate << "\n";
+    return r;
+  }
+
+  StepRecord step3(const StepRecord& s1) {
+    const std::string inputs = Fingerprint()
+                                   .add("step1", s1.checksum).add("radius", c_.radius).add("hidden", c_.hidden)
+                                   .add("layers", c_.layers).add("epochs", c_.epochs)
+                                   .add("learning_rate", c_.learning_rate).add("threads", c_.threads)
+                                   .add("seed", seed_).hex();
+    const auto file = dir_ / "emulator.nc";
+    if (const StepRecord* p = previous(3, inputs)) {
+      try {
+        std::shared_ptr<emulator::StencilEmulator> emu = emulator::StencilEmulator::load(file);
+        if (emu->checksum() == p->checksum) {
+          emulator_ = emu;
+          emulator_promoted_ = p->status == StepStatus::kPassed;
+          return reuse(*p);
         }
+        log_ << "step 3: emulator.nc does not hold the recorded emulator\n";
+      } catch (const InvalidArgument& e) {
+        log_ << "step 3: " << e.what() << "\n";
+      }
     }
-  }
-  return o;
-}
-
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    switch (ch) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += ch;
+    const auto t0 = clock_type::now();
+    Rng rng = step_rng(seed_, 3);
+    emulator::StencilEmulatorConfig ec;
+    ec.grid = c_.n;
+    ec.radius = c_.radius;
+    ec.hidden = c_.hidden;
+    ec.layers = c_.layers;
+    ec.dt = c_.dt;
+    auto emu = std::make_shared<emulator::StencilEmulator>(ec);
+    emu->initialize(rng);
+    nn::TrainingOptions to;
+    to.epochs = c_.epochs;
+    to.batch_size = 32;
+    to.learning_rate = c_.learning_rate;
+    to.weight_decay = 0.0;
+    to.patience = 0;
+    log_ << "step 3: training the emulator (" << emu->parameters().size() << " weights, " << c_.epochs
+         << " epochs)\n";
+    const auto summary = emulator::train_emulator(*emu, data_.train, to, rng);
+    StepRecord r{3, "emulator", StepStatus::kFailed, "", "", "emulator.nc", "", inputs, 0.0};
+    if (!summary.ok()) {
+      r.gate = "training failed: " + summary.message;
+      r.detail = summary.brief_report();
+    } else {
+      const auto gate = emulator::emulator_gate(*emu, *physics_, data_.held_out.states, rng);
+      r.status = gate.passed() ? StepStatus::kPassed : StepStatus::kFailed;
+      std::ostringstream g;
+      g << std::setprecision(3) << "forward error " << gate.forward_error << " (must be < " << gate.forward_tolerance
+        << "); Jacobian norm diff " << gate.max_jacobian_difference << " (< " << gate.operator_norm_tolerance << ")"
+        << "; TL/AD " << (gate.adjoint_passed ? "pass" : "FAIL");
+      r.gate = g.str();
+      r.detail = summary.brief_report() + "\n" + gate.report();
     }
+    emu->save(file);
+    r.checksum = emu->checksum();
+    r.seconds = since(t0);
+    emulator_ = emu;
+    emulator_promoted_ = r.status == StepStatus::kPassed;
+    log_ << "  " << r.gate << "\n";
+    return r;
   }
-  return o;
-}
 
-void write_text(const std::filesystem::path& file, const std::string& text) {
-  const auto tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    if (!out) throw InvalidArgument(format_message("six-step: cannot write '", tmp, "'"));
-    out << text;
+  // The model later steps use: the emulator when step 3 promoted it, the physics on fallback, none
+  // when the cycle stops. `identity` names it for the fingerprints of steps 4 and 5.
+  std::shared_ptr<const Model> promoted_model(const StepRecord& s3, std::string* identity, std::string* note) const {
+    if (emulator_promoted_) {
+      *identity = "emulator " + s3.checksum;
+      return emulator_;
+    }
+    if (c_.on_gate_failure == "fallback") {
+      *identity = format_message("physics fallback (emulator ", s3.checksum, " not promoted)");
+      *note = "fallback: step 3 not promoted, the physics model is used; ";
+      return physics_;
+    }
+    *identity = format_message("stopped (emulator ", s3.checksum, " not promoted)");
+    *note = "stopped: step 3 not promoted";
+    return nullptr;
   }
-  std::filesystem::rename(tmp, file);
-}
 
-double since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+  StepRecord step4(const StepRecord& s2, const StepRecord& s3) {
+    std::string identity, note;
+    const auto model = promoted_model(s3, &identity, &note);
+    const std::string inputs = Fingerprint().add("step2", s2.checksum).add("model", identity).hex();
+    if (const StepRecord* p = previous(4, inputs)) return reuse(*p);
+    StepRecord r{4, "emulator analyses", StepStatus::kSkipped, note, "", "", "", inputs, 0.0};
+    if (!model) {
+      log_ << "step 4: " << note << "\n";
+      return r;
+    }
+    const auto t0 = clock_type::now();
+    log_ << "step 4: " << c_.windows << " windows with " << model->name() << " against the oracle\n";
+    const auto cmp = emulator::compare_with_oracle(oracle_.windows, oracle_.analyses, physics_, model);
+    r.status = cmp.passed() ? StepStatus::kPassed : StepStatus::kFailed;
+    std::ostringstream g;
+    g << std::setprecision(3) << "max |d| " << std::abs(cmp.agreement.worst_difference.value) << " (<= "
+      << cmp.agreement.options.tolerance_sigma << " sigma); spread " << cmp.agreement.min_spread.value << ".."
+      << cmp.agreement.max_spread.value << " (in [" << cmp.agreement.options.min_spread_ratio << ", "
+      << cmp.agreement.options.max_spread_ratio << "]); speed-up " << cmp.speedup();
+    if (cmp.failed_solves > 0) g << "; " << cmp.failed_solves << " windows without a converged solve";
+    r.gate += g.str();
+    r.detail = cmp.report();
+    r.seconds = since(t0);
+    log_ << "  " << r.gate << "\n";
+    return r;
+  }
+
+  StepRecord step5(const StepRecord& s3) {
+    std::string identity, note;
+    const auto model = promoted_model(s3, &identity, &note);
+    const std::string inputs = Fingerprint()
+                                   .add("model", identity).add("window_steps", c_.window_steps)
+                                   .add("obs_every", c_.obs_every).add("obs_stride", c_.obs_stride)
+                                   .add("obs_noise", c_.obs_noise).add("background_sd", c_.background_sd)
+                                   .add("threads", c_.threads).add("seed", seed_).hex();
+    if (const StepRecord* p = previous(5, inputs)) return reuse(*p);
+    return {5, "amortized predictor", StepStatus::kNotImplemented, "not implemented in this version", "", "", "",
+            inputs, 0.0};
+  }
+
+  const SixStepConfig& c_;
+  std::uint64_t seed_;
+  std::filesystem::path dir_;
+  std::ostream& log_;
+  PreviousRun prev_;
+  std::shared_ptr<const Lorenz96> physics_;
+  PhysicsData data_;
+  OracleData oracle_;
+  std::shared_ptr<const emulator::StencilEmulator> emulator_;
+  bool emulator_promoted_ = false;
+};
 
 }  // namespace
 
 SixStepReport run_six_step(const SixStepConfig& config, std::uint64_t seed, const std::filesystem::path& dir,
-                           std::ostream& log) {
+                           std::ostream& log, const SixStepRunOptions& run) {
   config.validate();
-  // The emulator's network is small: OpenMP regions per batch cost more than they save (training
+  // The networks are small: OpenMP regions per batch cost more than they save (emulator training
   // measured ~8x slower on 2 threads than on 1), so the cycle runs on config.threads threads and
   // restores the previous setting on return.
   const int previous_threads = omp_get_max_threads();
@@ -178,141 +442,17 @@ SixStepReport run_six_step(const SixStepConfig& config, std::uint64_t seed, cons
   rep.seed = seed;
   const std::string yaml = config.to_yaml();
   rep.config_hash = varflow::config_hash(yaml);
-  Rng rng(seed);
-  using clock = std::chrono::steady_clock;
-  const auto physics = std::make_shared<Lorenz96>(config.n, config.forcing, config.dt);
-  const Vector x0 = Vector::Constant(config.n, config.forcing);
-
-  // Step 1: physics forward.
-  auto t0 = clock::now();
-  log << "step 1: physics trajectories (" << config.train_pairs << " training pairs, " << config.held_out
-      << " held-out states)\n";
-  const auto pairs = emulator::simulate_pairs(*physics, x0, config.train_pairs, 1000, config.stride, rng);
-  const auto held = emulator::simulate_pairs(*physics, x0, config.held_out, 1000, config.stride + 2, rng);
-  StepRecord s1{1, "physics forward", StepStatus::kRan, "-", "", "",
-                nn::hex64(nn::fnv1a(Vector(pairs.states.reshaped()), nn::fnv1a(Vector(held.states.reshaped())))),
-                since(t0)};
-  rep.steps.push_back(s1);
-
-  // Step 3: emulator.
-  t0 = clock::now();
-  emulator::StencilEmulatorConfig ec;
-  ec.grid = config.n;
-  ec.radius = config.radius;
-  ec.hidden = config.hidden;
-  ec.layers = config.layers;
-  ec.dt = config.dt;
-  auto emu = std::make_shared<emulator::StencilEmulator>(ec);
-  emu->initialize(rng);
-  nn::TrainingOptions to;
-  to.epochs = config.epochs;
-  to.batch_size = 32;
-  to.learning_rate = config.learning_rate;
-  to.weight_decay = 0.0;
-  to.patience = 0;
-  log << "step 3: training the emulator (" << emu->parameters().size() << " weights, " << config.epochs
-      << " epochs)\n";
-  const auto summary = emulator::train_emulator(*emu, pairs, to, rng);
-  StepRecord s3{3, "emulator", StepStatus::kFailed, "", "", "emulator.nc", "", 0.0};
-  bool emulator_promoted = false;
-  if (!summary.ok()) {
-    s3.gate = "training failed: " + summary.message;
+  PreviousRun previous;
+  if (run.fresh) {
+    previous.why = "--fresh";
   } else {
-    const auto gate = emulator::emulator_gate(*emu, *physics, held.states, rng);
-    emulator_promoted = gate.passed();
-    s3.status = emulator_promoted ? StepStatus::kPassed : StepStatus::kFailed;
-    std::ostringstream g;
-    g << std::setprecision(3) << "forward error " << gate.forward_error << " (must be < " << gate.forward_tolerance
-      << "); Jacobian norm diff " << gate.max_jacobian_difference << " (< " << gate.operator_norm_tolerance << ")"
-      << "; TL/AD " << (gate.adjoint_passed ? "pass" : "FAIL");
-    s3.gate = g.str();
-    s3.detail = summary.brief_report() + "\n" + gate.report();
+    previous = read_manifest(dir / "manifest.json");
   }
-  emu->save(dir / "emulator.nc");
-  s3.checksum = emu->checksum();
-  s3.seconds = since(t0);
-  log << "  " << s3.gate << "\n";
-
-  // Steps 2 and 4: the oracle and the emulator-based analyses on the same windows.
-  t0 = clock::now();
-  StepRecord s2{2, "4D-Var oracle", StepStatus::kRan, "", "", "", "", 0.0};
-  StepRecord s4{4, "emulator analyses", StepStatus::kSkipped, "", "", "", "", 0.0};
-  std::shared_ptr<const Model> model4 = emu;
-  if (!emulator_promoted) {
-    if (config.on_gate_failure == "fallback") {
-      model4 = physics;
-      s4.gate = "fallback: step 3 not promoted, the physics model is used; ";
-    } else {
-      model4 = nullptr;
-      s4.gate = "stopped: step 3 not promoted";
-    }
-  }
-  if (model4) {
-    emulator::AnalysisComparisonOptions co;
-    co.windows = config.windows;
-    co.steps = config.window_steps;
-    co.obs_every = 2;
-    log << "steps 2 and 4: " << config.windows << " windows, physics and " << model4->name() << "\n";
-    const auto cmp = emulator::compare_analyses(physics, model4, co, rng);
-    s2.seconds = cmp.physics_seconds;
-    s2.gate = format_message("oracle RMSE ", cmp.mean_physics_rmse, " (", cmp.windows - cmp.failed_solves, "/",
-                             cmp.windows, " converged)");
-    s4.status = cmp.passed() ? StepStatus::kPassed : StepStatus::kFailed;
-    std::ostringstream g;
-    g << std::setprecision(3) << "max |d| " << std::abs(cmp.agreement.worst_difference.value) << " (<= "
-      << cmp.agreement.options.tolerance_sigma << " sigma); spread " << cmp.agreement.min_spread.value << ".."
-      << cmp.agreement.max_spread.value << " (in [" << cmp.agreement.options.min_spread_ratio << ", "
-      << cmp.agreement.options.max_spread_ratio << "]); speed-up " << cmp.speedup();
-    s4.gate += g.str();
-    s4.detail = cmp.report();
-    s4.seconds = cmp.emulator_seconds;
-  } else {
-    s2.status = StepStatus::kSkipped;
-    s2.gate = "stopped: step 3 not promoted";
-  }
-  log << "  " << s4.gate << "\n";
-  rep.steps.push_back(s2);
-  rep.steps.push_back(s3);
-  rep.steps.push_back(s4);
-  rep.steps.push_back({5, "amortized predictor", StepStatus::kNotImplemented,
-                       "not implemented in this version (see design/cycle.md)", "", "", "", 0.0});
-  std::sort(rep.steps.begin(), rep.steps.end(), [](const StepRecord& a, const StepRecord& b) { return a.number < b.number; });
-
-  // Step 6: manifest and report.
-  t0 = clock::now();
-  std::ostringstream m;
-  m << "{\n  \"config_hash\": \"" << rep.config_hash << "\",\n  \"seed\": " << seed << ",\n  \"config\": \""
-    << json_escape(yaml) << "\",\n  \"steps\": [\n";
-  for (std::size_t i = 0; i < rep.steps.size(); ++i) {
-    const auto& s = rep.steps[i];
-    m << "    {\"step\": " << s.number << ", \"name\": \"" << json_escape(s.name) << "\", \"status\": \""
-      << to_string(s.status) << "\", \"gate\": \"" << json_escape(s.gate) << "\", \"artifact\": \""
-      << json_escape(s.artifact) << "\", \"checksum\": \"" << s.checksum << "\", \"seconds\": " << s.seconds << "}"
-      << (i + 1 < rep.steps.size() ? "," : "") << "\n";
-  }
-  m << "  ],\n  \"all_gates_passed\": " << (rep.all_gates_passed() ? "true" : "false") << "\n}\n";
-  write_text(dir / "manifest.json", m.str());
-  std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>varflow six-step report</title>\n"
-       "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;"
-       "padding:4px 8px;text-align:left}.passed{background:#dfd}.FAILED{background:#fdd}pre{background:#f4f4f4;"
-       "padding:8px}</style></head><body>\n<h1>varflow six-step report</h1>\n<p>seed "
-    << seed << ", config hash " << rep.config_hash << ", all gates passed: "
-    << (rep.all_gates_passed() ? "yes" : "no") << "</p>\n<table><tr><th>#</th><th>step</th><th>status</th>"
-       "<th>seconds</th><th>gate (statistic vs threshold)</th></tr>\n";
-  for (const auto& s : rep.steps) {
-    h << "<tr class=\"" << to_string(s.status) << "\"><td>" << s.number << "</td><td>" << html_escape(s.name)
-      << "</td><td>" << to_string(s.status) << "</td><td>" << std::fixed << std::setprecision(2) << s.seconds
-      << "</td><td>" << html_escape(s.gate) << "</td></tr>\n";
-  }
-  h << "</table>\n";
-  for (const auto& s : rep.steps) {
-    if (!s.detail.empty()) h << "<h2>Step " << s.number << ": " << html_escape(s.name) << "</h2>\n<pre>"
-                             << html_escape(s.detail) << "</pre>\n";
-  }
-  h << "<h2>Configuration</h2>\n<pre>" << html_escape(yaml) << "</pre>\n</body></html>\n";
-  write_text(dir / "report.html", h.str());
-  (void)since(t0);
+  if (!previous.why.empty()) log << "every step runs: " << previous.why << "\n";
+  rep.steps = Cycle(config, seed, dir, log, std::move(previous)).run();
+  // Step 6: the manifest and the report of this run.
+  write_manifest(rep, yaml, dir / "manifest.json");
+  write_report_html(rep, yaml, dir / "report.html");
   return rep;
 }
 

@@ -22,9 +22,35 @@ ConfigReader::ConfigReader(YAML::Node node, std::string path) : node_(std::move(
   }
 }
 
+namespace {
+
+// yaml-cpp keeps the first of two equal keys of a mapping without a word; a strict reader refuses
+// them, since the setting that was meant is ambiguous.
+void reject_duplicate_keys(const YAML::Node& node, const std::string& path, const std::string& source_name) {
+  if (node.IsSequence()) {
+    for (const auto& item : node) reject_duplicate_keys(item, path, source_name);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    const std::string key = kv.first.Scalar();
+    const std::string name = path.empty() ? key : path + "." + key;
+    if (!seen.insert(key).second) {
+      throw InvalidArgument(format_message("config ", source_name, ": key '", name, "' appears twice (line ",
+                                           kv.first.Mark().line + 1, ")"));
+    }
+    reject_duplicate_keys(kv.second, name, source_name);
+  }
+}
+
+}  // namespace
+
 ConfigReader ConfigReader::parse(const std::string& text, const std::string& source_name) {
   try {
-    return ConfigReader(YAML::Load(text), "");
+    YAML::Node root = YAML::Load(text);
+    reject_duplicate_keys(root, "", source_name);
+    return ConfigReader(root, "");
   } catch (const YAML::ParserException& e) {
     throw InvalidArgument(format_message("config ", source_name, ": YAML syntax error at line ", e.mark.line + 1,
                                          ", column ", e.mark.column + 1, ": ", e.msg));

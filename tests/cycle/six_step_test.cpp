@@ -1,9 +1,11 @@
-// Smoke test of the six-step pipeline at tiny sizes: artifacts, gate-failure handling (stop and
-// fallback), strict config reading.
+// The six-step pipeline at tiny sizes: artifacts, gate-failure handling (stop and fallback), strict
+// config reading, and step 6: a run in the same directory recomputes exactly the steps downstream
+// of a change.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "varflow/core/error.h"
@@ -12,11 +14,16 @@
 namespace varflow {
 namespace {
 
-cycle::SixStepConfig tiny(const std::string& on_failure) {
-  // Too little training for the emulator to pass its gate: exercises the failure paths.
-  return cycle::SixStepConfig::from_yaml("n: 20\ntrain_pairs: 200\nheld_out: 10\nepochs: 2\nhidden: 6\n"
-                                         "windows: 2\non_gate_failure: " + on_failure + "\n",
-                                         "tiny");
+// Too little training for the emulator to pass its gate: exercises the failure paths. `changes`
+// replace keys of the tiny configuration.
+cycle::SixStepConfig tiny(const std::string& on_failure, const std::map<std::string, std::string>& changes = {}) {
+  std::map<std::string, std::string> keys = {{"n", "20"},     {"train_pairs", "200"}, {"held_out", "10"},
+                                             {"epochs", "2"}, {"hidden", "6"},        {"windows", "2"},
+                                             {"on_gate_failure", on_failure}};
+  for (const auto& [k, v] : changes) keys[k] = v;
+  std::string yaml;
+  for (const auto& [k, v] : keys) yaml += k + ": " + v + "\n";
+  return cycle::SixStepConfig::from_yaml(yaml, "tiny");
 }
 
 std::string slurp(const std::filesystem::path& p) {
@@ -33,17 +40,24 @@ const cycle::StepRecord& step(const cycle::SixStepReport& r, int number) {
   throw std::runtime_error("no such step");
 }
 
-TEST(SixStep, StopsAfterAFailedEmulatorGateAndWritesEveryArtifact) {
-  const auto dir = std::filesystem::temp_directory_path() / "varflow_six_step_stop";
+std::filesystem::path fresh_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / name;
   std::filesystem::remove_all(dir);
+  return dir;
+}
+
+TEST(SixStep, StopsAfterAFailedEmulatorGateAndWritesEveryArtifact) {
+  const auto dir = fresh_dir("varflow_six_step_stop");
   std::ostringstream log;
   const auto r = cycle::run_six_step(tiny("stop"), 5, dir, log);
   std::printf("%s", r.table().c_str());
+  EXPECT_EQ(step(r, 2).status, cycle::StepStatus::kPassed) << step(r, 2).gate;
   EXPECT_EQ(step(r, 3).status, cycle::StepStatus::kFailed);
   EXPECT_EQ(step(r, 4).status, cycle::StepStatus::kSkipped);
-  EXPECT_EQ(step(r, 5).status, cycle::StepStatus::kNotImplemented);
   EXPECT_FALSE(r.all_gates_passed());
-  EXPECT_TRUE(std::filesystem::exists(dir / "emulator.nc"));
+  for (const char* f : {"physics.nc", "oracle.nc", "emulator.nc", "manifest.json", "report.html"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;
+  }
   const std::string manifest = slurp(dir / "manifest.json");
   EXPECT_NE(manifest.find(r.config_hash), std::string::npos);
   EXPECT_NE(manifest.find(step(r, 3).checksum), std::string::npos);
@@ -56,14 +70,79 @@ TEST(SixStep, StopsAfterAFailedEmulatorGateAndWritesEveryArtifact) {
 }
 
 TEST(SixStep, FallsBackToThePhysicsModel) {
-  const auto dir = std::filesystem::temp_directory_path() / "varflow_six_step_fallback";
-  std::filesystem::remove_all(dir);
+  const auto dir = fresh_dir("varflow_six_step_fallback");
   std::ostringstream log;
   const auto r = cycle::run_six_step(tiny("fallback"), 5, dir, log);
   EXPECT_EQ(step(r, 3).status, cycle::StepStatus::kFailed);
-  EXPECT_EQ(step(r, 2).status, cycle::StepStatus::kRan);
+  EXPECT_EQ(step(r, 2).status, cycle::StepStatus::kPassed);
   EXPECT_EQ(step(r, 4).status, cycle::StepStatus::kPassed) << step(r, 4).detail;
   EXPECT_NE(step(r, 4).gate.find("fallback"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+// Step 6. Each case changes one thing against the first run and counts the steps computed.
+TEST(SixStep, ReRunsExactlyTheStepsDownstreamOfAChange) {
+  const auto dir = fresh_dir("varflow_six_step_rerun");
+  std::ostringstream log;
+  const auto first = cycle::run_six_step(tiny("fallback"), 5, dir, log);
+  EXPECT_EQ(first.steps_run(), (std::vector<int>{1, 2, 3, 4, 5}));
+
+  const auto again = cycle::run_six_step(tiny("fallback"), 5, dir, log);
+  EXPECT_EQ(again.steps_run(), std::vector<int>{}) << log.str();
+  for (int s = 1; s <= 5; ++s) {
+    EXPECT_EQ(step(again, s).status, step(first, s).status) << "step " << s;
+    EXPECT_EQ(step(again, s).gate, step(first, s).gate) << "step " << s;
+    EXPECT_TRUE(step(again, s).reused);
+  }
+
+  // A new observation network re-validates steps 2, 4 and 5.
+  const auto obs = cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}}), 5, dir, log);
+  EXPECT_EQ(obs.steps_run(), (std::vector<int>{2, 4, 5})) << log.str();
+  EXPECT_NE(step(obs, 2).checksum, step(first, 2).checksum);
+
+  // A new emulator: steps 3, 4 and 5 (against the manifest of the previous run, obs_noise 0.5).
+  const auto emu = cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}}), 5, dir, log);
+  EXPECT_EQ(emu.steps_run(), (std::vector<int>{3, 4, 5})) << log.str();
+
+  // A changed physics or seed invalidates everything.
+  const auto physics = cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}, {"forcing", "8.5"}}), 5, dir, log);
+  EXPECT_EQ(physics.steps_run(), (std::vector<int>{1, 2, 3, 4, 5}));
+  const auto seed = cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}, {"forcing", "8.5"}}), 6, dir, log);
+  EXPECT_EQ(seed.steps_run(), (std::vector<int>{1, 2, 3, 4, 5}));
+
+  // --fresh ignores the manifest.
+  cycle::SixStepRunOptions fresh;
+  fresh.fresh = true;
+  const auto forced =
+      cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}, {"forcing", "8.5"}}), 6, dir, log, fresh);
+  EXPECT_EQ(forced.steps_run(), (std::vector<int>{1, 2, 3, 4, 5}));
+  std::filesystem::remove_all(dir);
+}
+
+// A damaged artifact is not trusted: the step runs again. Recomputed with the same inputs and
+// stream it gives the same output, so the steps downstream stay valid and are reused.
+TEST(SixStep, RecomputesADamagedArtifactAndKeepsWhatDependsOnlyOnItsContent) {
+  const auto dir = fresh_dir("varflow_six_step_damaged");
+  std::ostringstream log;
+  const auto first = cycle::run_six_step(tiny("fallback"), 7, dir, log);
+  {
+    std::fstream f(dir / "emulator.nc", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-200, std::ios::end);
+    f.put('\x5a');
+  }
+  std::ostringstream log2;
+  const auto second = cycle::run_six_step(tiny("fallback"), 7, dir, log2);
+  EXPECT_EQ(second.steps_run(), std::vector<int>{3}) << log2.str();
+  EXPECT_EQ(step(second, 3).checksum, step(first, 3).checksum);
+  std::filesystem::remove(dir / "oracle.nc");
+  const auto third = cycle::run_six_step(tiny("fallback"), 7, dir, log2);
+  EXPECT_EQ(third.steps_run(), std::vector<int>{2}) << log2.str();
+  // An unreadable manifest: every step runs, and the log says why.
+  { std::ofstream(dir / "manifest.json") << "{ not json"; }
+  std::ostringstream log3;
+  const auto fourth = cycle::run_six_step(tiny("fallback"), 7, dir, log3);
+  EXPECT_EQ(fourth.steps_run(), (std::vector<int>{1, 2, 3, 4, 5}));
+  EXPECT_NE(log3.str().find("cannot be read"), std::string::npos) << log3.str();
   std::filesystem::remove_all(dir);
 }
 
@@ -75,6 +154,13 @@ TEST(SixStep, ConfigErrorsNameTheKey) {
     EXPECT_NE(std::string(e.what()).find("epochz"), std::string::npos) << e.what();
   }
   EXPECT_THROW(cycle::SixStepConfig::from_yaml("on_gate_failure: retry\n", "bad"), InvalidArgument);
+  try {
+    cycle::SixStepConfig::from_yaml("window_steps: 4\nobs_every: 5\n", "bad");
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("obs_every = 5"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(cycle::SixStepConfig::from_yaml("held_out: 5\nwindows: 6\n", "bad"), InvalidArgument);
 }
 
 }  // namespace

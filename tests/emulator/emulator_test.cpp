@@ -245,8 +245,8 @@ namespace {
 emulator::AnalysisComparisonOptions small_comparison() {
   emulator::AnalysisComparisonOptions o;
   o.windows = 3;
-  o.steps = 4;
-  o.obs_every = 2;
+  o.window.steps = 4;
+  o.window.obs_every = 2;
   o.spinup = 300;
   return o;
 }
@@ -280,7 +280,7 @@ TEST(AnalysisComparison, RunsTheSolverWithTheTrainedEmulator) {
 
 TEST(AnalysisComparison, OptionErrorsNameTheField) {
   auto o = small_comparison();
-  o.obs_every = 9;
+  o.window.obs_every = 9;
   try {
     o.validate();
     FAIL() << "expected InvalidArgument";

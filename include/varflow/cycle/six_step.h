@@ -1,9 +1,17 @@
 #pragma once
-// The six-step cycle on Lorenz-96 (design/cycle.md): (1) physics forward, (2) the 4D-Var oracle,
-// (3) the stencil emulator and its gate, (4) emulator-based analyses against the oracle,
-// (5) the amortized predictor (not implemented in this version: reported as such), (6) the
-// manifest of the run. Steps 2 and 4 share the held-out windows: compare_analyses solves each
-// window with the physics (the oracle, step 2) and with the promoted model (step 4) side by side.
+// The six-step cycle on Lorenz-96 (design/cycle.md): (1) physics forward, (2) the 4D-Var oracle on
+// held-out windows, (3) the stencil emulator and its gate, (4) emulator-based analyses against the
+// oracle, (5) the amortized predictor and its three gates, (6) improve: every run writes a manifest
+// (per step: a fingerprint of its inputs, its status and the checksum of its output), and a run in
+// the same directory re-runs exactly the steps whose inputs changed and the steps downstream of them.
+//
+// Dependencies (a step's fingerprint covers its config keys and the checksums of its inputs):
+//   1 <- physics (n, forcing, dt), train_pairs, stride, held_out, seed
+//   2 <- step 1, windows and the observation network (window_steps, obs_every, obs_stride, obs_noise,
+//        background_sd)
+//   3 <- step 1, the emulator (hidden, radius, layers, epochs, learning_rate), threads
+//   4 <- step 2, step 3 (its output and verdict), on_gate_failure
+//   5 <- the promoted model of step 3, the observation network, the predictor settings, threads
 #include <filesystem>
 #include <iosfwd>
 #include <string>
@@ -25,8 +33,14 @@ struct SixStepConfig {
   Index radius = 4;
   Index layers = 1;
   double learning_rate = 1e-2;
-  Index windows = 10;         // held-out 4D-Var windows (steps 2 and 4)
+  Index windows = 10;         // held-out 4D-Var windows (steps 2 and 4), <= held_out
+  // The observation network of steps 2, 4 and 5: every obs_stride-th point observed at steps
+  // 0, obs_every, .. <= window_steps with error sd obs_noise; background error sd background_sd.
   Index window_steps = 4;
+  Index obs_every = 2;
+  Index obs_stride = 1;
+  double obs_noise = 1.0;
+  double background_sd = 1.0;
   Index threads = 1;          // OpenMP threads for the run (the small networks are fastest on one)
   std::string on_gate_failure = "stop";  // stop | fallback (to the physics model)
 
@@ -38,7 +52,10 @@ struct SixStepConfig {
 };
 
 enum class StepStatus { kPassed, kFailed, kRan, kSkipped, kNotImplemented };
+// "passed" | "FAILED" | "ran" | "skipped" | "not implemented"; step_status_from_string is its inverse
+// (throws InvalidArgument naming the text).
 std::string to_string(StepStatus s);
+StepStatus step_status_from_string(const std::string& text);
 
 struct StepRecord {
   int number = 0;
@@ -47,8 +64,10 @@ struct StepRecord {
   std::string gate;       // one line: statistics against thresholds
   std::string detail;     // the full gate report
   std::string artifact;   // file written by the step ("" if none)
-  std::string checksum;   // of the step's output
-  double seconds = 0.0;
+  std::string checksum;   // of the step's output (content, not file bytes)
+  std::string inputs;     // fingerprint of the step's inputs (config keys and upstream checksums)
+  double seconds = 0.0;   // of the run that computed the step
+  bool reused = false;    // taken from the previous run's manifest: its inputs had not changed
 };
 
 struct SixStepReport {
@@ -56,12 +75,22 @@ struct SixStepReport {
   std::string config_hash;
   std::uint64_t seed = 0;
   bool all_gates_passed() const;
+  // Numbers of the steps computed by this run (not reused), ascending.
+  std::vector<int> steps_run() const;
   std::string table() const;
 };
 
-// Runs the cycle, writes DIR/emulator.nc, DIR/manifest.json and DIR/report.html, logs progress to
-// `log`. Throws InvalidArgument on an invalid config.
+struct SixStepRunOptions {
+  bool fresh = false;  // ignore DIR/manifest.json of a previous run: compute every step
+};
+
+// Runs the cycle in `dir` (created if missing) and writes its artifacts there: physics.nc (step 1),
+// oracle.nc (2), emulator.nc (3), predictor.nc (5), manifest.json and report.html. A step is reused
+// when the previous manifest in `dir` records the same input fingerprint and its artifact is present
+// with the recorded checksum; everything else runs. Every step draws from its own random stream
+// (seed, step), so a re-run step gives what a complete run would. Logs progress to `log`. Throws
+// InvalidArgument on an invalid config.
 SixStepReport run_six_step(const SixStepConfig& config, std::uint64_t seed, const std::filesystem::path& dir,
-                           std::ostream& log);
+                           std::ostream& log, const SixStepRunOptions& run = {});
 
 }  // namespace varflow::cycle
