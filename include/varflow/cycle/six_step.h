@@ -30,7 +30,7 @@ struct SixStepConfig {
   Index held_out = 200;       // held-out states of the step-3 gate
   Index epochs = 150;
   Index hidden = 16;
-  Index radius = 4;
+  Index radius = 6;           // stencil half-width: one RK4 step of Lorenz-96 reaches x_{i-8} .. x_{i+4}
   Index layers = 1;
   double learning_rate = 1e-2;
   Index windows = 10;         // held-out 4D-Var windows (steps 2 and 4), <= held_out
