@@ -75,6 +75,7 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
   c.radius = r.integer("radius", c.radius);
   c.layers = r.integer("layers", c.layers);
   c.learning_rate = r.real("learning_rate", c.learning_rate);
+  c.emulator_file = r.text("emulator_file", c.emulator_file);
   c.windows = r.integer("windows", c.windows);
   c.window_steps = r.integer("window_steps", c.window_steps);
   c.obs_every = r.integer("obs_every", c.obs_every);
@@ -94,6 +95,7 @@ std::string SixStepConfig::to_yaml() const {
   os << "n: " << n << "\nforcing: " << forcing << "\ndt: " << dt << "\ntrain_pairs: " << train_pairs
      << "\nstride: " << stride << "\nheld_out: " << held_out << "\nepochs: " << epochs << "\nhidden: " << hidden
      << "\nradius: " << radius << "\nlayers: " << layers << "\nlearning_rate: " << learning_rate
+     << "\nemulator_file: \"" << emulator_file << "\""
      << "\nwindows: " << windows << "\nwindow_steps: " << window_steps << "\nobs_every: " << obs_every
      << "\nobs_stride: " << obs_stride << "\nobs_noise: " << obs_noise << "\nbackground_sd: " << background_sd
      << "\nthreads: " << threads << "\non_gate_failure: " << on_gate_failure << "\n";
@@ -292,12 +294,35 @@ class Cycle {
     return r;
   }
 
+  // The emulator of emulator_file; InvalidArgument naming the key when it does not fit the physics.
+  std::shared_ptr<emulator::StencilEmulator> load_emulator_file() const {
+    std::shared_ptr<emulator::StencilEmulator> emu;
+    try {
+      emu = emulator::StencilEmulator::load(c_.emulator_file);
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(format_message("six-step config: emulator_file = '", c_.emulator_file, "': ", e.what()));
+    }
+    const auto& ec = emu->config();
+    if (ec.grid != c_.n || ec.dt != c_.dt) {
+      throw InvalidArgument(format_message("six-step config: emulator_file = '", c_.emulator_file,
+                                           "' emulates n = ", ec.grid, ", dt = ", ec.dt, "; the physics has n = ",
+                                           c_.n, ", dt = ", c_.dt));
+    }
+    return emu;
+  }
+
   StepRecord step3(const StepRecord& s1) {
-    const std::string inputs = Fingerprint()
-                                   .add("step1", s1.checksum).add("radius", c_.radius).add("hidden", c_.hidden)
-                                   .add("layers", c_.layers).add("epochs", c_.epochs)
-                                   .add("learning_rate", c_.learning_rate).add("threads", c_.threads)
-                                   .add("seed", seed_).hex();
+    std::shared_ptr<emulator::StencilEmulator> given;
+    Fingerprint f;
+    f.add("step1", s1.checksum).add("seed", seed_);
+    if (!c_.emulator_file.empty()) {
+      given = load_emulator_file();
+      f.add("emulator_file", given->checksum());
+    } else {
+      f.add("radius", c_.radius).add("hidden", c_.hidden).add("layers", c_.layers).add("epochs", c_.epochs)
+          .add("learning_rate", c_.learning_rate).add("threads", c_.threads);
+    }
+    const std::string inputs = f.hex();
     const auto file = dir_ / "emulator.nc";
     if (const StepRecord* p = previous(3, inputs)) {
       try {
@@ -314,28 +339,38 @@ class Cycle {
     }
     const auto t0 = clock_type::now();
     Rng rng = step_rng(seed_, 3);
-    emulator::StencilEmulatorConfig ec;
-    ec.grid = c_.n;
-    ec.radius = c_.radius;
-    ec.hidden = c_.hidden;
-    ec.layers = c_.layers;
-    ec.dt = c_.dt;
-    auto emu = std::make_shared<emulator::StencilEmulator>(ec);
-    emu->initialize(rng);
-    nn::TrainingOptions to;
-    to.epochs = c_.epochs;
-    to.batch_size = 32;
-    to.learning_rate = c_.learning_rate;
-    to.weight_decay = 0.0;
-    to.patience = 0;
-    log_ << "step 3: training the emulator (" << emu->parameters().size() << " weights, " << c_.epochs
-         << " epochs)\n";
-    const auto summary = emulator::train_emulator(*emu, data_.train, to, rng);
     StepRecord r{3, "emulator", StepStatus::kFailed, "", "", "emulator.nc", "", inputs, 0.0};
-    if (!summary.ok()) {
-      r.gate = "training failed: " + summary.message;
-      r.detail = summary.brief_report();
+    std::shared_ptr<emulator::StencilEmulator> emu = given;
+    bool trained = true;
+    if (given) {
+      log_ << "step 3: gating the emulator of " << c_.emulator_file << " (" << given->parameters().size()
+           << " weights)\n";
+      r.detail = format_message("emulator loaded from '", c_.emulator_file, "' (checksum ", given->checksum(), ")\n");
     } else {
+      emulator::StencilEmulatorConfig ec;
+      ec.grid = c_.n;
+      ec.radius = c_.radius;
+      ec.hidden = c_.hidden;
+      ec.layers = c_.layers;
+      ec.dt = c_.dt;
+      emu = std::make_shared<emulator::StencilEmulator>(ec);
+      emu->initialize(rng);
+      nn::TrainingOptions to;
+      to.epochs = c_.epochs;
+      to.batch_size = 32;
+      to.learning_rate = c_.learning_rate;
+      to.weight_decay = 0.0;
+      to.patience = 0;
+      log_ << "step 3: training the emulator (" << emu->parameters().size() << " weights, " << c_.epochs
+           << " epochs)\n";
+      const auto summary = emulator::train_emulator(*emu, data_.train, to, rng);
+      r.detail = summary.brief_report() + "\n";
+      if (!summary.ok()) {
+        trained = false;
+        r.gate = "training failed: " + summary.message;
+      }
+    }
+    if (trained) {
       const auto gate = emulator::emulator_gate(*emu, *physics_, data_.held_out.states, rng);
       r.status = gate.passed() ? StepStatus::kPassed : StepStatus::kFailed;
       std::ostringstream g;
@@ -343,7 +378,7 @@ class Cycle {
         << "); Jacobian norm diff " << gate.max_jacobian_difference << " (< " << gate.operator_norm_tolerance << ")"
         << "; TL/AD " << (gate.adjoint_passed ? "pass" : "FAIL");
       r.gate = g.str();
-      r.detail = summary.brief_report() + "\n" + gate.report();
+      r.detail += gate.report();
     }
     emu->save(file);
     r.checksum = emu->checksum();

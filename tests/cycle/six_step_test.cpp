@@ -10,6 +10,8 @@
 
 #include "varflow/core/error.h"
 #include "varflow/cycle/six_step.h"
+#include "varflow/emulator/stencil_emulator.h"
+#include "../test_messages.h"
 
 namespace varflow {
 namespace {
@@ -143,6 +145,55 @@ TEST(SixStep, RecomputesADamagedArtifactAndKeepsWhatDependsOnlyOnItsContent) {
   const auto fourth = cycle::run_six_step(tiny("fallback"), 7, dir, log3);
   EXPECT_EQ(fourth.steps_run(), (std::vector<int>{1, 2, 3, 4, 5}));
   EXPECT_NE(log3.str().find("cannot be read"), std::string::npos) << log3.str();
+  std::filesystem::remove_all(dir);
+}
+
+// The planted fault of the cycle: an emulator file whose stencil weights carry 20% multiplicative
+// noise (a valid file, checksum and all) is refused at step 3 and nothing downstream uses it; the
+// good emulator given back is promoted again. (A 20-variable emulator that passes its gate trains in
+// a few seconds.)
+TEST(SixStep, RefusesAnEmulatorFileWithCorruptedWeights) {
+  const auto dir = fresh_dir("varflow_six_step_planted");
+  std::filesystem::create_directories(dir);
+  const std::map<std::string, std::string> trained = {
+      {"held_out", "40"}, {"windows", "3"}, {"train_pairs", "3000"}, {"epochs", "100"}, {"hidden", "16"}};
+  std::ostringstream log;
+  const auto first = cycle::run_six_step(tiny("stop", trained), 5, dir / "run", log);
+  ASSERT_EQ(step(first, 3).status, cycle::StepStatus::kPassed) << step(first, 3).gate;
+  ASSERT_EQ(step(first, 4).status, cycle::StepStatus::kPassed) << step(first, 4).gate;
+  std::filesystem::copy_file(dir / "run" / "emulator.nc", dir / "good.nc");
+  {
+    auto e = emulator::StencilEmulator::load(dir / "good.nc");
+    Rng rng(99);
+    const auto& block = e->parameters().blocks().front();
+    auto values = e->parameters().values();
+    for (Index i = 0; i < block.size(); ++i) values[block.offset + i] *= 1.0 + 0.2 * rng.normal();
+    e->save(dir / "planted.nc");
+  }
+  auto with_file = [&](const std::string& file) {
+    auto keys = trained;
+    keys["emulator_file"] = (dir / file).string();
+    return tiny("stop", keys);
+  };
+  const auto planted = cycle::run_six_step(with_file("planted.nc"), 5, dir / "run", log);
+  EXPECT_EQ(step(planted, 3).status, cycle::StepStatus::kFailed) << step(planted, 3).gate;
+  EXPECT_EQ(step(planted, 4).status, cycle::StepStatus::kSkipped);
+  EXPECT_NE(step(planted, 4).gate.find("stopped: step 3 not promoted"), std::string::npos);
+  EXPECT_EQ(planted.steps_run(), (std::vector<int>{3, 4, 5}));
+  EXPECT_FALSE(planted.all_gates_passed());
+
+  const auto good = cycle::run_six_step(with_file("good.nc"), 5, dir / "run", log);
+  EXPECT_EQ(step(good, 3).status, cycle::StepStatus::kPassed) << step(good, 3).gate;
+  EXPECT_EQ(step(good, 3).checksum, step(first, 3).checksum);
+  EXPECT_EQ(step(good, 4).status, cycle::StepStatus::kPassed);
+  EXPECT_EQ(good.steps_run(), (std::vector<int>{3, 4, 5}));
+
+  // A file for another grid is a user error naming the key.
+  auto other = with_file("good.nc");
+  other.n = 24;
+  const std::string message = test::message_of([&] { cycle::run_six_step(other, 5, dir / "other", log); });
+  EXPECT_NE(message.find("emulator_file"), std::string::npos) << message;
+  EXPECT_NE(message.find("n = 20"), std::string::npos) << message;
   std::filesystem::remove_all(dir);
 }
 

@@ -9,7 +9,8 @@
 //   1 <- physics (n, forcing, dt), train_pairs, stride, held_out, seed
 //   2 <- step 1, windows and the observation network (window_steps, obs_every, obs_stride, obs_noise,
 //        background_sd)
-//   3 <- step 1, the emulator (hidden, radius, layers, epochs, learning_rate), threads
+//   3 <- step 1, the emulator (hidden, radius, layers, epochs, learning_rate, threads), or the content
+//        checksum of emulator_file
 //   4 <- step 2, step 3 (its output and verdict), on_gate_failure
 //   5 <- the promoted model of step 3, the observation network, the predictor settings, threads
 #include <filesystem>
@@ -33,6 +34,9 @@ struct SixStepConfig {
   Index radius = 6;           // stencil half-width: one RK4 step of Lorenz-96 reaches x_{i-8} .. x_{i+4}
   Index layers = 1;
   double learning_rate = 1e-2;
+  // An emulator file (varflow_stencil_emulator) to gate at step 3 instead of training one: a
+  // component trained elsewhere, or a new version of the promoted one. "" = train.
+  std::string emulator_file;
   Index windows = 10;         // held-out 4D-Var windows (steps 2 and 4), <= held_out
   // The observation network of steps 2, 4 and 5: every obs_stride-th point observed at steps
   // 0, obs_every, .. <= window_steps with error sd obs_noise; background error sd background_sd.
