@@ -192,6 +192,8 @@ class Cycle {
         physics_(std::make_shared<Lorenz96>(config.n, config.forcing, config.dt)) {}
 
   std::vector<StepRecord> run() {
+    // A given emulator is checked before anything is computed or written.
+    if (!c_.emulator_file.empty()) given_emulator_ = load_emulator_file();
     std::vector<StepRecord> steps;
     steps.push_back(step1());
     steps.push_back(step2(steps[0]));
@@ -312,11 +314,10 @@ class Cycle {
   }
 
   StepRecord step3(const StepRecord& s1) {
-    std::shared_ptr<emulator::StencilEmulator> given;
+    const std::shared_ptr<emulator::StencilEmulator> given = given_emulator_;
     Fingerprint f;
     f.add("step1", s1.checksum).add("seed", seed_);
-    if (!c_.emulator_file.empty()) {
-      given = load_emulator_file();
+    if (given) {
       f.add("emulator_file", given->checksum());
     } else {
       f.add("radius", c_.radius).add("hidden", c_.hidden).add("layers", c_.layers).add("epochs", c_.epochs)
@@ -454,6 +455,7 @@ class Cycle {
   std::shared_ptr<const Lorenz96> physics_;
   PhysicsData data_;
   OracleData oracle_;
+  std::shared_ptr<emulator::StencilEmulator> given_emulator_;  // from emulator_file, if set
   std::shared_ptr<const emulator::StencilEmulator> emulator_;
   bool emulator_promoted_ = false;
 };

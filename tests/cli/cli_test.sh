@@ -43,5 +43,23 @@ expect_status 2 "not a readable netCDF" -- "$varflow" assimilate --obs "$work/ty
 [ ! -e "$work/c.nc" ] || fail "a failed run left c.nc behind"
 expect_status 2 "n = 2 must be at least 4" -- "$varflow" forecast --n 2
 
+# six-step: a tiny run whose emulator is under-trained (exit 1, the table names the failed gate), the
+# same run again computes nothing, a changed observation network recomputes steps 2, 4 and 5.
+printf 'n: 20\ntrain_pairs: 200\nheld_out: 10\nepochs: 2\nhidden: 6\nwindows: 2\n' >"$work/tiny.yaml"
+expect_status 0 "--fresh" -- "$varflow" six-step --help
+expect_status 1 "FAILED" -- "$varflow" six-step --config "$work/tiny.yaml" --out "$work/six"
+for f in physics.nc oracle.nc emulator.nc manifest.json report.html; do
+  [ -f "$work/six/$f" ] || fail "six-step wrote no $f"
+done
+expect_status 1 "steps computed by this run: 0 of" -- "$varflow" six-step --config "$work/tiny.yaml" --out "$work/six"
+printf 'obs_noise: 0.5\n' >>"$work/tiny.yaml"
+expect_status 1 "step 3: reused" -- "$varflow" six-step --config "$work/tiny.yaml" --out "$work/six"
+grep -q "step 2: inputs changed" "$work/out" || fail "six-step did not recompute step 2 after an observation change"
+printf 'n: 20\nhiden: 6\n' >"$work/typo6.yaml"
+expect_status 2 "unknown key 'hiden'" -- "$varflow" six-step --config "$work/typo6.yaml" --out "$work/six2"
+printf 'emulator_file: %s\n' "$work/absent.nc" >"$work/nofile.yaml"
+expect_status 2 "emulator_file" -- "$varflow" six-step --config "$work/nofile.yaml" --out "$work/six3"
+[ ! -e "$work/six3/physics.nc" ] || fail "six-step computed step 1 before refusing its emulator_file"
+
 if [ "$failures" -eq 0 ]; then echo "cli_test: all checks passed"; fi
 exit "$failures"
