@@ -23,10 +23,10 @@ std::uint64_t hash_matrix(const Matrix& m, std::uint64_t h) {
 }
 
 void check_type(const NetcdfReader& in, const std::string& type) {
-  const auto t = in.string_attribute("type");
+  const auto t = in.string_attribute("varflow_file_type");
   if (!t || *t != type) {
-    throw InvalidArgument(format_message("'", in.path().string(), "': type = '", t.value_or(""), "', expected '",
-                                         type, "'"));
+    throw InvalidArgument(format_message("'", in.path().string(), "': varflow_file_type = '", t.value_or(""),
+                                         "', expected '", type, "'"));
   }
 }
 
@@ -87,7 +87,7 @@ std::string PhysicsData::checksum() const {
 
 void save_physics(const PhysicsData& data, const std::filesystem::path& file) {
   NetcdfWriter out(file);
-  out.attribute("type", "varflow_six_step_physics");
+  out.attribute("varflow_file_type", "varflow_six_step_physics");
   out.attribute("format_version", 1LL);
   out.attribute("checksum", data.checksum());
   out.add_dimension("state", data.train.states.rows());
@@ -138,7 +138,7 @@ void save_oracle(const OracleData& data, const std::filesystem::path& file) {
     if (converged[static_cast<std::size_t>(j)]) covariance.col(j) = data.analyses.covariance[static_cast<std::size_t>(j)].reshaped();
   }
   NetcdfWriter out(file);
-  out.attribute("type", "varflow_six_step_oracle");
+  out.attribute("varflow_file_type", "varflow_six_step_oracle");
   out.attribute("format_version", 1LL);
   out.attribute("checksum", data.checksum());
   out.attribute("steps", static_cast<long long>(w.options.steps));

@@ -132,7 +132,7 @@ std::string StencilEmulator::checksum() const {
 
 void StencilEmulator::save(const std::filesystem::path& file) const {
   NetcdfWriter w(file);
-  w.attribute("type", std::string(kFileType));
+  w.attribute("varflow_file_type", std::string(kFileType));
   w.attribute("format_version", kFormatVersion);
   w.attribute("grid", static_cast<long long>(config_.grid));
   w.attribute("radius", static_cast<long long>(config_.radius));
@@ -165,8 +165,10 @@ std::unique_ptr<StencilEmulator> StencilEmulator::load(const std::filesystem::pa
     if (!v) throw InvalidArgument(format_message(where, ": attribute '", key, "' is missing"));
     return *v;
   };
-  if (text("type") != kFileType) {
-    throw InvalidArgument(format_message(where, ": type = '", text("type"), "', expected '", kFileType, "'"));
+  if (!r.string_attribute("varflow_file_type") || *r.string_attribute("varflow_file_type") != kFileType) {
+    throw InvalidArgument(format_message(where, ": not a varflow stencil emulator (varflow_file_type = '",
+                                         r.string_attribute("varflow_file_type").value_or(""), "', expected '",
+                                         kFileType, "')"));
   }
   const double version = number("format_version");
   if (version != static_cast<double>(kFormatVersion)) {

@@ -16,7 +16,7 @@
 // internal mutex (thread-safe, not concurrent). Training (train_emulator) must not run concurrently
 // with Model calls.
 //
-// File format (save / load): netCDF, global attributes type = "varflow_stencil_emulator",
+// File format (save / load): netCDF, global attributes varflow_file_type = "varflow_stencil_emulator",
 // format_version, grid, radius, hidden, layers, activation, dt, name of the physics model,
 // x_mean, x_std, increment_std, checksum (FNV-1a 64 over configuration, normalisation and weights);
 // variable `weights(parameter)` and the block layout as attribute `layout`. Load verifies version,
