@@ -364,7 +364,14 @@ class Cycle {
       to.patience = 0;
       log_ << "step 3: training the emulator (" << emu->parameters().size() << " weights, " << c_.epochs
            << " epochs)\n";
-      const auto summary = emulator::train_emulator(*emu, data_.train, to, rng);
+      const Index every = std::max<Index>(1, c_.epochs / 10);
+      const auto summary = emulator::train_emulator(*emu, data_.train, to, rng, [&](const nn::EpochReport& e) {
+        if (e.epoch % every == 0 || e.epoch == e.epochs) {
+          log_ << "  epoch " << e.epoch << "/" << e.epochs << ": validation loss " << std::setprecision(3)
+               << e.validation_loss << ", " << std::fixed << std::setprecision(0) << e.seconds_left
+               << " s left" << std::defaultfloat << "\n" << std::flush;
+        }
+      });
       r.detail = summary.brief_report() + "\n";
       if (!summary.ok()) {
         trained = false;
