@@ -16,6 +16,7 @@
 #include <string>
 
 #include "report/oracles.h"
+#include "varflow/covariance/covariance.h"
 #include "varflow/amortized/problems.h"
 #include "varflow/cycle/predictor_step.h"
 #include "varflow/model/lorenz96.h"
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
   cycle::PredictorStepOptions o;
   std::uint64_t seed = 1;
   double forcing = 0.0;
-  Index oracle_check = 0, linear_check = 0;
+  Index oracle_check = 0, linear_check = 0, mean_check = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return std::string(argv[++i]); };
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
       o.validation.lorenz96_jacobian = report::oracle_jacobian_from_string(next());
     } else if (a == "--events") {
       o.validation.events = std::stol(next());
+    } else if (a == "--mean-check") {
+      mean_check = std::stol(next());
     } else if (a == "--linear-check") {
       linear_check = std::stol(next());
     } else if (a == "--oracle-check") {
@@ -54,6 +57,74 @@ int main(int argc, char** argv) {
     }
   }
   o.validation.lorenz96 = o.problem;
+  if (mean_check > 0) {
+    // The exact posterior mean and its derivative dE[x|y]/dy = Cov(x, g(x) | y) R^-1 (g: the
+    // observed trajectory; the likelihood is Gaussian in y) by self-normalised importance sampling
+    // from the oracle's Laplace posterior, against the oracle's MAP and its J (map differences).
+    const amortized::Lorenz96Problem problem(o.problem);
+    report::ValidationOptions fd = o.validation;
+    fd.lorenz96_jacobian = report::OracleJacobian::kMapDifferences;
+    auto of = report::make_oracle("lorenz96", problem.shape(), fd);
+    const auto& po = o.problem;
+    const Lorenz96 model(po.size, po.forcing, po.dt);
+    Rng rng(seed);
+    const amortized::Dataset e = problem.simulate(mean_check, rng);
+    const Index draws = 200000, n = po.size;
+    for (Index j = 0; j < mean_check; ++j) {
+      const Vector y = e.y.col(j);
+      const auto post = of->posterior(y);
+      const Vector m = post->mean();
+      const Matrix l = post->covariance()->dense().llt().matrixL();
+      Matrix xs(n, draws), gs(y.size(), draws);
+      Vector logw(draws);
+      for (Index k = 0; k < draws; ++k) {
+        const Vector z = rng.normal_vector(n);
+        Vector x = m + l * z;
+        xs.col(k) = x;
+        double lt = -0.5 * (x - problem.center()).squaredNorm() / (po.prior_sd * po.prior_sd);
+        for (Index step = 0, slot = 0; step <= po.window; ++step) {
+          if (step % po.obs_every == 0) {
+            for (Index i = 0; i < n; ++i) {
+              const double yi = y[slot * n + i];
+              gs(slot * n + i, k) = x[i];
+              if (std::isfinite(yi)) lt -= 0.5 * (yi - x[i]) * (yi - x[i]) / (po.obs_noise * po.obs_noise);
+            }
+            ++slot;
+          }
+          if (step < po.window) model.step(x);
+        }
+        logw[k] = lt + 0.5 * z.squaredNorm();
+      }
+      const double mx = logw.maxCoeff();
+      Vector w = (logw.array() - mx).exp();
+      w /= w.sum();
+      const double ess = 1.0 / w.squaredNorm();
+      const Vector mean = xs * w;
+      const Vector gbar = gs * w;
+      const Matrix xc = xs.colwise() - mean;
+      const Matrix gc = (gs.colwise() - gbar).array().rowwise() * w.transpose().array();
+      Matrix jm = xc * gc.transpose() / (po.obs_noise * po.obs_noise);
+      for (Index k = 0; k < y.size(); ++k)
+        if (!std::isfinite(y[k])) jm.col(k).setZero();
+      const JacobianOperator jf = of->jacobian(y);
+      double worst = 0.0, avg = 0.0;
+      for (int p = 0; p < 20; ++p) {
+        Vector v = rng.normal_vector(y.size());
+        for (Index i = 0; i < v.size(); ++i)
+          if (!std::isfinite(y[i])) v[i] = 0.0;
+        v.normalize();
+        const Vector a = jf.jvp(v), b = jm * v;
+        const double err = (b - a).norm() / a.norm();
+        worst = std::max(worst, err);
+        avg += err / 20.0;
+      }
+      const Vector d = (mean - m).cwiseQuotient(post->marginal_std());
+      std::cout << "event " << j << ": ESS " << ess << " of " << draws << "; |E[x|y] - MAP| / sigma max "
+                << d.cwiseAbs().maxCoeff() << "; dE[x|y]/dy vs dMAP/dy probe error mean " << avg << ", max " << worst
+                << "\n";
+    }
+    return 0;
+  }
   if (linear_check > 0) {
     // The best global linear map x ~ K y + k (least squares on 50000 physics pairs, missing = 0)
     // against the oracle's J at linear_check events: how far from linear the posterior mean is.

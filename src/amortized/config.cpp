@@ -272,6 +272,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"encoder.conv_layers", VF_INDEX(network.encoder.conv_layers)},
         {"encoder.kernel", VF_INDEX(network.encoder.kernel)},
         {"encoder.activation", VF_ACT(network.encoder.activation)},
+        {"encoder.linear_skip", VF_BOOL(network.encoder.linear_skip)},
         {"flow.layers", VF_INDEX(network.flow.layers)},
         {"flow.coupling", VF_ENUM(network.flow.coupling, coupling_from_string)},
         {"flow.bins", VF_INDEX(network.flow.bins)},
@@ -297,6 +298,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"gaussian.width", VF_INDEX(network.gaussian.width)},
         {"gaussian.depth", VF_INDEX(network.gaussian.depth)},
         {"gaussian.activation", VF_ACT(network.gaussian.activation)},
+        {"gaussian.linear_skip", VF_BOOL(network.gaussian.linear_skip)},
         {"mean_samples", VF_INDEX(network.mean_samples)},
         {"mean_seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.network.mean_seed); },
                             [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {

@@ -61,6 +61,9 @@ struct EncoderOptions {
   Index conv_layers = 2;    // conv: number of periodic convolutions
   Index kernel = 5;         // conv: odd kernel width
   nn::Activation activation = nn::Activation::kSilu;
+  // A dense linear path from the (masked, normalised) observations to the context around the
+  // network (nn::LinearSkip): the context is linear in y plus the network's nonlinear rest.
+  bool linear_skip = false;
 };
 
 struct FlowOptions {
@@ -95,6 +98,9 @@ struct GaussianOptions {
   Index width = 64;
   Index depth = 2;
   nn::Activation activation = nn::Activation::kSilu;
+  // A dense linear path from the context to the head's outputs around its MLP (nn::LinearSkip).
+  // With encoder.linear_skip the posterior mean has a linear path from y: mean = K y + nonlinear rest.
+  bool linear_skip = false;
 };
 
 struct AmortizedConfig {
