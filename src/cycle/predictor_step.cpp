@@ -38,8 +38,13 @@ amortized::Lorenz96ProblemOptions PredictorStepOptions::default_problem() {
 }
 
 amortized::AmortizedSetup PredictorStepOptions::default_setup() {
+  // The lorenz96 Gaussian-head defaults (conv encoder: 2 periodic convolutions of 16 channels,
+  // kernel 5, a dense layer of 128, context 64; head MLP of width 128, diagonal covariance; SiLU),
+  // with 30000 pairs x 30 epochs: ~90-130 s on one thread (design/cycle.md, "Step 5").
   amortized::AmortizedSetup s = amortized::default_setup("lorenz96", amortized::HeadType::kGaussian);
   s.lorenz96 = default_problem();
+  s.pairs = 30000;
+  s.training.epochs = 30;
   return s;
 }
 
