@@ -223,6 +223,24 @@ TEST(AmortizedPosterior, BadInputIsAClearError) {
   expect_invalid([&] { default_setup("three-moons", HeadType::kFlow); }, "problem = 'three-moons'");
 }
 
+// A model with linear skips (encoder and Gaussian head) is saved and loaded with the same
+// parameter layout and answers identically; its configuration text names the skips.
+TEST(AmortizedPosterior, LinearSkipModelRoundTripsThroughAFile) {
+  Rng rng = testing::seeded_rng(1207);
+  std::unique_ptr<Simulator> problem;
+  AmortizedPosterior q = small_model({"skip", "lorenz96", HeadType::kGaussian, true}, rng, problem);
+  EXPECT_NE(config_text(q.config()).find("encoder.linear_skip: true"), std::string::npos);
+  EXPECT_NE(config_text(q.config()).find("gaussian.linear_skip: true"), std::string::npos);
+  EXPECT_NE(q.describe().find("linear skip"), std::string::npos) << q.describe();
+  const auto file = std::filesystem::temp_directory_path() / ("varflow_skip_" + std::to_string(::getpid()) + ".nc");
+  q.save(file);
+  AmortizedPosterior r = AmortizedPosterior::load(file);
+  std::filesystem::remove(file);
+  EXPECT_EQ(r.checksum(), q.checksum());
+  const Vector y = problem->simulate(1, rng).y.col(0);
+  EXPECT_EQ(r.mean(y), q.mean(y));
+}
+
 TEST(Config, YamlFileTextRoundTripAndErrors) {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("varflow_cfg_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
