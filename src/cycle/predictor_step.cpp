@@ -82,7 +82,10 @@ void PredictorStepOptions::validate() const {
 }
 
 std::string PredictorStepResult::gate_line() const {
-  if (!training_ok) return "not validated: training failed (" + training_message + ")";
+  if (!training_ok) {
+    if (training_message.rfind("simulating", 0) == 0) return "not validated: " + training_message;
+    return "not validated: training failed (" + training_message + ")";
+  }
   if (!validated) return "not validated";
   const PromotionDecision& d = validation.decision;
   const auto& a = d.agreement;
@@ -120,7 +123,16 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   // Pairs from the promoted model (an independent stream), then training.
   auto t0 = std::chrono::steady_clock::now();
   Rng data_rng = rng.split();
-  const amortized::Dataset data = problem.simulate(options.setup.pairs, data_rng);
+  amortized::Dataset data;
+  try {
+    data = problem.simulate(options.setup.pairs, data_rng);
+  } catch (const std::exception& e) {
+    // E.g. a promoted emulator whose trajectory leaves the finite numbers: a status, like a NaN loss.
+    out.simulate_seconds = since(t0);
+    out.training_message = format_message("simulating pairs with ", problem.model().name(), " failed: ", e.what());
+    log << "step 5: " << out.training_message << "\n";
+    return out;
+  }
   out.simulate_seconds = since(t0);
   log << "step 5: simulated " << data.size() << " pairs with " << problem.model().name() << " in "
       << out.simulate_seconds << " s\n";

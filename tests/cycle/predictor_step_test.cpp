@@ -126,6 +126,23 @@ TEST_F(PredictorStep, NonFiniteTrainingIsAStatusNotAnException) {
   EXPECT_NE(r.gate_line().find("training failed"), std::string::npos) << r.gate_line();
 }
 
+// A promoted model whose trajectory blows up (Lorenz-96 with a time step of 5: RK4 is unstable)
+// cannot give pairs: a status naming the model, no exception, no file.
+TEST_F(PredictorStep, FailingSimulationModelIsAStatus) {
+  const PredictorStepOptions o = tiny_options();
+  Rng rng = testing::seeded_rng(3104);
+  std::ostringstream log;
+  const auto file = dir_ / "blown.nc";
+  PredictorStepResult r;
+  ASSERT_NO_THROW(r = run_predictor_step(std::make_shared<Lorenz96>(o.problem.size, 8.0, 5.0), o, rng, file, log));
+  std::cout << r.gate_line() << "\n";
+  EXPECT_FALSE(r.training_ok);
+  EXPECT_FALSE(r.validated);
+  EXPECT_FALSE(std::filesystem::exists(file));
+  EXPECT_NE(r.gate_line().find("simulating pairs with lorenz96(n=8, F=8, dt=5) failed"), std::string::npos)
+      << r.gate_line();
+}
+
 TEST_F(PredictorStep, InvalidOptionsAndModelsAreNamed) {
   std::ostringstream log;
   Rng rng(1);

@@ -47,7 +47,8 @@ struct PredictorStepOptions {
 };
 
 struct PredictorStepResult {
-  bool training_ok = false;          // false: non-finite loss or an exception while training
+  bool training_ok = false;          // false: the pairs could not be simulated, or a non-finite loss or
+                                     // an exception while training
   std::string training_message;      // the training summary (or what failed)
   bool validated = false;            // the gates ran
   report::ValidationReport validation;
@@ -63,10 +64,10 @@ struct PredictorStepResult {
 
 // Trains the amortized posterior on options.setup.pairs pairs simulated with `simulation_model`
 // (state size options.problem.size; null: the physics), writes it to `model_file` atomically,
-// validates it against the physics oracle and reports. A non-finite training loss (or a failure
-// inside training) is a reported status, not an exception; the model is then neither written nor
-// validated. Progress lines go to `log`. Throws InvalidArgument for invalid options or a model of
-// the wrong size.
+// validates it against the physics oracle and reports. A non-finite training loss, a failure inside
+// training or a simulation model that fails (e.g. a non-finite state) is a reported status
+// (training_ok = false), not an exception; the model is then neither written nor validated.
+// Progress lines go to `log`. Throws InvalidArgument for invalid options or a model of the wrong size.
 PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_model,
                                        const PredictorStepOptions& options, Rng& rng,
                                        const std::filesystem::path& model_file, std::ostream& log);
