@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <exception>
 #include <ostream>
 
@@ -92,8 +93,8 @@ std::string PredictorStepResult::gate_line() const {
   const auto& o = a.options;
   double probe = 0.0, rho = 0.0;
   for (const auto& j : d.adjoint_calibration.jacobians) {
-    probe = std::max(probe, j.max_probe_error);
-    rho = std::max(rho, j.relative_operator_norm_difference);
+    if (!(j.max_probe_error <= probe)) probe = j.max_probe_error;  // a NaN shows as NaN
+    if (!(j.relative_operator_norm_difference <= rho)) rho = j.relative_operator_norm_difference;
   }
   const auto& s = d.sbc;
   const double contraction = s.contraction.size() > 0 ? s.contraction.minCoeff() : 0.0;
@@ -103,7 +104,7 @@ std::string PredictorStepResult::gate_line() const {
   const double probe_tol = cases.empty() ? defaults.probe_tolerance : cases[0].probe_tolerance;
   const double rho_tol = cases.empty() ? defaults.operator_norm_tolerance : cases[0].operator_norm_tolerance;
   return format_message("agreement ", d.passed(Gate::kPosteriorAgreement) ? "pass" : "FAIL", ": max |d| ",
-                        a.worst_difference.value, " (<= ", o.tolerance_sigma, "), spread ", a.min_spread.value,
+                        std::abs(a.worst_difference.value), " (<= ", o.tolerance_sigma, "), spread ", a.min_spread.value,
                         " .. ", a.max_spread.value, " (in [", o.min_spread_ratio, ", ", o.max_spread_ratio,
                         "]); adjoint ", d.passed(Gate::kAdjointCalibration) ? "pass" : "FAIL", ": max probe error ",
                         probe, " (< ", probe_tol, "), rho ", rho, " (< ", rho_tol, "); SBC ",
