@@ -23,6 +23,7 @@ struct ValidateCommandOptions {
   std::string out;
   varflow::Index events = 20;
   varflow::Index sbc_simulations = 200;
+  std::string oracle_jacobian = "gauss-newton";
 };
 
 int run_validate(const ValidateCommandOptions& o) {
@@ -34,6 +35,7 @@ int run_validate(const ValidateCommandOptions& o) {
   options.events = o.events;
   options.jacobian_cases = std::min<varflow::Index>(options.jacobian_cases, o.events);
   options.gates.sbc.simulations = o.sbc_simulations;
+  options.lorenz96_jacobian = varflow::report::oracle_jacobian_from_string(o.oracle_jacobian, "--oracle-jacobian");
   if (!o.config.empty()) {
     // The training configuration: its lorenz96 section defines the problem the model was trained on.
     AmortizedSetup setup;
@@ -80,6 +82,11 @@ void add_validate_command(CLI::App& app, CommandList& commands) {
       ->capture_default_str();
   sub->add_option("--sbc-simulations", o->sbc_simulations, "SBC simulations (at least 200 for a decision)")
       ->check(CLI::Range(200, 10000000))
+      ->capture_default_str();
+  sub->add_option("--oracle-jacobian", o->oracle_jacobian,
+                  "lorenz96: the oracle's J, gauss-newton (ObservationSensitivity) or map-differences (central "
+                  "differences of the 4D-Var MAP)")
+      ->check(CLI::IsMember({"gauss-newton", "map-differences"}))
       ->capture_default_str();
   commands.push_back({sub, [o] { return run_validate(*o); }});
 }

@@ -13,25 +13,36 @@
 namespace varflow::amortized {
 
 std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const ProblemShape& shape) {
-  if (o.type == EncoderType::kMlp) return nn::make_mlp(shape.obs_size, o.width, o.depth, o.context, o.activation);
+  if (o.type == EncoderType::kMlp) {
+    auto mlp = nn::make_mlp(shape.obs_size, o.width, o.depth, o.context, o.activation);
+    if (!o.linear_skip) return mlp;
+    auto s = std::make_unique<nn::Sequential>();
+    s->emplace<nn::LinearSkip>(std::move(mlp));
+    return s;
+  }
   // Convolutional encoder: [value, mask] channels per slot -> periodic convolutions -> dense layers.
+  // With linear_skip the layers after the mask channels sit in a LinearSkip (a dense linear path
+  // from the values and masks to the context).
   const nn::Init hidden = o.activation == nn::Activation::kRelu ? nn::Init::kHe : nn::Init::kLecun;
   auto s = std::make_unique<nn::Sequential>();
   const Index n = shape.obs_grid;
   s->emplace<nn::MaskChannels>(shape.obs_slots, n);
+  auto body = std::make_unique<nn::Sequential>();
+  nn::Sequential& b = o.linear_skip ? *body : *s;
   Index channels = 2 * shape.obs_slots;
   for (Index l = 0; l < o.conv_layers; ++l) {
-    s->emplace<nn::PeriodicConv1d>(channels, o.channels, n, o.kernel, hidden);
-    s->emplace<nn::ActivationLayer>(o.activation, o.channels * n);
+    b.emplace<nn::PeriodicConv1d>(channels, o.channels, n, o.kernel, hidden);
+    b.emplace<nn::ActivationLayer>(o.activation, o.channels * n);
     channels = o.channels;
   }
   Index prev = channels * n;
   for (Index l = 0; l < o.depth; ++l) {
-    s->emplace<nn::Dense>(prev, o.width, hidden);
-    s->emplace<nn::ActivationLayer>(o.activation, o.width);
+    b.emplace<nn::Dense>(prev, o.width, hidden);
+    b.emplace<nn::ActivationLayer>(o.activation, o.width);
     prev = o.width;
   }
-  s->emplace<nn::Dense>(prev, o.context);
+  b.emplace<nn::Dense>(prev, o.context);
+  if (o.linear_skip) s->emplace<nn::LinearSkip>(std::move(body));
   return s;
 }
 

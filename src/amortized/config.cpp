@@ -27,6 +27,7 @@ std::string to_string(CouplingType v) { return v == CouplingType::kSpline ? "spl
 std::string to_string(CovarianceForm v) { return v == CovarianceForm::kFull ? "full" : "diagonal"; }
 std::string to_string(SdeType v) { return v == SdeType::kVp ? "vp" : "ve"; }
 std::string to_string(Sampler v) { return v == Sampler::kSde ? "sde" : "ode"; }
+std::string to_string(Lorenz96Prior v) { return v == Lorenz96Prior::kClimatology ? "climatology" : "gaussian"; }
 
 namespace {
 template <typename E>
@@ -57,6 +58,9 @@ SdeType sde_from_string(const std::string& s, const std::string& key) {
 }
 Sampler sampler_from_string(const std::string& s, const std::string& key) {
   return parse_enum(s, key, {Sampler::kSde, Sampler::kOde});
+}
+Lorenz96Prior lorenz96_prior_from_string(const std::string& s, const std::string& key) {
+  return parse_enum(s, key, {Lorenz96Prior::kClimatology, Lorenz96Prior::kGaussian});
 }
 
 // ---- validation ----------------------------------------------------------------------------------
@@ -134,6 +138,7 @@ void Lorenz96ProblemOptions::validate() const {
   check_positive(w, "obs_noise", obs_noise);
   check_at_least(w, "spinup", spinup, 0);
   check_at_least(w, "decorrelation", decorrelation, 1);
+  check_positive(w, "prior_sd", prior_sd);
 }
 
 // ---- defaults ------------------------------------------------------------------------------------
@@ -267,6 +272,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"encoder.conv_layers", VF_INDEX(network.encoder.conv_layers)},
         {"encoder.kernel", VF_INDEX(network.encoder.kernel)},
         {"encoder.activation", VF_ACT(network.encoder.activation)},
+        {"encoder.linear_skip", VF_BOOL(network.encoder.linear_skip)},
         {"flow.layers", VF_INDEX(network.flow.layers)},
         {"flow.coupling", VF_ENUM(network.flow.coupling, coupling_from_string)},
         {"flow.bins", VF_INDEX(network.flow.bins)},
@@ -292,6 +298,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"gaussian.width", VF_INDEX(network.gaussian.width)},
         {"gaussian.depth", VF_INDEX(network.gaussian.depth)},
         {"gaussian.activation", VF_ACT(network.gaussian.activation)},
+        {"gaussian.linear_skip", VF_BOOL(network.gaussian.linear_skip)},
         {"mean_samples", VF_INDEX(network.mean_samples)},
         {"mean_seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.network.mean_seed); },
                             [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
@@ -322,6 +329,12 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"lorenz96.obs_noise", VF_DOUBLE(lorenz96.obs_noise)},
         {"lorenz96.spinup", VF_INDEX(lorenz96.spinup)},
         {"lorenz96.decorrelation", VF_INDEX(lorenz96.decorrelation)},
+        {"lorenz96.prior", VF_ENUM(lorenz96.prior, lorenz96_prior_from_string)},
+        {"lorenz96.prior_sd", VF_DOUBLE(lorenz96.prior_sd)},
+        {"lorenz96.prior_seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.lorenz96.prior_seed); },
+                                      [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
+                                        s.lorenz96.prior_seed = parse_u64(k, v, w);
+                                      }}},
     };
     f.insert(f.end(), rest.begin(), rest.end());
     return f;

@@ -21,6 +21,11 @@ constexpr double kLogScaleClamp = 7.0;  // diagonal of L in [e^-7, e^7] (normali
 GaussianHead::GaussianHead(Index state_size, Index context_size, const GaussianOptions& options)
     : d_(state_size), c_(context_size), o_(options) {
   net_ = nn::make_mlp(c_, o_.width, o_.depth, output_size(), o_.activation, nn::Init::kSmall);
+  if (o_.linear_skip) {
+    auto wrapped = std::make_unique<nn::Sequential>();
+    wrapped->emplace<nn::LinearSkip>(std::move(net_));
+    net_ = std::move(wrapped);
+  }
 }
 
 Index GaussianHead::output_size() const {

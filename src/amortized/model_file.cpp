@@ -92,6 +92,11 @@ auto with_netcdf_errors(const std::string& where, F&& f) {
 
 }  // namespace
 
+std::string AmortizedPosterior::checksum() const {
+  const Impl& im = *impl_;
+  return model_checksum(config_text(im.config), im.shape, im.norm, im.replicas[0]->params.values());
+}
+
 void AmortizedPosterior::save(const std::filesystem::path& file) const {
   const Impl& im = *impl_;
   AtomicOutput out(file);

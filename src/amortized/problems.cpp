@@ -115,7 +115,26 @@ double LinearGaussian::posterior_variance() const { return pv_ * nv_ / (pv_ + nv
 
 // ---- Lorenz-96 -------------------------------------------------------------------------------------
 
-Lorenz96Problem::Lorenz96Problem(Lorenz96ProblemOptions options) : o_(options) { o_.validate(); }
+Lorenz96Problem::Lorenz96Problem(Lorenz96ProblemOptions options, std::shared_ptr<const Model> model)
+    : o_(options), model_(std::move(model)) {
+  o_.validate();
+  if (!model_) {
+    model_ = std::make_shared<Lorenz96>(o_.size, o_.forcing, o_.dt);
+  } else if (model_->state_size() != o_.size) {
+    throw InvalidArgument(format_message("Lorenz96Problem: the simulation model '", model_->name(), "' has state size ",
+                                         model_->state_size(), ", but lorenz96.size = ", o_.size));
+  }
+  if (o_.prior == Lorenz96Prior::kGaussian) center_ = gaussian_center(o_);
+}
+
+Vector Lorenz96Problem::gaussian_center(const Lorenz96ProblemOptions& o) {
+  o.validate();
+  const Lorenz96 physics(o.size, o.forcing, o.dt);
+  Rng rng(o.prior_seed);
+  Vector state = Vector::Constant(o.size, o.forcing) + 0.01 * rng.normal_vector(o.size);
+  for (Index k = 0; k < o.spinup; ++k) physics.step(state);
+  return state;
+}
 
 ProblemShape Lorenz96Problem::shape() const {
   const Index slots = o_.window / o_.obs_every + 1;
@@ -123,26 +142,41 @@ ProblemShape Lorenz96Problem::shape() const {
 }
 
 std::string Lorenz96Problem::describe() const {
-  return format_message("lorenz96: n = ", o_.size, ", F = ", o_.forcing, ", dt = ", o_.dt, ", window ", o_.window,
-                        " steps, observed every ", o_.obs_every, " steps at every ", o_.obs_stride,
-                        "-th point, noise ", o_.obs_noise, ", missing ", o_.missing);
+  std::string out = format_message("lorenz96: n = ", o_.size, ", F = ", o_.forcing, ", dt = ", o_.dt, ", window ",
+                                   o_.window, " steps, observed every ", o_.obs_every, " steps at every ",
+                                   o_.obs_stride, "-th point, noise ", o_.obs_noise, ", missing ", o_.missing);
+  if (o_.prior == Lorenz96Prior::kGaussian) {
+    out += format_message(", gaussian prior (sd ", o_.prior_sd, " about the attractor state of seed ", o_.prior_seed, ")");
+  }
+  const std::string physics = Lorenz96(o_.size, o_.forcing, o_.dt).name();
+  if (model_->name() != physics) out += format_message(", simulated with ", model_->name());
+  return out;
 }
 
 Dataset Lorenz96Problem::simulate(Index n, Rng& rng) const {
-  const Lorenz96 model(o_.size, o_.forcing, o_.dt);
+  const Lorenz96 physics(o_.size, o_.forcing, o_.dt);
+  const Model& model = *model_;
   const IdentityObservation h(o_.size);
   const ProblemShape sh = shape();
   Dataset d;
   d.x.resize(o_.size, n);
   d.y.resize(sh.obs_size, n);
-  // One long climatological run from a perturbed rest state.
-  Vector state = Vector::Constant(o_.size, o_.forcing) + 0.01 * rng.normal_vector(o_.size);
-  for (Index k = 0; k < o_.spinup; ++k) model.step(state);
+  const bool climatology = o_.prior == Lorenz96Prior::kClimatology;
+  // Climatology: one long run from a perturbed rest state.
+  Vector state;
+  if (climatology) {
+    state = Vector::Constant(o_.size, o_.forcing) + 0.01 * rng.normal_vector(o_.size);
+    for (Index k = 0; k < o_.spinup; ++k) physics.step(state);
+  }
   Vector x, y;
   for (Index j = 0; j < n; ++j) {
-    for (Index k = 0; k < o_.decorrelation; ++k) model.step(state);
-    d.x.col(j) = state;
-    x = state;
+    if (climatology) {
+      for (Index k = 0; k < o_.decorrelation; ++k) physics.step(state);
+      d.x.col(j) = state;
+    } else {
+      d.x.col(j) = center_ + o_.prior_sd * rng.normal_vector(o_.size);
+    }
+    x = d.x.col(j);
     for (Index step = 0, slot = 0; step <= o_.window; ++step) {
       if (step % o_.obs_every == 0) {
         h.apply(x, y);

@@ -230,6 +230,46 @@ void Residual::tangent(const Matrix& dx, Matrix& dy) const {
   dy += dx;
 }
 
+// ---- LinearSkip --------------------------------------------------------------------------------
+
+LinearSkip::LinearSkip(std::unique_ptr<Sequential> branch, Init init)
+    : branch_(std::move(branch)), skip_(branch_->input_size(), branch_->output_size(), init) {}
+
+std::string LinearSkip::describe() const {
+  return "[" + branch_->describe() + "] + linear skip " + skip_.describe();
+}
+
+void LinearSkip::bind(ParameterBinder& binder, const std::string& prefix) {
+  branch_->bind(binder, prefix);
+  skip_.bind(binder, prefix + ".skip");
+}
+
+void LinearSkip::initialize(Rng& rng) {
+  branch_->initialize(rng);
+  skip_.initialize(rng);
+}
+
+void LinearSkip::forward(const Matrix& x, Matrix& y) {
+  Matrix linear;
+  branch_->forward(x, y);
+  skip_.forward(x, linear);
+  y += linear;
+}
+
+void LinearSkip::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
+  Matrix dx_skip;
+  branch_->backward(dy, dx, accumulate);
+  skip_.backward(dy, dx_skip, accumulate);
+  dx += dx_skip;
+}
+
+void LinearSkip::tangent(const Matrix& dx, Matrix& dy) const {
+  Matrix dy_skip;
+  branch_->tangent(dx, dy);
+  skip_.tangent(dx, dy_skip);
+  dy += dy_skip;
+}
+
 // ---- MaskChannels ------------------------------------------------------------------------------
 
 MaskChannels::MaskChannels(Index slots, Index grid) : slots_(slots), n_(grid) {

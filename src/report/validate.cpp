@@ -13,6 +13,16 @@
 
 namespace varflow::report {
 
+std::string to_string(OracleJacobian v) {
+  return v == OracleJacobian::kGaussNewton ? "gauss-newton" : "map-differences";
+}
+
+OracleJacobian oracle_jacobian_from_string(const std::string& s, const std::string& key) {
+  if (s == "gauss-newton") return OracleJacobian::kGaussNewton;
+  if (s == "map-differences") return OracleJacobian::kMapDifferences;
+  throw InvalidArgument(format_message(key, " = '", s, "' is not one of gauss-newton, map-differences"));
+}
+
 bool ValidationOptions::is_valid(std::string* error) const {
   auto fail = [&](const std::string& m) {
     if (error) *error = "ValidationOptions: " + m;
@@ -26,6 +36,13 @@ bool ValidationOptions::is_valid(std::string* error) const {
   if (grid_points < 21) return fail(format_message("grid_points = ", grid_points, " must be >= 21"));
   if (!(grid_extent > 0.0)) return fail(format_message("grid_extent = ", grid_extent, " must be > 0"));
   if (!(jacobian_step > 0.0)) return fail(format_message("jacobian_step = ", jacobian_step, " must be > 0"));
+  if (!(map_difference_step > 0.0 && map_difference_step < 1.0))
+    return fail(format_message("map_difference_step = ", map_difference_step, " must be in (0, 1)"));
+  try {
+    lorenz96.validate();
+  } catch (const InvalidArgument& e) {
+    return fail(e.what());
+  }
   if (prior_variance_draws < 100)
     return fail(format_message("prior_variance_draws = ", prior_variance_draws, " must be >= 100"));
   std::string e;

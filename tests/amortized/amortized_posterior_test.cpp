@@ -32,6 +32,7 @@ struct E2eCase {
   std::string name;
   std::string problem;
   HeadType head;
+  bool linear_skip = false;  // encoder.linear_skip and gaussian.linear_skip
 };
 
 // A small network for `c`, trained for one short epoch (so that normalisation and ActNorm are set).
@@ -51,6 +52,8 @@ AmortizedPosterior small_model(const E2eCase& c, Rng& rng, std::unique_ptr<Simul
   s.network.gaussian.width = 8;
   s.network.gaussian.depth = 1;
   s.network.mean_samples = 70;  // more than one shard of 32 columns when two threads run
+  s.network.encoder.linear_skip = c.linear_skip;
+  s.network.gaussian.linear_skip = c.linear_skip;
   s.training.epochs = 1;
   AmortizedPosterior q(s.network, problem->shape(), rng, problem->name());
   q.train(*problem, 200, s.training, rng);
@@ -131,7 +134,11 @@ INSTANTIATE_TEST_SUITE_P(Models, EndToEnd,
                                            E2eCase{"linear_gaussian_gaussian", "linear-gaussian", HeadType::kGaussian},
                                            E2eCase{"linear_gaussian_score", "linear-gaussian", HeadType::kScore},
                                            E2eCase{"lorenz96_conv_flow", "lorenz96", HeadType::kFlow},
-                                           E2eCase{"lorenz96_conv_gaussian", "lorenz96", HeadType::kGaussian}),
+                                           E2eCase{"lorenz96_conv_gaussian", "lorenz96", HeadType::kGaussian},
+                                           E2eCase{"linear_gaussian_gaussian_linear_skip", "linear-gaussian",
+                                                   HeadType::kGaussian, true},
+                                           E2eCase{"lorenz96_conv_gaussian_linear_skip", "lorenz96", HeadType::kGaussian,
+                                                   true}),
                          [](const ::testing::TestParamInfo<E2eCase>& p) { return p.param.name; });
 
 TEST(AmortizedPosterior, SameSeedAndThreadsGiveIdenticalWeightsAndDraws) {
@@ -214,6 +221,24 @@ TEST(AmortizedPosterior, BadInputIsAClearError) {
   bad.y(0, 3) = std::nan("");
   expect_invalid([&] { q.train(bad, nn::TrainingOptions{}, rng); }, "y(0, 3) = nan is missing");
   expect_invalid([&] { default_setup("three-moons", HeadType::kFlow); }, "problem = 'three-moons'");
+}
+
+// A model with linear skips (encoder and Gaussian head) is saved and loaded with the same
+// parameter layout and answers identically; its configuration text names the skips.
+TEST(AmortizedPosterior, LinearSkipModelRoundTripsThroughAFile) {
+  Rng rng = testing::seeded_rng(1207);
+  std::unique_ptr<Simulator> problem;
+  AmortizedPosterior q = small_model({"skip", "lorenz96", HeadType::kGaussian, true}, rng, problem);
+  EXPECT_NE(config_text(q.config()).find("encoder.linear_skip: true"), std::string::npos);
+  EXPECT_NE(config_text(q.config()).find("gaussian.linear_skip: true"), std::string::npos);
+  EXPECT_NE(q.describe().find("linear skip"), std::string::npos) << q.describe();
+  const auto file = std::filesystem::temp_directory_path() / ("varflow_skip_" + std::to_string(::getpid()) + ".nc");
+  q.save(file);
+  AmortizedPosterior r = AmortizedPosterior::load(file);
+  std::filesystem::remove(file);
+  EXPECT_EQ(r.checksum(), q.checksum());
+  const Vector y = problem->simulate(1, rng).y.col(0);
+  EXPECT_EQ(r.mean(y), q.mean(y));
 }
 
 TEST(Config, YamlFileTextRoundTripAndErrors) {

@@ -77,6 +77,37 @@ TEST(Layers, MlpAndResidualMlpGradients) {
   EXPECT_TRUE(r2.passed) << "residual mlp: " << r2.report();
 }
 
+// y = F(x) + W x + b: backward (input and parameter gradients) and tangent against central
+// differences, and the value against the branch and the dense path computed separately.
+TEST(Layers, LinearSkipGradientsAndValue) {
+  Rng rng = testing::seeded_rng(508);
+  LinearSkip skip(make_mlp(5, 8, 2, 3, Activation::kSilu));
+  const auto r = check(skip, rng);
+  EXPECT_TRUE(r.passed) << r.report();
+  EXPECT_NE(skip.describe().find("linear skip dense(5 -> 3)"), std::string::npos) << skip.describe();
+
+  // The same parameters in a plain MLP and a Dense layer give the two terms of the sum.
+  ParameterSet params;
+  params.add("s", skip);
+  params.bind();
+  skip.initialize(rng);
+  for (Index i = 0; i < params.size(); ++i) params.values()[i] = rng.normal();
+  auto branch = make_mlp(5, 8, 2, 3, Activation::kSilu);
+  Dense dense(5, 3);
+  ParameterSet plain;
+  plain.add("s", *branch);
+  plain.add("skip", dense);
+  plain.bind();
+  ASSERT_EQ(plain.size(), params.size());
+  plain.values() = params.values();  // the branch's blocks first, then the skip's W and b
+  const Matrix x = random_matrix(5, 4, rng);
+  Matrix y, yb, yd;
+  skip.forward(x, y);
+  branch->forward(x, yb);
+  dense.forward(x, yd);
+  EXPECT_LT((y - yb - yd).cwiseAbs().maxCoeff(), 1e-12);
+}
+
 TEST(Layers, PeriodicConvolutionGradients) {
   Rng rng = testing::seeded_rng(504);
   PeriodicConv1d c(3, 4, 7, 5);  // kernel wider than half the grid: wrap-around on both sides

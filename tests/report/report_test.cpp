@@ -122,6 +122,74 @@ TEST(Lorenz96Oracle, SensitivityMatchesFiniteDifferencesOfTheMap) {
   EXPECT_LT(sd.array().square().mean(), oracle->prior_variance().mean());
 }
 
+// The gaussian prior: the oracle's background is the simulator's prior exactly (prior variances
+// prior_sd^2), so with small observation noise (the Laplace approximation nearly exact) its posterior
+// is calibrated against the simulated truths: mean squared z-score ~ 1 over 30 events x 12
+// components. Its two Jacobians agree there (Gauss-Newton omits terms ~ departures), and the
+// map-differences J is the derivative of its mean: a separate central difference along a probe.
+TEST(Lorenz96Oracle, GaussianPriorOracleIsCalibratedAndItsJacobiansAgree) {
+  Rng rng = testing::seeded_rng(22);
+  ValidationOptions o;
+  o.lorenz96.size = 12;
+  o.lorenz96.window = 4;
+  o.lorenz96.obs_every = 2;
+  o.lorenz96.obs_stride = 1;
+  o.lorenz96.missing = 0.0;
+  o.lorenz96.obs_noise = 0.1;
+  o.lorenz96.spinup = 300;
+  o.lorenz96.prior = amortized::Lorenz96Prior::kGaussian;
+  o.lorenz96.prior_sd = 1.5;
+  const amortized::Lorenz96Problem problem(o.lorenz96);
+  ValidationOptions gn = o, fd = o;
+  gn.lorenz96_jacobian = report::OracleJacobian::kGaussNewton;
+  fd.lorenz96_jacobian = report::OracleJacobian::kMapDifferences;
+  const auto oracle = report::make_oracle("lorenz96", problem.shape(), gn);
+  const auto oracle_fd = report::make_oracle("lorenz96", problem.shape(), fd);
+  EXPECT_EQ(oracle->prior_variance(), Vector::Constant(12, 1.5 * 1.5));
+  EXPECT_NE(oracle->describe().find("exact prior"), std::string::npos) << oracle->describe();
+  EXPECT_NE(oracle_fd->describe().find("central differences of the MAP"), std::string::npos) << oracle_fd->describe();
+  const amortized::Dataset d = problem.simulate(30, rng);
+  double z2 = 0.0;
+  for (Index e = 0; e < d.size(); ++e) {
+    const auto p = oracle->posterior(d.y.col(e));
+    z2 += (d.x.col(e) - p->mean()).cwiseQuotient(p->marginal_std()).squaredNorm();
+  }
+  z2 /= static_cast<double>(d.x.size());
+  std::cout << "gaussian-prior oracle, obs_noise 0.1: mean squared z-score " << z2 << " over " << d.x.size() << "\n";
+  EXPECT_GT(z2, 0.7);
+  EXPECT_LT(z2, 1.3);
+  const Vector y = d.y.col(0);
+  const JacobianOperator jg = oracle->jacobian(y), jf = oracle_fd->jacobian(y);
+  ASSERT_EQ(jf.input_size, y.size());
+  ASSERT_EQ(jf.output_size, 12);
+  const Vector v = rng.normal_vector(y.size()).normalized();
+  const Vector a = jf.jvp(v), b = jg.jvp(v);
+  const double h = 1e-3;
+  const Vector direct = (oracle->posterior(y + h * v)->mean() - oracle->posterior(y - h * v)->mean()) / (2.0 * h);
+  std::cout << "  ||J_gn v - J_fd v|| / ||J_fd v|| = " << (b - a).norm() / a.norm()
+            << ", ||J_fd v - direct|| / ||direct|| = " << (a - direct).norm() / direct.norm() << "\n";
+  EXPECT_LT((b - a).norm() / a.norm(), 0.02);
+  EXPECT_LT((a - direct).norm() / direct.norm(), 1e-4);
+  // Adjoint of the dense J.
+  const Vector w = rng.normal_vector(12);
+  EXPECT_NEAR(w.dot(jf.jvp(v)), jf.vjp(w).dot(v), 1e-12 * (1.0 + std::abs(w.dot(a))));
+}
+
+TEST(ValidationOptions, MapDifferenceStepAndProblemAreChecked) {
+  ValidationOptions o;
+  std::string error;
+  o.map_difference_step = 0.0;
+  EXPECT_FALSE(o.is_valid(&error));
+  EXPECT_NE(error.find("map_difference_step = 0 must be in (0, 1)"), std::string::npos) << error;
+  o = ValidationOptions{};
+  o.lorenz96.prior_sd = 0.0;
+  EXPECT_FALSE(o.is_valid(&error));
+  EXPECT_NE(error.find("prior_sd = 0"), std::string::npos) << error;
+  EXPECT_EQ(report::oracle_jacobian_from_string("map-differences"), report::OracleJacobian::kMapDifferences);
+  EXPECT_EQ(report::to_string(report::OracleJacobian::kGaussNewton), "gauss-newton");
+  EXPECT_THROW(report::oracle_jacobian_from_string("exact"), InvalidArgument);
+}
+
 // One trained linear-Gaussian model shared by the end-to-end tests (trained once).
 class TrainedLinearGaussian : public ::testing::Test {
  protected:

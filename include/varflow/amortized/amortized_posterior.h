@@ -58,6 +58,8 @@ class AmortizedPosterior {
   static AmortizedPosterior load(const std::filesystem::path& file);
   // Writes the model through AtomicOutput (never half-written).
   void save(const std::filesystem::path& file) const;
+  // The checksum save() stores (FNV-1a 64 over configuration, shape, normalisation and weights).
+  std::string checksum() const;
 
   const AmortizedConfig& config() const;
   const ProblemShape& shape() const;

@@ -21,6 +21,7 @@ enum class CouplingType { kSpline, kAffine };
 enum class CovarianceForm { kFull, kDiagonal };
 enum class SdeType { kVp, kVe };
 enum class Sampler { kSde, kOde };
+enum class Lorenz96Prior { kClimatology, kGaussian };
 
 std::string to_string(HeadType v);        // flow | score | gaussian
 std::string to_string(EncoderType v);     // mlp | conv
@@ -28,6 +29,7 @@ std::string to_string(CouplingType v);    // spline | affine
 std::string to_string(CovarianceForm v);  // full | diagonal
 std::string to_string(SdeType v);         // vp | ve
 std::string to_string(Sampler v);         // sde | ode
+std::string to_string(Lorenz96Prior v);   // climatology | gaussian
 // Parse the names above; throw InvalidArgument "<key> = '<value>' is not one of ..." otherwise.
 HeadType head_from_string(const std::string& s, const std::string& key = "head");
 EncoderType encoder_from_string(const std::string& s, const std::string& key = "encoder.type");
@@ -35,6 +37,7 @@ CouplingType coupling_from_string(const std::string& s, const std::string& key =
 CovarianceForm covariance_from_string(const std::string& s, const std::string& key = "gaussian.covariance");
 SdeType sde_from_string(const std::string& s, const std::string& key = "score.sde");
 Sampler sampler_from_string(const std::string& s, const std::string& key = "score.sampler");
+Lorenz96Prior lorenz96_prior_from_string(const std::string& s, const std::string& key = "lorenz96.prior");
 
 // Sizes of the inverse problem. Observations are either a vector (obs_grid = 0) or `obs_slots`
 // gridded fields of obs_grid points each (obs_size = obs_slots * obs_grid, slot-major), which may
@@ -58,6 +61,9 @@ struct EncoderOptions {
   Index conv_layers = 2;    // conv: number of periodic convolutions
   Index kernel = 5;         // conv: odd kernel width
   nn::Activation activation = nn::Activation::kSilu;
+  // A dense linear path from the (masked, normalised) observations to the context around the
+  // network (nn::LinearSkip): the context is linear in y plus the network's nonlinear rest.
+  bool linear_skip = false;
 };
 
 struct FlowOptions {
@@ -92,6 +98,9 @@ struct GaussianOptions {
   Index width = 64;
   Index depth = 2;
   nn::Activation activation = nn::Activation::kSilu;
+  // A dense linear path from the context to the head's outputs around its MLP (nn::LinearSkip).
+  // With encoder.linear_skip the posterior mean has a linear path from y: mean = K y + nonlinear rest.
+  bool linear_skip = false;
 };
 
 struct AmortizedConfig {
@@ -119,8 +128,14 @@ struct Lorenz96ProblemOptions {
   Index obs_stride = 2;        // observed grid points: every obs_stride-th
   double missing = 0.1;        // probability that an observed point is missing (NaN)
   double obs_noise = 1.0;      // observation error standard deviation
-  Index spinup = 1000;         // steps before climatological states are taken
+  Index spinup = 1000;         // steps before climatological states are taken (gaussian: before the centre)
   Index decorrelation = 10;    // steps between climatological states
+  // Distribution of x0. climatology: states of one long run (a non-Gaussian prior). gaussian:
+  // x0 = c + prior_sd * N(0, I) with c a fixed attractor state, the state after `spinup` steps of a
+  // run from the rest state F perturbed by 0.01 N(0, I) drawn with Rng(prior_seed).
+  Lorenz96Prior prior = Lorenz96Prior::kClimatology;
+  double prior_sd = 1.0;
+  std::uint64_t prior_seed = 20261122;
   void validate() const;
 };
 

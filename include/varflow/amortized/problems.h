@@ -8,6 +8,10 @@
 #include "varflow/core/random.h"
 #include "varflow/core/types.h"
 
+namespace varflow {
+class Model;
+}
+
 namespace varflow::amortized {
 
 // Pairs (x_j, y_j), one per column: x is state_size x n, y is obs_size x n. Missing observations
@@ -69,23 +73,40 @@ class LinearGaussian final : public Simulator {
   double pv_, nv_;
 };
 
-// Lorenz-96 state estimation: x0 from the model's climatology (states of one long run, spun up for
-// `spinup` steps, then taken every `decorrelation` steps), y = the state observed on the grid at
-// steps 0, obs_every, ... <= window along the model trajectory (varflow::Lorenz96 and
-// varflow::IdentityObservation), plus N(0, obs_noise^2); only every obs_stride-th point is
-// observed and each observed value is missing with probability `missing` (NaN = missing). The
-// observations form obs_slots = window / obs_every + 1 gridded fields of `size` points.
+// Lorenz-96 state estimation: x0 from the prior (options.prior: the model's climatology, i.e. states
+// of one long run spun up for `spinup` steps and then taken every `decorrelation` steps; or gaussian,
+// x0 = center() + prior_sd N(0, I)), y = the state observed on the grid at steps 0, obs_every, ...
+// <= window along the model trajectory (varflow::IdentityObservation), plus N(0, obs_noise^2); only
+// every obs_stride-th point is observed and each observed value is missing with probability
+// `missing` (NaN = missing). The observations form obs_slots = window / obs_every + 1 gridded fields
+// of `size` points.
+//
+// The trajectory from x0 to the observation times is run with `model`: by default the physics
+// varflow::Lorenz96(size, forcing, dt); the cycle passes its promoted model (e.g. a trained
+// emulator) to train on its pairs. The prior (the climatological run, the gaussian centre) always
+// comes from the physics, so two problems that differ only in `model` share their prior.
 class Lorenz96Problem final : public Simulator {
  public:
-  explicit Lorenz96Problem(Lorenz96ProblemOptions options = {});
+  // Throws InvalidArgument for invalid options or a model whose state size is not options.size.
+  explicit Lorenz96Problem(Lorenz96ProblemOptions options = {}, std::shared_ptr<const Model> model = nullptr);
   std::string name() const override { return "lorenz96"; }
   std::string describe() const override;
   ProblemShape shape() const override;
   Dataset simulate(Index n, Rng& rng) const override;
   const Lorenz96ProblemOptions& options() const { return o_; }
+  // The model the observations are simulated with.
+  const Model& model() const { return *model_; }
+  // Gaussian prior: its mean c (empty for the climatological prior).
+  const Vector& center() const { return center_; }
+
+  // The fixed attractor state of the gaussian prior for these options (deterministic in
+  // size, forcing, dt, spinup and prior_seed).
+  static Vector gaussian_center(const Lorenz96ProblemOptions& options);
 
  private:
   Lorenz96ProblemOptions o_;
+  std::shared_ptr<const Model> model_;
+  Vector center_;
 };
 
 // A built-in problem by name: two-moons | linear-gaussian | lorenz96.

@@ -138,6 +138,29 @@ class Residual final : public Layer {
   std::unique_ptr<Sequential> branch_;
 };
 
+// y = F(x) + W x + b: a branch F (a Sequential) with a dense linear path around it, from the same
+// input to the same output. The linear path carries the part of the map that is linear in x, so the
+// branch only has to learn the nonlinear rest (and the derivative dy/dx = F'(x) + W starts from a
+// learned constant instead of being assembled by the branch). Parameter blocks: the branch's under
+// "<prefix>", then "<prefix>.skip.W" (decayed) and "<prefix>.skip.b".
+class LinearSkip final : public Layer {
+ public:
+  explicit LinearSkip(std::unique_ptr<Sequential> branch, Init init = Init::kSmall);
+  std::string type() const override { return "linear_skip"; }
+  std::string describe() const override;
+  Index input_size() const override { return branch_->input_size(); }
+  Index output_size() const override { return branch_->output_size(); }
+  void bind(ParameterBinder& binder, const std::string& prefix) override;
+  void initialize(Rng& rng) override;
+  void forward(const Matrix& x, Matrix& y) override;
+  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
+  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ private:
+  std::unique_ptr<Sequential> branch_;
+  Dense skip_;
+};
+
 // Periodic 1-D convolution over a grid of n points with c_in input and c_out output channels and an
 // odd kernel of k taps (offsets -r .. r, r = (k-1)/2, indices wrapped around the grid):
 //   y[o, i] = b[o] + sum_c sum_j W[o, c*k + j] x[c, (i + j - r) mod n].

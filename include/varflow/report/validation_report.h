@@ -14,8 +14,10 @@
 //   two-moons        a quadrature posterior on a grid of the standardised state (exact prior density
 //                    times the Gaussian likelihood); J by central differences of its mean in y;
 //   lorenz96         strong-constraint incremental 4D-Var over the problem's window with the
-//                    climatological mean and covariance as background; Laplace posterior (exact
-//                    Gauss-Newton covariance) and ObservationSensitivity for J.
+//                    problem's prior as background (climatology: its mean and covariance, a Gaussian
+//                    approximation; gaussian prior: exactly c and prior_sd^2 I); Laplace posterior
+//                    (exact Gauss-Newton covariance); J by ObservationSensitivity (Gauss-Newton) or
+//                    by central differences of the MAP in y (ValidationOptions::lorenz96_jacobian).
 // The gates are the library's (validation/gates.h): nothing is re-implemented here.
 #include <cstdint>
 #include <filesystem>
@@ -30,6 +32,17 @@
 
 namespace varflow::report {
 
+// How the Lorenz-96 oracle forms J = d(MAP)/dy.
+//   gauss-newton     ObservationSensitivity at the MAP: P_a G^T R^-1 (adjoint and the Gauss-Newton
+//                    posterior covariance). Omits the second-derivative terms of the Hessian, so it
+//                    is a few to ~20% off the derivative of the MAP at obs_noise ~ 1.
+//   map-differences  the full n x m matrix by central differences of the 4D-Var MAP in each observed
+//                    y component (2 solves per observation, step map_difference_step x obs_noise):
+//                    the derivative of the oracle's own mean, accurate to the solver tolerance.
+enum class OracleJacobian { kGaussNewton, kMapDifferences };
+std::string to_string(OracleJacobian v);  // gauss-newton | map-differences
+OracleJacobian oracle_jacobian_from_string(const std::string& s, const std::string& key = "lorenz96_jacobian");
+
 struct ValidationOptions {
   Index events = 20;            // held-out events for posterior agreement
   Index posterior_draws = 1000; // draws of a sample-based fast posterior per event (>= 400, gates.md)
@@ -40,6 +53,8 @@ struct ValidationOptions {
   Index prior_variance_draws = 20000;  // simulated states for the prior variances (SBC sharpness)
   PromotionOptions gates;       // thresholds of the three gates (defaults: design/gates.md)
   amortized::Lorenz96ProblemOptions lorenz96;  // the problem the model was trained on (not stored in the model)
+  OracleJacobian lorenz96_jacobian = OracleJacobian::kGaussNewton;  // the Lorenz-96 oracle's J (see above)
+  double map_difference_step = 1e-2;  // map-differences: step in y, in units of lorenz96.obs_noise
   // False with a message naming the option, its value and the rule.
   bool is_valid(std::string* error) const;
 };

@@ -1,0 +1,176 @@
+// Step 5 of the cycle: the amortized predictor trained on the promoted model's pairs and held to the
+// promotion gates against the physics 4D-Var oracle. See design/cycle.md, "Step 5".
+#include "varflow/cycle/predictor_step.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <ostream>
+
+#include "varflow/amortized/amortized_posterior.h"
+#include "varflow/amortized/problems.h"
+#include "varflow/core/error.h"
+#include "varflow/model/model.h"
+
+namespace varflow::cycle {
+
+namespace {
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+amortized::Lorenz96ProblemOptions PredictorStepOptions::default_problem() {
+  amortized::Lorenz96ProblemOptions p;
+  p.size = 40;
+  p.forcing = 8.0;
+  p.dt = 0.05;
+  p.window = 4;
+  p.obs_every = 2;
+  p.obs_stride = 1;
+  p.missing = 0.0;
+  p.obs_noise = 1.0;
+  p.prior = amortized::Lorenz96Prior::kGaussian;
+  p.prior_sd = 1.0;
+  return p;
+}
+
+amortized::AmortizedSetup PredictorStepOptions::default_setup() {
+  // The lorenz96 Gaussian-head defaults (conv encoder: 2 periodic convolutions of 16 channels,
+  // kernel 5, a dense layer of 128, context 64; head MLP of width 128, diagonal covariance; SiLU),
+  // with 30000 pairs x 30 epochs: ~90-130 s on one thread (design/cycle.md, "Step 5").
+  amortized::AmortizedSetup s = amortized::default_setup("lorenz96", amortized::HeadType::kGaussian);
+  s.lorenz96 = default_problem();
+  s.pairs = 30000;
+  s.training.epochs = 30;
+  return s;
+}
+
+report::ValidationOptions PredictorStepOptions::default_validation() {
+  report::ValidationOptions v;
+  v.lorenz96 = default_problem();
+  v.lorenz96_jacobian = report::OracleJacobian::kMapDifferences;
+  return v;
+}
+
+void PredictorStepOptions::validate() const {
+  const char* w = "PredictorStepOptions";
+  try {
+    problem.validate();
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(format_message(w, ": problem: ", e.what()));
+  }
+  try {
+    setup.training.validate();
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(format_message(w, ": setup: ", e.what()));
+  }
+  if (setup.pairs < 10) {
+    throw InvalidArgument(format_message(w, ": setup.pairs = ", setup.pairs, " must be >= 10"));
+  }
+  try {
+    setup.network.validate(amortized::Lorenz96Problem(problem).shape());
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(format_message(w, ": setup.network: ", e.what()));
+  }
+  report::ValidationOptions v = validation;
+  v.lorenz96 = problem;
+  std::string error;
+  if (!v.is_valid(&error)) throw InvalidArgument(format_message(w, ": validation: ", error));
+}
+
+std::string PredictorStepResult::gate_line() const {
+  if (!training_ok) {
+    if (training_message.rfind("simulating", 0) == 0) return "not validated: " + training_message;
+    return "not validated: training failed (" + training_message + ")";
+  }
+  if (!validated) return "not validated";
+  const PromotionDecision& d = validation.decision;
+  const auto& a = d.agreement;
+  const auto& o = a.options;
+  double probe = 0.0, rho = 0.0;
+  for (const auto& j : d.adjoint_calibration.jacobians) {
+    if (!(j.max_probe_error <= probe)) probe = j.max_probe_error;  // a NaN shows as NaN
+    if (!(j.relative_operator_norm_difference <= rho)) rho = j.relative_operator_norm_difference;
+  }
+  const auto& s = d.sbc;
+  const double contraction = s.contraction.size() > 0 ? s.contraction.minCoeff() : 0.0;
+  const double min_contraction = s.min_contraction.size() > 0 ? s.min_contraction.maxCoeff() : 0.0;
+  const AdjointCalibrationOptions defaults;
+  const auto& cases = d.adjoint_calibration.jacobians;
+  const double probe_tol = cases.empty() ? defaults.probe_tolerance : cases[0].probe_tolerance;
+  const double rho_tol = cases.empty() ? defaults.operator_norm_tolerance : cases[0].operator_norm_tolerance;
+  return format_message("agreement ", d.passed(Gate::kPosteriorAgreement) ? "pass" : "FAIL", ": max |d| ",
+                        std::abs(a.worst_difference.value), " (<= ", o.tolerance_sigma, "), spread ", a.min_spread.value,
+                        " .. ", a.max_spread.value, " (in [", o.min_spread_ratio, ", ", o.max_spread_ratio,
+                        "]); adjoint ", d.passed(Gate::kAdjointCalibration) ? "pass" : "FAIL", ": max probe error ",
+                        probe, " (< ", probe_tol, "), rho ", rho, " (< ", rho_tol, "); SBC ",
+                        d.passed(Gate::kSimulationBasedCalibration) ? "pass" : "FAIL", ": min p ", s.min_p_value,
+                        " (> ", s.chi_square_threshold, "), ECDF ", s.ecdf_passed ? "inside" : "outside",
+                        ", min contraction ", contraction, " (>= ", min_contraction, ")");
+}
+
+PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_model,
+                                       const PredictorStepOptions& options, Rng& rng,
+                                       const std::filesystem::path& model_file, std::ostream& log) {
+  options.validate();
+  PredictorStepResult out;
+  const amortized::Lorenz96Problem problem(options.problem, std::move(simulation_model));
+  log << "step 5: " << problem.describe() << "\n";
+
+  // Pairs from the promoted model (an independent stream), then training.
+  auto t0 = std::chrono::steady_clock::now();
+  Rng data_rng = rng.split();
+  amortized::Dataset data;
+  try {
+    data = problem.simulate(options.setup.pairs, data_rng);
+  } catch (const std::exception& e) {
+    // E.g. a promoted emulator whose trajectory leaves the finite numbers: a status, like a NaN loss.
+    out.simulate_seconds = since(t0);
+    out.training_message = format_message("simulating pairs with ", problem.model().name(), " failed: ", e.what());
+    log << "step 5: " << out.training_message << "\n";
+    return out;
+  }
+  out.simulate_seconds = since(t0);
+  log << "step 5: simulated " << data.size() << " pairs with " << problem.model().name() << " in "
+      << out.simulate_seconds << " s\n";
+
+  t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<amortized::AmortizedPosterior> q;
+  try {
+    q = std::make_unique<amortized::AmortizedPosterior>(options.setup.network, problem.shape(), rng, problem.name());
+    const nn::TrainingSummary s = q->train(data, options.setup.training, rng);
+    out.training_ok = s.ok();
+    out.training_message = s.brief_report();
+  } catch (const InvalidArgument&) {
+    throw;
+  } catch (const std::exception& e) {
+    out.training_ok = false;
+    out.training_message = format_message("training failed: ", e.what());
+  }
+  out.train_seconds = since(t0);
+  log << "step 5: training " << (out.training_ok ? "finished" : "FAILED") << " in " << out.train_seconds
+      << " s: " << out.training_message << "\n";
+  if (!out.training_ok) return out;
+
+  q->save(model_file);
+  out.model_file = model_file.string();
+  out.model_checksum = q->checksum();
+  log << "step 5: wrote " << out.model_file << " (checksum " << out.model_checksum << ")\n";
+
+  // The gates against the physics oracle.
+  t0 = std::chrono::steady_clock::now();
+  report::ValidationOptions v = options.validation;
+  v.lorenz96 = options.problem;
+  out.validation = report::validate_model(*q, v, rng, [&log](const std::string& line) { log << "step 5: " << line << "\n"; });
+  out.validation.model_path = out.model_file;
+  out.validated = true;
+  out.validate_seconds = since(t0);
+  log << "step 5: " << out.gate_line() << "\n";
+  return out;
+}
+
+}  // namespace varflow::cycle
