@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <iomanip>
+#include <sstream>
 #include <ostream>
 
 #include "varflow/amortized/amortized_posterior.h"
@@ -103,14 +105,17 @@ std::string PredictorStepResult::gate_line() const {
   const auto& cases = d.adjoint_calibration.jacobians;
   const double probe_tol = cases.empty() ? defaults.probe_tolerance : cases[0].probe_tolerance;
   const double rho_tol = cases.empty() ? defaults.operator_norm_tolerance : cases[0].operator_norm_tolerance;
-  return format_message("agreement ", d.passed(Gate::kPosteriorAgreement) ? "pass" : "FAIL", ": max |d| ",
-                        std::abs(a.worst_difference.value), " (<= ", o.tolerance_sigma, "), spread ", a.min_spread.value,
-                        " .. ", a.max_spread.value, " (in [", o.min_spread_ratio, ", ", o.max_spread_ratio,
-                        "]); adjoint ", d.passed(Gate::kAdjointCalibration) ? "pass" : "FAIL", ": max probe error ",
-                        probe, " (< ", probe_tol, "), rho ", rho, " (< ", rho_tol, "); SBC ",
-                        d.passed(Gate::kSimulationBasedCalibration) ? "pass" : "FAIL", ": min p ", s.min_p_value,
-                        " (> ", s.chi_square_threshold, "), ECDF ", s.ecdf_passed ? "inside" : "outside",
-                        ", min contraction ", contraction, " (>= ", min_contraction, ")");
+  // Three significant digits: a summary line; the full values are in the validation report.
+  std::ostringstream os;
+  os << std::setprecision(3) << "agreement " << (d.passed(Gate::kPosteriorAgreement) ? "pass" : "FAIL")
+     << ": max |d| " << std::abs(a.worst_difference.value) << " (<= " << o.tolerance_sigma << "), spread "
+     << a.min_spread.value << " .. " << a.max_spread.value << " (in [" << o.min_spread_ratio << ", "
+     << o.max_spread_ratio << "]); adjoint " << (d.passed(Gate::kAdjointCalibration) ? "pass" : "FAIL")
+     << ": max probe error " << probe << " (< " << probe_tol << "), rho " << rho << " (< " << rho_tol << "); SBC "
+     << (d.passed(Gate::kSimulationBasedCalibration) ? "pass" : "FAIL") << ": min p " << s.min_p_value << " (> "
+     << s.chi_square_threshold << "), ECDF " << (s.ecdf_passed ? "inside" : "outside") << ", min contraction "
+     << contraction << " (>= " << min_contraction << ")";
+  return os.str();
 }
 
 PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_model,
@@ -142,7 +147,13 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   std::unique_ptr<amortized::AmortizedPosterior> q;
   try {
     q = std::make_unique<amortized::AmortizedPosterior>(options.setup.network, problem.shape(), rng, problem.name());
-    const nn::TrainingSummary s = q->train(data, options.setup.training, rng);
+    const Index every = std::max<Index>(1, options.setup.training.epochs / 10);
+    const nn::TrainingSummary s = q->train(data, options.setup.training, rng, [&](const nn::EpochReport& e) {
+      if (e.epoch % every == 0 || e.epoch == e.epochs) {
+        log << "step 5: epoch " << e.epoch << "/" << e.epochs << ": validation loss " << e.validation_loss << ", "
+            << static_cast<long>(e.seconds_left + 0.5) << " s left\n" << std::flush;
+      }
+    });
     out.training_ok = s.ok();
     out.training_message = s.brief_report();
   } catch (const InvalidArgument&) {

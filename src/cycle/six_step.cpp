@@ -14,6 +14,7 @@
 #include "artifacts.h"
 #include "varflow/core/error.h"
 #include "varflow/core/random.h"
+#include "varflow/amortized/amortized_posterior.h"
 #include "varflow/emulator/analysis_comparison.h"
 #include "varflow/emulator/emulator_gate.h"
 #include "varflow/emulator/stencil_emulator.h"
@@ -55,10 +56,70 @@ void SixStepConfig::validate() const {
     }
   }
   if (!std::isfinite(forcing)) throw InvalidArgument(format_message("six-step config: forcing = ", forcing, " must be finite"));
+  predictor_options().validate();
   if (on_gate_failure != "stop" && on_gate_failure != "fallback") {
     throw InvalidArgument(format_message("six-step config: on_gate_failure = '", on_gate_failure,
                                          "' is not one of: stop, fallback"));
   }
+}
+
+namespace {
+
+Index parse_index(const std::string& key, const std::string& text) {
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty()) {
+    throw InvalidArgument(format_message("six-step config: predictor.", key, " = '", text, "' is not an integer"));
+  }
+  return static_cast<Index>(v);
+}
+
+}  // namespace
+
+PredictorStepOptions SixStepConfig::predictor_options() const {
+  PredictorStepOptions o;
+  auto& p = o.problem;
+  p.size = n;
+  p.forcing = forcing;
+  p.dt = dt;
+  p.window = window_steps;
+  p.obs_every = obs_every;
+  p.obs_stride = obs_stride;
+  p.obs_noise = obs_noise;
+  p.missing = 0.0;
+  p.prior_sd = background_sd;
+  for (const auto& [key, value] : predictor) {
+    if (key.rfind("lorenz96.", 0) == 0) {
+      throw InvalidArgument(format_message("six-step config: predictor.", key,
+                                           " cannot be set: the problem follows the cycle's keys (n, forcing, dt, "
+                                           "window_steps, obs_every, obs_stride, obs_noise, background_sd)"));
+    }
+    if (key == "validation.events") {
+      o.validation.events = parse_index(key, value);
+    } else if (key == "validation.posterior_draws") {
+      o.validation.posterior_draws = parse_index(key, value);
+    } else if (key == "validation.jacobian_cases") {
+      o.validation.jacobian_cases = parse_index(key, value);
+    } else if (key == "validation.sbc_simulations") {
+      o.validation.gates.sbc.simulations = parse_index(key, value);
+    } else if (key == "validation.oracle_jacobian") {
+      o.validation.lorenz96_jacobian = report::oracle_jacobian_from_string(value, "predictor.validation.oracle_jacobian");
+    } else if (key.rfind("validation.", 0) == 0) {
+      throw InvalidArgument(format_message("six-step config: unknown key 'predictor.", key,
+                                           "' (validation keys: events, posterior_draws, jacobian_cases, "
+                                           "sbc_simulations, oracle_jacobian)"));
+    } else {
+      amortized::apply_entry(o.setup, key, value, "six-step config: predictor");
+    }
+  }
+  o.setup.lorenz96 = p;
+  o.validation.lorenz96 = p;
+  return o;
 }
 
 SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::string& source_name) {
@@ -82,6 +143,7 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
   c.obs_stride = r.integer("obs_stride", c.obs_stride);
   c.obs_noise = r.real("obs_noise", c.obs_noise);
   c.background_sd = r.real("background_sd", c.background_sd);
+  for (const auto& [key, value] : r.flattened("predictor")) c.predictor[key] = value;
   c.threads = r.integer("threads", c.threads);
   c.on_gate_failure = r.choice("on_gate_failure", c.on_gate_failure, {"stop", "fallback"});
   r.finish();
@@ -99,6 +161,10 @@ std::string SixStepConfig::to_yaml() const {
      << "\nwindows: " << windows << "\nwindow_steps: " << window_steps << "\nobs_every: " << obs_every
      << "\nobs_stride: " << obs_stride << "\nobs_noise: " << obs_noise << "\nbackground_sd: " << background_sd
      << "\nthreads: " << threads << "\non_gate_failure: " << on_gate_failure << "\n";
+  if (!predictor.empty()) {
+    os << "predictor:\n";
+    for (const auto& [key, value] : predictor) os << "  " << key << ": \"" << value << "\"\n";
+  }
   return os.str();
 }
 
@@ -108,18 +174,16 @@ std::string to_string(StepStatus s) {
     case StepStatus::kFailed: return "FAILED";
     case StepStatus::kRan: return "ran";
     case StepStatus::kSkipped: return "skipped";
-    case StepStatus::kNotImplemented: return "not implemented";
   }
   return "?";
 }
 
 StepStatus step_status_from_string(const std::string& text) {
-  for (StepStatus s : {StepStatus::kPassed, StepStatus::kFailed, StepStatus::kRan, StepStatus::kSkipped,
-                       StepStatus::kNotImplemented}) {
+  for (StepStatus s : {StepStatus::kPassed, StepStatus::kFailed, StepStatus::kRan, StepStatus::kSkipped}) {
     if (to_string(s) == text) return s;
   }
   throw InvalidArgument(format_message("step status '", text,
-                                       "' is not one of: passed, FAILED, ran, skipped, not implemented"));
+                                       "' is not one of: passed, FAILED, ran, skipped"));
 }
 
 bool SixStepReport::all_gates_passed() const {
@@ -199,7 +263,7 @@ class Cycle {
     steps.push_back(step2(steps[0]));
     steps.push_back(step3(steps[0]));
     steps.push_back(step4(steps[1], steps[2]));
-    steps.push_back(step5(steps[2]));
+    steps.push_back(step5(steps[2], steps[3]));
     return steps;
   }
 
@@ -367,9 +431,10 @@ class Cycle {
       const Index every = std::max<Index>(1, c_.epochs / 10);
       const auto summary = emulator::train_emulator(*emu, data_.train, to, rng, [&](const nn::EpochReport& e) {
         if (e.epoch % every == 0 || e.epoch == e.epochs) {
-          log_ << "  epoch " << e.epoch << "/" << e.epochs << ": validation loss " << std::setprecision(3)
-               << e.validation_loss << ", " << std::fixed << std::setprecision(0) << e.seconds_left
-               << " s left" << std::defaultfloat << "\n" << std::flush;
+          std::ostringstream line;
+          line << "  epoch " << e.epoch << "/" << e.epochs << ": validation loss " << std::setprecision(3)
+               << e.validation_loss << ", " << static_cast<long>(e.seconds_left + 0.5) << " s left\n";
+          log_ << line.str() << std::flush;
         }
       });
       r.detail = summary.brief_report() + "\n";
@@ -397,26 +462,30 @@ class Cycle {
     return r;
   }
 
-  // The model later steps use: the emulator when step 3 promoted it, the physics on fallback, none
-  // when the cycle stops. `identity` names it for the fingerprints of steps 4 and 5.
-  std::shared_ptr<const Model> promoted_model(const StepRecord& s3, std::string* identity, std::string* note) const {
-    if (emulator_promoted_) {
+  // The model a later step uses: the emulator while every gate it went through passed (step 3, and
+  // step 4 when `s4` is given), the physics on fallback, none when the cycle stops. `identity` names
+  // it for the fingerprints; `note` starts the gate line of a step that does not use the emulator.
+  std::shared_ptr<const Model> promoted_model(const StepRecord& s3, const StepRecord* s4, std::string* identity,
+                                              std::string* note) const {
+    if (emulator_promoted_ && (!s4 || s4->status == StepStatus::kPassed)) {
       *identity = "emulator " + s3.checksum;
       return emulator_;
     }
+    const std::string why = emulator_promoted_ ? "step 4 not promoted" : "step 3 not promoted";
     if (c_.on_gate_failure == "fallback") {
-      *identity = format_message("physics fallback (emulator ", s3.checksum, " not promoted)");
-      *note = "fallback: step 3 not promoted, the physics model is used; ";
+      *identity = format_message("physics n=", c_.n, " F=", c_.forcing, " dt=", c_.dt, " (fallback: emulator ",
+                                 s3.checksum, ", ", why, ")");
+      *note = "fallback: " + why + ", the physics model is used; ";
       return physics_;
     }
-    *identity = format_message("stopped (emulator ", s3.checksum, " not promoted)");
-    *note = "stopped: step 3 not promoted";
+    *identity = format_message("stopped (emulator ", s3.checksum, ", ", why, ")");
+    *note = "stopped: " + why;
     return nullptr;
   }
 
   StepRecord step4(const StepRecord& s2, const StepRecord& s3) {
     std::string identity, note;
-    const auto model = promoted_model(s3, &identity, &note);
+    const auto model = promoted_model(s3, nullptr, &identity, &note);
     const std::string inputs = Fingerprint().add("step2", s2.checksum).add("model", identity).hex();
     if (const StepRecord* p = previous(4, inputs)) return reuse(*p);
     StepRecord r{4, "emulator analyses", StepStatus::kSkipped, note, "", "", "", inputs, 0.0};
@@ -441,17 +510,49 @@ class Cycle {
     return r;
   }
 
-  StepRecord step5(const StepRecord& s3) {
+  StepRecord step5(const StepRecord& s3, const StepRecord& s4) {
     std::string identity, note;
-    const auto model = promoted_model(s3, &identity, &note);
-    const std::string inputs = Fingerprint()
-                                   .add("model", identity).add("window_steps", c_.window_steps)
-                                   .add("obs_every", c_.obs_every).add("obs_stride", c_.obs_stride)
-                                   .add("obs_noise", c_.obs_noise).add("background_sd", c_.background_sd)
-                                   .add("threads", c_.threads).add("seed", seed_).hex();
-    if (const StepRecord* p = previous(5, inputs)) return reuse(*p);
-    return {5, "amortized predictor", StepStatus::kNotImplemented, "not implemented in this version", "", "", "",
-            inputs, 0.0};
+    const auto model = promoted_model(s3, &s4, &identity, &note);
+    Fingerprint f;
+    f.add("model", identity).add("n", c_.n).add("forcing", c_.forcing).add("dt", c_.dt)
+        .add("window_steps", c_.window_steps).add("obs_every", c_.obs_every).add("obs_stride", c_.obs_stride)
+        .add("obs_noise", c_.obs_noise).add("background_sd", c_.background_sd).add("threads", c_.threads)
+        .add("seed", seed_);
+    for (const auto& [key, value] : c_.predictor) f.add(key.c_str(), value);
+    const std::string inputs = f.hex();
+    const auto file = dir_ / "predictor.nc";
+    if (const StepRecord* p = previous(5, inputs)) {
+      if (p->artifact.empty()) return reuse(*p);
+      try {
+        if (amortized::AmortizedPosterior::load(file).checksum() == p->checksum) return reuse(*p);
+        log_ << "step 5: predictor.nc does not hold the recorded predictor\n";
+      } catch (const InvalidArgument& e) {
+        log_ << "step 5: " << e.what() << "\n";
+      }
+    }
+    StepRecord r{5, "amortized predictor", StepStatus::kSkipped, note, "", "", "", inputs, 0.0};
+    if (!model) {
+      log_ << "step 5: " << note << "\n";
+      return r;
+    }
+    const auto t0 = clock_type::now();
+    Rng rng = step_rng(seed_, 5);
+    log_ << "step 5: amortized predictor trained on pairs from " << model->name() << "\n";
+    const PredictorStepResult result = run_predictor_step(model, c_.predictor_options(), rng, file, log_);
+    r.status = result.promoted() ? StepStatus::kPassed : StepStatus::kFailed;
+    r.gate += result.gate_line();
+    r.detail = format_message("pairs from ", model->name(), ": simulated in ", result.simulate_seconds,
+                              " s, trained in ", result.train_seconds, " s, validated in ", result.validate_seconds,
+                              " s\n", result.training_message, "\n");
+    if (result.validated) {
+      r.detail += result.validation.decision.report();
+      r.artifact = "predictor.nc";
+      r.checksum = result.model_checksum;
+      report::write_report(result.validation, dir_ / "predictor_validation");
+      r.detail += "\nfull validation report: predictor_validation/report.html\n";
+    }
+    r.seconds = since(t0);
+    return r;
   }
 
   const SixStepConfig& c_;

@@ -153,6 +153,27 @@ std::vector<long long> ConfigReader::integers(const std::string& key, const std:
 
 ConfigReader ConfigReader::section(const std::string& key) { return ConfigReader(value(key), name(key)); }
 
+std::vector<std::pair<std::string, std::string>> ConfigReader::flattened(const std::string& key) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const YAML::Node root = value(key);
+  if (!root.IsDefined() || root.IsNull()) return out;
+  if (!root.IsMap()) throw InvalidArgument(format_message("config: ", name(key), " must be a mapping"));
+  auto walk = [&](auto&& self, const YAML::Node& node, const std::string& prefix) -> void {
+    for (const auto& kv : node) {
+      const std::string k = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+      if (kv.second.IsMap()) {
+        self(self, kv.second, k);
+      } else if (kv.second.IsScalar()) {
+        out.emplace_back(k, kv.second.Scalar());
+      } else if (!kv.second.IsNull()) {
+        throw InvalidArgument(format_message("config: ", name(key), ".", k, " must be a value or a mapping"));
+      }
+    }
+  };
+  walk(walk, root, "");
+  return out;
+}
+
 void ConfigReader::finish() const {
   if (!node_.IsMap()) return;
   for (const auto& kv : node_) {

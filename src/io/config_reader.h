@@ -10,6 +10,7 @@
 
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace varflow::io {
@@ -34,6 +35,10 @@ class ConfigReader {
   std::vector<long long> integers(const std::string& key, const std::vector<long long>& default_value);
   // A sub-section (an empty one when absent).
   ConfigReader section(const std::string& key);
+  // The scalars of sub-section `key`, at any depth, as (dotted key relative to the section, text):
+  // `a: {b: 1, c: {d: x}}` gives ("b", "1"), ("c.d", "x"). For sections whose keys another reader
+  // checks (e.g. amortized::apply_entry). Lists are an error naming the key.
+  std::vector<std::pair<std::string, std::string>> flattened(const std::string& key);
   // Throws InvalidArgument naming the first key that was never read.
   void finish() const;
   // "model.n" for key "n" in section "model".

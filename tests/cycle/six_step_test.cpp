@@ -25,6 +25,10 @@ cycle::SixStepConfig tiny(const std::string& on_failure, const std::map<std::str
   for (const auto& [k, v] : changes) keys[k] = v;
   std::string yaml;
   for (const auto& [k, v] : keys) yaml += k + ": " + v + "\n";
+  // A small predictor (step 5): a few hundred pairs, small networks, few validation events.
+  yaml += "predictor:\n  pairs: 600\n  training: {epochs: 3, learning_rate: 0.003}\n"
+          "  encoder: {width: 16, context: 8, channels: 4}\n  gaussian: {width: 16}\n"
+          "  validation: {events: 3, posterior_draws: 400, jacobian_cases: 1}\n";
   return cycle::SixStepConfig::from_yaml(yaml, "tiny");
 }
 
@@ -79,6 +83,15 @@ TEST(SixStep, FallsBackToThePhysicsModel) {
   EXPECT_EQ(step(r, 2).status, cycle::StepStatus::kPassed);
   EXPECT_EQ(step(r, 4).status, cycle::StepStatus::kPassed) << step(r, 4).detail;
   EXPECT_NE(step(r, 4).gate.find("fallback"), std::string::npos);
+  // Step 5 trains on physics pairs and its three gates run (the tiny predictor's verdict is not
+  // the point here; design/cycle.md has the default's).
+  const auto& s5 = step(r, 5);
+  EXPECT_TRUE(s5.status == cycle::StepStatus::kPassed || s5.status == cycle::StepStatus::kFailed);
+  EXPECT_NE(s5.gate.find("fallback: step 3 not promoted"), std::string::npos) << s5.gate;
+  for (const char* gate : {"agreement", "adjoint", "SBC"}) EXPECT_NE(s5.gate.find(gate), std::string::npos) << s5.gate;
+  EXPECT_EQ(s5.artifact, "predictor.nc");
+  EXPECT_TRUE(std::filesystem::exists(dir / "predictor.nc"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "predictor_validation" / "report.html"));
   std::filesystem::remove_all(dir);
 }
 
@@ -105,6 +118,12 @@ TEST(SixStep, ReRunsExactlyTheStepsDownstreamOfAChange) {
   // A new emulator: steps 3, 4 and 5 (against the manifest of the previous run, obs_noise 0.5).
   const auto emu = cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}}), 5, dir, log);
   EXPECT_EQ(emu.steps_run(), (std::vector<int>{3, 4, 5})) << log.str();
+
+  // New predictor settings: step 5 alone.
+  auto predictor = tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}});
+  predictor.predictor["training.epochs"] = "2";
+  const auto pred = cycle::run_six_step(predictor, 5, dir, log);
+  EXPECT_EQ(pred.steps_run(), (std::vector<int>{5})) << log.str();
 
   // A changed physics or seed invalidates everything.
   const auto physics = cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}, {"forcing", "8.5"}}), 5, dir, log);
@@ -212,6 +231,26 @@ TEST(SixStep, ConfigErrorsNameTheKey) {
     EXPECT_NE(std::string(e.what()).find("obs_every = 5"), std::string::npos) << e.what();
   }
   EXPECT_THROW(cycle::SixStepConfig::from_yaml("held_out: 5\nwindows: 6\n", "bad"), InvalidArgument);
+  // The predictor section: keys of `varflow train` configs, its validation keys, not the problem's.
+  const auto c = cycle::SixStepConfig::from_yaml("predictor:\n  pairs: 500\n  training: {epochs: 4}\n"
+                                                 "  validation: {events: 5, oracle_jacobian: gauss-newton}\n", "ok");
+  const auto o = c.predictor_options();
+  EXPECT_EQ(o.setup.pairs, 500);
+  EXPECT_EQ(o.setup.training.epochs, 4);
+  EXPECT_EQ(o.validation.events, 5);
+  EXPECT_EQ(o.problem.size, 40);
+  EXPECT_EQ(o.problem.window, 4);
+  EXPECT_EQ(o.problem.prior_sd, 1.0);
+  EXPECT_EQ(cycle::SixStepConfig::from_yaml(c.to_yaml(), "round trip").to_yaml(), c.to_yaml());
+  for (const auto& [yaml, fragment] : std::vector<std::pair<std::string, std::string>>{
+           {"predictor: {training: {epochz: 4}}\n", "training.epochz"},
+           {"predictor: {validation: {evnts: 4}}\n", "predictor.validation.evnts"},
+           {"predictor: {validation: {events: many}}\n", "predictor.validation.events = 'many'"},
+           {"predictor: {lorenz96: {size: 8}}\n", "predictor.lorenz96.size cannot be set"},
+           {"predictor: {pairs: 3}\n", "pairs = 3"}}) {
+    const std::string m = test::message_of([&] { cycle::SixStepConfig::from_yaml(yaml, "bad"); });
+    EXPECT_NE(m.find(fragment), std::string::npos) << yaml << " -> " << m;
+  }
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #pragma once
 // The six-step cycle on Lorenz-96 (design/cycle.md): (1) physics forward, (2) the 4D-Var oracle on
 // held-out windows, (3) the stencil emulator and its gate, (4) emulator-based analyses against the
-// oracle, (5) the amortized predictor and its three gates, (6) improve: every run writes a manifest
+// oracle, (5) the amortized predictor trained on the promoted model's pairs and held to the three
+// gates against the physics oracle (cycle/predictor_step.h), (6) improve: every run writes a manifest
 // (per step: a fingerprint of its inputs, its status and the checksum of its output), and a run in
 // the same directory re-runs exactly the steps whose inputs changed and the steps downstream of them.
 //
@@ -12,13 +13,17 @@
 //   3 <- step 1, the emulator (hidden, radius, layers, epochs, learning_rate, threads), or the content
 //        checksum of emulator_file
 //   4 <- step 2, step 3 (its output and verdict), on_gate_failure
-//   5 <- the promoted model of step 3, the observation network, the predictor settings, threads
+//   5 <- the promoted model (the emulator when steps 3 and 4 passed; else the physics on fallback,
+//        or none: the cycle stops), the physics, the observation network, the predictor settings,
+//        threads
 #include <filesystem>
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "varflow/core/types.h"
+#include "varflow/cycle/predictor_step.h"
 
 namespace varflow::cycle {
 
@@ -45,18 +50,27 @@ struct SixStepConfig {
   Index obs_stride = 1;
   double obs_noise = 1.0;
   double background_sd = 1.0;
+  // Step 5 (design/cycle.md): overrides of the predictor's defaults by dotted key, as in the
+  // `predictor:` section of the YAML config: "pairs", "head", "training.epochs", "gaussian.width",
+  // "encoder.context", ... (the keys of `varflow train` configs) and "validation.events",
+  // "validation.posterior_draws", "validation.jacobian_cases", "validation.sbc_simulations",
+  // "validation.oracle_jacobian". The problem itself comes from the keys above: the physics, the
+  // observation network, and background_sd as the sd of the predictor's Gaussian prior.
+  std::map<std::string, std::string> predictor;
   Index threads = 1;          // OpenMP threads for the run (the small networks are fastest on one)
   std::string on_gate_failure = "stop";  // stop | fallback (to the physics model)
 
   // Throws InvalidArgument naming the field, its value and the rule.
   void validate() const;
+  // The options of step 5 for this configuration (InvalidArgument naming a bad predictor key).
+  PredictorStepOptions predictor_options() const;
   // Strict YAML reading: unknown keys name themselves; absent keys keep the defaults.
   static SixStepConfig from_yaml(const std::string& text, const std::string& source_name);
   std::string to_yaml() const;
 };
 
-enum class StepStatus { kPassed, kFailed, kRan, kSkipped, kNotImplemented };
-// "passed" | "FAILED" | "ran" | "skipped" | "not implemented"; step_status_from_string is its inverse
+enum class StepStatus { kPassed, kFailed, kRan, kSkipped };
+// "passed" | "FAILED" | "ran" | "skipped"; step_status_from_string is its inverse
 // (throws InvalidArgument naming the text).
 std::string to_string(StepStatus s);
 StepStatus step_status_from_string(const std::string& text);
