@@ -9,6 +9,7 @@
 #include "varflow/io/atomic_file.h"
 #include "varflow/io/netcdf_file.h"
 #include "varflow/nn/parameters.h"
+#include "varflow/version.h"
 
 namespace varflow::cycle {
 
@@ -235,6 +236,7 @@ void write_manifest(const SixStepReport& report, const std::string& config_yaml,
   nlohmann::json j;
   j["format"] = kManifestFormat;
   j["format_version"] = kManifestVersion;
+  j["varflow_version"] = VARFLOW_VERSION_STRING;
   j["config_hash"] = report.config_hash;
   j["seed"] = report.seed;
   j["config"] = config_yaml;

@@ -21,6 +21,7 @@
 #include "varflow/io/experiment_config.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/nn/parameters.h"
+#include "varflow/version.h"
 
 namespace varflow::cycle {
 
@@ -231,9 +232,11 @@ Rng step_rng(std::uint64_t seed, int step) {
   return Rng(z ^ (z >> 31));
 }
 
-// Fingerprint of a step's inputs: FNV-1a 64 of "key=value;" text.
+// Fingerprint of a step's inputs: FNV-1a 64 of "key=value;" text. It starts with the varflow
+// version: results of another version are recomputed, not reused.
 class Fingerprint {
  public:
+  Fingerprint() { add("varflow", VARFLOW_VERSION_STRING); }
   template <typename T>
   Fingerprint& add(const char* key, const T& value) {
     std::ostringstream os;
