@@ -15,6 +15,7 @@ struct SixStepOptions {
   std::uint64_t seed = 20261122;
   std::string out;
   bool fresh = false;
+  bool print_config = false;
 };
 
 int run_six_step_command(const SixStepOptions& o) {
@@ -27,6 +28,11 @@ int run_six_step_command(const SixStepOptions& o) {
     c = cycle::SixStepConfig::from_yaml(text.str(), o.config);
   }
   c.validate();
+  if (o.print_config) {
+    std::cout << c.to_yaml();
+    return 0;
+  }
+  if (o.out.empty()) throw InvalidArgument("six-step: --out is required (the directory of the run)");
   std::cout << "varflow six-step: " << c.threads << " thread(s), seed " << o.seed << ", output " << o.out << "\n";
   cycle::SixStepRunOptions run;
   run.fresh = o.fresh;
@@ -51,10 +57,14 @@ void add_six_step_command(CLI::App& app, CommandList& commands) {
       "Exit 0 when every gate passed, 1 when a gate failed or a step was skipped, 2 on bad input.");
   sub->add_option("--config", o->config,
                   "YAML config (keys: n, forcing, dt, train_pairs, stride, held_out, epochs, hidden, radius, layers, "
-                  "learning_rate, windows, window_steps, obs_every, obs_stride, obs_noise, background_sd, threads, "
-                  "on_gate_failure: stop | fallback); see design/cycle.md");
+                  "learning_rate, emulator_file, windows, window_steps, obs_every, obs_stride, obs_noise, "
+                  "background_sd, threads, on_gate_failure: stop | fallback, and a predictor: section with the keys "
+                  "of `varflow train` configs plus validation.*); absent keys keep their defaults; see "
+                  "design/cycle.md and --print-config");
   sub->add_option("--seed", o->seed, "Seed of every random draw")->capture_default_str();
-  sub->add_option("--out", o->out, "Output directory (a previous run's manifest there enables re-use)")->required();
+  sub->add_option("--out", o->out, "Output directory (a previous run's manifest there enables re-use)");
+  sub->add_flag("--print-config", o->print_config,
+                "Print the configuration (the defaults, with --config applied) as YAML and exit");
   sub->add_flag("--fresh", o->fresh, "Ignore the previous run in --out and compute every step");
   commands.push_back({sub, [o] { return run_six_step_command(*o); }});
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <omp.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -152,15 +153,26 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
   return c;
 }
 
+namespace {
+
+// The shortest text that reads back as the same double (0.05, not 0.050000000000000003).
+std::string shortest(double v) {
+  char buffer[32];
+  const auto r = std::to_chars(buffer, buffer + sizeof buffer, v);
+  return std::string(buffer, r.ptr);
+}
+
+}  // namespace
+
 std::string SixStepConfig::to_yaml() const {
   std::ostringstream os;
-  os << std::setprecision(17);
-  os << "n: " << n << "\nforcing: " << forcing << "\ndt: " << dt << "\ntrain_pairs: " << train_pairs
-     << "\nstride: " << stride << "\nheld_out: " << held_out << "\nepochs: " << epochs << "\nhidden: " << hidden
-     << "\nradius: " << radius << "\nlayers: " << layers << "\nlearning_rate: " << learning_rate
-     << "\nemulator_file: \"" << emulator_file << "\""
+  os << "n: " << n << "\nforcing: " << shortest(forcing) << "\ndt: " << shortest(dt) << "\ntrain_pairs: "
+     << train_pairs << "\nstride: " << stride << "\nheld_out: " << held_out << "\nepochs: " << epochs
+     << "\nhidden: " << hidden << "\nradius: " << radius << "\nlayers: " << layers
+     << "\nlearning_rate: " << shortest(learning_rate) << "\nemulator_file: \"" << emulator_file << "\""
      << "\nwindows: " << windows << "\nwindow_steps: " << window_steps << "\nobs_every: " << obs_every
-     << "\nobs_stride: " << obs_stride << "\nobs_noise: " << obs_noise << "\nbackground_sd: " << background_sd
+     << "\nobs_stride: " << obs_stride << "\nobs_noise: " << shortest(obs_noise)
+     << "\nbackground_sd: " << shortest(background_sd)
      << "\nthreads: " << threads << "\non_gate_failure: " << on_gate_failure << "\n";
   if (!predictor.empty()) {
     os << "predictor:\n";

@@ -47,6 +47,11 @@ expect_status 2 "n = 2 must be at least 4" -- "$varflow" forecast --n 2
 # same run again computes nothing, a changed observation network recomputes steps 2, 4 and 5.
 printf 'n: 20\ntrain_pairs: 200\nheld_out: 10\nepochs: 2\nhidden: 6\nwindows: 2\n' >"$work/tiny.yaml"
 expect_status 0 "--fresh" -- "$varflow" six-step --help
+expect_status 0 "on_gate_failure: stop" -- "$varflow" six-step --print-config
+"$varflow" six-step --print-config >"$work/six_default.yaml"
+"$varflow" six-step --config "$work/six_default.yaml" --print-config | cmp -s - "$work/six_default.yaml" ||
+  fail "six-step --print-config does not read back as itself"
+expect_status 2 "--out is required" -- "$varflow" six-step
 expect_status 1 "FAILED" -- "$varflow" six-step --config "$work/tiny.yaml" --out "$work/six"
 for f in physics.nc oracle.nc emulator.nc manifest.json report.html; do
   [ -f "$work/six/$f" ] || fail "six-step wrote no $f"
