@@ -19,7 +19,7 @@ constexpr double kLogScaleClamp = 7.0;  // diagonal of L in [e^-7, e^7] (normali
 }
 
 GaussianHead::GaussianHead(Index state_size, Index context_size, const GaussianOptions& options, bool direct)
-    : d_(state_size), c_(context_size), o_(options) {
+    : d_(state_size), c_(context_size), o_(options), direct_(direct) {
   if (direct) {
     if (o_.covariance != CovarianceForm::kDiagonal || o_.linear_skip || c_ != output_size()) {
       throw InvalidArgument(format_message("GaussianHead: a direct head needs the diagonal form, no linear skip and a context of 2 x ",
@@ -42,6 +42,7 @@ Index GaussianHead::output_size() const {
 }
 
 std::string GaussianHead::describe() const {
+  if (direct_) return format_message("gaussian head (diagonal, direct): mean and log-sd are the context (", c_, ")");
   return format_message("gaussian head (", to_string(o_.covariance), " Cholesky factor): ", net_->describe());
 }
 

@@ -257,6 +257,7 @@ TEST(AmortizedPosterior, LocalModelRoundTripsThroughAFile) {
   AmortizedPosterior q = small_model({"local", "lorenz96", HeadType::kGaussian, false, true}, rng, problem);
   EXPECT_NE(config_text(q.config()).find("encoder.type: local"), std::string::npos);
   EXPECT_NE(q.describe().find("constant_channels"), std::string::npos) << q.describe();
+  EXPECT_NE(q.describe().find("gaussian head (diagonal, direct)"), std::string::npos) << q.describe();
   const auto file = std::filesystem::temp_directory_path() / ("varflow_local_" + std::to_string(::getpid()) + ".nc");
   q.save(file);
   AmortizedPosterior r = AmortizedPosterior::load(file);

@@ -103,6 +103,7 @@ class GaussianHead final : public Head {
   void unpack_tangent(const Vector& dout, const Vector& s_raw, const Matrix& l, Vector& dmu, Matrix& dl) const;
   Index d_, c_;
   GaussianOptions o_;
+  bool direct_ = false;
   std::unique_ptr<nn::Sequential> net_;
 };
 
