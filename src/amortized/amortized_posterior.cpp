@@ -12,6 +12,25 @@
 
 namespace varflow::amortized {
 
+Index local_constant_channels(const ProblemShape& shape) { return 2 + 2 * shape.obs_slots; }
+
+Matrix local_constants(const Normalization& norm, const ProblemShape& shape) {
+  const Index n = shape.obs_grid, slots = shape.obs_slots;
+  const double centre = norm.x_mean.mean();
+  const double spread = norm.x_mean.size() > 1
+                            ? std::sqrt((norm.x_mean.array() - centre).square().sum() / static_cast<double>(norm.x_mean.size() - 1))
+                            : 0.0;
+  const double scale = spread > 1e-12 ? spread : 1.0;
+  Matrix c(local_constant_channels(shape), n);
+  c.row(0) = ((norm.x_mean.array() - centre) / scale).transpose();
+  c.row(1) = norm.x_std.array().log().transpose();
+  for (Index s = 0; s < slots; ++s) {
+    c.row(2 + s) = ((norm.y_mean.segment(s * n, n).array() - centre) / scale).transpose();
+    c.row(2 + slots + s) = norm.y_std.segment(s * n, n).array().log().transpose();
+  }
+  return c;
+}
+
 std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const ProblemShape& shape) {
   if (o.type == EncoderType::kMlp) {
     auto mlp = nn::make_mlp(shape.obs_size, o.width, o.depth, o.context, o.activation);
@@ -20,10 +39,27 @@ std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const Prob
     s->emplace<nn::LinearSkip>(std::move(mlp));
     return s;
   }
+  const nn::Init hidden = o.activation == nn::Activation::kRelu ? nn::Init::kHe : nn::Init::kLecun;
+  if (o.type == EncoderType::kLocal) {
+    // Fully convolutional: [value, mask] channels per slot and the constant channels of
+    // local_constants() -> conv_layers periodic convolutions -> a pointwise convolution to 2 channels
+    // (mean and log-sd per grid point).
+    auto s = std::make_unique<nn::Sequential>();
+    const Index n = shape.obs_grid;
+    s->emplace<nn::MaskChannels>(shape.obs_slots, n);
+    s->emplace<nn::ConstantChannels>(2 * shape.obs_slots * n, local_constant_channels(shape), n);
+    Index channels = 2 * shape.obs_slots + local_constant_channels(shape);
+    for (Index l = 0; l < o.conv_layers; ++l) {
+      s->emplace<nn::PeriodicConv1d>(channels, o.channels, n, o.kernel, hidden);
+      s->emplace<nn::ActivationLayer>(o.activation, o.channels * n);
+      channels = o.channels;
+    }
+    s->emplace<nn::PeriodicConv1d>(channels, 2, n, 1, nn::Init::kSmall);
+    return s;
+  }
   // Convolutional encoder: [value, mask] channels per slot -> periodic convolutions -> dense layers.
   // With linear_skip the layers after the mask channels sit in a LinearSkip (a dense linear path
   // from the values and masks to the context).
-  const nn::Init hidden = o.activation == nn::Activation::kRelu ? nn::Init::kHe : nn::Init::kLecun;
   auto s = std::make_unique<nn::Sequential>();
   const Index n = shape.obs_grid;
   s->emplace<nn::MaskChannels>(shape.obs_slots, n);
@@ -62,6 +98,16 @@ AmortizedPosterior::Impl::Impl(const AmortizedConfig& c, const ProblemShape& s, 
   norm.x_std = Vector::Ones(shape.state_size);
   norm.y_mean = Vector::Zero(shape.obs_size);
   norm.y_std = Vector::Ones(shape.obs_size);
+  sync_constants();
+}
+
+void AmortizedPosterior::Impl::set_constants(nn::Sequential& encoder) const {
+  if (config.encoder.type != EncoderType::kLocal) return;
+  dynamic_cast<nn::ConstantChannels&>(encoder.layer(1)).set_constants(local_constants(norm, shape));
+}
+
+void AmortizedPosterior::Impl::sync_constants() {
+  for (auto& r : replicas) set_constants(*r->encoder);
 }
 
 void AmortizedPosterior::Impl::ensure_replicas(int count) {
@@ -72,6 +118,7 @@ void AmortizedPosterior::Impl::ensure_replicas(int count) {
     r->params.add("encoder", *r->encoder);
     r->params.add("head", *r->head);
     r->params.bind_shared(params());
+    set_constants(*r->encoder);
     replicas.push_back(std::move(r));
   }
 }
@@ -238,6 +285,7 @@ nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::Tra
   if (!im.trained) {
     row_moments(data.x.leftCols(n_train), im.norm.x_mean, im.norm.x_std);
     row_moments(data.y.leftCols(n_train), im.norm.y_mean, im.norm.y_std);
+    im.sync_constants();
   }
   const Matrix xn = im.normalize_x(data.x), yn = im.normalize_y(data.y);
   if (!im.trained) {

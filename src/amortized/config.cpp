@@ -22,7 +22,9 @@ std::string to_string(HeadType v) {
   }
   return "?";
 }
-std::string to_string(EncoderType v) { return v == EncoderType::kMlp ? "mlp" : "conv"; }
+std::string to_string(EncoderType v) {
+  return v == EncoderType::kMlp ? "mlp" : v == EncoderType::kConv ? "conv" : "local";
+}
 std::string to_string(CouplingType v) { return v == CouplingType::kSpline ? "spline" : "affine"; }
 std::string to_string(CovarianceForm v) { return v == CovarianceForm::kFull ? "full" : "diagonal"; }
 std::string to_string(SdeType v) { return v == SdeType::kVp ? "vp" : "ve"; }
@@ -45,7 +47,7 @@ HeadType head_from_string(const std::string& s, const std::string& key) {
   return parse_enum(s, key, {HeadType::kFlow, HeadType::kScore, HeadType::kGaussian});
 }
 EncoderType encoder_from_string(const std::string& s, const std::string& key) {
-  return parse_enum(s, key, {EncoderType::kMlp, EncoderType::kConv});
+  return parse_enum(s, key, {EncoderType::kMlp, EncoderType::kConv, EncoderType::kLocal});
 }
 CouplingType coupling_from_string(const std::string& s, const std::string& key) {
   return parse_enum(s, key, {CouplingType::kSpline, CouplingType::kAffine});
@@ -83,14 +85,28 @@ void AmortizedConfig::validate(const ProblemShape& shape) const {
   check_at_least(w, "encoder.context", encoder.context, 1);
   check_at_least(w, "encoder.width", encoder.width, 1);
   check_at_least(w, "encoder.depth", encoder.depth, 0);
-  if (encoder.type == EncoderType::kConv) {
+  if (encoder.type == EncoderType::kConv || encoder.type == EncoderType::kLocal) {
     if (!shape.gridded()) {
-      throw InvalidArgument(format_message(w, ": encoder.type = conv needs gridded observations (obs_grid = 0)"));
+      throw InvalidArgument(format_message(w, ": encoder.type = ", to_string(encoder.type),
+                                           " needs gridded observations (obs_grid = 0)"));
     }
     check_at_least(w, "encoder.channels", encoder.channels, 1);
     check_at_least(w, "encoder.conv_layers", encoder.conv_layers, 1);
     check_at_least(w, "encoder.kernel", encoder.kernel, 1);
     if (encoder.kernel % 2 == 0) throw InvalidArgument(format_message(w, ": encoder.kernel = ", encoder.kernel, " must be odd"));
+  }
+  if (encoder.type == EncoderType::kLocal) {
+    if (shape.obs_grid != shape.state_size) {
+      throw InvalidArgument(format_message(w, ": encoder.type = local needs the state on the observation grid (obs_grid = ",
+                                           shape.obs_grid, ", state_size = ", shape.state_size, ")"));
+    }
+    if (head != HeadType::kGaussian || gaussian.covariance != CovarianceForm::kDiagonal) {
+      throw InvalidArgument(format_message(w, ": encoder.type = local needs head = gaussian with gaussian.covariance = diagonal (head = ",
+                                           to_string(head), ", gaussian.covariance = ", to_string(gaussian.covariance), ")"));
+    }
+    if (encoder.linear_skip || gaussian.linear_skip) {
+      throw InvalidArgument(format_message(w, ": encoder.type = local has no dense path: encoder.linear_skip and gaussian.linear_skip must be false"));
+    }
   }
   check_at_least(w, "mean_samples", mean_samples, 2);
   switch (head) {

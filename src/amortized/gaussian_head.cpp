@@ -18,8 +18,17 @@ namespace {
 constexpr double kLogScaleClamp = 7.0;  // diagonal of L in [e^-7, e^7] (normalised units)
 }
 
-GaussianHead::GaussianHead(Index state_size, Index context_size, const GaussianOptions& options)
-    : d_(state_size), c_(context_size), o_(options) {
+GaussianHead::GaussianHead(Index state_size, Index context_size, const GaussianOptions& options, bool direct)
+    : d_(state_size), c_(context_size), o_(options), direct_(direct) {
+  if (direct) {
+    if (o_.covariance != CovarianceForm::kDiagonal || o_.linear_skip || c_ != output_size()) {
+      throw InvalidArgument(format_message("GaussianHead: a direct head needs the diagonal form, no linear skip and a context of 2 x ",
+                                           d_, " (got ", c_, ")"));
+    }
+    net_ = std::make_unique<nn::Sequential>();
+    net_->emplace<nn::ActivationLayer>(nn::Activation::kIdentity, c_);
+    return;
+  }
   net_ = nn::make_mlp(c_, o_.width, o_.depth, output_size(), o_.activation, nn::Init::kSmall);
   if (o_.linear_skip) {
     auto wrapped = std::make_unique<nn::Sequential>();
@@ -33,6 +42,7 @@ Index GaussianHead::output_size() const {
 }
 
 std::string GaussianHead::describe() const {
+  if (direct_) return format_message("gaussian head (diagonal, direct): mean and log-sd are the context (", c_, ")");
   return format_message("gaussian head (", to_string(o_.covariance), " Cholesky factor): ", net_->describe());
 }
 
@@ -227,6 +237,9 @@ std::unique_ptr<Head> make_head(const AmortizedConfig& config, Index state_size)
     case HeadType::kScore:
       return std::make_unique<ScoreHead>(state_size, c, config.score, config.mean_samples, config.mean_seed);
     case HeadType::kGaussian:
+      if (config.encoder.type == EncoderType::kLocal) {
+        return std::make_unique<GaussianHead>(state_size, 2 * state_size, config.gaussian, true);
+      }
       return std::make_unique<GaussianHead>(state_size, c, config.gaussian);
   }
   throw InvalidArgument("make_head: unknown head");

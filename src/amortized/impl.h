@@ -44,8 +44,17 @@ struct AmortizedPosterior::Impl {
   Matrix normalize_y(const Matrix& y) const;
   Matrix normalize_x(const Matrix& x) const;
   Matrix denormalize_x(const Matrix& xn) const;
+  // Local encoder: sets the constant channels of an encoder (of every replica) from norm; a no-op
+  // for the other encoders. Call whenever norm changes.
+  void set_constants(nn::Sequential& encoder) const;
+  void sync_constants();
 };
 
+// The local encoder's constant channels (2 + 2 obs_slots of obs_grid values) from the
+// normalisation: the state mean (the prior centre; standardised over the grid), log of the state
+// sd, the observation means per slot (on the state mean's scale) and the log observation sds.
+Index local_constant_channels(const ProblemShape& shape);
+Matrix local_constants(const Normalization& norm, const ProblemShape& shape);
 // Encoder for a configuration and shape (documented in design/amortized.md).
 std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const ProblemShape& shape);
 

@@ -268,6 +268,7 @@ AmortizedPosterior AmortizedPosterior::load(const std::filesystem::path& file) {
     im.norm.x_std = read_vector(f, "x_std", shape.state_size, where);
     im.norm.y_mean = read_vector(f, "y_mean", shape.obs_size, where);
     im.norm.y_std = read_vector(f, "y_std", shape.obs_size, where);
+    im.sync_constants();
     const std::string stored = text_att(f, "checksum", where);
     const std::string computed = model_checksum(config, shape, im.norm, ps.values());
     if (stored != computed) {

@@ -325,6 +325,45 @@ void MaskChannels::tangent(const Matrix& dx, Matrix& dy) const {
   }
 }
 
+// ---- ConstantChannels --------------------------------------------------------------------------
+
+ConstantChannels::ConstantChannels(Index input_size, Index channels, Index grid)
+    : in_(input_size), k_(channels), n_(grid), c_(Matrix::Zero(channels, grid)) {
+  check_at_least("ConstantChannels", "input_size", input_size, 0);
+  check_at_least("ConstantChannels", "channels", channels, 1);
+  check_at_least("ConstantChannels", "grid", grid, 1);
+}
+
+std::string ConstantChannels::describe() const {
+  return format_message("constant_channels(", in_, " + ", k_, " x ", n_, " -> ", output_size(), ")");
+}
+
+void ConstantChannels::set_constants(const Matrix& c) {
+  if (c.rows() != k_ || c.cols() != n_) {
+    throw InvalidArgument(format_message("ConstantChannels::set_constants: constants are ", c.rows(), " x ", c.cols(),
+                                         ", expected ", k_, " x ", n_));
+  }
+  if (!c.allFinite()) throw InvalidArgument("ConstantChannels::set_constants: a constant is not finite");
+  c_ = c;
+}
+
+void ConstantChannels::forward(const Matrix& x, Matrix& y) {
+  assert(x.rows() == in_);
+  const Index b = x.cols();
+  y.resize(output_size(), b);
+  y.topRows(in_) = x;
+  const Matrix ct = c_.transpose();  // n x k: column c holds channel c
+  const Eigen::Map<const Vector> flat(ct.data(), k_ * n_);
+  y.bottomRows(k_ * n_) = flat.replicate(1, b);
+}
+
+void ConstantChannels::backward(const Matrix& dy, Matrix& dx, bool) { dx = dy.topRows(in_); }
+
+void ConstantChannels::tangent(const Matrix& dx, Matrix& dy) const {
+  dy = Matrix::Zero(output_size(), dx.cols());
+  dy.topRows(in_) = dx;
+}
+
 // ---- builders ----------------------------------------------------------------------------------
 
 namespace {

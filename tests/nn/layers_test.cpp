@@ -181,6 +181,31 @@ TEST(Layers, ConvolutionalEncoderGradients) {
   EXPECT_TRUE(r.passed) << r.report();
 }
 
+// The local encoder's stack: constant channels appended to the input, periodic convolutions, a
+// pointwise output convolution; checked like any layer (the constants carry no derivative).
+TEST(Layers, ConstantChannelsAndAFullyConvolutionalStack) {
+  Rng rng = testing::seeded_rng(509);
+  ConstantChannels c(8, 2, 4);
+  Matrix k = random_matrix(2, 4, rng);
+  c.set_constants(k);
+  Matrix x = random_matrix(8, 3, rng), y;
+  c.forward(x, y);
+  ASSERT_EQ(y.rows(), 16);
+  EXPECT_EQ(y.topRows(8), x);
+  EXPECT_EQ(y(8 + 4 * 1 + 2, 2), k(1, 2));  // channel 1, point 2
+  EXPECT_THROW(c.set_constants(Matrix::Zero(4, 2)), InvalidArgument);
+  const auto r0 = check(c, rng);
+  EXPECT_TRUE(r0.passed) << r0.report();
+  Sequential s;
+  s.emplace<ConstantChannels>(8, 1, 4);
+  s.emplace<PeriodicConv1d>(3, 4, 4, 3);
+  s.emplace<ActivationLayer>(Activation::kSilu, 16);
+  s.emplace<PeriodicConv1d>(4, 2, 4, 1);
+  dynamic_cast<ConstantChannels&>(s.layer(0)).set_constants(random_matrix(1, 4, rng));
+  const auto r = check(s, rng);
+  EXPECT_TRUE(r.passed) << r.report();
+}
+
 TEST(Layers, CheckerCatchesAWrongGradient) {
   // A layer whose backward drops a factor: the checker must fail it.
   class Broken final : public Layer {

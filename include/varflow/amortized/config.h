@@ -16,7 +16,7 @@
 namespace varflow::amortized {
 
 enum class HeadType { kFlow, kScore, kGaussian };
-enum class EncoderType { kMlp, kConv };
+enum class EncoderType { kMlp, kConv, kLocal };
 enum class CouplingType { kSpline, kAffine };
 enum class CovarianceForm { kFull, kDiagonal };
 enum class SdeType { kVp, kVe };
@@ -24,7 +24,7 @@ enum class Sampler { kSde, kOde };
 enum class Lorenz96Prior { kClimatology, kGaussian };
 
 std::string to_string(HeadType v);        // flow | score | gaussian
-std::string to_string(EncoderType v);     // mlp | conv
+std::string to_string(EncoderType v);     // mlp | conv | local
 std::string to_string(CouplingType v);    // spline | affine
 std::string to_string(CovarianceForm v);  // full | diagonal
 std::string to_string(SdeType v);         // vp | ve
@@ -52,14 +52,20 @@ struct ProblemShape {
   bool operator==(const ProblemShape&) const = default;
 };
 
+// local: a fully convolutional encoder for a state on the observation grid (obs_grid =
+// state_size): per grid point the observation and mask channels plus constant channels from the
+// stored normalisation (the state mean, i.e. the prior centre, and the other statistics) go through
+// conv_layers periodic convolutions and a pointwise one to 2 channels, the mean and log-sd of a
+// diagonal Gaussian (the Gaussian head takes them directly, without an MLP). context, width and
+// depth are unused. Requires head gaussian with gaussian.covariance = diagonal.
 struct EncoderOptions {
   EncoderType type = EncoderType::kMlp;
   Index context = 16;       // size of the context vector the head is conditioned on
   Index width = 64;         // hidden units of the dense part
   Index depth = 2;          // hidden dense layers (mlp: after the input; conv: after the convolutions)
-  Index channels = 16;      // conv: channels of each convolution
-  Index conv_layers = 2;    // conv: number of periodic convolutions
-  Index kernel = 5;         // conv: odd kernel width
+  Index channels = 16;      // conv, local: channels of each convolution
+  Index conv_layers = 2;    // conv, local: number of periodic convolutions (local: hidden ones)
+  Index kernel = 5;         // conv, local: odd kernel width
   nn::Activation activation = nn::Activation::kSilu;
   // A dense linear path from the (masked, normalised) observations to the context around the
   // network (nn::LinearSkip): the context is linear in y plus the network's nonlinear rest.

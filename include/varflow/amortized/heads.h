@@ -73,9 +73,11 @@ class Head : public nn::Parameterized {
 // [-7, 7] by 7 tanh(.); full form: the strictly lower entries free, diagonal form: L diagonal.
 // One MLP c -> [mu (d); s (d); lower entries row by row (d(d-1)/2, full form only)]. Loss: the
 // Gaussian negative log-likelihood 0.5 |L^-1 (x - mu)|^2 + sum s + d/2 log 2 pi.
+// direct (the local encoder, diagonal form only): no MLP, the context is [mu; s] itself
+// (context_size = 2 * state_size).
 class GaussianHead final : public Head {
  public:
-  GaussianHead(Index state_size, Index context_size, const GaussianOptions& options);
+  GaussianHead(Index state_size, Index context_size, const GaussianOptions& options, bool direct = false);
   HeadType type() const override { return HeadType::kGaussian; }
   std::string describe() const override;
   Index state_size() const override { return d_; }
@@ -101,6 +103,7 @@ class GaussianHead final : public Head {
   void unpack_tangent(const Vector& dout, const Vector& s_raw, const Matrix& l, Vector& dmu, Matrix& dl) const;
   Index d_, c_;
   GaussianOptions o_;
+  bool direct_ = false;
   std::unique_ptr<nn::Sequential> net_;
 };
 

@@ -208,6 +208,30 @@ class MaskChannels final : public Layer {
   Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic> present_;  // cached mask
 };
 
+// Appends k constant channels of n values to the input: y = [x; vec(C)] with C a fixed k x n
+// matrix (channel-major, row x.rows() + c*n + i holds C(c, i)), the same for every column. C is
+// not a trained parameter: the owner sets it with set_constants() (e.g. from stored normalisation
+// statistics). dy/dx is the identity on the first input_size() rows; the constants have no
+// derivative. Starts as zeros.
+class ConstantChannels final : public Layer {
+ public:
+  ConstantChannels(Index input_size, Index channels, Index grid);
+  std::string type() const override { return "constant_channels"; }
+  std::string describe() const override;
+  Index input_size() const override { return in_; }
+  Index output_size() const override { return in_ + k_ * n_; }
+  // C: channels x grid (InvalidArgument on another shape or a non-finite entry).
+  void set_constants(const Matrix& c);
+  const Matrix& constants() const { return c_; }
+  void forward(const Matrix& x, Matrix& y) override;
+  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
+  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ private:
+  Index in_, k_, n_;
+  Matrix c_;
+};
+
 // A multilayer perceptron: `depth` hidden layers of `width` units with activation `act`, then a
 // linear output layer (initialised with `last`). depth = 0 gives one dense layer in -> out.
 std::unique_ptr<Sequential> make_mlp(Index in, Index width, Index depth, Index out, Activation act,
