@@ -1,6 +1,7 @@
-// Step 5 with its default settings (about 1.5 minutes on one thread; label nightly). Measured on
-// seeds 1-3 (design/cycle.md): posterior agreement and SBC pass, Jacobian probing fails (~21-31%
-// against 5%). This test holds the passing gates and the time budget, and prints the full line.
+// Step 5 with its default settings (the local predictor, about 3 minutes on one thread; label
+// nightly). Measured on seeds 1-3 (design/cycle.md): posterior agreement and SBC pass, Jacobian
+// probing fails (~16% against 5%). This test holds the passing gates and prints the full line and
+// the times (speed is measured by varflow_predictor_bench, not asserted here).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -29,7 +30,6 @@ TEST(PredictorStepNightly, DefaultsPassAgreementAndSbc) {
   ASSERT_TRUE(r.training_ok) << r.training_message;
   EXPECT_TRUE(r.validation.decision.passed(Gate::kPosteriorAgreement)) << r.gate_line();
   EXPECT_TRUE(r.validation.decision.passed(Gate::kSimulationBasedCalibration)) << r.gate_line();
-  EXPECT_LT(r.train_seconds + r.validate_seconds, 300.0);
 }
 
 }  // namespace
