@@ -3,7 +3,6 @@
 #include "varflow/cycle/predictor_step.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <exception>
 #include <iomanip>
@@ -13,17 +12,10 @@
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/amortized/problems.h"
 #include "varflow/core/error.h"
+#include "varflow/core/stopwatch.h"
 #include "varflow/model/model.h"
 
 namespace varflow::cycle {
-
-namespace {
-
-double since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 amortized::Lorenz96ProblemOptions PredictorStepOptions::default_problem() {
   amortized::Lorenz96ProblemOptions p;
@@ -136,23 +128,23 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   log << "step 5: " << problem.describe() << "\n";
 
   // Pairs from the promoted model (an independent stream), then training.
-  auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch simulate_clock;
   Rng data_rng = rng.split();
   amortized::Dataset data;
   try {
     data = problem.simulate(options.setup.pairs, data_rng);
   } catch (const std::exception& e) {
     // E.g. a promoted emulator whose trajectory leaves the finite numbers: a status, like a NaN loss.
-    out.simulate_seconds = since(t0);
+    out.simulate_seconds = simulate_clock.seconds();
     out.training_message = format_message("simulating pairs with ", problem.model().name(), " failed: ", e.what());
     log << "step 5: " << out.training_message << "\n";
     return out;
   }
-  out.simulate_seconds = since(t0);
+  out.simulate_seconds = simulate_clock.seconds();
   log << "step 5: simulated " << data.size() << " pairs with " << problem.model().name() << " in "
       << out.simulate_seconds << " s\n";
 
-  t0 = std::chrono::steady_clock::now();
+  const Stopwatch train_clock;
   std::unique_ptr<amortized::AmortizedPosterior> q;
   try {
     q = std::make_unique<amortized::AmortizedPosterior>(options.setup.network, problem.shape(), rng, problem.name());
@@ -171,7 +163,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
     out.training_ok = false;
     out.training_message = format_message("training failed: ", e.what());
   }
-  out.train_seconds = since(t0);
+  out.train_seconds = train_clock.seconds();
   log << "step 5: training " << (out.training_ok ? "finished" : "FAILED") << " in " << out.train_seconds
       << " s: " << out.training_message << "\n";
   if (!out.training_ok) return out;
@@ -182,13 +174,13 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   log << "step 5: wrote " << out.model_file << " (checksum " << out.model_checksum << ")\n";
 
   // The gates against the physics oracle.
-  t0 = std::chrono::steady_clock::now();
+  const Stopwatch validate_clock;
   report::ValidationOptions v = options.validation;
   v.lorenz96 = options.problem;
   out.validation = report::validate_model(*q, v, rng, [&log](const std::string& line) { log << "step 5: " << line << "\n"; });
   out.validation.model_path = out.model_file;
   out.validated = true;
-  out.validate_seconds = since(t0);
+  out.validate_seconds = validate_clock.seconds();
   log << "step 5: " << out.gate_line() << "\n";
   return out;
 }

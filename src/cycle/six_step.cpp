@@ -4,7 +4,6 @@
 #include <omp.h>
 
 #include <charconv>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iomanip>
@@ -15,6 +14,7 @@
 #include "artifacts.h"
 #include "varflow/core/error.h"
 #include "varflow/core/random.h"
+#include "varflow/core/stopwatch.h"
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/emulator/analysis_comparison.h"
 #include "varflow/emulator/emulator_gate.h"
@@ -231,10 +231,6 @@ std::string SixStepReport::table() const {
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
-
 // The random stream of one step: a run that recomputes only some steps draws what a complete run
 // would (splitmix64 of the seed and the step number).
 Rng step_rng(std::uint64_t seed, int step) {
@@ -317,7 +313,7 @@ class Cycle {
         log_ << "step 1: " << e.what() << "\n";
       }
     }
-    const auto t0 = clock_type::now();
+    const Stopwatch clock;
     log_ << "step 1: physics trajectories (" << c_.train_pairs << " training pairs, " << c_.held_out
          << " held-out states)\n";
     Rng rng = step_rng(seed_, 1);
@@ -325,7 +321,7 @@ class Cycle {
     data_.train = emulator::simulate_pairs(*physics_, x0, c_.train_pairs, 1000, c_.stride, rng);
     data_.held_out = emulator::simulate_pairs(*physics_, x0, c_.held_out, 1000, c_.stride + 2, rng);
     save_physics(data_, file);
-    return {1, "physics forward", StepStatus::kRan, "-", "", "physics.nc", data_.checksum(), inputs, since(t0)};
+    return {1, "physics forward", StepStatus::kRan, "-", "", "physics.nc", data_.checksum(), inputs, clock.seconds()};
   }
 
   StepRecord step2(const StepRecord& s1) {
@@ -344,7 +340,7 @@ class Cycle {
         log_ << "step 2: " << e.what() << "\n";
       }
     }
-    const auto t0 = clock_type::now();
+    const Stopwatch clock;
     log_ << "step 2: 4D-Var oracle on " << c_.windows << " held-out windows\n";
     // Window truths: held-out states spread evenly along their trajectory.
     const Matrix& held = data_.held_out.states;
@@ -362,7 +358,7 @@ class Cycle {
     save_oracle(oracle_, file);
     const auto& a = oracle_.analyses;
     StepRecord r{2, "4D-Var oracle", a.converged_count() == c_.windows ? StepStatus::kPassed : StepStatus::kFailed,
-                 "", "", "oracle.nc", oracle_.checksum(), inputs, since(t0)};
+                 "", "", "oracle.nc", oracle_.checksum(), inputs, clock.seconds()};
     std::ostringstream g;
     g << std::setprecision(3) << a.converged_count() << "/" << c_.windows << " windows converged (all required); RMSE "
       << a.mean_rmse << " (background " << c_.background_sd << ")";
@@ -417,7 +413,7 @@ class Cycle {
         log_ << "step 3: " << e.what() << "\n";
       }
     }
-    const auto t0 = clock_type::now();
+    const Stopwatch clock;
     Rng rng = step_rng(seed_, 3);
     StepRecord r{3, "emulator", StepStatus::kFailed, "", "", "emulator.nc", "", inputs, 0.0};
     std::shared_ptr<emulator::StencilEmulator> emu = given;
@@ -470,7 +466,7 @@ class Cycle {
     }
     emu->save(file);
     r.checksum = emu->checksum();
-    r.seconds = since(t0);
+    r.seconds = clock.seconds();
     emulator_ = emu;
     emulator_promoted_ = r.status == StepStatus::kPassed;
     log_ << "  " << r.gate << "\n";
@@ -508,7 +504,7 @@ class Cycle {
       log_ << "step 4: " << note << "\n";
       return r;
     }
-    const auto t0 = clock_type::now();
+    const Stopwatch clock;
     log_ << "step 4: " << c_.windows << " windows with " << model->name() << " against the oracle\n";
     const auto cmp = emulator::compare_with_oracle(oracle_.windows, oracle_.analyses, physics_, model);
     r.status = cmp.passed() ? StepStatus::kPassed : StepStatus::kFailed;
@@ -520,7 +516,7 @@ class Cycle {
     if (cmp.failed_solves > 0) g << "; " << cmp.failed_solves << " windows without a converged solve";
     r.gate += g.str();
     r.detail = cmp.report();
-    r.seconds = since(t0);
+    r.seconds = clock.seconds();
     log_ << "  " << r.gate << "\n";
     return r;
   }
@@ -550,7 +546,7 @@ class Cycle {
       log_ << "step 5: " << note << "\n";
       return r;
     }
-    const auto t0 = clock_type::now();
+    const Stopwatch clock;
     Rng rng = step_rng(seed_, 5);
     log_ << "step 5: amortized predictor trained on pairs from " << model->name() << "\n";
     const PredictorStepResult result = run_predictor_step(model, c_.predictor_options(), rng, file, log_);
@@ -566,7 +562,7 @@ class Cycle {
       report::write_report(result.validation, dir_ / "predictor_validation");
       r.detail += "\nfull validation report: predictor_validation/report.html\n";
     }
-    r.seconds = since(t0);
+    r.seconds = clock.seconds();
     return r;
   }
 

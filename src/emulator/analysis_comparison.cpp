@@ -1,11 +1,11 @@
 #include "varflow/emulator/analysis_comparison.h"
 
 #include <cassert>
-#include <chrono>
 #include <cmath>
 #include <sstream>
 
 #include "varflow/core/error.h"
+#include "varflow/core/stopwatch.h"
 #include "varflow/covariance/covariances.h"
 #include "varflow/obs/operators.h"
 #include "varflow/var/strong_4dvar.h"
@@ -16,10 +16,6 @@ namespace {
 
 double rmse(const Vector& a, const Vector& b) {
   return (a - b).norm() / std::sqrt(static_cast<double>(a.size()));
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 Index observed_points(Index n, Index stride) { return (n + stride - 1) / stride; }
@@ -135,7 +131,7 @@ OracleAnalyses solve_oracle(const HeldOutWindows& windows, std::shared_ptr<const
   out.mean = Matrix::Zero(n, count);
   out.covariance.resize(static_cast<std::size_t>(count));
   out.converged.assign(static_cast<std::size_t>(count), false);
-  const auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   for (Index w = 0; w < count; ++w) {
     SolverSummary summary;
     const VarResult r = solver.solve(windows.window(w, physics), &summary);
@@ -144,7 +140,7 @@ OracleAnalyses solve_oracle(const HeldOutWindows& windows, std::shared_ptr<const
     out.covariance[static_cast<std::size_t>(w)] = r.posterior->covariance()->dense();
     out.converged[static_cast<std::size_t>(w)] = true;
   }
-  out.seconds = seconds_since(t0);
+  out.seconds = clock.seconds();
   for (Index w = 0; w < count; ++w) {
     if (out.converged[static_cast<std::size_t>(w)]) out.mean_rmse += rmse(out.mean.col(w), windows.truth.col(w));
   }
@@ -185,13 +181,13 @@ AnalysisComparison compare_with_oracle(const HeldOutWindows& windows, const Orac
   out.windows = windows.count();
   std::vector<AgreementEvent> events;
   for (Index w = 0; w < windows.count(); ++w) {
-    auto t0 = std::chrono::steady_clock::now();
+    const Stopwatch physics_clock;
     (void)solver.solve(windows.window(w, physics));  // timing only: the oracle is `oracle`
-    out.physics_seconds += seconds_since(t0);
+    out.physics_seconds += physics_clock.seconds();
     SolverSummary summary;
-    t0 = std::chrono::steady_clock::now();
+    const Stopwatch model_clock;
     const VarResult r = solver.solve(windows.window(w, model), &summary);
-    out.emulator_seconds += seconds_since(t0);
+    out.emulator_seconds += model_clock.seconds();
     const auto reference = oracle.posterior(w);
     if (!reference || !summary.converged() || !r.posterior) {
       ++out.failed_solves;

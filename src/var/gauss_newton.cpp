@@ -220,7 +220,7 @@ namespace {
 
 VarResult solve_gauss_newton(const FourDVarCost& cost, const GaussNewtonOptions& options, const char* method,
                              SolverSummary* summary_out) {
-  detail::Stopwatch clock;
+  Stopwatch clock;
   SolverSummary summary;
   summary.method = method;
   detail::GaussNewtonOutput gn = detail::run_gauss_newton(cost, options, clock, summary);

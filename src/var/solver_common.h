@@ -1,8 +1,8 @@
 #pragma once
 // Internal helpers shared by the variational solvers.
-#include <chrono>
 #include <optional>
 
+#include "varflow/core/stopwatch.h"
 #include "varflow/posterior/laplace.h"
 #include "varflow/var/incremental_4dvar.h"
 #include "varflow/var/lanczos.h"
@@ -10,16 +10,6 @@
 #include "varflow/var/summary.h"
 
 namespace varflow::detail {
-
-class Stopwatch {
- public:
-  double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
 
 // Fills result (analysis, final state, control, map) from the linearisation at the MAP, and the
 // posterior by `method`; a failure of the posterior sets the summary's termination to numerical

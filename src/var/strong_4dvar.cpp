@@ -92,7 +92,7 @@ class RelativeGradientTest final : public ceres::IterationCallback {
 }  // namespace
 
 VarResult StrongFourDVar::solve(const AssimilationWindow& window, SolverSummary* summary_out) const {
-  detail::Stopwatch clock;
+  Stopwatch clock;
   const FourDVarCost cost(window);
   SolverSummary summary;
   summary.method = "strong_4dvar";
