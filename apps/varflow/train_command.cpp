@@ -2,8 +2,8 @@
 // model (netCDF, design/formats.md) and its loss curves (<out>.loss.csv).
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "command.h"
 #include "varflow/amortized/amortized_posterior.h"
@@ -28,17 +28,13 @@ struct TrainOptions {
 };
 
 void write_loss_csv(const std::string& path, const varflow::nn::TrainingSummary& s) {
-  varflow::AtomicOutput out(path);
-  {
-    std::ofstream f(out.temporary_path());
-    f << "epoch,train_loss,validation_loss,learning_rate\n";
-    f.precision(10);
-    for (std::size_t e = 0; e < s.train_loss.size(); ++e) {
-      f << e + 1 << ',' << s.train_loss[e] << ',' << s.validation_loss[e] << ',' << s.learning_rate[e] << '\n';
-    }
-    if (!f) throw varflow::Error("could not write " + path);
+  std::ostringstream f;
+  f << "epoch,train_loss,validation_loss,learning_rate\n";
+  f.precision(10);
+  for (std::size_t e = 0; e < s.train_loss.size(); ++e) {
+    f << e + 1 << ',' << s.train_loss[e] << ',' << s.validation_loss[e] << ',' << s.learning_rate[e] << '\n';
   }
-  out.commit();
+  varflow::write_text_atomically(path, f.str());
 }
 
 int run_train(const TrainOptions& o) {

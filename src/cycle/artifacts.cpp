@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "../report/html.h"
 #include "varflow/core/error.h"
 #include "varflow/io/atomic_file.h"
 #include "varflow/io/netcdf_file.h"
@@ -49,31 +50,6 @@ double real_attribute(const NetcdfReader& in, const std::string& name) {
   const auto v = in.double_attribute(name);
   if (!v) throw InvalidArgument(format_message("'", in.path().string(), "': attribute ", name, " is missing"));
   return *v;
-}
-
-void write_text(const std::filesystem::path& file, const std::string& text) {
-  AtomicOutput out(file);
-  {
-    std::ofstream os(out.temporary_path());
-    if (!os) throw InvalidArgument(format_message("cannot write '", out.temporary_path().string(), "'"));
-    os << text;
-    if (!os) throw Error(format_message("writing '", out.temporary_path().string(), "' failed"));
-  }
-  out.commit();
-}
-
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    switch (ch) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += ch;
-    }
-  }
-  return o;
 }
 
 }  // namespace
@@ -135,8 +111,9 @@ void save_oracle(const OracleData& data, const std::filesystem::path& file) {
   Matrix covariance = Matrix::Zero(n * n, count);
   std::vector<long long> converged(static_cast<std::size_t>(count));
   for (Index j = 0; j < count; ++j) {
-    converged[static_cast<std::size_t>(j)] = data.analyses.converged[static_cast<std::size_t>(j)] ? 1 : 0;
-    if (converged[static_cast<std::size_t>(j)]) covariance.col(j) = data.analyses.covariance[static_cast<std::size_t>(j)].reshaped();
+    const auto k = static_cast<std::size_t>(j);
+    converged[k] = data.analyses.converged[k] ? 1 : 0;
+    if (converged[k]) covariance.col(j) = data.analyses.covariance[k].reshaped();
   }
   NetcdfWriter out(file);
   out.attribute("varflow_file_type", "varflow_six_step_oracle");
@@ -255,7 +232,7 @@ void write_manifest(const SixStepReport& report, const std::string& config_yaml,
   }
   j["steps_run"] = report.steps_run();
   j["all_gates_passed"] = report.all_gates_passed();
-  write_text(file, j.dump(2) + "\n");
+  write_text_atomically(file, j.dump(2) + "\n");
 }
 
 // ---- report.html ---------------------------------------------------------------------------------
@@ -271,20 +248,23 @@ void write_report_html(const SixStepReport& report, const std::string& config_ya
     << (report.all_gates_passed() ? "yes" : "no") << "</p>\n<table><tr><th>#</th><th>step</th><th>status</th>"
        "<th>this run</th><th>seconds</th><th>gate (statistic vs threshold)</th></tr>\n";
   for (const auto& s : report.steps) {
-    h << "<tr class=\"" << to_string(s.status) << "\"><td>" << s.number << "</td><td>" << html_escape(s.name)
+    h << "<tr class=\"" << to_string(s.status) << "\"><td>" << s.number << "</td><td>"
+      << report::escape_html(s.name)
       << "</td><td>" << to_string(s.status) << "</td><td>" << (s.reused ? "reused" : "ran") << "</td><td>"
-      << std::fixed << std::setprecision(2) << s.seconds << "</td><td>" << html_escape(s.gate) << "</td></tr>\n";
+      << std::fixed << std::setprecision(2) << s.seconds << "</td><td>" << report::escape_html(s.gate)
+      << "</td></tr>\n";
   }
   h << "</table>\n<p>A reused step's inputs (config keys and upstream checksums) had not changed since the run "
        "that computed it; its artifact was verified against the recorded checksum.</p>\n";
   for (const auto& s : report.steps) {
     if (!s.detail.empty()) {
-      h << "<h2>Step " << s.number << ": " << html_escape(s.name) << "</h2>\n<pre>" << html_escape(s.detail)
+      h << "<h2>Step " << s.number << ": " << report::escape_html(s.name) << "</h2>\n<pre>"
+        << report::escape_html(s.detail)
         << "</pre>\n";
     }
   }
-  h << "<h2>Configuration</h2>\n<pre>" << html_escape(config_yaml) << "</pre>\n</body></html>\n";
-  write_text(file, h.str());
+  h << "<h2>Configuration</h2>\n<pre>" << report::escape_html(config_yaml) << "</pre>\n</body></html>\n";
+  write_text_atomically(file, h.str());
 }
 
 }  // namespace varflow::cycle

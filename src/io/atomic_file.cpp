@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <system_error>
 
 #include "varflow/core/error.h"
@@ -40,6 +41,16 @@ void AtomicOutput::commit() {
                                ec.message()));
   }
   committed_ = true;
+}
+
+void write_text_atomically(const std::filesystem::path& target, std::string_view text) {
+  AtomicOutput out(target);
+  {
+    std::ofstream f(out.temporary_path(), std::ios::binary);
+    f.write(text.data(), static_cast<std::streamsize>(text.size()));
+    if (!f) throw Error(format_message("could not write ", target.string()));
+  }
+  out.commit();
 }
 
 }  // namespace varflow

@@ -3,15 +3,29 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <numeric>
 #include <sstream>
 
+#include "html.h"
 #include "varflow/core/error.h"
 #include "varflow/io/atomic_file.h"
 #include "varflow/report/validation_report.h"
 
 namespace varflow::report {
+
+std::string escape_html(const std::string& s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
 
 namespace {
 
@@ -179,20 +193,6 @@ std::string fmt(double v, int digits = 3) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.*g", digits, v);
   return buf;
-}
-
-std::string escape_html(const std::string& s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 // A plot area: data ranges mapped to a w x h pixel box with margins for labels.
@@ -543,17 +543,8 @@ void write_report(const ValidationReport& r, const std::filesystem::path& dir) {
     throw InvalidArgument(format_message("--out = '", dir.string(), "' is not a directory and cannot be created",
                                          ec ? ": " + ec.message() : std::string()));
   }
-  const auto write = [](const std::filesystem::path& path, const std::string& text) {
-    AtomicOutput out(path);
-    {
-      std::ofstream f(out.temporary_path(), std::ios::binary);
-      f << text;
-      if (!f) throw Error("could not write " + path.string());
-    }
-    out.commit();
-  };
-  write(dir / "report.json", report_json(r));
-  write(dir / "report.html", report_html(r));
+  write_text_atomically(dir / "report.json", report_json(r));
+  write_text_atomically(dir / "report.html", report_html(r));
 }
 
 }  // namespace varflow::report

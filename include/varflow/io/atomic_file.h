@@ -8,6 +8,7 @@
 //   out.commit();                             // rename over analysis.nc
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace varflow {
 
@@ -28,5 +29,9 @@ class AtomicOutput {
   std::filesystem::path target_, temporary_;
   bool committed_ = false;
 };
+
+// Writes `text` to `target` through an AtomicOutput (binary, no newline translation). Throws
+// InvalidArgument as AtomicOutput does, Error when writing fails.
+void write_text_atomically(const std::filesystem::path& target, std::string_view text);
 
 }  // namespace varflow
