@@ -177,7 +177,8 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   const Stopwatch validate_clock;
   report::ValidationOptions v = options.validation;
   v.lorenz96 = options.problem;
-  out.validation = report::validate_model(*q, v, rng, [&log](const std::string& line) { log << "step 5: " << line << "\n"; });
+  out.validation =
+      report::validate_model(*q, v, rng, [&log](const std::string& line) { log << "step 5: " << line << "\n"; });
   out.validation.model_path = out.model_file;
   out.validated = true;
   out.validate_seconds = validate_clock.seconds();

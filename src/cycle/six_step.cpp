@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -48,7 +49,8 @@ void SixStepConfig::validate() const {
   }
   if (windows > held_out) {
     throw InvalidArgument(format_message("six-step config: windows = ", windows,
-                                         " must not exceed held_out = ", held_out, " (window truths are held-out states)"));
+                                         " must not exceed held_out = ", held_out,
+                                         " (window truths are held-out states)"));
   }
   check_at_least("six-step config", "threads", threads, 1);
   for (auto [name, v] : {std::pair{"dt", dt}, std::pair{"learning_rate", learning_rate},
@@ -57,7 +59,9 @@ void SixStepConfig::validate() const {
       throw InvalidArgument(format_message("six-step config: ", name, " = ", v, " must be positive"));
     }
   }
-  if (!std::isfinite(forcing)) throw InvalidArgument(format_message("six-step config: forcing = ", forcing, " must be finite"));
+  if (!std::isfinite(forcing)) {
+    throw InvalidArgument(format_message("six-step config: forcing = ", forcing, " must be finite"));
+  }
   predictor_options().validate();
   if (on_gate_failure != "stop" && on_gate_failure != "fallback") {
     throw InvalidArgument(format_message("six-step config: on_gate_failure = '", on_gate_failure,
@@ -110,7 +114,8 @@ PredictorStepOptions SixStepConfig::predictor_options() const {
     } else if (key == "validation.sbc_simulations") {
       o.validation.gates.sbc.simulations = parse_index(key, value);
     } else if (key == "validation.oracle_jacobian") {
-      o.validation.lorenz96_jacobian = report::oracle_jacobian_from_string(value, "predictor.validation.oracle_jacobian");
+      o.validation.lorenz96_jacobian =
+          report::oracle_jacobian_from_string(value, "predictor.validation.oracle_jacobian");
     } else if (key.rfind("validation.", 0) == 0) {
       throw InvalidArgument(format_message("six-step config: unknown key 'predictor.", key,
                                            "' (validation keys: events, posterior_draws, jacobian_cases, "
@@ -279,21 +284,33 @@ class Cycle {
   }
 
  private:
-  // The previous run's record of step `number` if its inputs fingerprint is `inputs` (the caller
-  // then verifies the artifact), otherwise nullptr. Logs why a step runs.
-  const StepRecord* previous(int number, const std::string& inputs) {
+  // The previous run's record of step `number`, marked reused, when its input fingerprint is
+  // `inputs` and its artifact (if it has one) still holds the recorded output: `content_checksum()`
+  // loads the artifact (the caller keeps what later steps need) and returns its content checksum.
+  // Otherwise nullopt, with the reason in the log.
+  template <typename ContentChecksum>
+  std::optional<StepRecord> reusable(int number, const std::string& inputs, ContentChecksum&& content_checksum) {
     const auto it = prev_.steps.find(number);
-    if (it == prev_.steps.end()) return nullptr;
-    if (it->second.inputs != inputs) {
+    if (it == prev_.steps.end()) return std::nullopt;
+    const StepRecord& p = it->second;
+    if (p.inputs != inputs) {
       log_ << "step " << number << ": inputs changed since the previous run\n";
-      return nullptr;
+      return std::nullopt;
     }
-    return &it->second;
-  }
-  StepRecord reuse(const StepRecord& r) {
-    log_ << "step " << r.number << ": reused (inputs unchanged" << (r.artifact.empty() ? "" : ", ")
-         << (r.artifact.empty() ? "" : r.artifact + " verified") << ")\n";
-    StepRecord out = r;
+    if (!p.artifact.empty()) {
+      try {
+        if (content_checksum() != p.checksum) {
+          log_ << "step " << number << ": " << p.artifact << " does not hold the recorded output\n";
+          return std::nullopt;
+        }
+      } catch (const InvalidArgument& e) {
+        log_ << "step " << number << ": " << e.what() << "\n";
+        return std::nullopt;
+      }
+    }
+    log_ << "step " << number << ": reused (inputs unchanged"
+         << (p.artifact.empty() ? "" : ", " + p.artifact + " verified") << ")\n";
+    StepRecord out = p;
     out.reused = true;
     return out;
   }
@@ -304,14 +321,11 @@ class Cycle {
                                    .add("train_pairs", c_.train_pairs).add("stride", c_.stride)
                                    .add("held_out", c_.held_out).add("seed", seed_).hex();
     const auto file = dir_ / "physics.nc";
-    if (const StepRecord* p = previous(1, inputs)) {
-      try {
-        data_ = load_physics(file);
-        if (data_.checksum() == p->checksum) return reuse(*p);
-        log_ << "step 1: physics.nc does not hold the recorded output\n";
-      } catch (const InvalidArgument& e) {
-        log_ << "step 1: " << e.what() << "\n";
-      }
+    if (auto r = reusable(1, inputs, [&] {
+          data_ = load_physics(file);
+          return data_.checksum();
+        })) {
+      return *r;
     }
     const Stopwatch clock;
     log_ << "step 1: physics trajectories (" << c_.train_pairs << " training pairs, " << c_.held_out
@@ -331,14 +345,11 @@ class Cycle {
                                    .add("obs_stride", c_.obs_stride).add("obs_noise", c_.obs_noise)
                                    .add("background_sd", c_.background_sd).add("seed", seed_).hex();
     const auto file = dir_ / "oracle.nc";
-    if (const StepRecord* p = previous(2, inputs)) {
-      try {
-        oracle_ = load_oracle(file);
-        if (oracle_.checksum() == p->checksum) return reuse(*p);
-        log_ << "step 2: oracle.nc does not hold the recorded output\n";
-      } catch (const InvalidArgument& e) {
-        log_ << "step 2: " << e.what() << "\n";
-      }
+    if (auto r = reusable(2, inputs, [&] {
+          oracle_ = load_oracle(file);
+          return oracle_.checksum();
+        })) {
+      return *r;
     }
     const Stopwatch clock;
     log_ << "step 2: 4D-Var oracle on " << c_.windows << " held-out windows\n";
@@ -400,18 +411,14 @@ class Cycle {
     }
     const std::string inputs = f.hex();
     const auto file = dir_ / "emulator.nc";
-    if (const StepRecord* p = previous(3, inputs)) {
-      try {
-        std::shared_ptr<emulator::StencilEmulator> emu = emulator::StencilEmulator::load(file);
-        if (emu->checksum() == p->checksum) {
-          emulator_ = emu;
-          emulator_promoted_ = p->status == StepStatus::kPassed;
-          return reuse(*p);
-        }
-        log_ << "step 3: emulator.nc does not hold the recorded emulator\n";
-      } catch (const InvalidArgument& e) {
-        log_ << "step 3: " << e.what() << "\n";
-      }
+    std::shared_ptr<const emulator::StencilEmulator> loaded;
+    if (auto r = reusable(3, inputs, [&] {
+          loaded = emulator::StencilEmulator::load(file);
+          return loaded->checksum();
+        })) {
+      emulator_ = loaded;
+      emulator_promoted_ = r->status == StepStatus::kPassed;
+      return *r;
     }
     const Stopwatch clock;
     Rng rng = step_rng(seed_, 3);
@@ -498,7 +505,7 @@ class Cycle {
     std::string identity, note;
     const auto model = promoted_model(s3, nullptr, &identity, &note);
     const std::string inputs = Fingerprint().add("step2", s2.checksum).add("model", identity).hex();
-    if (const StepRecord* p = previous(4, inputs)) return reuse(*p);
+    if (auto r = reusable(4, inputs, [] { return std::string(); })) return *r;  // no artifact
     StepRecord r{4, "emulator analyses", StepStatus::kSkipped, note, "", "", "", inputs, 0.0};
     if (!model) {
       log_ << "step 4: " << note << "\n";
@@ -532,15 +539,7 @@ class Cycle {
     for (const auto& [key, value] : c_.predictor) f.add(key.c_str(), value);
     const std::string inputs = f.hex();
     const auto file = dir_ / "predictor.nc";
-    if (const StepRecord* p = previous(5, inputs)) {
-      if (p->artifact.empty()) return reuse(*p);
-      try {
-        if (amortized::AmortizedPosterior::load(file).checksum() == p->checksum) return reuse(*p);
-        log_ << "step 5: predictor.nc does not hold the recorded predictor\n";
-      } catch (const InvalidArgument& e) {
-        log_ << "step 5: " << e.what() << "\n";
-      }
-    }
+    if (auto r = reusable(5, inputs, [&] { return amortized::AmortizedPosterior::load(file).checksum(); })) return *r;
     StepRecord r{5, "amortized predictor", StepStatus::kSkipped, note, "", "", "", inputs, 0.0};
     if (!model) {
       log_ << "step 5: " << note << "\n";
