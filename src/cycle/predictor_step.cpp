@@ -148,13 +148,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   std::unique_ptr<amortized::AmortizedPosterior> q;
   try {
     q = std::make_unique<amortized::AmortizedPosterior>(options.setup.network, problem.shape(), rng, problem.name());
-    const Index every = std::max<Index>(1, options.setup.training.epochs / 10);
-    const nn::TrainingSummary s = q->train(data, options.setup.training, rng, [&](const nn::EpochReport& e) {
-      if (e.epoch % every == 0 || e.epoch == e.epochs) {
-        log << "step 5: epoch " << e.epoch << "/" << e.epochs << ": validation loss " << e.validation_loss << ", "
-            << static_cast<long>(e.seconds_left + 0.5) << " s left\n" << std::flush;
-      }
-    });
+    const nn::TrainingSummary s = q->train(data, options.setup.training, rng, nn::log_every_tenth(log, "step 5: "));
     out.training_ok = s.ok();
     out.training_message = s.brief_report();
   } catch (const InvalidArgument&) {

@@ -446,15 +446,7 @@ class Cycle {
       to.patience = 0;
       log_ << "step 3: training the emulator (" << emu->parameters().size() << " weights, " << c_.epochs
            << " epochs)\n";
-      const Index every = std::max<Index>(1, c_.epochs / 10);
-      const auto summary = emulator::train_emulator(*emu, data_.train, to, rng, [&](const nn::EpochReport& e) {
-        if (e.epoch % every == 0 || e.epoch == e.epochs) {
-          std::ostringstream line;
-          line << "  epoch " << e.epoch << "/" << e.epochs << ": validation loss " << std::setprecision(3)
-               << e.validation_loss << ", " << static_cast<long>(e.seconds_left + 0.5) << " s left\n";
-          log_ << line.str() << std::flush;
-        }
-      });
+      const auto summary = emulator::train_emulator(*emu, data_.train, to, rng, nn::log_every_tenth(log_, "  "));
       r.detail = summary.brief_report() + "\n";
       if (!summary.ok()) {
         trained = false;

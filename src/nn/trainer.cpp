@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iomanip>
 #include <limits>
 #include <numeric>
+#include <ostream>
+#include <sstream>
 
 #include <omp.h>
 
@@ -185,6 +188,17 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
   summary.seconds = elapsed();
   summary.pairs_per_second = train_seconds > 0.0 ? static_cast<double>(pairs_seen) / train_seconds : 0.0;
   return summary;
+}
+
+ProgressCallback log_every_tenth(std::ostream& log, std::string prefix) {
+  return [&log, prefix = std::move(prefix)](const EpochReport& e) {
+    const Index every = std::max<Index>(1, e.epochs / 10);
+    if (e.epoch % every != 0 && e.epoch != e.epochs) return;
+    std::ostringstream line;
+    line << prefix << "epoch " << e.epoch << "/" << e.epochs << ": validation loss " << std::setprecision(3)
+         << e.validation_loss << ", " << static_cast<long>(e.seconds_left + 0.5) << " s left\n";
+    log << line.str() << std::flush;
+  };
 }
 
 }  // namespace varflow::nn

@@ -9,6 +9,7 @@
 // threads, fit() produces bit-identical parameters. (Eigen's parallel matrix products split work by
 // thread count, so a different thread count may change the last bits.)
 #include <functional>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,10 @@ class TrainingObjective {
 };
 
 using ProgressCallback = std::function<void(const EpochReport&)>;
+
+// A callback writing "<prefix>epoch e/E: validation loss v, s s left" (3 significant digits) to
+// `log` every tenth of the epochs and at the last one. `log` must outlive the training.
+ProgressCallback log_every_tenth(std::ostream& log, std::string prefix);
 
 // The number of OpenMP threads training and sampling use (OMP_NUM_THREADS, default: all cores).
 int thread_count();
