@@ -125,16 +125,9 @@ Vector GaussianHead::log_prob(const Matrix& x, const Matrix& ctx) {
 }
 
 Matrix GaussianHead::sample(const Matrix& ctx, Rng& rng) {
-  Matrix out;
-  net_->forward(ctx, out);
-  Matrix x(d_, ctx.cols());
-  for (Index j = 0; j < ctx.cols(); ++j) {
-    Vector mu, s_raw;
-    Matrix l;
-    unpack(out.col(j), mu, l, s_raw);
-    x.col(j) = mu + l * rng.normal_vector(d_);
-  }
-  return x;
+  Matrix z(d_, ctx.cols());
+  for (Index j = 0; j < ctx.cols(); ++j) z.col(j) = rng.normal_vector(d_);
+  return push(z, ctx);
 }
 
 void GaussianHead::moments(const Vector& ctx, Vector& mu, Matrix& l) {
