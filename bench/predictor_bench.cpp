@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
   const auto path = std::filesystem::temp_directory_path() / ("predictor_bench_" + std::to_string(seed) + ".nc");
   const auto r = cycle::run_predictor_step(model, o, rng, path, std::cerr);
   std::cout << "seed " << seed << ": " << (r.promoted() ? "PROMOTED" : "refused") << "; simulate "
-            << r.simulate_seconds << " s, train " << r.train_seconds << " s, validate " << r.validate_seconds
+            << r.simulate_seconds << " s, label " << r.label_seconds << " s, train " << r.train_seconds << " s, validate " << r.validate_seconds
             << " s\n  " << r.gate_line() << "\n  training: " << r.training_message << "\n";
   if (r.validated) {
     for (const auto& j : r.validation.decision.adjoint_calibration.jacobians) {

@@ -1,5 +1,6 @@
 // `varflow train`: simulate pairs from a built-in problem, train an amortized posterior, write the
 // model (netCDF, design/formats.md) and its loss curves (<out>.loss.csv).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -47,6 +48,7 @@ int run_train(const TrainOptions& o) {
   if (o.pairs > 0) setup.pairs = o.pairs;
   if (o.epochs > 0) setup.training.epochs = o.epochs;
   setup.training.validate();
+  setup.labels.validate();
   { varflow::AtomicOutput check(o.out); }  // fail now, not after training, if --out cannot be written
 
   varflow::Rng rng(o.seed);
@@ -58,9 +60,17 @@ int run_train(const TrainOptions& o) {
               varflow::nn::thread_count());
   if (!o.quiet) std::printf("%s\n", q.describe().c_str());
   const auto t0 = std::chrono::steady_clock::now();
-  const Dataset data = problem->simulate(setup.pairs, rng);
+  Dataset data = problem->simulate(setup.pairs, rng);
   std::printf("simulated %lld pairs in %.2f s\n", static_cast<long long>(data.size()),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (setup.labels.enabled()) {
+    const auto t1 = std::chrono::steady_clock::now();
+    const varflow::Index count = std::min(setup.labels.pairs, data.size());
+    problem->label(data, count, setup.labels.probes, rng);
+    std::printf("labelled %lld pairs with the oracle (mean and J on %lld probes each) in %.2f s\n",
+                static_cast<long long>(count), static_cast<long long>(setup.labels.probes),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+  }
   std::fflush(stdout);
   const auto summary = q.train(data, setup.training, rng, [&](const varflow::nn::EpochReport& r) {
     if (o.quiet && r.epoch != r.epochs) return;
@@ -68,7 +78,7 @@ int run_train(const TrainOptions& o) {
                 static_cast<long long>(r.epoch), static_cast<long long>(r.epochs), r.train_loss, r.validation_loss,
                 r.improved ? "*" : " ", r.learning_rate, r.seconds_elapsed, r.seconds_left);
     std::fflush(stdout);
-  });
+  }, setup.labels);
   std::printf("%s\n", summary.brief_report().c_str());
   q.save(o.out);
   const std::string csv = o.out + ".loss.csv";

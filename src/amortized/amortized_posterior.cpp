@@ -1,5 +1,6 @@
 #include "varflow/amortized/amortized_posterior.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -150,6 +151,17 @@ Vector AmortizedPosterior::Impl::prepare_y(const Vector& y, const Mask& mask, co
   return out;
 }
 
+NormalizedLabels AmortizedPosterior::Impl::normalize_labels(const OracleLabels& l, const LabelOptions& weights) const {
+  NormalizedLabels out;
+  if (l.empty()) return out;
+  out.mean = normalize_x(l.mean);
+  out.dy = l.dy.array().colwise() / norm.y_std.array();
+  out.dx = l.dx.array().colwise() / norm.x_std.array();
+  out.probes = l.probes;
+  out.weights = weights;
+  return out;
+}
+
 Matrix AmortizedPosterior::Impl::normalize_y(const Matrix& y) const {
   return (y.colwise() - norm.y_mean).array().colwise() / norm.y_std.array();
 }
@@ -158,6 +170,13 @@ Matrix AmortizedPosterior::Impl::normalize_x(const Matrix& x) const {
 }
 Matrix AmortizedPosterior::Impl::denormalize_x(const Matrix& xn) const {
   return (xn.array().colwise() * norm.x_std.array()).matrix().colwise() + norm.x_mean;
+}
+
+void AmortizedPosterior::Impl::check_labels_supported(const Dataset& data) {
+  if (!data.labels.empty() && !head().supports_mean_penalty()) {
+    throw InvalidArgument(format_message("AmortizedPosterior: head = ", to_string(config.head),
+                                         " cannot use derivative labels (labels.pairs must be 0 for it)"));
+  }
 }
 
 // ---- AmortizedPosterior ----------------------------------------------------------------------------
@@ -212,10 +231,12 @@ void row_moments(const Matrix& m, Vector& mean, Vector& sd) {
 
 // The training objective over normalised pairs, data-parallel: a batch is split into one shard per
 // thread, each replica computes the mean loss of its shard and its gradient, and the results are
-// combined in shard order (deterministic for a given number of threads).
+// combined in shard order (deterministic for a given number of threads). With labels, the shard's
+// labelled pairs add the derivative-informed terms of LabelOptions (config.h).
 class PairsObjective final : public nn::TrainingObjective {
  public:
-  PairsObjective(AmortizedPosterior::Impl& impl, const Matrix& xn, const Matrix& yn) : impl_(impl), xn_(xn), yn_(yn) {}
+  PairsObjective(AmortizedPosterior::Impl& impl, const Matrix& xn, const Matrix& yn, const NormalizedLabels& labels)
+      : impl_(impl), xn_(xn), yn_(yn), labels_(labels) {}
   nn::ParameterSet& parameters() override { return impl_.params(); }
   double batch_loss(const std::vector<Index>& items, bool gradient, Rng& rng) override {
     const Index b = static_cast<Index>(items.size());
@@ -253,27 +274,89 @@ class PairsObjective final : public nn::TrainingObjective {
  private:
   double shard_loss(Replica& rep, const std::vector<Index>& items, Index begin, Index end, bool gradient, Rng& rng) {
     const Index b = end - begin;
-    Matrix xb(xn_.rows(), b), yb(yn_.rows(), b), ctx, dctx, dy;
+    // The labelled pairs of the shard (local column, item).
+    std::vector<std::pair<Index, Index>> labelled;
+    if (!labels_.empty()) {
+      for (Index j = 0; j < b; ++j) {
+        const Index item = items[static_cast<std::size_t>(begin + j)];
+        if (!std::isnan(labels_.mean(0, item))) labelled.emplace_back(j, item);
+      }
+    }
+    const Index k = labels_.probes;
+    const Index extra = 2 * k * static_cast<Index>(labelled.size());
+    Matrix xb(xn_.rows(), b), yb(yn_.rows(), b + extra), ctx, dctx, dy;
     for (Index j = 0; j < b; ++j) {
       xb.col(j) = xn_.col(items[static_cast<std::size_t>(begin + j)]);
       yb.col(j) = yn_.col(items[static_cast<std::size_t>(begin + j)]);
     }
+    // Probe columns: y + h v and y - h v for every probe v of every labelled pair.
+    std::vector<double> steps(static_cast<std::size_t>(extra / 2 + 1));
+    for (std::size_t l = 0; l < labelled.size(); ++l) {
+      const auto [j, item] = labelled[l];
+      for (Index p = 0; p < k; ++p) {
+        const Index c = b + 2 * (static_cast<Index>(l) * k + p);
+        const auto v = labels_.dy.col(item * k + p);
+        const double rms = v.norm() / std::sqrt(static_cast<double>(v.size()));
+        const double h = labels_.weights.step / std::max(rms, 1e-300);
+        steps[static_cast<std::size_t>(l) * static_cast<std::size_t>(k) + static_cast<std::size_t>(p)] = h;
+        yb.col(c) = yb.col(j) + h * v;
+        yb.col(c + 1) = yb.col(j) - h * v;
+      }
+    }
     rep.encoder->forward(yb, ctx);
-    const double loss = rep.head->loss(xb, ctx, rng, gradient, gradient ? &dctx : nullptr);
+    double loss = 0.0;
+    if (labelled.empty()) {
+      loss = rep.head->loss(xb, ctx, rng, gradient, gradient ? &dctx : nullptr);
+    } else {
+      const LabelOptions& w = labels_.weights;
+      const double inv_b = 1.0 / static_cast<double>(b);
+      const auto penalty = [&](const Matrix& m, Matrix* grad) {
+        const double d = static_cast<double>(m.rows());
+        if (grad) *grad = Matrix::Zero(m.rows(), m.cols());
+        double value = 0.0;
+        for (std::size_t l = 0; l < labelled.size(); ++l) {
+          const auto [j, item] = labelled[l];
+          if (w.mean_weight > 0.0) {
+            const Vector r = m.col(j) - labels_.mean.col(item);
+            value += w.mean_weight * 0.5 * r.squaredNorm() / d * inv_b;
+            if (grad) grad->col(j) += (w.mean_weight / d * inv_b) * r;
+          }
+          if (w.jacobian_weight <= 0.0) continue;
+          for (Index p = 0; p < k; ++p) {
+            const Index c = b + 2 * (static_cast<Index>(l) * k + p);
+            const double h = steps[static_cast<std::size_t>(l) * static_cast<std::size_t>(k) + static_cast<std::size_t>(p)];
+            const auto target = labels_.dx.col(item * k + p);
+            const double norm2 = std::max(target.squaredNorm(), 1e-12 * d);
+            const Vector r = (m.col(c) - m.col(c + 1)) / (2.0 * h) - target;
+            const double scale = w.jacobian_weight / (norm2 * static_cast<double>(k)) * inv_b;
+            value += 0.5 * scale * r.squaredNorm();
+            if (grad) {
+              grad->col(c) += (scale / (2.0 * h)) * r;
+              grad->col(c + 1) -= (scale / (2.0 * h)) * r;
+            }
+          }
+        }
+        return value;
+      };
+      loss = rep.head->loss_with_mean_penalty(xb, ctx, rng, gradient, gradient ? &dctx : nullptr, penalty);
+    }
     if (gradient) rep.encoder->backward(dctx, dy, true);
     return loss;
   }
   AmortizedPosterior::Impl& impl_;
   const Matrix& xn_;
   const Matrix& yn_;
+  const NormalizedLabels& labels_;
 };
 
 }  // namespace
 
 nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::TrainingOptions& options, Rng& rng,
-                                              const nn::ProgressCallback& progress) {
+                                              const nn::ProgressCallback& progress, const LabelOptions& label_options) {
   options.validate();
+  label_options.validate();
   data.validate(impl_->shape);
+  impl_->check_labels_supported(data);
   const Index n = data.size();
   const Index n_val = std::max<Index>(1, static_cast<Index>(std::llround(options.validation_fraction * static_cast<double>(n))));
   const Index n_train = n - n_val;
@@ -288,6 +371,7 @@ nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::Tra
     im.sync_constants();
   }
   const Matrix xn = im.normalize_x(data.x), yn = im.normalize_y(data.y);
+  const NormalizedLabels labels = im.normalize_labels(data.labels, label_options);
   if (!im.trained) {
     // Data-dependent initialisation (ActNorm) from up to 2048 training pairs.
     const Index m = std::min<Index>(n_train, 2048);
@@ -295,7 +379,7 @@ nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::Tra
     im.encoder().forward(yn.leftCols(m), ctx);
     im.head().initialize_from_data(xn.leftCols(m), ctx);
   }
-  PairsObjective objective(im, xn, yn);
+  PairsObjective objective(im, xn, yn, labels);
   im.summary = nn::fit(objective, n_train, n_val, options, rng, progress);
   if (im.summary.epochs_run > 0) im.trained = true;
   return im.summary;
@@ -303,22 +387,28 @@ nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::Tra
 
 nn::TrainingSummary AmortizedPosterior::train(const Simulator& simulator, Index pairs,
                                               const nn::TrainingOptions& options, Rng& rng,
-                                              const nn::ProgressCallback& progress) {
+                                              const nn::ProgressCallback& progress, const LabelOptions& labels) {
   check_at_least("AmortizedPosterior::train", "pairs", pairs, 2);
   if (!(simulator.shape() == impl_->shape)) {
     throw InvalidArgument(format_message("AmortizedPosterior::train: simulator ", simulator.name(),
                                          " does not have the shape of this model"));
   }
   options.validate();
-  return train(simulator.simulate(pairs, rng), options, rng, progress);
+  labels.validate();
+  Dataset data = simulator.simulate(pairs, rng);
+  if (labels.enabled()) simulator.label(data, std::min(labels.pairs, pairs), labels.probes, rng);
+  return train(data, options, rng, progress, labels);
 }
 
-double AmortizedPosterior::loss(const Dataset& data, Rng& rng, bool gradient) {
+double AmortizedPosterior::loss(const Dataset& data, Rng& rng, bool gradient, const LabelOptions& labels) {
+  labels.validate();
   data.validate(impl_->shape);
+  impl_->check_labels_supported(data);
   std::vector<Index> items(static_cast<std::size_t>(data.size()));
   std::iota(items.begin(), items.end(), 0);
   const Matrix xn = impl_->normalize_x(data.x), yn = impl_->normalize_y(data.y);
-  PairsObjective objective(*impl_, xn, yn);
+  const NormalizedLabels normalized = impl_->normalize_labels(data.labels, labels);
+  PairsObjective objective(*impl_, xn, yn, normalized);
   return objective.batch_loss(items, gradient, rng);
 }
 

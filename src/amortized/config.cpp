@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -155,6 +156,19 @@ void Lorenz96ProblemOptions::validate() const {
   check_at_least(w, "spinup", spinup, 0);
   check_at_least(w, "decorrelation", decorrelation, 1);
   check_positive(w, "prior_sd", prior_sd);
+}
+
+void LabelOptions::validate() const {
+  const char* w = "labels";
+  check_at_least(w, "pairs", pairs, 0);
+  check_at_least(w, "probes", probes, 0);
+  if (!(mean_weight >= 0.0 && std::isfinite(mean_weight))) {
+    throw InvalidArgument(format_message(w, ": mean_weight = ", mean_weight, " must be finite and >= 0"));
+  }
+  if (!(jacobian_weight >= 0.0 && std::isfinite(jacobian_weight))) {
+    throw InvalidArgument(format_message(w, ": jacobian_weight = ", jacobian_weight, " must be finite and >= 0"));
+  }
+  if (!(step > 0.0 && step <= 0.1)) throw InvalidArgument(format_message(w, ": step = ", step, " must be in (0, 0.1]"));
 }
 
 // ---- defaults ------------------------------------------------------------------------------------
@@ -335,6 +349,11 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"training.patience", VF_INDEX(training.patience)},
         {"training.min_improvement", VF_DOUBLE(training.min_improvement)},
         {"training.restore_best", VF_BOOL(training.restore_best)},
+        {"labels.pairs", VF_INDEX(labels.pairs)},
+        {"labels.probes", VF_INDEX(labels.probes)},
+        {"labels.mean_weight", VF_DOUBLE(labels.mean_weight)},
+        {"labels.jacobian_weight", VF_DOUBLE(labels.jacobian_weight)},
+        {"labels.step", VF_DOUBLE(labels.step)},
         {"lorenz96.size", VF_INDEX(lorenz96.size)},
         {"lorenz96.forcing", VF_DOUBLE(lorenz96.forcing)},
         {"lorenz96.dt", VF_DOUBLE(lorenz96.dt)},
@@ -423,6 +442,7 @@ void load_setup_yaml(const std::string& path, AmortizedSetup& s) {
   flatten(root, "", s, "config " + path);
   try {
     s.training.validate();
+    s.labels.validate();
     s.lorenz96.validate();
   } catch (const InvalidArgument& e) {
     throw InvalidArgument(format_message("config ", path, ": ", e.what()));

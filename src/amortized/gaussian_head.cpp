@@ -1,3 +1,4 @@
+#include <cassert>
 #include <cmath>
 #include <numbers>
 
@@ -63,12 +64,24 @@ void GaussianHead::unpack(const Vector& out, Vector& mu, Matrix& l, Vector& s_ra
   }
 }
 
-double GaussianHead::loss(const Matrix& x, const Matrix& ctx, Rng&, bool gradient, Matrix* dctx) {
+double Head::loss_with_mean_penalty(const Matrix&, const Matrix&, Rng&, bool, Matrix*, const MeanPenalty&) {
+  throw InvalidArgument(format_message("head = ", to_string(type()),
+                                       ": derivative-informed training (labels.pairs > 0) needs a head whose mean is a "
+                                       "differentiable map of the context (gaussian)"));
+}
+
+double GaussianHead::loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) {
+  return loss_with_mean_penalty(x, ctx, rng, gradient, dctx, nullptr);
+}
+
+double GaussianHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng&, bool gradient, Matrix* dctx,
+                                            const MeanPenalty& penalty) {
   const Index b = x.cols();
+  assert(ctx.cols() >= b);
   Matrix out;
   net_->forward(ctx, out);
   Vector losses(b);
-  Matrix dout(out.rows(), gradient ? b : 0);
+  Matrix dout = Matrix::Zero(out.rows(), gradient ? ctx.cols() : 0);
   const double log2pi = std::log(2.0 * std::numbers::pi);
 #pragma omp parallel for schedule(static) if (parallel_worth_it(b * d_ * d_ * 4))
   for (Index j = 0; j < b; ++j) {
@@ -98,12 +111,18 @@ double GaussianHead::loss(const Matrix& x, const Matrix& ctx, Rng&, bool gradien
       }
     }
   }
+  double total = losses.mean();
+  if (penalty) {
+    Matrix g;
+    total += penalty(out.topRows(d_), gradient ? &g : nullptr);
+    if (gradient) dout.topRows(d_) += g;
+  }
   if (gradient) {
     Matrix gin;
     net_->backward(dout, gin, true);
     if (dctx) *dctx = std::move(gin);
   }
-  return losses.mean();
+  return total;
 }
 
 Vector GaussianHead::log_prob(const Matrix& x, const Matrix& ctx) {

@@ -17,6 +17,15 @@ struct Replica {
   nn::ParameterSet params;
 };
 
+// Oracle labels in normalised units (mean and dx divided by x_std, dy by y_std), with the weights
+// of the derivative-informed loss terms (config.h, LabelOptions).
+struct NormalizedLabels {
+  Matrix mean, dy, dx;
+  Index probes = 0;
+  LabelOptions weights;
+  bool empty() const { return mean.size() == 0; }
+};
+
 struct AmortizedPosterior::Impl {
   AmortizedConfig config;
   ProblemShape shape;
@@ -44,6 +53,9 @@ struct AmortizedPosterior::Impl {
   Matrix normalize_y(const Matrix& y) const;
   Matrix normalize_x(const Matrix& x) const;
   Matrix denormalize_x(const Matrix& xn) const;
+  NormalizedLabels normalize_labels(const OracleLabels& labels, const LabelOptions& weights) const;
+  // InvalidArgument when data carries labels and the head cannot use them.
+  void check_labels_supported(const Dataset& data);
   // Local encoder: sets the constant channels of an encoder (of every replica) from norm; a no-op
   // for the other encoders. Call whenever norm changes.
   void set_constants(nn::Sequential& encoder) const;

@@ -4,8 +4,10 @@
 #include <numbers>
 
 #include "varflow/core/error.h"
+#include "varflow/covariance/covariances.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/obs/operators.h"
+#include "varflow/var/incremental_4dvar.h"
 
 namespace varflow::amortized {
 
@@ -26,6 +28,61 @@ void Dataset::validate(const ProblemShape& shape) const {
       }
     }
   }
+  if (labels.empty()) return;
+  const Index n = x.cols(), k = labels.probes;
+  check_size(w, "rows of labels.mean", labels.mean.rows(), shape.state_size);
+  check_size(w, "columns of labels.mean", labels.mean.cols(), n);
+  check_at_least(w, "labels.probes", k, 0);
+  check_size(w, "rows of labels.dy", labels.dy.rows(), shape.obs_size);
+  check_size(w, "columns of labels.dy", labels.dy.cols(), n * k);
+  check_size(w, "rows of labels.dx", labels.dx.rows(), shape.state_size);
+  check_size(w, "columns of labels.dx", labels.dx.cols(), n * k);
+  for (Index j = 0; j < n; ++j) {
+    if (std::isnan(labels.mean(0, j))) continue;  // no labels for this pair
+    const auto bad = [&](const char* what, const Matrix& m, Index col) {
+      for (Index i = 0; i < m.rows(); ++i) {
+        if (!std::isfinite(m(i, col))) {
+          throw InvalidArgument(format_message(w, ": labels.", what, "(", i, ", ", col, ") = ", m(i, col), " is not finite"));
+        }
+      }
+    };
+    bad("mean", labels.mean, j);
+    for (Index p = 0; p < k; ++p) {
+      bad("dy", labels.dy, j * k + p);
+      bad("dx", labels.dx, j * k + p);
+    }
+  }
+}
+
+Index OracleLabels::labelled() const {
+  Index count = 0;
+  for (Index j = 0; j < mean.cols(); ++j) count += std::isnan(mean(0, j)) ? 0 : 1;
+  return count;
+}
+
+void prepare_labels(Dataset& data, Index count, Index probes, Rng& rng) {
+  check_at_least("prepare_labels", "probes", probes, 0);
+  if (count < 0 || count > data.size()) {
+    throw InvalidArgument(format_message("prepare_labels: count = ", count, " must be in [0, ", data.size(), "]"));
+  }
+  OracleLabels& l = data.labels;
+  l.probes = probes;
+  l.mean = Matrix::Constant(data.x.rows(), data.size(), std::nan(""));
+  l.dy = Matrix::Zero(data.y.rows(), data.size() * probes);
+  l.dx = Matrix::Zero(data.x.rows(), data.size() * probes);
+  for (Index j = 0; j < count; ++j) {
+    for (Index p = 0; p < probes; ++p) {
+      for (Index i = 0; i < data.y.rows(); ++i) {
+        const double v = rng.normal();
+        l.dy(i, j * probes + p) = std::isnan(data.y(i, j)) ? 0.0 : v;
+      }
+    }
+  }
+}
+
+void Simulator::label(Dataset&, Index, Index, Rng&) const {
+  throw InvalidArgument(format_message("problem ", name(),
+                                       " has no oracle for derivative labels (labels.pairs must be 0)"));
 }
 
 // ---- two moons -------------------------------------------------------------------------------------
@@ -113,6 +170,17 @@ Dataset LinearGaussian::simulate(Index n, Rng& rng) const {
 Vector LinearGaussian::posterior_mean(const Vector& y) const { return y * (pv_ / (pv_ + nv_)); }
 double LinearGaussian::posterior_variance() const { return pv_ * nv_ / (pv_ + nv_); }
 
+void LinearGaussian::label(Dataset& data, Index count, Index probes, Rng& rng) const {
+  data.validate(shape());
+  prepare_labels(data, count, probes, rng);
+  const double gain = pv_ / (pv_ + nv_);
+  OracleLabels& l = data.labels;
+  for (Index j = 0; j < count; ++j) {
+    l.mean.col(j) = posterior_mean(data.y.col(j));
+    for (Index p = 0; p < probes; ++p) l.dx.col(j * probes + p) = gain * l.dy.col(j * probes + p);
+  }
+}
+
 // ---- Lorenz-96 -------------------------------------------------------------------------------------
 
 Lorenz96Problem::Lorenz96Problem(Lorenz96ProblemOptions options, std::shared_ptr<const Model> model)
@@ -191,6 +259,69 @@ Dataset Lorenz96Problem::simulate(Index n, Rng& rng) const {
     }
   }
   return d;
+}
+
+AssimilationWindow Lorenz96Problem::window(const Vector& y) const {
+  if (o_.prior != Lorenz96Prior::kGaussian) {
+    throw InvalidArgument("Lorenz96Problem::window: lorenz96.prior = climatology has no Gaussian background; use gaussian");
+  }
+  const ProblemShape sh = shape();
+  check_size("Lorenz96Problem::window", "y", y.size(), sh.obs_size);
+  AssimilationWindow w;
+  w.background = center_;
+  w.b = std::make_shared<DiagonalCovariance>(Vector::Constant(o_.size, o_.prior_sd * o_.prior_sd));
+  w.model = model_;
+  w.steps = o_.window;
+  const auto h = std::make_shared<IdentityObservation>(o_.size);
+  const auto r = std::make_shared<DiagonalCovariance>(Vector::Constant(o_.size, o_.obs_noise * o_.obs_noise));
+  for (Index slot = 0; slot < sh.obs_slots; ++slot) {
+    Observations obs;
+    obs.step = slot * o_.obs_every;
+    obs.values = y.segment(slot * o_.size, o_.size);
+    obs.mask.resize(o_.size);
+    for (Index i = 0; i < o_.size; ++i) {
+      obs.mask[i] = std::isfinite(obs.values[i]);
+      if (!obs.mask[i]) obs.values[i] = 0.0;
+    }
+    obs.op = h;
+    obs.r = r;
+    w.observations.push_back(std::move(obs));
+  }
+  return w;
+}
+
+namespace {
+// The 4D-Var MAP of a Lorenz-96 window (incremental Gauss-Newton, tight tolerances).
+Vector lorenz96_map(const Lorenz96Problem& problem, const Vector& y, Index pair) {
+  GaussNewtonOptions options;
+  options.gradient_tolerance = 1e-10;
+  options.posterior = PosteriorMethod::kNone;
+  SolverSummary summary;
+  const VarResult r = IncrementalFourDVar(options).solve(problem.window(y), &summary);
+  if (!summary.converged() || !r.analysis.allFinite()) {
+    throw NumericalError(format_message("lorenz96 labels: 4D-Var of pair ", pair, " failed: ", summary.BriefReport()));
+  }
+  return r.analysis;
+}
+}  // namespace
+
+void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) const {
+  if (!has_oracle_labels()) Simulator::label(data, count, probes, rng);
+  data.validate(shape());
+  prepare_labels(data, count, probes, rng);
+  OracleLabels& l = data.labels;
+  const double h = 1e-2 * o_.obs_noise;  // central-difference step of the MAP in y
+  for (Index j = 0; j < count; ++j) {
+    const Vector y = data.y.col(j);
+    l.mean.col(j) = lorenz96_map(*this, y, j);
+    for (Index p = 0; p < probes; ++p) {
+      const Vector dy = l.dy.col(j * probes + p);
+      const double scale = h / std::max(dy.norm() / std::sqrt(static_cast<double>(dy.size())), 1e-300);
+      const Vector plus = lorenz96_map(*this, y + scale * dy, j);
+      const Vector minus = lorenz96_map(*this, y - scale * dy, j);
+      l.dx.col(j * probes + p) = (plus - minus) / (2.0 * scale);
+    }
+  }
 }
 
 std::unique_ptr<Simulator> make_problem(const std::string& name, const Lorenz96ProblemOptions& lorenz96) {

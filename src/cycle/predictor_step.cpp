@@ -68,6 +68,7 @@ void PredictorStepOptions::validate() const {
   }
   try {
     setup.training.validate();
+    setup.labels.validate();
   } catch (const InvalidArgument& e) {
     throw InvalidArgument(format_message(w, ": setup: ", e.what()));
   }
@@ -87,7 +88,9 @@ void PredictorStepOptions::validate() const {
 
 std::string PredictorStepResult::gate_line() const {
   if (!training_ok) {
-    if (training_message.rfind("simulating", 0) == 0) return "not validated: " + training_message;
+    if (training_message.rfind("simulating", 0) == 0 || training_message.rfind("labelling", 0) == 0) {
+      return "not validated: " + training_message;
+    }
     return "not validated: training failed (" + training_message + ")";
   }
   if (!validated) return "not validated";
@@ -144,11 +147,32 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   log << "step 5: simulated " << data.size() << " pairs with " << problem.model().name() << " in "
       << out.simulate_seconds << " s\n";
 
+  // Oracle labels (derivative-informed training) from 4D-Var with the same model.
+  const amortized::LabelOptions& labels = options.setup.labels;
+  if (labels.enabled()) {
+    const Stopwatch label_clock;
+    const Index count = std::min(labels.pairs, data.size());
+    try {
+      problem.label(data, count, labels.probes, data_rng);
+    } catch (const InvalidArgument&) {
+      throw;
+    } catch (const std::exception& e) {
+      out.label_seconds = label_clock.seconds();
+      out.training_message = format_message("labelling pairs with 4D-Var failed: ", e.what());
+      log << "step 5: " << out.training_message << "\n";
+      return out;
+    }
+    out.label_seconds = label_clock.seconds();
+    log << "step 5: labelled " << count << " pairs (MAP and J on " << labels.probes << " probes each, 4D-Var with "
+        << problem.model().name() << ") in " << out.label_seconds << " s\n";
+  }
+
   const Stopwatch train_clock;
   std::unique_ptr<amortized::AmortizedPosterior> q;
   try {
     q = std::make_unique<amortized::AmortizedPosterior>(options.setup.network, problem.shape(), rng, problem.name());
-    const nn::TrainingSummary s = q->train(data, options.setup.training, rng, nn::log_every_tenth(log, "step 5: "));
+    const nn::TrainingSummary s =
+        q->train(data, options.setup.training, rng, nn::log_every_tenth(log, "step 5: "), options.setup.labels);
     out.training_ok = s.ok();
     out.training_message = s.brief_report();
   } catch (const InvalidArgument&) {

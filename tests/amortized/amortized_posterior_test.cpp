@@ -135,6 +135,53 @@ TEST_P(EndToEnd, TrainingLossGradientMatchesFiniteDifferences) {
   EXPECT_LT(e, 1e-6);
 }
 
+// The derivative-informed loss (mean and J-probe terms of LabelOptions) has the gradient of its
+// value, for the heads that support it (synthetic labels: only the derivative is checked here).
+TEST_P(EndToEnd, LabelledLossGradientMatchesFiniteDifferences) {
+  Rng rng = testing::seeded_rng(1203);
+  std::unique_ptr<Simulator> problem;
+  AmortizedPosterior q = small_model(GetParam(), rng, problem);
+  Dataset data = problem->simulate(80, rng);
+  prepare_labels(data, 50, 2, rng);
+  for (Index j = 0; j < 50; ++j) {
+    data.labels.mean.col(j) = data.x.col(j) + 0.3 * rng.normal_vector(data.x.rows());
+    for (Index p = 0; p < 2; ++p) data.labels.dx.col(2 * j + p) = rng.normal_vector(data.x.rows());
+  }
+  LabelOptions weights;
+  weights.mean_weight = 2.0;
+  weights.jacobian_weight = 3.0;
+  if (!GetParam().local && GetParam().head != HeadType::kGaussian) {
+    Rng r = rng;
+    EXPECT_THROW(q.loss(data, r, false, weights), InvalidArgument);
+    return;
+  }
+  nn::ParameterSet& params = q.parameters();
+  const Rng noise = rng;
+  Rng r0 = noise;
+  const double plain = q.loss(Dataset{data.x, data.y, {}}, r0, false);
+  params.zero_gradients();
+  r0 = noise;
+  const double labelled = q.loss(data, r0, true, weights);
+  EXPECT_GT(labelled, plain + 1e-3) << "the label terms must add to the loss";
+  const Vector g = params.gradients();
+  const Vector theta = params.values();
+  Vector g_sub(150), fd_sub(150);
+  for (Index k = 0; k < 150; ++k) {
+    const Index i = (k * 7919) % params.size();
+    auto at = [&](double v) {
+      params.values()[i] = v;
+      Rng r = noise;
+      return q.loss(data, r, false, weights);
+    };
+    fd_sub[k] = (at(theta[i] + 1e-6) - at(theta[i] - 1e-6)) / 2e-6;
+    params.values()[i] = theta[i];
+    g_sub[k] = g[i];
+  }
+  const double e = relative_error(g_sub, fd_sub);
+  std::cout << GetParam().name << ": labelled loss gradient relative error " << e << "\n";
+  EXPECT_LT(e, 1e-6);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, EndToEnd,
                          ::testing::Values(E2eCase{"two_moons_flow", "two-moons", HeadType::kFlow},
                                            E2eCase{"linear_gaussian_gaussian", "linear-gaussian", HeadType::kGaussian},

@@ -75,11 +75,15 @@ class AmortizedPosterior {
   // Trains on the pairs of `data` (its last validation_fraction held out for early stopping). The
   // first call fixes the normalisation and initialises ActNorm layers from data; a later call
   // continues training with the same normalisation. A NaN loss is a status in the summary.
+  // When data.labels is not empty, the labelled pairs add the derivative-informed terms weighed by
+  // `labels` (config.h, LabelOptions; its `pairs` is not used here); the head must support them
+  // (Head::supports_mean_penalty), otherwise InvalidArgument.
   nn::TrainingSummary train(const Dataset& data, const nn::TrainingOptions& options, Rng& rng,
-                            const nn::ProgressCallback& progress = {});
-  // Simulates `pairs` pairs from `simulator` with rng, then trains on them.
+                            const nn::ProgressCallback& progress = {}, const LabelOptions& labels = {});
+  // Simulates `pairs` pairs from `simulator` with rng, labels the first labels.pairs of them with
+  // the simulator's oracle (Simulator::label) when labels.pairs > 0, then trains on them.
   nn::TrainingSummary train(const Simulator& simulator, Index pairs, const nn::TrainingOptions& options, Rng& rng,
-                            const nn::ProgressCallback& progress = {});
+                            const nn::ProgressCallback& progress = {}, const LabelOptions& labels = {});
 
   // The posterior mean at y (for flow and score heads: the average over config().mean_samples fixed
   // base draws, see Head::mean).
@@ -99,9 +103,10 @@ class AmortizedPosterior {
   // converged = training finished without a non-finite loss, config hash, version).
   std::unique_ptr<Posterior> posterior(const Vector& y, Index n, Rng& rng, const Mask& mask = Mask());
 
-  // Mean training loss over a dataset in normalised units (the quantity train() minimises); with
-  // gradient = true it adds its gradient to parameters().gradients(). For tests and diagnostics.
-  double loss(const Dataset& data, Rng& rng, bool gradient);
+  // Mean training loss over a dataset in normalised units (the quantity train() minimises, with the
+  // derivative-informed terms when data.labels is not empty); with gradient = true it adds its
+  // gradient to parameters().gradients(). For tests and diagnostics.
+  double loss(const Dataset& data, Rng& rng, bool gradient, const LabelOptions& labels = {});
   // Score head only: the sampler and number of steps used by sample() and posterior().
   void set_sampler(Sampler sampler, Index steps);
   Provenance provenance() const;

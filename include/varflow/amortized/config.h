@@ -145,11 +145,30 @@ struct Lorenz96ProblemOptions {
   void validate() const;
 };
 
+// Derivative-informed training (design/amortized.md): how many of the simulated pairs carry oracle
+// labels (problems.h, OracleLabels: the oracle's posterior mean and J applied to random probes) and
+// how the loss weighs them next to the likelihood. In normalised units, per labelled pair:
+//   mean_weight     * 1/2 ||m_net(y) - m_oracle(y)||^2 / d
+//   jacobian_weight * 1/2 ||J_net v - J v||^2 / ||J v||^2, averaged over the probes,
+// J_net v = (m_net(y + h v) - m_net(y - h v)) / (2 h), h = step / rms(v) (a central difference of
+// the network in y, whose parameter gradient is exact; truncation error O(step^2)).
+struct LabelOptions {
+  Index pairs = 0;               // labelled pairs, the first ones simulated (0: likelihood only)
+  Index probes = 2;              // J probes per labelled pair
+  double mean_weight = 1.0;
+  double jacobian_weight = 1.0;
+  double step = 1e-3;
+  // Throws InvalidArgument "labels.<field> = <value> <rule>".
+  void validate() const;
+  bool enabled() const { return pairs > 0; }
+};
+
 // Everything a configuration file can set.
 struct AmortizedSetup {
   AmortizedConfig network;
   nn::TrainingOptions training;
   Index pairs = 0;  // simulated pairs (0: the problem's default)
+  LabelOptions labels;
   Lorenz96ProblemOptions lorenz96;
 };
 
@@ -160,7 +179,7 @@ AmortizedSetup default_setup(const std::string& problem, HeadType head);
 // key/value view of the network configuration (e.g. {"flow.bins", "8"}); stored in model files.
 std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedConfig& c);
 // Sets one key of a AmortizedSetup from text. Keys: the config_entries() keys, "training.<field>" for every
-// TrainingOptions field, "pairs", "lorenz96.<field>". Throws InvalidArgument naming an unknown key
+// TrainingOptions field, "pairs", "labels.<field>", "lorenz96.<field>". Throws InvalidArgument naming an unknown key
 // or a value that does not parse.
 void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& value, const std::string& where = "config");
 // The network configuration as "key: value" lines.

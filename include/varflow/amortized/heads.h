@@ -12,6 +12,7 @@
 // Statefulness: a head caches intermediate results of its last pass (like the layers), so one head
 // object must not be used from two threads at once. Work inside a call is parallel (OpenMP over the
 // batch and Eigen's products).
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,18 @@ class Head : public nn::Parameterized {
   // With gradient = true it ADDS d(loss)/d(theta) to the parameter gradients and, if dctx is not
   // null, writes d(loss)/d(ctx) (C x B) to it.
   virtual double loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) = 0;
+
+  // Derivative-informed training (design/amortized.md): a penalty on the head's posterior mean m(c)
+  // at every column of a context batch, returning its value and, when grad is not null, writing
+  // dL/dm (d x C) to it.
+  using MeanPenalty = std::function<double(const Matrix& m, Matrix* grad)>;
+  // Whether loss_with_mean_penalty() is available (the mean is a cheap, differentiable map of c).
+  virtual bool supports_mean_penalty() const { return false; }
+  // loss() plus penalty(m(ctx)): ctx has at least x.cols() columns; the likelihood term uses the
+  // first x.cols() of them, the penalty all of them. Gradients as loss(), of the sum. The default
+  // throws InvalidArgument naming the head.
+  virtual double loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
+                                        const MeanPenalty& penalty);
 
   virtual bool has_log_prob() const { return false; }
   // log q(x_j | c_j) per column. Throws InvalidArgument for heads without a log-density.
@@ -85,6 +98,9 @@ class GaussianHead final : public Head {
   void bind(nn::ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override;
   double loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) override;
+  bool supports_mean_penalty() const override { return true; }
+  double loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
+                                const MeanPenalty& penalty) override;
   bool has_log_prob() const override { return true; }
   Vector log_prob(const Matrix& x, const Matrix& ctx) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;

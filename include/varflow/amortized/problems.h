@@ -7,6 +7,7 @@
 #include "varflow/amortized/config.h"
 #include "varflow/core/random.h"
 #include "varflow/core/types.h"
+#include "varflow/var/window.h"
 
 namespace varflow {
 class Model;
@@ -14,14 +15,30 @@ class Model;
 
 namespace varflow::amortized {
 
+// Oracle information per pair for derivative-informed training (design/amortized.md): the oracle's
+// posterior mean m(y_j) (the exact one where the problem has it, otherwise the 4D-Var MAP) and its
+// Jacobian J(y_j) = dm/dy applied to `probes` random directions. Physical units.
+//   mean: state_size x n; a column of NaN marks a pair without labels (a labelled subset);
+//   dy:   obs_size x (n probes), column j probes + p; 0 at missing entries of y_j;
+//   dx:   state_size x (n probes), dx(:, j probes + p) = J(y_j) dy(:, j probes + p).
+struct OracleLabels {
+  Matrix mean;
+  Index probes = 0;
+  Matrix dy, dx;
+  bool empty() const { return mean.size() == 0; }
+  Index labelled() const;  // pairs with labels
+};
+
 // Pairs (x_j, y_j), one per column: x is state_size x n, y is obs_size x n. Missing observations
-// are NaN (allowed only for gridded observations).
+// are NaN (allowed only for gridded observations). `labels` is empty or has one column per pair.
 struct Dataset {
   Matrix x;
   Matrix y;
+  OracleLabels labels;
   Index size() const { return x.cols(); }
   // Throws InvalidArgument naming the first bad column: wrong sizes, a non-finite state, a
-  // non-finite observation where no missing values are allowed (or an infinite one anywhere).
+  // non-finite observation where no missing values are allowed (or an infinite one anywhere), labels
+  // of the wrong shape or with a non-finite value in a labelled pair.
   void validate(const ProblemShape& shape) const;
 };
 
@@ -33,7 +50,19 @@ class Simulator {
   virtual ProblemShape shape() const = 0;
   // n independent pairs from the joint p(x) p(y | x), drawn from rng.
   virtual Dataset simulate(Index n, Rng& rng) const = 0;
+
+  // Derivative-informed training: whether label() can compute oracle labels for this problem.
+  virtual bool has_oracle_labels() const { return false; }
+  // Fills data.labels for the first `count` pairs of data (the others get NaN columns) with
+  // `probes` directions each, drawn from rng (standard normal on the present observations). Throws
+  // InvalidArgument when the problem has no oracle (has_oracle_labels() false); a failed oracle solve
+  // is a NumericalError naming the pair.
+  virtual void label(Dataset& data, Index count, Index probes, Rng& rng) const;
 };
+
+// Allocates data.labels for `probes` directions per pair (NaN means, zero directions) and draws
+// the directions of the first `count` pairs (standard normal on the present entries of y_j).
+void prepare_labels(Dataset& data, Index count, Index probes, Rng& rng);
 
 // Two moons (seed problem 000): x = a point on the upper moon (cos t, sin t) or the lower moon
 // (1 - cos t, 0.5 - sin t), t ~ U[0, pi], equal odds, plus N(0, 0.06^2 I), then standardised per
@@ -67,6 +96,9 @@ class LinearGaussian final : public Simulator {
   Dataset simulate(Index n, Rng& rng) const override;
   Vector posterior_mean(const Vector& y) const;
   double posterior_variance() const;
+  // Exact labels: m(y) = y pv / (pv + nv), J = pv / (pv + nv) I.
+  bool has_oracle_labels() const override { return true; }
+  void label(Dataset& data, Index count, Index probes, Rng& rng) const override;
 
  private:
   Index n_;
@@ -98,6 +130,16 @@ class Lorenz96Problem final : public Simulator {
   const Model& model() const { return *model_; }
   // Gaussian prior: its mean c (empty for the climatological prior).
   const Vector& center() const { return center_; }
+
+  // The 4D-Var window of observation y (stacked slots, NaN = missing) with the simulation model
+  // and the gaussian prior as background (c, prior_sd^2 I), identity observations with
+  // R = obs_noise^2 I. Throws InvalidArgument for the climatological prior (it has no Gaussian
+  // background of its own).
+  AssimilationWindow window(const Vector& y) const;
+  // Labels from 4D-Var with the simulation model (gaussian prior only): the MAP (incremental
+  // Gauss-Newton) and J dy = d MAP / dy in each probe direction by the exact sensitivity at the MAP.
+  bool has_oracle_labels() const override { return o_.prior == Lorenz96Prior::kGaussian; }
+  void label(Dataset& data, Index count, Index probes, Rng& rng) const override;
 
   // The fixed attractor state of the gaussian prior for these options (deterministic in
   // size, forcing, dt, spinup and prior_seed).

@@ -54,7 +54,7 @@ struct PredictorStepResult {
   report::ValidationReport validation;
   std::string model_file;            // written only when training succeeded
   std::string model_checksum;
-  double simulate_seconds = 0.0, train_seconds = 0.0, validate_seconds = 0.0;
+  double simulate_seconds = 0.0, label_seconds = 0.0, train_seconds = 0.0, validate_seconds = 0.0;
 
   // Trained, validated and every gate passed.
   bool promoted() const { return training_ok && validated && validation.passed(); }

@@ -1,0 +1,175 @@
+// Derivative-informed training (design/amortized.md): oracle labels (the posterior mean and J
+// applied to probes) and the loss terms that use them. The labels must be right (exact for the
+// linear-Gaussian problem, the 4D-Var MAP and its derivative for Lorenz-96), and they must matter: a
+// planted wrong J label must move the trained Jacobian towards it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "varflow/amortized/amortized_posterior.h"
+#include "varflow/core/error.h"
+#include "varflow/nn/gradient_check.h"
+#include "varflow/testing/conformance.h"
+#include "varflow/var/incremental_4dvar.h"
+
+namespace varflow::amortized {
+namespace {
+
+// f throws InvalidArgument whose message contains every one of `parts`.
+template <typename F>
+void expect_invalid_argument(F&& f, std::initializer_list<const char*> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "no exception";
+  } catch (const InvalidArgument& e) {
+    for (const char* part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+TEST(OracleLabels, LinearGaussianLabelsAreExact) {
+  Rng rng = testing::seeded_rng(1301);
+  const LinearGaussian problem(6, 0.1, 0.3);
+  Dataset data = problem.simulate(20, rng);
+  problem.label(data, 15, 3, rng);
+  ASSERT_EQ(data.labels.labelled(), 15);
+  EXPECT_EQ(data.labels.probes, 3);
+  const double gain = 0.1 / 0.4;
+  for (Index j = 0; j < 20; ++j) {
+    if (j >= 15) {
+      EXPECT_TRUE(std::isnan(data.labels.mean(0, j))) << "pair " << j << " is not labelled";
+      continue;
+    }
+    EXPECT_LT((data.labels.mean.col(j) - gain * data.y.col(j)).norm(), 1e-14);
+    for (Index p = 0; p < 3; ++p) {
+      const auto dy = data.labels.dy.col(j * 3 + p);
+      EXPECT_GT(dy.norm(), 0.1);
+      EXPECT_LT((data.labels.dx.col(j * 3 + p) - gain * dy).norm(), 1e-14);
+    }
+  }
+  EXPECT_NO_THROW(data.validate(problem.shape()));
+}
+
+TEST(OracleLabels, BadLabelsAreNamed) {
+  Rng rng = testing::seeded_rng(1302);
+  const LinearGaussian problem(4);
+  Dataset data = problem.simulate(5, rng);
+  problem.label(data, 5, 1, rng);
+  Dataset wrong = data;
+  wrong.labels.dx(2, 3) = std::nan("");
+  expect_invalid_argument([&] { wrong.validate(problem.shape()); }, {"labels.dx(2, 3)", "not finite"});
+  wrong = data;
+  wrong.labels.dy.conservativeResize(Eigen::NoChange, 4);
+  expect_invalid_argument([&] { wrong.validate(problem.shape()); }, {"columns of labels.dy", "4"});
+  expect_invalid_argument([&] { TwoMoons().label(data, 1, 1, rng); }, {"two-moons", "labels.pairs"});
+  Lorenz96ProblemOptions climatology;
+  climatology.size = 8;
+  climatology.spinup = 50;
+  const Lorenz96Problem l96(climatology);
+  EXPECT_FALSE(l96.has_oracle_labels());
+  Dataset d96 = l96.simulate(2, rng);
+  expect_invalid_argument([&] { l96.label(d96, 1, 1, rng); }, {"lorenz96", "labels.pairs"});
+  LabelOptions o;
+  o.step = 0.0;
+  expect_invalid_argument([&] { o.validate(); }, {"labels", "step = 0"});
+  o = LabelOptions();
+  o.jacobian_weight = -1.0;
+  expect_invalid_argument([&] { o.validate(); }, {"jacobian_weight = -1"});
+}
+
+// Lorenz-96 with the gaussian prior: the mean label is the 4D-Var MAP and J dy its derivative; checked
+// against a central difference of the MAP with another step.
+TEST(OracleLabels, Lorenz96LabelsAreTheMapAndItsDerivative) {
+  Rng rng = testing::seeded_rng(1303);
+  Lorenz96ProblemOptions o;
+  o.size = 10;
+  o.window = 4;
+  o.obs_every = 2;
+  o.obs_stride = 1;
+  o.missing = 0.1;
+  o.prior = Lorenz96Prior::kGaussian;
+  o.spinup = 300;
+  const Lorenz96Problem problem(o);
+  ASSERT_TRUE(problem.has_oracle_labels());
+  Dataset data = problem.simulate(3, rng);
+  problem.label(data, 2, 2, rng);
+  GaussNewtonOptions tight;
+  tight.gradient_tolerance = 1e-12;
+  tight.posterior = PosteriorMethod::kNone;
+  const auto map = [&](const Vector& y) { return IncrementalFourDVar(tight).solve(problem.window(y)).analysis; };
+  for (Index j = 0; j < 2; ++j) {
+    const Vector y = data.y.col(j);
+    EXPECT_LT((data.labels.mean.col(j) - map(y)).norm(), 1e-6 * map(y).norm());
+    for (Index p = 0; p < 2; ++p) {
+      const Vector dy = data.labels.dy.col(j * 2 + p);
+      for (Index i = 0; i < dy.size(); ++i) {
+        if (std::isnan(y[i])) {
+          EXPECT_EQ(dy[i], 0.0) << "a missing observation gets no probe";
+        }
+      }
+      const double h = 3e-3;
+      const Vector fd = (map(y + h * dy) - map(y - h * dy)) / (2.0 * h);
+      const double e = nn::relative_error(data.labels.dx.col(j * 2 + p), fd);
+      std::cout << "pair " << j << " probe " << p << ": J dy label vs MAP differences " << e << "\n";
+      EXPECT_LT(e, 1e-3);
+    }
+  }
+}
+
+// Over 5 events x 4 probes v of the trained mean's Jacobian J: the mean relative probe error
+// ||J v - gain v|| / ||gain v|| and the mean gain v^T J v / v^T v.
+struct ProbeStats {
+  double error = 0.0, gain = 0.0;
+};
+ProbeStats probe(AmortizedPosterior& q, const LinearGaussian& problem, double gain) {
+  Rng rng(7);
+  const Dataset events = problem.simulate(5, rng);
+  ProbeStats s;
+  for (Index e = 0; e < 5; ++e) {
+    for (Index p = 0; p < 4; ++p) {
+      const Vector v = rng.normal_vector(events.y.rows());
+      const Vector jv = q.mean_jvp(events.y.col(e), v);
+      s.error += (jv - gain * v).norm() / (gain * v.norm()) / 20.0;
+      s.gain += v.dot(jv) / v.squaredNorm() / 20.0;
+    }
+  }
+  return s;
+}
+
+// The same data, initial weights and batches, trained without labels, with exact labels, and with
+// a planted wrong gain in the J labels (0.8 instead of 0.5): exact labels lower the probe error, and
+// the planted labels pull the trained Jacobian towards 0.8. Ignored labels would give identical
+// networks.
+TEST(DerivativeTraining, PlantedWrongJacobianLabelsChangeTheTrainedJacobian) {
+  const LinearGaussian problem(4);
+  AmortizedSetup s = default_setup("linear-gaussian", HeadType::kGaussian);
+  s.network.encoder.width = 16;
+  s.network.gaussian.width = 16;
+  s.training.epochs = 15;
+  s.training.batch_size = 128;
+  s.training.learning_rate = 3e-3;
+  LabelOptions weights;
+  weights.mean_weight = 0.0;  // only the Jacobian term, so the effect is the J labels'
+  weights.jacobian_weight = 5.0;
+  const Index pairs = 3000;
+  auto train = [&](bool labelled, double label_gain) {
+    Rng rng = testing::seeded_rng(1304);
+    Dataset data = problem.simulate(pairs, rng);
+    Rng label_rng(11);
+    problem.label(data, pairs, 2, label_rng);
+    data.labels.dx = label_gain * data.labels.dy;
+    if (!labelled) data.labels = OracleLabels();
+    AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
+    q.train(data, s.training, rng, {}, weights);
+    return probe(q, problem, 0.5);
+  };
+  const ProbeStats none = train(false, 0.5), exact = train(true, 0.5), planted = train(true, 0.8);
+  std::cout << "probe error against J = 0.5 I (gain): likelihood only " << none.error << " (" << none.gain
+            << "), exact labels " << exact.error << " (" << exact.gain << "), planted labels 0.8 " << planted.error
+            << " (" << planted.gain << ")\n";
+  EXPECT_LT(exact.error, 0.8 * none.error);
+  EXPECT_NEAR(exact.gain, 0.5, 0.02);
+  EXPECT_GT(planted.gain, exact.gain + 0.05);
+}
+
+}  // namespace
+}  // namespace varflow::amortized
