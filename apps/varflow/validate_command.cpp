@@ -84,9 +84,9 @@ void add_validate_command(CLI::App& app, CommandList& commands) {
       ->check(CLI::Range(200, 10000000))
       ->capture_default_str();
   sub->add_option("--oracle-jacobian", o->oracle_jacobian,
-                  "lorenz96: the oracle's J, gauss-newton (ObservationSensitivity) or map-differences (central "
-                  "differences of the 4D-Var MAP)")
-      ->check(CLI::IsMember({"gauss-newton", "map-differences"}))
+                  "lorenz96: the oracle's J, gauss-newton (ObservationSensitivity), map-differences (central "
+                  "differences of the 4D-Var MAP) or exact (full-Hessian sensitivity at the MAP)")
+      ->check(CLI::IsMember({"gauss-newton", "map-differences", "exact"}))
       ->capture_default_str();
   commands.push_back({sub, [o] { return run_validate(*o); }});
 }

@@ -55,6 +55,10 @@ void LinearModel::do_step_adjoint(const Vector&, Vector& ax) const {
   ax = std::visit([&](const auto& m) -> Vector { return m.transpose() * ax; }, a_);
 }
 
+void LinearModel::do_step_second_order_adjoint(const Vector&, const Vector&, const Vector&, Vector& out) const {
+  out.setZero();
+}
+
 namespace {
 SparseMatrix advection_diffusion_matrix(Index n, double c, double kappa, double dt, double ds) {
   const char* where = "AdvectionDiffusion1D";

@@ -33,4 +33,11 @@ void Lorenz63::tendency_adjoint(const Vector& s, const Vector& a, Vector& ax) co
   ax[2] = -s[0] * a[1] - beta_ * a[2];
 }
 
+// The derivative of tendency_adjoint in s along d (the tendency is quadratic: constant in s).
+void Lorenz63::tendency_second_order_adjoint(const Vector&, const Vector& d, const Vector& a, Vector& out) const {
+  out[0] = -d[2] * a[1] + d[1] * a[2];
+  out[1] = d[0] * a[2];
+  out[2] = -d[0] * a[1];
+}
+
 }  // namespace varflow

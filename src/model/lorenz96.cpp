@@ -41,4 +41,16 @@ void Lorenz96::tendency_adjoint(const Vector& x, const Vector& a, Vector& ax) co
   }
 }
 
+// J(x)^T a is linear in x (the tendency is quadratic), so its derivative is J(dx)^T a without the
+// x-independent -a and F terms.
+void Lorenz96::tendency_second_order_adjoint(const Vector&, const Vector& dx, const Vector& a, Vector& out) const {
+  out.setZero();
+  for (Index i = 0; i < n_; ++i) {
+    const Index ip1 = wrap(i + 1, n_), im1 = wrap(i - 1, n_), im2 = wrap(i - 2, n_);
+    out[ip1] += dx[im1] * a[i];
+    out[im2] -= dx[im1] * a[i];
+    out[im1] += (dx[ip1] - dx[im2]) * a[i];
+  }
+}
+
 }  // namespace varflow

@@ -26,4 +26,24 @@ void Model::step_adjoint(const Vector& x, Vector& ax) const {
   do_step_adjoint(x, ax);
 }
 
+namespace {
+[[noreturn]] void no_second_order(const std::string& name) {
+  throw InvalidArgument(name + "::step_second_order_adjoint: model '" + name +
+                        "' has no second-order adjoint (has_second_order() = false)");
+}
+}  // namespace
+
+void Model::step_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ax_next, Vector& out) const {
+  if (!has_second_order()) no_second_order(name());
+  check_state("step_second_order_adjoint", x);
+  check_size(name() + "::step_second_order_adjoint", "dx", dx.size(), state_size());
+  check_size(name() + "::step_second_order_adjoint", "ax_next", ax_next.size(), state_size());
+  out.resize(state_size());
+  do_step_second_order_adjoint(x, dx, ax_next, out);
+}
+
+void Model::do_step_second_order_adjoint(const Vector&, const Vector&, const Vector&, Vector&) const {
+  no_second_order(name());
+}
+
 }  // namespace varflow

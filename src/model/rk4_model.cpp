@@ -67,4 +67,59 @@ void Rk4Model::do_step_adjoint(const Vector& x, Vector& ax) const {
   ax += u;
 }
 
+void Rk4Model::tendency_second_order_adjoint(const Vector&, const Vector&, const Vector&, Vector&) const {
+  throw InvalidArgument(format_message(name(), ": the tendency has no second-order adjoint (has_second_order() = false)"));
+}
+
+void Rk4Model::do_step_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ax_next,
+                                            Vector& out) const {
+  // do_step_adjoint as a function of x (ax_next fixed), differentiated in direction dx:
+  //   u3 = J(s3)^T a4,  a3 = dt/3 a + dt u3,  u2 = J(s2)^T a3,  a2 = dt/3 a + dt/2 u2,
+  //   u1 = J(s1)^T a2,  a1 = dt/6 a + dt/2 u1,  u0 = J(s0)^T a1,  ax = a + u0 + u1 + u2 + u3,
+  // with a4 = dt/6 a. The stage states s_i move by the TL stage increments ds_i, and
+  //   d u_i = S(s_i)[ds_i, a_{i+1}] + J(s_i)^T d a_{i+1},   S(s)[d, a] = (d/ds [J(s)^T a]) d.
+  Vector s[4];
+  stage_states(x, s);
+  const Index n = x.size();
+  // TL stage increments ds_i (do_step_tangent).
+  Vector ds[4];
+  Vector dk(n);
+  ds[0] = dx;
+  tendency_tangent(s[0], ds[0], dk);
+  ds[1] = dx + 0.5 * dt_ * dk;
+  tendency_tangent(s[1], ds[1], dk);
+  ds[2] = dx + 0.5 * dt_ * dk;
+  tendency_tangent(s[2], ds[2], dk);
+  ds[3] = dx + dt_ * dk;
+  // Adjoint stage weights a_i (do_step_adjoint): the adjoint of k_{i+1}, i = 0..3.
+  Vector a[4];
+  Vector u(n);
+  a[3] = (dt_ / 6.0) * ax_next;
+  tendency_adjoint(s[3], a[3], u);
+  a[2] = (dt_ / 3.0) * ax_next + dt_ * u;
+  tendency_adjoint(s[2], a[2], u);
+  a[1] = (dt_ / 3.0) * ax_next + 0.5 * dt_ * u;
+  tendency_adjoint(s[1], a[1], u);
+  a[0] = (dt_ / 6.0) * ax_next + 0.5 * dt_ * u;
+  // Second-order sweep, in the order of do_step_adjoint.
+  Vector du(n), v(n);
+  tendency_second_order_adjoint(s[3], ds[3], a[3], du);  // d a4 = 0
+  out = du;
+  Vector da = dt_ * du;                                   // d a3
+  tendency_second_order_adjoint(s[2], ds[2], a[2], du);
+  tendency_adjoint(s[2], da, v);
+  du += v;
+  out += du;
+  da = 0.5 * dt_ * du;                                    // d a2
+  tendency_second_order_adjoint(s[1], ds[1], a[1], du);
+  tendency_adjoint(s[1], da, v);
+  du += v;
+  out += du;
+  da = 0.5 * dt_ * du;                                    // d a1
+  tendency_second_order_adjoint(s[0], ds[0], a[0], du);
+  tendency_adjoint(s[0], da, v);
+  du += v;
+  out += du;
+}
+
 }  // namespace varflow

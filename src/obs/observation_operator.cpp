@@ -30,4 +30,27 @@ void ObservationOperator::apply_adjoint(const Vector& x, const Vector& ay, Vecto
   do_apply_adjoint(x, ay, ax);
 }
 
+namespace {
+[[noreturn]] void no_second_order(const std::string& name) {
+  throw InvalidArgument(name + "::apply_second_order_adjoint: observation operator '" + name +
+                        "' has no second-order adjoint (has_second_order() = false)");
+}
+}  // namespace
+
+void ObservationOperator::apply_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ay,
+                                                     Vector& out) const {
+  if (!has_second_order()) no_second_order(name());
+  const std::string where = name() + "::apply_second_order_adjoint";
+  check_size(where, "x", x.size(), state_size());
+  check_size(where, "dx", dx.size(), state_size());
+  check_size(where, "ay", ay.size(), obs_size());
+  check_finite(where, "x", x);
+  out.resize(state_size());
+  do_apply_second_order_adjoint(x, dx, ay, out);
+}
+
+void ObservationOperator::do_apply_second_order_adjoint(const Vector&, const Vector&, const Vector&, Vector&) const {
+  no_second_order(name());
+}
+
 }  // namespace varflow

@@ -12,6 +12,10 @@ std::string IdentityObservation::name() const { return format_message("identity(
 void IdentityObservation::do_apply(const Vector& x, Vector& y) const { y = x; }
 void IdentityObservation::do_apply_tangent(const Vector&, const Vector& dx, Vector& dy) const { dy = dx; }
 void IdentityObservation::do_apply_adjoint(const Vector&, const Vector& ay, Vector& ax) const { ax = ay; }
+void IdentityObservation::do_apply_second_order_adjoint(const Vector&, const Vector&, const Vector&,
+                                                        Vector& out) const {
+  out.setZero();
+}
 
 // ---- SubsetObservation -----------------------------------------------------------------------------
 namespace {
@@ -51,6 +55,10 @@ void SubsetObservation::do_apply_tangent(const Vector& x, const Vector& dx, Vect
 void SubsetObservation::do_apply_adjoint(const Vector&, const Vector& ay, Vector& ax) const {
   ax.setZero();
   for (std::size_t j = 0; j < indices_.size(); ++j) ax[indices_[j]] += ay[static_cast<Index>(j)];
+}
+void SubsetObservation::do_apply_second_order_adjoint(const Vector&, const Vector&, const Vector&,
+                                                      Vector& out) const {
+  out.setZero();
 }
 
 // ---- LinearObservation -----------------------------------------------------------------------------
@@ -96,6 +104,10 @@ void LinearObservation::do_apply_tangent(const Vector&, const Vector& dx, Vector
 void LinearObservation::do_apply_adjoint(const Vector&, const Vector& ay, Vector& ax) const {
   std::visit([&](const auto& m) { ax = m.transpose() * ay; }, h_);
 }
+void LinearObservation::do_apply_second_order_adjoint(const Vector&, const Vector&, const Vector&,
+                                                      Vector& out) const {
+  out.setZero();
+}
 
 // ---- ArctanObservation -----------------------------------------------------------------------------
 ArctanObservation::ArctanObservation(Index n, std::vector<Index> indices, double scale)
@@ -127,6 +139,18 @@ void ArctanObservation::do_apply_adjoint(const Vector& x, const Vector& ay, Vect
   for (std::size_t j = 0; j < indices_.size(); ++j) {
     const double u = x[indices_[j]] / scale_;
     ax[indices_[j]] += ay[static_cast<Index>(j)] / (1.0 + u * u);
+  }
+}
+
+// d/dx [1 / (1 + (x/s)^2)] = -2 u / (s (1 + u^2)^2), u = x/s.
+void ArctanObservation::do_apply_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ay,
+                                                      Vector& out) const {
+  out.setZero();
+  for (std::size_t j = 0; j < indices_.size(); ++j) {
+    const Index i = indices_[j];
+    const double u = x[i] / scale_;
+    const double q = 1.0 + u * u;
+    out[i] -= ay[static_cast<Index>(j)] * 2.0 * u / (scale_ * q * q) * dx[i];
   }
 }
 

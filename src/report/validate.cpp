@@ -14,13 +14,19 @@
 namespace varflow::report {
 
 std::string to_string(OracleJacobian v) {
-  return v == OracleJacobian::kGaussNewton ? "gauss-newton" : "map-differences";
+  switch (v) {
+    case OracleJacobian::kGaussNewton: return "gauss-newton";
+    case OracleJacobian::kMapDifferences: return "map-differences";
+    case OracleJacobian::kExact: return "exact";
+  }
+  throw InvalidArgument(format_message("to_string: OracleJacobian value ", static_cast<int>(v), " is unknown"));
 }
 
 OracleJacobian oracle_jacobian_from_string(const std::string& s, const std::string& key) {
-  if (s == "gauss-newton") return OracleJacobian::kGaussNewton;
-  if (s == "map-differences") return OracleJacobian::kMapDifferences;
-  throw InvalidArgument(format_message(key, " = '", s, "' is not one of gauss-newton, map-differences"));
+  for (OracleJacobian v : {OracleJacobian::kGaussNewton, OracleJacobian::kMapDifferences, OracleJacobian::kExact}) {
+    if (s == to_string(v)) return v;
+  }
+  throw InvalidArgument(format_message(key, " = '", s, "' is not one of gauss-newton, map-differences, exact"));
 }
 
 bool ValidationOptions::is_valid(std::string* error) const {

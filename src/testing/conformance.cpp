@@ -103,6 +103,32 @@ TEST_P(ModelConformance, RejectsBadInput) {
                           "ax");
 }
 
+// Second-order adjoints: Taylor and symmetry checks when the model declares them, otherwise a clear
+// refusal naming the model.
+TEST_P(ModelConformance, SecondOrderAdjointOneStepAndWindow) {
+  const auto& c = GetParam();
+  auto model = c.make();
+  Rng rng = seeded_rng(105);
+  const Vector x = c.state(rng);
+  const Index n = model->state_size();
+  if (!model->has_second_order()) {
+    Vector out;
+    expect_invalid_argument([&] { model->step_second_order_adjoint(x, x, x, out); }, "second-order");
+    return;
+  }
+  for (Index steps : {Index{1}, c.second_order_window_steps}) {
+    const auto map = linearize_second_order(*model, x, rng.normal_vector(n), steps);
+    const auto report = check_second_order(map, x, rng, c.tolerances);
+    EXPECT_TRUE(report.taylor.passed) << model->name() << " over " << steps << " steps: "
+                                      << report.taylor.report();
+    EXPECT_TRUE(report.symmetry.passed) << model->name() << " over " << steps << " steps: "
+                                        << report.symmetry.report();
+  }
+  Vector out;
+  expect_invalid_argument([&] { model->step_second_order_adjoint(x, Vector::Zero(n + 1), x, out); }, "dx");
+  expect_invalid_argument([&] { model->step_second_order_adjoint(x, x, Vector::Zero(n - 1), out); }, "ax_next");
+}
+
 // ---- observation operators -----------------------------------------------------------------------------
 TEST_P(ObservationOperatorConformance, AdjointDotProduct) {
   const auto& c = GetParam();
@@ -125,6 +151,27 @@ TEST_P(ObservationOperatorConformance, TaylorAndLinearity) {
   const auto report = check_linearization(linearize(*op, x), x, rng, c.tolerances);
   EXPECT_TRUE(report.taylor.passed) << op->name() << ": " << report.taylor.report();
   EXPECT_TRUE(report.linearity.passed) << op->name() << ": " << report.linearity.report();
+}
+
+TEST_P(ObservationOperatorConformance, SecondOrderAdjoint) {
+  const auto& c = GetParam();
+  auto op = c.make();
+  Rng rng = seeded_rng(203);
+  const Vector x = c.state(rng);
+  const Index n = op->state_size(), m = op->obs_size();
+  Vector out;
+  if (!op->has_second_order()) {
+    expect_invalid_argument([&] { op->apply_second_order_adjoint(x, x, Vector::Zero(m), out); }, "second-order");
+    return;
+  }
+  for (int trial = 0; trial < 3; ++trial) {
+    const auto report = check_second_order(linearize_second_order(*op, x, rng.normal_vector(m)), x, rng, c.tolerances);
+    EXPECT_TRUE(report.taylor.passed) << op->name() << ": " << report.taylor.report();
+    EXPECT_TRUE(report.symmetry.passed) << op->name() << ": " << report.symmetry.report();
+  }
+  expect_invalid_argument([&] { op->apply_second_order_adjoint(x, Vector::Zero(n + 1), Vector::Zero(m), out); },
+                          "dx");
+  expect_invalid_argument([&] { op->apply_second_order_adjoint(x, x, Vector::Zero(m + 1), out); }, "ay");
 }
 
 TEST_P(ObservationOperatorConformance, RejectsBadInput) {

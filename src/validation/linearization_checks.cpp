@@ -186,4 +186,120 @@ LinearizationReport check_linearization(const LinearizedMap& map, const Vector& 
   return report;
 }
 
+// ---- second-order adjoints ---------------------------------------------------------------------------
+
+std::string SymmetryResult::report() const {
+  return format_message("symmetry test: <S dx1, dx2> = ", lhs, ", <dx1, S dx2> = ", rhs, ", relative error ",
+                        relative_error, (passed ? " <= " : " > "), tolerance, passed ? " (pass)" : " (FAIL)");
+}
+
+SymmetryResult symmetry_test(const VectorMap& second_order, const Vector& dx1, const Vector& dx2,
+                             const LinearizationTolerances& tol) {
+  SymmetryResult r;
+  const Vector s1 = second_order(dx1), s2 = second_order(dx2);
+  check_size("symmetry_test", "S dx1", s1.size(), dx2.size());
+  check_size("symmetry_test", "S dx2", s2.size(), dx1.size());
+  r.lhs = s1.dot(dx2);
+  r.rhs = dx1.dot(s2);
+  // Relative to the size of the terms summed (a zero S, e.g. of a linear map, passes exactly).
+  const double scale = std::max(s1.norm() * dx2.norm(), s2.norm() * dx1.norm());
+  r.relative_error = scale > 0.0 ? std::abs(r.lhs - r.rhs) / scale : 0.0;
+  r.tolerance = tol.second_order_symmetry;
+  r.passed = std::isfinite(r.relative_error) && r.relative_error <= tol.second_order_symmetry;
+  return r;
+}
+
+namespace {
+
+// The model trajectory from x over `steps` steps; false when it stops being finite.
+bool trajectory(const Model& model, const Vector& x, Index steps, std::vector<Vector>& states) {
+  states.assign(1, x);
+  Vector s = x;
+  for (Index k = 0; k < steps; ++k) {
+    model.step(s);
+    if (!s.allFinite()) return false;
+    states.push_back(s);
+  }
+  return true;
+}
+
+// lambda_k, k = 0..steps: the adjoint of a at the last state along the trajectory.
+std::vector<Vector> adjoint_trajectory(const Model& model, const std::vector<Vector>& states, const Vector& a) {
+  const std::size_t steps = states.size() - 1;
+  std::vector<Vector> lambda(steps + 1);
+  lambda[steps] = a;
+  for (std::size_t k = steps; k-- > 0;) {
+    lambda[k] = lambda[k + 1];
+    model.step_adjoint(states[k], lambda[k]);
+  }
+  return lambda;
+}
+
+}  // namespace
+
+SecondOrderMap linearize_second_order(const Model& model, const Vector& x, const Vector& a, Index steps) {
+  check_at_least("linearize_second_order", "steps", steps, 1);
+  check_size("linearize_second_order", "a", a.size(), model.state_size());
+  auto states = std::make_shared<std::vector<Vector>>();
+  if (!trajectory(model, x, steps, *states)) {
+    throw InvalidArgument("linearize_second_order: the trajectory from x is not finite");
+  }
+  auto lambda = std::make_shared<std::vector<Vector>>(adjoint_trajectory(model, *states, a));
+  SecondOrderMap map;
+  map.input_size = model.state_size();
+  map.adjoint_at = [&model, a, steps](const Vector& x0) {
+    std::vector<Vector> st;
+    if (!x0.allFinite() || !trajectory(model, x0, steps, st)) {
+      return Vector(Vector::Constant(x0.size(), std::numeric_limits<double>::quiet_NaN()));
+    }
+    return Vector(adjoint_trajectory(model, st, a).front());
+  };
+  // mu_k = M'(x_k)^T mu_{k+1} + S_M(x_k, dx_k, lambda_{k+1}), mu_steps = 0; returns mu_0.
+  map.second_order = [&model, states, lambda, steps](const Vector& dx0) {
+    std::vector<Vector> dx(static_cast<std::size_t>(steps) + 1);
+    dx[0] = dx0;
+    for (std::size_t k = 0; k < static_cast<std::size_t>(steps); ++k) {
+      dx[k + 1] = dx[k];
+      model.step_tangent((*states)[k], dx[k + 1]);
+    }
+    Vector mu = Vector::Zero(dx0.size()), s;
+    for (std::size_t k = static_cast<std::size_t>(steps); k-- > 0;) {
+      model.step_second_order_adjoint((*states)[k], dx[k], (*lambda)[k + 1], s);
+      model.step_adjoint((*states)[k], mu);
+      mu += s;
+    }
+    return mu;
+  };
+  return map;
+}
+
+SecondOrderMap linearize_second_order(const ObservationOperator& op, const Vector& x, const Vector& ay) {
+  check_size("linearize_second_order", "ay", ay.size(), op.obs_size());
+  SecondOrderMap map;
+  map.input_size = op.state_size();
+  map.adjoint_at = [&op, ay](const Vector& xx) {
+    if (!xx.allFinite()) return Vector(Vector::Constant(xx.size(), std::numeric_limits<double>::quiet_NaN()));
+    Vector ax;
+    op.apply_adjoint(xx, ay, ax);
+    return ax;
+  };
+  map.second_order = [&op, x, ay](const Vector& dx) {
+    Vector out;
+    op.apply_second_order_adjoint(x, dx, ay, out);
+    return out;
+  };
+  return map;
+}
+
+SecondOrderReport check_second_order(const SecondOrderMap& map, const Vector& x, Rng& rng,
+                                     const LinearizationTolerances& tol) {
+  SecondOrderReport report;
+  const Vector dx = rng.normal_vector(map.input_size);
+  const double xnorm = x.norm();
+  const Vector dir = dx * ((xnorm > 0.0 ? xnorm : 1.0) / dx.norm());
+  report.taylor = taylor_test(map.adjoint_at, map.second_order, x, dir, tol);
+  report.symmetry = symmetry_test(map.second_order, dx, rng.normal_vector(map.input_size), tol);
+  return report;
+}
+
 }  // namespace varflow

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cassert>
 #include <cmath>
+#include <mutex>
 
 #include "varflow/core/error.h"
 #include "varflow/var/block_diagonal_covariance.h"
@@ -56,7 +57,7 @@ struct FourDVarCost::Data {
   std::vector<Index> offsets;                          // per slot, in the stacked layout
   std::vector<std::vector<std::size_t>> slots_at_step; // steps + 1 lists
   std::vector<SlotPrecision> precision;
-  mutable std::atomic<Index> forward_runs{0}, tl_sweeps{0}, ad_sweeps{0};
+  mutable std::atomic<Index> forward_runs{0}, tl_sweeps{0}, ad_sweeps{0}, soa_sweeps{0};
 
   Index n() const { return window.background.size(); }
   Index subwindow(Index k) const { return k / subwindow_steps; }
@@ -222,16 +223,26 @@ Linearization FourDVarCost::linearize(const Vector& z) const {
 }
 
 SweepCounts FourDVarCost::counts() const {
-  return SweepCounts{data_->forward_runs.load(), data_->tl_sweeps.load(), data_->ad_sweeps.load()};
+  return SweepCounts{data_->forward_runs.load(), data_->tl_sweeps.load(), data_->ad_sweeps.load(),
+                     data_->soa_sweeps.load()};
 }
 
 void FourDVarCost::reset_counts() const {
   data_->forward_runs = 0;
   data_->tl_sweeps = 0;
   data_->ad_sweeps = 0;
+  data_->soa_sweeps = 0;
 }
 
 // ---- Linearization ------------------------------------------------------------------------------
+
+struct Linearization::AdjointTrajectory {
+  std::once_flag once;
+  std::vector<Vector> lambda;
+};
+
+Linearization::Linearization(const FourDVarCost& cost)
+    : cost_(cost), adjoint_trajectory_(std::make_shared<AdjointTrajectory>()) {}
 
 Index Linearization::observation_size() const { return departures_.size(); }
 
@@ -331,6 +342,114 @@ Vector Linearization::preconditioned_observation_hessian_multiply(const Vector& 
 
 Vector Linearization::preconditioned_hessian_multiply(const Vector& dv) const {
   return dv + preconditioned_observation_hessian_multiply(dv);
+}
+
+// ---- full Hessian -------------------------------------------------------------------------------------
+
+bool Linearization::has_second_order() const {
+  const AssimilationWindow& w = cost_.window();
+  if (!w.model->has_second_order()) return false;
+  for (const Observations& o : w.observations) {
+    if (!o.op->has_second_order()) return false;
+  }
+  return true;
+}
+
+const std::vector<Vector>& Linearization::adjoint_trajectory() const {
+  AdjointTrajectory& t = *adjoint_trajectory_;
+  std::call_once(t.once, [&] {
+    // The AD sweep of adjoint(weight(departures_)), keeping lambda_k (the adjoint of x_k after the
+    // slot terms at step k are added).
+    const FourDVarCost::Data& d = *cost_.data_;
+    d.ad_sweeps.fetch_add(1, std::memory_order_relaxed);
+    const Vector w = weight(departures_);
+    std::vector<Vector> lambda(static_cast<std::size_t>(d.window.steps) + 1);
+    Vector a = Vector::Zero(d.n());
+    for (Index k = d.window.steps; k >= 0; --k) {
+      for (std::size_t s : d.slots_at_step[static_cast<std::size_t>(k)]) {
+        const Observations& o = d.window.observations[s];
+        Vector ax;
+        o.op->apply_adjoint(states_[static_cast<std::size_t>(k)], w.segment(d.offsets[s], o.values.size()), ax);
+        a += ax;
+      }
+      lambda[static_cast<std::size_t>(k)] = a;
+      if (k > 0) d.window.model->step_adjoint(states_[static_cast<std::size_t>(k - 1)], a);
+    }
+    if (!a.allFinite()) {
+      throw NumericalError("Linearization::full_hessian_multiply: the AD sweep of the departures produced a non-finite value");
+    }
+    t.lambda = std::move(lambda);
+  });
+  return t.lambda;
+}
+
+Vector Linearization::full_observation_hessian_multiply(const Vector& dz) const {
+  const FourDVarCost::Data& d = *cost_.data_;
+  const char* where = "Linearization::full_hessian_multiply";
+  d.check_control(where, dz, z_.size());
+  if (!d.window.model->has_second_order()) {
+    throw InvalidArgument(format_message(where, ": model '", d.window.model->name(),
+                                         "' has no second-order adjoint (has_second_order() = false)"));
+  }
+  for (std::size_t s = 0; s < d.window.observations.size(); ++s) {
+    const ObservationOperator& op = *d.window.observations[s].op;
+    if (!op.has_second_order()) {
+      throw InvalidArgument(format_message(where, ": observations[", s, "].op '", op.name(),
+                                           "' has no second-order adjoint (has_second_order() = false)"));
+    }
+  }
+  const std::vector<Vector>& lambda = adjoint_trajectory();
+  const Vector w = weight(departures_);
+  const Index n = d.n(), steps = d.window.steps;
+  // TL sweep, keeping dx_k.
+  d.tl_sweeps.fetch_add(1, std::memory_order_relaxed);
+  std::vector<Vector> dx(static_cast<std::size_t>(steps) + 1);
+  dx[0] = dz.head(n);
+  for (Index k = 0; k < steps; ++k) {
+    Vector next = dx[static_cast<std::size_t>(k)];
+    d.window.model->step_tangent(states_[static_cast<std::size_t>(k)], next);
+    if (d.num_subwindows > 0) next += d.eta(dz, d.subwindow(k));
+    dx[static_cast<std::size_t>(k) + 1] = std::move(next);
+  }
+  // SOA sweep: nu_k = M'(x_k)^T nu_{k+1} - SOA_M(x_k, dx_k, lambda_{k+1})
+  //                   + sum_{s at k} [H'^T R^-1 H' dx_k - SOA_H(x_k, dx_k, w_s)].
+  d.soa_sweeps.fetch_add(1, std::memory_order_relaxed);
+  Vector out = Vector::Zero(z_.size());
+  Vector nu = Vector::Zero(n);
+  Vector dy, ax, second;
+  for (Index k = steps; k >= 0; --k) {
+    const Vector& x = states_[static_cast<std::size_t>(k)];
+    const Vector& dxk = dx[static_cast<std::size_t>(k)];
+    for (std::size_t s : d.slots_at_step[static_cast<std::size_t>(k)]) {
+      const Observations& o = d.window.observations[s];
+      const SlotPrecision& p = d.precision[s];
+      o.op->apply_tangent(x, dxk, dy);
+      o.op->apply_adjoint(x, p.weight(p.clean(dy)), ax);
+      o.op->apply_second_order_adjoint(x, dxk, w.segment(d.offsets[s], o.values.size()), second);
+      nu += ax - second;
+    }
+    if (k > 0) {
+      // nu is the adjoint of x_k; x_k = M(x_{k-1}) + eta_{j(k-1)}.
+      if (d.num_subwindows > 0) out.segment(n * (1 + d.subwindow(k - 1)), n) += nu;
+      const Vector& xm = states_[static_cast<std::size_t>(k - 1)];
+      d.window.model->step_second_order_adjoint(xm, dx[static_cast<std::size_t>(k - 1)],
+                                                lambda[static_cast<std::size_t>(k)], second);
+      d.window.model->step_adjoint(xm, nu);
+      nu -= second;
+    }
+  }
+  out.head(n) = nu;
+  if (!out.allFinite()) throw NumericalError(format_message(where, ": the SOA sweep produced a non-finite value"));
+  return out;
+}
+
+Vector Linearization::full_hessian_multiply(const Vector& dz) const {
+  return cost_.prior().inverse_multiply(dz) + full_observation_hessian_multiply(dz);
+}
+
+Vector Linearization::preconditioned_full_hessian_multiply(const Vector& dv) const {
+  const Covariance& l = cost_.prior();
+  return dv + l.sqrt_transpose_multiply(full_observation_hessian_multiply(l.sqrt_multiply(dv)));
 }
 
 }  // namespace varflow

@@ -7,6 +7,7 @@ class ToyModel final : public varflow::Model {
  public:
   varflow::Index state_size() const override { return 5; }
   std::string name() const override { return "toy"; }
+  bool has_second_order() const override { return true; }
 
  protected:
   void do_step(varflow::Vector& x) const override { x = 0.9 * x + 0.1 * x.cwiseProduct(x); }
@@ -15,6 +16,11 @@ class ToyModel final : public varflow::Model {
   }
   void do_step_adjoint(const varflow::Vector& x, varflow::Vector& ax) const override {
     ax = (0.9 + 0.2 * x.array()).matrix().cwiseProduct(ax);
+  }
+  // d/dx [(0.9 + 0.2 x) .* a] dx = 0.2 dx .* a
+  void do_step_second_order_adjoint(const varflow::Vector&, const varflow::Vector& dx, const varflow::Vector& a,
+                                    varflow::Vector& out) const override {
+    out = 0.2 * dx.cwiseProduct(a);
   }
 };
 }  // namespace

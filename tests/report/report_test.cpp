@@ -175,6 +175,48 @@ TEST(Lorenz96Oracle, GaussianPriorOracleIsCalibratedAndItsJacobiansAgree) {
   EXPECT_NEAR(w.dot(jf.jvp(v)), jf.vjp(w).dot(v), 1e-12 * (1.0 + std::abs(w.dot(a))));
 }
 
+// The exact oracle J (full-Hessian sensitivity) is the derivative of the oracle's MAP: it matches the
+// map-differences J where Gauss-Newton does not (obs_noise = 1, the step-5 window at n = 12).
+TEST(Lorenz96Oracle, ExactJacobianMatchesMapDifferences) {
+  Rng rng = testing::seeded_rng(23);
+  ValidationOptions o;
+  o.lorenz96.size = 12;
+  o.lorenz96.window = 4;
+  o.lorenz96.obs_every = 2;
+  o.lorenz96.obs_stride = 1;
+  o.lorenz96.missing = 0.2;  // masked values take no part
+  o.lorenz96.obs_noise = 1.0;
+  o.lorenz96.spinup = 300;
+  o.lorenz96.prior = amortized::Lorenz96Prior::kGaussian;
+  o.lorenz96.prior_sd = 1.0;
+  const amortized::Lorenz96Problem problem(o.lorenz96);
+  ValidationOptions ex = o, fd = o, gn = o;
+  ex.lorenz96_jacobian = report::OracleJacobian::kExact;
+  fd.lorenz96_jacobian = report::OracleJacobian::kMapDifferences;
+  gn.lorenz96_jacobian = report::OracleJacobian::kGaussNewton;
+  const auto oracle_ex = report::make_oracle("lorenz96", problem.shape(), ex);
+  const auto oracle_fd = report::make_oracle("lorenz96", problem.shape(), fd);
+  const auto oracle_gn = report::make_oracle("lorenz96", problem.shape(), gn);
+  EXPECT_NE(oracle_ex->describe().find("ExactObservationSensitivity"), std::string::npos) << oracle_ex->describe();
+  const Vector y = problem.simulate(1, rng).y.col(0);
+  const JacobianOperator je = oracle_ex->jacobian(y), jf = oracle_fd->jacobian(y), jg = oracle_gn->jacobian(y);
+  ASSERT_EQ(je.input_size, y.size());
+  ASSERT_EQ(je.output_size, 12);
+  Vector v = rng.normal_vector(y.size());
+  for (Index i = 0; i < v.size(); ++i)
+    if (!std::isfinite(y[i])) v[i] = 0.0;
+  const Vector a = jf.jvp(v), b = je.jvp(v), c = jg.jvp(v);
+  const double exact_error = (b - a).norm() / a.norm(), gn_error = (c - a).norm() / a.norm();
+  std::cout << "  ||J_exact v - J_fd v|| / ||J_fd v|| = " << exact_error
+            << ", ||J_gn v - J_fd v|| / ||J_fd v|| = " << gn_error << "\n";
+  // map-differences: step 1e-2 x obs_noise, truncation O(1e-4); the MAP to the solver's tolerance.
+  EXPECT_LT(exact_error, 5e-3);
+  EXPECT_GT(gn_error, 5.0 * exact_error);
+  // J^T is the adjoint of J (CG to relative residual 1e-10).
+  const Vector w = rng.normal_vector(12);
+  EXPECT_NEAR(w.dot(je.jvp(v)), je.vjp(w).dot(v), 1e-8 * w.norm() * b.norm());
+}
+
 TEST(ValidationOptions, MapDifferenceStepAndProblemAreChecked) {
   ValidationOptions o;
   std::string error;
@@ -187,7 +229,9 @@ TEST(ValidationOptions, MapDifferenceStepAndProblemAreChecked) {
   EXPECT_NE(error.find("prior_sd = 0"), std::string::npos) << error;
   EXPECT_EQ(report::oracle_jacobian_from_string("map-differences"), report::OracleJacobian::kMapDifferences);
   EXPECT_EQ(report::to_string(report::OracleJacobian::kGaussNewton), "gauss-newton");
-  EXPECT_THROW(report::oracle_jacobian_from_string("exact"), InvalidArgument);
+  EXPECT_EQ(report::oracle_jacobian_from_string("exact"), report::OracleJacobian::kExact);
+  EXPECT_EQ(report::to_string(report::OracleJacobian::kExact), "exact");
+  EXPECT_THROW(report::oracle_jacobian_from_string("newton"), InvalidArgument);
 }
 
 // One trained linear-Gaussian model shared by the end-to-end tests (trained once).

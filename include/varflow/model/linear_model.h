@@ -20,11 +20,15 @@ class LinearModel : public Model {
   std::string name() const override;
   // The matrix as dense (for tests and small problems).
   Matrix dense_matrix() const;
+  // M'(x) = A does not depend on x: the second-order adjoint is zero.
+  bool has_second_order() const override { return true; }
 
  protected:
   void do_step(Vector& x) const override;
   void do_step_tangent(const Vector& x, Vector& dx) const override;
   void do_step_adjoint(const Vector& x, Vector& ax) const override;
+  void do_step_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ax_next,
+                                    Vector& out) const override;
 
  private:
   std::variant<Matrix, SparseMatrix> a_;

@@ -12,11 +12,14 @@ class Lorenz63 final : public Rk4Model {
 
   Index state_size() const override { return 3; }
   std::string name() const override;
+  bool has_second_order() const override { return true; }
 
  protected:
   void tendency(const Vector& x, Vector& f) const override;
   void tendency_tangent(const Vector& x, const Vector& dx, Vector& df) const override;
   void tendency_adjoint(const Vector& x, const Vector& a, Vector& ax) const override;
+  void tendency_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& a,
+                                     Vector& out) const override;
 
  private:
   double sigma_, rho_, beta_;

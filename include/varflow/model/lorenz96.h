@@ -14,11 +14,14 @@ class Lorenz96 final : public Rk4Model {
   Index state_size() const override { return n_; }
   std::string name() const override;
   double forcing() const { return forcing_; }
+  bool has_second_order() const override { return true; }
 
  protected:
   void tendency(const Vector& x, Vector& f) const override;
   void tendency_tangent(const Vector& x, const Vector& dx, Vector& df) const override;
   void tendency_adjoint(const Vector& x, const Vector& a, Vector& ax) const override;
+  void tendency_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& a,
+                                     Vector& out) const override;
 
  private:
   Index n_;

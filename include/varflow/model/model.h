@@ -10,6 +10,16 @@
 // TL and AD are those of the exact discrete step (not of the continuous equations), so that the
 // adjoint dot-product test <M' dx, ay> = <dx, M'^T ay> holds to round-off. All calls are const and
 // must be thread-safe for concurrent calls on distinct vectors.
+//
+// Optionally a model also provides the second-order adjoint (SOA) of its step (Le Dimet, Navon &
+// Daescu 2002, "Second-order information in data assimilation", MWR 130): the derivative of the
+// adjoint action ax_next -> M'(x)^T ax_next with respect to the linearisation state x, in a direction
+// dx, with ax_next held fixed,
+//     out = (d/dx [M'(x)^T ax_next]) dx,
+// which is the Hessian of x -> <ax_next, M(x)> applied to dx (so <out(dx1), dx2> is symmetric in
+// dx1, dx2). It is what full (not Gauss-Newton) Hessian-vector products of a 4D-Var cost need. A
+// model that implements it overrides has_second_order() to return true and
+// do_step_second_order_adjoint; the default refuses with InvalidArgument naming the model.
 #include <string>
 
 #include "varflow/core/types.h"
@@ -32,10 +42,19 @@ class Model {
   // ax <- M'(x)^T ax, linearised about the state x at the start of the step.
   void step_adjoint(const Vector& x, Vector& ax) const;
 
+  // Whether step_second_order_adjoint is available (default false).
+  virtual bool has_second_order() const { return false; }
+  // out <- (d/dx [M'(x)^T ax_next]) dx, the second-order adjoint of the step at x (out is resized).
+  // Throws InvalidArgument on a wrong size, a non-finite x, or when has_second_order() is false.
+  void step_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ax_next, Vector& out) const;
+
  protected:
   virtual void do_step(Vector& x) const = 0;
   virtual void do_step_tangent(const Vector& x, Vector& dx) const = 0;
   virtual void do_step_adjoint(const Vector& x, Vector& ax) const = 0;
+  // Called with out already of size state_size(). The default throws InvalidArgument.
+  virtual void do_step_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ax_next,
+                                            Vector& out) const;
 
  private:
   void check_state(const char* where, const Vector& x) const;

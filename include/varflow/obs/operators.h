@@ -15,11 +15,14 @@ class IdentityObservation final : public ObservationOperator {
   Index state_size() const override { return n_; }
   Index obs_size() const override { return n_; }
   std::string name() const override;
+  bool has_second_order() const override { return true; }
 
  protected:
   void do_apply(const Vector& x, Vector& y) const override;
   void do_apply_tangent(const Vector& x, const Vector& dx, Vector& dy) const override;
   void do_apply_adjoint(const Vector& x, const Vector& ay, Vector& ax) const override;
+  void do_apply_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ay,
+                                     Vector& out) const override;
 
  private:
   Index n_;
@@ -34,12 +37,15 @@ class SubsetObservation final : public ObservationOperator {
   Index state_size() const override { return n_; }
   Index obs_size() const override { return static_cast<Index>(indices_.size()); }
   std::string name() const override;
+  bool has_second_order() const override { return true; }
   const std::vector<Index>& indices() const { return indices_; }
 
  protected:
   void do_apply(const Vector& x, Vector& y) const override;
   void do_apply_tangent(const Vector& x, const Vector& dx, Vector& dy) const override;
   void do_apply_adjoint(const Vector& x, const Vector& ay, Vector& ax) const override;
+  void do_apply_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ay,
+                                     Vector& out) const override;
 
  private:
   Index n_;
@@ -54,11 +60,14 @@ class LinearObservation final : public ObservationOperator {
   Index state_size() const override;
   Index obs_size() const override;
   std::string name() const override;
+  bool has_second_order() const override { return true; }
 
  protected:
   void do_apply(const Vector& x, Vector& y) const override;
   void do_apply_tangent(const Vector& x, const Vector& dx, Vector& dy) const override;
   void do_apply_adjoint(const Vector& x, const Vector& ay, Vector& ax) const override;
+  void do_apply_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ay,
+                                     Vector& out) const override;
 
  private:
   std::variant<Matrix, Eigen::SparseMatrix<double>> h_;
@@ -72,11 +81,14 @@ class ArctanObservation final : public ObservationOperator {
   Index state_size() const override { return n_; }
   Index obs_size() const override { return static_cast<Index>(indices_.size()); }
   std::string name() const override;
+  bool has_second_order() const override { return true; }
 
  protected:
   void do_apply(const Vector& x, Vector& y) const override;
   void do_apply_tangent(const Vector& x, const Vector& dx, Vector& dy) const override;
   void do_apply_adjoint(const Vector& x, const Vector& ay, Vector& ax) const override;
+  void do_apply_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ay,
+                                     Vector& out) const override;
 
  private:
   Index n_;

@@ -16,8 +16,9 @@
 //   lorenz96         strong-constraint incremental 4D-Var over the problem's window with the
 //                    problem's prior as background (climatology: its mean and covariance, a Gaussian
 //                    approximation; gaussian prior: exactly c and prior_sd^2 I); Laplace posterior
-//                    (exact Gauss-Newton covariance); J by ObservationSensitivity (Gauss-Newton) or
-//                    by central differences of the MAP in y (ValidationOptions::lorenz96_jacobian).
+//                    (exact Gauss-Newton covariance); J by ObservationSensitivity (Gauss-Newton), by
+//                    central differences of the MAP in y, or by ExactObservationSensitivity (full
+//                    Hessian) at the MAP (ValidationOptions::lorenz96_jacobian).
 // The gates are the library's (validation/gates.h): nothing is re-implemented here.
 #include <cstdint>
 #include <filesystem>
@@ -39,8 +40,11 @@ namespace varflow::report {
 //   map-differences  the full n x m matrix by central differences of the 4D-Var MAP in each observed
 //                    y component (2 solves per observation, step map_difference_step x obs_noise):
 //                    the derivative of the oracle's own mean, accurate to the solver tolerance.
-enum class OracleJacobian { kGaussNewton, kMapDifferences };
-std::string to_string(OracleJacobian v);  // gauss-newton | map-differences
+//   exact            ExactObservationSensitivity at the MAP: the implicit-function derivative with the
+//                    full Hessian (second-order adjoints), J v = H^-1 G'^T R^-1 v by CG; the
+//                    derivative of the MAP without differencing, a few full-Hessian products per J v.
+enum class OracleJacobian { kGaussNewton, kMapDifferences, kExact };
+std::string to_string(OracleJacobian v);  // gauss-newton | map-differences | exact
 OracleJacobian oracle_jacobian_from_string(const std::string& s, const std::string& key = "lorenz96_jacobian");
 
 struct ValidationOptions {

@@ -11,6 +11,14 @@
 //                       for every e (below linear_ratio * max(1, 1/e): the cancellation in
 //                       N(x + e dx) - N(x) costs digits like 1/e);
 //  - linearity:         L(a dx1 + b dx2) = a L dx1 + b L dx2;   zero: L 0 = 0 and L^T 0 = 0.
+//
+// Second-order adjoints (Model::step_second_order_adjoint, ObservationOperator::
+// apply_second_order_adjoint): with the adjoint weight a fixed, S(x) dx = (d/dx [L(x)^T a]) dx is the
+// derivative of x -> L(x)^T a and the Hessian of x -> <a, N(x)>:
+//  - Taylor test of S against x -> L(x)^T a (the same test and tolerances as above: the change
+//    L(x + e dx)^T a - L(x)^T a - e S dx must shrink like e^2);
+//  - symmetry:          <S dx1, dx2> = <dx1, S dx2>, relative error |lhs - rhs| /
+//                       max(||S dx1|| ||dx2||, ||S dx2|| ||dx1||) (0 for S = 0).
 #include <functional>
 #include <string>
 #include <vector>
@@ -39,6 +47,8 @@ struct LinearizationTolerances {
   double linear_ratio = 1e-10;
   // Linearity and zero tests hold to round-off.
   double linearity = 1e-12;
+  // Symmetry of a second-order adjoint (a Hessian): round-off, like the dot-product test.
+  double second_order_symmetry = 1e-12;
 };
 
 struct DotProductResult {
@@ -97,5 +107,41 @@ LinearizedMap linearize(const ObservationOperator& op, const Vector& x);
 
 LinearizationReport check_linearization(const LinearizedMap& map, const Vector& x, Rng& rng,
                                         const LinearizationTolerances& tol = {});
+
+// ---- second-order adjoints ---------------------------------------------------------------------------
+
+struct SymmetryResult {
+  double lhs = 0.0;  // <S dx1, dx2>
+  double rhs = 0.0;  // <dx1, S dx2>
+  double relative_error = 0.0;
+  double tolerance = 0.0;
+  bool passed = false;
+  std::string report() const;
+};
+
+// <S dx1, dx2> = <dx1, S dx2> for a symmetric operator S.
+SymmetryResult symmetry_test(const VectorMap& second_order, const Vector& dx1, const Vector& dx2,
+                             const LinearizationTolerances& tol = {});
+
+// The adjoint with weight a fixed as a function of the linearisation state, x -> L(x)^T a (NaN
+// entries when N(x) blows up), and its second-order adjoint dx -> S(x_base) dx at the base state.
+struct SecondOrderMap {
+  VectorMap adjoint_at, second_order;
+  Index input_size = 0;
+};
+// Of `steps` model steps from x (a = the adjoint at the last state): S comes from the model's
+// step_second_order_adjoint along the TL and adjoint trajectories. The model must outlive the map.
+SecondOrderMap linearize_second_order(const Model& model, const Vector& x, const Vector& a, Index steps = 1);
+SecondOrderMap linearize_second_order(const ObservationOperator& op, const Vector& x, const Vector& ay);
+
+struct SecondOrderReport {
+  TaylorResult taylor;
+  SymmetryResult symmetry;
+  bool passed() const { return taylor.passed && symmetry.passed; }
+};
+// Both checks at x with random directions from rng (Taylor direction scaled to ||x|| as in
+// check_linearization).
+SecondOrderReport check_second_order(const SecondOrderMap& map, const Vector& x, Rng& rng,
+                                     const LinearizationTolerances& tol = {});
 
 }  // namespace varflow

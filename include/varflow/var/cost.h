@@ -20,7 +20,9 @@
 // own operator is used; otherwise R_pp is formed densely and Cholesky-factorised once.
 //
 // Work is counted in passes over the window: a forward (nonlinear) run, a tangent-linear (TL) sweep,
-// an adjoint (AD) sweep. The counters are shared by a cost and its linearizations and are thread-safe.
+// an adjoint (AD) sweep, a second-order adjoint (SOA) sweep (an AD sweep that also adds the
+// second-order terms of the model and the observation operators). The counters are shared by a cost
+// and its linearizations and are thread-safe.
 //
 // A FourDVarCost and its Linearizations share the window's model, operators and covariances (held by
 // shared_ptr); they are immutable apart from the counters and may be used from several threads.
@@ -37,6 +39,7 @@ struct SweepCounts {
   Index forward_runs = 0;
   Index tl_sweeps = 0;
   Index ad_sweeps = 0;
+  Index soa_sweeps = 0;
 };
 
 // The terms of J at one control.
@@ -130,16 +133,38 @@ class Linearization {
   // Its observation part L_z^T G L_z dv alone (the "prior-preconditioned data-misfit Hessian").
   Vector preconditioned_observation_hessian_multiply(const Vector& dv) const;
 
+  // Full (Newton) Hessian of J at z, strong or weak constraint (Le Dimet, Navon & Daescu 2002,
+  // "Second-order information in data assimilation", MWR 130):
+  //     d^2J/dz^2 dz = B_z^-1 dz + G dz - S dz,
+  //     S = d^2/dz^2 sum_s <w_s, H_s(x_{k(s)}(z))>  with w = weight(departures()) held fixed,
+  // the second-derivative terms that Gauss-Newton omits. S dz comes from the second-order adjoints of
+  // the model (Model::step_second_order_adjoint) and of the operators along the TL trajectory of dz
+  // and the adjoint trajectory lambda_k of w. Requires has_second_order(); throws InvalidArgument
+  // naming the model or operator otherwise, NumericalError on a non-finite sweep.
+  // Work: one TL sweep and one SOA sweep per product; the first product also runs one AD sweep of
+  // w (the adjoint trajectory is kept, shared by copies of this Linearization).
+  bool has_second_order() const;
+  Vector full_hessian_multiply(const Vector& dz) const;
+  // Its observation part (G - S) dz alone.
+  Vector full_observation_hessian_multiply(const Vector& dz) const;
+  // The prior-preconditioned full Hessian dv + L_z^T (G - S) L_z dv (symmetric; positive definite at a
+  // strict local minimum, possibly indefinite elsewhere).
+  Vector preconditioned_full_hessian_multiply(const Vector& dv) const;
+
   const FourDVarCost& cost_function() const { return cost_; }
 
  private:
   friend class FourDVarCost;
-  explicit Linearization(const FourDVarCost& cost) : cost_(cost) {}
+  struct AdjointTrajectory;
+  explicit Linearization(const FourDVarCost& cost);
+  // lambda_k, k = 0..steps(): the adjoint of x_k in the AD sweep of weight(departures()), computed once.
+  const std::vector<Vector>& adjoint_trajectory() const;
   FourDVarCost cost_;  // shares the data
   Vector z_;
   std::vector<Vector> states_;
   Vector departures_;
   CostTerms terms_;
+  std::shared_ptr<AdjointTrajectory> adjoint_trajectory_;
 };
 
 }  // namespace varflow

@@ -1,0 +1,187 @@
+// The exact sensitivity d x_MAP / d y (full Hessian, second-order adjoints) against central
+// differences of the MAP on the Lorenz-96 window of the cycle's step 5, next to the Gauss-Newton one;
+// J^T is the adjoint of J; exactness on a linear problem; negative curvature is reported.
+#include <gtest/gtest.h>
+
+#include <Eigen/Eigenvalues>
+#include <cmath>
+#include <iostream>
+
+#include "problems.h"
+#include "varflow/core/error.h"
+#include "varflow/posterior/exact_sensitivity.h"
+#include "varflow/posterior/laplace.h"
+#include "varflow/posterior/sensitivity.h"
+#include "varflow/testing/conformance.h"
+#include "varflow/var/incremental_4dvar.h"
+
+namespace varflow {
+namespace {
+
+// The step-5 window: Lorenz-96 n = 40, F = 8, dt = 0.05, 4 steps, every point observed (identity) at
+// steps 0, 2, 4 with R = I, background c (an attractor state), B = I; y simulated from c + N(0, I).
+struct Step5Window {
+  AssimilationWindow window;
+  Vector y;  // stacked, 3 x 40
+  AssimilationWindow with(const Vector& values) const {
+    AssimilationWindow w = window;
+    for (std::size_t s = 0; s < w.observations.size(); ++s) {
+      w.observations[s].values = values.segment(static_cast<Index>(s) * 40, 40);
+    }
+    return w;
+  }
+};
+
+Step5Window step5_window(Rng& rng) {
+  const Index n = 40;
+  auto model = std::make_shared<Lorenz96>(n, 8.0, 0.05);
+  const Vector c = test::attractor_state(*model, Vector::Constant(n, 8.0), rng, 1000);
+  Step5Window p;
+  p.window.model = model;
+  p.window.steps = 4;
+  p.window.background = c;
+  p.window.b = std::make_shared<DiagonalCovariance>(DiagonalCovariance::scaled_identity(n, 1.0));
+  auto op = std::make_shared<IdentityObservation>(n);
+  auto r = std::make_shared<DiagonalCovariance>(DiagonalCovariance::scaled_identity(n, 1.0));
+  Vector x = c + rng.normal_vector(n);
+  p.y.resize(3 * n);
+  for (Index k = 0; k <= 4; ++k) {
+    if (k % 2 == 0) {
+      Observations o;
+      o.step = k;
+      o.values = x + rng.normal_vector(n);
+      o.op = op;
+      o.r = r;
+      p.y.segment((k / 2) * n, n) = o.values;
+      p.window.observations.push_back(o);
+    }
+    if (k < 4) model->step(x);
+  }
+  return p;
+}
+
+// A tight MAP: Gauss-Newton to a relative gradient of 1e-13 (the central differences divide MAP
+// errors by 2h).
+VarResult tight_map(const AssimilationWindow& w) {
+  GaussNewtonOptions o;
+  o.max_outer_iterations = 60;
+  o.gradient_tolerance = 1e-13;
+  o.step_tolerance = 1e-15;
+  o.inner_tolerance = 1e-12;
+  o.posterior = PosteriorMethod::kNone;
+  SolverSummary summary;
+  VarResult r = IncrementalFourDVar(o).solve(w, &summary);
+  EXPECT_TRUE(summary.converged()) << summary.BriefReport();
+  return r;
+}
+
+TEST(ExactObservationSensitivity, MatchesCentralDifferencesOfTheMapOnTheStep5Window) {
+  Rng rng = testing::seeded_rng(5101);
+  const Step5Window p = step5_window(rng);
+  const VarResult r = tight_map(p.window);
+  ASSERT_TRUE(r.map);
+  const ExactObservationSensitivity exact(*r.map);
+  const ObservationSensitivity gauss_newton(*r.map, laplace_covariance_dense(*r.map));
+  double worst_exact = 0.0, best_gn = 1e300;
+  for (int trial = 0; trial < 4; ++trial) {
+    const Vector v = rng.normal_vector(p.y.size()).normalized();
+    const ExactSensitivityResult e = exact.apply_with_info(v);
+    const Vector jg = gauss_newton.apply(v);
+    // Central differences at two steps: their agreement bounds the truncation error.
+    Vector fd[2];
+    const double hs[2] = {1e-2, 2e-3};
+    for (int i = 0; i < 2; ++i) {
+      const double h = hs[i];
+      fd[i] = (tight_map(p.with(p.y + h * v)).analysis - tight_map(p.with(p.y - h * v)).analysis) / (2.0 * h);
+    }
+    const double exact_error = (e.value - fd[1]).norm() / fd[1].norm();
+    const double gn_error = (jg - fd[1]).norm() / fd[1].norm();
+    const double fd_spread = (fd[0] - fd[1]).norm() / fd[1].norm();
+    std::cout << "v" << trial << ": exact J v vs central differences of the MAP " << exact_error
+              << " (CG " << e.cg_iterations << " iterations, residual " << e.relative_residual
+              << "); Gauss-Newton J v " << gn_error << "; central differences h = 1e-2 vs 2e-3 " << fd_spread
+              << "\n";
+    EXPECT_LT(exact_error, 5e-3);  // the acceptance bound
+    // In fact to the precision of the differences (MAP to relative gradient 1e-13, truncation ~1e-8).
+    EXPECT_LT(exact_error, 1e-7);
+    worst_exact = std::max(worst_exact, exact_error);
+    best_gn = std::min(best_gn, gn_error);
+    EXPECT_LE(e.relative_residual, 1e-10);
+  }
+  std::cout << "worst exact error " << worst_exact << ", smallest Gauss-Newton error " << best_gn << "\n";
+  // Gauss-Newton omits the second-order terms: a percent-level error, far above the exact one.
+  EXPECT_GT(best_gn, 1e-2);
+  EXPECT_GT(best_gn, 10.0 * worst_exact);
+}
+
+TEST(ExactObservationSensitivity, TransposeIsTheAdjoint) {
+  Rng rng = testing::seeded_rng(5102);
+  const Step5Window p = step5_window(rng);
+  const VarResult r = tight_map(p.window);
+  const ExactObservationSensitivity exact(*r.map);
+  for (int trial = 0; trial < 3; ++trial) {
+    const Vector v = rng.normal_vector(p.y.size()), w = rng.normal_vector(40);
+    const Vector jv = exact.apply(v), jtw = exact.apply_transpose(w);
+    // CG to relative residual 1e-10 on both sides.
+    EXPECT_NEAR(w.dot(jv), jtw.dot(v), 1e-8 * w.norm() * jv.norm());
+  }
+}
+
+TEST(ExactObservationSensitivity, EqualsTheBlueGainOnALinearProblem) {
+  Rng rng = testing::seeded_rng(5103);
+  const test::LinearGaussianProblem p = test::linear_gaussian_problem(rng, 6, 4, {0, 2, 4}, {3, 6, 2}, {{1, 2}});
+  const FourDVarCost cost(p.window);
+  const Linearization lin = cost.linearize(p.window.background);  // any point: the problem is quadratic
+  const ExactObservationSensitivity exact(lin);
+  const ObservationSensitivity gn(lin, laplace_covariance_dense(lin));
+  for (int trial = 0; trial < 3; ++trial) {
+    const Vector v = rng.normal_vector(cost.observation_size());
+    const Vector a = exact.apply(v), b = gn.apply(v);
+    EXPECT_LT((a - b).norm(), 1e-9 * b.norm());
+  }
+}
+
+TEST(ExactObservationSensitivity, NegativeCurvatureIsANumericalError) {
+  // Far from the MAP with precise observations (R = 0.01 I) the departures weight large second-order
+  // terms and the full Hessian is indefinite: the solve must refuse, not return garbage.
+  Rng rng = testing::seeded_rng(5104);
+  Step5Window p = step5_window(rng);
+  auto r = std::make_shared<DiagonalCovariance>(DiagonalCovariance::scaled_identity(40, 0.01));
+  for (Observations& o : p.window.observations) o.r = r;
+  const FourDVarCost cost(p.window);
+  const Linearization lin = cost.linearize(p.window.background + 3.0 * rng.normal_vector(40));
+  Matrix a(40, 40);
+  for (Index j = 0; j < 40; ++j) a.col(j) = lin.preconditioned_full_hessian_multiply(Vector::Unit(40, j));
+  const Eigen::SelfAdjointEigenSolver<Matrix> eig(0.5 * (a + a.transpose()));
+  std::cout << "smallest eigenvalue of the preconditioned full Hessian: " << eig.eigenvalues()[0] << "\n";
+  ASSERT_LT(eig.eigenvalues()[0], 0.0);
+  const ExactObservationSensitivity exact(lin);
+  // A right-hand side along the most negative direction (B = I: control = preconditioned control)
+  // meets it in the first CG step.
+  try {
+    exact.solve(eig.eigenvectors().col(0));
+    ADD_FAILURE() << "expected NumericalError";
+  } catch (const NumericalError& e) {
+    EXPECT_NE(std::string(e.what()).find("not positive definite"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ExactObservationSensitivity, RejectsInvalidOptionsAndSizes) {
+  Rng rng = testing::seeded_rng(5105);
+  const Step5Window p = step5_window(rng);
+  const Linearization lin = FourDVarCost(p.window).linearize(p.window.background);
+  ExactSensitivityOptions o;
+  o.relative_tolerance = 0.0;
+  try {
+    ExactObservationSensitivity bad(lin, o);
+    ADD_FAILURE() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("relative_tolerance = 0"), std::string::npos) << e.what();
+  }
+  const ExactObservationSensitivity exact(lin);
+  EXPECT_THROW(exact.apply(Vector::Zero(5)), InvalidArgument);
+  EXPECT_THROW(exact.apply_transpose(Vector::Zero(5)), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace varflow
