@@ -7,6 +7,7 @@
 #include "varflow/covariance/covariances.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/obs/operators.h"
+#include "varflow/posterior/exact_sensitivity.h"
 #include "varflow/var/incremental_4dvar.h"
 
 namespace varflow::amortized {
@@ -292,12 +293,12 @@ AssimilationWindow Lorenz96Problem::window(const Vector& y) const {
 
 namespace {
 // The 4D-Var MAP of a Lorenz-96 window (incremental Gauss-Newton, tight tolerances).
-Vector lorenz96_map(const Lorenz96Problem& problem, const Vector& y, Index pair) {
+Vector lorenz96_map(const AssimilationWindow& window, Index pair) {
   GaussNewtonOptions options;
   options.gradient_tolerance = 1e-10;
   options.posterior = PosteriorMethod::kNone;
   SolverSummary summary;
-  const VarResult r = IncrementalFourDVar(options).solve(problem.window(y), &summary);
+  const VarResult r = IncrementalFourDVar(options).solve(window, &summary);
   if (!summary.converged() || !r.analysis.allFinite()) {
     throw NumericalError(format_message("lorenz96 labels: 4D-Var of pair ", pair, " failed: ", summary.BriefReport()));
   }
@@ -310,15 +311,30 @@ void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) 
   data.validate(shape());
   prepare_labels(data, count, probes, rng);
   OracleLabels& l = data.labels;
-  const double h = 1e-2 * o_.obs_noise;  // central-difference step of the MAP in y
+  // J dy: the exact sensitivity (full Hessian at the MAP) when the model has a second-order adjoint;
+  // otherwise (e.g. a neural emulator) central differences of the MAP in the probe direction.
+  const bool exact = model_->has_second_order();
+  const double h = 1e-2 * o_.obs_noise;  // central-difference step (rms of the perturbation of y)
   for (Index j = 0; j < count; ++j) {
     const Vector y = data.y.col(j);
-    l.mean.col(j) = lorenz96_map(*this, y, j);
+    const AssimilationWindow w = window(y);
+    l.mean.col(j) = lorenz96_map(w, j);
+    if (exact && probes > 0) {
+      const ExactObservationSensitivity sensitivity(FourDVarCost(w).linearize(l.mean.col(j)));
+      for (Index p = 0; p < probes; ++p) {
+        try {
+          l.dx.col(j * probes + p) = sensitivity.apply(l.dy.col(j * probes + p));
+        } catch (const NumericalError& e) {
+          throw NumericalError(format_message("lorenz96 labels: the sensitivity of pair ", j, " failed: ", e.what()));
+        }
+      }
+      continue;
+    }
     for (Index p = 0; p < probes; ++p) {
       const Vector dy = l.dy.col(j * probes + p);
       const double scale = h / std::max(dy.norm() / std::sqrt(static_cast<double>(dy.size())), 1e-300);
-      const Vector plus = lorenz96_map(*this, y + scale * dy, j);
-      const Vector minus = lorenz96_map(*this, y - scale * dy, j);
+      const Vector plus = lorenz96_map(window(y + scale * dy), j);
+      const Vector minus = lorenz96_map(window(y - scale * dy), j);
       l.dx.col(j * probes + p) = (plus - minus) / (2.0 * scale);
     }
   }
