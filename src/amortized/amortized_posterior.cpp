@@ -283,24 +283,23 @@ class PairsObjective final : public nn::TrainingObjective {
       }
     }
     const Index k = labels_.probes;
-    const Index extra = 2 * k * static_cast<Index>(labelled.size());
+    const Index extra = k * static_cast<Index>(labelled.size());
     Matrix xb(xn_.rows(), b), yb(yn_.rows(), b + extra), ctx, dctx, dy;
     for (Index j = 0; j < b; ++j) {
       xb.col(j) = xn_.col(items[static_cast<std::size_t>(begin + j)]);
       yb.col(j) = yn_.col(items[static_cast<std::size_t>(begin + j)]);
     }
-    // Probe columns: y + h v and y - h v for every probe v of every labelled pair.
-    std::vector<double> steps(static_cast<std::size_t>(extra / 2 + 1));
+    // Probe columns: y + h v for every probe v of every labelled pair (column b + l k + p).
+    std::vector<double> steps(static_cast<std::size_t>(extra));
     for (std::size_t l = 0; l < labelled.size(); ++l) {
       const auto [j, item] = labelled[l];
       for (Index p = 0; p < k; ++p) {
-        const Index c = b + 2 * (static_cast<Index>(l) * k + p);
+        const Index c = static_cast<Index>(l) * k + p;
         const auto v = labels_.dy.col(item * k + p);
         const double rms = v.norm() / std::sqrt(static_cast<double>(v.size()));
         const double h = labels_.weights.step / std::max(rms, 1e-300);
-        steps[static_cast<std::size_t>(l) * static_cast<std::size_t>(k) + static_cast<std::size_t>(p)] = h;
-        yb.col(c) = yb.col(j) + h * v;
-        yb.col(c + 1) = yb.col(j) - h * v;
+        steps[static_cast<std::size_t>(c)] = h;
+        yb.col(b + c) = yb.col(j) + h * v;
       }
     }
     rep.encoder->forward(yb, ctx);
@@ -318,21 +317,21 @@ class PairsObjective final : public nn::TrainingObjective {
           const auto [j, item] = labelled[l];
           if (w.mean_weight > 0.0) {
             const Vector r = m.col(j) - labels_.mean.col(item);
-            value += w.mean_weight * 0.5 * r.squaredNorm() / d * inv_b;
-            if (grad) grad->col(j) += (w.mean_weight / d * inv_b) * r;
+            value += w.mean_weight * 0.5 * r.squaredNorm() * inv_b;
+            if (grad) grad->col(j) += (w.mean_weight * inv_b) * r;
           }
           if (w.jacobian_weight <= 0.0) continue;
           for (Index p = 0; p < k; ++p) {
-            const Index c = b + 2 * (static_cast<Index>(l) * k + p);
-            const double h = steps[static_cast<std::size_t>(l) * static_cast<std::size_t>(k) + static_cast<std::size_t>(p)];
+            const Index c = static_cast<Index>(l) * k + p;
+            const double h = steps[static_cast<std::size_t>(c)];
             const auto target = labels_.dx.col(item * k + p);
             const double norm2 = std::max(target.squaredNorm(), 1e-12 * d);
-            const Vector r = (m.col(c) - m.col(c + 1)) / (2.0 * h) - target;
-            const double scale = w.jacobian_weight / (norm2 * static_cast<double>(k)) * inv_b;
+            const Vector r = (m.col(b + c) - m.col(j)) / h - target;
+            const double scale = w.jacobian_weight * d / (norm2 * static_cast<double>(k)) * inv_b;
             value += 0.5 * scale * r.squaredNorm();
             if (grad) {
-              grad->col(c) += (scale / (2.0 * h)) * r;
-              grad->col(c + 1) -= (scale / (2.0 * h)) * r;
+              grad->col(b + c) += (scale / h) * r;
+              grad->col(j) -= (scale / h) * r;
             }
           }
         }

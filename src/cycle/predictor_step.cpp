@@ -55,7 +55,7 @@ amortized::AmortizedSetup PredictorStepOptions::default_setup() {
 report::ValidationOptions PredictorStepOptions::default_validation() {
   report::ValidationOptions v;
   v.lorenz96 = default_problem();
-  v.lorenz96_jacobian = report::OracleJacobian::kMapDifferences;
+  v.lorenz96_jacobian = report::OracleJacobian::kExact;
   return v;
 }
 

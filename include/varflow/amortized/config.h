@@ -147,17 +147,21 @@ struct Lorenz96ProblemOptions {
 
 // Derivative-informed training (design/amortized.md): how many of the simulated pairs carry oracle
 // labels (problems.h, OracleLabels: the oracle's posterior mean and J applied to random probes) and
-// how the loss weighs them next to the likelihood. In normalised units, per labelled pair:
-//   mean_weight     * 1/2 ||m_net(y) - m_oracle(y)||^2 / d
-//   jacobian_weight * 1/2 ||J_net v - J v||^2 / ||J v||^2, averaged over the probes,
-// J_net v = (m_net(y + h v) - m_net(y - h v)) / (2 h), h = step / rms(v) (a central difference of
-// the network in y, whose parameter gradient is exact; truncation error O(step^2)).
+// how the loss weighs them next to the likelihood. In normalised units (x and y z-scored), per
+// labelled pair, with d the state size:
+//   mean_weight     * 1/2 ||m_net(y) - m_oracle(y)||^2
+//   jacobian_weight * 1/2 ||J_net v - J v||^2 / (||J v||^2 / d), averaged over the probes,
+// i.e. both are sums over the d components, like the likelihood, and the Jacobian term measures the
+// probe error in units of the label's rms component (a relative error, as the gate measures it);
+// J_net v = (m_net(y + h v) - m_net(y)) / h, h = step / rms(v): a forward difference of the network
+// in y (one extra column per probe), whose parameter gradient is exact; its truncation error,
+// O(step) relative, is far below the 5% probe tolerance of the gate at the default step 1e-4.
 struct LabelOptions {
   Index pairs = 0;               // labelled pairs, the first ones simulated (0: likelihood only)
   Index probes = 2;              // J probes per labelled pair
   double mean_weight = 1.0;
   double jacobian_weight = 1.0;
-  double step = 1e-3;
+  double step = 1e-4;
   // Throws InvalidArgument "labels.<field> = <value> <rule>".
   void validate() const;
   bool enabled() const { return pairs > 0; }

@@ -57,7 +57,7 @@ struct ValidationOptions {
   Index prior_variance_draws = 20000;  // simulated states for the prior variances (SBC sharpness)
   PromotionOptions gates;       // thresholds of the three gates (defaults: design/gates.md)
   amortized::Lorenz96ProblemOptions lorenz96;  // the problem the model was trained on (not stored in the model)
-  OracleJacobian lorenz96_jacobian = OracleJacobian::kGaussNewton;  // the Lorenz-96 oracle's J (see above)
+  OracleJacobian lorenz96_jacobian = OracleJacobian::kExact;  // the Lorenz-96 oracle's J (see above)
   double map_difference_step = 1e-2;  // map-differences: step in y, in units of lorenz96.obs_noise
   // False with a message naming the option, its value and the rule.
   bool is_valid(std::string* error) const;
