@@ -169,6 +169,9 @@ void LabelOptions::validate() const {
     throw InvalidArgument(format_message(w, ": jacobian_weight = ", jacobian_weight, " must be finite and >= 0"));
   }
   if (!(step > 0.0 && step <= 0.1)) throw InvalidArgument(format_message(w, ": step = ", step, " must be in (0, 0.1]"));
+  if (draws < 2 || draws % 2 != 0) {
+    throw InvalidArgument(format_message(w, ": draws = ", draws, " must be even and at least 2 (antithetic pairs)"));
+  }
 }
 
 // ---- defaults ------------------------------------------------------------------------------------
@@ -354,6 +357,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"labels.mean_weight", VF_DOUBLE(labels.mean_weight)},
         {"labels.jacobian_weight", VF_DOUBLE(labels.jacobian_weight)},
         {"labels.step", VF_DOUBLE(labels.step)},
+        {"labels.draws", VF_INDEX(labels.draws)},
         {"lorenz96.size", VF_INDEX(lorenz96.size)},
         {"lorenz96.forcing", VF_DOUBLE(lorenz96.forcing)},
         {"lorenz96.dt", VF_DOUBLE(lorenz96.dt)},
