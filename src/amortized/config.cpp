@@ -212,8 +212,8 @@ AmortizedSetup default_setup(const std::string& problem, HeadType head) {
     if (head == HeadType::kFlow) {
       // Derivative-informed training (design/amortized.md): likelihood-only training leaves d mean/dy
       // 20-35% off J = 0.5 I (adjoint calibration fails); exact labels on a fifth of the pairs and a
-      // linear path from y to the context bring it to 2-2.5% on seeds 1-3, at about three times the
-      // training time.
+      // linear path from y to the context bring it to 2-2.5% on seeds 1-3, at about twice the training
+      // time.
       s.network.encoder.linear_skip = true;
       s.labels.pairs = 6000;
       s.labels.probes = 2;
