@@ -337,7 +337,7 @@ class PairsObjective final : public nn::TrainingObjective {
         }
         return value;
       };
-      loss = rep.head->loss_with_mean_penalty(xb, ctx, rng, gradient, gradient ? &dctx : nullptr, penalty);
+      loss = rep.head->loss_with_mean_penalty(xb, ctx, rng, gradient, gradient ? &dctx : nullptr, penalty, w.draws);
     }
     if (gradient) rep.encoder->backward(dctx, dy, true);
     return loss;

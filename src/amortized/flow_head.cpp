@@ -38,6 +38,15 @@ void ActNorm::inverse(const Matrix& y, Matrix& x) const {
   x = (y.colwise() - Eigen::Map<const Vector>(b_.value, d_)).array().colwise() * e.array();
 }
 
+void ActNorm::inverse_backward(const Matrix& gx, const Matrix& x, Matrix& gy, bool accumulate) {
+  const Vector e = (-Eigen::Map<const Vector>(s_.value, d_)).array().exp();
+  gy = gx.array().colwise() * e.array();
+  if (accumulate) {
+    Eigen::Map<Vector>(s_.gradient, d_) -= gx.cwiseProduct(x).rowwise().sum();
+    Eigen::Map<Vector>(b_.gradient, d_) -= gy.rowwise().sum();
+  }
+}
+
 double ActNorm::log_det() const { return Eigen::Map<const Vector>(s_.value, d_).sum(); }
 
 void ActNorm::backward(const Matrix& gy, const Vector& gl, Matrix& gx, bool accumulate) {
@@ -157,7 +166,7 @@ void Coupling::inverse_tangent(const Matrix& dv, const Matrix& dctx, Matrix& du)
   }
 }
 
-void Coupling::inverse_adjoint(const Matrix& gu, Matrix& gv, Matrix& gctx) {
+void Coupling::inverse_adjoint(const Matrix& gu, Matrix& gv, Matrix& gctx, bool accumulate) {
   const Index b = gu.cols(), p = params_per_element();
   Matrix gtheta(db_ * p, b);
   gv = gu;
@@ -169,11 +178,12 @@ void Coupling::inverse_adjoint(const Matrix& gu, Matrix& gv, Matrix& gctx) {
       element_forward(th, u_(da_ + i, j), &logd);
       const double g = gu(da_ + i, j) / std::exp(logd);
       gv(da_ + i, j) = g;
+      // dL/dtheta = gu du/dtheta = -gu (df/dtheta) / (df/du): the backward pass of f with dL/df = -g.
       element_backward(th, u_(da_ + i, j), -g, 0.0, gtheta.col(j).data() + i * p);
     }
   }
   Matrix gcin;
-  conditioner_->backward(gtheta, gcin, false);
+  conditioner_->backward(gtheta, gcin, accumulate);
   gv.topRows(da_) += gcin.topRows(da_);
   gctx += gcin.bottomRows(c_);
 }
@@ -306,15 +316,71 @@ Vector FlowHead::log_prob(const Matrix& x, const Matrix& ctx) {
 
 Matrix FlowHead::transform_inverse(const Matrix& z, const Matrix& ctx) {
   Matrix h = z, h2;
+  actnorm_out_.resize(couplings_.size());
   for (std::size_t l = couplings_.size(); l-- > 0;) {
     couplings_[l]->inverse(h, ctx, h2);
     h = unpermute(h2, perms_[l]);
     if (o_.actnorm) {
-      actnorms_[l]->inverse(h, h2);
-      h.swap(h2);
+      actnorms_[l]->inverse(h, actnorm_out_[l]);
+      h = actnorm_out_[l];
     }
   }
   return h;
+}
+
+void FlowHead::inverse_backward(const Matrix& a, Matrix& gctx, bool accumulate) {
+  Matrix g = a, gv;
+  for (std::size_t l = 0; l < couplings_.size(); ++l) {
+    if (o_.actnorm) {
+      actnorms_[l]->inverse_backward(g, actnorm_out_[l], gv, accumulate);
+      g.swap(gv);
+    }
+    g = permute(g, perms_[l]);
+    couplings_[l]->inverse_adjoint(g, gv, gctx, accumulate);
+    g.swap(gv);
+  }
+}
+
+double FlowHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
+                                        const MeanPenalty& penalty, Index draws) {
+  const Index b = x.cols(), n = ctx.cols();
+  if (!penalty) return loss(x, ctx.leftCols(b), rng, gradient, dctx);
+  if (draws < 2 || draws % 2 != 0) {
+    throw InvalidArgument(format_message("FlowHead: mean draws = ", draws, " must be even and at least 2 (antithetic pairs)"));
+  }
+  Matrix glik;
+  double total = loss(x, ctx.leftCols(b), rng, gradient, gradient && dctx ? &glik : nullptr);
+  // Antithetic base draws, the same for every column: column j * draws + k of the batch pushed
+  // through the flow is (z_k, ctx_j).
+  const Index half = draws / 2, cols = n * draws;
+  Matrix zh(d_, half);
+  for (Index i = 0; i < zh.size(); ++i) zh.data()[i] = rng.normal();
+  Matrix z(d_, cols), c(c_, cols);
+  for (Index j = 0; j < n; ++j) {
+    for (Index k = 0; k < half; ++k) {
+      z.col(j * draws + 2 * k) = zh.col(k);
+      z.col(j * draws + 2 * k + 1) = -zh.col(k);
+    }
+    c.middleCols(j * draws, draws) = ctx.col(j).replicate(1, draws);
+  }
+  const Matrix xs = transform_inverse(z, c);
+  Matrix m(d_, n);
+  for (Index j = 0; j < n; ++j) m.col(j) = xs.middleCols(j * draws, draws).rowwise().mean();
+  Matrix gm;
+  total += penalty(m, gradient ? &gm : nullptr);
+  if (gradient) {
+    Matrix a(d_, cols);
+    const double inv = 1.0 / static_cast<double>(draws);
+    for (Index j = 0; j < n; ++j) a.middleCols(j * draws, draws) = (gm.col(j) * inv).replicate(1, draws);
+    Matrix gc = Matrix::Zero(c_, cols);
+    inverse_backward(a, gc, true);
+    if (dctx) {
+      *dctx = Matrix::Zero(c_, n);
+      dctx->leftCols(b) = glik;
+      for (Index j = 0; j < n; ++j) dctx->col(j) += gc.middleCols(j * draws, draws).rowwise().sum();
+    }
+  }
+  return total;
 }
 
 Matrix FlowHead::sample(const Matrix& ctx, Rng& rng) {
@@ -349,17 +415,8 @@ Matrix FlowHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx
 
 Matrix FlowHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) {
   transform_inverse(z, ctx);  // fills every coupling's cache
-  Matrix g = a, gv;
   Matrix gctx = Matrix::Zero(c_, z.cols());
-  for (std::size_t l = 0; l < couplings_.size(); ++l) {
-    if (o_.actnorm) {
-      const Vector e = (-actnorms_[l]->log_scale()).array().exp();
-      g = g.array().colwise() * e.array();
-    }
-    g = permute(g, perms_[l]);
-    couplings_[l]->inverse_adjoint(g, gv, gctx);
-    g.swap(gv);
-  }
+  inverse_backward(a, gctx, false);
   return gctx;
 }
 

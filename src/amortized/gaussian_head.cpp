@@ -64,18 +64,18 @@ void GaussianHead::unpack(const Vector& out, Vector& mu, Matrix& l, Vector& s_ra
   }
 }
 
-double Head::loss_with_mean_penalty(const Matrix&, const Matrix&, Rng&, bool, Matrix*, const MeanPenalty&) {
+double Head::loss_with_mean_penalty(const Matrix&, const Matrix&, Rng&, bool, Matrix*, const MeanPenalty&, Index) {
   throw InvalidArgument(format_message("head = ", to_string(type()),
                                        ": derivative-informed training (labels.pairs > 0) needs a head whose mean is a "
-                                       "differentiable map of the context (gaussian)"));
+                                       "differentiable map of the context (gaussian, flow)"));
 }
 
 double GaussianHead::loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) {
-  return loss_with_mean_penalty(x, ctx, rng, gradient, dctx, nullptr);
+  return loss_with_mean_penalty(x, ctx, rng, gradient, dctx, nullptr, 0);
 }
 
 double GaussianHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng&, bool gradient, Matrix* dctx,
-                                            const MeanPenalty& penalty) {
+                                            const MeanPenalty& penalty, Index) {
   const Index b = x.cols();
   assert(ctx.cols() >= b);
   Matrix out;

@@ -128,6 +128,62 @@ TEST_P(HeadGradients, LossGradientWithRespectToParametersAndContext) {
   EXPECT_LT(e_ctx, tol_.relative);
 }
 
+// The derivative-informed loss (likelihood on the first columns plus a penalty on the mean at every
+// column of the context; flow: the antithetic training mean, backward through the inverse flow with
+// parameter gradients) against central differences in the parameters and the context.
+TEST_P(HeadGradients, MeanPenaltyGradientWithRespectToParametersAndContext) {
+  if (!head_->supports_mean_penalty()) {
+    Rng r = *rng_;
+    EXPECT_THROW(head_->loss_with_mean_penalty(x_, ctx_, r, false, nullptr, nullptr, 2), InvalidArgument);
+    return;
+  }
+  const Index d = GetParam().d;
+  Matrix ctx(ctx_.rows(), 9);  // 5 likelihood columns and 4 more
+  ctx << ctx_, ctx_.leftCols(4) + 0.2 * Matrix::Ones(ctx_.rows(), 4);
+  Matrix target(d, ctx.cols()), weight(d, ctx.cols());
+  for (Index i = 0; i < target.size(); ++i) {
+    target.data()[i] = rng_->normal();
+    weight.data()[i] = 0.5 + rng_->uniform();
+  }
+  // A quadratic penalty with a different weight per entry.
+  const Head::MeanPenalty penalty = [&](const Matrix& m, Matrix* grad) {
+    const Matrix r = m - target;
+    if (grad) *grad = weight.cwiseProduct(r);
+    return 0.5 * weight.cwiseProduct(r).cwiseProduct(r).sum();
+  };
+  const Index draws = 4;
+  const Rng noise = *rng_;
+  const Vector theta = params_.values();
+  params_.zero_gradients();
+  Matrix dctx;
+  Rng r = noise;
+  const double l0 = head_->loss_with_mean_penalty(x_, ctx, r, true, &dctx, penalty, draws);
+  Rng r1 = noise;
+  ASSERT_GT(l0, head_->loss(x_, ctx.leftCols(5), r1, false, nullptr) + 1e-3) << "the penalty adds to the loss";
+  ASSERT_EQ(dctx.cols(), ctx.cols());
+  const Vector g = params_.gradients();
+  auto loss_theta = [&](const Vector& t) {
+    params_.values() = t;
+    Rng rr = noise;
+    return head_->loss_with_mean_penalty(x_, ctx, rr, false, nullptr, penalty, draws);
+  };
+  const Vector g_fd = finite_difference_gradient(loss_theta, theta, tol_.step);
+  params_.values() = theta;
+  auto loss_ctx = [&](const Vector& c) {
+    Rng rr = noise;
+    return head_->loss_with_mean_penalty(x_, Eigen::Map<const Matrix>(c.data(), ctx.rows(), ctx.cols()), rr, false,
+                                         nullptr, penalty, draws);
+  };
+  const Vector c0 = Eigen::Map<const Vector>(ctx.data(), ctx.size());
+  const Vector gc_fd = finite_difference_gradient(loss_ctx, c0, tol_.step);
+  const double e_theta = relative_error(g, g_fd);
+  const double e_ctx = relative_error(Eigen::Map<const Vector>(dctx.data(), dctx.size()), gc_fd);
+  std::cout << GetParam().name << ": mean-penalty loss relative error theta " << e_theta << ", context " << e_ctx
+            << "\n";
+  EXPECT_LT(e_theta, tol_.relative);
+  EXPECT_LT(e_ctx, tol_.relative);
+}
+
 TEST_P(HeadGradients, MeanJacobianProducts) {
   const Vector c = ctx_.col(0);
   const Index d = GetParam().d, cs = c.size();

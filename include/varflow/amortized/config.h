@@ -164,6 +164,9 @@ struct LabelOptions {
   double mean_weight = 20.0;
   double jacobian_weight = 100.0;
   double step = 1e-4;
+  // Flow head: base draws per context column of the training mean (antithetic pairs (z, -z), so
+  // even; exact for an affine sampling map). The Gaussian head's mean is exact and ignores it.
+  Index draws = 2;
   // Throws InvalidArgument "labels.<field> = <value> <rule>".
   void validate() const;
   bool enabled() const { return pairs > 0; }

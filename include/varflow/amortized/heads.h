@@ -49,10 +49,12 @@ class Head : public nn::Parameterized {
   // Whether loss_with_mean_penalty() is available (the mean is a cheap, differentiable map of c).
   virtual bool supports_mean_penalty() const { return false; }
   // loss() plus penalty(m(ctx)): ctx has at least x.cols() columns; the likelihood term uses the
-  // first x.cols() of them, the penalty all of them. Gradients as loss(), of the sum. The default
-  // throws InvalidArgument naming the head.
+  // first x.cols() of them, the penalty all of them. Gradients as loss(), of the sum. `draws`: base
+  // draws per column for heads whose mean is an average of the sampling map (flow: an even number,
+  // antithetic pairs (z, -z) drawn from rng, the same draws for every column of the call); the
+  // Gaussian head's mean is exact and ignores it. The default throws InvalidArgument naming the head.
   virtual double loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
-                                        const MeanPenalty& penalty);
+                                        const MeanPenalty& penalty, Index draws);
 
   virtual bool has_log_prob() const { return false; }
   // log q(x_j | c_j) per column. Throws InvalidArgument for heads without a log-density.
@@ -100,7 +102,7 @@ class GaussianHead final : public Head {
   double loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) override;
   bool supports_mean_penalty() const override { return true; }
   double loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
-                                const MeanPenalty& penalty) override;
+                                const MeanPenalty& penalty, Index draws) override;
   bool has_log_prob() const override { return true; }
   Vector log_prob(const Matrix& x, const Matrix& ctx) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;
@@ -135,6 +137,9 @@ class ActNorm final : public nn::Parameterized {
   void initialize_from_data(const Matrix& x);
   void forward(const Matrix& x, Matrix& y);  // caches x
   void inverse(const Matrix& y, Matrix& x) const;
+  // Backward pass of inverse(): given x = inverse(y) and gx = dL/dx, writes dL/dy and accumulates
+  // the parameter gradients if asked (x = (y - b) exp(-s): dx/ds = -x, dx/db = -exp(-s)).
+  void inverse_backward(const Matrix& gx, const Matrix& x, Matrix& gy, bool accumulate);
   double log_det() const;
   // gy: dL/dy, gl: dL/dlogdet per column. Writes dL/dx; accumulates parameter gradients if asked.
   void backward(const Matrix& gy, const Vector& gl, Matrix& gx, bool accumulate);
@@ -165,8 +170,10 @@ class Coupling final : public nn::Parameterized {
   void inverse(const Matrix& v, const Matrix& ctx, Matrix& u);
   // Derivative of the last inverse(): du = (du/dv) dv + (du/dc) dc.
   void inverse_tangent(const Matrix& dv, const Matrix& dctx, Matrix& du) const;
-  // Its adjoint: given gu = dL/du writes dL/dv and ADDS dL/dc to gctx (no parameter gradients).
-  void inverse_adjoint(const Matrix& gu, Matrix& gv, Matrix& gctx);
+  // Its adjoint: given gu = dL/du writes dL/dv and ADDS dL/dc to gctx; with accumulate = true also
+  // accumulates the parameter gradients (implicit function rule: for u = f^-1(v; theta),
+  // du/dtheta = -(df/dtheta) / (df/du) at u, then back through the conditioner).
+  void inverse_adjoint(const Matrix& gu, Matrix& gv, Matrix& gctx, bool accumulate = false);
 
  private:
   Index params_per_element() const;
@@ -197,6 +204,14 @@ class FlowHead final : public Head {
   void initialize(Rng& rng) override;
   void initialize_from_data(const Matrix& x, const Matrix& ctx) override;
   double loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) override;
+  // The mean in training: m(c) = average of T^-1(z; c) over `draws` base draws in antithetic pairs
+  // (z, -z) (exact when the map is affine in z, as for a Gaussian posterior), fresh from rng at every
+  // call and shared by all columns of ctx (common random numbers: the +-h columns of a J probe see
+  // the draws of their base column, so their difference is smooth). Backward through the inverse
+  // flow with parameter gradients (Coupling::inverse_adjoint, ActNorm::inverse_backward).
+  bool supports_mean_penalty() const override { return true; }
+  double loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
+                                const MeanPenalty& penalty, Index draws) override;
   bool has_log_prob() const override { return true; }
   Vector log_prob(const Matrix& x, const Matrix& ctx) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;
@@ -211,10 +226,14 @@ class FlowHead final : public Head {
  private:
   // Density direction with caches; returns log q per column.
   Vector forward(const Matrix& x, const Matrix& ctx, Matrix& z);
+  // Backward pass of the last transform_inverse(): given a = dL/dx, ADDS dL/dc to gctx and
+  // accumulates the parameter gradients if asked.
+  void inverse_backward(const Matrix& a, Matrix& gctx, bool accumulate);
   Index d_, c_;
   FlowOptions o_;
   Index mean_samples_;
   std::uint64_t mean_seed_;
+  std::vector<Matrix> actnorm_out_;  // per layer, the output of its ActNorm inverse in transform_inverse()
   std::vector<std::unique_ptr<ActNorm>> actnorms_;
   std::vector<std::unique_ptr<Coupling>> couplings_;
   std::vector<std::vector<Index>> perms_;
