@@ -1,6 +1,8 @@
 #include "varflow/amortized/problems.h"
 
 #include <cmath>
+#include <exception>
+#include <vector>
 #include <numbers>
 
 #include "varflow/core/error.h"
@@ -315,7 +317,7 @@ void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) 
   // otherwise (e.g. a neural emulator) central differences of the MAP in the probe direction.
   const bool exact = model_->has_second_order();
   const double h = 1e-2 * o_.obs_noise;  // central-difference step (rms of the perturbation of y)
-  for (Index j = 0; j < count; ++j) {
+  const auto label_pair = [&](Index j) {
     const Vector y = data.y.col(j);
     const AssimilationWindow w = window(y);
     l.mean.col(j) = lorenz96_map(w, j);
@@ -328,7 +330,7 @@ void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) 
           throw NumericalError(format_message("lorenz96 labels: the sensitivity of pair ", j, " failed: ", e.what()));
         }
       }
-      continue;
+      return;
     }
     for (Index p = 0; p < probes; ++p) {
       const Vector dy = l.dy.col(j * probes + p);
@@ -337,6 +339,20 @@ void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) 
       const Vector minus = lorenz96_map(window(y - scale * dy), j);
       l.dx.col(j * probes + p) = (plus - minus) / (2.0 * scale);
     }
+  };
+  // Pairs are independent (their probes were drawn above), so the labels are the same for any
+  // number of threads; the first failure (lowest pair) is rethrown after the loop.
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(count));
+#pragma omp parallel for schedule(dynamic, 4)
+  for (Index j = 0; j < count; ++j) {
+    try {
+      label_pair(j);
+    } catch (...) {
+      errors[static_cast<std::size_t>(j)] = std::current_exception();
+    }
+  }
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
   }
 }
 

@@ -9,6 +9,7 @@
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/core/error.h"
 #include "varflow/nn/gradient_check.h"
+#include "varflow/nn/trainer.h"
 #include "varflow/testing/conformance.h"
 #include "varflow/var/incremental_4dvar.h"
 
@@ -113,6 +114,35 @@ TEST(OracleLabels, Lorenz96LabelsAreTheMapAndItsDerivative) {
       EXPECT_LT(e, 1e-3);
     }
   }
+}
+
+// Labelling runs over the OpenMP threads; the labels do not depend on their number.
+TEST(OracleLabels, Lorenz96LabelsDoNotDependOnTheThreadCount) {
+  Lorenz96ProblemOptions o;
+  o.size = 8;
+  o.window = 4;
+  o.obs_every = 2;
+  o.obs_stride = 1;
+  o.missing = 0.0;
+  o.prior = Lorenz96Prior::kGaussian;
+  o.spinup = 300;
+  const Lorenz96Problem problem(o);
+  Rng rng(1305);
+  const Dataset data = problem.simulate(9, rng);
+  const int threads = nn::thread_count();
+  auto labelled = [&](int n) {
+    nn::set_thread_count(n);
+    Dataset d = data;
+    Rng r(9);
+    problem.label(d, 7, 2, r);
+    return d.labels;
+  };
+  const OracleLabels one = labelled(1), two = labelled(2);
+  nn::set_thread_count(threads);
+  EXPECT_EQ(one.labelled(), 7);
+  EXPECT_TRUE(one.mean.leftCols(7) == two.mean.leftCols(7));
+  EXPECT_TRUE(one.dx == two.dx);
+  EXPECT_TRUE(one.dy == two.dy);
 }
 
 // Over 5 events x 4 probes v of the trained mean's Jacobian J: the mean relative probe error

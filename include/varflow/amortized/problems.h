@@ -139,7 +139,8 @@ class Lorenz96Problem final : public Simulator {
   // Labels from 4D-Var with the simulation model (gaussian prior only): the MAP (incremental
   // Gauss-Newton) and J dy = d MAP / dy in each probe direction, by the exact sensitivity at the MAP
   // (posterior/exact_sensitivity.h) when the model has a second-order adjoint, otherwise by central
-  // differences of the MAP (2 more solves per probe).
+  // differences of the MAP (2 more solves per probe). Pairs are labelled in parallel over the
+  // OpenMP threads (the result does not depend on their number).
   bool has_oracle_labels() const override { return o_.prior == Lorenz96Prior::kGaussian; }
   void label(Dataset& data, Index count, Index probes, Rng& rng) const override;
 
