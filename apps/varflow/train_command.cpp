@@ -80,14 +80,16 @@ int run_train(const TrainOptions& o) {
     std::fflush(stdout);
   }, setup.labels);
   std::printf("%s\n", summary.brief_report().c_str());
+  if (!summary.ok()) {
+    // Never replace a good model with a failed one: nothing is written, an existing --out stays.
+    std::fprintf(stderr, "varflow train: training failed: %s; %s was not written (try a smaller "
+                 "training.learning_rate)\n", summary.message.c_str(), o.out.c_str());
+    return 1;
+  }
   q.save(o.out);
   const std::string csv = o.out + ".loss.csv";
   write_loss_csv(csv, summary);
   std::printf("wrote %s and %s\n", o.out.c_str(), csv.c_str());
-  if (!summary.ok()) {
-    std::fprintf(stderr, "varflow train: training failed: %s\n", summary.message.c_str());
-    return 1;
-  }
   return 0;
 }
 

@@ -19,6 +19,19 @@ list(LENGTH lines n)
 if(NOT n EQUAL 4)
   message(FATAL_ERROR "${model}.loss.csv has ${n} lines, expected a header and 3 epochs")
 endif()
+# A training that fails (non-finite loss) exits 1 and leaves the good model and its loss curves as
+# they were.
+file(SHA256 ${model} good_model)
+file(SHA256 ${model}.loss.csv good_csv)
+file(WRITE ${WORK_DIR}/huge_lr.yaml "training: {learning_rate: 1e6}\n")
+expect(1 "was not written" ${VARFLOW} train --problem linear-gaussian --head gaussian --pairs 3000 --epochs 3 --seed 7
+       --config ${WORK_DIR}/huge_lr.yaml --out ${model})
+file(SHA256 ${model} after_model)
+file(SHA256 ${model}.loss.csv after_csv)
+if(NOT after_model STREQUAL good_model OR NOT after_csv STREQUAL good_csv)
+  message(FATAL_ERROR "a failed training replaced ${model} or its loss curves")
+endif()
+
 expect(0 "drew 200 samples" ${VARFLOW} sample --model ${model} --obs "0.1,0.2,0.3,0.4,0.5,-0.1,-0.2,-0.3,-0.4,-0.5"
        --n 200 --seed 3 --out ${WORK_DIR}/s.nc)
 if(NOT EXISTS ${WORK_DIR}/s.nc)
