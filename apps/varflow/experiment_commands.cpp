@@ -125,6 +125,15 @@ int run_assimilate(const ExperimentOptions& o) {
               r.mean_iterations, r.mean_tl_sweeps, r.mean_ad_sweeps, 1e3 * r.mean_seconds,
               static_cast<long long>(r.cycles_not_converged), r.cycles.size());
   std::printf("  wrote %s\n", o.out.c_str());
+  if (r.cycles_failed > 0) {
+    // The run is not a success when a cycle's solver failed (a non-finite cost or trajectory, a
+    // non-SPD Krylov matrix): its analysis is the last good iterate, not an estimate.
+    std::fprintf(stderr,
+                 "varflow assimilate: %lld of %zu cycles failed numerically (termination numerical_failure in %s); "
+                 "check the model and observation settings\n",
+                 static_cast<long long>(r.cycles_failed), r.cycles.size(), o.out.c_str());
+    return 1;
+  }
   return 0;
 }
 

@@ -319,6 +319,7 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
     rec.seconds = summary.wall_time_seconds;
     rec.termination = summary.termination_type;
     if (!summary.converged()) ++result.cycles_not_converged;
+    if (summary.termination_type == TerminationType::kNumericalFailure) ++result.cycles_failed;
     result.cycles.push_back(rec);
     if (cycle + 1 == c.cycles) {
       result.final_analysis = a.analysis;

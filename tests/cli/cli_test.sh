@@ -31,6 +31,11 @@ fi
 expect_status 0 "wrote" -- "$varflow" simulate --config "$work/short.yaml" --out "$work/t.nc"
 expect_status 0 "observations from" -- "$varflow" assimilate --config "$work/short.yaml" --obs "$work/t.nc" --out "$work/b.nc" --quiet
 
+# Numerical failure in every cycle (a forcing that blows the trajectory up) is exit status 1, not 0.
+sed -e 's/^  forcing: 8$/  forcing: 1e200/' "$work/short.yaml" >"$work/blowup.yaml"
+grep -q "forcing: 1e200" "$work/blowup.yaml" || fail "blowup.yaml did not set the forcing"
+expect_status 1 "cycles failed numerically" -- "$varflow" assimilate --config "$work/blowup.yaml" --out "$work/f.nc" --quiet
+
 # Bad input: exit status 2, the message names the key / option / file, and no output file appears.
 printf 'model:\n  n: 40\n  forcng: 8\n' >"$work/typo.yaml"
 expect_status 2 "unknown key 'model.forcng'" -- "$varflow" assimilate --config "$work/typo.yaml" --out "$work/c.nc"

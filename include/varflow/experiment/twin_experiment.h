@@ -132,6 +132,7 @@ struct TwinExperimentResult {
   double mean_tl_sweeps = 0.0;
   double mean_ad_sweeps = 0.0;
   Index cycles_not_converged = 0;  // over all cycles
+  Index cycles_failed = 0;         // of those, numerical failures (TerminationType::kNumericalFailure)
   double obs_error_std = 0.0;         // root-mean observation-error standard deviation
   // The last cycle's analysis (MAP of x at its window start), its marginal standard deviations (empty
   // when the solver gave no posterior) and its summary.
