@@ -54,6 +54,7 @@ int run_train(const TrainOptions& o) {
   varflow::Rng rng(o.seed);
   const auto problem = make_problem(o.problem, setup.lorenz96);
   AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
+  q.set_problem_definition(problem->definition());  // so that `varflow validate` needs no config
   std::printf("varflow %s train: %s, head %s, %lld pairs, %lld epochs, seed %llu, %d threads\n", VARFLOW_VERSION_STRING,
               problem->describe().c_str(), o.head.c_str(), static_cast<long long>(setup.pairs),
               static_cast<long long>(setup.training.epochs), static_cast<unsigned long long>(o.seed),

@@ -36,14 +36,30 @@ int run_validate(const ValidateCommandOptions& o) {
   options.jacobian_cases = std::min<varflow::Index>(options.jacobian_cases, o.events);
   options.gates.sbc.simulations = o.sbc_simulations;
   options.lorenz96_jacobian = varflow::report::oracle_jacobian_from_string(o.oracle_jacobian, "--oracle-jacobian");
-  if (!o.config.empty()) {
-    // The training configuration: its lorenz96 section defines the problem the model was trained on.
-    AmortizedSetup setup;
-    load_setup_yaml(o.config, setup);
-    options.lorenz96 = setup.lorenz96;
-  }
   std::fprintf(stderr, "varflow %s validate: loading %s\n", VARFLOW_VERSION_STRING, o.model.c_str());
   AmortizedPosterior q = AmortizedPosterior::load(o.model);
+  // The problem the model was trained on: its definition stored in the model file; a --config may
+  // repeat it but not contradict it. Files without a stored definition take the config's (or the
+  // defaults).
+  AmortizedSetup stored;
+  for (const auto& [key, value] : q.problem_definition()) apply_entry(stored, key, value, "--model " + o.model);
+  if (!o.config.empty()) {
+    AmortizedSetup setup;
+    load_setup_yaml(o.config, setup);
+    if (q.problem_definition().empty()) {
+      stored.lorenz96 = setup.lorenz96;
+    } else {
+      for (const auto& [key, value] : read_setup_entries(o.config)) {
+        if (key.rfind("lorenz96.", 0) != 0) continue;
+        const std::string mine = entry_value(setup, key), theirs = entry_value(stored, key);
+        if (mine != theirs) {
+          throw varflow::InvalidArgument("--config " + o.config + ": " + key + " = " + mine +
+                                         " contradicts the model file, which was trained with " + key + " = " + theirs);
+        }
+      }
+    }
+  }
+  options.lorenz96 = stored.lorenz96;
   std::printf("varflow %s validate: model %s, problem %s, head %s, seed %llu\n", VARFLOW_VERSION_STRING,
               o.model.c_str(), q.problem().c_str(), to_string(q.config().head).c_str(),
               static_cast<unsigned long long>(o.seed));
@@ -73,7 +89,9 @@ void add_validate_command(CLI::App& app, CommandList& commands) {
   auto* sub = app.add_subcommand(
       "validate", "Run the validation gates for a trained model against its problem's oracle; write a report");
   sub->add_option("--model", o->model, "Model file written by varflow train")->required()->check(CLI::ExistingFile);
-  sub->add_option("--config", o->config, "The YAML file the model was trained with (needed for lorenz96 options)")
+  sub->add_option("--config", o->config,
+                  "The YAML file the model was trained with: only needed for model files that do not record their "
+                  "problem (older files); a config that contradicts the recorded problem is an error")
       ->check(CLI::ExistingFile);
   sub->add_option("--seed", o->seed, "Seed of held-out events, probes and SBC simulations")->capture_default_str();
   sub->add_option("--out", o->out, "Directory for report.json and report.html (created if missing)")->required();

@@ -195,6 +195,12 @@ AmortizedPosterior& AmortizedPosterior::operator=(AmortizedPosterior&&) noexcept
 const AmortizedConfig& AmortizedPosterior::config() const { return impl_->config; }
 const ProblemShape& AmortizedPosterior::shape() const { return impl_->shape; }
 const std::string& AmortizedPosterior::problem() const { return impl_->problem; }
+const std::vector<std::pair<std::string, std::string>>& AmortizedPosterior::problem_definition() const {
+  return impl_->problem_definition;
+}
+void AmortizedPosterior::set_problem_definition(std::vector<std::pair<std::string, std::string>> entries) {
+  impl_->problem_definition = std::move(entries);
+}
 const Normalization& AmortizedPosterior::normalization() const { return impl_->norm; }
 const nn::TrainingSummary& AmortizedPosterior::training_summary() const { return impl_->summary; }
 bool AmortizedPosterior::trained() const { return impl_->trained; }
@@ -394,6 +400,7 @@ nn::TrainingSummary AmortizedPosterior::train(const Simulator& simulator, Index 
   }
   options.validate();
   labels.validate();
+  impl_->problem_definition = simulator.definition();
   Dataset data = simulator.simulate(pairs, rng);
   if (labels.enabled()) simulator.label(data, std::min(labels.pairs, pairs), labels.probes, rng);
   return train(data, options, rng, progress, labels);

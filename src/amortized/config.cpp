@@ -432,21 +432,23 @@ std::string config_text(const AmortizedConfig& c) {
 std::string config_hash(const AmortizedConfig& c) { return nn::hex64(nn::fnv1a(config_text(c))); }
 
 namespace {
-void flatten(const YAML::Node& node, const std::string& prefix, AmortizedSetup& s, const std::string& where) {
+// The scalar leaves of a YAML mapping as dotted keys, in file order.
+void flatten(const YAML::Node& node, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out,
+             const std::string& where) {
   if (node.IsMap()) {
     for (const auto& kv : node) {
       const std::string key = kv.first.as<std::string>();
-      flatten(kv.second, prefix.empty() ? key : prefix + "." + key, s, where);
+      flatten(kv.second, prefix.empty() ? key : prefix + "." + key, out, where);
     }
   } else if (node.IsScalar()) {
-    apply_entry(s, prefix, node.Scalar(), where);
+    out.emplace_back(prefix, node.Scalar());
   } else if (!node.IsNull()) {
     throw InvalidArgument(format_message(where, ": ", prefix, " must be a scalar or a mapping"));
   }
 }
 }  // namespace
 
-void load_setup_yaml(const std::string& path, AmortizedSetup& s) {
+std::vector<std::pair<std::string, std::string>> read_setup_entries(const std::string& path) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -455,9 +457,15 @@ void load_setup_yaml(const std::string& path, AmortizedSetup& s) {
   } catch (const YAML::Exception& e) {
     throw InvalidArgument(format_message("config ", path, ": ", e.what()));
   }
-  if (root.IsNull()) return;
+  std::vector<std::pair<std::string, std::string>> out;
+  if (root.IsNull()) return out;
   if (!root.IsMap()) throw InvalidArgument(format_message("config ", path, ": the top level must be a mapping"));
-  flatten(root, "", s, "config " + path);
+  flatten(root, "", out, "config " + path);
+  return out;
+}
+
+void load_setup_yaml(const std::string& path, AmortizedSetup& s) {
+  for (const auto& [key, value] : read_setup_entries(path)) apply_entry(s, key, value, "config " + path);
   try {
     s.training.validate();
     s.labels.validate();
@@ -465,6 +473,23 @@ void load_setup_yaml(const std::string& path, AmortizedSetup& s) {
   } catch (const InvalidArgument& e) {
     throw InvalidArgument(format_message("config ", path, ": ", e.what()));
   }
+}
+
+std::string entry_value(const AmortizedSetup& s, const std::string& key) {
+  for (const auto& [k, field] : fields()) {
+    if (k == key) return field.get(s);
+  }
+  throw InvalidArgument(format_message("config: unknown key '", key, "'"));
+}
+
+std::vector<std::pair<std::string, std::string>> problem_entries(const Lorenz96ProblemOptions& o) {
+  AmortizedSetup s;
+  s.lorenz96 = o;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, field] : fields()) {
+    if (key.rfind("lorenz96.", 0) == 0) out.emplace_back(key, field.get(s));
+  }
+  return out;
 }
 
 }  // namespace varflow::amortized

@@ -30,6 +30,7 @@ struct AmortizedPosterior::Impl {
   AmortizedConfig config;
   ProblemShape shape;
   std::string problem;
+  std::vector<std::pair<std::string, std::string>> problem_definition;  // Simulator::definition()
   Normalization norm;
   bool trained = false;
   nn::TrainingSummary summary;

@@ -92,9 +92,24 @@ auto with_netcdf_errors(const std::string& where, F&& f) {
 
 }  // namespace
 
+namespace {
+// The problem definition as "key: value" lines (empty when there is none).
+std::string definition_text(const std::vector<std::pair<std::string, std::string>>& entries) {
+  std::string out;
+  for (const auto& [k, v] : entries) out += k + ": " + v + "\n";
+  return out;
+}
+// What the checksum covers besides shape, normalisation and weights: the configuration text, then the
+// problem definition when the file has one (files without it keep their original checksum).
+std::string checked_text(const std::string& config, const std::string& definition) {
+  return definition.empty() ? config : config + "problem_definition\n" + definition;
+}
+}  // namespace
+
 std::string AmortizedPosterior::checksum() const {
   const Impl& im = *impl_;
-  return model_checksum(config_text(im.config), im.shape, im.norm, im.replicas[0]->params.values());
+  return model_checksum(checked_text(config_text(im.config), definition_text(im.problem_definition)), im.shape,
+                        im.norm, im.replicas[0]->params.values());
 }
 
 void AmortizedPosterior::save(const std::filesystem::path& file) const {
@@ -111,6 +126,8 @@ void AmortizedPosterior::save(const std::filesystem::path& file) const {
     f.putAtt("problem", im.problem);
     f.putAtt("head", to_string(im.config.head));
     f.putAtt("config", config);
+    const std::string definition = definition_text(im.problem_definition);
+    if (!definition.empty()) f.putAtt("problem_definition", definition);
     f.putAtt("architecture", describe());
     f.putAtt("state_size", netCDF::ncInt64, static_cast<long long>(im.shape.state_size));
     f.putAtt("obs_size", netCDF::ncInt64, static_cast<long long>(im.shape.obs_size));
@@ -128,9 +145,11 @@ void AmortizedPosterior::save(const std::filesystem::path& file) const {
     f.putAtt("training_seconds", netCDF::ncDouble, s.seconds);
     f.putAtt("pairs_per_second", netCDF::ncDouble, s.pairs_per_second);
     f.putAtt("checksum_algorithm",
-             "fnv1a-64 over the config text, 'state_size obs_size obs_slots obs_grid', x_mean, x_std, y_mean, "
-             "y_std and weights (little-endian doubles)");
-    f.putAtt("checksum", model_checksum(config, im.shape, im.norm, im.replicas[0]->params.values()));
+             "fnv1a-64 over the config text (followed by 'problem_definition' and its text when present), "
+             "'state_size obs_size obs_slots obs_grid', x_mean, x_std, y_mean, y_std and weights (little-endian "
+             "doubles)");
+    f.putAtt("checksum", model_checksum(checked_text(config, definition), im.shape, im.norm,
+                                        im.replicas[0]->params.values()));
 
     const auto state = f.addDim("state", static_cast<std::size_t>(im.shape.state_size));
     const auto obs = f.addDim("obs", static_cast<std::size_t>(im.shape.obs_size));
@@ -269,8 +288,18 @@ AmortizedPosterior AmortizedPosterior::load(const std::filesystem::path& file) {
     im.norm.y_mean = read_vector(f, "y_mean", shape.obs_size, where);
     im.norm.y_std = read_vector(f, "y_std", shape.obs_size, where);
     im.sync_constants();
+    const std::string definition = has_att(f, "problem_definition") ? text_att(f, "problem_definition", where) : "";
+    std::istringstream definition_lines(definition);
+    for (std::string line; std::getline(definition_lines, line);) {
+      if (line.empty()) continue;
+      const auto colon = line.find(": ");
+      if (colon == std::string::npos) {
+        throw InvalidArgument(format_message(where, ": problem_definition line '", line, "' is malformed"));
+      }
+      im.problem_definition.emplace_back(line.substr(0, colon), line.substr(colon + 2));
+    }
     const std::string stored = text_att(f, "checksum", where);
-    const std::string computed = model_checksum(config, shape, im.norm, ps.values());
+    const std::string computed = model_checksum(checked_text(config, definition), shape, im.norm, ps.values());
     if (stored != computed) {
       throw InvalidArgument(format_message(where, ": checksum mismatch (stored ", stored, ", computed ", computed,
                                            "): the file is corrupted"));

@@ -171,6 +171,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   std::unique_ptr<amortized::AmortizedPosterior> q;
   try {
     q = std::make_unique<amortized::AmortizedPosterior>(options.setup.network, problem.shape(), rng, problem.name());
+    q->set_problem_definition(problem.definition());
     const nn::TrainingSummary s =
         q->train(data, options.setup.training, rng, nn::log_every_tenth(log, "step 5: "), options.setup.labels);
     out.training_ok = s.ok();

@@ -100,6 +100,31 @@ TEST_F(ModelFileTest, AChangedWeightIsDetected) {
   expect_refused(file, "checksum mismatch");
 }
 
+// The problem definition is stored, read back, and inside the checksum: an edited value is refused.
+TEST_F(ModelFileTest, TheProblemDefinitionRoundTripsInsideTheChecksum) {
+  Rng rng = testing::seeded_rng(1104);
+  const fs::path file = dir / "model.nc";
+  AmortizedPosterior q = trained(HeadType::kGaussian, rng);
+  EXPECT_TRUE(q.problem_definition().empty()) << "linear-gaussian is defined by its name";
+  Lorenz96ProblemOptions o;
+  o.obs_noise = 0.5;
+  q.set_problem_definition(problem_entries(o));
+  q.save(file);
+  const AmortizedPosterior back = AmortizedPosterior::load(file);
+  ASSERT_EQ(back.problem_definition(), problem_entries(o));
+  EXPECT_EQ(back.checksum(), q.checksum());
+  {
+    netCDF::NcFile f(file.string(), netCDF::NcFile::write);
+    std::string text;
+    f.getAtt("problem_definition").getValues(text);
+    const auto at = text.find("lorenz96.obs_noise: 0.5");
+    ASSERT_NE(at, std::string::npos) << text;
+    text.replace(at, std::string("lorenz96.obs_noise: 0.5").size(), "lorenz96.obs_noise: 0.7");
+    f.putAtt("problem_definition", text);
+  }
+  expect_refused(file, "checksum mismatch");
+}
+
 TEST_F(ModelFileTest, OtherFilesAreRefused) {
   const fs::path text = dir / "notes.nc";
   std::ofstream(text) << "not a netCDF file";

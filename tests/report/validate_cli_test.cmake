@@ -51,3 +51,25 @@ file(WRITE ${WORK_DIR}/not_a_model.nc "plain text")
 expect(2 "not_a_model.nc" ${VARFLOW} validate --model ${WORK_DIR}/not_a_model.nc --out ${WORK_DIR}/r)
 file(WRITE ${WORK_DIR}/a_file "x")
 expect(2 "a_file" ${VARFLOW} validate --model ${model} --events 1 --out ${WORK_DIR}/a_file)
+
+# A Lorenz-96 model records its problem: validate needs no config, and a config that contradicts it
+# is refused naming the key (a tiny model; the gates' verdict does not matter here).
+file(WRITE ${WORK_DIR}/l96.yaml "lorenz96: {size: 8, window: 4, obs_every: 2, obs_stride: 1, missing: 0, spinup: 100, "
+     "prior: gaussian, obs_noise: 0.5}\nencoder: {type: local, channels: 4, conv_layers: 1, kernel: 3}\n"
+     "gaussian: {covariance: diagonal}\n")
+expect(0 "lorenz96: n = 8" ${VARFLOW} train --problem lorenz96 --head gaussian --pairs 400 --epochs 1
+       --config ${WORK_DIR}/l96.yaml --out ${WORK_DIR}/l96.nc)
+execute_process(COMMAND ${VARFLOW} validate --model ${WORK_DIR}/l96.nc --events 3 --sbc-simulations 200
+                --out ${WORK_DIR}/l96_report RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT (rc EQUAL 0 OR rc EQUAL 1) OR NOT EXISTS ${WORK_DIR}/l96_report/report.json)
+  message(FATAL_ERROR "validate without --config: exit ${rc}\n${out}\n${err}")
+endif()
+file(READ ${WORK_DIR}/l96_report/report.json json)
+string(JSON described GET "${json}" problem_description)
+string(FIND "${described}" "noise 0.5" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "validate did not use the model's recorded problem: ${described}")
+endif()
+file(WRITE ${WORK_DIR}/l96_other.yaml "lorenz96: {size: 8, obs_noise: 1}\n")
+expect(2 "lorenz96.obs_noise = 1 contradicts the model file" ${VARFLOW} validate --model ${WORK_DIR}/l96.nc
+       --config ${WORK_DIR}/l96_other.yaml --events 3 --out ${WORK_DIR}/l96_report2)

@@ -64,6 +64,11 @@ class AmortizedPosterior {
   const AmortizedConfig& config() const;
   const ProblemShape& shape() const;
   const std::string& problem() const;
+  // The problem's definition (Simulator::definition()), stored in the model file inside its
+  // checksum; empty for problems defined by their name alone and for files written before it was
+  // stored. Set it before save().
+  const std::vector<std::pair<std::string, std::string>>& problem_definition() const;
+  void set_problem_definition(std::vector<std::pair<std::string, std::string>> entries);
   const Normalization& normalization() const;
   // The summary of the last train() (after load(): the stored loss curves and status).
   const nn::TrainingSummary& training_summary() const;

@@ -196,6 +196,16 @@ std::string config_text(const AmortizedConfig& c);
 // FNV-1a hash of config_text(), 16 hex digits.
 std::string config_hash(const AmortizedConfig& c);
 
+// The canonical text of one key's value in s (as config_entries and model files write it). Throws
+// InvalidArgument for an unknown key.
+std::string entry_value(const AmortizedSetup& s, const std::string& key);
+// A Lorenz-96 problem definition as its "lorenz96.<field>" entries (stored in model files, so that
+// validation needs no configuration).
+std::vector<std::pair<std::string, std::string>> problem_entries(const Lorenz96ProblemOptions& o);
+// The keys a YAML file sets explicitly, dotted (e.g. "lorenz96.obs_noise"), with their text, in file
+// order; nothing applied. Throws InvalidArgument naming the file when it cannot be read or parsed.
+std::vector<std::pair<std::string, std::string>> read_setup_entries(const std::string& path);
+
 // Reads a YAML file of nested mappings (e.g. `flow: {bins: 10}`, `training: {epochs: 50}`) into s,
 // on top of its current values. Throws InvalidArgument naming the file and the bad key or value.
 void load_setup_yaml(const std::string& path, AmortizedSetup& s);

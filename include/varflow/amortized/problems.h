@@ -3,6 +3,8 @@
 // is all amortized (simulation-based) inference needs (Cranmer, Brehmer & Louppe 2020).
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "varflow/amortized/config.h"
 #include "varflow/core/random.h"
@@ -50,6 +52,11 @@ class Simulator {
   virtual ProblemShape shape() const = 0;
   // n independent pairs from the joint p(x) p(y | x), drawn from rng.
   virtual Dataset simulate(Index n, Rng& rng) const = 0;
+
+  // The settings that define the problem beyond its name, as key/value entries (e.g.
+  // "lorenz96.obs_noise"); stored in model files so that validation rebuilds the same problem.
+  // Empty when the name alone defines it.
+  virtual std::vector<std::pair<std::string, std::string>> definition() const { return {}; }
 
   // Derivative-informed training: whether label() can compute oracle labels for this problem.
   virtual bool has_oracle_labels() const { return false; }
@@ -126,6 +133,7 @@ class Lorenz96Problem final : public Simulator {
   ProblemShape shape() const override;
   Dataset simulate(Index n, Rng& rng) const override;
   const Lorenz96ProblemOptions& options() const { return o_; }
+  std::vector<std::pair<std::string, std::string>> definition() const override { return problem_entries(o_); }
   // The model the observations are simulated with.
   const Model& model() const { return *model_; }
   // Gaussian prior: its mean c (empty for the climatological prior).
