@@ -50,6 +50,8 @@ TEST(ExperimentConfig, BadConfigsNameTheKeyAndValue) {
             "config: method = '4dvar' is not one of: strong_4dvar, incremental_4dvar, weak_4dvar, 3dvar");
   EXPECT_EQ(message_of([] { parse_experiment_config("observations: {variables: [0, 40]}\n", "t"); }),
             "config: observations.variables[1] = 40 is outside [0, 40)");
+  EXPECT_EQ(message_of([] { parse_experiment_config("observations: {variables: [3, 5, 3]}\n", "t"); }),
+            "config: observations.variables[2] = 3 repeats observations.variables[0] (each variable is observed once)");
   EXPECT_EQ(message_of([] { parse_experiment_config("cycling: {cycles: 5, burn_in: 5}\n", "t"); }),
             "config: cycling.burn_in = 5 must be less than cycling.cycles = 5");
   EXPECT_EQ(message_of([] { parse_experiment_config("model: {name: lorenz63, n: 3}\n", "t"); }),

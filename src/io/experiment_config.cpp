@@ -149,6 +149,12 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
         throw InvalidArgument(format_message("config: ", o.name("variables"), "[", i, "] = ", v[i],
                                              " is outside [0, ", n, ")"));
       }
+      for (std::size_t k = 0; k < i; ++k) {
+        if (v[k] == v[i]) {
+          throw InvalidArgument(format_message("config: ", o.name("variables"), "[", i, "] = ", v[i],
+                                               " repeats ", o.name("variables"), "[", k, "] (each variable is observed once)"));
+        }
+      }
       e.observed_variables.push_back(static_cast<Index>(v[i]));
     }
     if (v.empty()) throw InvalidArgument(format_message("config: ", o.name("variables"), " is an empty list"));
