@@ -1,4 +1,5 @@
 // varflow six-step: the six-step cycle on Lorenz-96 (design/cycle.md).
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -33,6 +34,9 @@ int run_six_step_command(const SixStepOptions& o) {
     return 0;
   }
   if (o.out.empty()) throw InvalidArgument("six-step: --out is required (the directory of the run)");
+  if (std::filesystem::exists(o.out) && !std::filesystem::is_directory(o.out)) {
+    throw InvalidArgument("--out = '" + o.out + "' exists and is not a directory");
+  }
   std::cout << "varflow six-step: " << c.threads << " thread(s), seed " << o.seed << ", output " << o.out << "\n";
   cycle::SixStepRunOptions run;
   run.fresh = o.fresh;

@@ -57,6 +57,8 @@ expect_status 0 "on_gate_failure: stop" -- "$varflow" six-step --print-config
 "$varflow" six-step --config "$work/six_default.yaml" --print-config | cmp -s - "$work/six_default.yaml" ||
   fail "six-step --print-config does not read back as itself"
 expect_status 2 "--out is required" -- "$varflow" six-step
+printf 'x\n' >"$work/plain_file"
+expect_status 2 "exists and is not a directory" -- "$varflow" six-step --config "$work/tiny.yaml" --out "$work/plain_file"
 expect_status 1 "FAILED" -- "$varflow" six-step --config "$work/tiny.yaml" --out "$work/six"
 for f in physics.nc oracle.nc emulator.nc manifest.json report.html; do
   [ -f "$work/six/$f" ] || fail "six-step wrote no $f"
