@@ -1,6 +1,7 @@
 #include "varflow/io/experiment_io.h"
 
 #include <gtest/gtest.h>
+#include <netcdf.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -72,6 +73,28 @@ TEST_F(ExperimentIoTest, MisSizedFilesAreNamed) {
     EXPECT_NE(std::string(e.what()).find("variable 'truth'"), std::string::npos) << e.what();
   }
   EXPECT_THROW(read_twin_data(dir / "absent.nc", 40, 48, NonFiniteObservations::kReject), InvalidArgument);
+}
+
+// A truth/obs file must say what it is: without varflow_file_type (or format_version) it is refused,
+// naming the file and the attribute (design/formats.md).
+TEST_F(ExperimentIoTest, FilesWithoutTheirTypeAreRefused) {
+  const TwinData d = simulate_twin_data(config.experiment);
+  for (const char* attribute : {"varflow_file_type", "format_version"}) {
+    const fs::path file = dir / (std::string("untyped_") + attribute + ".nc");
+    write_twin_data(file, d, config);
+    int id = 0;
+    ASSERT_EQ(nc_open(file.c_str(), NC_WRITE, &id), NC_NOERR);
+    ASSERT_EQ(nc_redef(id), NC_NOERR);
+    ASSERT_EQ(nc_del_att(id, NC_GLOBAL, attribute), NC_NOERR);
+    ASSERT_EQ(nc_close(id), NC_NOERR);
+    try {
+      read_twin_data(file, 40, 48, NonFiniteObservations::kReject);
+      FAIL() << "read " << file;
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string(attribute) + " is missing"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -27,13 +27,23 @@ void write_provenance(NetcdfWriter& w, const ExperimentConfig& config, const std
 std::vector<long long> to_long(const std::vector<Index>& v) { return {v.begin(), v.end()}; }
 
 void check_format_version(const NetcdfReader& r, const std::string& file_type) {
+  // Both attributes are required (design/formats.md): a file without them is not known to be a
+  // varflow file of this kind, whatever variables it happens to have.
   const auto type = r.string_attribute("varflow_file_type");
-  if (type && *type != file_type) {
+  if (!type) {
+    throw InvalidArgument(format_message(r.path().string(), ": the global attribute varflow_file_type is missing (expected '",
+                                         file_type, "', design/formats.md)"));
+  }
+  if (*type != file_type) {
     throw InvalidArgument(format_message(r.path().string(), ": varflow_file_type = '", *type, "', expected '",
                                          file_type, "'"));
   }
   const auto v = r.double_attribute("format_version");
-  if (v && static_cast<long long>(*v) != kExperimentFormatVersion) {
+  if (!v) {
+    throw InvalidArgument(format_message(r.path().string(), ": the global attribute format_version is missing (expected ",
+                                         kExperimentFormatVersion, ")"));
+  }
+  if (static_cast<long long>(*v) != kExperimentFormatVersion) {
     throw InvalidArgument(format_message(r.path().string(), ": format_version = ", *v, ", this varflow reads ",
                                          kExperimentFormatVersion));
   }
