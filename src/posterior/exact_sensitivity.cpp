@@ -22,18 +22,7 @@ ExactObservationSensitivity::ExactObservationSensitivity(Linearization map, Exac
     : map_(std::move(map)), options_(options) {
   std::string error;
   if (!options_.IsValid(&error)) throw InvalidArgument("ExactObservationSensitivity: options." + error);
-  const AssimilationWindow& w = map_.cost_function().window();
-  if (!w.model->has_second_order()) {
-    throw InvalidArgument(format_message("ExactObservationSensitivity: model '", w.model->name(),
-                                         "' has no second-order adjoint (has_second_order() = false)"));
-  }
-  for (std::size_t s = 0; s < w.observations.size(); ++s) {
-    if (!w.observations[s].op->has_second_order()) {
-      throw InvalidArgument(format_message("ExactObservationSensitivity: observations[", s, "].op '",
-                                           w.observations[s].op->name(),
-                                           "' has no second-order adjoint (has_second_order() = false)"));
-    }
-  }
+  map_.require_second_order("ExactObservationSensitivity");
 }
 
 ExactSensitivityResult ExactObservationSensitivity::solve(const Vector& r) const {

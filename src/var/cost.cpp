@@ -238,6 +238,7 @@ void FourDVarCost::reset_counts() const {
 
 struct Linearization::AdjointTrajectory {
   std::once_flag once;
+  Vector weighted_departures;  // weight(departures()), the w of the second-order terms
   std::vector<Vector> lambda;
 };
 
@@ -355,7 +356,22 @@ bool Linearization::has_second_order() const {
   return true;
 }
 
-const std::vector<Vector>& Linearization::adjoint_trajectory() const {
+void Linearization::require_second_order(std::string_view where) const {
+  const AssimilationWindow& w = cost_.window();
+  if (!w.model->has_second_order()) {
+    throw InvalidArgument(format_message(where, ": model '", w.model->name(),
+                                         "' has no second-order adjoint (has_second_order() = false)"));
+  }
+  for (std::size_t s = 0; s < w.observations.size(); ++s) {
+    const ObservationOperator& op = *w.observations[s].op;
+    if (!op.has_second_order()) {
+      throw InvalidArgument(format_message(where, ": observations[", s, "].op '", op.name(),
+                                           "' has no second-order adjoint (has_second_order() = false)"));
+    }
+  }
+}
+
+const Linearization::AdjointTrajectory& Linearization::adjoint_trajectory() const {
   AdjointTrajectory& t = *adjoint_trajectory_;
   std::call_once(t.once, [&] {
     // The AD sweep of adjoint(weight(departures_)), keeping lambda_k (the adjoint of x_k after the
@@ -378,28 +394,20 @@ const std::vector<Vector>& Linearization::adjoint_trajectory() const {
     if (!a.allFinite()) {
       throw NumericalError("Linearization::full_hessian_multiply: the AD sweep of the departures produced a non-finite value");
     }
+    t.weighted_departures = w;
     t.lambda = std::move(lambda);
   });
-  return t.lambda;
+  return t;
 }
 
 Vector Linearization::full_observation_hessian_multiply(const Vector& dz) const {
   const FourDVarCost::Data& d = *cost_.data_;
   const char* where = "Linearization::full_hessian_multiply";
   d.check_control(where, dz, z_.size());
-  if (!d.window.model->has_second_order()) {
-    throw InvalidArgument(format_message(where, ": model '", d.window.model->name(),
-                                         "' has no second-order adjoint (has_second_order() = false)"));
-  }
-  for (std::size_t s = 0; s < d.window.observations.size(); ++s) {
-    const ObservationOperator& op = *d.window.observations[s].op;
-    if (!op.has_second_order()) {
-      throw InvalidArgument(format_message(where, ": observations[", s, "].op '", op.name(),
-                                           "' has no second-order adjoint (has_second_order() = false)"));
-    }
-  }
-  const std::vector<Vector>& lambda = adjoint_trajectory();
-  const Vector w = weight(departures_);
+  require_second_order(where);
+  const AdjointTrajectory& t = adjoint_trajectory();
+  const std::vector<Vector>& lambda = t.lambda;
+  const Vector& w = t.weighted_departures;
   const Index n = d.n(), steps = d.window.steps;
   // TL sweep, keeping dx_k.
   d.tl_sweeps.fetch_add(1, std::memory_order_relaxed);

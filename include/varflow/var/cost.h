@@ -27,6 +27,7 @@
 // A FourDVarCost and its Linearizations share the window's model, operators and covariances (held by
 // shared_ptr); they are immutable apart from the counters and may be used from several threads.
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "varflow/core/types.h"
@@ -144,6 +145,9 @@ class Linearization {
   // Work: one TL sweep and one SOA sweep per product; the first product also runs one AD sweep of
   // w (the adjoint trajectory is kept, shared by copies of this Linearization).
   bool has_second_order() const;
+  // Throws InvalidArgument "<where>: model '...'" or "<where>: observations[s].op '...'" naming the
+  // first component without a second-order adjoint; returns when has_second_order().
+  void require_second_order(std::string_view where) const;
   Vector full_hessian_multiply(const Vector& dz) const;
   // Its observation part (G - S) dz alone.
   Vector full_observation_hessian_multiply(const Vector& dz) const;
@@ -157,8 +161,9 @@ class Linearization {
   friend class FourDVarCost;
   struct AdjointTrajectory;
   explicit Linearization(const FourDVarCost& cost);
-  // lambda_k, k = 0..steps(): the adjoint of x_k in the AD sweep of weight(departures()), computed once.
-  const std::vector<Vector>& adjoint_trajectory() const;
+  // w = weight(departures()) and lambda_k, k = 0..steps(), the adjoint of x_k in the AD sweep of w;
+  // computed once.
+  const AdjointTrajectory& adjoint_trajectory() const;
   FourDVarCost cost_;  // shares the data
   Vector z_;
   std::vector<Vector> states_;
