@@ -268,11 +268,16 @@ AssimilationWindow Lorenz96Problem::window(const Vector& y) const {
   if (o_.prior != Lorenz96Prior::kGaussian) {
     throw InvalidArgument("Lorenz96Problem::window: lorenz96.prior = climatology has no Gaussian background; use gaussian");
   }
+  return window(y, center_, std::make_shared<DiagonalCovariance>(Vector::Constant(o_.size, o_.prior_sd * o_.prior_sd)));
+}
+
+AssimilationWindow Lorenz96Problem::window(const Vector& y, const Vector& background,
+                                           std::shared_ptr<const Covariance> b) const {
   const ProblemShape sh = shape();
   check_size("Lorenz96Problem::window", "y", y.size(), sh.obs_size);
   AssimilationWindow w;
-  w.background = center_;
-  w.b = std::make_shared<DiagonalCovariance>(Vector::Constant(o_.size, o_.prior_sd * o_.prior_sd));
+  w.background = background;
+  w.b = std::move(b);
   w.model = model_;
   w.steps = o_.window;
   const auto h = std::make_shared<IdentityObservation>(o_.size);

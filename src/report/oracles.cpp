@@ -9,8 +9,6 @@
 
 #include "varflow/core/error.h"
 #include "varflow/covariance/covariances.h"
-#include "varflow/model/lorenz96.h"
-#include "varflow/obs/operators.h"
 #include "varflow/posterior/exact_sensitivity.h"
 #include "varflow/posterior/sensitivity.h"
 #include "varflow/var/incremental_4dvar.h"
@@ -177,8 +175,7 @@ class TwoMoonsOracle final : public Oracle {
 class Lorenz96Oracle final : public Oracle {
  public:
   Lorenz96Oracle(const amortized::Lorenz96ProblemOptions& o, const ValidationOptions& v)
-      : o_(o), problem_(o), model_(std::make_shared<Lorenz96>(o.size, o.forcing, o.dt)),
-        jacobian_(v.lorenz96_jacobian), step_(v.map_difference_step * o.obs_noise) {
+      : o_(o), problem_(o), jacobian_(v.lorenz96_jacobian), step_(v.map_difference_step * o.obs_noise) {
     if (o.prior == amortized::Lorenz96Prior::kGaussian) {
       // The simulator's prior exactly: x0 ~ N(c, prior_sd^2 I).
       background_ = problem_.center();
@@ -194,8 +191,6 @@ class Lorenz96Oracle final : public Oracle {
       prior_variance_ = cov.diagonal();
       b_ = std::make_shared<DenseCovariance>(cov);
     }
-    r_ = std::make_shared<DiagonalCovariance>(Vector::Constant(o.size, o.obs_noise * o.obs_noise));
-    h_ = std::make_shared<IdentityObservation>(o.size);
   }
   const amortized::Simulator& simulator() const override { return problem_; }
   std::string describe() const override {
@@ -283,21 +278,8 @@ class Lorenz96Oracle final : public Oracle {
     return "";
   }
   VarResult solve(const Vector& y, bool exact_posterior) const {
-    AssimilationWindow w;
-    w.background = background_;
-    w.b = b_;
-    w.model = model_;
-    w.steps = o_.window;
-    for (Index slot = 0; slot * o_.obs_every <= o_.window; ++slot) {
-      Observations obs;
-      obs.step = slot * o_.obs_every;
-      obs.values = y.segment(slot * o_.size, o_.size);
-      obs.mask.resize(o_.size);
-      for (Index i = 0; i < o_.size; ++i) obs.mask[i] = std::isfinite(obs.values[i]);
-      obs.op = h_;
-      obs.r = r_;
-      w.observations.push_back(std::move(obs));
-    }
+    // The problem's window (physics, its observation network) with the oracle's background.
+    const AssimilationWindow w = problem_.window(y, background_, b_);
     GaussNewtonOptions options;
     if (exact_posterior) options.posterior_lanczos_vectors = o_.size;  // the exact Gauss-Newton posterior at the MAP
     SolverSummary summary;
@@ -308,13 +290,11 @@ class Lorenz96Oracle final : public Oracle {
     return r;
   }
   amortized::Lorenz96ProblemOptions o_;
-  amortized::Lorenz96Problem problem_;
-  std::shared_ptr<const Model> model_;
+  amortized::Lorenz96Problem problem_;  // with the physics model
   OracleJacobian jacobian_;
   double step_;
   Vector background_, prior_variance_;
-  std::shared_ptr<const Covariance> b_, r_;
-  std::shared_ptr<const ObservationOperator> h_;
+  std::shared_ptr<const Covariance> b_;
 };
 
 }  // namespace

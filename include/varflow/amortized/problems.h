@@ -9,6 +9,7 @@
 #include "varflow/amortized/config.h"
 #include "varflow/core/random.h"
 #include "varflow/core/types.h"
+#include "varflow/covariance/covariance.h"
 #include "varflow/var/window.h"
 
 namespace varflow {
@@ -144,6 +145,9 @@ class Lorenz96Problem final : public Simulator {
   // R = obs_noise^2 I. Throws InvalidArgument for the climatological prior (it has no Gaussian
   // background of its own).
   AssimilationWindow window(const Vector& y) const;
+  // The same window with another Gaussian background (e.g. a Gaussian approximation of the
+  // climatological prior).
+  AssimilationWindow window(const Vector& y, const Vector& background, std::shared_ptr<const Covariance> b) const;
   // Labels from 4D-Var with the simulation model (gaussian prior only): the MAP (incremental
   // Gauss-Newton) and J dy = d MAP / dy in each probe direction, by the exact sensitivity at the MAP
   // (posterior/exact_sensitivity.h) when the model has a second-order adjoint, otherwise by central
