@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <unistd.h>
 
@@ -105,18 +106,15 @@ TEST_P(EndToEnd, MeanJacobianProductsMatchFiniteDifferences) {
   }
 }
 
-TEST_P(EndToEnd, TrainingLossGradientMatchesFiniteDifferences) {
-  Rng rng = testing::seeded_rng(1202);
-  std::unique_ptr<Simulator> problem;
-  AmortizedPosterior q = small_model(GetParam(), rng, problem);
-  const Dataset data = problem->simulate(80, rng);  // 80 pairs: two shards when two threads run
-  const Rng noise = rng;
+// Relative error of the gradient that loss(rng, true) adds to q's parameter gradients against central
+// differences of loss(rng, false) on 150 parameters spread over all blocks; every evaluation replays
+// the random stream `noise`.
+double loss_gradient_error(AmortizedPosterior& q, const Rng& noise, const std::function<double(Rng&, bool)>& loss) {
   nn::ParameterSet& params = q.parameters();
   params.zero_gradients();
   Rng r0 = noise;
-  q.loss(data, r0, true);
+  loss(r0, true);
   const Vector g = params.gradients();
-  // Central differences on 150 parameters spread over all blocks.
   const Vector theta = params.values();
   Vector g_sub(150), fd_sub(150);
   for (Index k = 0; k < 150; ++k) {
@@ -124,14 +122,23 @@ TEST_P(EndToEnd, TrainingLossGradientMatchesFiniteDifferences) {
     auto at = [&](double v) {
       params.values()[i] = v;
       Rng r = noise;
-      return q.loss(data, r, false);
+      return loss(r, false);
     };
     fd_sub[k] = (at(theta[i] + 1e-6) - at(theta[i] - 1e-6)) / 2e-6;
     params.values()[i] = theta[i];
     g_sub[k] = g[i];
   }
-  const double e = relative_error(g_sub, fd_sub);
-  std::cout << GetParam().name << ": loss gradient relative error " << e << " (" << params.size() << " parameters)\n";
+  return relative_error(g_sub, fd_sub);
+}
+
+TEST_P(EndToEnd, TrainingLossGradientMatchesFiniteDifferences) {
+  Rng rng = testing::seeded_rng(1202);
+  std::unique_ptr<Simulator> problem;
+  AmortizedPosterior q = small_model(GetParam(), rng, problem);
+  const Dataset data = problem->simulate(80, rng);  // 80 pairs: two shards when two threads run
+  const double e = loss_gradient_error(q, rng, [&](Rng& r, bool gradient) { return q.loss(data, r, gradient); });
+  std::cout << GetParam().name << ": loss gradient relative error " << e << " (" << q.parameters().size()
+            << " parameters)\n";
   EXPECT_LT(e, 1e-6);
 }
 
@@ -151,37 +158,22 @@ TEST_P(EndToEnd, LabelledLossGradientMatchesFiniteDifferences) {
   LabelOptions weights;
   weights.mean_weight = 2.0;
   weights.jacobian_weight = 3.0;
-  // The J term divides a difference of means by 2 step: a larger step keeps the round-off of the
-  // flow's spline inverse, amplified by 1 / (2 step), out of the parameter differences below.
+  // The J term divides a difference of means by the step: a larger step keeps the round-off of the
+  // flow's spline inverse, amplified by 1 / step, out of the parameter differences below.
   weights.step = 1e-2;
   if (GetParam().head == HeadType::kScore) {
     Rng r = rng;
     EXPECT_THROW(q.loss(data, r, false, weights), InvalidArgument);
     return;
   }
-  nn::ParameterSet& params = q.parameters();
   const Rng noise = rng;
   Rng r0 = noise;
   const double plain = q.loss(Dataset{data.x, data.y, {}}, r0, false);
-  params.zero_gradients();
   r0 = noise;
-  const double labelled = q.loss(data, r0, true, weights);
+  const double labelled = q.loss(data, r0, false, weights);
   EXPECT_GT(labelled, plain + 1e-3) << "the label terms must add to the loss";
-  const Vector g = params.gradients();
-  const Vector theta = params.values();
-  Vector g_sub(150), fd_sub(150);
-  for (Index k = 0; k < 150; ++k) {
-    const Index i = (k * 7919) % params.size();
-    auto at = [&](double v) {
-      params.values()[i] = v;
-      Rng r = noise;
-      return q.loss(data, r, false, weights);
-    };
-    fd_sub[k] = (at(theta[i] + 1e-6) - at(theta[i] - 1e-6)) / 2e-6;
-    params.values()[i] = theta[i];
-    g_sub[k] = g[i];
-  }
-  const double e = relative_error(g_sub, fd_sub);
+  const double e =
+      loss_gradient_error(q, noise, [&](Rng& r, bool gradient) { return q.loss(data, r, gradient, weights); });
   std::cout << GetParam().name << ": labelled loss gradient relative error " << e << "\n";
   EXPECT_LT(e, 1e-6);
 }

@@ -77,19 +77,25 @@ TEST(OracleLabels, BadLabelsAreNamed) {
   expect_invalid_argument([&] { o.validate(); }, {"jacobian_weight = -1"});
 }
 
+// A small gaussian-prior Lorenz-96 problem: window 4, every point observed at steps 0, 2, 4, each
+// value missing with probability `missing`.
+Lorenz96ProblemOptions small_gaussian_lorenz96(Index size, double missing) {
+  Lorenz96ProblemOptions o;
+  o.size = size;
+  o.window = 4;
+  o.obs_every = 2;
+  o.obs_stride = 1;
+  o.missing = missing;
+  o.prior = Lorenz96Prior::kGaussian;
+  o.spinup = 300;
+  return o;
+}
+
 // Lorenz-96 with the gaussian prior: the mean label is the 4D-Var MAP and J dy its derivative; checked
 // against a central difference of the MAP with another step.
 TEST(OracleLabels, Lorenz96LabelsAreTheMapAndItsDerivative) {
   Rng rng = testing::seeded_rng(1303);
-  Lorenz96ProblemOptions o;
-  o.size = 10;
-  o.window = 4;
-  o.obs_every = 2;
-  o.obs_stride = 1;
-  o.missing = 0.1;
-  o.prior = Lorenz96Prior::kGaussian;
-  o.spinup = 300;
-  const Lorenz96Problem problem(o);
+  const Lorenz96Problem problem(small_gaussian_lorenz96(10, 0.1));
   ASSERT_TRUE(problem.has_oracle_labels());
   Dataset data = problem.simulate(3, rng);
   problem.label(data, 2, 2, rng);
@@ -118,15 +124,7 @@ TEST(OracleLabels, Lorenz96LabelsAreTheMapAndItsDerivative) {
 
 // Labelling runs over the OpenMP threads; the labels do not depend on their number.
 TEST(OracleLabels, Lorenz96LabelsDoNotDependOnTheThreadCount) {
-  Lorenz96ProblemOptions o;
-  o.size = 8;
-  o.window = 4;
-  o.obs_every = 2;
-  o.obs_stride = 1;
-  o.missing = 0.0;
-  o.prior = Lorenz96Prior::kGaussian;
-  o.spinup = 300;
-  const Lorenz96Problem problem(o);
+  const Lorenz96Problem problem(small_gaussian_lorenz96(8, 0.0));
   Rng rng(1305);
   const Dataset data = problem.simulate(9, rng);
   const int threads = nn::thread_count();
