@@ -15,7 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "report/oracles.h"
+#include "varflow/report/oracles.h"
 #include "varflow/covariance/covariance.h"
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/amortized/problems.h"

@@ -15,9 +15,9 @@
 #include "varflow/covariance/covariances.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/obs/operators.h"
-#include "varflow/posterior/exact_sensitivity.h"
-#include "varflow/posterior/laplace.h"
-#include "varflow/posterior/sensitivity.h"
+#include "varflow/var/exact_sensitivity.h"
+#include "varflow/var/laplace.h"
+#include "varflow/var/sensitivity.h"
 #include "varflow/var/incremental_4dvar.h"
 
 using namespace varflow;

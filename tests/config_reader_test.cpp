@@ -1,4 +1,4 @@
-#include "io/config_reader.h"
+#include "varflow/io/config_reader.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "varflow/io/experiment_config.h"
+#include "varflow/experiment/experiment_config.h"
 
 #include <gtest/gtest.h>
 

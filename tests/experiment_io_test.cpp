@@ -1,4 +1,4 @@
-#include "varflow/io/experiment_io.h"
+#include "varflow/experiment/experiment_io.h"
 
 #include <gtest/gtest.h>
 #include <netcdf.h>

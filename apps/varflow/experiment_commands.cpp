@@ -10,9 +10,9 @@
 #include "command.h"
 #include "varflow/core/error.h"
 #include "varflow/experiment/twin_experiment.h"
-#include "varflow/io/experiment_config.h"
+#include "varflow/experiment/experiment_config.h"
 #include "varflow/io/atomic_file.h"
-#include "varflow/io/experiment_io.h"
+#include "varflow/experiment/experiment_io.h"
 #include "varflow/version.h"
 
 namespace varflow::cli {

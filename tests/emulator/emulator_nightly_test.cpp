@@ -7,8 +7,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "varflow/emulator/analysis_comparison.h"
-#include "varflow/emulator/emulator_gate.h"
+#include "varflow/validation/analysis_comparison.h"
+#include "varflow/validation/emulator_gate.h"
 #include "varflow/emulator/stencil_emulator.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/testing/conformance.h"
@@ -39,13 +39,13 @@ TEST(EmulatorNightly, Lorenz96EmulatorPassesStepsThreeAndFour) {
   std::printf("%s\ntraining: %.1f s\n", summary.brief_report().c_str(), seconds);
   ASSERT_TRUE(summary.ok()) << summary.message;
 
-  const auto gate = emulator::emulator_gate(*e, *physics, held_out.states, rng);
+  const auto gate = emulator_gate(*e, *physics, held_out.states, rng);
   std::printf("%s", gate.report().c_str());
   EXPECT_TRUE(gate.passed());
 
-  emulator::AnalysisComparisonOptions o;
+  AnalysisComparisonOptions o;
   o.windows = 10;
-  const auto cmp = emulator::compare_analyses(physics, e, o, rng);
+  const auto cmp = compare_analyses(physics, e, o, rng);
   std::printf("%s", cmp.report().c_str());
   EXPECT_TRUE(cmp.passed());
 }

@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "varflow/core/error.h"
-#include "varflow/emulator/analysis_comparison.h"
-#include "varflow/emulator/emulator_gate.h"
+#include "varflow/validation/analysis_comparison.h"
+#include "varflow/validation/emulator_gate.h"
 #include "varflow/emulator/product_layer.h"
 #include "varflow/nn/gradient_check.h"
 #include "varflow/emulator/stencil_emulator.h"
@@ -85,9 +85,9 @@ const Trained& trained() {
     r.emulator = std::make_unique<StencilEmulator>(small_config());
     r.emulator->initialize(rng);
     r.emulator->set_normalization(pairs.states.mean(), 3.6, 0.5);
-    emulator::EmulatorGateOptions o;
+    EmulatorGateOptions o;
     o.jacobian_states = 1;
-    r.untrained_error = emulator::emulator_gate(*r.emulator, r.physics, r.held_out.states, rng, o).mean_forward_error;
+    r.untrained_error = emulator_gate(*r.emulator, r.physics, r.held_out.states, rng, o).mean_forward_error;
     nn::TrainingOptions t;
     t.epochs = 30;
     t.batch_size = 32;
@@ -140,9 +140,9 @@ TEST(StencilEmulator, TrainingReducesTheOneStepErrorSeveralFold) {
   const Trained& t = trained();
   ASSERT_TRUE(t.summary.ok()) << t.summary.message;
   Rng rng = testing::seeded_rng(3);
-  emulator::EmulatorGateOptions o;
+  EmulatorGateOptions o;
   o.jacobian_states = 2;
-  const auto g = emulator::emulator_gate(*t.emulator, t.physics, t.held_out.states, rng, o);
+  const auto g = emulator_gate(*t.emulator, t.physics, t.held_out.states, rng, o);
   std::printf("untrained mean error %.4g\n%s", t.untrained_error, g.report().c_str());
   EXPECT_LT(g.mean_forward_error, 0.2 * t.untrained_error);
   EXPECT_TRUE(g.adjoint_passed);
@@ -189,11 +189,11 @@ TEST(EmulatorGate, PassesThePhysicsAndRefusesAWrongModel) {
   const Lorenz96 physics(kGrid), wrong(kGrid, 8.4);
   Matrix states(kGrid, 20);
   for (Index j = 0; j < states.cols(); ++j) states.col(j) = attractor_state(rng);
-  const auto good = emulator::emulator_gate(physics, physics, states, rng);
+  const auto good = emulator_gate(physics, physics, states, rng);
   EXPECT_TRUE(good.passed()) << good.report();
   EXPECT_LT(good.max_forward_error, 1e-14);
   EXPECT_LT(good.max_jacobian_difference, 1e-12);
-  const auto bad = emulator::emulator_gate(wrong, physics, states, rng);
+  const auto bad = emulator_gate(wrong, physics, states, rng);
   EXPECT_FALSE(bad.forward_passed) << bad.report();
   EXPECT_GT(bad.forward_error, 0.01);
 }
@@ -206,14 +206,14 @@ TEST(EmulatorGate, RefusesCorruptedWeights) {
   auto copy = std::make_unique<StencilEmulator>(t.emulator->config());
   copy->set_normalization(t.emulator->x_mean(), t.emulator->x_std(), t.emulator->increment_std());
   copy->parameters().values() = t.emulator->parameters().values();
-  emulator::EmulatorGateOptions o;
+  EmulatorGateOptions o;
   o.jacobian_states = 2;
-  const auto before = emulator::emulator_gate(*copy, t.physics, t.held_out.states, rng, o);
+  const auto before = emulator_gate(*copy, t.physics, t.held_out.states, rng, o);
   // Corrupt the stencil layer's weights: 20% multiplicative noise.
   const auto& block = copy->parameters().blocks().front();
   auto values = copy->parameters().values();
   for (Index i = 0; i < block.size(); ++i) values[block.offset + i] *= 1.0 + 0.2 * rng.normal();
-  const auto after = emulator::emulator_gate(*copy, t.physics, t.held_out.states, rng, o);
+  const auto after = emulator_gate(*copy, t.physics, t.held_out.states, rng, o);
   EXPECT_FALSE(after.passed()) << after.report();
   EXPECT_FALSE(after.forward_passed);
   EXPECT_GT(after.mean_forward_error, 2.0 * before.mean_forward_error);
@@ -227,11 +227,11 @@ TEST(EmulatorGate, NonFiniteOutputFailsWithoutThrowing) {
   e.parameters().values().setConstant(std::numeric_limits<double>::quiet_NaN());
   Matrix states(kGrid, 3);
   for (Index j = 0; j < 3; ++j) states.col(j) = attractor_state(rng);
-  emulator::EmulatorGateOptions o;
+  EmulatorGateOptions o;
   o.jacobian_states = 1;
   const Lorenz96 physics(kGrid);
-  emulator::EmulatorGateResult r;
-  EXPECT_NO_THROW(r = emulator::emulator_gate(e, physics, states, rng, o));
+  EmulatorGateResult r;
+  EXPECT_NO_THROW(r = emulator_gate(e, physics, states, rng, o));
   EXPECT_FALSE(r.passed());
   EXPECT_TRUE(std::isinf(r.forward_error));
 }
@@ -242,8 +242,8 @@ TEST(EmulatorGate, NonFiniteOutputFailsWithoutThrowing) {
 namespace varflow {
 namespace {
 
-emulator::AnalysisComparisonOptions small_comparison() {
-  emulator::AnalysisComparisonOptions o;
+AnalysisComparisonOptions small_comparison() {
+  AnalysisComparisonOptions o;
   o.windows = 3;
   o.window.steps = 4;
   o.window.obs_every = 2;
@@ -256,13 +256,13 @@ emulator::AnalysisComparisonOptions small_comparison() {
 TEST(AnalysisComparison, AgreesWithItselfAndRefusesAWrongModel) {
   Rng rng = testing::seeded_rng(19);
   const auto physics = std::make_shared<Lorenz96>(kGrid);
-  const auto same = emulator::compare_analyses(physics, physics, small_comparison(), rng);
+  const auto same = compare_analyses(physics, physics, small_comparison(), rng);
   EXPECT_TRUE(same.passed()) << same.report();
   EXPECT_LT(std::abs(same.agreement.worst_difference.value), 1e-6);
   EXPECT_GT(same.physics_seconds, 0.0);
   EXPECT_GT(same.emulator_seconds, 0.0);
   const auto wrong = std::make_shared<Lorenz96>(kGrid, 8.0, 0.1);
-  const auto bad = emulator::compare_analyses(physics, wrong, small_comparison(), rng);
+  const auto bad = compare_analyses(physics, wrong, small_comparison(), rng);
   EXPECT_FALSE(bad.passed()) << bad.report();
 }
 
@@ -271,7 +271,7 @@ TEST(AnalysisComparison, RunsTheSolverWithTheTrainedEmulator) {
   Rng rng = testing::seeded_rng(23);
   std::shared_ptr<const Model> physics = std::make_shared<Lorenz96>(kGrid);
   std::shared_ptr<const Model> emu(t.emulator.get(), [](const Model*) {});
-  const auto c = emulator::compare_analyses(physics, emu, small_comparison(), rng);
+  const auto c = compare_analyses(physics, emu, small_comparison(), rng);
   std::printf("%s", c.report().c_str());
   EXPECT_EQ(c.failed_solves, 0);
   EXPECT_EQ(c.agreement.events, 3);

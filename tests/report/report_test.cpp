@@ -10,7 +10,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "report/oracles.h"
+#include "varflow/report/oracles.h"
 #include "varflow/core/error.h"
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/report/validation_report.h"

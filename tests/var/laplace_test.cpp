@@ -4,8 +4,8 @@
 
 #include "problems.h"
 #include "varflow/core/error.h"
-#include "varflow/posterior/laplace.h"
-#include "varflow/posterior/sensitivity.h"
+#include "varflow/var/laplace.h"
+#include "varflow/var/sensitivity.h"
 #include "varflow/testing/conformance.h"
 #include "varflow/var/block_diagonal_covariance.h"
 #include "varflow/var/incremental_4dvar.h"

@@ -150,7 +150,7 @@ class Lorenz96Problem final : public Simulator {
   AssimilationWindow window(const Vector& y, const Vector& background, std::shared_ptr<const Covariance> b) const;
   // Labels from 4D-Var with the simulation model (gaussian prior only): the MAP (incremental
   // Gauss-Newton) and J dy = d MAP / dy in each probe direction, by the exact sensitivity at the MAP
-  // (posterior/exact_sensitivity.h) when the model has a second-order adjoint, otherwise by central
+  // (var/exact_sensitivity.h) when the model has a second-order adjoint, otherwise by central
   // differences of the MAP (2 more solves per probe). Pairs are labelled in parallel over the
   // OpenMP threads (the result does not depend on their number).
   bool has_oracle_labels() const override { return o_.prior == Lorenz96Prior::kGaussian; }

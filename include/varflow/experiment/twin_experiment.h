@@ -79,7 +79,7 @@ TwinExperimentConfig default_twin_experiment_config();
 
 // The inputs of a cycling run that are not configuration: the truth (when known), the observations
 // and the first background. simulate_twin_data() makes them from a config; they can also be read from
-// files (io/experiment_io.h), e.g. real observations with no truth.
+// files (experiment/experiment_io.h), e.g. real observations with no truth.
 struct TwinData {
   // x at global steps 0 .. cycles * window_steps (empty when the truth is unknown: RMSEs are NaN).
   std::vector<Vector> truth;

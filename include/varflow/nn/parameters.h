@@ -98,13 +98,4 @@ class ParameterSet {
   bool bound_ = false;
 };
 
-// FNV-1a 64-bit hash of raw bytes, continuing from `hash` (start with fnv1a_offset_basis()).
-// Used for model-file checksums and configuration hashes: cheap and deterministic, not cryptographic.
-constexpr std::uint64_t fnv1a_offset_basis() { return 0xcbf29ce484222325ULL; }
-std::uint64_t fnv1a(const void* data, std::size_t bytes, std::uint64_t hash = fnv1a_offset_basis());
-std::uint64_t fnv1a(const Vector& v, std::uint64_t hash = fnv1a_offset_basis());
-std::uint64_t fnv1a(const std::string& s, std::uint64_t hash = fnv1a_offset_basis());
-// 16 lower-case hex digits.
-std::string hex64(std::uint64_t value);
-
 }  // namespace varflow::nn

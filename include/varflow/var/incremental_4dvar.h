@@ -14,7 +14,7 @@
 #include <limits>
 #include <string>
 
-#include "varflow/posterior/laplace.h"
+#include "varflow/var/laplace.h"
 #include "varflow/var/result.h"
 #include "varflow/var/summary.h"
 #include "varflow/var/window.h"

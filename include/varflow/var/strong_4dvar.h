@@ -4,7 +4,7 @@
 //     v = B^-1/2 (x_0 - x_b),  x_0 = x_b + L v,  dJ/dv = v - L^T sum_s M'^T H'^T R^-1 d_s
 // (Covariance::sqrt_multiply / sqrt_transpose_multiply), with Ceres' GradientProblemSolver. Each cost
 // and gradient evaluation is one forward run and one adjoint sweep. The Laplace posterior at the MAP
-// is then computed by the dense or the low-rank path (posterior/laplace.h).
+// is then computed by the dense or the low-rank path (var/laplace.h).
 //
 //   StrongFourDVar::Options options;
 //   options.max_iterations = 500;
@@ -13,7 +13,7 @@
 //   std::cout << summary.BriefReport() << "\n";
 #include <string>
 
-#include "varflow/posterior/laplace.h"
+#include "varflow/var/laplace.h"
 #include "varflow/var/result.h"
 #include "varflow/var/summary.h"
 #include "varflow/var/window.h"

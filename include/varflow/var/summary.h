@@ -23,7 +23,7 @@ std::string to_string(TerminationType type);
 // Parses the names above; returns false (leaving *type unchanged) on an unknown name.
 bool termination_type_from_string(std::string_view name, TerminationType* type);
 
-// How the Laplace posterior covariance is obtained (see posterior/laplace.h).
+// How the Laplace posterior covariance is obtained (see var/laplace.h).
 enum class PosteriorMethod {
   kNone,          // no posterior (the result's posterior is null)
   kInnerLanczos,  // from the Ritz pairs of the last inner Lanczos solve (Gauss-Newton solvers only)

@@ -1,0 +1,607 @@
+#include "varflow/cycle/six_step.h"
+
+#include <algorithm>
+#include <omp.h>
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <optional>
+#include <ostream>
+#include <sstream>
+
+#include "varflow/io/config_reader.h"
+#include "artifacts.h"
+#include "varflow/core/error.h"
+#include "varflow/core/hash.h"
+#include "varflow/core/random.h"
+#include "varflow/core/stopwatch.h"
+#include "varflow/amortized/amortized_posterior.h"
+#include "varflow/validation/analysis_comparison.h"
+#include "varflow/validation/emulator_gate.h"
+#include "varflow/emulator/stencil_emulator.h"
+#include "varflow/experiment/experiment_config.h"
+#include "varflow/model/lorenz96.h"
+#include "varflow/nn/parameters.h"
+#include "varflow/version.h"
+
+namespace varflow::cycle {
+
+void SixStepConfig::validate() const {
+  check_at_least("six-step config", "n", n, 4);
+  check_at_least("six-step config", "train_pairs", train_pairs, 10);
+  check_at_least("six-step config", "stride", stride, 1);
+  check_at_least("six-step config", "held_out", held_out, 1);
+  check_at_least("six-step config", "epochs", epochs, 1);
+  check_at_least("six-step config", "hidden", hidden, 1);
+  check_at_least("six-step config", "radius", radius, 0);
+  check_at_least("six-step config", "layers", layers, 0);
+  check_at_least("six-step config", "windows", windows, 1);
+  check_at_least("six-step config", "window_steps", window_steps, 1);
+  check_at_least("six-step config", "obs_every", obs_every, 1);
+  check_at_least("six-step config", "obs_stride", obs_stride, 1);
+  if (obs_every > window_steps) {
+    throw InvalidArgument(format_message("six-step config: obs_every = ", obs_every, " must not exceed window_steps = ",
+                                         window_steps));
+  }
+  if (obs_stride > n) {
+    throw InvalidArgument(format_message("six-step config: obs_stride = ", obs_stride, " must not exceed n = ", n));
+  }
+  if (windows > held_out) {
+    throw InvalidArgument(format_message("six-step config: windows = ", windows,
+                                         " must not exceed held_out = ", held_out,
+                                         " (window truths are held-out states)"));
+  }
+  check_at_least("six-step config", "threads", threads, 1);
+  for (auto [name, v] : {std::pair{"dt", dt}, std::pair{"learning_rate", learning_rate},
+                         std::pair{"obs_noise", obs_noise}, std::pair{"background_sd", background_sd}}) {
+    if (!(v > 0.0) || !std::isfinite(v)) {
+      throw InvalidArgument(format_message("six-step config: ", name, " = ", v, " must be positive"));
+    }
+  }
+  if (!std::isfinite(forcing)) {
+    throw InvalidArgument(format_message("six-step config: forcing = ", forcing, " must be finite"));
+  }
+  predictor_options().validate();
+  if (on_gate_failure != "stop" && on_gate_failure != "fallback") {
+    throw InvalidArgument(format_message("six-step config: on_gate_failure = '", on_gate_failure,
+                                         "' is not one of: stop, fallback"));
+  }
+}
+
+namespace {
+
+Index parse_index(const std::string& key, const std::string& text) {
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty()) {
+    throw InvalidArgument(format_message("six-step config: predictor.", key, " = '", text, "' is not an integer"));
+  }
+  return static_cast<Index>(v);
+}
+
+}  // namespace
+
+PredictorStepOptions SixStepConfig::predictor_options() const {
+  PredictorStepOptions o;
+  auto& p = o.problem;
+  p.size = n;
+  p.forcing = forcing;
+  p.dt = dt;
+  p.window = window_steps;
+  p.obs_every = obs_every;
+  p.obs_stride = obs_stride;
+  p.obs_noise = obs_noise;
+  p.missing = 0.0;
+  p.prior_sd = background_sd;
+  for (const auto& [key, value] : predictor) {
+    if (key.rfind("lorenz96.", 0) == 0) {
+      throw InvalidArgument(format_message("six-step config: predictor.", key,
+                                           " cannot be set: the problem follows the cycle's keys (n, forcing, dt, "
+                                           "window_steps, obs_every, obs_stride, obs_noise, background_sd)"));
+    }
+    if (key == "validation.events") {
+      o.validation.events = parse_index(key, value);
+    } else if (key == "validation.posterior_draws") {
+      o.validation.posterior_draws = parse_index(key, value);
+    } else if (key == "validation.jacobian_cases") {
+      o.validation.jacobian_cases = parse_index(key, value);
+    } else if (key == "validation.sbc_simulations") {
+      o.validation.gates.sbc.simulations = parse_index(key, value);
+    } else if (key == "validation.oracle_jacobian") {
+      o.validation.lorenz96_jacobian =
+          report::oracle_jacobian_from_string(value, "predictor.validation.oracle_jacobian");
+    } else if (key.rfind("validation.", 0) == 0) {
+      throw InvalidArgument(format_message("six-step config: unknown key 'predictor.", key,
+                                           "' (validation keys: events, posterior_draws, jacobian_cases, "
+                                           "sbc_simulations, oracle_jacobian)"));
+    } else {
+      amortized::apply_entry(o.setup, key, value, "six-step config: predictor");
+    }
+  }
+  o.setup.lorenz96 = p;
+  o.validation.lorenz96 = p;
+  return o;
+}
+
+SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::string& source_name) {
+  io::ConfigReader r = io::ConfigReader::parse(text, source_name);
+  SixStepConfig c;
+  c.n = r.integer("n", c.n);
+  c.forcing = r.real("forcing", c.forcing);
+  c.dt = r.real("dt", c.dt);
+  c.train_pairs = r.integer("train_pairs", c.train_pairs);
+  c.stride = r.integer("stride", c.stride);
+  c.held_out = r.integer("held_out", c.held_out);
+  c.epochs = r.integer("epochs", c.epochs);
+  c.hidden = r.integer("hidden", c.hidden);
+  c.radius = r.integer("radius", c.radius);
+  c.layers = r.integer("layers", c.layers);
+  c.learning_rate = r.real("learning_rate", c.learning_rate);
+  c.emulator_file = r.text("emulator_file", c.emulator_file);
+  c.windows = r.integer("windows", c.windows);
+  c.window_steps = r.integer("window_steps", c.window_steps);
+  c.obs_every = r.integer("obs_every", c.obs_every);
+  c.obs_stride = r.integer("obs_stride", c.obs_stride);
+  c.obs_noise = r.real("obs_noise", c.obs_noise);
+  c.background_sd = r.real("background_sd", c.background_sd);
+  for (const auto& [key, value] : r.flattened("predictor")) c.predictor[key] = value;
+  c.threads = r.integer("threads", c.threads);
+  c.on_gate_failure = r.choice("on_gate_failure", c.on_gate_failure, {"stop", "fallback"});
+  r.finish();
+  c.validate();
+  return c;
+}
+
+namespace {
+
+// The shortest text that reads back as the same double (0.05, not 0.050000000000000003).
+std::string shortest(double v) {
+  char buffer[32];
+  const auto r = std::to_chars(buffer, buffer + sizeof buffer, v);
+  return std::string(buffer, r.ptr);
+}
+
+}  // namespace
+
+std::string SixStepConfig::to_yaml() const {
+  std::ostringstream os;
+  os << "n: " << n << "\nforcing: " << shortest(forcing) << "\ndt: " << shortest(dt) << "\ntrain_pairs: "
+     << train_pairs << "\nstride: " << stride << "\nheld_out: " << held_out << "\nepochs: " << epochs
+     << "\nhidden: " << hidden << "\nradius: " << radius << "\nlayers: " << layers
+     << "\nlearning_rate: " << shortest(learning_rate) << "\nemulator_file: \"" << emulator_file << "\""
+     << "\nwindows: " << windows << "\nwindow_steps: " << window_steps << "\nobs_every: " << obs_every
+     << "\nobs_stride: " << obs_stride << "\nobs_noise: " << shortest(obs_noise)
+     << "\nbackground_sd: " << shortest(background_sd)
+     << "\nthreads: " << threads << "\non_gate_failure: " << on_gate_failure << "\n";
+  if (!predictor.empty()) {
+    os << "predictor:\n";
+    for (const auto& [key, value] : predictor) os << "  " << key << ": \"" << value << "\"\n";
+  }
+  return os.str();
+}
+
+std::string to_string(StepStatus s) {
+  switch (s) {
+    case StepStatus::kPassed: return "passed";
+    case StepStatus::kFailed: return "FAILED";
+    case StepStatus::kRan: return "ran";
+    case StepStatus::kSkipped: return "skipped";
+  }
+  return "?";
+}
+
+StepStatus step_status_from_string(const std::string& text) {
+  for (StepStatus s : {StepStatus::kPassed, StepStatus::kFailed, StepStatus::kRan, StepStatus::kSkipped}) {
+    if (to_string(s) == text) return s;
+  }
+  throw InvalidArgument(format_message("step status '", text,
+                                       "' is not one of: passed, FAILED, ran, skipped"));
+}
+
+bool SixStepReport::all_gates_passed() const {
+  for (const auto& s : steps) {
+    if (s.status == StepStatus::kFailed || s.status == StepStatus::kSkipped) return false;
+  }
+  return true;
+}
+
+std::vector<int> SixStepReport::steps_run() const {
+  std::vector<int> out;
+  for (const auto& s : steps) {
+    if (!s.reused) out.push_back(s.number);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string SixStepReport::table() const {
+  std::ostringstream os;
+  os << std::left << std::setw(3) << "#" << std::setw(22) << "step" << std::setw(17) << "status" << std::setw(8)
+     << "run" << std::setw(10) << "seconds" << "gate\n";
+  for (const auto& s : steps) {
+    std::ostringstream t;
+    t << std::fixed << std::setprecision(2) << s.seconds;
+    os << std::left << std::setw(3) << s.number << std::setw(22) << s.name << std::setw(17) << to_string(s.status)
+       << std::setw(8) << (s.reused ? "reused" : "ran") << std::setw(10) << t.str() << s.gate << "\n";
+  }
+  return os.str();
+}
+
+
+namespace {
+
+// The random stream of one step: a run that recomputes only some steps draws what a complete run
+// would (splitmix64 of the seed and the step number).
+Rng step_rng(std::uint64_t seed, int step) {
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(step + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return Rng(z ^ (z >> 31));
+}
+
+// Fingerprint of a step's inputs: FNV-1a 64 of "key=value;" text. It starts with the varflow
+// version: results of another version are recomputed, not reused.
+class Fingerprint {
+ public:
+  Fingerprint() { add("varflow", VARFLOW_VERSION_STRING); }
+  template <typename T>
+  Fingerprint& add(const char* key, const T& value) {
+    std::ostringstream os;
+    os << std::setprecision(17) << key << "=" << value << ";";
+    text_ += os.str();
+    return *this;
+  }
+  std::string hex() const { return hex64(fnv1a(text_)); }
+
+ private:
+  std::string text_;
+};
+
+// Everything the steps hand to each other within one run.
+class Cycle {
+ public:
+  Cycle(const SixStepConfig& config, std::uint64_t seed, std::filesystem::path dir, std::ostream& log,
+        PreviousRun previous)
+      : c_(config), seed_(seed), dir_(std::move(dir)), log_(log), prev_(std::move(previous)),
+        physics_(std::make_shared<Lorenz96>(config.n, config.forcing, config.dt)) {}
+
+  std::vector<StepRecord> run() {
+    // A given emulator is checked before anything is computed or written.
+    if (!c_.emulator_file.empty()) given_emulator_ = load_emulator_file();
+    std::vector<StepRecord> steps;
+    steps.push_back(step1());
+    steps.push_back(step2(steps[0]));
+    steps.push_back(step3(steps[0]));
+    steps.push_back(step4(steps[1], steps[2]));
+    steps.push_back(step5(steps[2], steps[3]));
+    return steps;
+  }
+
+ private:
+  // The previous run's record of step `number`, marked reused, when its input fingerprint is
+  // `inputs` and its artifact (if it has one) still holds the recorded output: `content_checksum()`
+  // loads the artifact (the caller keeps what later steps need) and returns its content checksum.
+  // Otherwise nullopt, with the reason in the log.
+  template <typename ContentChecksum>
+  std::optional<StepRecord> reusable(int number, const std::string& inputs, ContentChecksum&& content_checksum) {
+    const auto it = prev_.steps.find(number);
+    if (it == prev_.steps.end()) return std::nullopt;
+    const StepRecord& p = it->second;
+    if (p.inputs != inputs) {
+      log_ << "step " << number << ": inputs changed since the previous run\n";
+      return std::nullopt;
+    }
+    if (!p.artifact.empty()) {
+      try {
+        if (content_checksum() != p.checksum) {
+          log_ << "step " << number << ": " << p.artifact << " does not hold the recorded output\n";
+          return std::nullopt;
+        }
+      } catch (const InvalidArgument& e) {
+        log_ << "step " << number << ": " << e.what() << "\n";
+        return std::nullopt;
+      }
+    }
+    log_ << "step " << number << ": reused (inputs unchanged"
+         << (p.artifact.empty() ? "" : ", " + p.artifact + " verified") << ")\n";
+    StepRecord out = p;
+    out.reused = true;
+    return out;
+  }
+
+  StepRecord step1() {
+    const std::string inputs = Fingerprint()
+                                   .add("n", c_.n).add("forcing", c_.forcing).add("dt", c_.dt)
+                                   .add("train_pairs", c_.train_pairs).add("stride", c_.stride)
+                                   .add("held_out", c_.held_out).add("seed", seed_).hex();
+    const auto file = dir_ / "physics.nc";
+    if (auto r = reusable(1, inputs, [&] {
+          data_ = load_physics(file);
+          return data_.checksum();
+        })) {
+      return *r;
+    }
+    const Stopwatch clock;
+    log_ << "step 1: physics trajectories (" << c_.train_pairs << " training pairs, " << c_.held_out
+         << " held-out states)\n";
+    Rng rng = step_rng(seed_, 1);
+    const Vector x0 = Vector::Constant(c_.n, c_.forcing);
+    data_.train = emulator::simulate_pairs(*physics_, x0, c_.train_pairs, 1000, c_.stride, rng);
+    data_.held_out = emulator::simulate_pairs(*physics_, x0, c_.held_out, 1000, c_.stride + 2, rng);
+    save_physics(data_, file);
+    return {1, "physics forward", StepStatus::kRan, "-", "", "physics.nc", data_.checksum(), inputs, clock.seconds()};
+  }
+
+  StepRecord step2(const StepRecord& s1) {
+    const std::string inputs = Fingerprint()
+                                   .add("step1", s1.checksum).add("windows", c_.windows)
+                                   .add("window_steps", c_.window_steps).add("obs_every", c_.obs_every)
+                                   .add("obs_stride", c_.obs_stride).add("obs_noise", c_.obs_noise)
+                                   .add("background_sd", c_.background_sd).add("seed", seed_).hex();
+    const auto file = dir_ / "oracle.nc";
+    if (auto r = reusable(2, inputs, [&] {
+          oracle_ = load_oracle(file);
+          return oracle_.checksum();
+        })) {
+      return *r;
+    }
+    const Stopwatch clock;
+    log_ << "step 2: 4D-Var oracle on " << c_.windows << " held-out windows\n";
+    // Window truths: held-out states spread evenly along their trajectory.
+    const Matrix& held = data_.held_out.states;
+    Matrix truths(c_.n, c_.windows);
+    for (Index w = 0; w < c_.windows; ++w) truths.col(w) = held.col(w * (held.cols() / c_.windows));
+    WindowOptions wo;
+    wo.steps = c_.window_steps;
+    wo.obs_every = c_.obs_every;
+    wo.obs_stride = c_.obs_stride;
+    wo.obs_sd = c_.obs_noise;
+    wo.background_sd = c_.background_sd;
+    Rng rng = step_rng(seed_, 2);
+    oracle_.windows = make_held_out_windows(*physics_, truths, wo, rng);
+    oracle_.analyses = solve_oracle(oracle_.windows, physics_);
+    save_oracle(oracle_, file);
+    const auto& a = oracle_.analyses;
+    StepRecord r{2, "4D-Var oracle", a.converged_count() == c_.windows ? StepStatus::kPassed : StepStatus::kFailed,
+                 "", "", "oracle.nc", oracle_.checksum(), inputs, clock.seconds()};
+    std::ostringstream g;
+    g << std::setprecision(3) << a.converged_count() << "/" << c_.windows << " windows converged (all required); RMSE "
+      << a.mean_rmse << " (background " << c_.background_sd << ")";
+    r.gate = g.str();
+    r.detail = format_message("strong-constraint 4D-Var (Ceres) with the physics, dense Laplace posterior; ",
+                              c_.windows, " windows of ", c_.window_steps, " steps, every ", c_.obs_stride,
+                              "-th point observed at steps 0, ", c_.obs_every, ", ..; obs sd ", c_.obs_noise,
+                              ", background sd ", c_.background_sd, "; solves ", a.seconds, " s");
+    log_ << "  " << r.gate << "\n";
+    return r;
+  }
+
+  // The emulator of emulator_file; InvalidArgument naming the key when it does not fit the physics.
+  std::shared_ptr<emulator::StencilEmulator> load_emulator_file() const {
+    std::shared_ptr<emulator::StencilEmulator> emu;
+    try {
+      emu = emulator::StencilEmulator::load(c_.emulator_file);
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(format_message("six-step config: emulator_file = '", c_.emulator_file, "': ", e.what()));
+    }
+    const auto& ec = emu->config();
+    if (ec.grid != c_.n || ec.dt != c_.dt) {
+      throw InvalidArgument(format_message("six-step config: emulator_file = '", c_.emulator_file,
+                                           "' emulates n = ", ec.grid, ", dt = ", ec.dt, "; the physics has n = ",
+                                           c_.n, ", dt = ", c_.dt));
+    }
+    return emu;
+  }
+
+  StepRecord step3(const StepRecord& s1) {
+    const std::shared_ptr<emulator::StencilEmulator> given = given_emulator_;
+    Fingerprint f;
+    f.add("step1", s1.checksum).add("seed", seed_);
+    if (given) {
+      f.add("emulator_file", given->checksum());
+    } else {
+      f.add("radius", c_.radius).add("hidden", c_.hidden).add("layers", c_.layers).add("epochs", c_.epochs)
+          .add("learning_rate", c_.learning_rate).add("threads", c_.threads);
+    }
+    const std::string inputs = f.hex();
+    const auto file = dir_ / "emulator.nc";
+    std::shared_ptr<const emulator::StencilEmulator> loaded;
+    if (auto r = reusable(3, inputs, [&] {
+          loaded = emulator::StencilEmulator::load(file);
+          return loaded->checksum();
+        })) {
+      emulator_ = loaded;
+      emulator_promoted_ = r->status == StepStatus::kPassed;
+      return *r;
+    }
+    const Stopwatch clock;
+    Rng rng = step_rng(seed_, 3);
+    StepRecord r{3, "emulator", StepStatus::kFailed, "", "", "emulator.nc", "", inputs, 0.0};
+    std::shared_ptr<emulator::StencilEmulator> emu = given;
+    bool trained = true;
+    if (given) {
+      log_ << "step 3: gating the emulator of " << c_.emulator_file << " (" << given->parameters().size()
+           << " weights)\n";
+      r.detail = format_message("emulator loaded from '", c_.emulator_file, "' (checksum ", given->checksum(), ")\n");
+    } else {
+      emulator::StencilEmulatorConfig ec;
+      ec.grid = c_.n;
+      ec.radius = c_.radius;
+      ec.hidden = c_.hidden;
+      ec.layers = c_.layers;
+      ec.dt = c_.dt;
+      emu = std::make_shared<emulator::StencilEmulator>(ec);
+      emu->initialize(rng);
+      nn::TrainingOptions to;
+      to.epochs = c_.epochs;
+      to.batch_size = 32;
+      to.learning_rate = c_.learning_rate;
+      to.weight_decay = 0.0;
+      to.patience = 0;
+      log_ << "step 3: training the emulator (" << emu->parameters().size() << " weights, " << c_.epochs
+           << " epochs)\n";
+      const auto summary = emulator::train_emulator(*emu, data_.train, to, rng, nn::log_every_tenth(log_, "  "));
+      r.detail = summary.brief_report() + "\n";
+      if (!summary.ok()) {
+        trained = false;
+        r.gate = "training failed: " + summary.message;
+      }
+    }
+    if (trained) {
+      const auto gate = emulator_gate(*emu, *physics_, data_.held_out.states, rng);
+      r.status = gate.passed() ? StepStatus::kPassed : StepStatus::kFailed;
+      std::ostringstream g;
+      g << std::setprecision(3) << "forward error " << gate.forward_error << " (must be < " << gate.forward_tolerance
+        << "); Jacobian norm diff " << gate.max_jacobian_difference << " (< " << gate.operator_norm_tolerance << ")"
+        << "; TL/AD " << (gate.adjoint_passed ? "pass" : "FAIL");
+      r.gate = g.str();
+      r.detail += gate.report();
+    }
+    emu->save(file);
+    r.checksum = emu->checksum();
+    r.seconds = clock.seconds();
+    emulator_ = emu;
+    emulator_promoted_ = r.status == StepStatus::kPassed;
+    log_ << "  " << r.gate << "\n";
+    return r;
+  }
+
+  // The model a later step uses: the emulator while every gate it went through passed (step 3, and
+  // step 4 when `s4` is given), the physics on fallback, none when the cycle stops. `identity` names
+  // it for the fingerprints; `note` starts the gate line of a step that does not use the emulator.
+  std::shared_ptr<const Model> promoted_model(const StepRecord& s3, const StepRecord* s4, std::string* identity,
+                                              std::string* note) const {
+    if (emulator_promoted_ && (!s4 || s4->status == StepStatus::kPassed)) {
+      *identity = "emulator " + s3.checksum;
+      return emulator_;
+    }
+    const std::string why = emulator_promoted_ ? "step 4 not promoted" : "step 3 not promoted";
+    if (c_.on_gate_failure == "fallback") {
+      *identity = format_message("physics n=", c_.n, " F=", c_.forcing, " dt=", c_.dt, " (fallback: emulator ",
+                                 s3.checksum, ", ", why, ")");
+      *note = "fallback: " + why + ", the physics model is used; ";
+      return physics_;
+    }
+    *identity = format_message("stopped (emulator ", s3.checksum, ", ", why, ")");
+    *note = "stopped: " + why;
+    return nullptr;
+  }
+
+  StepRecord step4(const StepRecord& s2, const StepRecord& s3) {
+    std::string identity, note;
+    const auto model = promoted_model(s3, nullptr, &identity, &note);
+    const std::string inputs = Fingerprint().add("step2", s2.checksum).add("model", identity).hex();
+    if (auto r = reusable(4, inputs, [] { return std::string(); })) return *r;  // no artifact
+    StepRecord r{4, "emulator analyses", StepStatus::kSkipped, note, "", "", "", inputs, 0.0};
+    if (!model) {
+      log_ << "step 4: " << note << "\n";
+      return r;
+    }
+    const Stopwatch clock;
+    log_ << "step 4: " << c_.windows << " windows with " << model->name() << " against the oracle\n";
+    const auto cmp = compare_with_oracle(oracle_.windows, oracle_.analyses, physics_, model);
+    r.status = cmp.passed() ? StepStatus::kPassed : StepStatus::kFailed;
+    std::ostringstream g;
+    g << std::setprecision(3) << "max |d| " << std::abs(cmp.agreement.worst_difference.value) << " (<= "
+      << cmp.agreement.options.tolerance_sigma << " sigma); spread " << cmp.agreement.min_spread.value << ".."
+      << cmp.agreement.max_spread.value << " (in [" << cmp.agreement.options.min_spread_ratio << ", "
+      << cmp.agreement.options.max_spread_ratio << "]); speed-up " << cmp.speedup();
+    if (cmp.failed_solves > 0) g << "; " << cmp.failed_solves << " windows without a converged solve";
+    r.gate += g.str();
+    r.detail = cmp.report();
+    r.seconds = clock.seconds();
+    log_ << "  " << r.gate << "\n";
+    return r;
+  }
+
+  StepRecord step5(const StepRecord& s3, const StepRecord& s4) {
+    std::string identity, note;
+    const auto model = promoted_model(s3, &s4, &identity, &note);
+    Fingerprint f;
+    f.add("model", identity).add("n", c_.n).add("forcing", c_.forcing).add("dt", c_.dt)
+        .add("window_steps", c_.window_steps).add("obs_every", c_.obs_every).add("obs_stride", c_.obs_stride)
+        .add("obs_noise", c_.obs_noise).add("background_sd", c_.background_sd).add("threads", c_.threads)
+        .add("seed", seed_);
+    for (const auto& [key, value] : c_.predictor) f.add(key.c_str(), value);
+    const std::string inputs = f.hex();
+    const auto file = dir_ / "predictor.nc";
+    if (auto r = reusable(5, inputs, [&] { return amortized::AmortizedPosterior::load(file).checksum(); })) return *r;
+    StepRecord r{5, "amortized predictor", StepStatus::kSkipped, note, "", "", "", inputs, 0.0};
+    if (!model) {
+      log_ << "step 5: " << note << "\n";
+      return r;
+    }
+    const Stopwatch clock;
+    Rng rng = step_rng(seed_, 5);
+    log_ << "step 5: amortized predictor trained on pairs from " << model->name() << "\n";
+    const PredictorStepResult result = run_predictor_step(model, c_.predictor_options(), rng, file, log_);
+    r.status = result.promoted() ? StepStatus::kPassed : StepStatus::kFailed;
+    r.gate += result.gate_line();
+    r.detail = format_message("pairs from ", model->name(), ": simulated in ", result.simulate_seconds,
+                              " s, trained in ", result.train_seconds, " s, validated in ", result.validate_seconds,
+                              " s\n", result.training_message, "\n");
+    if (result.validated) {
+      r.detail += result.validation.decision.report();
+      r.artifact = "predictor.nc";
+      r.checksum = result.model_checksum;
+      report::write_report(result.validation, dir_ / "predictor_validation");
+      r.detail += "\nfull validation report: predictor_validation/report.html\n";
+    }
+    r.seconds = clock.seconds();
+    return r;
+  }
+
+  const SixStepConfig& c_;
+  std::uint64_t seed_;
+  std::filesystem::path dir_;
+  std::ostream& log_;
+  PreviousRun prev_;
+  std::shared_ptr<const Lorenz96> physics_;
+  PhysicsData data_;
+  OracleData oracle_;
+  std::shared_ptr<emulator::StencilEmulator> given_emulator_;  // from emulator_file, if set
+  std::shared_ptr<const emulator::StencilEmulator> emulator_;
+  bool emulator_promoted_ = false;
+};
+
+}  // namespace
+
+SixStepReport run_six_step(const SixStepConfig& config, std::uint64_t seed, const std::filesystem::path& dir,
+                           std::ostream& log, const SixStepRunOptions& run) {
+  config.validate();
+  // The networks are small: OpenMP regions per batch cost more than they save (emulator training
+  // measured ~8x slower on 2 threads than on 1), so the cycle runs on config.threads threads and
+  // restores the previous setting on return.
+  const int previous_threads = omp_get_max_threads();
+  struct RestoreThreads {
+    int n;
+    ~RestoreThreads() { omp_set_num_threads(n); }
+  } restore{previous_threads};
+  omp_set_num_threads(static_cast<int>(config.threads));
+  std::filesystem::create_directories(dir);
+  SixStepReport rep;
+  rep.seed = seed;
+  const std::string yaml = config.to_yaml();
+  rep.config_hash = varflow::config_hash(yaml);
+  PreviousRun previous;
+  if (run.fresh) {
+    previous.why = "--fresh";
+  } else {
+    previous = read_manifest(dir / "manifest.json");
+  }
+  if (!previous.why.empty()) log << "every step runs: " << previous.why << "\n";
+  rep.steps = Cycle(config, seed, dir, log, std::move(previous)).run();
+  // Step 6: the manifest and the report of this run.
+  write_manifest(rep, yaml, dir / "manifest.json");
+  write_report_html(rep, yaml, dir / "report.html");
+  return rep;
+}
+
+}  // namespace varflow::cycle

@@ -1,0 +1,283 @@
+#include "varflow/experiment/experiment_config.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "varflow/io/config_reader.h"
+#include "varflow/core/error.h"
+#include "varflow/core/hash.h"
+#include "varflow/model/linear_model.h"
+#include "varflow/model/lorenz63.h"
+#include "varflow/model/lorenz96.h"
+
+namespace varflow {
+
+namespace {
+
+using io::ConfigReader;
+
+// Range checks that name the YAML key.
+void require_positive(const ConfigReader& r, const std::string& key, double v) {
+  if (!(v > 0.0) || !std::isfinite(v)) {
+    throw InvalidArgument(format_message("config: ", r.name(key), " = ", v, " must be positive"));
+  }
+}
+void require_nonnegative(const ConfigReader& r, const std::string& key, double v) {
+  if (!(v >= 0.0) || !std::isfinite(v)) {
+    throw InvalidArgument(format_message("config: ", r.name(key), " = ", v, " must be non-negative"));
+  }
+}
+void require_at_least(const ConfigReader& r, const std::string& key, long long v, long long minimum) {
+  if (v < minimum) {
+    throw InvalidArgument(format_message("config: ", r.name(key), " = ", v, " must be at least ", minimum));
+  }
+}
+
+const std::vector<std::string> kPosteriorNames = {"none", "inner_lanczos", "dense", "low_rank"};
+
+PosteriorMethod posterior_method(ConfigReader& r, PosteriorMethod fallback, const std::vector<std::string>& allowed) {
+  PosteriorMethod m = fallback;
+  posterior_method_from_string(r.choice("posterior", to_string(fallback), allowed), &m);
+  return m;
+}
+
+void read_gauss_newton(ConfigReader& r, GaussNewtonOptions& o) {
+  o.max_outer_iterations = static_cast<int>(r.integer("max_outer_iterations", o.max_outer_iterations));
+  require_at_least(r, "max_outer_iterations", o.max_outer_iterations, 1);
+  o.max_inner_iterations = static_cast<int>(r.integer("max_inner_iterations", o.max_inner_iterations));
+  require_at_least(r, "max_inner_iterations", o.max_inner_iterations, 1);
+  o.inner_tolerance = r.real("inner_tolerance", o.inner_tolerance);
+  require_positive(r, "inner_tolerance", o.inner_tolerance);
+  o.gradient_tolerance = r.real("gradient_tolerance", o.gradient_tolerance);
+  require_positive(r, "gradient_tolerance", o.gradient_tolerance);
+  o.posterior = posterior_method(r, o.posterior, kPosteriorNames);
+  o.posterior_lanczos_vectors = r.integer("posterior_lanczos_vectors", o.posterior_lanczos_vectors);
+  require_at_least(r, "posterior_lanczos_vectors", o.posterior_lanczos_vectors, 0);
+}
+
+void write_gauss_newton(std::ostream& os, const GaussNewtonOptions& o) {
+  os << "  max_outer_iterations: " << o.max_outer_iterations << "\n"
+     << "  max_inner_iterations: " << o.max_inner_iterations << "\n"
+     << "  inner_tolerance: " << o.inner_tolerance << "\n"
+     << "  gradient_tolerance: " << o.gradient_tolerance << "\n"
+     << "  posterior: " << to_string(o.posterior) << "\n"
+     << "  posterior_lanczos_vectors: " << o.posterior_lanczos_vectors << "\n";
+}
+
+void apply_model_defaults(ExperimentConfig& c) {
+  c.experiment.model = make_model(c.model);
+  if (c.model.name == "lorenz96") {
+    // The rest state F perturbed at one point: spin-up takes it onto the attractor.
+    c.experiment.truth_start = Vector::Constant(c.model.n, c.model.forcing);
+    c.experiment.truth_start[c.model.n / 2 - 1] += 0.01;
+  } else {
+    c.experiment.truth_start.resize(0);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const Model> make_model(const ModelSpec& s) {
+  if (s.name == "lorenz96") return std::make_shared<Lorenz96>(s.n, s.forcing, s.dt);
+  if (s.name == "lorenz63") return std::make_shared<Lorenz63>(s.dt, s.sigma, s.rho, s.beta);
+  if (s.name == "advection_diffusion") {
+    return std::make_shared<AdvectionDiffusion1D>(s.n, s.velocity, s.diffusivity, s.dt, s.ds);
+  }
+  throw InvalidArgument(format_message("model name = '", s.name, "' is not one of: lorenz96, lorenz63, advection_diffusion"));
+}
+
+std::string config_hash(const std::string& text) { return hex64(fnv1a(text)); }
+
+ExperimentConfig default_experiment_config() {
+  ExperimentConfig c;
+  c.experiment = default_twin_experiment_config();
+  apply_model_defaults(c);
+  return c;
+}
+
+ExperimentConfig parse_experiment_config(const std::string& yaml, const std::string& source) {
+  ExperimentConfig c = default_experiment_config();
+  c.text = yaml;
+  TwinExperimentConfig& e = c.experiment;
+  ConfigReader root = ConfigReader::parse(yaml, source);
+
+  ConfigReader m = root.section("model");
+  c.model.name = m.choice("name", c.model.name, {"lorenz96", "lorenz63", "advection_diffusion"});
+  if (c.model.name == "lorenz63") c.model.dt = 0.01;
+  c.model.dt = m.real("dt", c.model.dt);
+  require_positive(m, "dt", c.model.dt);
+  if (c.model.name == "lorenz96") {
+    c.model.n = m.integer("n", c.model.n);
+    require_at_least(m, "n", c.model.n, 4);
+    c.model.forcing = m.real("forcing", c.model.forcing);
+  } else if (c.model.name == "lorenz63") {
+    c.model.sigma = m.real("sigma", c.model.sigma);
+    c.model.rho = m.real("rho", c.model.rho);
+    c.model.beta = m.real("beta", c.model.beta);
+  } else {
+    c.model.n = m.integer("n", c.model.n);
+    require_at_least(m, "n", c.model.n, 3);
+    c.model.velocity = m.real("velocity", c.model.velocity);
+    c.model.diffusivity = m.real("diffusivity", c.model.diffusivity);
+    require_nonnegative(m, "diffusivity", c.model.diffusivity);
+    c.model.ds = m.real("ds", c.model.ds);
+    require_positive(m, "ds", c.model.ds);
+  }
+  m.finish();
+  apply_model_defaults(c);
+  const Index n = e.model->state_size();
+
+  ConfigReader t = root.section("truth");
+  e.spin_up_steps = t.integer("spin_up_steps", e.spin_up_steps);
+  require_at_least(t, "spin_up_steps", e.spin_up_steps, 0);
+  t.finish();
+
+  ConfigReader o = root.section("observations");
+  e.observed_variables.clear();
+  if (o.is_list("variables")) {
+    const std::vector<long long> v = o.integers("variables", {});
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v[i] < 0 || v[i] >= n) {
+        throw InvalidArgument(format_message("config: ", o.name("variables"), "[", i, "] = ", v[i],
+                                             " is outside [0, ", n, ")"));
+      }
+      for (std::size_t k = 0; k < i; ++k) {
+        if (v[k] == v[i]) {
+          throw InvalidArgument(format_message("config: ", o.name("variables"), "[", i, "] = ", v[i],
+                                               " repeats ", o.name("variables"), "[", k, "] (each variable is observed once)"));
+        }
+      }
+      e.observed_variables.push_back(static_cast<Index>(v[i]));
+    }
+    if (v.empty()) throw InvalidArgument(format_message("config: ", o.name("variables"), " is an empty list"));
+  } else {
+    o.choice("variables", "all", {"all"});
+  }
+  e.obs_every_steps = o.integer("every_steps", e.obs_every_steps);
+  require_at_least(o, "every_steps", e.obs_every_steps, 1);
+  e.obs_error_variance = o.real("error_variance", e.obs_error_variance);
+  require_positive(o, "error_variance", e.obs_error_variance);
+  c.non_finite_observations =
+      o.choice("non_finite", "reject", {"reject", "mask"}) == "mask" ? NonFiniteObservations::kMask
+                                                                      : NonFiniteObservations::kReject;
+  o.finish();
+
+  ConfigReader b = root.section("background");
+  BackgroundCovarianceType bt = e.b_type;
+  background_covariance_type_from_string(b.choice("covariance", to_string(e.b_type), {"scaled_identity", "periodic_gaussian"}), &bt);
+  e.b_type = bt;
+  e.b_variance = b.real("variance", e.b_variance);
+  require_positive(b, "variance", e.b_variance);
+  if (e.b_type == BackgroundCovarianceType::kPeriodicGaussian) {
+    e.b_length_scale = b.real("length_scale", e.b_length_scale);
+    require_positive(b, "length_scale", e.b_length_scale);
+    e.b_nugget = b.real("nugget", e.b_nugget);
+    if (!(e.b_nugget >= 0.0 && e.b_nugget < 1.0)) {
+      throw InvalidArgument(format_message("config: ", b.name("nugget"), " = ", e.b_nugget, " must be in [0, 1)"));
+    }
+  }
+  e.initial_background_std = b.real("initial_error_std", e.initial_background_std);
+  require_nonnegative(b, "initial_error_std", e.initial_background_std);
+  b.finish();
+
+  ConfigReader cy = root.section("cycling");
+  e.window_steps = cy.integer("window_steps", e.window_steps);
+  require_at_least(cy, "window_steps", e.window_steps, 1);
+  e.cycles = cy.integer("cycles", e.cycles);
+  require_at_least(cy, "cycles", e.cycles, 1);
+  e.burn_in = cy.integer("burn_in", std::min<Index>(e.burn_in, e.cycles - 1));
+  require_at_least(cy, "burn_in", e.burn_in, 0);
+  if (e.burn_in >= e.cycles) {
+    throw InvalidArgument(format_message("config: cycling.burn_in = ", e.burn_in, " must be less than cycling.cycles = ",
+                                         e.cycles));
+  }
+  const long long seed = cy.integer("seed", static_cast<long long>(e.seed));
+  require_at_least(cy, "seed", seed, 0);
+  e.seed = static_cast<std::uint64_t>(seed);
+  cy.finish();
+
+  VarMethod method = e.method;
+  var_method_from_string(root.choice("method", to_string(e.method), {"strong_4dvar", "incremental_4dvar", "weak_4dvar", "3dvar"}),
+                         &method);
+  e.method = method;
+
+  ConfigReader s = root.section("strong");
+  e.strong.max_iterations = static_cast<int>(s.integer("max_iterations", e.strong.max_iterations));
+  require_at_least(s, "max_iterations", e.strong.max_iterations, 1);
+  e.strong.gradient_tolerance = s.real("gradient_tolerance", e.strong.gradient_tolerance);
+  require_positive(s, "gradient_tolerance", e.strong.gradient_tolerance);
+  e.strong.posterior = posterior_method(s, e.strong.posterior, {"none", "dense", "low_rank"});
+  s.finish();
+
+  ConfigReader inc = root.section("incremental");
+  read_gauss_newton(inc, e.incremental);
+  inc.finish();
+
+  ConfigReader wk = root.section("weak");
+  read_gauss_newton(wk, e.weak);
+  e.weak.subwindow_steps = wk.integer("subwindow_steps", e.weak.subwindow_steps);
+  require_at_least(wk, "subwindow_steps", e.weak.subwindow_steps, 1);
+  e.model_error_variance = wk.real("model_error_variance", e.model_error_variance);
+  require_positive(wk, "model_error_variance", e.model_error_variance);
+  wk.finish();
+
+  root.finish();
+  e.validate();
+  return c;
+}
+
+std::string to_yaml(const ExperimentConfig& c) {
+  const TwinExperimentConfig& e = c.experiment;
+  std::ostringstream os;
+  os.precision(12);
+  os << "model:\n  name: " << c.model.name << "\n";
+  if (c.model.name == "lorenz96") {
+    os << "  n: " << c.model.n << "\n  forcing: " << c.model.forcing << "\n";
+  } else if (c.model.name == "lorenz63") {
+    os << "  sigma: " << c.model.sigma << "\n  rho: " << c.model.rho << "\n  beta: " << c.model.beta << "\n";
+  } else {
+    os << "  n: " << c.model.n << "\n  velocity: " << c.model.velocity << "\n  diffusivity: " << c.model.diffusivity
+       << "\n  ds: " << c.model.ds << "\n";
+  }
+  os << "  dt: " << c.model.dt << "\n";
+  os << "truth:\n  spin_up_steps: " << e.spin_up_steps << "\n";
+  os << "observations:\n  variables: ";
+  if (e.observed_variables.empty()) {
+    os << "all\n";
+  } else {
+    os << "[";
+    for (std::size_t i = 0; i < e.observed_variables.size(); ++i) os << (i ? ", " : "") << e.observed_variables[i];
+    os << "]\n";
+  }
+  os << "  every_steps: " << e.obs_every_steps << "\n  error_variance: " << e.obs_error_variance << "\n"
+     << "  non_finite: " << (c.non_finite_observations == NonFiniteObservations::kMask ? "mask" : "reject") << "\n";
+  os << "background:\n  covariance: " << to_string(e.b_type) << "\n  variance: " << e.b_variance << "\n";
+  if (e.b_type == BackgroundCovarianceType::kPeriodicGaussian) {
+    os << "  length_scale: " << e.b_length_scale << "\n  nugget: " << e.b_nugget << "\n";
+  }
+  os << "  initial_error_std: " << e.initial_background_std << "\n";
+  os << "cycling:\n  window_steps: " << e.window_steps << "\n  cycles: " << e.cycles << "\n  burn_in: " << e.burn_in
+     << "\n  seed: " << e.seed << "\n";
+  os << "method: " << to_string(e.method) << "\n";
+  os << "strong:\n  max_iterations: " << e.strong.max_iterations << "\n  gradient_tolerance: "
+     << e.strong.gradient_tolerance << "\n  posterior: " << to_string(e.strong.posterior) << "\n";
+  os << "incremental:\n";
+  write_gauss_newton(os, e.incremental);
+  os << "weak:\n";
+  write_gauss_newton(os, e.weak);
+  os << "  subwindow_steps: " << e.weak.subwindow_steps << "\n  model_error_variance: " << e.model_error_variance << "\n";
+  return os.str();
+}
+
+std::string default_experiment_yaml() {
+  return "# varflow experiment config (the built-in default). Keys and units: design/formats.md.\n"
+         "# model: lorenz96 (n, forcing, dt) | lorenz63 (sigma, rho, beta, dt) |\n"
+         "#        advection_diffusion (n, velocity, diffusivity, ds, dt)\n"
+         "# observations.variables: all, or a list of state indices; non_finite: reject | mask\n"
+         "# background.covariance: scaled_identity | periodic_gaussian (adds length_scale, nugget)\n"
+         "# method: strong_4dvar | incremental_4dvar | weak_4dvar | 3dvar\n"
+         "# posterior: none | inner_lanczos | dense | low_rank (strong: none | dense | low_rank)\n" +
+         to_yaml(default_experiment_config());
+}
+
+}  // namespace varflow

@@ -1,0 +1,173 @@
+#include "varflow/experiment/experiment_io.h"
+
+#include <cmath>
+#include <limits>
+
+#include "varflow/core/error.h"
+#include "varflow/io/netcdf_file.h"
+#include "varflow/version.h"
+
+namespace varflow {
+
+namespace {
+
+void write_provenance(NetcdfWriter& w, const ExperimentConfig& config, const std::string& file_type,
+                      const std::string& title) {
+  const std::string text = config.text.empty() ? to_yaml(config) : config.text;
+  w.attribute("varflow_file_type", file_type);
+  w.attribute("title", title);
+  w.attribute("format_version", kExperimentFormatVersion);
+  w.attribute("varflow_version", std::string(VARFLOW_VERSION_STRING));
+  w.attribute("model", config.experiment.model->name());
+  w.attribute("config", text);
+  w.attribute("config_hash", config_hash(text));
+  w.attribute("seed", static_cast<long long>(config.experiment.seed));
+}
+
+std::vector<long long> to_long(const std::vector<Index>& v) { return {v.begin(), v.end()}; }
+
+void check_format_version(const NetcdfReader& r, const std::string& file_type) {
+  // Both attributes are required (design/formats.md): a file without them is not known to be a
+  // varflow file of this kind, whatever variables it happens to have.
+  const auto type = r.string_attribute("varflow_file_type");
+  if (!type) {
+    throw InvalidArgument(format_message(r.path().string(), ": the global attribute varflow_file_type is missing (expected '",
+                                         file_type, "', design/formats.md)"));
+  }
+  if (*type != file_type) {
+    throw InvalidArgument(format_message(r.path().string(), ": varflow_file_type = '", *type, "', expected '",
+                                         file_type, "'"));
+  }
+  const auto v = r.double_attribute("format_version");
+  if (!v) {
+    throw InvalidArgument(format_message(r.path().string(), ": the global attribute format_version is missing (expected ",
+                                         kExperimentFormatVersion, ")"));
+  }
+  if (static_cast<long long>(*v) != kExperimentFormatVersion) {
+    throw InvalidArgument(format_message(r.path().string(), ": format_version = ", *v, ", this varflow reads ",
+                                         kExperimentFormatVersion));
+  }
+}
+
+}  // namespace
+
+void write_twin_data(const std::filesystem::path& path, const TwinData& d, const ExperimentConfig& config) {
+  const Index n = config.experiment.model->state_size();
+  NetcdfWriter w(path);
+  w.add_dimension("time", static_cast<Index>(d.truth.size()));
+  w.add_dimension("state", n);
+  w.add_dimension("obs_time", static_cast<Index>(d.obs_steps.size()));
+  w.add_dimension("obs", static_cast<Index>(d.observed_variables.size()));
+  Matrix truth(n, static_cast<Index>(d.truth.size()));
+  for (std::size_t k = 0; k < d.truth.size(); ++k) truth.col(static_cast<Index>(k)) = d.truth[k];
+  w.write("truth", "time", "state", truth, "true state at each global model step", "model units");
+  w.write_int("obs_step", "obs_time", to_long(d.obs_steps), "global model step of each observation time");
+  w.write_int("obs_index", "obs", to_long(d.observed_variables), "observed state variable (0-based index)");
+  w.write("obs_error_variance", "obs", d.obs_error_variance, "observation-error variance (diagonal of R)",
+          "model units^2");
+  Matrix values = d.obs_values;
+  for (Index t = 0; t < values.cols(); ++t)
+    for (Index j = 0; j < values.rows(); ++j)
+      if (!d.obs_mask(j, t)) values(j, t) = std::numeric_limits<double>::quiet_NaN();
+  w.write("observations", "obs_time", "obs", values, "observed values (NaN = missing)", "model units");
+  w.write("initial_background", "state", d.initial_background, "background of the first cycle", "model units");
+  write_provenance(w, config, "varflow_truth_obs", "varflow truth and observations");
+  w.attribute("dt", config.model.dt);
+  w.commit();
+}
+
+TwinData read_twin_data(const std::filesystem::path& path, Index n, Index total_steps, NonFiniteObservations policy) {
+  const NetcdfReader r(path);
+  check_format_version(r, "varflow_truth_obs");
+  const std::string file = path.string();
+  TwinData d;
+  if (r.has_variable("truth")) {
+    const Matrix truth = r.read_matrix("truth", total_steps + 1, n);
+    for (Index k = 0; k < truth.cols(); ++k) d.truth.push_back(truth.col(k));
+  }
+  for (long long v : r.read_int("obs_index")) d.observed_variables.push_back(static_cast<Index>(v));
+  const Index m = static_cast<Index>(d.observed_variables.size());
+  for (long long s : r.read_int("obs_step")) d.obs_steps.push_back(static_cast<Index>(s));
+  const Index times = static_cast<Index>(d.obs_steps.size());
+  d.obs_error_variance = r.read_vector("obs_error_variance", m);
+  d.obs_values = r.read_matrix("observations", times, m);
+  d.obs_mask.setConstant(m, times, true);
+  for (Index t = 0; t < times; ++t) {
+    for (Index j = 0; j < m; ++j) {
+      if (std::isfinite(d.obs_values(j, t))) continue;
+      if (policy == NonFiniteObservations::kReject) {
+        throw InvalidArgument(format_message(file, ": observations at obs_time ", t, " (step ", d.obs_steps[static_cast<std::size_t>(t)],
+                                             "), obs ", j, " = ", d.obs_values(j, t),
+                                             " is not finite (set observations.non_finite: mask to treat it as missing)"));
+      }
+      d.obs_mask(j, t) = false;
+    }
+  }
+  if (r.has_variable("initial_background")) d.initial_background = r.read_vector("initial_background", n);
+  return d;
+}
+
+Vector read_background(const std::filesystem::path& path, Index n) {
+  const NetcdfReader r(path);
+  for (const char* name : {"background", "analysis", "initial_background"}) {
+    if (r.has_variable(name)) {
+      Vector x = r.read_vector(name, n);
+      check_finite(path.string() + ": variable '" + name + "'", "value", x);
+      return x;
+    }
+  }
+  throw InvalidArgument(format_message(path.string(), ": no state variable (expected 'background', 'analysis' or ",
+                                       "'initial_background' of length ", n, ")"));
+}
+
+void write_analysis(const std::filesystem::path& path, const TwinExperimentResult& res, const ExperimentConfig& config) {
+  const Index n = config.experiment.model->state_size();
+  const Index cycles = static_cast<Index>(res.cycles.size());
+  NetcdfWriter w(path);
+  w.add_dimension("cycle", cycles);
+  w.add_dimension("state", n);
+  Vector ra(cycles), rb(cycles), spread(cycles), cost(cycles), seconds(cycles);
+  std::vector<long long> iterations, outer, tl, ad, converged;
+  for (Index i = 0; i < cycles; ++i) {
+    const CycleRecord& c = res.cycles[static_cast<std::size_t>(i)];
+    ra[i] = c.analysis_rmse;
+    rb[i] = c.background_rmse;
+    spread[i] = c.spread;
+    cost[i] = c.final_cost;
+    seconds[i] = c.seconds;
+    iterations.push_back(c.iterations);
+    outer.push_back(c.outer_iterations);
+    tl.push_back(c.num_tl_sweeps);
+    ad.push_back(c.num_ad_sweeps);
+    converged.push_back(c.termination == TerminationType::kConverged ? 1 : 0);
+  }
+  w.write("rmse_analysis", "cycle", ra, "analysis RMSE against the truth at the window start", "model units");
+  w.write("rmse_background", "cycle", rb, "background RMSE against the truth at the window start", "model units");
+  w.write("spread", "cycle", spread, "root-mean posterior variance of the analysis (square root)", "model units");
+  w.write("final_cost", "cycle", cost, "cost function at the analysis", "1");
+  w.write("seconds", "cycle", seconds, "solver wall time", "s");
+  w.write_int("iterations", "cycle", iterations, "solver iterations (inner iterations summed over outer loops)");
+  w.write_int("outer_iterations", "cycle", outer, "Gauss-Newton outer iterations");
+  w.write_int("tl_sweeps", "cycle", tl, "tangent-linear sweeps of the window");
+  w.write_int("ad_sweeps", "cycle", ad, "adjoint sweeps of the window");
+  w.write_int("converged", "cycle", converged, "1 when the solver converged, else 0");
+  w.write("analysis", "state", res.final_analysis, "analysis of the last cycle (at its window start)", "model units");
+  if (res.final_analysis_std.size() == n) {
+    w.write("analysis_std", "state", res.final_analysis_std, "posterior standard deviation of the last analysis",
+            "model units");
+  }
+  write_provenance(w, config, "varflow_analysis", "varflow analysis");
+  w.attribute("method", res.method);
+  w.attribute("burn_in", static_cast<long long>(res.burn_in));
+  w.attribute("rmse_analysis_mean", res.mean_analysis_rmse);
+  w.attribute("rmse_background_mean", res.mean_background_rmse);
+  w.attribute("spread_mean", res.mean_spread);
+  w.attribute("final_cost", res.final_summary.final_cost);
+  w.attribute("iterations", static_cast<long long>(res.final_summary.iterations));
+  w.attribute("converged", static_cast<long long>(res.cycles_not_converged == 0 ? 1 : 0));
+  w.attribute("cycles_not_converged", static_cast<long long>(res.cycles_not_converged));
+  w.attribute("termination", to_string(res.final_summary.termination_type));
+  w.commit();
+}
+
+}  // namespace varflow

@@ -1,2 +1,0 @@
-list(APPEND VARFLOW_SOURCES
-  ${CMAKE_CURRENT_LIST_DIR}/twin_experiment.cpp)

@@ -1,0 +1,199 @@
+#include "varflow/io/config_reader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <sstream>
+
+#include "varflow/core/error.h"
+
+namespace varflow::io {
+
+struct ConfigReader::Node {
+  YAML::Node yaml;
+};
+
+namespace {
+std::string scalar_text(const YAML::Node& n) {
+  if (n.IsScalar()) return n.Scalar();
+  std::ostringstream os;
+  os << n;
+  return os.str();
+}
+}  // namespace
+
+ConfigReader::ConfigReader(const Node& node, std::string path)
+    : node_(std::make_shared<const Node>(node)), path_(std::move(path)) {
+  const YAML::Node& n = node_->yaml;
+  if (n.IsDefined() && !n.IsNull() && !n.IsMap()) {
+    throw InvalidArgument(format_message("config: ", path_.empty() ? "the document" : path_,
+                                         " must be a map of key: value pairs"));
+  }
+}
+
+namespace {
+
+// yaml-cpp keeps the first of two equal keys of a mapping without a word; a strict reader refuses
+// them, since the setting that was meant is ambiguous.
+void reject_duplicate_keys(const YAML::Node& node, const std::string& path, const std::string& source_name) {
+  if (node.IsSequence()) {
+    for (const auto& item : node) reject_duplicate_keys(item, path, source_name);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    const std::string key = kv.first.Scalar();
+    const std::string name = path.empty() ? key : path + "." + key;
+    if (!seen.insert(key).second) {
+      throw InvalidArgument(format_message("config ", source_name, ": key '", name, "' appears twice (line ",
+                                           kv.first.Mark().line + 1, ")"));
+    }
+    reject_duplicate_keys(kv.second, name, source_name);
+  }
+}
+
+}  // namespace
+
+ConfigReader ConfigReader::parse(const std::string& text, const std::string& source_name) {
+  try {
+    YAML::Node root = YAML::Load(text);
+    reject_duplicate_keys(root, "", source_name);
+    return ConfigReader(Node{root}, "");
+  } catch (const YAML::ParserException& e) {
+    throw InvalidArgument(format_message("config ", source_name, ": YAML syntax error at line ", e.mark.line + 1,
+                                         ", column ", e.mark.column + 1, ": ", e.msg));
+  }
+}
+
+std::string ConfigReader::name(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+bool ConfigReader::has(const std::string& key) const {
+  const YAML::Node& n = node_->yaml;
+  return n.IsMap() && n[key].IsDefined() && !n[key].IsNull();
+}
+
+bool ConfigReader::is_list(const std::string& key) const { return has(key) && node_->yaml[key].IsSequence(); }
+
+ConfigReader::Node ConfigReader::value(const std::string& key) {
+  read_.insert(key);
+  if (!node_->yaml.IsMap()) return Node{YAML::Node()};
+  YAML::Node map = node_->yaml;  // a handle; the non-const [] gives an undefined node for a missing key
+  return Node{map[key]};
+}
+
+double ConfigReader::real(const std::string& key, double default_value) {
+  const YAML::Node n = value(key).yaml;
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  double v = 0.0;
+  if (!n.IsScalar() || !YAML::convert<double>::decode(n, v)) {
+    throw InvalidArgument(format_message("config: ", name(key), " = '", scalar_text(n), "' is not a number"));
+  }
+  return v;
+}
+
+long long ConfigReader::integer(const std::string& key, long long default_value) {
+  const YAML::Node n = value(key).yaml;
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  long long v = 0;
+  if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) {
+    throw InvalidArgument(format_message("config: ", name(key), " = '", scalar_text(n), "' is not an integer"));
+  }
+  return v;
+}
+
+bool ConfigReader::boolean(const std::string& key, bool default_value) {
+  const YAML::Node n = value(key).yaml;
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  bool v = false;
+  if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+    throw InvalidArgument(format_message("config: ", name(key), " = '", scalar_text(n), "' is not true or false"));
+  }
+  return v;
+}
+
+std::string ConfigReader::text(const std::string& key, const std::string& default_value) {
+  const YAML::Node n = value(key).yaml;
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  if (!n.IsScalar()) throw InvalidArgument(format_message("config: ", name(key), " must be a single value"));
+  return n.Scalar();
+}
+
+std::string ConfigReader::choice(const std::string& key, const std::string& default_value,
+                                 const std::vector<std::string>& allowed) {
+  const std::string v = text(key, default_value);
+  for (const auto& a : allowed) {
+    if (a == v) return v;
+  }
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  throw InvalidArgument(format_message("config: ", name(key), " = '", v, "' is not one of: ", list));
+}
+
+std::vector<double> ConfigReader::reals(const std::string& key, const std::vector<double>& default_value) {
+  const YAML::Node n = value(key).yaml;
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  if (!n.IsSequence()) throw InvalidArgument(format_message("config: ", name(key), " must be a list of numbers"));
+  std::vector<double> out;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    double v = 0.0;
+    if (!n[i].IsScalar() || !YAML::convert<double>::decode(n[i], v)) {
+      throw InvalidArgument(format_message("config: ", name(key), "[", i, "] = '", scalar_text(n[i]),
+                                           "' is not a number"));
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<long long> ConfigReader::integers(const std::string& key, const std::vector<long long>& default_value) {
+  const YAML::Node n = value(key).yaml;
+  if (!n.IsDefined() || n.IsNull()) return default_value;
+  if (!n.IsSequence()) throw InvalidArgument(format_message("config: ", name(key), " must be a list of integers"));
+  std::vector<long long> out;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    long long v = 0;
+    if (!n[i].IsScalar() || !YAML::convert<long long>::decode(n[i], v)) {
+      throw InvalidArgument(format_message("config: ", name(key), "[", i, "] = '", scalar_text(n[i]),
+                                           "' is not an integer"));
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+ConfigReader ConfigReader::section(const std::string& key) { return ConfigReader(value(key), name(key)); }
+
+std::vector<std::pair<std::string, std::string>> ConfigReader::flattened(const std::string& key) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const YAML::Node root = value(key).yaml;
+  if (!root.IsDefined() || root.IsNull()) return out;
+  if (!root.IsMap()) throw InvalidArgument(format_message("config: ", name(key), " must be a mapping"));
+  auto walk = [&](auto&& self, const YAML::Node& node, const std::string& prefix) -> void {
+    for (const auto& kv : node) {
+      const std::string k = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+      if (kv.second.IsMap()) {
+        self(self, kv.second, k);
+      } else if (kv.second.IsScalar()) {
+        out.emplace_back(k, kv.second.Scalar());
+      } else if (!kv.second.IsNull()) {
+        throw InvalidArgument(format_message("config: ", name(key), ".", k, " must be a value or a mapping"));
+      }
+    }
+  };
+  walk(walk, root, "");
+  return out;
+}
+
+void ConfigReader::finish() const {
+  if (!node_->yaml.IsMap()) return;
+  for (const auto& kv : node_->yaml) {
+    const std::string key = kv.first.as<std::string>();
+    if (read_.count(key) == 0) {
+      std::string expected;
+      for (const auto& k : read_) expected += (expected.empty() ? "" : ", ") + k;
+      throw InvalidArgument(format_message("config: unknown key '", name(key), "' (expected one of: ", expected, ")"));
+    }
+  }
+}
+
+}  // namespace varflow::io

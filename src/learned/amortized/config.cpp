@@ -1,0 +1,496 @@
+#include "varflow/amortized/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "varflow/core/error.h"
+#include "varflow/core/hash.h"
+#include "varflow/nn/parameters.h"
+
+namespace varflow::amortized {
+
+// ---- enum <-> string -----------------------------------------------------------------------------
+
+std::string to_string(HeadType v) {
+  switch (v) {
+    case HeadType::kFlow: return "flow";
+    case HeadType::kScore: return "score";
+    case HeadType::kGaussian: return "gaussian";
+  }
+  return "?";
+}
+std::string to_string(EncoderType v) {
+  return v == EncoderType::kMlp ? "mlp" : v == EncoderType::kConv ? "conv" : "local";
+}
+std::string to_string(CouplingType v) { return v == CouplingType::kSpline ? "spline" : "affine"; }
+std::string to_string(CovarianceForm v) { return v == CovarianceForm::kFull ? "full" : "diagonal"; }
+std::string to_string(SdeType v) { return v == SdeType::kVp ? "vp" : "ve"; }
+std::string to_string(Sampler v) { return v == Sampler::kSde ? "sde" : "ode"; }
+std::string to_string(Lorenz96Prior v) { return v == Lorenz96Prior::kClimatology ? "climatology" : "gaussian"; }
+
+namespace {
+template <typename E>
+E parse_enum(const std::string& s, const std::string& key, std::initializer_list<E> values) {
+  std::string names;
+  for (E v : values) {
+    if (to_string(v) == s) return v;
+    names += (names.empty() ? "" : ", ") + to_string(v);
+  }
+  throw InvalidArgument(format_message(key, " = '", s, "' is not one of ", names));
+}
+}  // namespace
+
+HeadType head_from_string(const std::string& s, const std::string& key) {
+  return parse_enum(s, key, {HeadType::kFlow, HeadType::kScore, HeadType::kGaussian});
+}
+EncoderType encoder_from_string(const std::string& s, const std::string& key) {
+  return parse_enum(s, key, {EncoderType::kMlp, EncoderType::kConv, EncoderType::kLocal});
+}
+CouplingType coupling_from_string(const std::string& s, const std::string& key) {
+  return parse_enum(s, key, {CouplingType::kSpline, CouplingType::kAffine});
+}
+CovarianceForm covariance_from_string(const std::string& s, const std::string& key) {
+  return parse_enum(s, key, {CovarianceForm::kFull, CovarianceForm::kDiagonal});
+}
+SdeType sde_from_string(const std::string& s, const std::string& key) {
+  return parse_enum(s, key, {SdeType::kVp, SdeType::kVe});
+}
+Sampler sampler_from_string(const std::string& s, const std::string& key) {
+  return parse_enum(s, key, {Sampler::kSde, Sampler::kOde});
+}
+Lorenz96Prior lorenz96_prior_from_string(const std::string& s, const std::string& key) {
+  return parse_enum(s, key, {Lorenz96Prior::kClimatology, Lorenz96Prior::kGaussian});
+}
+
+// ---- validation ----------------------------------------------------------------------------------
+
+void ProblemShape::validate() const {
+  const char* w = "ProblemShape";
+  check_at_least(w, "state_size", state_size, 1);
+  check_at_least(w, "obs_size", obs_size, 1);
+  check_at_least(w, "obs_slots", obs_slots, 1);
+  check_at_least(w, "obs_grid", obs_grid, 0);
+  if (gridded() && obs_slots * obs_grid != obs_size) {
+    throw InvalidArgument(format_message(w, ": obs_size = ", obs_size, " is not obs_slots x obs_grid = ", obs_slots,
+                                         " x ", obs_grid));
+  }
+}
+
+void AmortizedConfig::validate(const ProblemShape& shape) const {
+  shape.validate();
+  const char* w = "AmortizedConfig";
+  check_at_least(w, "encoder.context", encoder.context, 1);
+  check_at_least(w, "encoder.width", encoder.width, 1);
+  check_at_least(w, "encoder.depth", encoder.depth, 0);
+  if (encoder.type == EncoderType::kConv || encoder.type == EncoderType::kLocal) {
+    if (!shape.gridded()) {
+      throw InvalidArgument(format_message(w, ": encoder.type = ", to_string(encoder.type),
+                                           " needs gridded observations (obs_grid = 0)"));
+    }
+    check_at_least(w, "encoder.channels", encoder.channels, 1);
+    check_at_least(w, "encoder.conv_layers", encoder.conv_layers, 1);
+    check_at_least(w, "encoder.kernel", encoder.kernel, 1);
+    if (encoder.kernel % 2 == 0) throw InvalidArgument(format_message(w, ": encoder.kernel = ", encoder.kernel, " must be odd"));
+  }
+  if (encoder.type == EncoderType::kLocal) {
+    if (shape.obs_grid != shape.state_size) {
+      throw InvalidArgument(format_message(w, ": encoder.type = local needs the state on the observation grid (obs_grid = ",
+                                           shape.obs_grid, ", state_size = ", shape.state_size, ")"));
+    }
+    if (head != HeadType::kGaussian || gaussian.covariance != CovarianceForm::kDiagonal) {
+      throw InvalidArgument(format_message(w, ": encoder.type = local needs head = gaussian with gaussian.covariance = diagonal (head = ",
+                                           to_string(head), ", gaussian.covariance = ", to_string(gaussian.covariance), ")"));
+    }
+    if (encoder.linear_skip || gaussian.linear_skip) {
+      throw InvalidArgument(format_message(w, ": encoder.type = local has no dense path: encoder.linear_skip and gaussian.linear_skip must be false"));
+    }
+  }
+  check_at_least(w, "mean_samples", mean_samples, 2);
+  switch (head) {
+    case HeadType::kFlow:
+      check_at_least(w, "flow.layers", flow.layers, 1);
+      if (flow.bins < 2 || flow.bins > 64) throw InvalidArgument(format_message(w, ": flow.bins = ", flow.bins, " must be in [2, 64]"));
+      check_positive(w, "flow.bound", flow.bound);
+      check_positive(w, "flow.affine_clamp", flow.affine_clamp);
+      check_at_least(w, "flow.width", flow.width, 1);
+      check_at_least(w, "flow.depth", flow.depth, 0);
+      break;
+    case HeadType::kScore:
+      check_positive(w, "score.beta_min", score.beta_min);
+      if (!(score.beta_max > score.beta_min)) {
+        throw InvalidArgument(format_message(w, ": score.beta_max = ", score.beta_max, " must exceed score.beta_min = ", score.beta_min));
+      }
+      check_positive(w, "score.sigma_min", score.sigma_min);
+      if (!(score.sigma_max > score.sigma_min)) {
+        throw InvalidArgument(format_message(w, ": score.sigma_max = ", score.sigma_max, " must exceed score.sigma_min = ", score.sigma_min));
+      }
+      if (!(score.t_min > 0.0 && score.t_min < 0.5)) {
+        throw InvalidArgument(format_message(w, ": score.t_min = ", score.t_min, " must be in (0, 0.5)"));
+      }
+      check_at_least(w, "score.width", score.width, 1);
+      check_at_least(w, "score.blocks", score.blocks, 0);
+      check_at_least(w, "score.time_features", score.time_features, 0);
+      check_at_least(w, "score.steps", score.steps, 1);
+      break;
+    case HeadType::kGaussian:
+      check_at_least(w, "gaussian.width", gaussian.width, 1);
+      check_at_least(w, "gaussian.depth", gaussian.depth, 0);
+      break;
+  }
+}
+
+void Lorenz96ProblemOptions::validate() const {
+  const char* w = "lorenz96";
+  check_at_least(w, "size", size, 4);
+  check_finite(w, "forcing", forcing);
+  check_positive(w, "dt", dt);
+  check_at_least(w, "window", window, 0);
+  check_at_least(w, "obs_every", obs_every, 1);
+  check_at_least(w, "obs_stride", obs_stride, 1);
+  if (!(missing >= 0.0 && missing < 1.0)) throw InvalidArgument(format_message(w, ": missing = ", missing, " must be in [0, 1)"));
+  check_positive(w, "obs_noise", obs_noise);
+  check_at_least(w, "spinup", spinup, 0);
+  check_at_least(w, "decorrelation", decorrelation, 1);
+  check_positive(w, "prior_sd", prior_sd);
+}
+
+void LabelOptions::validate() const {
+  const char* w = "labels";
+  check_at_least(w, "pairs", pairs, 0);
+  check_at_least(w, "probes", probes, 0);
+  if (!(mean_weight >= 0.0 && std::isfinite(mean_weight))) {
+    throw InvalidArgument(format_message(w, ": mean_weight = ", mean_weight, " must be finite and >= 0"));
+  }
+  if (!(jacobian_weight >= 0.0 && std::isfinite(jacobian_weight))) {
+    throw InvalidArgument(format_message(w, ": jacobian_weight = ", jacobian_weight, " must be finite and >= 0"));
+  }
+  if (!(step > 0.0 && step <= 0.1)) throw InvalidArgument(format_message(w, ": step = ", step, " must be in (0, 0.1]"));
+  if (draws < 2 || draws % 2 != 0) {
+    throw InvalidArgument(format_message(w, ": draws = ", draws, " must be even and at least 2 (antithetic pairs)"));
+  }
+}
+
+// ---- defaults ------------------------------------------------------------------------------------
+
+AmortizedSetup default_setup(const std::string& problem, HeadType head) {
+  AmortizedSetup s;
+  s.network.head = head;
+  auto& t = s.training;
+  if (problem == "two-moons") {
+    // The seed-000 setting: 6 spline couplings, 8 bins on [-5, 5]; trains in about half a minute.
+    s.pairs = 6000;
+    s.network.encoder.context = 16;
+    s.network.encoder.width = 32;
+    s.network.flow.width = 64;
+    s.network.score.width = 64;
+    s.network.score.blocks = 2;
+    s.network.score.steps = 100;
+    s.network.mean_samples = head == HeadType::kScore ? 256 : 1000;
+    t.batch_size = 256;
+    t.learning_rate = 3e-3;
+    t.epochs = head == HeadType::kGaussian ? 60 : 150;
+  } else if (problem == "linear-gaussian") {
+    // Simulation is cheap and the networks are small: many pairs, few epochs, no overfitting.
+    s.pairs = 30000;
+    s.network.encoder.context = 16;
+    s.network.encoder.width = 32;
+    s.network.flow.layers = 4;
+    s.network.flow.coupling = CouplingType::kAffine;
+    s.network.flow.width = 32;
+    s.network.gaussian.width = 32;
+    s.network.score.width = 64;
+    s.network.score.blocks = 2;
+    s.network.score.steps = 100;
+    s.network.mean_samples = head == HeadType::kScore ? 256 : 1000;
+    t.batch_size = 256;
+    t.learning_rate = 2e-3;
+    t.epochs = 20;
+    if (head == HeadType::kGaussian) {
+      // Exact labels cost nothing here: every pair carries the posterior mean and two J probes.
+      s.labels.pairs = s.pairs;
+      s.labels.probes = 2;
+    } else if (head == HeadType::kFlow) {
+      // Derivative-informed training (design/amortized.md): likelihood-only training leaves d mean/dy
+      // 20-35% off J = 0.5 I (adjoint calibration fails); exact labels on a fifth of the pairs and a
+      // linear path from y to the context bring it to ~2% on seeds 1-3, at about twice the training
+      // time.
+      s.network.encoder.linear_skip = true;
+      s.labels.pairs = 6000;
+      s.labels.probes = 2;
+      s.labels.draws = 2;
+    }
+  } else if (problem == "lorenz96") {
+    s.pairs = 20000;
+    s.network.encoder.type = EncoderType::kConv;
+    s.network.encoder.context = 64;
+    s.network.encoder.width = 128;
+    s.network.encoder.depth = 1;
+    s.network.flow.coupling = CouplingType::kAffine;
+    s.network.flow.width = 64;  // width 128 overfits 10000 pairs (best epoch 12 of 30)
+    s.network.gaussian.covariance = CovarianceForm::kDiagonal;
+    s.network.gaussian.width = 128;
+    s.network.score.width = 128;
+    s.network.score.blocks = 2;
+    s.network.score.steps = 100;
+    s.network.mean_samples = 200;
+    t.batch_size = 128;
+    t.learning_rate = 1e-3;
+    t.epochs = 30;
+  } else {
+    throw InvalidArgument(format_message("problem = '", problem, "' is not one of two-moons, linear-gaussian, lorenz96"));
+  }
+  return s;
+}
+
+// ---- key/value entries ---------------------------------------------------------------------------
+
+namespace {
+
+std::string num(double v) { return format_message(v); }
+std::string num(Index v) { return std::to_string(v); }
+
+double parse_double(const std::string& key, const std::string& v, const std::string& where) {
+  try {
+    std::size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used == v.size()) return d;
+  } catch (const std::exception&) {
+  }
+  throw InvalidArgument(format_message(where, ": ", key, " = '", v, "' is not a number"));
+}
+Index parse_index(const std::string& key, const std::string& v, const std::string& where) {
+  Index out = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (r.ec != std::errc() || r.ptr != v.data() + v.size()) {
+    throw InvalidArgument(format_message(where, ": ", key, " = '", v, "' is not an integer"));
+  }
+  return out;
+}
+std::uint64_t parse_u64(const std::string& key, const std::string& v, const std::string& where) {
+  std::uint64_t out = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (r.ec != std::errc() || r.ptr != v.data() + v.size()) {
+    throw InvalidArgument(format_message(where, ": ", key, " = '", v, "' is not a non-negative integer"));
+  }
+  return out;
+}
+bool parse_bool(const std::string& key, const std::string& v, const std::string& where) {
+  if (v == "true" || v == "1" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "no") return false;
+  throw InvalidArgument(format_message(where, ": ", key, " = '", v, "' is not true or false"));
+}
+
+struct Field {
+  std::function<std::string(const AmortizedSetup&)> get;
+  std::function<void(AmortizedSetup&, const std::string&, const std::string&, const std::string&)> set;
+  bool network = false;  // part of AmortizedConfig (stored in model files)
+};
+
+#define VF_INDEX(expr) \
+  Field{[](const AmortizedSetup& s) { return num(s.expr); }, \
+        [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) { s.expr = parse_index(k, v, w); }}
+#define VF_DOUBLE(expr) \
+  Field{[](const AmortizedSetup& s) { return num(s.expr); }, \
+        [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) { s.expr = parse_double(k, v, w); }}
+#define VF_BOOL(expr) \
+  Field{[](const AmortizedSetup& s) { return std::string(s.expr ? "true" : "false"); }, \
+        [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) { s.expr = parse_bool(k, v, w); }}
+#define VF_ENUM(expr, parser) \
+  Field{[](const AmortizedSetup& s) { return to_string(s.expr); }, \
+        [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string&) { s.expr = parser(v, k); }}
+#define VF_ACT(expr) \
+  Field{[](const AmortizedSetup& s) { return nn::to_string(s.expr); }, \
+        [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string&) { s.expr = nn::activation_from_string(v, k); }}
+
+// Ordered: network keys first (the order of config_text()).
+const std::vector<std::pair<std::string, Field>>& fields() {
+  static const std::vector<std::pair<std::string, Field>> table = [] {
+    std::vector<std::pair<std::string, Field>> f = {
+        {"head", VF_ENUM(network.head, head_from_string)},
+        {"encoder.type", VF_ENUM(network.encoder.type, encoder_from_string)},
+        {"encoder.context", VF_INDEX(network.encoder.context)},
+        {"encoder.width", VF_INDEX(network.encoder.width)},
+        {"encoder.depth", VF_INDEX(network.encoder.depth)},
+        {"encoder.channels", VF_INDEX(network.encoder.channels)},
+        {"encoder.conv_layers", VF_INDEX(network.encoder.conv_layers)},
+        {"encoder.kernel", VF_INDEX(network.encoder.kernel)},
+        {"encoder.activation", VF_ACT(network.encoder.activation)},
+        {"encoder.linear_skip", VF_BOOL(network.encoder.linear_skip)},
+        {"flow.layers", VF_INDEX(network.flow.layers)},
+        {"flow.coupling", VF_ENUM(network.flow.coupling, coupling_from_string)},
+        {"flow.bins", VF_INDEX(network.flow.bins)},
+        {"flow.bound", VF_DOUBLE(network.flow.bound)},
+        {"flow.affine_clamp", VF_DOUBLE(network.flow.affine_clamp)},
+        {"flow.actnorm", VF_BOOL(network.flow.actnorm)},
+        {"flow.width", VF_INDEX(network.flow.width)},
+        {"flow.depth", VF_INDEX(network.flow.depth)},
+        {"flow.activation", VF_ACT(network.flow.activation)},
+        {"score.sde", VF_ENUM(network.score.sde, sde_from_string)},
+        {"score.beta_min", VF_DOUBLE(network.score.beta_min)},
+        {"score.beta_max", VF_DOUBLE(network.score.beta_max)},
+        {"score.sigma_min", VF_DOUBLE(network.score.sigma_min)},
+        {"score.sigma_max", VF_DOUBLE(network.score.sigma_max)},
+        {"score.t_min", VF_DOUBLE(network.score.t_min)},
+        {"score.width", VF_INDEX(network.score.width)},
+        {"score.blocks", VF_INDEX(network.score.blocks)},
+        {"score.time_features", VF_INDEX(network.score.time_features)},
+        {"score.sampler", VF_ENUM(network.score.sampler, sampler_from_string)},
+        {"score.steps", VF_INDEX(network.score.steps)},
+        {"score.activation", VF_ACT(network.score.activation)},
+        {"gaussian.covariance", VF_ENUM(network.gaussian.covariance, covariance_from_string)},
+        {"gaussian.width", VF_INDEX(network.gaussian.width)},
+        {"gaussian.depth", VF_INDEX(network.gaussian.depth)},
+        {"gaussian.activation", VF_ACT(network.gaussian.activation)},
+        {"gaussian.linear_skip", VF_BOOL(network.gaussian.linear_skip)},
+        {"mean_samples", VF_INDEX(network.mean_samples)},
+        {"mean_seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.network.mean_seed); },
+                            [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
+                              s.network.mean_seed = parse_u64(k, v, w);
+                            }}},
+    };
+    for (auto& [k, field] : f) field.network = true;
+    const std::vector<std::pair<std::string, Field>> rest = {
+        {"pairs", VF_INDEX(pairs)},
+        {"training.epochs", VF_INDEX(training.epochs)},
+        {"training.batch_size", VF_INDEX(training.batch_size)},
+        {"training.learning_rate", VF_DOUBLE(training.learning_rate)},
+        {"training.weight_decay", VF_DOUBLE(training.weight_decay)},
+        {"training.warmup_fraction", VF_DOUBLE(training.warmup_fraction)},
+        {"training.final_lr_fraction", VF_DOUBLE(training.final_lr_fraction)},
+        {"training.clip_norm", VF_DOUBLE(training.clip_norm)},
+        {"training.validation_fraction", VF_DOUBLE(training.validation_fraction)},
+        {"training.patience", VF_INDEX(training.patience)},
+        {"training.min_improvement", VF_DOUBLE(training.min_improvement)},
+        {"training.restore_best", VF_BOOL(training.restore_best)},
+        {"labels.pairs", VF_INDEX(labels.pairs)},
+        {"labels.probes", VF_INDEX(labels.probes)},
+        {"labels.mean_weight", VF_DOUBLE(labels.mean_weight)},
+        {"labels.jacobian_weight", VF_DOUBLE(labels.jacobian_weight)},
+        {"labels.step", VF_DOUBLE(labels.step)},
+        {"labels.draws", VF_INDEX(labels.draws)},
+        {"lorenz96.size", VF_INDEX(lorenz96.size)},
+        {"lorenz96.forcing", VF_DOUBLE(lorenz96.forcing)},
+        {"lorenz96.dt", VF_DOUBLE(lorenz96.dt)},
+        {"lorenz96.window", VF_INDEX(lorenz96.window)},
+        {"lorenz96.obs_every", VF_INDEX(lorenz96.obs_every)},
+        {"lorenz96.obs_stride", VF_INDEX(lorenz96.obs_stride)},
+        {"lorenz96.missing", VF_DOUBLE(lorenz96.missing)},
+        {"lorenz96.obs_noise", VF_DOUBLE(lorenz96.obs_noise)},
+        {"lorenz96.spinup", VF_INDEX(lorenz96.spinup)},
+        {"lorenz96.decorrelation", VF_INDEX(lorenz96.decorrelation)},
+        {"lorenz96.prior", VF_ENUM(lorenz96.prior, lorenz96_prior_from_string)},
+        {"lorenz96.prior_sd", VF_DOUBLE(lorenz96.prior_sd)},
+        {"lorenz96.prior_seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.lorenz96.prior_seed); },
+                                      [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
+                                        s.lorenz96.prior_seed = parse_u64(k, v, w);
+                                      }}},
+    };
+    f.insert(f.end(), rest.begin(), rest.end());
+    return f;
+  }();
+  return table;
+}
+
+#undef VF_INDEX
+#undef VF_DOUBLE
+#undef VF_BOOL
+#undef VF_ENUM
+#undef VF_ACT
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedConfig& c) {
+  AmortizedSetup s;
+  s.network = c;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, field] : fields()) {
+    if (field.network) out.emplace_back(key, field.get(s));
+  }
+  return out;
+}
+
+void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& value, const std::string& where) {
+  for (const auto& [k, field] : fields()) {
+    if (k == key) {
+      field.set(s, key, value, where);
+      return;
+    }
+  }
+  throw InvalidArgument(format_message(where, ": unknown key '", key, "'"));
+}
+
+std::string config_text(const AmortizedConfig& c) {
+  std::ostringstream os;
+  for (const auto& [k, v] : config_entries(c)) os << k << ": " << v << '\n';
+  return os.str();
+}
+
+std::string config_hash(const AmortizedConfig& c) { return hex64(fnv1a(config_text(c))); }
+
+namespace {
+// The scalar leaves of a YAML mapping as dotted keys, in file order.
+void flatten(const YAML::Node& node, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out,
+             const std::string& where) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      flatten(kv.second, prefix.empty() ? key : prefix + "." + key, out, where);
+    }
+  } else if (node.IsScalar()) {
+    out.emplace_back(prefix, node.Scalar());
+  } else if (!node.IsNull()) {
+    throw InvalidArgument(format_message(where, ": ", prefix, " must be a scalar or a mapping"));
+  }
+}
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> read_setup_entries(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw InvalidArgument(format_message("config ", path, ": cannot be read"));
+  } catch (const YAML::Exception& e) {
+    throw InvalidArgument(format_message("config ", path, ": ", e.what()));
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  if (root.IsNull()) return out;
+  if (!root.IsMap()) throw InvalidArgument(format_message("config ", path, ": the top level must be a mapping"));
+  flatten(root, "", out, "config " + path);
+  return out;
+}
+
+void load_setup_yaml(const std::string& path, AmortizedSetup& s) {
+  for (const auto& [key, value] : read_setup_entries(path)) apply_entry(s, key, value, "config " + path);
+  try {
+    s.training.validate();
+    s.labels.validate();
+    s.lorenz96.validate();
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(format_message("config ", path, ": ", e.what()));
+  }
+}
+
+std::string entry_value(const AmortizedSetup& s, const std::string& key) {
+  for (const auto& [k, field] : fields()) {
+    if (k == key) return field.get(s);
+  }
+  throw InvalidArgument(format_message("config: unknown key '", key, "'"));
+}
+
+std::vector<std::pair<std::string, std::string>> problem_entries(const Lorenz96ProblemOptions& o) {
+  AmortizedSetup s;
+  s.lorenz96 = o;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, field] : fields()) {
+    if (key.rfind("lorenz96.", 0) == 0) out.emplace_back(key, field.get(s));
+  }
+  return out;
+}
+
+}  // namespace varflow::amortized

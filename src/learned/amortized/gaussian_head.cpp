@@ -1,0 +1,260 @@
+#include <cassert>
+#include <cmath>
+#include <numbers>
+
+#include "varflow/nn/parallel.h"
+#include "varflow/amortized/heads.h"
+#include "varflow/core/error.h"
+
+namespace varflow::amortized {
+
+using nn::parallel_worth_it;
+
+Vector Head::log_prob(const Matrix&, const Matrix&) {
+  throw InvalidArgument(format_message("log_prob: head = ", to_string(type()),
+                                       " has no tractable log-density; use sample() (or a flow or gaussian head)"));
+}
+
+namespace {
+constexpr double kLogScaleClamp = 7.0;  // diagonal of L in [e^-7, e^7] (normalised units)
+}
+
+GaussianHead::GaussianHead(Index state_size, Index context_size, const GaussianOptions& options, bool direct)
+    : d_(state_size), c_(context_size), o_(options), direct_(direct) {
+  if (direct) {
+    if (o_.covariance != CovarianceForm::kDiagonal || o_.linear_skip || c_ != output_size()) {
+      throw InvalidArgument(format_message("GaussianHead: a direct head needs the diagonal form, no linear skip and a context of 2 x ",
+                                           d_, " (got ", c_, ")"));
+    }
+    net_ = std::make_unique<nn::Sequential>();
+    net_->emplace<nn::ActivationLayer>(nn::Activation::kIdentity, c_);
+    return;
+  }
+  net_ = nn::make_mlp(c_, o_.width, o_.depth, output_size(), o_.activation, nn::Init::kSmall);
+  if (o_.linear_skip) {
+    auto wrapped = std::make_unique<nn::Sequential>();
+    wrapped->emplace<nn::LinearSkip>(std::move(net_));
+    net_ = std::move(wrapped);
+  }
+}
+
+Index GaussianHead::output_size() const {
+  return o_.covariance == CovarianceForm::kFull ? 2 * d_ + d_ * (d_ - 1) / 2 : 2 * d_;
+}
+
+std::string GaussianHead::describe() const {
+  if (direct_) return format_message("gaussian head (diagonal, direct): mean and log-sd are the context (", c_, ")");
+  return format_message("gaussian head (", to_string(o_.covariance), " Cholesky factor): ", net_->describe());
+}
+
+void GaussianHead::bind(nn::ParameterBinder& binder, const std::string& prefix) { net_->bind(binder, prefix + ".net"); }
+
+void GaussianHead::initialize(Rng& rng) { net_->initialize(rng); }
+
+void GaussianHead::unpack(const Vector& out, Vector& mu, Matrix& l, Vector& s_raw) const {
+  mu = out.head(d_);
+  s_raw = out.segment(d_, d_);
+  l = Matrix::Zero(d_, d_);
+  for (Index i = 0; i < d_; ++i) l(i, i) = std::exp(kLogScaleClamp * std::tanh(s_raw[i] / kLogScaleClamp));
+  if (o_.covariance == CovarianceForm::kFull) {
+    Index p = 2 * d_;
+    for (Index i = 1; i < d_; ++i) {
+      for (Index k = 0; k < i; ++k) l(i, k) = out[p++];
+    }
+  }
+}
+
+double Head::loss_with_mean_penalty(const Matrix&, const Matrix&, Rng&, bool, Matrix*, const MeanPenalty&, Index) {
+  throw InvalidArgument(format_message("head = ", to_string(type()),
+                                       ": derivative-informed training (labels.pairs > 0) needs a head whose mean is a "
+                                       "differentiable map of the context (gaussian, flow)"));
+}
+
+double GaussianHead::loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) {
+  return loss_with_mean_penalty(x, ctx, rng, gradient, dctx, nullptr, 0);
+}
+
+double GaussianHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng&, bool gradient, Matrix* dctx,
+                                            const MeanPenalty& penalty, Index) {
+  const Index b = x.cols();
+  assert(ctx.cols() >= b);
+  Matrix out;
+  net_->forward(ctx, out);
+  Vector losses(b);
+  Matrix dout = Matrix::Zero(out.rows(), gradient ? ctx.cols() : 0);
+  const double log2pi = std::log(2.0 * std::numbers::pi);
+#pragma omp parallel for schedule(static) if (parallel_worth_it(b * d_ * d_ * 4))
+  for (Index j = 0; j < b; ++j) {
+    Vector mu, s_raw;
+    Matrix l;
+    unpack(out.col(j), mu, l, s_raw);
+    const Vector e = x.col(j) - mu;
+    const Vector r = l.triangularView<Eigen::Lower>().solve(e);
+    double logdet = 0.0;
+    for (Index i = 0; i < d_; ++i) logdet += std::log(l(i, i));
+    losses[j] = 0.5 * r.squaredNorm() + logdet + 0.5 * static_cast<double>(d_) * log2pi;
+    if (gradient) {
+      // r = L^-1 e, u = L^-T r: d/dmu = -u, d/dL = -u r^T (lower part) + diag(1/L_ii).
+      const Vector u = l.transpose().triangularView<Eigen::Upper>().solve(r);
+      const double inv_b = 1.0 / static_cast<double>(b);
+      dout.col(j).head(d_) = -u * inv_b;
+      for (Index i = 0; i < d_; ++i) {
+        const double th = std::tanh(s_raw[i] / kLogScaleClamp);
+        const double ds = (-u[i] * r[i]) * l(i, i) + 1.0;  // d/ds of the loss, L_ii = e^s
+        dout(d_ + i, j) = ds * (1.0 - th * th) * inv_b;
+      }
+      if (o_.covariance == CovarianceForm::kFull) {
+        Index p = 2 * d_;
+        for (Index i = 1; i < d_; ++i) {
+          for (Index k = 0; k < i; ++k) dout(p++, j) = -u[i] * r[k] * inv_b;
+        }
+      }
+    }
+  }
+  double total = losses.mean();
+  if (penalty) {
+    Matrix g;
+    total += penalty(out.topRows(d_), gradient ? &g : nullptr);
+    if (gradient) dout.topRows(d_) += g;
+  }
+  if (gradient) {
+    Matrix gin;
+    net_->backward(dout, gin, true);
+    if (dctx) *dctx = std::move(gin);
+  }
+  return total;
+}
+
+Vector GaussianHead::log_prob(const Matrix& x, const Matrix& ctx) {
+  Matrix out;
+  net_->forward(ctx, out);
+  const Index b = x.cols();
+  Vector lp(b);
+  const double log2pi = std::log(2.0 * std::numbers::pi);
+  for (Index j = 0; j < b; ++j) {
+    Vector mu, s_raw;
+    Matrix l;
+    unpack(out.col(j), mu, l, s_raw);
+    const Vector r = l.triangularView<Eigen::Lower>().solve(Vector(x.col(j) - mu));
+    double logdet = 0.0;
+    for (Index i = 0; i < d_; ++i) logdet += std::log(l(i, i));
+    lp[j] = -0.5 * r.squaredNorm() - logdet - 0.5 * static_cast<double>(d_) * log2pi;
+  }
+  return lp;
+}
+
+Matrix GaussianHead::sample(const Matrix& ctx, Rng& rng) {
+  Matrix z(d_, ctx.cols());
+  for (Index j = 0; j < ctx.cols(); ++j) z.col(j) = rng.normal_vector(d_);
+  return push(z, ctx);
+}
+
+void GaussianHead::moments(const Vector& ctx, Vector& mu, Matrix& l) {
+  Matrix out;
+  net_->forward(ctx, out);
+  Vector s_raw;
+  unpack(out.col(0), mu, l, s_raw);
+}
+
+void GaussianHead::unpack_tangent(const Vector& dout, const Vector& s_raw, const Matrix& l, Vector& dmu,
+                                  Matrix& dl) const {
+  dmu = dout.head(d_);
+  dl = Matrix::Zero(d_, d_);
+  for (Index i = 0; i < d_; ++i) {
+    const double th = std::tanh(s_raw[i] / kLogScaleClamp);
+    dl(i, i) = l(i, i) * (1.0 - th * th) * dout[d_ + i];
+  }
+  if (o_.covariance == CovarianceForm::kFull) {
+    Index p = 2 * d_;
+    for (Index i = 1; i < d_; ++i) {
+      for (Index k = 0; k < i; ++k) dl(i, k) = dout[p++];
+    }
+  }
+}
+
+Matrix GaussianHead::push(const Matrix& z, const Matrix& ctx) {
+  Matrix out;
+  net_->forward(ctx, out);
+  Matrix x(d_, z.cols());
+  for (Index j = 0; j < z.cols(); ++j) {
+    Vector mu, s_raw;
+    Matrix l;
+    unpack(out.col(j), mu, l, s_raw);
+    x.col(j) = mu + l * z.col(j);
+  }
+  return x;
+}
+
+Matrix GaussianHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) {
+  Matrix out, dout;
+  net_->forward(ctx, out);
+  net_->tangent(dctx, dout);
+  Matrix dx(d_, z.cols());
+  for (Index j = 0; j < z.cols(); ++j) {
+    Vector mu, s_raw, dmu;
+    Matrix l, dl;
+    unpack(out.col(j), mu, l, s_raw);
+    unpack_tangent(dout.col(j), s_raw, l, dmu, dl);
+    dx.col(j) = dmu + dl * z.col(j);
+  }
+  return dx;
+}
+
+Matrix GaussianHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) {
+  Matrix out, gin;
+  net_->forward(ctx, out);
+  Matrix gout = Matrix::Zero(out.rows(), z.cols());
+  for (Index j = 0; j < z.cols(); ++j) {
+    Vector mu, s_raw;
+    Matrix l;
+    unpack(out.col(j), mu, l, s_raw);
+    // x = mu + L z: dx/dmu = I, dx_i/dL_ik = z_k.
+    gout.col(j).head(d_) = a.col(j);
+    for (Index i = 0; i < d_; ++i) {
+      const double th = std::tanh(s_raw[i] / kLogScaleClamp);
+      gout(d_ + i, j) = a(i, j) * z(i, j) * l(i, i) * (1.0 - th * th);
+    }
+    if (o_.covariance == CovarianceForm::kFull) {
+      Index p = 2 * d_;
+      for (Index i = 1; i < d_; ++i) {
+        for (Index k = 0; k < i; ++k) gout(p++, j) = a(i, j) * z(k, j);
+      }
+    }
+  }
+  net_->backward(gout, gin, false);
+  return gin;
+}
+
+Vector Head::mean(const Vector& ctx) {
+  const Matrix z = mean_draws();
+  return push(z, ctx.replicate(1, z.cols())).rowwise().mean();
+}
+
+Vector Head::mean_jvp(const Vector& ctx, const Vector& dctx) {
+  const Matrix z = mean_draws();
+  return push_jvp(z, ctx.replicate(1, z.cols()), dctx.replicate(1, z.cols())).rowwise().mean();
+}
+
+Vector Head::mean_vjp(const Vector& ctx, const Vector& a) {
+  const Matrix z = mean_draws();
+  const Index m = z.cols();
+  return push_vjp(z, ctx.replicate(1, m), (a / static_cast<double>(m)).replicate(1, m)).rowwise().sum();
+}
+
+std::unique_ptr<Head> make_head(const AmortizedConfig& config, Index state_size) {
+  const Index c = config.encoder.context;
+  switch (config.head) {
+    case HeadType::kFlow:
+      return std::make_unique<FlowHead>(state_size, c, config.flow, config.mean_samples, config.mean_seed);
+    case HeadType::kScore:
+      return std::make_unique<ScoreHead>(state_size, c, config.score, config.mean_samples, config.mean_seed);
+    case HeadType::kGaussian:
+      if (config.encoder.type == EncoderType::kLocal) {
+        return std::make_unique<GaussianHead>(state_size, 2 * state_size, config.gaussian, true);
+      }
+      return std::make_unique<GaussianHead>(state_size, c, config.gaussian);
+  }
+  throw InvalidArgument("make_head: unknown head");
+}
+
+}  // namespace varflow::amortized

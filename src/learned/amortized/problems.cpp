@@ -1,0 +1,371 @@
+#include "varflow/amortized/problems.h"
+
+#include <cmath>
+#include <exception>
+#include <vector>
+#include <numbers>
+
+#include "varflow/core/error.h"
+#include "varflow/covariance/covariances.h"
+#include "varflow/model/lorenz96.h"
+#include "varflow/obs/operators.h"
+#include "varflow/var/exact_sensitivity.h"
+#include "varflow/var/incremental_4dvar.h"
+
+namespace varflow::amortized {
+
+void Dataset::validate(const ProblemShape& shape) const {
+  const char* w = "Dataset";
+  check_size(w, "rows of x", x.rows(), shape.state_size);
+  check_size(w, "rows of y", y.rows(), shape.obs_size);
+  check_size(w, "columns of y", y.cols(), x.cols());
+  for (Index j = 0; j < x.cols(); ++j) {
+    for (Index i = 0; i < x.rows(); ++i) {
+      if (!std::isfinite(x(i, j))) throw InvalidArgument(format_message(w, ": x(", i, ", ", j, ") = ", x(i, j), " is not finite"));
+    }
+    for (Index i = 0; i < y.rows(); ++i) {
+      const double v = y(i, j);
+      if (std::isinf(v) || (std::isnan(v) && !shape.gridded())) {
+        throw InvalidArgument(format_message(w, ": y(", i, ", ", j, ") = ", v,
+                                             std::isinf(v) ? " is infinite" : " is missing, but these observations are not gridded"));
+      }
+    }
+  }
+  if (labels.empty()) return;
+  const Index n = x.cols(), k = labels.probes;
+  check_size(w, "rows of labels.mean", labels.mean.rows(), shape.state_size);
+  check_size(w, "columns of labels.mean", labels.mean.cols(), n);
+  check_at_least(w, "labels.probes", k, 0);
+  check_size(w, "rows of labels.dy", labels.dy.rows(), shape.obs_size);
+  check_size(w, "columns of labels.dy", labels.dy.cols(), n * k);
+  check_size(w, "rows of labels.dx", labels.dx.rows(), shape.state_size);
+  check_size(w, "columns of labels.dx", labels.dx.cols(), n * k);
+  for (Index j = 0; j < n; ++j) {
+    if (std::isnan(labels.mean(0, j))) continue;  // no labels for this pair
+    const auto bad = [&](const char* what, const Matrix& m, Index col) {
+      for (Index i = 0; i < m.rows(); ++i) {
+        if (!std::isfinite(m(i, col))) {
+          throw InvalidArgument(format_message(w, ": labels.", what, "(", i, ", ", col, ") = ", m(i, col), " is not finite"));
+        }
+      }
+    };
+    bad("mean", labels.mean, j);
+    for (Index p = 0; p < k; ++p) {
+      bad("dy", labels.dy, j * k + p);
+      bad("dx", labels.dx, j * k + p);
+    }
+  }
+}
+
+Index OracleLabels::labelled() const {
+  Index count = 0;
+  for (Index j = 0; j < mean.cols(); ++j) count += std::isnan(mean(0, j)) ? 0 : 1;
+  return count;
+}
+
+void prepare_labels(Dataset& data, Index count, Index probes, Rng& rng) {
+  check_at_least("prepare_labels", "probes", probes, 0);
+  if (count < 0 || count > data.size()) {
+    throw InvalidArgument(format_message("prepare_labels: count = ", count, " must be in [0, ", data.size(), "]"));
+  }
+  OracleLabels& l = data.labels;
+  l.probes = probes;
+  l.mean = Matrix::Constant(data.x.rows(), data.size(), std::nan(""));
+  l.dy = Matrix::Zero(data.y.rows(), data.size() * probes);
+  l.dx = Matrix::Zero(data.x.rows(), data.size() * probes);
+  for (Index j = 0; j < count; ++j) {
+    for (Index p = 0; p < probes; ++p) {
+      for (Index i = 0; i < data.y.rows(); ++i) {
+        const double v = rng.normal();
+        l.dy(i, j * probes + p) = std::isnan(data.y(i, j)) ? 0.0 : v;
+      }
+    }
+  }
+}
+
+void Simulator::label(Dataset&, Index, Index, Rng&) const {
+  throw InvalidArgument(format_message("problem ", name(),
+                                       " has no oracle for derivative labels (labels.pairs must be 0)"));
+}
+
+// ---- two moons -------------------------------------------------------------------------------------
+
+Eigen::Vector2d TwoMoons::raw_mean() { return {0.5, 0.25}; }
+
+Eigen::Vector2d TwoMoons::raw_std() {
+  // E[x1^2] = (E cos^2 + E (1 - cos)^2) / 2 = (1/2 + 3/2) / 2 = 1;  E[x1] = 1/2.
+  // E[x2^2] = (E sin^2 + E (1/2 - sin)^2) / 2 = (1/2 + 3/4 - 2/pi) / 2;  E[x2] = 1/4.
+  const double pi = std::numbers::pi, s2 = kMoonNoise * kMoonNoise;
+  const double v1 = 1.0 - 0.25 + s2;
+  const double v2 = (0.5 + 0.75 - 2.0 / pi) / 2.0 - 0.0625 + s2;
+  return {std::sqrt(v1), std::sqrt(v2)};
+}
+
+std::string TwoMoons::describe() const {
+  return format_message("two-moons: standardised moons (noise ", kMoonNoise, "), y = x1 + x2 + N(0, ", kObsNoise, "^2)");
+}
+
+Matrix TwoMoons::sample_prior(Index n, Rng& rng, std::vector<int>* moon) {
+  Matrix x(2, n);
+  const Eigen::Vector2d m = raw_mean(), s = raw_std();
+  if (moon) moon->resize(static_cast<std::size_t>(n));
+  for (Index j = 0; j < n; ++j) {
+    const double t = std::numbers::pi * rng.uniform();
+    const int which = rng.uniform() < 0.5 ? 0 : 1;
+    double a = which == 0 ? std::cos(t) : 1.0 - std::cos(t);
+    double b = which == 0 ? std::sin(t) : 0.5 - std::sin(t);
+    a += kMoonNoise * rng.normal();
+    b += kMoonNoise * rng.normal();
+    x(0, j) = (a - m[0]) / s[0];
+    x(1, j) = (b - m[1]) / s[1];
+    if (moon) (*moon)[static_cast<std::size_t>(j)] = which;
+  }
+  return x;
+}
+
+double TwoMoons::distance_to_moon(const Eigen::Vector2d& xs, int moon) {
+  const Eigen::Vector2d raw = xs.cwiseProduct(raw_std()) + raw_mean();
+  // Closest point of the half circle: angle of the point about the moon's centre, clamped to the arc.
+  const Eigen::Vector2d centre = moon == 0 ? Eigen::Vector2d(0.0, 0.0) : Eigen::Vector2d(1.0, 0.5);
+  const Eigen::Vector2d d = raw - centre;
+  double angle = std::atan2(moon == 0 ? d[1] : -d[1], moon == 0 ? d[0] : -d[0]);  // lower moon: rotated by pi
+  if (angle < 0.0) angle = angle < -std::numbers::pi / 2.0 ? std::numbers::pi : 0.0;  // nearest end of the arc
+  const Eigen::Vector2d p = moon == 0 ? Eigen::Vector2d(std::cos(angle), std::sin(angle))
+                                      : Eigen::Vector2d(1.0 - std::cos(angle), 0.5 - std::sin(angle));
+  return (raw - p).norm();
+}
+
+Dataset TwoMoons::simulate(Index n, Rng& rng) const {
+  Dataset d;
+  d.x = sample_prior(n, rng);
+  d.y.resize(1, n);
+  for (Index j = 0; j < n; ++j) d.y(0, j) = d.x(0, j) + d.x(1, j) + kObsNoise * rng.normal();
+  return d;
+}
+
+// ---- linear Gaussian -------------------------------------------------------------------------------
+
+LinearGaussian::LinearGaussian(Index n, double prior_variance, double noise_variance)
+    : n_(n), pv_(prior_variance), nv_(noise_variance) {
+  check_at_least("LinearGaussian", "n", n, 1);
+  check_positive("LinearGaussian", "prior_variance", prior_variance);
+  check_positive("LinearGaussian", "noise_variance", noise_variance);
+}
+
+std::string LinearGaussian::describe() const {
+  return format_message("linear-gaussian: x ~ N(0, ", pv_, " I_", n_, "), y = x + N(0, ", nv_, " I)");
+}
+
+Dataset LinearGaussian::simulate(Index n, Rng& rng) const {
+  Dataset d;
+  d.x.resize(n_, n);
+  d.y.resize(n_, n);
+  const double sp = std::sqrt(pv_), sn = std::sqrt(nv_);
+  for (Index j = 0; j < n; ++j) {
+    for (Index i = 0; i < n_; ++i) {
+      d.x(i, j) = sp * rng.normal();
+      d.y(i, j) = d.x(i, j) + sn * rng.normal();
+    }
+  }
+  return d;
+}
+
+Vector LinearGaussian::posterior_mean(const Vector& y) const { return y * (pv_ / (pv_ + nv_)); }
+double LinearGaussian::posterior_variance() const { return pv_ * nv_ / (pv_ + nv_); }
+
+void LinearGaussian::label(Dataset& data, Index count, Index probes, Rng& rng) const {
+  data.validate(shape());
+  prepare_labels(data, count, probes, rng);
+  const double gain = pv_ / (pv_ + nv_);
+  OracleLabels& l = data.labels;
+  for (Index j = 0; j < count; ++j) {
+    l.mean.col(j) = posterior_mean(data.y.col(j));
+    for (Index p = 0; p < probes; ++p) l.dx.col(j * probes + p) = gain * l.dy.col(j * probes + p);
+  }
+}
+
+// ---- Lorenz-96 -------------------------------------------------------------------------------------
+
+Lorenz96Problem::Lorenz96Problem(Lorenz96ProblemOptions options, std::shared_ptr<const Model> model)
+    : o_(options), model_(std::move(model)) {
+  o_.validate();
+  if (!model_) {
+    model_ = std::make_shared<Lorenz96>(o_.size, o_.forcing, o_.dt);
+  } else if (model_->state_size() != o_.size) {
+    throw InvalidArgument(format_message("Lorenz96Problem: the simulation model '", model_->name(), "' has state size ",
+                                         model_->state_size(), ", but lorenz96.size = ", o_.size));
+  }
+  if (o_.prior == Lorenz96Prior::kGaussian) center_ = gaussian_center(o_);
+}
+
+Vector Lorenz96Problem::gaussian_center(const Lorenz96ProblemOptions& o) {
+  o.validate();
+  const Lorenz96 physics(o.size, o.forcing, o.dt);
+  Rng rng(o.prior_seed);
+  Vector state = Vector::Constant(o.size, o.forcing) + 0.01 * rng.normal_vector(o.size);
+  for (Index k = 0; k < o.spinup; ++k) physics.step(state);
+  return state;
+}
+
+ProblemShape Lorenz96Problem::shape() const {
+  const Index slots = o_.window / o_.obs_every + 1;
+  return {o_.size, slots * o_.size, slots, o_.size};
+}
+
+std::string Lorenz96Problem::describe() const {
+  std::string out = format_message("lorenz96: n = ", o_.size, ", F = ", o_.forcing, ", dt = ", o_.dt, ", window ",
+                                   o_.window, " steps, observed every ", o_.obs_every, " steps at every ",
+                                   o_.obs_stride, "-th point, noise ", o_.obs_noise, ", missing ", o_.missing);
+  if (o_.prior == Lorenz96Prior::kGaussian) {
+    out += format_message(", gaussian prior (sd ", o_.prior_sd, " about the attractor state of seed ", o_.prior_seed, ")");
+  }
+  const std::string physics = Lorenz96(o_.size, o_.forcing, o_.dt).name();
+  if (model_->name() != physics) out += format_message(", simulated with ", model_->name());
+  return out;
+}
+
+Dataset Lorenz96Problem::simulate(Index n, Rng& rng) const {
+  const Lorenz96 physics(o_.size, o_.forcing, o_.dt);
+  const Model& model = *model_;
+  const IdentityObservation h(o_.size);
+  const ProblemShape sh = shape();
+  Dataset d;
+  d.x.resize(o_.size, n);
+  d.y.resize(sh.obs_size, n);
+  const bool climatology = o_.prior == Lorenz96Prior::kClimatology;
+  // Climatology: one long run from a perturbed rest state.
+  Vector state;
+  if (climatology) {
+    state = Vector::Constant(o_.size, o_.forcing) + 0.01 * rng.normal_vector(o_.size);
+    for (Index k = 0; k < o_.spinup; ++k) physics.step(state);
+  }
+  Vector x, y;
+  for (Index j = 0; j < n; ++j) {
+    if (climatology) {
+      for (Index k = 0; k < o_.decorrelation; ++k) physics.step(state);
+      d.x.col(j) = state;
+    } else {
+      d.x.col(j) = center_ + o_.prior_sd * rng.normal_vector(o_.size);
+    }
+    x = d.x.col(j);
+    for (Index step = 0, slot = 0; step <= o_.window; ++step) {
+      if (step % o_.obs_every == 0) {
+        h.apply(x, y);
+        for (Index i = 0; i < o_.size; ++i) {
+          const bool observed = i % o_.obs_stride == 0 && rng.uniform() >= o_.missing;
+          const double noise = o_.obs_noise * rng.normal();
+          d.y(slot * o_.size + i, j) = observed ? y[i] + noise : std::nan("");
+        }
+        ++slot;
+      }
+      if (step < o_.window) model.step(x);
+    }
+  }
+  return d;
+}
+
+AssimilationWindow Lorenz96Problem::window(const Vector& y) const {
+  if (o_.prior != Lorenz96Prior::kGaussian) {
+    throw InvalidArgument("Lorenz96Problem::window: lorenz96.prior = climatology has no Gaussian background; use gaussian");
+  }
+  return window(y, center_, std::make_shared<DiagonalCovariance>(Vector::Constant(o_.size, o_.prior_sd * o_.prior_sd)));
+}
+
+AssimilationWindow Lorenz96Problem::window(const Vector& y, const Vector& background,
+                                           std::shared_ptr<const Covariance> b) const {
+  const ProblemShape sh = shape();
+  check_size("Lorenz96Problem::window", "y", y.size(), sh.obs_size);
+  AssimilationWindow w;
+  w.background = background;
+  w.b = std::move(b);
+  w.model = model_;
+  w.steps = o_.window;
+  const auto h = std::make_shared<IdentityObservation>(o_.size);
+  const auto r = std::make_shared<DiagonalCovariance>(Vector::Constant(o_.size, o_.obs_noise * o_.obs_noise));
+  for (Index slot = 0; slot < sh.obs_slots; ++slot) {
+    Observations obs;
+    obs.step = slot * o_.obs_every;
+    obs.values = y.segment(slot * o_.size, o_.size);
+    obs.mask.resize(o_.size);
+    for (Index i = 0; i < o_.size; ++i) {
+      obs.mask[i] = std::isfinite(obs.values[i]);
+      if (!obs.mask[i]) obs.values[i] = 0.0;
+    }
+    obs.op = h;
+    obs.r = r;
+    w.observations.push_back(std::move(obs));
+  }
+  return w;
+}
+
+namespace {
+// The 4D-Var MAP of a Lorenz-96 window (incremental Gauss-Newton, tight tolerances).
+Vector lorenz96_map(const AssimilationWindow& window, Index pair) {
+  GaussNewtonOptions options;
+  options.gradient_tolerance = 1e-10;
+  options.posterior = PosteriorMethod::kNone;
+  SolverSummary summary;
+  const VarResult r = IncrementalFourDVar(options).solve(window, &summary);
+  if (!summary.converged() || !r.analysis.allFinite()) {
+    throw NumericalError(format_message("lorenz96 labels: 4D-Var of pair ", pair, " failed: ", summary.BriefReport()));
+  }
+  return r.analysis;
+}
+}  // namespace
+
+void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) const {
+  if (!has_oracle_labels()) Simulator::label(data, count, probes, rng);
+  data.validate(shape());
+  prepare_labels(data, count, probes, rng);
+  OracleLabels& l = data.labels;
+  // J dy: the exact sensitivity (full Hessian at the MAP) when the model has a second-order adjoint;
+  // otherwise (e.g. a neural emulator) central differences of the MAP in the probe direction.
+  const bool exact = model_->has_second_order();
+  const double h = 1e-2 * o_.obs_noise;  // central-difference step (rms of the perturbation of y)
+  const auto label_pair = [&](Index j) {
+    const Vector y = data.y.col(j);
+    const AssimilationWindow w = window(y);
+    l.mean.col(j) = lorenz96_map(w, j);
+    if (exact && probes > 0) {
+      const ExactObservationSensitivity sensitivity(FourDVarCost(w).linearize(l.mean.col(j)));
+      for (Index p = 0; p < probes; ++p) {
+        try {
+          l.dx.col(j * probes + p) = sensitivity.apply(l.dy.col(j * probes + p));
+        } catch (const NumericalError& e) {
+          throw NumericalError(format_message("lorenz96 labels: the sensitivity of pair ", j, " failed: ", e.what()));
+        }
+      }
+      return;
+    }
+    for (Index p = 0; p < probes; ++p) {
+      const Vector dy = l.dy.col(j * probes + p);
+      const double scale = h / std::max(dy.norm() / std::sqrt(static_cast<double>(dy.size())), 1e-300);
+      const Vector plus = lorenz96_map(window(y + scale * dy), j);
+      const Vector minus = lorenz96_map(window(y - scale * dy), j);
+      l.dx.col(j * probes + p) = (plus - minus) / (2.0 * scale);
+    }
+  };
+  // Pairs are independent (their probes were drawn above), so the labels are the same for any
+  // number of threads; the first failure (lowest pair) is rethrown after the loop.
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(count));
+#pragma omp parallel for schedule(dynamic, 4)
+  for (Index j = 0; j < count; ++j) {
+    try {
+      label_pair(j);
+    } catch (...) {
+      errors[static_cast<std::size_t>(j)] = std::current_exception();
+    }
+  }
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+std::unique_ptr<Simulator> make_problem(const std::string& name, const Lorenz96ProblemOptions& lorenz96) {
+  if (name == "two-moons") return std::make_unique<TwoMoons>();
+  if (name == "linear-gaussian") return std::make_unique<LinearGaussian>();
+  if (name == "lorenz96") return std::make_unique<Lorenz96Problem>(lorenz96);
+  throw InvalidArgument(format_message("problem = '", name, "' is not one of two-moons, linear-gaussian, lorenz96"));
+}
+
+}  // namespace varflow::amortized

@@ -1,0 +1,3 @@
+list(APPEND VARFLOW_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/product_layer.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/stencil_emulator.cpp)

@@ -1,0 +1,2 @@
+#pragma once
+#include "varflow/top/top.h"  // planted: base (low) reaches up into top (high)

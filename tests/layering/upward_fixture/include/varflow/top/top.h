@@ -1,0 +1,2 @@
+#pragma once
+#include "varflow/base/base.h"
