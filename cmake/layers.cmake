@@ -1,7 +1,7 @@
 # The layers of varflow, bottom to top, and the modules in each, in order. A module may include the
 # public headers (include/varflow/<module>/) of modules listed before it and of itself, never of one
 # listed after it; tests/layering/check_layering.cmake enforces this (ctest `layering`).
-# Sources live in src/<layer>/<module>/ with a sources.cmake; public headers in include/varflow/<module>/.
+# Sources are the .cpp files of src/<layer>/<module>/; public headers are in include/varflow/<module>/.
 set(VARFLOW_LAYERS foundation physics oracle learned gates cycling)
 set(VARFLOW_LAYER_foundation core io)                 # types, errors, RNG, hashes; files and configs
 set(VARFLOW_LAYER_physics covariance model obs)       # B and R, models with TL/AD, observation operators

@@ -32,7 +32,7 @@ TEST(ExperimentConfig, PartialConfigsKeepDefaults) {
       "cycling: {window_steps: 10, cycles: 6, burn_in: 1}\nmethod: strong_4dvar\n",
       "t.yaml");
   EXPECT_EQ(c.experiment.model->state_size(), 3);
-  EXPECT_DOUBLE_EQ(c.model.dt, 0.01);
+  EXPECT_DOUBLE_EQ(c.model.parameter("dt"), 0.01);
   EXPECT_EQ(c.experiment.observed_variables, (std::vector<Index>{0, 2}));
   EXPECT_EQ(c.experiment.method, VarMethod::kStrong4DVar);
   const ExperimentConfig again = parse_experiment_config(to_yaml(c), "again");

@@ -1,13 +1,15 @@
 // `varflow forecast`: run a model from a perturbed rest state and print a summary.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 
 #include "command.h"
 #include "varflow/core/random.h"
-#include "varflow/model/lorenz63.h"
-#include "varflow/model/lorenz96.h"
+#include "varflow/core/error.h"
+#include "varflow/model/model_registry.h"
 #include "varflow/model/trajectory.h"
 #include "varflow/version.h"
 
@@ -17,24 +19,41 @@ namespace {
 
 struct ForecastOptions {
   std::string model = "lorenz96";
-  varflow::Index n = 40;
-  double forcing = 8.0;
-  double dt = 0.05;
+  std::map<std::string, double> given;  // model parameters set on the command line, by key
   varflow::Index steps = 1000;
   std::uint64_t seed = 1;
 };
 
-// Runs a forecast from a randomly perturbed rest state and prints a summary.
-int run_forecast(const ForecastOptions& o) {
-  std::unique_ptr<varflow::Model> model;
-  varflow::Vector x0;
-  if (o.model == "lorenz96") {
-    model = std::make_unique<varflow::Lorenz96>(o.n, o.forcing, o.dt);
-    x0 = varflow::Vector::Constant(o.n, o.forcing);
-  } else {
-    model = std::make_unique<varflow::Lorenz63>(o.dt);
-    x0 = varflow::Vector::Constant(3, 1.0);
+// The model of the registry with the parameters given on the command line (the others default);
+// a parameter the model does not have, or a value against its rule, is bad input naming the flag.
+varflow::ModelSpec model_spec(const ForecastOptions& o) {
+  const varflow::ModelEntry& entry = varflow::find_model(o.model, "forecast");
+  varflow::ModelSpec spec;
+  spec.name = o.model;
+  spec.parameters = varflow::ModelSpec::default_parameters(o.model);
+  for (const auto& [key, value] : o.given) {
+    const auto it = std::find_if(entry.options.begin(), entry.options.end(), [&](const auto& op) { return op.key == key; });
+    if (it == entry.options.end()) {
+      std::string keys;
+      for (const auto& op : entry.options) keys += (keys.empty() ? "--" : ", --") + op.key;
+      throw varflow::InvalidArgument(varflow::format_message("forecast: --", key, " is not a parameter of ", o.model,
+                                                             " (its parameters: ", keys, ")"));
+    }
+    if (it->kind == varflow::io::NumericOption::Kind::kInteger && value != std::floor(value)) {
+      throw varflow::InvalidArgument(varflow::format_message("forecast: --", key, " = ", value, " is not an integer"));
+    }
+    varflow::io::check_value(*it, value, "--" + key, "forecast");
+    spec.parameters[key] = value;
   }
+  return spec;
+}
+
+// Runs a forecast from a randomly perturbed rest state (ones when the model has none) and prints a summary.
+int run_forecast(const ForecastOptions& o) {
+  const varflow::ModelSpec spec = model_spec(o);
+  const std::shared_ptr<const varflow::Model> model = spec.make();
+  varflow::Vector x0 = spec.rest_state();
+  if (x0.size() == 0) x0 = varflow::Vector::Ones(model->state_size());
   varflow::Rng rng(o.seed);
   std::printf("varflow %s forecast: %s, %lld steps, seed %llu\n", VARFLOW_VERSION_STRING, model->name().c_str(),
               static_cast<long long>(o.steps), static_cast<unsigned long long>(o.seed));
@@ -65,16 +84,26 @@ int run_forecast(const ForecastOptions& o) {
 void add_forecast_command(CLI::App& app, CommandList& commands) {
   auto o = std::make_shared<ForecastOptions>();
   auto* sub = app.add_subcommand("forecast", "Run a model forecast from a perturbed rest state and print a summary");
-  sub->add_option("--model", o->model, "Model to run")
-      ->check(CLI::IsMember({"lorenz96", "lorenz63"}))
+  sub->add_option("--model", o->model, "Model to run (the model registry):\n" + varflow::model_catalogue("  "))
+      ->check(CLI::IsMember(varflow::model_names()))
       ->capture_default_str();
-  sub->add_option("--n", o->n, "Lorenz-96: number of variables (>= 4)")->capture_default_str();
-  sub->add_option("--forcing", o->forcing, "Lorenz-96: forcing F")->capture_default_str();
-  sub->add_option("--dt", o->dt, "Time step in model time units (default 0.05 = 6 h for Lorenz-96, 0.01 for Lorenz-63)");
+  // One flag per parameter key of any registered model, described per model, with its default.
+  std::map<std::string, std::string> help;
+  for (const auto& name : varflow::model_names()) {
+    const auto& entry = varflow::find_model(name);
+    for (const auto& op : entry.options) {
+      help[op.key] += varflow::format_message(help[op.key].empty() ? "" : "; ", name, ": ", op.help, " (default ",
+                                              op.default_value, ")");
+    }
+  }
+  auto flags = std::make_shared<std::map<std::string, double>>();
+  for (const auto& [key, text] : help) sub->add_option("--" + key, (*flags)[key], text);
   sub->add_option("--steps", o->steps, "Number of steps")->check(CLI::NonNegativeNumber)->capture_default_str();
   sub->add_option("--seed", o->seed, "Seed of the initial perturbation")->capture_default_str();
-  commands.push_back({sub, [o, sub] {
-                        if (o->model == "lorenz63" && sub->count("--dt") == 0) o->dt = 0.01;
+  commands.push_back({sub, [o, sub, flags] {
+                        for (const auto& [key, value] : *flags) {
+                          if (sub->count("--" + key) != 0) o->given[key] = value;
+                        }
                         return run_forecast(*o);
                       }});
 }

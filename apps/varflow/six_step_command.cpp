@@ -60,14 +60,15 @@ void add_six_step_command(CLI::App& app, CommandList& commands) {
       "of them) are recomputed; the others are reused from the manifest. "
       "Exit 0 when every gate passed, 1 when a gate failed or a step was skipped, 2 on bad input.");
   sub->add_option("--config", o->config,
-                  "YAML config (keys: n, forcing, dt, train_pairs, stride, held_out, epochs, hidden, radius, layers, "
-                  "learning_rate, emulator_file, windows, window_steps, obs_every, obs_stride, obs_noise, "
-                  "background_sd, threads, on_gate_failure: stop | fallback, and a predictor: section with the keys "
-                  "of `varflow train` configs plus validation.*); absent keys keep their defaults; see "
-                  "design/cycle.md and --print-config");
+                  "YAML config in the sections shared with `assimilate`: model (name: lorenz96, n, forcing, dt), "
+                  "observations (every_steps, stride, error_variance), background (variance), cycling "
+                  "(window_steps); and oracle (windows), emulator (train_pairs, stride, held_out, epochs, hidden, "
+                  "radius, layers, learning_rate, file), predictor (the keys of `varflow train` configs plus "
+                  "validation.*), threads, on_gate_failure: stop | fallback. Absent keys keep their defaults; see "
+                  "design/cycle.md and --print-default");
   sub->add_option("--seed", o->seed, "Seed of every random draw")->capture_default_str();
   sub->add_option("--out", o->out, "Output directory (a previous run's manifest there enables re-use)");
-  sub->add_flag("--print-config", o->print_config,
+  sub->add_flag("--print-default,--print-config", o->print_config,
                 "Print the configuration (the defaults, with --config applied) as YAML and exit");
   sub->add_flag("--fresh", o->fresh, "Ignore the previous run in --out and compute every step");
   commands.push_back({sub, [o] { return run_six_step_command(*o); }});

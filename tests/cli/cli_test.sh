@@ -47,10 +47,14 @@ expect_status 2 "--out is required" -- "$varflow" simulate
 expect_status 2 "not a readable netCDF" -- "$varflow" assimilate --obs "$work/typo.yaml" --out "$work/c.nc"
 [ ! -e "$work/c.nc" ] || fail "a failed run left c.nc behind"
 expect_status 2 "n = 2 must be at least 4" -- "$varflow" forecast --n 2
+expect_status 2 "--velocity is not a parameter of lorenz96" -- "$varflow" forecast --velocity 2
+expect_status 0 "advection_diffusion" -- "$varflow" forecast --model advection_diffusion --steps 10
+printf 'n: 20\n' >"$work/old6.yaml"
+expect_status 2 "key 'n' was renamed: use model.n" -- "$varflow" six-step --config "$work/old6.yaml" --out "$work/six0"
 
 # six-step: a tiny run whose emulator is under-trained (exit 1, the table names the failed gate), the
 # same run again computes nothing, a changed observation network recomputes steps 2, 4 and 5.
-printf 'n: 20\ntrain_pairs: 200\nheld_out: 10\nepochs: 2\nhidden: 6\nwindows: 2\n' >"$work/tiny.yaml"
+printf 'model: {n: 20}\nemulator: {train_pairs: 200, held_out: 10, epochs: 2, hidden: 6}\noracle: {windows: 2}\n' >"$work/tiny.yaml"
 expect_status 0 "--fresh" -- "$varflow" six-step --help
 expect_status 0 "on_gate_failure: stop" -- "$varflow" six-step --print-config
 "$varflow" six-step --print-config >"$work/six_default.yaml"
@@ -64,13 +68,13 @@ for f in physics.nc oracle.nc emulator.nc manifest.json report.html; do
   [ -f "$work/six/$f" ] || fail "six-step wrote no $f"
 done
 expect_status 1 "steps computed by this run: 0 of" -- "$varflow" six-step --config "$work/tiny.yaml" --out "$work/six"
-printf 'obs_noise: 0.5\n' >>"$work/tiny.yaml"
+printf 'observations: {error_variance: 0.25}\n' >>"$work/tiny.yaml"
 expect_status 1 "step 3: reused" -- "$varflow" six-step --config "$work/tiny.yaml" --out "$work/six"
 grep -q "step 2: inputs changed" "$work/out" || fail "six-step did not recompute step 2 after an observation change"
-printf 'n: 20\nhiden: 6\n' >"$work/typo6.yaml"
-expect_status 2 "unknown key 'hiden'" -- "$varflow" six-step --config "$work/typo6.yaml" --out "$work/six2"
-printf 'emulator_file: %s\n' "$work/absent.nc" >"$work/nofile.yaml"
-expect_status 2 "emulator_file" -- "$varflow" six-step --config "$work/nofile.yaml" --out "$work/six3"
+printf 'model: {n: 20}\nemulator: {hiden: 6}\n' >"$work/typo6.yaml"
+expect_status 2 "unknown key 'emulator.hiden'" -- "$varflow" six-step --config "$work/typo6.yaml" --out "$work/six2"
+printf 'emulator: {file: %s}\n' "$work/absent.nc" >"$work/nofile.yaml"
+expect_status 2 "emulator.file" -- "$varflow" six-step --config "$work/nofile.yaml" --out "$work/six3"
 [ ! -e "$work/six3/physics.nc" ] || fail "six-step computed step 1 before refusing its emulator_file"
 
 if [ "$failures" -eq 0 ]; then echo "cli_test: all checks passed"; fi

@@ -19,12 +19,23 @@ namespace {
 // Too little training for the emulator to pass its gate: exercises the failure paths. `changes`
 // replace keys of the tiny configuration.
 cycle::SixStepConfig tiny(const std::string& on_failure, const std::map<std::string, std::string>& changes = {}) {
-  std::map<std::string, std::string> keys = {{"n", "20"},     {"train_pairs", "200"}, {"held_out", "10"},
-                                             {"epochs", "2"}, {"hidden", "6"},        {"windows", "2"},
+  // Dotted keys: "section.key" goes into `section:`.
+  std::map<std::string, std::string> keys = {{"model.n", "20"},        {"emulator.train_pairs", "200"},
+                                             {"emulator.held_out", "10"}, {"emulator.epochs", "2"},
+                                             {"emulator.hidden", "6"},    {"oracle.windows", "2"},
                                              {"on_gate_failure", on_failure}};
   for (const auto& [k, v] : changes) keys[k] = v;
+  std::map<std::string, std::string> sections;
   std::string yaml;
-  for (const auto& [k, v] : keys) yaml += k + ": " + v + "\n";
+  for (const auto& [k, v] : keys) {
+    const auto dot = k.find('.');
+    if (dot == std::string::npos) {
+      yaml += k + ": " + v + "\n";
+    } else {
+      sections[k.substr(0, dot)] += "  " + k.substr(dot + 1) + ": " + v + "\n";
+    }
+  }
+  for (const auto& [section, body] : sections) yaml += section + ":\n" + body;
   // A small predictor (step 5): a few hundred pairs, small networks, few validation events.
   yaml += "predictor:\n  pairs: 600\n  training: {epochs: 3, learning_rate: 0.003}\n"
           "  encoder: {width: 16, context: 8, channels: 4}\n  gaussian: {width: 16}\n"
@@ -111,31 +122,31 @@ TEST(SixStep, ReRunsExactlyTheStepsDownstreamOfAChange) {
   }
 
   // A new observation network re-validates steps 2, 4 and 5.
-  const auto obs = cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}}), 5, dir, log);
+  const auto obs = cycle::run_six_step(tiny("fallback", {{"observations.error_variance", "0.25"}}), 5, dir, log);
   EXPECT_EQ(obs.steps_run(), (std::vector<int>{2, 4, 5})) << log.str();
   EXPECT_NE(step(obs, 2).checksum, step(first, 2).checksum);
 
-  // A new emulator: steps 3, 4 and 5 (against the manifest of the previous run, obs_noise 0.5).
-  const auto emu = cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}}), 5, dir, log);
+  // A new emulator: steps 3, 4 and 5 (against the manifest of the previous run, error variance 0.25).
+  const auto emu = cycle::run_six_step(tiny("fallback", {{"observations.error_variance", "0.25"}, {"emulator.hidden", "5"}}), 5, dir, log);
   EXPECT_EQ(emu.steps_run(), (std::vector<int>{3, 4, 5})) << log.str();
 
   // New predictor settings: step 5 alone.
-  auto predictor = tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}});
+  auto predictor = tiny("fallback", {{"observations.error_variance", "0.25"}, {"emulator.hidden", "5"}});
   predictor.predictor["training.epochs"] = "2";
   const auto pred = cycle::run_six_step(predictor, 5, dir, log);
   EXPECT_EQ(pred.steps_run(), (std::vector<int>{5})) << log.str();
 
   // A changed physics or seed invalidates everything.
-  const auto physics = cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}, {"forcing", "8.5"}}), 5, dir, log);
+  const auto physics = cycle::run_six_step(tiny("fallback", {{"observations.error_variance", "0.25"}, {"emulator.hidden", "5"}, {"model.forcing", "8.5"}}), 5, dir, log);
   EXPECT_EQ(physics.steps_run(), (std::vector<int>{1, 2, 3, 4, 5}));
-  const auto seed = cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}, {"forcing", "8.5"}}), 6, dir, log);
+  const auto seed = cycle::run_six_step(tiny("fallback", {{"observations.error_variance", "0.25"}, {"emulator.hidden", "5"}, {"model.forcing", "8.5"}}), 6, dir, log);
   EXPECT_EQ(seed.steps_run(), (std::vector<int>{1, 2, 3, 4, 5}));
 
   // --fresh ignores the manifest.
   cycle::SixStepRunOptions fresh;
   fresh.fresh = true;
   const auto forced =
-      cycle::run_six_step(tiny("fallback", {{"obs_noise", "0.5"}, {"hidden", "5"}, {"forcing", "8.5"}}), 6, dir, log, fresh);
+      cycle::run_six_step(tiny("fallback", {{"observations.error_variance", "0.25"}, {"emulator.hidden", "5"}, {"model.forcing", "8.5"}}), 6, dir, log, fresh);
   EXPECT_EQ(forced.steps_run(), (std::vector<int>{1, 2, 3, 4, 5}));
   std::filesystem::remove_all(dir);
 }
@@ -175,7 +186,8 @@ TEST(SixStep, RefusesAnEmulatorFileWithCorruptedWeights) {
   const auto dir = fresh_dir("varflow_six_step_planted");
   std::filesystem::create_directories(dir);
   const std::map<std::string, std::string> trained = {
-      {"held_out", "40"}, {"windows", "3"}, {"train_pairs", "3000"}, {"epochs", "100"}, {"hidden", "16"}};
+      {"emulator.held_out", "40"}, {"oracle.windows", "3"}, {"emulator.train_pairs", "3000"},
+      {"emulator.epochs", "100"}, {"emulator.hidden", "16"}};
   std::ostringstream log;
   const auto first = cycle::run_six_step(tiny("stop", trained), 5, dir / "run", log);
   ASSERT_EQ(step(first, 3).status, cycle::StepStatus::kPassed) << step(first, 3).gate;
@@ -191,7 +203,7 @@ TEST(SixStep, RefusesAnEmulatorFileWithCorruptedWeights) {
   }
   auto with_file = [&](const std::string& file) {
     auto keys = trained;
-    keys["emulator_file"] = (dir / file).string();
+    keys["emulator.file"] = (dir / file).string();
     return tiny("stop", keys);
   };
   const auto planted = cycle::run_six_step(with_file("planted.nc"), 5, dir / "run", log);
@@ -209,28 +221,39 @@ TEST(SixStep, RefusesAnEmulatorFileWithCorruptedWeights) {
 
   // A file for another grid is a user error naming the key.
   auto other = with_file("good.nc");
-  other.n = 24;
+  other.model.parameters["n"] = 24;
   const std::string message = test::message_of([&] { cycle::run_six_step(other, 5, dir / "other", log); });
-  EXPECT_NE(message.find("emulator_file"), std::string::npos) << message;
+  EXPECT_NE(message.find("emulator.file"), std::string::npos) << message;
   EXPECT_NE(message.find("n = 20"), std::string::npos) << message;
   std::filesystem::remove_all(dir);
 }
 
 TEST(SixStep, ConfigErrorsNameTheKey) {
   try {
-    cycle::SixStepConfig::from_yaml("n: 20\nepochz: 3\n", "bad");
+    cycle::SixStepConfig::from_yaml("model: {n: 20}\nemulator: {epochz: 3}\n", "bad");
     FAIL() << "expected InvalidArgument";
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("epochz"), std::string::npos) << e.what();
   }
   EXPECT_THROW(cycle::SixStepConfig::from_yaml("on_gate_failure: retry\n", "bad"), InvalidArgument);
   try {
-    cycle::SixStepConfig::from_yaml("window_steps: 4\nobs_every: 5\n", "bad");
+    cycle::SixStepConfig::from_yaml("cycling: {window_steps: 4}\nobservations: {every_steps: 5}\n", "bad");
     FAIL() << "expected InvalidArgument";
   } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("obs_every = 5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("observations.every_steps = 5"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(cycle::SixStepConfig::from_yaml("held_out: 5\nwindows: 6\n", "bad"), InvalidArgument);
+  EXPECT_THROW(cycle::SixStepConfig::from_yaml("emulator: {held_out: 5}\noracle: {windows: 6}\n", "bad"), InvalidArgument);
+  // The flat keys of earlier versions name their new place (and the unit change).
+  EXPECT_EQ(test::message_of([] { cycle::SixStepConfig::from_yaml("obs_noise: 0.5\n", "old"); }),
+            "config: key 'obs_noise' was renamed: use observations.error_variance (a variance: the square of obs_noise)");
+  EXPECT_EQ(test::message_of([] { cycle::SixStepConfig::from_yaml("n: 20\n", "old"); }),
+            "config: key 'n' was renamed: use model.n");
+  // The physics comes from the model registry, in the section `assimilate` uses.
+  EXPECT_NE(test::message_of([] { cycle::SixStepConfig::from_yaml("model: {name: lorenz63}\n", "other"); })
+                .find("model.name = 'lorenz63': the cycle runs lorenz96"),
+            std::string::npos);
+  const auto printed = cycle::SixStepConfig().to_yaml();
+  EXPECT_EQ(cycle::SixStepConfig::from_yaml(printed, "printed").to_yaml(), printed);
   // The predictor section: keys of `varflow train` configs, its validation keys, not the problem's.
   const auto c = cycle::SixStepConfig::from_yaml("predictor:\n  pairs: 500\n  training: {epochs: 4}\n"
                                                  "  validation: {events: 5, oracle_jacobian: gauss-newton}\n", "ok");

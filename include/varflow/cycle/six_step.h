@@ -7,11 +7,11 @@
 // the same directory re-runs exactly the steps whose inputs changed and the steps downstream of them.
 //
 // Dependencies (a step's fingerprint covers its config keys and the checksums of its inputs):
-//   1 <- physics (n, forcing, dt), train_pairs, stride, held_out, seed
-//   2 <- step 1, windows and the observation network (window_steps, obs_every, obs_stride, obs_noise,
-//        background_sd)
-//   3 <- step 1, the emulator (hidden, radius, layers, epochs, learning_rate, threads), or the content
-//        checksum of emulator_file
+//   1 <- the physics (model section), emulator.train_pairs, .stride, .held_out, seed
+//   2 <- step 1, oracle.windows and the observation network (cycling.window_steps,
+//        observations.every_steps, .stride, .error_variance, background.variance)
+//   3 <- step 1, the emulator (emulator.hidden, .radius, .layers, .epochs, .learning_rate, threads), or the
+//        content checksum of emulator.file
 //   4 <- step 2, step 3 (its output and verdict), on_gate_failure
 //   5 <- the promoted model (the emulator when steps 3 and 4 passed; else the physics on fallback,
 //        or none: the cycle stops), the physics, the observation network, the predictor settings,
@@ -24,38 +24,46 @@
 
 #include "varflow/core/types.h"
 #include "varflow/cycle/predictor_step.h"
+#include "varflow/model/model_registry.h"
 
 namespace varflow::cycle {
 
+// The configuration, in the sections every command shares (design/formats.md): model,
+// observations, background, cycling; plus oracle, emulator and predictor. Units as in `assimilate`:
+// error and background *variances*.
 struct SixStepConfig {
-  Index n = 40;
-  double forcing = 8.0;
-  double dt = 0.05;
-  Index train_pairs = 6000;   // physics pairs for the emulator (every `stride` steps)
-  Index stride = 5;
-  Index held_out = 200;       // held-out states of the step-3 gate
-  Index epochs = 150;
-  Index hidden = 16;
-  Index radius = 6;           // stencil half-width: one RK4 step of Lorenz-96 reaches x_{i-8} .. x_{i+4}
-  Index layers = 1;
-  double learning_rate = 1e-2;
-  // An emulator file (varflow_stencil_emulator) to gate at step 3 instead of training one: a
-  // component trained elsewhere, or a new version of the promoted one. "" = train.
+  ModelSpec model;            // the physics (model registry; step 5 needs lorenz96)
+  Index train_pairs = 6000;   // emulator.train_pairs: physics pairs for the emulator (every `stride` steps)
+  Index stride = 5;           // emulator.stride
+  Index held_out = 200;       // emulator.held_out: held-out states of the step-3 gate
+  Index epochs = 150;         // emulator.epochs
+  Index hidden = 16;          // emulator.hidden
+  Index radius = 6;           // emulator.radius: stencil half-width (one RK4 step of Lorenz-96 reaches x_{i-8} .. x_{i+4})
+  Index layers = 1;           // emulator.layers
+  double learning_rate = 1e-2;  // emulator.learning_rate
+  // emulator.file: an emulator file (varflow_stencil_emulator) to gate at step 3 instead of training
+  // one: a component trained elsewhere, or a new version of the promoted one. "" = train.
   std::string emulator_file;
-  Index windows = 10;         // held-out 4D-Var windows (steps 2 and 4), <= held_out
+  Index windows = 10;         // oracle.windows: held-out 4D-Var windows (steps 2 and 4), <= held_out
   // The observation network of steps 2, 4 and 5: every obs_stride-th point observed at steps
-  // 0, obs_every, .. <= window_steps with error sd obs_noise; background error sd background_sd.
-  Index window_steps = 4;
-  Index obs_every = 2;
-  Index obs_stride = 1;
-  double obs_noise = 1.0;
-  double background_sd = 1.0;
+  // 0, obs_every_steps, .. <= window_steps with error variance obs_error_variance; background error
+  // variance background_variance (B = background_variance I).
+  Index window_steps = 4;            // cycling.window_steps
+  Index obs_every_steps = 2;         // observations.every_steps
+  Index obs_stride = 1;              // observations.stride
+  double obs_error_variance = 1.0;   // observations.error_variance
+  double background_variance = 1.0;  // background.variance
+
+  Index state_size() const { return static_cast<Index>(model.parameter("n")); }
+  double dt() const { return model.parameter("dt"); }
+  double obs_sd() const;
+  double background_sd() const;
   // Step 5 (design/cycle.md): overrides of the predictor's defaults by dotted key, as in the
   // `predictor:` section of the YAML config: "pairs", "head", "training.epochs", "gaussian.width",
   // "encoder.context", ... (the keys of `varflow train` configs) and "validation.events",
   // "validation.posterior_draws", "validation.jacobian_cases", "validation.sbc_simulations",
-  // "validation.oracle_jacobian". The problem itself comes from the keys above: the physics, the
-  // observation network, and background_sd as the sd of the predictor's Gaussian prior.
+  // "validation.oracle_jacobian". The problem itself comes from the sections above: the physics, the
+  // observation network, and background.variance as the variance of the predictor's Gaussian prior.
   std::map<std::string, std::string> predictor;
   Index threads = 1;          // OpenMP threads for the run (the small networks are fastest on one)
   std::string on_gate_failure = "stop";  // stop | fallback (to the physics model)
@@ -64,7 +72,8 @@ struct SixStepConfig {
   void validate() const;
   // The options of step 5 for this configuration (InvalidArgument naming a bad predictor key).
   PredictorStepOptions predictor_options() const;
-  // Strict YAML reading: unknown keys name themselves; absent keys keep the defaults.
+  // Strict YAML reading: unknown keys name themselves; absent keys keep the defaults; the flat keys of
+  // earlier versions (n, obs_noise, ...) are refused naming their new key.
   static SixStepConfig from_yaml(const std::string& text, const std::string& source_name);
   std::string to_yaml() const;
 };

@@ -7,27 +7,15 @@
 #include <string>
 
 #include "varflow/experiment/twin_experiment.h"
+#include "varflow/model/model_registry.h"
 
 namespace varflow {
-
-// The model section: which model and its parameters.
-struct ModelSpec {
-  std::string name = "lorenz96";  // lorenz96 | lorenz63 | advection_diffusion
-  Index n = 40;                   // lorenz96, advection_diffusion
-  double forcing = 8.0;           // lorenz96
-  double dt = 0.05;               // all
-  double sigma = 10.0, rho = 28.0, beta = 8.0 / 3.0;  // lorenz63
-  double velocity = 1.0, diffusivity = 0.1, ds = 1.0;  // advection_diffusion
-};
-
-// Builds the model (throws InvalidArgument naming a bad parameter).
-std::shared_ptr<const Model> make_model(const ModelSpec& spec);
 
 // What to do with non-finite observation values read from a file.
 enum class NonFiniteObservations { kReject, kMask };
 
 struct ExperimentConfig {
-  ModelSpec model;
+  ModelSpec model;                  // the model section (model/model_registry.h)
   TwinExperimentConfig experiment;  // experiment.model is built from `model`
   NonFiniteObservations non_finite_observations = NonFiniteObservations::kReject;
   std::string text;                 // the YAML it was read from ("" for a built-in default)

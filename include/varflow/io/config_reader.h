@@ -37,6 +37,9 @@ class ConfigReader {
   // `a: {b: 1, c: {d: x}}` gives ("b", "1"), ("c.d", "x"). For sections whose keys another reader
   // checks (e.g. amortized::apply_entry). Lists are an error naming the key.
   std::vector<std::pair<std::string, std::string>> flattened(const std::string& key);
+  // A key of an earlier version of the format: InvalidArgument "config: key 'obs_noise' was renamed:
+  // use observations.error_variance (<note>)" when it is present, so that an old file is not half-read.
+  void refuse_renamed(const std::string& old_key, const std::string& new_key, const std::string& note = "") const;
   // Throws InvalidArgument naming the first key that was never read.
   void finish() const;
   // "model.n" for key "n" in section "model".

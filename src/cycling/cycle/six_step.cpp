@@ -22,46 +22,53 @@
 #include "varflow/validation/emulator_gate.h"
 #include "varflow/emulator/stencil_emulator.h"
 #include "varflow/experiment/experiment_config.h"
-#include "varflow/model/lorenz96.h"
 #include "varflow/nn/parameters.h"
 #include "varflow/version.h"
 
 namespace varflow::cycle {
 
+double SixStepConfig::obs_sd() const { return std::sqrt(obs_error_variance); }
+double SixStepConfig::background_sd() const { return std::sqrt(background_variance); }
+
 void SixStepConfig::validate() const {
-  check_at_least("six-step config", "n", n, 4);
-  check_at_least("six-step config", "train_pairs", train_pairs, 10);
-  check_at_least("six-step config", "stride", stride, 1);
-  check_at_least("six-step config", "held_out", held_out, 1);
-  check_at_least("six-step config", "epochs", epochs, 1);
-  check_at_least("six-step config", "hidden", hidden, 1);
-  check_at_least("six-step config", "radius", radius, 0);
-  check_at_least("six-step config", "layers", layers, 0);
-  check_at_least("six-step config", "windows", windows, 1);
-  check_at_least("six-step config", "window_steps", window_steps, 1);
-  check_at_least("six-step config", "obs_every", obs_every, 1);
-  check_at_least("six-step config", "obs_stride", obs_stride, 1);
-  if (obs_every > window_steps) {
-    throw InvalidArgument(format_message("six-step config: obs_every = ", obs_every, " must not exceed window_steps = ",
-                                         window_steps));
+  if (model.name != "lorenz96") {
+    throw InvalidArgument(format_message("six-step config: model.name = '", model.name,
+                                         "': the cycle runs lorenz96 (step 5's amortized problem and the stencil "
+                                         "emulator are built for it)"));
+  }
+  model.make();  // checks the model's parameters by their rules
+  const Index n = state_size();
+  check_at_least("six-step config", "emulator.train_pairs", train_pairs, 10);
+  check_at_least("six-step config", "emulator.stride", stride, 1);
+  check_at_least("six-step config", "emulator.held_out", held_out, 1);
+  check_at_least("six-step config", "emulator.epochs", epochs, 1);
+  check_at_least("six-step config", "emulator.hidden", hidden, 1);
+  check_at_least("six-step config", "emulator.radius", radius, 0);
+  check_at_least("six-step config", "emulator.layers", layers, 0);
+  check_at_least("six-step config", "oracle.windows", windows, 1);
+  check_at_least("six-step config", "cycling.window_steps", window_steps, 1);
+  check_at_least("six-step config", "observations.every_steps", obs_every_steps, 1);
+  check_at_least("six-step config", "observations.stride", obs_stride, 1);
+  if (obs_every_steps > window_steps) {
+    throw InvalidArgument(format_message("six-step config: observations.every_steps = ", obs_every_steps,
+                                         " must not exceed cycling.window_steps = ", window_steps));
   }
   if (obs_stride > n) {
-    throw InvalidArgument(format_message("six-step config: obs_stride = ", obs_stride, " must not exceed n = ", n));
+    throw InvalidArgument(format_message("six-step config: observations.stride = ", obs_stride,
+                                         " must not exceed model.n = ", n));
   }
   if (windows > held_out) {
-    throw InvalidArgument(format_message("six-step config: windows = ", windows,
-                                         " must not exceed held_out = ", held_out,
+    throw InvalidArgument(format_message("six-step config: oracle.windows = ", windows,
+                                         " must not exceed emulator.held_out = ", held_out,
                                          " (window truths are held-out states)"));
   }
   check_at_least("six-step config", "threads", threads, 1);
-  for (auto [name, v] : {std::pair{"dt", dt}, std::pair{"learning_rate", learning_rate},
-                         std::pair{"obs_noise", obs_noise}, std::pair{"background_sd", background_sd}}) {
+  for (auto [name, v] : {std::pair{"emulator.learning_rate", learning_rate},
+                         std::pair{"observations.error_variance", obs_error_variance},
+                         std::pair{"background.variance", background_variance}}) {
     if (!(v > 0.0) || !std::isfinite(v)) {
       throw InvalidArgument(format_message("six-step config: ", name, " = ", v, " must be positive"));
     }
-  }
-  if (!std::isfinite(forcing)) {
-    throw InvalidArgument(format_message("six-step config: forcing = ", forcing, " must be finite"));
   }
   predictor_options().validate();
   if (on_gate_failure != "stop" && on_gate_failure != "fallback") {
@@ -91,20 +98,20 @@ Index parse_index(const std::string& key, const std::string& text) {
 PredictorStepOptions SixStepConfig::predictor_options() const {
   PredictorStepOptions o;
   auto& p = o.problem;
-  p.size = n;
-  p.forcing = forcing;
-  p.dt = dt;
+  p.size = state_size();
+  p.forcing = model.parameter("forcing");
+  p.dt = dt();
   p.window = window_steps;
-  p.obs_every = obs_every;
+  p.obs_every = obs_every_steps;
   p.obs_stride = obs_stride;
-  p.obs_noise = obs_noise;
+  p.obs_noise = obs_sd();
   p.missing = 0.0;
-  p.prior_sd = background_sd;
+  p.prior_sd = background_sd();
   for (const auto& [key, value] : predictor) {
     if (key.rfind("lorenz96.", 0) == 0) {
       throw InvalidArgument(format_message("six-step config: predictor.", key,
-                                           " cannot be set: the problem follows the cycle's keys (n, forcing, dt, "
-                                           "window_steps, obs_every, obs_stride, obs_noise, background_sd)"));
+                                           " cannot be set: the problem follows the cycle's sections (model, cycling.window_steps, "
+                                           "observations, background)"));
     }
     if (key == "validation.events") {
       o.validation.events = parse_index(key, value);
@@ -132,25 +139,48 @@ PredictorStepOptions SixStepConfig::predictor_options() const {
 
 SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::string& source_name) {
   io::ConfigReader r = io::ConfigReader::parse(text, source_name);
+  // The flat keys of earlier versions, refused naming their place in the shared sections.
+  const std::vector<std::tuple<std::string, std::string, std::string>> renamed = {
+      {"n", "model.n", ""}, {"forcing", "model.forcing", ""}, {"dt", "model.dt", ""},
+      {"obs_every", "observations.every_steps", ""}, {"obs_stride", "observations.stride", ""},
+      {"obs_noise", "observations.error_variance", "a variance: the square of obs_noise"},
+      {"background_sd", "background.variance", "a variance: the square of background_sd"},
+      {"window_steps", "cycling.window_steps", ""}, {"windows", "oracle.windows", ""},
+      {"train_pairs", "emulator.train_pairs", ""}, {"stride", "emulator.stride", ""},
+      {"held_out", "emulator.held_out", ""}, {"epochs", "emulator.epochs", ""}, {"hidden", "emulator.hidden", ""},
+      {"radius", "emulator.radius", ""}, {"layers", "emulator.layers", ""},
+      {"learning_rate", "emulator.learning_rate", ""}, {"emulator_file", "emulator.file", ""}};
+  for (const auto& [old_key, new_key, note] : renamed) r.refuse_renamed(old_key, new_key, note);
+
   SixStepConfig c;
-  c.n = r.integer("n", c.n);
-  c.forcing = r.real("forcing", c.forcing);
-  c.dt = r.real("dt", c.dt);
-  c.train_pairs = r.integer("train_pairs", c.train_pairs);
-  c.stride = r.integer("stride", c.stride);
-  c.held_out = r.integer("held_out", c.held_out);
-  c.epochs = r.integer("epochs", c.epochs);
-  c.hidden = r.integer("hidden", c.hidden);
-  c.radius = r.integer("radius", c.radius);
-  c.layers = r.integer("layers", c.layers);
-  c.learning_rate = r.real("learning_rate", c.learning_rate);
-  c.emulator_file = r.text("emulator_file", c.emulator_file);
-  c.windows = r.integer("windows", c.windows);
-  c.window_steps = r.integer("window_steps", c.window_steps);
-  c.obs_every = r.integer("obs_every", c.obs_every);
-  c.obs_stride = r.integer("obs_stride", c.obs_stride);
-  c.obs_noise = r.real("obs_noise", c.obs_noise);
-  c.background_sd = r.real("background_sd", c.background_sd);
+  io::ConfigReader m = r.section("model");
+  c.model = ModelSpec::read(m, c.model);
+  m.finish();
+  io::ConfigReader o = r.section("observations");
+  c.obs_every_steps = o.integer("every_steps", c.obs_every_steps);
+  c.obs_stride = o.integer("stride", c.obs_stride);
+  c.obs_error_variance = o.real("error_variance", c.obs_error_variance);
+  o.finish();
+  io::ConfigReader b = r.section("background");
+  c.background_variance = b.real("variance", c.background_variance);
+  b.finish();
+  io::ConfigReader cy = r.section("cycling");
+  c.window_steps = cy.integer("window_steps", c.window_steps);
+  cy.finish();
+  io::ConfigReader orc = r.section("oracle");
+  c.windows = orc.integer("windows", c.windows);
+  orc.finish();
+  io::ConfigReader e = r.section("emulator");
+  c.train_pairs = e.integer("train_pairs", c.train_pairs);
+  c.stride = e.integer("stride", c.stride);
+  c.held_out = e.integer("held_out", c.held_out);
+  c.epochs = e.integer("epochs", c.epochs);
+  c.hidden = e.integer("hidden", c.hidden);
+  c.radius = e.integer("radius", c.radius);
+  c.layers = e.integer("layers", c.layers);
+  c.learning_rate = e.real("learning_rate", c.learning_rate);
+  c.emulator_file = e.text("file", c.emulator_file);
+  e.finish();
   for (const auto& [key, value] : r.flattened("predictor")) c.predictor[key] = value;
   c.threads = r.integer("threads", c.threads);
   c.on_gate_failure = r.choice("on_gate_failure", c.on_gate_failure, {"stop", "fallback"});
@@ -172,13 +202,14 @@ std::string shortest(double v) {
 
 std::string SixStepConfig::to_yaml() const {
   std::ostringstream os;
-  os << "n: " << n << "\nforcing: " << shortest(forcing) << "\ndt: " << shortest(dt) << "\ntrain_pairs: "
-     << train_pairs << "\nstride: " << stride << "\nheld_out: " << held_out << "\nepochs: " << epochs
-     << "\nhidden: " << hidden << "\nradius: " << radius << "\nlayers: " << layers
-     << "\nlearning_rate: " << shortest(learning_rate) << "\nemulator_file: \"" << emulator_file << "\""
-     << "\nwindows: " << windows << "\nwindow_steps: " << window_steps << "\nobs_every: " << obs_every
-     << "\nobs_stride: " << obs_stride << "\nobs_noise: " << shortest(obs_noise)
-     << "\nbackground_sd: " << shortest(background_sd)
+  os << "model:\n" << model.yaml(2)
+     << "observations:\n  every_steps: " << obs_every_steps << "\n  stride: " << obs_stride
+     << "\n  error_variance: " << shortest(obs_error_variance) << "\nbackground:\n  variance: "
+     << shortest(background_variance) << "\ncycling:\n  window_steps: " << window_steps
+     << "\noracle:\n  windows: " << windows << "\nemulator:\n  train_pairs: " << train_pairs
+     << "\n  stride: " << stride << "\n  held_out: " << held_out << "\n  epochs: " << epochs
+     << "\n  hidden: " << hidden << "\n  radius: " << radius << "\n  layers: " << layers
+     << "\n  learning_rate: " << shortest(learning_rate) << "\n  file: \"" << emulator_file << "\""
      << "\nthreads: " << threads << "\non_gate_failure: " << on_gate_failure << "\n";
   if (!predictor.empty()) {
     os << "predictor:\n";
@@ -270,7 +301,7 @@ class Cycle {
   Cycle(const SixStepConfig& config, std::uint64_t seed, std::filesystem::path dir, std::ostream& log,
         PreviousRun previous)
       : c_(config), seed_(seed), dir_(std::move(dir)), log_(log), prev_(std::move(previous)),
-        physics_(std::make_shared<Lorenz96>(config.n, config.forcing, config.dt)) {}
+        physics_(config.model.make()) {}
 
   std::vector<StepRecord> run() {
     // A given emulator is checked before anything is computed or written.
@@ -318,7 +349,7 @@ class Cycle {
 
   StepRecord step1() {
     const std::string inputs = Fingerprint()
-                                   .add("n", c_.n).add("forcing", c_.forcing).add("dt", c_.dt)
+                                   .add("model", c_.model.yaml(0))
                                    .add("train_pairs", c_.train_pairs).add("stride", c_.stride)
                                    .add("held_out", c_.held_out).add("seed", seed_).hex();
     const auto file = dir_ / "physics.nc";
@@ -332,7 +363,8 @@ class Cycle {
     log_ << "step 1: physics trajectories (" << c_.train_pairs << " training pairs, " << c_.held_out
          << " held-out states)\n";
     Rng rng = step_rng(seed_, 1);
-    const Vector x0 = Vector::Constant(c_.n, c_.forcing);
+    Vector x0 = c_.model.rest_state();
+    if (x0.size() == 0) x0 = Vector::Ones(c_.state_size());
     data_.train = emulator::simulate_pairs(*physics_, x0, c_.train_pairs, 1000, c_.stride, rng);
     data_.held_out = emulator::simulate_pairs(*physics_, x0, c_.held_out, 1000, c_.stride + 2, rng);
     save_physics(data_, file);
@@ -342,9 +374,9 @@ class Cycle {
   StepRecord step2(const StepRecord& s1) {
     const std::string inputs = Fingerprint()
                                    .add("step1", s1.checksum).add("windows", c_.windows)
-                                   .add("window_steps", c_.window_steps).add("obs_every", c_.obs_every)
-                                   .add("obs_stride", c_.obs_stride).add("obs_noise", c_.obs_noise)
-                                   .add("background_sd", c_.background_sd).add("seed", seed_).hex();
+                                   .add("window_steps", c_.window_steps).add("obs_every", c_.obs_every_steps)
+                                   .add("obs_stride", c_.obs_stride).add("obs_error_variance", c_.obs_error_variance)
+                                   .add("background_variance", c_.background_variance).add("seed", seed_).hex();
     const auto file = dir_ / "oracle.nc";
     if (auto r = reusable(2, inputs, [&] {
           oracle_ = load_oracle(file);
@@ -356,14 +388,14 @@ class Cycle {
     log_ << "step 2: 4D-Var oracle on " << c_.windows << " held-out windows\n";
     // Window truths: held-out states spread evenly along their trajectory.
     const Matrix& held = data_.held_out.states;
-    Matrix truths(c_.n, c_.windows);
+    Matrix truths(c_.state_size(), c_.windows);
     for (Index w = 0; w < c_.windows; ++w) truths.col(w) = held.col(w * (held.cols() / c_.windows));
     WindowOptions wo;
     wo.steps = c_.window_steps;
-    wo.obs_every = c_.obs_every;
+    wo.obs_every = c_.obs_every_steps;
     wo.obs_stride = c_.obs_stride;
-    wo.obs_sd = c_.obs_noise;
-    wo.background_sd = c_.background_sd;
+    wo.obs_sd = c_.obs_sd();
+    wo.background_sd = c_.background_sd();
     Rng rng = step_rng(seed_, 2);
     oracle_.windows = make_held_out_windows(*physics_, truths, wo, rng);
     oracle_.analyses = solve_oracle(oracle_.windows, physics_);
@@ -373,12 +405,12 @@ class Cycle {
                  "", "", "oracle.nc", oracle_.checksum(), inputs, clock.seconds()};
     std::ostringstream g;
     g << std::setprecision(3) << a.converged_count() << "/" << c_.windows << " windows converged (all required); RMSE "
-      << a.mean_rmse << " (background " << c_.background_sd << ")";
+      << a.mean_rmse << " (background sd " << c_.background_sd() << ")";
     r.gate = g.str();
     r.detail = format_message("strong-constraint 4D-Var (Ceres) with the physics, dense Laplace posterior; ",
                               c_.windows, " windows of ", c_.window_steps, " steps, every ", c_.obs_stride,
-                              "-th point observed at steps 0, ", c_.obs_every, ", ..; obs sd ", c_.obs_noise,
-                              ", background sd ", c_.background_sd, "; solves ", a.seconds, " s");
+                              "-th point observed at steps 0, ", c_.obs_every_steps, ", ..; obs sd ", c_.obs_sd(),
+                              ", background sd ", c_.background_sd(), "; solves ", a.seconds, " s");
     log_ << "  " << r.gate << "\n";
     return r;
   }
@@ -389,13 +421,13 @@ class Cycle {
     try {
       emu = emulator::StencilEmulator::load(c_.emulator_file);
     } catch (const InvalidArgument& e) {
-      throw InvalidArgument(format_message("six-step config: emulator_file = '", c_.emulator_file, "': ", e.what()));
+      throw InvalidArgument(format_message("six-step config: emulator.file = '", c_.emulator_file, "': ", e.what()));
     }
     const auto& ec = emu->config();
-    if (ec.grid != c_.n || ec.dt != c_.dt) {
-      throw InvalidArgument(format_message("six-step config: emulator_file = '", c_.emulator_file,
+    if (ec.grid != c_.state_size() || ec.dt != c_.dt()) {
+      throw InvalidArgument(format_message("six-step config: emulator.file = '", c_.emulator_file,
                                            "' emulates n = ", ec.grid, ", dt = ", ec.dt, "; the physics has n = ",
-                                           c_.n, ", dt = ", c_.dt));
+                                           c_.state_size(), ", dt = ", c_.dt()));
     }
     return emu;
   }
@@ -432,11 +464,11 @@ class Cycle {
       r.detail = format_message("emulator loaded from '", c_.emulator_file, "' (checksum ", given->checksum(), ")\n");
     } else {
       emulator::StencilEmulatorConfig ec;
-      ec.grid = c_.n;
+      ec.grid = c_.state_size();
       ec.radius = c_.radius;
       ec.hidden = c_.hidden;
       ec.layers = c_.layers;
-      ec.dt = c_.dt;
+      ec.dt = c_.dt();
       emu = std::make_shared<emulator::StencilEmulator>(ec);
       emu->initialize(rng);
       nn::TrainingOptions to;
@@ -484,7 +516,7 @@ class Cycle {
     }
     const std::string why = emulator_promoted_ ? "step 4 not promoted" : "step 3 not promoted";
     if (c_.on_gate_failure == "fallback") {
-      *identity = format_message("physics n=", c_.n, " F=", c_.forcing, " dt=", c_.dt, " (fallback: emulator ",
+      *identity = format_message("physics ", physics_->name(), " (fallback: emulator ",
                                  s3.checksum, ", ", why, ")");
       *note = "fallback: " + why + ", the physics model is used; ";
       return physics_;
@@ -525,9 +557,9 @@ class Cycle {
     std::string identity, note;
     const auto model = promoted_model(s3, &s4, &identity, &note);
     Fingerprint f;
-    f.add("model", identity).add("n", c_.n).add("forcing", c_.forcing).add("dt", c_.dt)
-        .add("window_steps", c_.window_steps).add("obs_every", c_.obs_every).add("obs_stride", c_.obs_stride)
-        .add("obs_noise", c_.obs_noise).add("background_sd", c_.background_sd).add("threads", c_.threads)
+    f.add("model", identity).add("physics", c_.model.yaml(0))
+        .add("window_steps", c_.window_steps).add("obs_every", c_.obs_every_steps).add("obs_stride", c_.obs_stride)
+        .add("obs_error_variance", c_.obs_error_variance).add("background_variance", c_.background_variance).add("threads", c_.threads)
         .add("seed", seed_);
     for (const auto& [key, value] : c_.predictor) f.add(key.c_str(), value);
     const std::string inputs = f.hex();
@@ -563,7 +595,7 @@ class Cycle {
   std::filesystem::path dir_;
   std::ostream& log_;
   PreviousRun prev_;
-  std::shared_ptr<const Lorenz96> physics_;
+  std::shared_ptr<const Model> physics_;
   PhysicsData data_;
   OracleData oracle_;
   std::shared_ptr<emulator::StencilEmulator> given_emulator_;  // from emulator_file, if set

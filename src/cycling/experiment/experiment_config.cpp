@@ -6,9 +6,7 @@
 #include "varflow/io/config_reader.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
-#include "varflow/model/linear_model.h"
-#include "varflow/model/lorenz63.h"
-#include "varflow/model/lorenz96.h"
+#include "varflow/model/model_registry.h"
 
 namespace varflow {
 
@@ -65,26 +63,14 @@ void write_gauss_newton(std::ostream& os, const GaussNewtonOptions& o) {
 }
 
 void apply_model_defaults(ExperimentConfig& c) {
-  c.experiment.model = make_model(c.model);
-  if (c.model.name == "lorenz96") {
-    // The rest state F perturbed at one point: spin-up takes it onto the attractor.
-    c.experiment.truth_start = Vector::Constant(c.model.n, c.model.forcing);
-    c.experiment.truth_start[c.model.n / 2 - 1] += 0.01;
-  } else {
-    c.experiment.truth_start.resize(0);
-  }
+  c.experiment.model = c.model.make();
+  // The rest state perturbed at one point, when the model has one: spin-up takes it onto the
+  // attractor. Otherwise the twin experiment starts from ones(n) + 0.01 N(0, I).
+  c.experiment.truth_start = c.model.rest_state();
+  if (c.experiment.truth_start.size() > 0) c.experiment.truth_start[c.experiment.truth_start.size() / 2 - 1] += 0.01;
 }
 
 }  // namespace
-
-std::shared_ptr<const Model> make_model(const ModelSpec& s) {
-  if (s.name == "lorenz96") return std::make_shared<Lorenz96>(s.n, s.forcing, s.dt);
-  if (s.name == "lorenz63") return std::make_shared<Lorenz63>(s.dt, s.sigma, s.rho, s.beta);
-  if (s.name == "advection_diffusion") {
-    return std::make_shared<AdvectionDiffusion1D>(s.n, s.velocity, s.diffusivity, s.dt, s.ds);
-  }
-  throw InvalidArgument(format_message("model name = '", s.name, "' is not one of: lorenz96, lorenz63, advection_diffusion"));
-}
 
 std::string config_hash(const std::string& text) { return hex64(fnv1a(text)); }
 
@@ -102,27 +88,7 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
   ConfigReader root = ConfigReader::parse(yaml, source);
 
   ConfigReader m = root.section("model");
-  c.model.name = m.choice("name", c.model.name, {"lorenz96", "lorenz63", "advection_diffusion"});
-  if (c.model.name == "lorenz63") c.model.dt = 0.01;
-  c.model.dt = m.real("dt", c.model.dt);
-  require_positive(m, "dt", c.model.dt);
-  if (c.model.name == "lorenz96") {
-    c.model.n = m.integer("n", c.model.n);
-    require_at_least(m, "n", c.model.n, 4);
-    c.model.forcing = m.real("forcing", c.model.forcing);
-  } else if (c.model.name == "lorenz63") {
-    c.model.sigma = m.real("sigma", c.model.sigma);
-    c.model.rho = m.real("rho", c.model.rho);
-    c.model.beta = m.real("beta", c.model.beta);
-  } else {
-    c.model.n = m.integer("n", c.model.n);
-    require_at_least(m, "n", c.model.n, 3);
-    c.model.velocity = m.real("velocity", c.model.velocity);
-    c.model.diffusivity = m.real("diffusivity", c.model.diffusivity);
-    require_nonnegative(m, "diffusivity", c.model.diffusivity);
-    c.model.ds = m.real("ds", c.model.ds);
-    require_positive(m, "ds", c.model.ds);
-  }
+  c.model = ModelSpec::read(m, c.model);
   m.finish();
   apply_model_defaults(c);
   const Index n = e.model->state_size();
@@ -230,16 +196,7 @@ std::string to_yaml(const ExperimentConfig& c) {
   const TwinExperimentConfig& e = c.experiment;
   std::ostringstream os;
   os.precision(12);
-  os << "model:\n  name: " << c.model.name << "\n";
-  if (c.model.name == "lorenz96") {
-    os << "  n: " << c.model.n << "\n  forcing: " << c.model.forcing << "\n";
-  } else if (c.model.name == "lorenz63") {
-    os << "  sigma: " << c.model.sigma << "\n  rho: " << c.model.rho << "\n  beta: " << c.model.beta << "\n";
-  } else {
-    os << "  n: " << c.model.n << "\n  velocity: " << c.model.velocity << "\n  diffusivity: " << c.model.diffusivity
-       << "\n  ds: " << c.model.ds << "\n";
-  }
-  os << "  dt: " << c.model.dt << "\n";
+  os << "model:\n" << c.model.yaml(2);
   os << "truth:\n  spin_up_steps: " << e.spin_up_steps << "\n";
   os << "observations:\n  variables: ";
   if (e.observed_variables.empty()) {
@@ -271,8 +228,7 @@ std::string to_yaml(const ExperimentConfig& c) {
 
 std::string default_experiment_yaml() {
   return "# varflow experiment config (the built-in default). Keys and units: design/formats.md.\n"
-         "# model: lorenz96 (n, forcing, dt) | lorenz63 (sigma, rho, beta, dt) |\n"
-         "#        advection_diffusion (n, velocity, diffusivity, ds, dt)\n"
+         "# model.name, with its keys:\n" + model_catalogue("#   ") +
          "# observations.variables: all, or a list of state indices; non_finite: reject | mask\n"
          "# background.covariance: scaled_identity | periodic_gaussian (adds length_scale, nugget)\n"
          "# method: strong_4dvar | incremental_4dvar | weak_4dvar | 3dvar\n"

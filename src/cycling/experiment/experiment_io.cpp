@@ -72,7 +72,7 @@ void write_twin_data(const std::filesystem::path& path, const TwinData& d, const
   w.write("observations", "obs_time", "obs", values, "observed values (NaN = missing)", "model units");
   w.write("initial_background", "state", d.initial_background, "background of the first cycle", "model units");
   write_provenance(w, config, "varflow_truth_obs", "varflow truth and observations");
-  w.attribute("dt", config.model.dt);
+  if (config.model.parameters.count("dt") != 0) w.attribute("dt", config.model.parameter("dt"));
   w.commit();
 }
 

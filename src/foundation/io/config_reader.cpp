@@ -184,6 +184,13 @@ std::vector<std::pair<std::string, std::string>> ConfigReader::flattened(const s
   return out;
 }
 
+void ConfigReader::refuse_renamed(const std::string& old_key, const std::string& new_key,
+                                  const std::string& note) const {
+  if (!node_->yaml.IsMap() || !node_->yaml[old_key].IsDefined()) return;
+  throw InvalidArgument(format_message("config: key '", name(old_key), "' was renamed: use ", new_key,
+                                       note.empty() ? "" : " (" + note + ")"));
+}
+
 void ConfigReader::finish() const {
   if (!node_->yaml.IsMap()) return;
   for (const auto& kv : node_->yaml) {

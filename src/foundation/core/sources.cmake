@@ -1,4 +1,0 @@
-list(APPEND VARFLOW_SOURCES
-  ${CMAKE_CURRENT_LIST_DIR}/error.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/hash.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/random.cpp)

@@ -1,0 +1,132 @@
+#include "varflow/model/model_registry.h"
+
+#include <sstream>
+
+#include "varflow/core/error.h"
+#include "varflow/model/linear_model.h"
+#include "varflow/model/lorenz63.h"
+#include "varflow/model/lorenz96.h"
+
+namespace varflow {
+
+namespace {
+
+using io::NumericOption;
+using Rule = NumericOption::Rule;
+
+std::vector<ModelEntry> builtin_models() {
+  std::vector<ModelEntry> m;
+  m.push_back({"lorenz96", "Lorenz (1996) single-scale model on a periodic ring, RK4",
+               {NumericOption::integer("n", 40, 4, "number of variables"),
+                NumericOption::real("forcing", 8.0, Rule::kFinite, "forcing F"),
+                NumericOption::real("dt", 0.05, Rule::kPositive, "time step (0.05 = 6 h)")},
+               [](const ModelParameters& p) {
+                 return std::make_shared<Lorenz96>(static_cast<Index>(p.at("n")), p.at("forcing"), p.at("dt"));
+               },
+               [](const ModelParameters& p) {
+                 return Vector(Vector::Constant(static_cast<Index>(p.at("n")), p.at("forcing")));
+               }});
+  m.push_back({"lorenz63", "Lorenz (1963) three-variable model, RK4",
+               {NumericOption::real("sigma", 10.0, Rule::kFinite, "Prandtl number sigma"),
+                NumericOption::real("rho", 28.0, Rule::kFinite, "Rayleigh number rho"),
+                NumericOption::real("beta", 8.0 / 3.0, Rule::kFinite, "geometric factor beta"),
+                NumericOption::real("dt", 0.01, Rule::kPositive, "time step")},
+               [](const ModelParameters& p) {
+                 return std::make_shared<Lorenz63>(p.at("dt"), p.at("sigma"), p.at("rho"), p.at("beta"));
+               },
+               nullptr});
+  m.push_back({"advection_diffusion",
+               "1-D periodic advection-diffusion (upwind advection, centred diffusion, explicit Euler)",
+               {NumericOption::integer("n", 40, 3, "number of grid points"),
+                NumericOption::real("velocity", 1.0, Rule::kFinite, "advection velocity c (grid units per time)"),
+                NumericOption::real("diffusivity", 0.1, Rule::kNonNegative, "diffusivity kappa"),
+                NumericOption::real("ds", 1.0, Rule::kPositive, "grid spacing"),
+                NumericOption::real("dt", 0.05, Rule::kPositive, "time step")},
+               [](const ModelParameters& p) {
+                 return std::make_shared<AdvectionDiffusion1D>(static_cast<Index>(p.at("n")), p.at("velocity"),
+                                                               p.at("diffusivity"), p.at("dt"), p.at("ds"));
+               },
+               nullptr});
+  return m;
+}
+
+std::vector<ModelEntry>& registry() {
+  static std::vector<ModelEntry> entries = builtin_models();
+  return entries;
+}
+
+std::string joined_names() {
+  std::string s;
+  for (const auto& e : registry()) s += (s.empty() ? "" : ", ") + e.name;
+  return s;
+}
+
+}  // namespace
+
+void register_model(ModelEntry entry) {
+  if (entry.name.empty() || !entry.make) {
+    throw InvalidArgument("register_model: an entry needs a name and a factory");
+  }
+  for (const auto& e : registry()) {
+    if (e.name == entry.name) {
+      throw InvalidArgument(format_message("register_model: model name = '", entry.name, "' is already registered"));
+    }
+  }
+  registry().push_back(std::move(entry));
+}
+
+const ModelEntry& find_model(const std::string& name, const std::string& where) {
+  for (const auto& e : registry()) {
+    if (e.name == name) return e;
+  }
+  throw InvalidArgument(format_message(where, ": model name = '", name, "' is not one of: ", joined_names()));
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const auto& e : registry()) names.push_back(e.name);
+  return names;
+}
+
+std::string model_catalogue(const std::string& indent) {
+  std::ostringstream os;
+  for (const auto& e : registry()) {
+    os << indent << e.name << " (";
+    for (std::size_t i = 0; i < e.options.size(); ++i) os << (i ? ", " : "") << e.options[i].key;
+    os << "): " << e.summary << "\n";
+  }
+  return os.str();
+}
+
+ModelParameters ModelSpec::default_parameters(const std::string& name) {
+  return io::default_values(find_model(name).options);
+}
+
+double ModelSpec::parameter(const std::string& key) const { return io::value_of(parameters, key, "model " + name); }
+
+std::shared_ptr<const Model> ModelSpec::make() const {
+  const ModelEntry& e = find_model(name);
+  for (const auto& o : e.options) io::check_value(o, parameter(o.key), "model." + o.key, "config");
+  return e.make(parameters);
+}
+
+Vector ModelSpec::rest_state() const {
+  const ModelEntry& e = find_model(name);
+  return e.rest_state ? e.rest_state(parameters) : Vector();
+}
+
+std::string ModelSpec::yaml(int indent) const {
+  return std::string(static_cast<std::size_t>(indent), ' ') + "name: " + name + "\n" +
+         io::values_yaml(find_model(name).options, parameters, indent);
+}
+
+ModelSpec ModelSpec::read(io::ConfigReader& section, const ModelSpec& start) {
+  ModelSpec s;
+  s.name = section.choice("name", start.name, model_names());
+  // Parameters carry over from `start` only for the same model.
+  s.parameters = io::read_values(section, find_model(s.name).options,
+                                 s.name == start.name ? start.parameters : ModelParameters{});
+  return s;
+}
+
+}  // namespace varflow
