@@ -26,6 +26,7 @@ struct TrainOptions {
   std::string out;
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores
   bool quiet = false;
+  bool print_default = false;
 };
 
 void write_loss_csv(const std::string& path, const varflow::nn::TrainingSummary& s) {
@@ -49,10 +50,17 @@ int run_train(const TrainOptions& o) {
   if (o.epochs > 0) setup.training.epochs = o.epochs;
   setup.training.validate();
   setup.labels.validate();
+  if (o.print_default) {
+    std::printf("# varflow train --problem %s --head %s: the settings (defaults, with --config applied)\n",
+                o.problem.c_str(), o.head.c_str());
+    for (const auto& [key, value] : setup_entries(setup)) std::printf("%s: %s\n", key.c_str(), value.c_str());
+    return 0;
+  }
+  if (o.out.empty()) throw varflow::InvalidArgument("train: --out is required (the model file to write)");
   { varflow::AtomicOutput check(o.out); }  // fail now, not after training, if --out cannot be written
 
   varflow::Rng rng(o.seed);
-  const auto problem = make_problem(o.problem, setup.lorenz96);
+  const auto problem = find_problem(o.problem, "--problem").make(setup);
   AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
   q.set_problem_definition(problem->definition());  // so that `varflow validate` needs no config
   std::printf("varflow %s train: %s, head %s, %lld pairs, %lld epochs, seed %llu, %d threads\n", VARFLOW_VERSION_STRING,
@@ -99,16 +107,20 @@ int run_train(const TrainOptions& o) {
 void add_train_command(CLI::App& app, CommandList& commands) {
   auto o = std::make_shared<TrainOptions>();
   auto* sub = app.add_subcommand("train", "Train an amortized posterior on pairs simulated from a built-in problem");
-  sub->add_option("--problem", o->problem, "Inverse problem to simulate")
+  std::string problems;
+  for (const auto& name : amortized::problem_names()) problems += "\n  " + name + ": " + amortized::find_problem(name).summary;
+  sub->add_option("--problem", o->problem, "Inverse problem to simulate (the problem registry):" + problems)
       ->required()
-      ->check(CLI::IsMember({"two-moons", "linear-gaussian", "lorenz96"}));
+      ->check(CLI::IsMember(amortized::problem_names()));
   sub->add_option("--head", o->head, "Posterior head")->required()->check(CLI::IsMember({"flow", "score", "gaussian"}));
   sub->add_option("--pairs", o->pairs, "Simulated (x, y) pairs (default: the problem's)")->check(CLI::Range(2, 100000000));
   sub->add_option("--epochs", o->epochs, "Training epochs (default: the problem's)")->check(CLI::Range(1, 1000000));
   sub->add_option("--seed", o->seed, "Seed of simulation, initialisation and batches")->capture_default_str();
   sub->add_option("--config", o->config, "YAML file of network, training and problem settings (design/amortized.md)")
       ->check(CLI::ExistingFile);
-  sub->add_option("--out", o->out, "Model file to write (netCDF); loss curves go to <out>.loss.csv")->required();
+  sub->add_option("--out", o->out, "Model file to write (netCDF); loss curves go to <out>.loss.csv (required to train)");
+  sub->add_flag("--print-default", o->print_default,
+                "Print the settings of --problem and --head (with --config applied) as a config and exit");
   sub->add_flag("--quiet", o->quiet, "Only the first and last lines");
   sub->add_option("--threads", o->threads, "OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
       ->check(CLI::Range(1, 4096));

@@ -202,6 +202,9 @@ std::string entry_value(const AmortizedSetup& s, const std::string& key);
 // A Lorenz-96 problem definition as its "lorenz96.<field>" entries (stored in model files, so that
 // validation needs no configuration).
 std::vector<std::pair<std::string, std::string>> problem_entries(const Lorenz96ProblemOptions& o);
+// Every key of a setup with its value, in the order of the key table (network, then pairs,
+// training, labels, problem): `varflow train --print-default`, which reads back as a config.
+std::vector<std::pair<std::string, std::string>> setup_entries(const AmortizedSetup& s);
 // The keys a YAML file sets explicitly, dotted (e.g. "lorenz96.obs_noise"), with their text, in file
 // order; nothing applied. Throws InvalidArgument naming the file when it cannot be read or parsed.
 std::vector<std::pair<std::string, std::string>> read_setup_entries(const std::string& path);

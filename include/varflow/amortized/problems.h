@@ -1,6 +1,7 @@
 #pragma once
 // Simulated inverse problems: a prior p(x) to draw from and a forward model y | x to simulate, which
 // is all amortized (simulation-based) inference needs (Cranmer, Brehmer & Louppe 2020).
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -166,7 +167,28 @@ class Lorenz96Problem final : public Simulator {
   Vector center_;
 };
 
-// A built-in problem by name: two-moons | linear-gaussian | lorenz96.
+// ---- the problem registry -------------------------------------------------------------------------
+// name -> simulator factory and default setup per head. `varflow train`, model files, `validate`
+// (with the oracle registry of report/oracles.h) and the benchmarks find problems here, so a new
+// problem is its simulator plus one registration (design/architecture.md, "Adding a problem").
+// Built-in: two-moons, linear-gaussian, lorenz96 (registered in problems.cpp).
+struct ProblemEntry {
+  std::string name;     // e.g. "two-moons"
+  std::string summary;  // one line for --help
+  // The simulator for a setup (the lorenz96 problem reads setup.lorenz96; others ignore the setup).
+  std::function<std::unique_ptr<Simulator>(const AmortizedSetup&)> make;
+  // The problem's default network, training and labels for a head.
+  std::function<AmortizedSetup(HeadType)> default_setup;
+};
+
+// Adds a problem; InvalidArgument when the name is taken or the entry is incomplete. Not
+// thread-safe: register at start-up.
+void register_problem(ProblemEntry entry);
+// InvalidArgument "<where>: problem = 'x' is not one of: a, b, c".
+const ProblemEntry& find_problem(const std::string& name, const std::string& where = "problem");
+std::vector<std::string> problem_names();
+
+// The problem `name` with the setup's problem options (lorenz96) or the defaults.
 std::unique_ptr<Simulator> make_problem(const std::string& name, const Lorenz96ProblemOptions& lorenz96 = {});
 
 }  // namespace varflow::amortized

@@ -1,5 +1,9 @@
 #pragma once
-// The oracle of each built-in problem (internal to the report library; see design/report.md).
+// The oracle of each problem: the reference posterior and Jacobian the gates compare an amortized
+// posterior with (design/report.md). Oracles are registered by problem name, next to the problem
+// registry of amortized/problems.h; built-in: two-moons (quadrature), linear-gaussian (exact),
+// lorenz96 (4D-Var with the Laplace posterior and the exact sensitivity).
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,8 +31,15 @@ class Oracle {
   virtual Vector prior_variance() const { return {}; }
 };
 
-// The oracle for a problem label (two-moons | linear-gaussian | lorenz96). Throws InvalidArgument
-// naming the problem for an unknown label, or when `shape` is not the problem's shape.
+// Builds the oracle of one problem for a model of `shape` (InvalidArgument when the shape is not the
+// problem's).
+using OracleFactory =
+    std::function<std::unique_ptr<Oracle>(const amortized::ProblemShape& shape, const ValidationOptions& options)>;
+// Adds the oracle of a registered problem; InvalidArgument when that problem already has one. Not
+// thread-safe: register at start-up.
+void register_oracle(const std::string& problem, OracleFactory factory);
+// The oracle for a problem name. Throws InvalidArgument naming the problem when it has no oracle,
+// or when `shape` is not the problem's shape.
 std::unique_ptr<Oracle> make_oracle(const std::string& problem, const amortized::ProblemShape& shape,
                                     const ValidationOptions& options);
 

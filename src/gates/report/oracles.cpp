@@ -299,22 +299,53 @@ class Lorenz96Oracle final : public Oracle {
 
 }  // namespace
 
+namespace {
+
+std::vector<std::pair<std::string, OracleFactory>> builtin_oracles() {
+  return {
+      {"linear-gaussian",
+       [](const amortized::ProblemShape& shape, const ValidationOptions&) -> std::unique_ptr<Oracle> {
+         check_shape("linear-gaussian", amortized::LinearGaussian(shape.state_size).shape(), shape);
+         return std::make_unique<LinearGaussianOracle>(shape.state_size);
+       }},
+      {"two-moons",
+       [](const amortized::ProblemShape& shape, const ValidationOptions& options) -> std::unique_ptr<Oracle> {
+         check_shape("two-moons", amortized::TwoMoons().shape(), shape);
+         return std::make_unique<TwoMoonsOracle>(options.grid_points, options.grid_extent, options.jacobian_step);
+       }},
+      {"lorenz96",
+       [](const amortized::ProblemShape& shape, const ValidationOptions& options) -> std::unique_ptr<Oracle> {
+         check_shape("lorenz96", amortized::Lorenz96Problem(options.lorenz96).shape(), shape);
+         return std::make_unique<Lorenz96Oracle>(options.lorenz96, options);
+       }},
+  };
+}
+
+std::vector<std::pair<std::string, OracleFactory>>& oracle_registry() {
+  static std::vector<std::pair<std::string, OracleFactory>> entries = builtin_oracles();
+  return entries;
+}
+
+}  // namespace
+
+void register_oracle(const std::string& problem, OracleFactory factory) {
+  if (problem.empty() || !factory) throw InvalidArgument("register_oracle: needs a problem name and a factory");
+  for (const auto& [name, f] : oracle_registry()) {
+    if (name == problem) {
+      throw InvalidArgument(format_message("register_oracle: problem = '", problem, "' already has an oracle"));
+    }
+  }
+  oracle_registry().emplace_back(problem, std::move(factory));
+}
+
 std::unique_ptr<Oracle> make_oracle(const std::string& problem, const amortized::ProblemShape& shape,
                                     const ValidationOptions& options) {
-  if (problem == "linear-gaussian") {
-    check_shape(problem, amortized::LinearGaussian(shape.state_size).shape(), shape);
-    return std::make_unique<LinearGaussianOracle>(shape.state_size);
+  std::string names;
+  for (const auto& [name, factory] : oracle_registry()) {
+    if (name == problem) return factory(shape, options);
+    names += (names.empty() ? "" : ", ") + name;
   }
-  if (problem == "two-moons") {
-    check_shape(problem, amortized::TwoMoons().shape(), shape);
-    return std::make_unique<TwoMoonsOracle>(options.grid_points, options.grid_extent, options.jacobian_step);
-  }
-  if (problem == "lorenz96") {
-    check_shape(problem, amortized::Lorenz96Problem(options.lorenz96).shape(), shape);
-    return std::make_unique<Lorenz96Oracle>(options.lorenz96, options);
-  }
-  throw InvalidArgument(format_message("model problem = '", problem,
-                                       "' has no oracle: validate knows two-moons, linear-gaussian, lorenz96"));
+  throw InvalidArgument(format_message("model problem = '", problem, "' has no oracle: validate knows ", names));
 }
 
 }  // namespace varflow::report

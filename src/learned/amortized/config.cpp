@@ -10,6 +10,7 @@
 
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
+#include "varflow/amortized/problems.h"
 #include "varflow/nn/parameters.h"
 
 namespace varflow::amortized {
@@ -178,73 +179,7 @@ void LabelOptions::validate() const {
 // ---- defaults ------------------------------------------------------------------------------------
 
 AmortizedSetup default_setup(const std::string& problem, HeadType head) {
-  AmortizedSetup s;
-  s.network.head = head;
-  auto& t = s.training;
-  if (problem == "two-moons") {
-    // The seed-000 setting: 6 spline couplings, 8 bins on [-5, 5]; trains in about half a minute.
-    s.pairs = 6000;
-    s.network.encoder.context = 16;
-    s.network.encoder.width = 32;
-    s.network.flow.width = 64;
-    s.network.score.width = 64;
-    s.network.score.blocks = 2;
-    s.network.score.steps = 100;
-    s.network.mean_samples = head == HeadType::kScore ? 256 : 1000;
-    t.batch_size = 256;
-    t.learning_rate = 3e-3;
-    t.epochs = head == HeadType::kGaussian ? 60 : 150;
-  } else if (problem == "linear-gaussian") {
-    // Simulation is cheap and the networks are small: many pairs, few epochs, no overfitting.
-    s.pairs = 30000;
-    s.network.encoder.context = 16;
-    s.network.encoder.width = 32;
-    s.network.flow.layers = 4;
-    s.network.flow.coupling = CouplingType::kAffine;
-    s.network.flow.width = 32;
-    s.network.gaussian.width = 32;
-    s.network.score.width = 64;
-    s.network.score.blocks = 2;
-    s.network.score.steps = 100;
-    s.network.mean_samples = head == HeadType::kScore ? 256 : 1000;
-    t.batch_size = 256;
-    t.learning_rate = 2e-3;
-    t.epochs = 20;
-    if (head == HeadType::kGaussian) {
-      // Exact labels cost nothing here: every pair carries the posterior mean and two J probes.
-      s.labels.pairs = s.pairs;
-      s.labels.probes = 2;
-    } else if (head == HeadType::kFlow) {
-      // Derivative-informed training (design/amortized.md): likelihood-only training leaves d mean/dy
-      // 20-35% off J = 0.5 I (adjoint calibration fails); exact labels on a fifth of the pairs and a
-      // linear path from y to the context bring it to ~2% on seeds 1-3, at about twice the training
-      // time.
-      s.network.encoder.linear_skip = true;
-      s.labels.pairs = 6000;
-      s.labels.probes = 2;
-      s.labels.draws = 2;
-    }
-  } else if (problem == "lorenz96") {
-    s.pairs = 20000;
-    s.network.encoder.type = EncoderType::kConv;
-    s.network.encoder.context = 64;
-    s.network.encoder.width = 128;
-    s.network.encoder.depth = 1;
-    s.network.flow.coupling = CouplingType::kAffine;
-    s.network.flow.width = 64;  // width 128 overfits 10000 pairs (best epoch 12 of 30)
-    s.network.gaussian.covariance = CovarianceForm::kDiagonal;
-    s.network.gaussian.width = 128;
-    s.network.score.width = 128;
-    s.network.score.blocks = 2;
-    s.network.score.steps = 100;
-    s.network.mean_samples = 200;
-    t.batch_size = 128;
-    t.learning_rate = 1e-3;
-    t.epochs = 30;
-  } else {
-    throw InvalidArgument(format_message("problem = '", problem, "' is not one of two-moons, linear-gaussian, lorenz96"));
-  }
-  return s;
+  return find_problem(problem).default_setup(head);
 }
 
 // ---- key/value entries ---------------------------------------------------------------------------
@@ -490,6 +425,12 @@ std::vector<std::pair<std::string, std::string>> problem_entries(const Lorenz96P
   for (const auto& [key, field] : fields()) {
     if (key.rfind("lorenz96.", 0) == 0) out.emplace_back(key, field.get(s));
   }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> setup_entries(const AmortizedSetup& s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, field] : fields()) out.emplace_back(key, field.get(s));
   return out;
 }
 
