@@ -16,6 +16,7 @@
 #include "varflow/report/validation_report.h"
 #include "varflow/testing/conformance.h"
 #include "varflow/validation/linearization_checks.h"
+#include "../test_messages.h"
 
 namespace varflow {
 namespace {
@@ -224,11 +225,13 @@ TEST(ValidationOptions, MapDifferenceStepAndProblemAreChecked) {
   ValidationOptions o;
   std::string error;
   o.map_difference_step = 0.0;
-  EXPECT_FALSE(o.is_valid(&error));
+  error = test::message_of([&] { o.validate(); });
+  EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find("map_difference_step = 0 must be in (0, 1)"), std::string::npos) << error;
   o = ValidationOptions{};
   o.lorenz96.prior_sd = 0.0;
-  EXPECT_FALSE(o.is_valid(&error));
+  error = test::message_of([&] { o.validate(); });
+  EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find("prior_sd = 0"), std::string::npos) << error;
   EXPECT_EQ(report::oracle_jacobian_from_string("map-differences"), report::OracleJacobian::kMapDifferences);
   EXPECT_EQ(report::to_string(report::OracleJacobian::kGaussNewton), "gauss-newton");
@@ -322,11 +325,13 @@ TEST(ValidationOptions, InvalidOptionsNameTheOptionAndValue) {
   ValidationOptions o;
   o.posterior_draws = 10;
   std::string error;
-  EXPECT_FALSE(o.is_valid(&error));
+  error = test::message_of([&] { o.validate(); });
+  EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find("posterior_draws = 10"), std::string::npos) << error;
   o = ValidationOptions{};
   o.jacobian_cases = 50;
-  EXPECT_FALSE(o.is_valid(&error));
+  error = test::message_of([&] { o.validate(); });
+  EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find("jacobian_cases = 50"), std::string::npos) << error;
 }
 

@@ -8,6 +8,7 @@
 #include "varflow/core/error.h"
 #include "varflow/testing/conformance.h"
 #include "varflow/validation/posterior_agreement.h"
+#include "../test_messages.h"
 
 namespace varflow {
 namespace {
@@ -149,7 +150,8 @@ TEST(PosteriorAgreement, RejectsBadInput) {
   AgreementOptions bad;
   bad.min_spread_ratio = 1.5;
   std::string error;
-  EXPECT_FALSE(bad.is_valid(&error));
+  error = test::message_of([&] { bad.validate(); });
+  EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find("min_spread_ratio"), std::string::npos);
   EXPECT_THROW(posterior_agreement_gate({{"ok", a, a}}, bad), InvalidArgument);
 }

@@ -7,6 +7,7 @@
 #include "varflow/core/error.h"
 #include "varflow/testing/conformance.h"
 #include "varflow/validation/promotion.h"
+#include "../test_messages.h"
 
 namespace varflow {
 namespace {
@@ -91,8 +92,9 @@ TEST(Promotion, NeedsEnoughSbcSimulations) {
   PromotionOptions options;
   options.sbc.simulations = 100;  // valid for SBC itself (5 per bin), too few for a decision
   std::string error;
-  EXPECT_TRUE(options.sbc.is_valid(&error)) << error;
-  EXPECT_FALSE(options.is_valid(&error));
+  EXPECT_NO_THROW(options.sbc.validate());
+  error = test::message_of([&] { options.validate(); });
+  EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find("min_sbc_simulations"), std::string::npos) << error;
   EXPECT_THROW(decide_promotion(in.inputs, rng, options), InvalidArgument);
 }

@@ -13,6 +13,7 @@
 #include "varflow/core/error.h"
 #include "varflow/testing/conformance.h"
 #include "varflow/validation/sbc.h"
+#include "../test_messages.h"
 
 namespace varflow {
 namespace {
@@ -171,7 +172,8 @@ TEST(Sbc, RejectsBadInput) {
   SbcOptions options;
   options.bins = 30;  // does not divide L + 1 = 100
   std::string error;
-  EXPECT_FALSE(options.is_valid(&error));
+  error = test::message_of([&] { options.validate(); });
+  EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find("bins"), std::string::npos) << error;
   EXPECT_THROW(sbc_gate(good, options, rng), InvalidArgument);
   options = {};

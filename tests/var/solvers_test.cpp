@@ -10,6 +10,7 @@
 #include "varflow/var/least_squares_check.h"
 #include "varflow/var/strong_4dvar.h"
 #include "varflow/var/weak_4dvar.h"
+#include "../test_messages.h"
 
 namespace varflow {
 namespace {
@@ -197,14 +198,15 @@ TEST(Solvers, IterationLimitsAreReportedAsNoConvergence) {
 template <typename Options>
 void expect_invalid(const Options& o, const std::string& fragment) {
   std::string error;
-  EXPECT_FALSE(o.IsValid(&error));
+  error = test::message_of([&] { o.validate(); });
+  EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find(fragment), std::string::npos) << error;
 }
 
 TEST(Solvers, OptionsAreValidatedNamingTheOptionAndValue) {
   StrongFourDVar::Options so;
   std::string error;
-  EXPECT_TRUE(so.IsValid(&error)) << error;
+  EXPECT_NO_THROW(so.validate());
   so.max_iterations = 0;
   expect_invalid(so, "max_iterations = 0 must be at least 1");
   EXPECT_THROW(StrongFourDVar{so}, InvalidArgument);

@@ -42,6 +42,23 @@ std::string format_message(const Args&... args) {
 }
 
 // Throws InvalidArgument "<where>: <name> has size <actual>, expected <expected>".
+// Options structs check themselves with `void validate() const`, throwing InvalidArgument
+// "<Struct>: <field> = <value> <rule>"; a caller adds where it was checking with with_context:
+// with_context("sbc_gate", [&] { options.validate(); }) throws "sbc_gate: SbcOptions: bins = ...".
+// with_prefix puts `prefix` in front verbatim ("StrongFourDVar: options." + "max_iterations = 0 ...").
+template <typename F>
+void with_prefix(std::string_view prefix, F&& f) {
+  try {
+    f();
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(format_message(prefix, e.what()));
+  }
+}
+template <typename F>
+void with_context(std::string_view where, F&& f) {
+  with_prefix(format_message(where, ": "), std::forward<F>(f));
+}
+
 void check_size(std::string_view where, std::string_view name, Index actual, Index expected);
 
 // Throws InvalidArgument naming the first non-finite entry: "<where>: <name>[i] = nan is not finite".

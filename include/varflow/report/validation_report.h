@@ -60,7 +60,7 @@ struct ValidationOptions {
   OracleJacobian lorenz96_jacobian = OracleJacobian::kExact;  // the Lorenz-96 oracle's J (see above)
   double map_difference_step = 1e-2;  // map-differences: step in y, in units of lorenz96.obs_noise
   // False with a message naming the option, its value and the rule.
-  bool is_valid(std::string* error) const;
+  void validate() const;  // InvalidArgument naming the option and value
 };
 
 // Per held-out event: both sides' means and marginal standard deviations (for the report's plot).

@@ -86,7 +86,7 @@ struct AdjointCalibrationOptions {
   Index power_iterations = 200;
   double power_tolerance = 1e-6;          // relative change of the singular-value estimate
 
-  bool is_valid(std::string* error) const;
+  void validate() const;  // InvalidArgument naming the option and value
 };
 
 // Largest singular value of a linear operator by power iteration on A^T A.

@@ -54,7 +54,7 @@ struct AgreementOptions {
   std::vector<double> quantile_levels = {0.5, 0.9, 0.99};
 
   // False with a message naming the option, its value and the rule when an option is out of range.
-  bool is_valid(std::string* error) const;
+  void validate() const;  // InvalidArgument naming the option and value
 };
 
 // Where an extreme value occurred.

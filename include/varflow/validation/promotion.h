@@ -41,7 +41,7 @@ struct PromotionOptions {
   // that reveals small miscalibration; 200 is the floor the design sets for a decision).
   Index min_sbc_simulations = 200;
 
-  bool is_valid(std::string* error) const;
+  void validate() const;  // InvalidArgument naming the option and value
 };
 
 enum class Gate { kPosteriorAgreement, kAdjointCalibration, kSimulationBasedCalibration };

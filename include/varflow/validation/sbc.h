@@ -76,7 +76,7 @@ struct SbcOptions {
   // (saves its computation when the gate runs many times); null: computed by the gate.
   std::shared_ptr<const EcdfBand> ecdf_band;
 
-  bool is_valid(std::string* error) const;
+  void validate() const;  // InvalidArgument naming the option and value
 };
 
 struct SbcResult {

@@ -31,7 +31,7 @@ struct ExactSensitivityOptions {
   // Krylov dimension limit (capped at the control size, where the full-reorthogonalised process
   // reaches an invariant subspace).
   int max_iterations = 500;
-  bool IsValid(std::string* error) const;
+  void validate() const;  // InvalidArgument "<field> = <value> <rule>"
 };
 
 // One application of J or J^T with its solver record.

@@ -39,7 +39,7 @@ struct GaussNewtonOptions {
   // Gauss-Newton posterior at that linearisation). 0: use the inner Krylov space as it is.
   Index posterior_lanczos_vectors = 0;
   LanczosEigenOptions low_rank;  // for kLowRank, and for kInnerLanczos when no inner solve ran
-  bool IsValid(std::string* error) const;
+  void validate() const;  // InvalidArgument "<field> = <value> <rule>"
 };
 
 class IncrementalFourDVar {

@@ -62,7 +62,7 @@ class Lanczos {
 struct LanczosSolveOptions {
   int max_iterations = 200;          // Krylov dimension limit (>= 1)
   double relative_tolerance = 1e-10; // stop when ||b - A x_j|| <= tol ||b||
-  bool IsValid(std::string* error) const;
+  void validate() const;  // InvalidArgument "<field> = <value> <rule>"
 };
 
 struct LanczosSolveResult {
@@ -90,7 +90,7 @@ struct LanczosEigenOptions {
   // A Ritz pair counts as converged when ||A y - theta y|| <= tolerance * theta_max.
   double tolerance = 1e-10;
   std::uint64_t seed = 20240901;   // the random start vector (reproducible)
-  bool IsValid(std::string* error) const;
+  void validate() const;  // InvalidArgument "<field> = <value> <rule>"
 };
 
 struct LanczosEigenResult {

@@ -34,14 +34,14 @@ struct StrongFourDVarOptions {
   // kNone, kDense or kLowRank (kInnerLanczos is for the Gauss-Newton solvers).
   PosteriorMethod posterior = PosteriorMethod::kDense;
   LanczosEigenOptions low_rank;  // for kLowRank
-  bool IsValid(std::string* error) const;
+  void validate() const;  // InvalidArgument "<field> = <value> <rule>"
 };
 
 class StrongFourDVar {
  public:
   using Options = StrongFourDVarOptions;
 
-  // Throws InvalidArgument with the message of Options::IsValid.
+  // Throws InvalidArgument with the message of Options::validate.
   explicit StrongFourDVar(Options options = {});
   const Options& options() const { return options_; }
 

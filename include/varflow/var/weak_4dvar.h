@@ -17,7 +17,7 @@ namespace varflow {
 
 struct WeakFourDVarOptions : GaussNewtonOptions {
   Index subwindow_steps = 1;  // model steps per forcing sub-window (>= 1)
-  bool IsValid(std::string* error) const;
+  void validate() const;  // InvalidArgument "<field> = <value> <rule>"
 };
 
 class WeakFourDVar {

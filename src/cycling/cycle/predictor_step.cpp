@@ -82,8 +82,7 @@ void PredictorStepOptions::validate() const {
   }
   report::ValidationOptions v = validation;
   v.lorenz96 = problem;
-  std::string error;
-  if (!v.is_valid(&error)) throw InvalidArgument(format_message(w, ": validation: ", error));
+  with_context(format_message(w, ": validation"), [&] { v.validate(); });
 }
 
 std::string PredictorStepResult::gate_line() const {

@@ -78,20 +78,19 @@ void TwinExperimentConfig::validate() const {
   if (burn_in >= cycles) {
     throw InvalidArgument(format_message(w, ": burn_in = ", burn_in, " must be less than cycles = ", cycles));
   }
-  std::string error;
   switch (method) {
     case VarMethod::kStrong4DVar:
-      if (!strong.IsValid(&error)) throw InvalidArgument(std::string(w) + ": strong." + error);
+      with_prefix(format_message(w, ": strong."), [&] { strong.validate(); });
       break;
     case VarMethod::kIncremental4DVar:
-      if (!incremental.IsValid(&error)) throw InvalidArgument(std::string(w) + ": incremental." + error);
+      with_prefix(format_message(w, ": incremental."), [&] { incremental.validate(); });
       break;
     case VarMethod::kWeak4DVar:
-      if (!weak.IsValid(&error)) throw InvalidArgument(std::string(w) + ": weak." + error);
+      with_prefix(format_message(w, ": weak."), [&] { weak.validate(); });
       check_positive(w, "model_error_variance", model_error_variance);
       break;
     case VarMethod::k3DVar:
-      if (!incremental.IsValid(&error)) throw InvalidArgument(std::string(w) + ": incremental." + error);
+      with_prefix(format_message(w, ": incremental."), [&] { incremental.validate(); });
       if (window_steps != obs_every_steps) {
         throw InvalidArgument(format_message(w, ": window_steps = ", window_steps, " must equal obs_every_steps = ",
                                              obs_every_steps, " for 3dvar (one observation time per window)"));

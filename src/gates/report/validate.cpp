@@ -29,11 +29,8 @@ OracleJacobian oracle_jacobian_from_string(const std::string& s, const std::stri
   throw InvalidArgument(format_message(key, " = '", s, "' is not one of gauss-newton, map-differences, exact"));
 }
 
-bool ValidationOptions::is_valid(std::string* error) const {
-  auto fail = [&](const std::string& m) {
-    if (error) *error = "ValidationOptions: " + m;
-    return false;
-  };
+void ValidationOptions::validate() const {
+  auto fail = [](const std::string& m) { throw InvalidArgument("ValidationOptions: " + m); };
   if (events < 1) return fail(format_message("events = ", events, " must be >= 1"));
   if (posterior_draws < 400)
     return fail(format_message("posterior_draws = ", posterior_draws, " must be >= 400 (design/gates.md)"));
@@ -44,16 +41,10 @@ bool ValidationOptions::is_valid(std::string* error) const {
   if (!(jacobian_step > 0.0)) return fail(format_message("jacobian_step = ", jacobian_step, " must be > 0"));
   if (!(map_difference_step > 0.0 && map_difference_step < 1.0))
     return fail(format_message("map_difference_step = ", map_difference_step, " must be in (0, 1)"));
-  try {
-    lorenz96.validate();
-  } catch (const InvalidArgument& e) {
-    return fail(e.what());
-  }
+  with_context("ValidationOptions", [&] { lorenz96.validate(); });
   if (prior_variance_draws < 100)
     return fail(format_message("prior_variance_draws = ", prior_variance_draws, " must be >= 100"));
-  std::string e;
-  if (!gates.is_valid(&e)) return fail(e);
-  return true;
+  with_context("ValidationOptions", [&] { gates.validate(); });
 }
 
 namespace {
@@ -82,8 +73,7 @@ class NonFinitePosterior final : public Posterior {
 
 ValidationReport validate_model(amortized::AmortizedPosterior& q, const ValidationOptions& options, Rng& rng,
                                 const ProgressCallback& progress) {
-  std::string error;
-  if (!options.is_valid(&error)) throw InvalidArgument(error);
+  options.validate();
   auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };

@@ -34,11 +34,8 @@ Vector random_unit(Index n, Rng& rng) {
 
 }  // namespace
 
-bool AdjointCalibrationOptions::is_valid(std::string* error) const {
-  auto fail = [error](const std::string& message) {
-    if (error) *error = message;
-    return false;
-  };
+void AdjointCalibrationOptions::validate() const {
+  auto fail = [](const std::string& message) { throw InvalidArgument(message); };
   if (probes < 1) return fail(format_message("AdjointCalibrationOptions: probes = ", probes, " must be >= 1"));
   if (!(probe_tolerance > 0.0) || !std::isfinite(probe_tolerance)) {
     return fail(format_message("AdjointCalibrationOptions: probe_tolerance = ", probe_tolerance,
@@ -54,7 +51,6 @@ bool AdjointCalibrationOptions::is_valid(std::string* error) const {
   if (!(power_tolerance > 0.0 && power_tolerance < 1.0)) {
     return fail(format_message("AdjointCalibrationOptions: power_tolerance = ", power_tolerance, " outside (0, 1)"));
   }
-  return true;
 }
 
 std::string LinearizationCaseResult::report_text() const {
@@ -148,8 +144,7 @@ LinearizationCaseResult check_linearization_case(const LinearizationCase& c, Rng
 }
 
 JacobianProbeResult probe_jacobian(const JacobianCase& c, Rng& rng, const AdjointCalibrationOptions& options) {
-  std::string error;
-  if (!options.is_valid(&error)) throw InvalidArgument(format_message(kGate, ": ", error));
+  with_context(kGate, [&] { options.validate(); });
   const std::string label = format_message("Jacobian case \"", c.name, "\"");
   check_operator(c.fast, label + " fast");
   check_operator(c.oracle, label + " oracle");
@@ -207,8 +202,7 @@ JacobianProbeResult probe_jacobian(const JacobianCase& c, Rng& rng, const Adjoin
 AdjointCalibrationResult adjoint_calibration_gate(const std::vector<LinearizationCase>& linearizations,
                                                   const std::vector<JacobianCase>& jacobians, Rng& rng,
                                                   const AdjointCalibrationOptions& options) {
-  std::string error;
-  if (!options.is_valid(&error)) throw InvalidArgument(format_message(kGate, ": ", error));
+  with_context(kGate, [&] { options.validate(); });
   if (jacobians.empty()) {
     throw InvalidArgument(format_message(kGate, ": the list of Jacobian cases is empty (at least one event is needed)"));
   }

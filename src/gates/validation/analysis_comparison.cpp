@@ -174,8 +174,7 @@ AnalysisComparison compare_with_oracle(const HeldOutWindows& windows, const Orac
     throw InvalidArgument(format_message("compare_with_oracle: the oracle has ", oracle.mean.cols(),
                                          " analyses for ", windows.count(), " windows"));
   }
-  std::string error;
-  if (!agreement.is_valid(&error)) throw InvalidArgument("compare_with_oracle: agreement: " + error);
+  with_context("compare_with_oracle: agreement", [&] { agreement.validate(); });
   const StrongFourDVar solver;
   AnalysisComparison out;
   out.windows = windows.count();
@@ -210,8 +209,7 @@ void AnalysisComparisonOptions::validate() const {
   check_at_least("AnalysisComparisonOptions", "windows", windows, 1);
   check_at_least("AnalysisComparisonOptions", "spinup", spinup, 0);
   window.validate();
-  std::string error;
-  if (!agreement.is_valid(&error)) throw InvalidArgument("AnalysisComparisonOptions: agreement: " + error);
+  with_context("AnalysisComparisonOptions: agreement", [&] { agreement.validate(); });
 }
 
 AnalysisComparison compare_analyses(std::shared_ptr<const Model> physics, std::shared_ptr<const Model> emulator,

@@ -27,11 +27,8 @@ std::string describe(const AgreementLocation& l, const char* statistic) {
 
 }  // namespace
 
-bool AgreementOptions::is_valid(std::string* error) const {
-  auto fail = [error](const std::string& message) {
-    if (error) *error = message;
-    return false;
-  };
+void AgreementOptions::validate() const {
+  auto fail = [](const std::string& message) { throw InvalidArgument(message); };
   if (!(tolerance_sigma > 0.0) || !std::isfinite(tolerance_sigma)) {
     return fail(format_message("AgreementOptions: tolerance_sigma = ", tolerance_sigma, " must be positive and finite"));
   }
@@ -47,7 +44,6 @@ bool AgreementOptions::is_valid(std::string* error) const {
                                  " outside [0, 1]"));
     }
   }
-  return true;
 }
 
 std::string AgreementResult::report() const {
@@ -77,8 +73,7 @@ std::string AgreementResult::report() const {
 
 AgreementResult posterior_agreement_gate(const std::vector<AgreementEvent>& events, const AgreementOptions& options) {
   constexpr const char* kWhere = "posterior_agreement_gate";
-  std::string error;
-  if (!options.is_valid(&error)) throw InvalidArgument(format_message(kWhere, ": ", error));
+  with_context(kWhere, [&] { options.validate(); });
   if (events.empty()) throw InvalidArgument(format_message(kWhere, ": the list of held-out events is empty"));
 
   AgreementResult r;

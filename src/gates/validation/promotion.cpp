@@ -6,16 +6,14 @@
 
 namespace varflow {
 
-bool PromotionOptions::is_valid(std::string* error) const {
-  if (!agreement.is_valid(error) || !adjoint.is_valid(error) || !sbc.is_valid(error)) return false;
+void PromotionOptions::validate() const {
+  agreement.validate();
+  adjoint.validate();
+  sbc.validate();
   if (sbc.simulations < min_sbc_simulations) {
-    if (error) {
-      *error = format_message("PromotionOptions: sbc.simulations = ", sbc.simulations, " must be >= min_sbc_simulations = ",
-                              min_sbc_simulations);
-    }
-    return false;
+    throw InvalidArgument(format_message("PromotionOptions: sbc.simulations = ", sbc.simulations,
+                                         " must be >= min_sbc_simulations = ", min_sbc_simulations));
   }
-  return true;
 }
 
 std::string to_string(Gate gate) {
@@ -64,8 +62,7 @@ std::string PromotionDecision::report() const {
 }
 
 PromotionDecision decide_promotion(const PromotionInputs& inputs, Rng& rng, const PromotionOptions& options) {
-  std::string error;
-  if (!options.is_valid(&error)) throw InvalidArgument(format_message("decide_promotion: ", error));
+  with_context("decide_promotion", [&] { options.validate(); });
   PromotionDecision d;
   d.agreement = posterior_agreement_gate(inputs.held_out_events, options.agreement);
   d.adjoint_calibration = adjoint_calibration_gate(inputs.linearizations, inputs.jacobians, rng, options.adjoint);

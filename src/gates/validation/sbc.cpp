@@ -36,11 +36,8 @@ std::shared_ptr<const EcdfBand> band_for(const SbcOptions& options, Index dimens
 
 }  // namespace
 
-bool SbcOptions::is_valid(std::string* error) const {
-  auto fail = [error](const std::string& message) {
-    if (error) *error = message;
-    return false;
-  };
+void SbcOptions::validate() const {
+  auto fail = [](const std::string& message) { throw InvalidArgument(message); };
   if (posterior_draws < 1) return fail(option_error("posterior_draws", static_cast<double>(posterior_draws), "must be >= 1"));
   if (bins < 2) return fail(option_error("bins", static_cast<double>(bins), "must be >= 2"));
   if ((posterior_draws + 1) % bins != 0) {
@@ -68,7 +65,6 @@ bool SbcOptions::is_valid(std::string* error) const {
                                  min_contraction_per_component[i], " must be <= 1"));
     }
   }
-  return true;
 }
 
 std::string SbcResult::report() const {
@@ -96,8 +92,7 @@ std::string SbcResult::report() const {
 }
 
 EcdfBand sbc_ecdf_band(const SbcOptions& options, Index dimension) {
-  std::string error;
-  if (!options.is_valid(&error)) throw InvalidArgument(format_message("sbc_ecdf_band: ", error));
+  with_context("sbc_ecdf_band", [&] { options.validate(); });
   check_at_least("sbc_ecdf_band", "dimension", dimension, 1);
   return ecdf_simultaneous_band(options.simulations, options.posterior_draws + 1,
                                 options.ecdf_alpha / static_cast<double>(dimension), options.ecdf_max_points);
@@ -120,8 +115,7 @@ IndexVector sbc_ranks(const Vector& x, const Matrix& draws, Rng& rng) {
 
 SbcResult sbc_evaluate(const IndexMatrix& ranks, const Vector& mean_posterior_variance, const Vector& prior_variance,
                        const SbcOptions& options) {
-  std::string error;
-  if (!options.is_valid(&error)) throw InvalidArgument(format_message(kGate, ": ", error));
+  with_context(kGate, [&] { options.validate(); });
   const Index n = ranks.rows();
   check_at_least(kGate, "dimension", n, 1);
   check_size(kGate, "ranks columns (simulations)", ranks.cols(), options.simulations);
@@ -213,8 +207,7 @@ SbcResult sbc_evaluate(const IndexMatrix& ranks, const Vector& mean_posterior_va
 }
 
 SbcResult sbc_gate(const SbcProblem& problem, const SbcOptions& options, Rng& rng) {
-  std::string error;
-  if (!options.is_valid(&error)) throw InvalidArgument(format_message(kGate, ": ", error));
+  with_context(kGate, [&] { options.validate(); });
   if (!problem.prior_sample || !problem.simulate || !problem.posterior_samples) {
     throw InvalidArgument(format_message(kGate, ": the ",
                                          !problem.prior_sample ? "prior_sample" : (!problem.simulate ? "simulate" : "posterior_samples"),

@@ -7,21 +7,19 @@
 
 namespace varflow {
 
-bool ExactSensitivityOptions::IsValid(std::string* error) const {
+void ExactSensitivityOptions::validate() const {
   std::string e;
   if (!(relative_tolerance > 0.0 && relative_tolerance < 1.0)) {
     e = format_message("relative_tolerance = ", relative_tolerance, " must be in (0, 1)");
   } else if (max_iterations < 1) {
     e = format_message("max_iterations = ", max_iterations, " must be at least 1");
   }
-  if (error) *error = e;
-  return e.empty();
+  if (!e.empty()) throw InvalidArgument(e);
 }
 
 ExactObservationSensitivity::ExactObservationSensitivity(Linearization map, ExactSensitivityOptions options)
     : map_(std::move(map)), options_(options) {
-  std::string error;
-  if (!options_.IsValid(&error)) throw InvalidArgument("ExactObservationSensitivity: options." + error);
+  with_prefix("ExactObservationSensitivity: options.", [&] { options_.validate(); });
   map_.require_second_order("ExactObservationSensitivity");
 }
 

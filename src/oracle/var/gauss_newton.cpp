@@ -8,7 +8,7 @@
 
 namespace varflow {
 
-bool GaussNewtonOptions::IsValid(std::string* error) const {
+void GaussNewtonOptions::validate() const {
   std::string e;
   if (max_outer_iterations < 1) e = format_message("max_outer_iterations = ", max_outer_iterations, " must be at least 1");
   else if (max_inner_iterations < 1)
@@ -25,11 +25,13 @@ bool GaussNewtonOptions::IsValid(std::string* error) const {
     e = format_message("max_backtracking_steps = ", max_backtracking_steps, " must be non-negative");
   else if (!(max_time_seconds > 0.0)) e = format_message("max_time_seconds = ", max_time_seconds, " must be positive");
   else if (posterior == PosteriorMethod::kLowRank || posterior == PosteriorMethod::kInnerLanczos) {
-    std::string le;
-    if (!low_rank.IsValid(&le)) e = "low_rank." + le;
+    try {
+      with_prefix("low_rank.", [&] { low_rank.validate(); });
+    } catch (const InvalidArgument& x) {
+      e = x.what();
+    }
   }
-  if (error) *error = e;
-  return e.empty();
+  if (!e.empty()) throw InvalidArgument(e);
 }
 
 namespace detail {
@@ -233,15 +235,11 @@ VarResult solve_gauss_newton(const FourDVarCost& cost, const GaussNewtonOptions&
   return result;
 }
 
-void throw_if_invalid(const char* where, bool valid, const std::string& error) {
-  if (!valid) throw InvalidArgument(std::string(where) + ": options." + error);
-}
 
 }  // namespace
 
 IncrementalFourDVar::IncrementalFourDVar(Options options) : options_(std::move(options)) {
-  std::string error;
-  throw_if_invalid("IncrementalFourDVar", options_.IsValid(&error), error);
+  with_prefix("IncrementalFourDVar: options.", [&] { options_.validate(); });
 }
 
 VarResult IncrementalFourDVar::solve(const AssimilationWindow& window, SolverSummary* summary) const {
@@ -250,8 +248,7 @@ VarResult IncrementalFourDVar::solve(const AssimilationWindow& window, SolverSum
 }
 
 ThreeDVar::ThreeDVar(Options options) : options_(std::move(options)) {
-  std::string error;
-  throw_if_invalid("ThreeDVar", options_.IsValid(&error), error);
+  with_prefix("ThreeDVar: options.", [&] { options_.validate(); });
 }
 
 VarResult ThreeDVar::solve(const AssimilationWindow& window, SolverSummary* summary) const {
@@ -265,19 +262,17 @@ VarResult ThreeDVar::solve(const AssimilationWindow& window, SolverSummary* summ
   return solve_gauss_newton(cost, options_, "3dvar", summary);
 }
 
-bool WeakFourDVarOptions::IsValid(std::string* error) const {
+void WeakFourDVarOptions::validate() const {
   if (subwindow_steps < 1) {
-    if (error) *error = format_message("subwindow_steps = ", subwindow_steps, " must be at least 1");
-    return false;
+    throw InvalidArgument(format_message("subwindow_steps = ", subwindow_steps, " must be at least 1"));
   }
-  return GaussNewtonOptions::IsValid(error);
+  GaussNewtonOptions::validate();
 }
 
 WeakFourDVar::WeakFourDVar(std::shared_ptr<const Covariance> q, Options options)
     : q_(std::move(q)), options_(std::move(options)) {
   if (!q_) throw InvalidArgument("WeakFourDVar: model-error covariance q is null");
-  std::string error;
-  throw_if_invalid("WeakFourDVar", options_.IsValid(&error), error);
+  with_prefix("WeakFourDVar: options.", [&] { options_.validate(); });
 }
 
 VarResult WeakFourDVar::solve(const AssimilationWindow& window, SolverSummary* summary) const {

@@ -84,13 +84,12 @@ void Lanczos::ritz_pairs(Vector* values, Matrix* vectors, Vector* residuals) con
   if (residuals) residuals->noalias() = (beta_[j_] * es.eigenvectors().row(j_ - 1).transpose()).cwiseAbs();
 }
 
-bool LanczosSolveOptions::IsValid(std::string* error) const {
+void LanczosSolveOptions::validate() const {
   std::string e;
   if (max_iterations < 1) e = format_message("max_iterations = ", max_iterations, " must be at least 1");
   else if (!(relative_tolerance >= 0.0 && relative_tolerance < 1.0))
     e = format_message("relative_tolerance = ", relative_tolerance, " must be in [0, 1)");
-  if (error) *error = e;
-  return e.empty();
+  if (!e.empty()) throw InvalidArgument(e);
 }
 
 namespace {
@@ -117,8 +116,7 @@ bool tridiagonal_solve(const Eigen::Ref<const Vector>& a, const Eigen::Ref<const
 LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const LanczosSolveOptions& options,
                                  std::unique_ptr<Lanczos>* process) {
   if (process) process->reset();
-  std::string error;
-  if (!options.IsValid(&error)) throw InvalidArgument("lanczos_solve: " + error);
+  with_context("lanczos_solve", [&] { options.validate(); });
   check_finite("lanczos_solve", "b", b);
   LanczosSolveResult result;
   const double b_norm = b.norm();
@@ -170,19 +168,17 @@ LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const
   return result;
 }
 
-bool LanczosEigenOptions::IsValid(std::string* error) const {
+void LanczosEigenOptions::validate() const {
   std::string e;
   if (rank < 1) e = format_message("rank = ", rank, " must be at least 1");
   else if (max_iterations < rank)
     e = format_message("max_iterations = ", max_iterations, " must be at least rank = ", rank);
   else if (!(tolerance > 0.0 && tolerance < 1.0)) e = format_message("tolerance = ", tolerance, " must be in (0, 1)");
-  if (error) *error = e;
-  return e.empty();
+  if (!e.empty()) throw InvalidArgument(e);
 }
 
 LanczosEigenResult lanczos_eigenpairs(const LinearOperator& a, Index n, const LanczosEigenOptions& options) {
-  std::string error;
-  if (!options.IsValid(&error)) throw InvalidArgument("lanczos_eigenpairs: " + error);
+  with_context("lanczos_eigenpairs", [&] { options.validate(); });
   check_at_least("lanczos_eigenpairs", "n", n, 1);
   LanczosEigenResult result;
   const Index k = std::min<Index>(options.rank, n);

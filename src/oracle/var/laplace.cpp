@@ -47,8 +47,7 @@ std::shared_ptr<const DenseCovariance> laplace_covariance_dense(const Linearizat
 std::shared_ptr<const LowRankUpdateCovariance> laplace_covariance_low_rank(const Linearization& map,
                                                                            const LanczosEigenOptions& options,
                                                                            LanczosEigenResult* info) {
-  std::string error;
-  if (!options.IsValid(&error)) throw InvalidArgument("laplace_covariance_low_rank: " + error);
+  with_context("laplace_covariance_low_rank", [&] { options.validate(); });
   const LinearOperator op = [&map](const Vector& v) { return map.preconditioned_observation_hessian_multiply(v); };
   LanczosEigenResult eig = lanczos_eigenpairs(op, map.control_size(), options);
   if (eig.numerical_failure) throw NumericalError("laplace_covariance_low_rank: " + eig.message);

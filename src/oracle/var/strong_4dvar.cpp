@@ -11,7 +11,7 @@
 
 namespace varflow {
 
-bool StrongFourDVarOptions::IsValid(std::string* error) const {
+void StrongFourDVarOptions::validate() const {
   std::string e;
   if (max_iterations < 1) e = format_message("max_iterations = ", max_iterations, " must be at least 1");
   else if (!(gradient_tolerance >= 0.0 && gradient_tolerance < 1.0))
@@ -25,16 +25,17 @@ bool StrongFourDVarOptions::IsValid(std::string* error) const {
   else if (posterior == PosteriorMethod::kInnerLanczos)
     e = "posterior = inner_lanczos is only available for the Gauss-Newton solvers (use dense, low_rank or none)";
   else if (posterior == PosteriorMethod::kLowRank) {
-    std::string le;
-    if (!low_rank.IsValid(&le)) e = "low_rank." + le;
+    try {
+      with_prefix("low_rank.", [&] { low_rank.validate(); });
+    } catch (const InvalidArgument& x) {
+      e = x.what();
+    }
   }
-  if (error) *error = e;
-  return e.empty();
+  if (!e.empty()) throw InvalidArgument(e);
 }
 
 StrongFourDVar::StrongFourDVar(Options options) : options_(std::move(options)) {
-  std::string error;
-  if (!options_.IsValid(&error)) throw InvalidArgument("StrongFourDVar: options." + error);
+  with_prefix("StrongFourDVar: options.", [&] { options_.validate(); });
 }
 
 namespace {
