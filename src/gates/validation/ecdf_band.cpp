@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <random>
 #include <sstream>
 
 #include "varflow/core/error.h"
@@ -239,12 +238,11 @@ EcdfBand ecdf_simultaneous_band_simulated(Index samples, Index rank_values, doub
   b.alpha = alpha;
   b.method = EcdfBandMethod::kSimulation;
   const PointTails tails = point_tails(samples, b.z);
-  std::uniform_int_distribution<Index> draw_rank(0, rank_values - 1);
   std::vector<Index> histogram(static_cast<std::size_t>(rank_values));
   std::vector<double> statistic(static_cast<std::size_t>(simulations));
   for (Index m = 0; m < simulations; ++m) {
     std::fill(histogram.begin(), histogram.end(), 0);
-    for (Index j = 0; j < samples; ++j) ++histogram[static_cast<std::size_t>(draw_rank(rng.engine()))];
+    for (Index j = 0; j < samples; ++j) ++histogram[static_cast<std::size_t>(rng.uniform_index(rank_values))];
     const IndexVector c = counts_below(b.points, histogram);
     double t = 1.0;
     for (Index k = 0; k < c.size(); ++k) {
