@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/random.h"
 
@@ -43,6 +44,26 @@ TEST(Rng, SameSeedSameStream) {
   EXPECT_NE(va, vc);
   Rng s1 = Rng(7).split(), s2 = Rng(7).split();
   EXPECT_EQ(s1.normal_vector(10), s2.normal_vector(10));
+}
+
+enum class Colour { kRed, kGreen, kBlue };
+constexpr EnumNames<Colour, 3> kColourNames{{{Colour::kRed, "red"}, {Colour::kGreen, "green"}, {Colour::kBlue, "blue"}}};
+
+TEST(EnumText, BothWaysAndTheRefusalNamesFieldTextAndNames) {
+  static_assert(to_text(kColourNames, Colour::kGreen) == "green");
+  EXPECT_EQ(to_text(kColourNames, static_cast<Colour>(9)), "unknown");
+  EXPECT_EQ(from_text(kColourNames, "paint", "blue"), Colour::kBlue);
+  Colour c = Colour::kRed;
+  EXPECT_FALSE(find_value(kColourNames, "Blue", &c));
+  EXPECT_EQ(c, Colour::kRed);
+  EXPECT_TRUE(find_value(kColourNames, "blue", &c));
+  EXPECT_EQ(c, Colour::kBlue);
+  try {
+    from_text(kColourNames, "config: paint", "teal");
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_STREQ(e.what(), "config: paint = 'teal' is not one of: red, green, blue");
+  }
 }
 
 // The toolchain-independent contract of random.h: the first draws for fixed seeds.

@@ -5,6 +5,7 @@
 #include <limits>
 #include <sstream>
 
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/validation/statistics.h"
 
@@ -85,19 +86,15 @@ IndexVector counts_below(const std::vector<Index>& points, const std::vector<Ind
 
 }  // namespace
 
-std::string to_string(EcdfBandMethod method) {
-  switch (method) {
-    case EcdfBandMethod::kOptimization: return "optimization";
-    case EcdfBandMethod::kSimulation: return "simulation";
-  }
-  return "unknown";
-}
+namespace {
+constexpr EnumNames<EcdfBandMethod, 2> kEcdfBandMethodNames{
+    {{EcdfBandMethod::kOptimization, "optimization"}, {EcdfBandMethod::kSimulation, "simulation"}}};
+}  // namespace
+
+std::string to_string(EcdfBandMethod method) { return std::string(to_text(kEcdfBandMethodNames, method)); }
 
 EcdfBandMethod ecdf_band_method_from_string(std::string_view name) {
-  if (name == "optimization") return EcdfBandMethod::kOptimization;
-  if (name == "simulation") return EcdfBandMethod::kSimulation;
-  throw InvalidArgument(format_message("ecdf_band_method_from_string: method = \"", name,
-                                       "\" is not one of \"optimization\", \"simulation\""));
+  return from_text(kEcdfBandMethodNames, "ecdf_band_method_from_string: method", name);
 }
 
 Vector EcdfBand::lower_difference() const {
