@@ -8,7 +8,7 @@ packages=(
   libeigen3-dev libceres-dev libgoogle-glog-dev libgflags-dev
   libnetcdf-c++4-dev libnetcdf-dev netcdf-bin
   libgtest-dev libgmock-dev
-  libyaml-cpp-dev libcli11-dev libfftw3-dev nlohmann-json3-dev
+  libyaml-cpp-dev libcli11-dev libfftw3-dev nlohmann-json3-dev libboost-math-dev
 )
 
 missing=()

@@ -338,7 +338,7 @@ TEST(AmortizedPosterior, LocalEncoderConfigurationErrorsNameTheKey) {
   s.network.encoder.kernel = 4;
   expect_invalid([&] { AmortizedPosterior(s.network, shape, rng); }, "encoder.kernel = 4 must be odd");
   AmortizedSetup t;
-  expect_invalid([&] { apply_entry(t, "encoder.type", "locall"); }, "encoder.type = 'locall' is not one of mlp, conv, local");
+  expect_invalid([&] { apply_entry(t, "encoder.type", "locall"); }, "encoder.type = 'locall' is not one of: mlp, conv, local");
 }
 
 // A tiny local model learns a tiny Lorenz-96 problem: its mean beats the prior clearly and its
@@ -404,7 +404,11 @@ TEST(Config, YamlFileTextRoundTripAndErrors) {
   std::ofstream(file) << "flow:\n  bins: ten\n";
   expect_invalid([&] { load_setup_yaml(file.string(), s); }, "flow.bins = 'ten' is not an integer");
   std::ofstream(file) << "score:\n  sde: vpp\n";
-  expect_invalid([&] { load_setup_yaml(file.string(), s); }, "score.sde = 'vpp' is not one of vp, ve");
+  expect_invalid([&] { load_setup_yaml(file.string(), s); }, "score.sde = 'vpp' is not one of: vp, ve");
+  // An unknown encoder type is refused, not taken for "local".
+  std::ofstream(file) << "encoder:\n  type: lokal\n";
+  expect_invalid([&] { load_setup_yaml(file.string(), s); }, "encoder.type = 'lokal' is not one of: mlp, conv, local");
+  EXPECT_EQ(to_string(static_cast<EncoderType>(7)), "unknown");
   std::ofstream(file) << "[1, 2";
   expect_invalid([&] { load_setup_yaml(file.string(), s); }, "config");
   std::filesystem::remove_all(dir);

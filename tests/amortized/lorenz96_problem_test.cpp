@@ -143,7 +143,7 @@ TEST(Lorenz96Problem, OptionsAndModelAreValidatedWithClearMessages) {
   EXPECT_EQ(s.lorenz96.prior_sd, 0.5);
   EXPECT_EQ(s.lorenz96.prior_seed, 123u);
   const std::string bad_prior = message_of([&] { apply_entry(s, "lorenz96.prior", "normal"); });
-  EXPECT_NE(bad_prior.find("lorenz96.prior = 'normal' is not one of climatology, gaussian"), std::string::npos)
+  EXPECT_NE(bad_prior.find("lorenz96.prior = 'normal' is not one of: climatology, gaussian"), std::string::npos)
       << bad_prior;
   const std::string bad_seed = message_of([&] { apply_entry(s, "lorenz96.prior_seed", "-1"); });
   EXPECT_NE(bad_seed.find("lorenz96.prior_seed = '-1' is not a non-negative integer"), std::string::npos) << bad_seed;

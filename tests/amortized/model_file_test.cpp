@@ -125,6 +125,19 @@ TEST_F(ModelFileTest, TheProblemDefinitionRoundTripsInsideTheChecksum) {
   expect_refused(file, "checksum mismatch");
 }
 
+// An unknown training status is refused naming the attribute and the allowed values (it was read as
+// "completed").
+TEST_F(ModelFileTest, AnUnknownTrainingStatusIsRefused) {
+  Rng rng = testing::seeded_rng(1105);
+  const fs::path file = dir / "model.nc";
+  trained(HeadType::kGaussian, rng).save(file);
+  {
+    netCDF::NcFile f(file.string(), netCDF::NcFile::write);
+    f.putAtt("training_status", "finished");
+  }
+  expect_refused(file, "training_status = 'finished' is not one of: completed, early_stopped, non_finite_loss");
+}
+
 TEST_F(ModelFileTest, OtherFilesAreRefused) {
   const fs::path text = dir / "notes.nc";
   std::ofstream(text) << "not a netCDF file";

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 
 #include "varflow/core/error.h"
 #include "varflow/testing/conformance.h"
@@ -33,9 +32,8 @@ double enumerated_coverage(Index samples, Index rank_values, const std::vector<I
 }
 
 IndexVector uniform_ranks(Index n, Index rank_values, Rng& rng) {
-  std::uniform_int_distribution<Index> draw(0, rank_values - 1);
   IndexVector r(n);
-  for (Index j = 0; j < n; ++j) r[j] = draw(rng.engine());
+  for (Index j = 0; j < n; ++j) r[j] = rng.uniform_index(rank_values);
   return r;
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "varflow/core/error.h"
 #include "varflow/testing/conformance.h"
@@ -117,6 +118,33 @@ TEST(Binomial, MassDistributionAndQuantile) {
   EXPECT_EQ(binomial_pmf(5, 1.0)[5], 1.0);
   EXPECT_THROW(binomial_pmf(5, 1.5), InvalidArgument);
   EXPECT_THROW(binomial_quantile(1.5, 5, 0.5), InvalidArgument);
+}
+
+TEST(Binomial, ExactRationalReferenceValues) {
+  // Exact sums of C(n, k) p^k (1 - p)^(n - k) in rational arithmetic, rounded to double.
+  EXPECT_LT(rel(binomial_pmf(10, 0.3)[3], 0.266827932), 1e-14);
+  EXPECT_LT(rel(binomial_cdf(3, 10, 0.3), 0.6496107184), 1e-14);
+  EXPECT_LT(rel(binomial_pmf(1000, 0.01)[0], 4.317124741065825e-05), 1e-13);
+  // P(X <= 29) for Bin(1000, 0.01): 1 - 2.0599888509719576e-07.
+  EXPECT_LT(rel(binomial_cdf(29, 1000, 0.01), 0.9999997940011149), 1e-14);
+  EXPECT_EQ(binomial_quantile(0.6496107184 - 1e-9, 10, 0.3), 3);
+  EXPECT_EQ(binomial_quantile(0.6496107184 + 1e-9, 10, 0.3), 4);
+  EXPECT_EQ(binomial_quantile(0.0, 10, 0.3), 0);
+  EXPECT_EQ(binomial_quantile(1.0, 10, 0.3), 10);
+}
+
+TEST(Binomial, RejectsBadArguments) {
+  EXPECT_THROW(binomial_pmf(-1, 0.5), InvalidArgument);
+  EXPECT_THROW(binomial_cdf(2, 5, -0.1), InvalidArgument);
+  EXPECT_THROW(binomial_cdf(2, 5, std::nan("")), InvalidArgument);
+  EXPECT_THROW(binomial_quantile(0.5, -3, 0.5), InvalidArgument);
+  EXPECT_THROW(binomial_quantile(std::nan(""), 5, 0.5), InvalidArgument);
+}
+
+TEST(ChiSquare, InfiniteStatisticHasZeroSurvival) {
+  EXPECT_EQ(chi_square_survival(std::numeric_limits<double>::infinity(), 3.0), 0.0);
+  EXPECT_THROW(chi_square_survival(std::nan(""), 3.0), InvalidArgument);
+  EXPECT_THROW(chi_square_survival(1.0, std::numeric_limits<double>::infinity()), InvalidArgument);
 }
 
 TEST(EmpiricalQuantile, LinearInterpolationBetweenOrderStatistics) {

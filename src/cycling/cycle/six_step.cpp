@@ -13,6 +13,7 @@
 
 #include "varflow/io/config_reader.h"
 #include "artifacts.h"
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
 #include "varflow/core/random.h"
@@ -218,23 +219,16 @@ std::string SixStepConfig::to_yaml() const {
   return os.str();
 }
 
-std::string to_string(StepStatus s) {
-  switch (s) {
-    case StepStatus::kPassed: return "passed";
-    case StepStatus::kFailed: return "FAILED";
-    case StepStatus::kRan: return "ran";
-    case StepStatus::kSkipped: return "skipped";
-  }
-  return "?";
-}
+namespace {
+constexpr EnumNames<StepStatus, 4> kStepStatusNames{{{StepStatus::kPassed, "passed"},
+                                                     {StepStatus::kFailed, "FAILED"},
+                                                     {StepStatus::kRan, "ran"},
+                                                     {StepStatus::kSkipped, "skipped"}}};
+}  // namespace
 
-StepStatus step_status_from_string(const std::string& text) {
-  for (StepStatus s : {StepStatus::kPassed, StepStatus::kFailed, StepStatus::kRan, StepStatus::kSkipped}) {
-    if (to_string(s) == text) return s;
-  }
-  throw InvalidArgument(format_message("step status '", text,
-                                       "' is not one of: passed, FAILED, ran, skipped"));
-}
+std::string to_string(StepStatus s) { return std::string(to_text(kStepStatusNames, s)); }
+
+StepStatus step_status_from_string(const std::string& text) { return from_text(kStepStatusNames, "step status", text); }
 
 bool SixStepReport::all_gates_passed() const {
   for (const auto& s : steps) {

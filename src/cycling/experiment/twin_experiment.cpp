@@ -4,6 +4,7 @@
 #include <limits>
 #include <sstream>
 
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/random.h"
 #include "varflow/covariance/covariances.h"
@@ -13,38 +14,26 @@
 
 namespace varflow {
 
-std::string to_string(VarMethod method) {
-  switch (method) {
-    case VarMethod::kStrong4DVar: return "strong_4dvar";
-    case VarMethod::kIncremental4DVar: return "incremental_4dvar";
-    case VarMethod::kWeak4DVar: return "weak_4dvar";
-    case VarMethod::k3DVar: return "3dvar";
-  }
-  return "unknown";
-}
+namespace {
+constexpr EnumNames<VarMethod, 4> kVarMethodNames{{{VarMethod::kStrong4DVar, "strong_4dvar"},
+                                                   {VarMethod::kIncremental4DVar, "incremental_4dvar"},
+                                                   {VarMethod::kWeak4DVar, "weak_4dvar"},
+                                                   {VarMethod::k3DVar, "3dvar"}}};
+constexpr EnumNames<BackgroundCovarianceType, 2> kBackgroundCovarianceNames{
+    {{BackgroundCovarianceType::kScaledIdentity, "scaled_identity"},
+     {BackgroundCovarianceType::kPeriodicGaussian, "periodic_gaussian"}}};
+}  // namespace
+
+std::string to_string(VarMethod method) { return std::string(to_text(kVarMethodNames, method)); }
 
 bool var_method_from_string(std::string_view name, VarMethod* method) {
-  for (VarMethod m : {VarMethod::kStrong4DVar, VarMethod::kIncremental4DVar, VarMethod::kWeak4DVar, VarMethod::k3DVar}) {
-    if (name == to_string(m)) {
-      *method = m;
-      return true;
-    }
-  }
-  return false;
+  return find_value(kVarMethodNames, name, method);
 }
 
-std::string to_string(BackgroundCovarianceType type) {
-  return type == BackgroundCovarianceType::kScaledIdentity ? "scaled_identity" : "periodic_gaussian";
-}
+std::string to_string(BackgroundCovarianceType type) { return std::string(to_text(kBackgroundCovarianceNames, type)); }
 
 bool background_covariance_type_from_string(std::string_view name, BackgroundCovarianceType* type) {
-  for (BackgroundCovarianceType t : {BackgroundCovarianceType::kScaledIdentity, BackgroundCovarianceType::kPeriodicGaussian}) {
-    if (name == to_string(t)) {
-      *type = t;
-      return true;
-    }
-  }
-  return false;
+  return find_value(kBackgroundCovarianceNames, name, type);
 }
 
 void TwinExperimentConfig::validate() const {

@@ -1,11 +1,21 @@
 #include "varflow/core/random.h"
 
+#include <bit>
 #include <cstdlib>
 #include <string>
 
 #include "varflow/core/error.h"
 
 namespace varflow {
+
+Index Rng::uniform_index(Index n) {
+  if (n < 1) throw InvalidArgument(format_message("Rng::uniform_index: n = ", n, " must be >= 1"));
+  const auto range = static_cast<std::uint64_t>(n);
+  const std::uint64_t mask = std::bit_ceil(range) - 1;
+  std::uint64_t u = engine_() & mask;
+  while (u >= range) u = engine_() & mask;
+  return static_cast<Index>(u);
+}
 
 Vector Rng::normal_vector(Index n) {
   Vector v(n);

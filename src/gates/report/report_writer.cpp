@@ -1,8 +1,10 @@
-// report.json and the self-contained report.html (inline SVG, no external resources).
-// JSON is written by hand (a small writer below): the report is output only, never parsed here.
+// report.json (nlohmann-json) and the self-contained report.html (inline SVG, no external resources).
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <sstream>
 
@@ -31,159 +33,112 @@ namespace {
 
 // ---- JSON ------------------------------------------------------------------------------------------
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
+// Keys keep their insertion order (the order of design/formats.md).
+using Json = nlohmann::ordered_json;
 
-// Non-finite numbers are null (JSON has no NaN).
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
+// A number as report.json has always written it: 10 significant digits, and null when not finite
+// (JSON has no NaN or infinity).
+Json number(double v) {
+  if (!std::isfinite(v)) return nullptr;
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
+  return std::strtod(buf, nullptr);
 }
 
-// A JSON object under construction: key/value pairs in insertion order.
-class JsonObject {
- public:
-  JsonObject& raw(const std::string& key, const std::string& value) {
-    items_.push_back(json_string(key) + ": " + value);
-    return *this;
-  }
-  JsonObject& num(const std::string& key, double v) { return raw(key, json_number(v)); }
-  JsonObject& integer(const std::string& key, long long v) { return raw(key, std::to_string(v)); }
-  JsonObject& boolean(const std::string& key, bool v) { return raw(key, v ? "true" : "false"); }
-  JsonObject& str(const std::string& key, const std::string& v) { return raw(key, json_string(v)); }
-  std::string text() const {
-    std::string out = "{";
-    for (std::size_t i = 0; i < items_.size(); ++i) out += (i ? ", " : "") + items_[i];
-    return out + "}";
-  }
-
- private:
-  std::vector<std::string> items_;
-};
-
-template <class Range, class F>
-std::string json_array(const Range& r, F f) {
-  std::string out = "[";
-  bool first = true;
-  for (const auto& v : r) {
-    out += (first ? "" : ", ") + f(v);
-    first = false;
-  }
-  return out + "]";
+Json numbers(const Vector& v) {
+  Json out = Json::array();
+  for (Index i = 0; i < v.size(); ++i) out.push_back(number(v[i]));
+  return out;
 }
-std::string json_vector(const Vector& v) {
-  return json_array(std::vector<double>(v.data(), v.data() + v.size()), json_number);
+Json numbers(const std::vector<double>& v) { return numbers(Eigen::Map<const Vector>(v.data(), static_cast<Index>(v.size()))); }
+Json rows(const Matrix& m) {  // one array per row
+  Json out = Json::array();
+  for (Index i = 0; i < m.rows(); ++i) out.push_back(numbers(Vector(m.row(i).transpose())));
+  return out;
 }
-std::string json_doubles(const std::vector<double>& v) { return json_array(v, json_number); }
-template <class M>
-std::string json_rows(const M& m) {  // one array per row
-  std::string out = "[";
+Json integer_rows(const IndexMatrix& m) {
+  Json out = Json::array();
   for (Index i = 0; i < m.rows(); ++i) {
-    out += i ? ", [" : "[";
-    for (Index j = 0; j < m.cols(); ++j) out += (j ? ", " : "") + json_number(static_cast<double>(m(i, j)));
-    out += "]";
+    Json row = Json::array();
+    for (Index j = 0; j < m.cols(); ++j) row.push_back(m(i, j));
+    out.push_back(std::move(row));
   }
-  return out + "]";
+  return out;
+}
+Json integers(const IndexVector& v) { return Json(std::vector<Index>(v.data(), v.data() + v.size())); }
+
+Json agreement_json(const AgreementResult& a) {
+  return Json{{"passed", a.passed()},
+              {"mean_passed", a.mean_passed},
+              {"spread_passed", a.spread_passed},
+              {"tolerance_sigma", number(a.options.tolerance_sigma)},
+              {"min_spread_ratio", number(a.options.min_spread_ratio)},
+              {"max_spread_ratio", number(a.options.max_spread_ratio)},
+              {"events", a.events},
+              {"max_abs_difference", number(std::abs(a.worst_difference.value))},
+              {"worst_event", a.worst_difference.event_name},
+              {"worst_component", a.worst_difference.component},
+              {"mean_difference", number(a.mean_difference)},
+              {"spread_ratio_median", number(a.spread_ratio_median)},
+              {"spread_ratio_min", number(a.min_spread.value)},
+              {"spread_ratio_max", number(a.max_spread.value)},
+              {"standardized_difference", rows(a.standardized_difference.transpose())},
+              {"spread_ratio", rows(a.spread_ratio.transpose())}};
 }
 
-std::string agreement_json(const AgreementResult& a) {
-  return JsonObject()
-      .boolean("passed", a.passed())
-      .boolean("mean_passed", a.mean_passed)
-      .boolean("spread_passed", a.spread_passed)
-      .num("tolerance_sigma", a.options.tolerance_sigma)
-      .num("min_spread_ratio", a.options.min_spread_ratio)
-      .num("max_spread_ratio", a.options.max_spread_ratio)
-      .integer("events", a.events)
-      .num("max_abs_difference", std::abs(a.worst_difference.value))
-      .str("worst_event", a.worst_difference.event_name)
-      .integer("worst_component", a.worst_difference.component)
-      .num("mean_difference", a.mean_difference)
-      .num("spread_ratio_median", a.spread_ratio_median)
-      .num("spread_ratio_min", a.min_spread.value)
-      .num("spread_ratio_max", a.max_spread.value)
-      .raw("standardized_difference", json_rows(Matrix(a.standardized_difference.transpose())))
-      .raw("spread_ratio", json_rows(Matrix(a.spread_ratio.transpose())))
-      .text();
+Json adjoint_json(const AdjointCalibrationResult& r) {
+  Json jacobians = Json::array();
+  for (const JacobianProbeResult& j : r.jacobians) {
+    jacobians.push_back(Json{{"name", j.name},
+                             {"passed", j.passed()},
+                             {"probes_passed", j.probes_passed},
+                             {"operator_norm_passed", j.operator_norm_passed},
+                             {"adjoints_passed", j.adjoints_passed},
+                             {"probe_errors", numbers(j.probe_errors)},
+                             {"max_probe_error", number(j.max_probe_error)},
+                             {"mean_probe_error", number(j.mean_probe_error)},
+                             {"relative_operator_norm_difference", number(j.relative_operator_norm_difference)},
+                             {"oracle_norm", number(j.oracle_norm.norm)},
+                             {"fast_dot_product_error", number(j.fast_dot_product.relative_error)},
+                             {"oracle_dot_product_error", number(j.oracle_dot_product.relative_error)},
+                             {"probe_tolerance", number(j.probe_tolerance)},
+                             {"operator_norm_tolerance", number(j.operator_norm_tolerance)}});
+  }
+  Json linearizations = Json::array();
+  for (const LinearizationCaseResult& c : r.linearizations) {
+    linearizations.push_back(Json{{"name", c.name}, {"passed", c.passed()}});
+  }
+  return Json{{"passed", r.passed()}, {"jacobians", std::move(jacobians)}, {"linearizations", std::move(linearizations)}};
 }
 
-std::string adjoint_json(const AdjointCalibrationResult& r) {
-  const std::string jac = json_array(r.jacobians, [](const JacobianProbeResult& j) {
-    return JsonObject()
-        .str("name", j.name)
-        .boolean("passed", j.passed())
-        .boolean("probes_passed", j.probes_passed)
-        .boolean("operator_norm_passed", j.operator_norm_passed)
-        .boolean("adjoints_passed", j.adjoints_passed)
-        .raw("probe_errors", json_doubles(j.probe_errors))
-        .num("max_probe_error", j.max_probe_error)
-        .num("mean_probe_error", j.mean_probe_error)
-        .num("relative_operator_norm_difference", j.relative_operator_norm_difference)
-        .num("oracle_norm", j.oracle_norm.norm)
-        .num("fast_dot_product_error", j.fast_dot_product.relative_error)
-        .num("oracle_dot_product_error", j.oracle_dot_product.relative_error)
-        .num("probe_tolerance", j.probe_tolerance)
-        .num("operator_norm_tolerance", j.operator_norm_tolerance)
-        .text();
-  });
-  const std::string lin = json_array(r.linearizations, [](const LinearizationCaseResult& c) {
-    return JsonObject().str("name", c.name).boolean("passed", c.passed()).text();
-  });
-  return JsonObject().boolean("passed", r.passed()).raw("jacobians", jac).raw("linearizations", lin).text();
-}
-
-std::string sbc_json(const SbcResult& s) {
-  return JsonObject()
-      .boolean("passed", s.passed())
-      .boolean("calibration_passed", s.calibration_passed())
-      .boolean("chi_square_passed", s.chi_square_passed)
-      .boolean("ecdf_passed", s.ecdf_passed)
-      .boolean("sharpness_passed", s.sharpness_passed)
-      .integer("simulations", s.simulations)
-      .integer("posterior_draws", s.posterior_draws)
-      .integer("dimension", s.dimension)
-      .integer("bins", s.bins)
-      .integer("non_finite_simulations", s.non_finite_simulations)
-      .num("expected_per_bin", s.expected_per_bin)
-      .raw("histogram_band", "[" + std::to_string(s.histogram_band_lower) + ", " +
-                                 std::to_string(s.histogram_band_upper) + "]")
-      .num("histogram_band_level", s.options.histogram_band_level)
-      .raw("histogram", json_rows(s.histogram))
-      .raw("chi_square", json_vector(s.chi_square))
-      .raw("p_values", json_vector(s.p_values))
-      .num("p_value_threshold", s.chi_square_threshold)
-      .num("min_p_value", s.min_p_value)
-      .num("ecdf_alpha", s.ecdf_band.alpha)
-      .raw("ecdf_z", json_vector(s.ecdf_band.z))
-      .raw("ecdf_band_lower", json_vector(s.ecdf_band.lower_difference()))
-      .raw("ecdf_band_upper", json_vector(s.ecdf_band.upper_difference()))
-      .raw("ecdf_difference", json_rows(s.ecdf_difference))
-      .raw("ecdf_max_excursion", json_vector(s.ecdf_max_excursion))
-      .raw("ecdf_violations", json_vector(s.ecdf_violations.cast<double>()))
-      .raw("contraction", json_vector(s.contraction))
-      .raw("min_contraction", json_vector(s.min_contraction))
-      .text();
+Json sbc_json(const SbcResult& s) {
+  return Json{{"passed", s.passed()},
+              {"calibration_passed", s.calibration_passed()},
+              {"chi_square_passed", s.chi_square_passed},
+              {"ecdf_passed", s.ecdf_passed},
+              {"sharpness_passed", s.sharpness_passed},
+              {"simulations", s.simulations},
+              {"posterior_draws", s.posterior_draws},
+              {"dimension", s.dimension},
+              {"bins", s.bins},
+              {"non_finite_simulations", s.non_finite_simulations},
+              {"expected_per_bin", number(s.expected_per_bin)},
+              {"histogram_band", Json::array({s.histogram_band_lower, s.histogram_band_upper})},
+              {"histogram_band_level", number(s.options.histogram_band_level)},
+              {"histogram", integer_rows(s.histogram)},
+              {"chi_square", numbers(s.chi_square)},
+              {"p_values", numbers(s.p_values)},
+              {"p_value_threshold", number(s.chi_square_threshold)},
+              {"min_p_value", number(s.min_p_value)},
+              {"ecdf_alpha", number(s.ecdf_band.alpha)},
+              {"ecdf_z", numbers(s.ecdf_band.z)},
+              {"ecdf_band_lower", numbers(s.ecdf_band.lower_difference())},
+              {"ecdf_band_upper", numbers(s.ecdf_band.upper_difference())},
+              {"ecdf_difference", rows(s.ecdf_difference)},
+              {"ecdf_max_excursion", numbers(s.ecdf_max_excursion)},
+              {"ecdf_violations", integers(s.ecdf_violations)},
+              {"contraction", numbers(s.contraction)},
+              {"min_contraction", numbers(s.min_contraction)}};
 }
 
 // ---- SVG -------------------------------------------------------------------------------------------
@@ -392,55 +347,51 @@ std::string verdict(bool passed) {
 
 std::string report_json(const ValidationReport& r) {
   const auto& d = r.decision;
-  const std::string events = json_array(r.events, [](const EventComparison& e) {
-    return JsonObject()
-        .str("name", e.name)
-        .raw("y", json_vector(e.y))
-        .raw("fast_mean", json_vector(e.fast_mean))
-        .raw("fast_std", json_vector(e.fast_std))
-        .raw("oracle_mean", json_vector(e.oracle_mean))
-        .raw("oracle_std", json_vector(e.oracle_std))
-        .text();
-  });
+  Json events = Json::array();
+  for (const EventComparison& e : r.events) {
+    events.push_back(Json{{"name", e.name},
+                          {"y", numbers(e.y)},
+                          {"fast_mean", numbers(e.fast_mean)},
+                          {"fast_std", numbers(e.fast_std)},
+                          {"oracle_mean", numbers(e.oracle_mean)},
+                          {"oracle_std", numbers(e.oracle_std)}});
+  }
   const auto& t = r.training;
-  const std::string training = JsonObject()
-                                   .boolean("stored", r.training_stored)
-                                   .str("status", nn::to_string(t.status))
-                                   .str("message", t.message)
-                                   .integer("epochs_run", t.epochs_run)
-                                   .integer("best_epoch", t.best_epoch)
-                                   .num("best_validation_loss", t.best_validation_loss)
-                                   .raw("train_loss", json_doubles(t.train_loss))
-                                   .raw("validation_loss", json_doubles(t.validation_loss))
-                                   .raw("learning_rate", json_doubles(t.learning_rate))
-                                   .text();
-  const std::string gates = JsonObject()
-                                .raw("posterior_agreement", agreement_json(d.agreement))
-                                .raw("adjoint_calibration", adjoint_json(d.adjoint_calibration))
-                                .raw("simulation_based_calibration", sbc_json(d.sbc))
-                                .text();
-  const auto failed = d.failed_gates();
-  return JsonObject()
-             .str("format", "varflow_validation_report")
-             .integer("format_version", 1)
-             .str("varflow_version", r.version)
-             .str("model", r.model_path)
-             .str("problem", r.problem)
-             .str("problem_description", r.problem_description)
-             .str("head", r.head)
-             .str("oracle", r.oracle_description)
-             .raw("seed", std::to_string(r.seed))
-             .num("seconds", r.seconds)
-             .integer("state_size", r.shape.state_size)
-             .integer("obs_size", r.shape.obs_size)
-             .boolean("passed", r.passed())
-             .raw("failed_gates", json_array(failed, [](Gate g) { return json_string(to_string(g)); }))
-             .raw("gates", gates)
-             .raw("events", events)
-             .raw("training", training)
-             .raw("notes", json_array(r.notes, json_string))
-             .text() +
-         "\n";
+  Json failed = Json::array();
+  for (Gate g : d.failed_gates()) failed.push_back(to_string(g));
+  const Json report{
+      {"format", "varflow_validation_report"},
+      {"format_version", 1},
+      {"varflow_version", r.version},
+      {"model", r.model_path},
+      {"problem", r.problem},
+      {"problem_description", r.problem_description},
+      {"head", r.head},
+      {"oracle", r.oracle_description},
+      {"seed", r.seed},
+      {"seconds", number(r.seconds)},
+      {"state_size", r.shape.state_size},
+      {"obs_size", r.shape.obs_size},
+      {"passed", r.passed()},
+      {"failed_gates", std::move(failed)},
+      {"gates",
+       {{"posterior_agreement", agreement_json(d.agreement)},
+        {"adjoint_calibration", adjoint_json(d.adjoint_calibration)},
+        {"simulation_based_calibration", sbc_json(d.sbc)}}},
+      {"events", std::move(events)},
+      {"training",
+       {{"stored", r.training_stored},
+        {"status", nn::to_string(t.status)},
+        {"message", t.message},
+        {"epochs_run", t.epochs_run},
+        {"best_epoch", t.best_epoch},
+        {"best_validation_loss", number(t.best_validation_loss)},
+        {"train_loss", numbers(t.train_loss)},
+        {"validation_loss", numbers(t.validation_loss)},
+        {"learning_rate", numbers(t.learning_rate)}}},
+      {"notes", r.notes}};
+  // Indented, so that every key reads `"key": value`; invalid UTF-8 in a text field is replaced.
+  return report.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 std::string report_html(const ValidationReport& r) {

@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "varflow/report/oracles.h"
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/covariance/covariances.h"
 #include "varflow/report/validation_report.h"
@@ -13,20 +14,16 @@
 
 namespace varflow::report {
 
-std::string to_string(OracleJacobian v) {
-  switch (v) {
-    case OracleJacobian::kGaussNewton: return "gauss-newton";
-    case OracleJacobian::kMapDifferences: return "map-differences";
-    case OracleJacobian::kExact: return "exact";
-  }
-  throw InvalidArgument(format_message("to_string: OracleJacobian value ", static_cast<int>(v), " is unknown"));
-}
+namespace {
+constexpr EnumNames<OracleJacobian, 3> kOracleJacobianNames{{{OracleJacobian::kGaussNewton, "gauss-newton"},
+                                                             {OracleJacobian::kMapDifferences, "map-differences"},
+                                                             {OracleJacobian::kExact, "exact"}}};
+}  // namespace
+
+std::string to_string(OracleJacobian v) { return std::string(to_text(kOracleJacobianNames, v)); }
 
 OracleJacobian oracle_jacobian_from_string(const std::string& s, const std::string& key) {
-  for (OracleJacobian v : {OracleJacobian::kGaussNewton, OracleJacobian::kMapDifferences, OracleJacobian::kExact}) {
-    if (s == to_string(v)) return v;
-  }
-  throw InvalidArgument(format_message(key, " = '", s, "' is not one of gauss-newton, map-differences, exact"));
+  return from_text(kOracleJacobianNames, key, s);
 }
 
 void ValidationOptions::validate() const {

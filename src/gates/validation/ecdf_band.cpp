@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <random>
 #include <sstream>
 
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/validation/statistics.h"
 
@@ -86,19 +86,15 @@ IndexVector counts_below(const std::vector<Index>& points, const std::vector<Ind
 
 }  // namespace
 
-std::string to_string(EcdfBandMethod method) {
-  switch (method) {
-    case EcdfBandMethod::kOptimization: return "optimization";
-    case EcdfBandMethod::kSimulation: return "simulation";
-  }
-  return "unknown";
-}
+namespace {
+constexpr EnumNames<EcdfBandMethod, 2> kEcdfBandMethodNames{
+    {{EcdfBandMethod::kOptimization, "optimization"}, {EcdfBandMethod::kSimulation, "simulation"}}};
+}  // namespace
+
+std::string to_string(EcdfBandMethod method) { return std::string(to_text(kEcdfBandMethodNames, method)); }
 
 EcdfBandMethod ecdf_band_method_from_string(std::string_view name) {
-  if (name == "optimization") return EcdfBandMethod::kOptimization;
-  if (name == "simulation") return EcdfBandMethod::kSimulation;
-  throw InvalidArgument(format_message("ecdf_band_method_from_string: method = \"", name,
-                                       "\" is not one of \"optimization\", \"simulation\""));
+  return from_text(kEcdfBandMethodNames, "ecdf_band_method_from_string: method", name);
 }
 
 Vector EcdfBand::lower_difference() const {
@@ -239,12 +235,11 @@ EcdfBand ecdf_simultaneous_band_simulated(Index samples, Index rank_values, doub
   b.alpha = alpha;
   b.method = EcdfBandMethod::kSimulation;
   const PointTails tails = point_tails(samples, b.z);
-  std::uniform_int_distribution<Index> draw_rank(0, rank_values - 1);
   std::vector<Index> histogram(static_cast<std::size_t>(rank_values));
   std::vector<double> statistic(static_cast<std::size_t>(simulations));
   for (Index m = 0; m < simulations; ++m) {
     std::fill(histogram.begin(), histogram.end(), 0);
-    for (Index j = 0; j < samples; ++j) ++histogram[static_cast<std::size_t>(draw_rank(rng.engine()))];
+    for (Index j = 0; j < samples; ++j) ++histogram[static_cast<std::size_t>(rng.uniform_index(rank_values))];
     const IndexVector c = counts_below(b.points, histogram);
     double t = 1.0;
     for (Index k = 0; k < c.size(); ++k) {

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 
 namespace varflow {
@@ -16,23 +17,15 @@ void PromotionOptions::validate() const {
   }
 }
 
-std::string to_string(Gate gate) {
-  switch (gate) {
-    case Gate::kPosteriorAgreement: return "posterior_agreement";
-    case Gate::kAdjointCalibration: return "adjoint_calibration";
-    case Gate::kSimulationBasedCalibration: return "simulation_based_calibration";
-  }
-  return "unknown";
-}
+namespace {
+constexpr EnumNames<Gate, 3> kGateNames{{{Gate::kPosteriorAgreement, "posterior_agreement"},
+                                         {Gate::kAdjointCalibration, "adjoint_calibration"},
+                                         {Gate::kSimulationBasedCalibration, "simulation_based_calibration"}}};
+}  // namespace
 
-Gate gate_from_string(std::string_view name) {
-  for (Gate g : {Gate::kPosteriorAgreement, Gate::kAdjointCalibration, Gate::kSimulationBasedCalibration}) {
-    if (name == to_string(g)) return g;
-  }
-  throw InvalidArgument(format_message("gate_from_string: gate = \"", name,
-                                       "\" is not one of \"posterior_agreement\", \"adjoint_calibration\", "
-                                       "\"simulation_based_calibration\""));
-}
+std::string to_string(Gate gate) { return std::string(to_text(kGateNames, gate)); }
+
+Gate gate_from_string(std::string_view name) { return from_text(kGateNames, "gate_from_string: gate", name); }
 
 bool PromotionDecision::passed(Gate gate) const {
   switch (gate) {

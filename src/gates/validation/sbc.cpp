@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <limits>
-#include <random>
 #include <sstream>
 
 #include "varflow/core/error.h"
@@ -107,7 +106,7 @@ IndexVector sbc_ranks(const Vector& x, const Matrix& draws, Rng& rng) {
       if (draws(i, j) < x[i]) ++below;
       else if (draws(i, j) == x[i]) ++ties;
     }
-    if (ties > 0) below += std::uniform_int_distribution<Index>(0, ties)(rng.engine());
+    if (ties > 0) below += rng.uniform_index(ties + 1);
     ranks[i] = below;
   }
   return ranks;

@@ -1,8 +1,12 @@
 #include "varflow/validation/statistics.h"
 
+#include <boost/math/distributions/binomial.hpp>
+#include <boost/math/special_functions/gamma.hpp>
+
 #include <algorithm>
 #include <cmath>
-#include <limits>
+#include <exception>
+#include <stdexcept>
 
 #include "varflow/core/error.h"
 
@@ -10,9 +14,33 @@ namespace varflow {
 
 namespace {
 
-constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
-// Smallest magnitude the Lentz algorithm lets a denominator take (it replaces an exact zero).
-constexpr double kTiny = 1e-300;
+namespace bm = boost::math;
+
+// Boost.Math's policy, stated explicitly: domain, pole, overflow and evaluation (no convergence)
+// errors throw, and `evaluate` below translates them; an underflow is a 0 (a far tail). Doubles are
+// evaluated in double, not promoted to long double: as accurate here (~1e-16 on the reference
+// values of tests/validation/statistics_test.cpp), ~15x faster for the ECDF band's mass functions,
+// and independent of the platform's long double.
+using Policy = bm::policies::policy<bm::policies::promote_double<false>,
+                                    bm::policies::domain_error<bm::policies::throw_on_error>,
+                                    bm::policies::pole_error<bm::policies::throw_on_error>,
+                                    bm::policies::overflow_error<bm::policies::throw_on_error>,
+                                    bm::policies::evaluation_error<bm::policies::throw_on_error>,
+                                    bm::policies::underflow_error<bm::policies::ignore_error>>;
+
+// Runs a Boost.Math evaluation on arguments checked by the caller. A domain error (an argument the
+// checks let through) becomes InvalidArgument, any other failure (overflow, no convergence)
+// NumericalError; both name `where` and Boost's message.
+template <class F>
+double evaluate(const char* where, F&& f) {
+  try {
+    return f();
+  } catch (const std::domain_error& e) {
+    throw InvalidArgument(format_message(where, ": ", e.what()));
+  } catch (const std::exception& e) {
+    throw NumericalError(format_message(where, ": ", e.what()));
+  }
+}
 
 void check_gamma_arguments(const char* where, double a, double x) {
   if (!(a > 0.0) || !std::isfinite(a)) {
@@ -21,48 +49,9 @@ void check_gamma_arguments(const char* where, double a, double x) {
   if (!(x >= 0.0)) throw InvalidArgument(format_message(where, ": x = ", x, " must be >= 0"));
 }
 
-// The iteration cap: both expansions need O(sqrt(a)) terms near x = a.
-int max_iterations(double a) { return 1000 + static_cast<int>(50.0 * std::sqrt(a)); }
-
-// log of the prefactor x^a e^-x / Gamma(a).
-double log_prefactor(double a, double x) { return a * std::log(x) - x - std::lgamma(a); }
-
-// P(a, x) by its series, for x < a + 1:  P = x^a e^-x / Gamma(a) * sum_n x^n / (a (a+1) ... (a+n)).
-double gamma_series(double a, double x) {
-  double ap = a, term = 1.0 / a, sum = term;
-  const int cap = max_iterations(a);
-  for (int n = 0; n < cap; ++n) {
-    ap += 1.0;
-    term *= x / ap;
-    sum += term;
-    if (std::abs(term) < std::abs(sum) * kEpsilon) return sum * std::exp(log_prefactor(a, x));
-  }
-  throw NumericalError(format_message("regularized_gamma: series for a = ", a, ", x = ", x,
-                                      " did not converge in ", cap, " terms"));
-}
-
-// Q(a, x) by its continued fraction, for x >= a + 1, evaluated by the modified Lentz method:
-//   Q = x^a e^-x / Gamma(a) * 1 / (x + 1 - a - 1 (1 - a) / (x + 3 - a - 2 (2 - a) / (x + 5 - a - ...))).
-double gamma_continued_fraction(double a, double x) {
-  double b = x + 1.0 - a;
-  double c = 1.0 / kTiny;
-  double d = 1.0 / b;
-  double h = d;
-  const int cap = max_iterations(a);
-  for (int i = 1; i <= cap; ++i) {
-    const double an = -i * (i - a);
-    b += 2.0;
-    d = an * d + b;
-    if (std::abs(d) < kTiny) d = kTiny;
-    c = b + an / c;
-    if (std::abs(c) < kTiny) c = kTiny;
-    d = 1.0 / d;
-    const double delta = d * c;
-    h *= delta;
-    if (std::abs(delta - 1.0) < kEpsilon) return std::exp(log_prefactor(a, x)) * h;
-  }
-  throw NumericalError(format_message("regularized_gamma: continued fraction for a = ", a, ", x = ", x,
-                                      " did not converge in ", cap, " terms"));
+void check_binomial_arguments(const char* where, Index n, double p) {
+  if (n < 0) throw InvalidArgument(format_message(where, ": n = ", n, " must be >= 0"));
+  if (!(p >= 0.0 && p <= 1.0)) throw InvalidArgument(format_message(where, ": p = ", p, " outside [0, 1]"));
 }
 
 }  // namespace
@@ -71,14 +60,14 @@ double regularized_gamma_p(double a, double x) {
   check_gamma_arguments("regularized_gamma_p", a, x);
   if (x == 0.0) return 0.0;
   if (std::isinf(x)) return 1.0;
-  return x < a + 1.0 ? gamma_series(a, x) : 1.0 - gamma_continued_fraction(a, x);
+  return evaluate("regularized_gamma_p", [&] { return bm::gamma_p(a, x, Policy()); });
 }
 
 double regularized_gamma_q(double a, double x) {
   check_gamma_arguments("regularized_gamma_q", a, x);
   if (x == 0.0) return 1.0;
   if (std::isinf(x)) return 0.0;
-  return x < a + 1.0 ? 1.0 - gamma_series(a, x) : gamma_continued_fraction(a, x);
+  return evaluate("regularized_gamma_q", [&] { return bm::gamma_q(a, x, Policy()); });
 }
 
 double chi_square_survival(double x, double dof) {
@@ -87,49 +76,43 @@ double chi_square_survival(double x, double dof) {
   }
   if (std::isnan(x)) throw InvalidArgument("chi_square_survival: x = nan is not a number");
   if (x <= 0.0) return 1.0;
+  // Boost's chi-squared complement is this same Q(k / 2, x / 2); going through Q keeps x = +inf.
   return regularized_gamma_q(0.5 * dof, 0.5 * x);
 }
 
 Vector binomial_pmf(Index n, double p) {
-  if (n < 0) throw InvalidArgument(format_message("binomial_pmf: n = ", n, " must be >= 0"));
-  if (!(p >= 0.0 && p <= 1.0)) throw InvalidArgument(format_message("binomial_pmf: p = ", p, " outside [0, 1]"));
-  Vector pmf = Vector::Zero(n + 1);
-  if (p == 0.0) {
-    pmf[0] = 1.0;
-    return pmf;
-  }
-  if (p == 1.0) {
-    pmf[n] = 1.0;
-    return pmf;
-  }
-  const double log_p = std::log(p), log_q = std::log1p(-p);
-  const double log_n_factorial = std::lgamma(static_cast<double>(n) + 1.0);
+  check_binomial_arguments("binomial_pmf", n, p);
+  const bm::binomial_distribution<double, Policy> bin(static_cast<double>(n), p);
+  Vector pmf(n + 1);
   for (Index k = 0; k <= n; ++k) {
-    const double kd = static_cast<double>(k), rest = static_cast<double>(n - k);
-    pmf[k] = std::exp(log_n_factorial - std::lgamma(kd + 1.0) - std::lgamma(rest + 1.0) + kd * log_p +
-                      rest * log_q);
+    pmf[k] = evaluate("binomial_pmf", [&] { return bm::pdf(bin, static_cast<double>(k)); });
   }
   return pmf;
 }
 
 double binomial_cdf(Index k, Index n, double p) {
-  const Vector pmf = binomial_pmf(n, p);
+  check_binomial_arguments("binomial_cdf", n, p);
   if (k < 0) return 0.0;
   if (k >= n) return 1.0;
-  // Sum the shorter tail, so that both tails keep their relative accuracy.
-  if (k < n / 2) return std::min(1.0, pmf.head(k + 1).sum());
-  return std::max(0.0, 1.0 - pmf.tail(n - k).sum());
+  const bm::binomial_distribution<double, Policy> bin(static_cast<double>(n), p);
+  return evaluate("binomial_cdf", [&] { return bm::cdf(bin, static_cast<double>(k)); });
 }
 
 Index binomial_quantile(double q, Index n, double p) {
   if (!(q >= 0.0 && q <= 1.0)) throw InvalidArgument(format_message("binomial_quantile: q = ", q, " outside [0, 1]"));
-  const Vector pmf = binomial_pmf(n, p);
-  double cdf = 0.0;
-  for (Index k = 0; k < n; ++k) {
-    cdf += pmf[k];
-    if (cdf >= q) return k;
+  check_binomial_arguments("binomial_quantile", n, p);
+  // Bisection on the monotone cdf, so that the result is exactly the documented smallest k (Boost's
+  // own discrete quantile rounds by a policy instead).
+  Index lo = 0, hi = n;  // binomial_cdf(n) = 1 >= q
+  while (lo < hi) {
+    const Index mid = lo + (hi - lo) / 2;
+    if (binomial_cdf(mid, n, p) >= q) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
   }
-  return n;
+  return lo;
 }
 
 double empirical_quantile(std::vector<double> values, double p) {

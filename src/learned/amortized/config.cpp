@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
 #include "varflow/amortized/problems.h"
@@ -17,55 +18,42 @@ namespace varflow::amortized {
 
 // ---- enum <-> string -----------------------------------------------------------------------------
 
-std::string to_string(HeadType v) {
-  switch (v) {
-    case HeadType::kFlow: return "flow";
-    case HeadType::kScore: return "score";
-    case HeadType::kGaussian: return "gaussian";
-  }
-  return "?";
-}
-std::string to_string(EncoderType v) {
-  return v == EncoderType::kMlp ? "mlp" : v == EncoderType::kConv ? "conv" : "local";
-}
-std::string to_string(CouplingType v) { return v == CouplingType::kSpline ? "spline" : "affine"; }
-std::string to_string(CovarianceForm v) { return v == CovarianceForm::kFull ? "full" : "diagonal"; }
-std::string to_string(SdeType v) { return v == SdeType::kVp ? "vp" : "ve"; }
-std::string to_string(Sampler v) { return v == Sampler::kSde ? "sde" : "ode"; }
-std::string to_string(Lorenz96Prior v) { return v == Lorenz96Prior::kClimatology ? "climatology" : "gaussian"; }
-
 namespace {
-template <typename E>
-E parse_enum(const std::string& s, const std::string& key, std::initializer_list<E> values) {
-  std::string names;
-  for (E v : values) {
-    if (to_string(v) == s) return v;
-    names += (names.empty() ? "" : ", ") + to_string(v);
-  }
-  throw InvalidArgument(format_message(key, " = '", s, "' is not one of ", names));
-}
+constexpr EnumNames<HeadType, 3> kHeadNames{
+    {{HeadType::kFlow, "flow"}, {HeadType::kScore, "score"}, {HeadType::kGaussian, "gaussian"}}};
+constexpr EnumNames<EncoderType, 3> kEncoderNames{
+    {{EncoderType::kMlp, "mlp"}, {EncoderType::kConv, "conv"}, {EncoderType::kLocal, "local"}}};
+constexpr EnumNames<CouplingType, 2> kCouplingNames{{{CouplingType::kSpline, "spline"}, {CouplingType::kAffine, "affine"}}};
+constexpr EnumNames<CovarianceForm, 2> kCovarianceNames{
+    {{CovarianceForm::kFull, "full"}, {CovarianceForm::kDiagonal, "diagonal"}}};
+constexpr EnumNames<SdeType, 2> kSdeNames{{{SdeType::kVp, "vp"}, {SdeType::kVe, "ve"}}};
+constexpr EnumNames<Sampler, 2> kSamplerNames{{{Sampler::kSde, "sde"}, {Sampler::kOde, "ode"}}};
+constexpr EnumNames<Lorenz96Prior, 2> kLorenz96PriorNames{
+    {{Lorenz96Prior::kClimatology, "climatology"}, {Lorenz96Prior::kGaussian, "gaussian"}}};
 }  // namespace
 
-HeadType head_from_string(const std::string& s, const std::string& key) {
-  return parse_enum(s, key, {HeadType::kFlow, HeadType::kScore, HeadType::kGaussian});
-}
+std::string to_string(HeadType v) { return std::string(to_text(kHeadNames, v)); }
+std::string to_string(EncoderType v) { return std::string(to_text(kEncoderNames, v)); }
+std::string to_string(CouplingType v) { return std::string(to_text(kCouplingNames, v)); }
+std::string to_string(CovarianceForm v) { return std::string(to_text(kCovarianceNames, v)); }
+std::string to_string(SdeType v) { return std::string(to_text(kSdeNames, v)); }
+std::string to_string(Sampler v) { return std::string(to_text(kSamplerNames, v)); }
+std::string to_string(Lorenz96Prior v) { return std::string(to_text(kLorenz96PriorNames, v)); }
+
+HeadType head_from_string(const std::string& s, const std::string& key) { return from_text(kHeadNames, key, s); }
 EncoderType encoder_from_string(const std::string& s, const std::string& key) {
-  return parse_enum(s, key, {EncoderType::kMlp, EncoderType::kConv, EncoderType::kLocal});
+  return from_text(kEncoderNames, key, s);
 }
 CouplingType coupling_from_string(const std::string& s, const std::string& key) {
-  return parse_enum(s, key, {CouplingType::kSpline, CouplingType::kAffine});
+  return from_text(kCouplingNames, key, s);
 }
 CovarianceForm covariance_from_string(const std::string& s, const std::string& key) {
-  return parse_enum(s, key, {CovarianceForm::kFull, CovarianceForm::kDiagonal});
+  return from_text(kCovarianceNames, key, s);
 }
-SdeType sde_from_string(const std::string& s, const std::string& key) {
-  return parse_enum(s, key, {SdeType::kVp, SdeType::kVe});
-}
-Sampler sampler_from_string(const std::string& s, const std::string& key) {
-  return parse_enum(s, key, {Sampler::kSde, Sampler::kOde});
-}
+SdeType sde_from_string(const std::string& s, const std::string& key) { return from_text(kSdeNames, key, s); }
+Sampler sampler_from_string(const std::string& s, const std::string& key) { return from_text(kSamplerNames, key, s); }
 Lorenz96Prior lorenz96_prior_from_string(const std::string& s, const std::string& key) {
-  return parse_enum(s, key, {Lorenz96Prior::kClimatology, Lorenz96Prior::kGaussian});
+  return from_text(kLorenz96PriorNames, key, s);
 }
 
 // ---- validation ----------------------------------------------------------------------------------

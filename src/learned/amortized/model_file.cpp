@@ -320,9 +320,11 @@ AmortizedPosterior AmortizedPosterior::load(const std::filesystem::path& file) {
     im.trained = int_att(f, "trained", where) != 0;
     auto& s = im.summary;
     const std::string status = text_att(f, "training_status", where);
-    s.status = status == "early_stopped"     ? nn::TrainingStatus::kEarlyStopped
+    s.status = status == "completed"         ? nn::TrainingStatus::kCompleted
+               : status == "early_stopped"   ? nn::TrainingStatus::kEarlyStopped
                : status == "non_finite_loss" ? nn::TrainingStatus::kNonFiniteLoss
-                                             : nn::TrainingStatus::kCompleted;
+               : throw InvalidArgument(format_message(where, ": training_status = '", status,
+                                                      "' is not one of: completed, early_stopped, non_finite_loss"));
     s.message = text_att(f, "training_message", where);
     s.epochs_run = static_cast<Index>(int_att(f, "epochs_run", where));
     s.best_epoch = static_cast<Index>(int_att(f, "best_epoch", where));

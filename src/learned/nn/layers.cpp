@@ -4,28 +4,23 @@
 #include <cmath>
 #include <sstream>
 
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 
 namespace varflow::nn {
 
-std::string to_string(Activation a) {
-  switch (a) {
-    case Activation::kIdentity: return "identity";
-    case Activation::kTanh: return "tanh";
-    case Activation::kSilu: return "silu";
-    case Activation::kRelu: return "relu";
-    case Activation::kSoftplus: return "softplus";
-  }
-  return "unknown";
-}
+namespace {
+constexpr EnumNames<Activation, 5> kActivationNames{{{Activation::kIdentity, "identity"},
+                                                     {Activation::kTanh, "tanh"},
+                                                     {Activation::kSilu, "silu"},
+                                                     {Activation::kRelu, "relu"},
+                                                     {Activation::kSoftplus, "softplus"}}};
+}  // namespace
+
+std::string to_string(Activation a) { return std::string(to_text(kActivationNames, a)); }
 
 Activation activation_from_string(const std::string& name, const std::string& what) {
-  for (Activation a : {Activation::kIdentity, Activation::kTanh, Activation::kSilu, Activation::kRelu,
-                       Activation::kSoftplus}) {
-    if (to_string(a) == name) return a;
-  }
-  throw InvalidArgument(format_message(what, " = '", name,
-                                       "' is not one of identity, tanh, silu, relu, softplus"));
+  return from_text(kActivationNames, what, name);
 }
 
 std::string Layer::describe() const { return format_message(type(), "(", input_size(), " -> ", output_size(), ")"); }

@@ -50,8 +50,7 @@ Vector SamplePosterior::marginal_std() const {
 Matrix SamplePosterior::samples(Index n, Rng& rng) const {
   if (n == draws_.cols()) return draws_;
   Matrix out(draws_.rows(), n);
-  std::uniform_int_distribution<Index> pick(0, draws_.cols() - 1);
-  for (Index j = 0; j < n; ++j) out.col(j) = draws_.col(pick(rng.engine()));
+  for (Index j = 0; j < n; ++j) out.col(j) = draws_.col(rng.uniform_index(draws_.cols()));
   return out;
 }
 

@@ -2,49 +2,31 @@
 
 #include <sstream>
 
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 
 namespace varflow {
 
-std::string to_string(TerminationType type) {
-  switch (type) {
-    case TerminationType::kConverged: return "converged";
-    case TerminationType::kNoConvergence: return "no_convergence";
-    case TerminationType::kNumericalFailure: return "numerical_failure";
-  }
-  return "unknown";
-}
+namespace {
+constexpr EnumNames<TerminationType, 3> kTerminationNames{{{TerminationType::kConverged, "converged"},
+                                                           {TerminationType::kNoConvergence, "no_convergence"},
+                                                           {TerminationType::kNumericalFailure, "numerical_failure"}}};
+constexpr EnumNames<PosteriorMethod, 4> kPosteriorMethodNames{{{PosteriorMethod::kNone, "none"},
+                                                               {PosteriorMethod::kInnerLanczos, "inner_lanczos"},
+                                                               {PosteriorMethod::kDense, "dense"},
+                                                               {PosteriorMethod::kLowRank, "low_rank"}}};
+}  // namespace
+
+std::string to_string(TerminationType type) { return std::string(to_text(kTerminationNames, type)); }
 
 bool termination_type_from_string(std::string_view name, TerminationType* type) {
-  for (TerminationType t : {TerminationType::kConverged, TerminationType::kNoConvergence,
-                            TerminationType::kNumericalFailure}) {
-    if (name == to_string(t)) {
-      *type = t;
-      return true;
-    }
-  }
-  return false;
+  return find_value(kTerminationNames, name, type);
 }
 
-std::string to_string(PosteriorMethod method) {
-  switch (method) {
-    case PosteriorMethod::kNone: return "none";
-    case PosteriorMethod::kInnerLanczos: return "inner_lanczos";
-    case PosteriorMethod::kDense: return "dense";
-    case PosteriorMethod::kLowRank: return "low_rank";
-  }
-  return "unknown";
-}
+std::string to_string(PosteriorMethod method) { return std::string(to_text(kPosteriorMethodNames, method)); }
 
 bool posterior_method_from_string(std::string_view name, PosteriorMethod* method) {
-  for (PosteriorMethod m : {PosteriorMethod::kNone, PosteriorMethod::kInnerLanczos, PosteriorMethod::kDense,
-                            PosteriorMethod::kLowRank}) {
-    if (name == to_string(m)) {
-      *method = m;
-      return true;
-    }
-  }
-  return false;
+  return find_value(kPosteriorMethodNames, name, method);
 }
 
 std::string SolverSummary::BriefReport() const {
