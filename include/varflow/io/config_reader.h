@@ -37,6 +37,8 @@ class ConfigReader {
   // `a: {b: 1, c: {d: x}}` gives ("b", "1"), ("c.d", "x"). For sections whose keys another reader
   // checks (e.g. amortized::apply_entry). Lists are an error naming the key.
   std::vector<std::pair<std::string, std::string>> flattened(const std::string& key);
+  // The same for this whole section (every key counts as read), in file order.
+  std::vector<std::pair<std::string, std::string>> entries();
   // A key of an earlier version of the format: InvalidArgument "config: key 'obs_noise' was renamed:
   // use observations.error_variance (<note>)" when it is present, so that an old file is not half-read.
   void refuse_renamed(const std::string& old_key, const std::string& new_key, const std::string& note = "") const;

@@ -163,24 +163,39 @@ std::vector<long long> ConfigReader::integers(const std::string& key, const std:
 
 ConfigReader ConfigReader::section(const std::string& key) { return ConfigReader(value(key), name(key)); }
 
+namespace {
+
+// The scalar leaves under `node` as (dotted key, text), in file order; `where` names it in errors.
+void walk_leaves(const YAML::Node& node, const std::string& prefix, const std::string& where,
+                 std::vector<std::pair<std::string, std::string>>& out) {
+  for (const auto& kv : node) {
+    const std::string k = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+    if (kv.second.IsMap()) {
+      walk_leaves(kv.second, k, where, out);
+    } else if (kv.second.IsScalar()) {
+      out.emplace_back(k, kv.second.Scalar());
+    } else if (!kv.second.IsNull()) {
+      throw InvalidArgument(format_message("config: ", where, k, " must be a value or a mapping"));
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> ConfigReader::flattened(const std::string& key) {
   std::vector<std::pair<std::string, std::string>> out;
   const YAML::Node root = value(key).yaml;
   if (!root.IsDefined() || root.IsNull()) return out;
   if (!root.IsMap()) throw InvalidArgument(format_message("config: ", name(key), " must be a mapping"));
-  auto walk = [&](auto&& self, const YAML::Node& node, const std::string& prefix) -> void {
-    for (const auto& kv : node) {
-      const std::string k = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
-      if (kv.second.IsMap()) {
-        self(self, kv.second, k);
-      } else if (kv.second.IsScalar()) {
-        out.emplace_back(k, kv.second.Scalar());
-      } else if (!kv.second.IsNull()) {
-        throw InvalidArgument(format_message("config: ", name(key), ".", k, " must be a value or a mapping"));
-      }
-    }
-  };
-  walk(walk, root, "");
+  walk_leaves(root, "", name(key) + ".", out);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> ConfigReader::entries() {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!node_->yaml.IsMap()) return out;
+  for (const auto& kv : node_->yaml) read_.insert(kv.first.Scalar());
+  walk_leaves(node_->yaml, "", path_.empty() ? "" : path_ + ".", out);
   return out;
 }
 

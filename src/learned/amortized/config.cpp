@@ -1,8 +1,7 @@
 #include "varflow/amortized/config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <charconv>
+#include <fstream>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -11,6 +10,7 @@
 #include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
+#include "varflow/io/config_reader.h"
 #include "varflow/amortized/problems.h"
 #include "varflow/nn/parameters.h"
 
@@ -355,37 +355,13 @@ std::string config_text(const AmortizedConfig& c) {
 
 std::string config_hash(const AmortizedConfig& c) { return hex64(fnv1a(config_text(c))); }
 
-namespace {
-// The scalar leaves of a YAML mapping as dotted keys, in file order.
-void flatten(const YAML::Node& node, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out,
-             const std::string& where) {
-  if (node.IsMap()) {
-    for (const auto& kv : node) {
-      const std::string key = kv.first.as<std::string>();
-      flatten(kv.second, prefix.empty() ? key : prefix + "." + key, out, where);
-    }
-  } else if (node.IsScalar()) {
-    out.emplace_back(prefix, node.Scalar());
-  } else if (!node.IsNull()) {
-    throw InvalidArgument(format_message(where, ": ", prefix, " must be a scalar or a mapping"));
-  }
-}
-}  // namespace
-
 std::vector<std::pair<std::string, std::string>> read_setup_entries(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw InvalidArgument(format_message("config ", path, ": cannot be read"));
-  } catch (const YAML::Exception& e) {
-    throw InvalidArgument(format_message("config ", path, ": ", e.what()));
-  }
-  std::vector<std::pair<std::string, std::string>> out;
-  if (root.IsNull()) return out;
-  if (!root.IsMap()) throw InvalidArgument(format_message("config ", path, ": the top level must be a mapping"));
-  flatten(root, "", out, "config " + path);
-  return out;
+  std::ifstream in(path);
+  if (!in) throw InvalidArgument(format_message("config ", path, ": cannot be read"));
+  std::stringstream text;
+  text << in.rdbuf();
+  // The strict reader of every config: syntax errors with line and column, duplicate keys refused.
+  return io::ConfigReader::parse(text.str(), path).entries();
 }
 
 void load_setup_yaml(const std::string& path, AmortizedSetup& s) {
