@@ -411,6 +411,9 @@ TEST(Config, YamlFileTextRoundTripAndErrors) {
   EXPECT_EQ(to_string(static_cast<EncoderType>(7)), "unknown");
   std::ofstream(file) << "[1, 2";
   expect_invalid([&] { load_setup_yaml(file.string(), s); }, "config");
+  // The strict reader of every config: a key given twice is refused, naming it and its line.
+  std::ofstream(file) << "training:\n  epochs: 3\n  epochs: 4\n";
+  expect_invalid([&] { load_setup_yaml(file.string(), s); }, "key 'training.epochs' appears twice (line 3)");
   std::filesystem::remove_all(dir);
 }
 
