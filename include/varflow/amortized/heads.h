@@ -25,6 +25,14 @@
 
 namespace varflow::amortized {
 
+// A Gaussian q(x | c) = N(mean, L L^T) in closed form, normalised units: mean (d), cholesky L (d x d,
+// lower triangular; diagonal when `diagonal`).
+struct GaussianMoments {
+  Vector mean;
+  Matrix cholesky;
+  bool diagonal = false;
+};
+
 class Head : public nn::Parameterized {
  public:
   virtual HeadType type() const = 0;
@@ -60,8 +68,20 @@ class Head : public nn::Parameterized {
   // log q(x_j | c_j) per column. Throws InvalidArgument for heads without a log-density.
   virtual Vector log_prob(const Matrix& x, const Matrix& ctx);
 
+  // Whether q(x | c) is a Gaussian in closed form (closed_form_moments() is available).
+  virtual bool has_closed_form_moments() const { return false; }
+  // Its moments for one context (C values). The default throws InvalidArgument naming the head.
+  virtual GaussianMoments closed_form_moments(const Vector& ctx);
+
   // One draw per column of ctx.
   virtual Matrix sample(const Matrix& ctx, Rng& rng) = 0;
+
+  // Sampler settings of a head that integrates its draws (score: SDE or ODE sampler, `steps` steps).
+  // The default throws InvalidArgument naming the head.
+  virtual void set_sampler(Sampler sampler, Index steps);
+  // Writes the options a head may change after construction (the sampler) back into `config`, so
+  // that a saved model keeps them. Default: nothing.
+  virtual void record_options(AmortizedConfig& /*config*/) const {}
 
   // The deterministic sampling map x = G(z; c), one column of base noise z per column of c
   // (Gaussian: mu + L z; flow: the inverse flow; score: the probability-flow ODE from z), with its
@@ -110,8 +130,8 @@ class GaussianHead final : public Head {
   Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) override;
   Matrix push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) override;
   Matrix mean_draws() const override { return Matrix::Zero(d_, 1); }
-  // mu and L for one context.
-  void moments(const Vector& ctx, Vector& mu, Matrix& l);
+  bool has_closed_form_moments() const override { return true; }
+  GaussianMoments closed_form_moments(const Vector& ctx) override;  // mu and L for one context
   CovarianceForm form() const { return o_.covariance; }
 
  private:
@@ -272,7 +292,8 @@ class ScoreHead final : public Head {
   Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) override;
   Matrix push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) override;
   Matrix mean_draws() const override;
-  void set_sampler(Sampler sampler, Index steps);
+  void set_sampler(Sampler sampler, Index steps) override;
+  void record_options(AmortizedConfig& config) const override;  // score.sampler, score.steps
 
   double alpha(double t) const;
   double sigma(double t) const;

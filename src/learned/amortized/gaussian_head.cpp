@@ -15,6 +15,16 @@ Vector Head::log_prob(const Matrix&, const Matrix&) {
                                        " has no tractable log-density; use sample() (or a flow or gaussian head)"));
 }
 
+GaussianMoments Head::closed_form_moments(const Vector&) {
+  throw InvalidArgument(format_message("closed_form_moments: head = ", to_string(type()),
+                                       " has no closed-form posterior; use sample()"));
+}
+
+void Head::set_sampler(Sampler, Index) {
+  throw InvalidArgument(format_message("set_sampler: head = ", to_string(type()),
+                                       " has no sampler to choose (score heads only)"));
+}
+
 namespace {
 constexpr double kLogScaleClamp = 7.0;  // diagonal of L in [e^-7, e^7] (normalised units)
 }
@@ -149,11 +159,14 @@ Matrix GaussianHead::sample(const Matrix& ctx, Rng& rng) {
   return push(z, ctx);
 }
 
-void GaussianHead::moments(const Vector& ctx, Vector& mu, Matrix& l) {
+GaussianMoments GaussianHead::closed_form_moments(const Vector& ctx) {
   Matrix out;
   net_->forward(ctx, out);
+  GaussianMoments m;
   Vector s_raw;
-  unpack(out.col(0), mu, l, s_raw);
+  unpack(out.col(0), m.mean, m.cholesky, s_raw);
+  m.diagonal = o_.covariance == CovarianceForm::kDiagonal;
+  return m;
 }
 
 void GaussianHead::unpack_tangent(const Vector& dout, const Vector& s_raw, const Matrix& l, Vector& dmu,

@@ -26,6 +26,11 @@ void ScoreHead::set_sampler(Sampler sampler, Index steps) {
   o_.steps = steps;
 }
 
+void ScoreHead::record_options(AmortizedConfig& config) const {
+  config.score.sampler = o_.sampler;
+  config.score.steps = o_.steps;
+}
+
 namespace {
 double vp_integral(const ScoreOptions& o, double t) { return o.beta_min * t + 0.5 * t * t * (o.beta_max - o.beta_min); }
 }  // namespace
