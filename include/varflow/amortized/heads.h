@@ -23,6 +23,11 @@
 #include "varflow/core/types.h"
 #include "varflow/nn/layers.h"
 
+namespace varflow {
+class NetcdfWriter;
+class NetcdfReader;
+}  // namespace varflow
+
 namespace varflow::amortized {
 
 // A Gaussian q(x | c) = N(mean, L L^T) in closed form, normalised units: mean (d), cholesky L (d x d,
@@ -82,6 +87,15 @@ class Head : public nn::Parameterized {
   // Writes the options a head may change after construction (the sampler) back into `config`, so
   // that a saved model keeps them. Default: nothing.
   virtual void record_options(AmortizedConfig& /*config*/) const {}
+
+  // Head-specific content of the model file (design/formats.md), after the common variables (the
+  // dimension "state" exists): save_extra_state adds dimensions and variables of its own;
+  // load_extra_state reads them back and refuses a file that does not match this head with
+  // InvalidArgument naming file.where(). Every thread's copy of a head is built from the
+  // configuration, so this content must follow from the configuration and the parameters: it is
+  // stored for readers of the file and checked on load. Default: none.
+  virtual void save_extra_state(NetcdfWriter& /*file*/) const {}
+  virtual void load_extra_state(const NetcdfReader& /*file*/) {}
 
   // The deterministic sampling map x = G(z; c), one column of base noise z per column of c
   // (Gaussian: mu + L z; flow: the inverse flow; score: the probability-flow ODE from z), with its
@@ -239,6 +253,9 @@ class FlowHead final : public Head {
   Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) override;
   Matrix push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) override;
   Matrix mean_draws() const override;
+  // flow_permutation(flow_layer, state), checked against this build's on load.
+  void save_extra_state(NetcdfWriter& file) const override;
+  void load_extra_state(const NetcdfReader& file) override;
   const std::vector<std::vector<Index>>& permutations() const { return perms_; }
   // The sampling map: x = T^-1(z; ctx) (ctx has one column per column of z).
   Matrix transform_inverse(const Matrix& z, const Matrix& ctx);

@@ -4,6 +4,7 @@
 #include "varflow/nn/parallel.h"
 #include "varflow/amortized/heads.h"
 #include "varflow/core/error.h"
+#include "varflow/io/netcdf_file.h"
 
 namespace varflow::amortized {
 
@@ -418,6 +419,24 @@ Matrix FlowHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) {
   Matrix gctx = Matrix::Zero(c_, z.cols());
   inverse_backward(a, gctx, false);
   return gctx;
+}
+
+void FlowHead::save_extra_state(NetcdfWriter& file) const {
+  file.add_dimension("flow_layer", static_cast<Index>(perms_.size()));
+  std::vector<long long> p;
+  for (const auto& perm : perms_) p.insert(p.end(), perm.begin(), perm.end());
+  file.write_int("flow_permutation", "flow_layer", "state", p,
+                 "coordinate permutation before each coupling: y[i] = x[perm[i]]", "1");
+}
+
+void FlowHead::load_extra_state(const NetcdfReader& file) {
+  const std::vector<long long> p = file.read_int("flow_permutation");
+  std::size_t k = 0;
+  bool same = p.size() == perms_.size() * static_cast<std::size_t>(d_);
+  for (const auto& perm : perms_) {
+    for (Index v : perm) same = same && p[k++] == v;
+  }
+  if (!same) throw InvalidArgument(format_message(file.where(), ": flow_permutation differs from this build's"));
 }
 
 }  // namespace varflow::amortized
