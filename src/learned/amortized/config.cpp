@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "varflow/amortized/head_registry.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
 #include "varflow/nn/parameters.h"
@@ -16,14 +17,7 @@ namespace varflow::amortized {
 
 // ---- enum <-> string -----------------------------------------------------------------------------
 
-std::string to_string(HeadType v) {
-  switch (v) {
-    case HeadType::kFlow: return "flow";
-    case HeadType::kScore: return "score";
-    case HeadType::kGaussian: return "gaussian";
-  }
-  return "?";
-}
+std::string to_string(HeadType v) { return std::string(v.name()); }
 std::string to_string(EncoderType v) {
   return v == EncoderType::kMlp ? "mlp" : v == EncoderType::kConv ? "conv" : "local";
 }
@@ -45,9 +39,6 @@ E parse_enum(const std::string& s, const std::string& key, std::initializer_list
 }
 }  // namespace
 
-HeadType head_from_string(const std::string& s, const std::string& key) {
-  return parse_enum(s, key, {HeadType::kFlow, HeadType::kScore, HeadType::kGaussian});
-}
 EncoderType encoder_from_string(const std::string& s, const std::string& key) {
   return parse_enum(s, key, {EncoderType::kMlp, EncoderType::kConv, EncoderType::kLocal});
 }
@@ -111,37 +102,8 @@ void AmortizedConfig::validate(const ProblemShape& shape) const {
     }
   }
   check_at_least(w, "mean_samples", mean_samples, 2);
-  switch (head) {
-    case HeadType::kFlow:
-      check_at_least(w, "flow.layers", flow.layers, 1);
-      if (flow.bins < 2 || flow.bins > 64) throw InvalidArgument(format_message(w, ": flow.bins = ", flow.bins, " must be in [2, 64]"));
-      check_positive(w, "flow.bound", flow.bound);
-      check_positive(w, "flow.affine_clamp", flow.affine_clamp);
-      check_at_least(w, "flow.width", flow.width, 1);
-      check_at_least(w, "flow.depth", flow.depth, 0);
-      break;
-    case HeadType::kScore:
-      check_positive(w, "score.beta_min", score.beta_min);
-      if (!(score.beta_max > score.beta_min)) {
-        throw InvalidArgument(format_message(w, ": score.beta_max = ", score.beta_max, " must exceed score.beta_min = ", score.beta_min));
-      }
-      check_positive(w, "score.sigma_min", score.sigma_min);
-      if (!(score.sigma_max > score.sigma_min)) {
-        throw InvalidArgument(format_message(w, ": score.sigma_max = ", score.sigma_max, " must exceed score.sigma_min = ", score.sigma_min));
-      }
-      if (!(score.t_min > 0.0 && score.t_min < 0.5)) {
-        throw InvalidArgument(format_message(w, ": score.t_min = ", score.t_min, " must be in (0, 0.5)"));
-      }
-      check_at_least(w, "score.width", score.width, 1);
-      check_at_least(w, "score.blocks", score.blocks, 0);
-      check_at_least(w, "score.time_features", score.time_features, 0);
-      check_at_least(w, "score.steps", score.steps, 1);
-      break;
-    case HeadType::kGaussian:
-      check_at_least(w, "gaussian.width", gaussian.width, 1);
-      check_at_least(w, "gaussian.depth", gaussian.depth, 0);
-      break;
-  }
+  const HeadRegistration& h = head_registration(head);
+  if (h.validate) h.validate(*this);
 }
 
 void Lorenz96ProblemOptions::validate() const {
@@ -190,10 +152,9 @@ AmortizedSetup default_setup(const std::string& problem, HeadType head) {
     s.network.score.width = 64;
     s.network.score.blocks = 2;
     s.network.score.steps = 100;
-    s.network.mean_samples = head == HeadType::kScore ? 256 : 1000;
     t.batch_size = 256;
     t.learning_rate = 3e-3;
-    t.epochs = head == HeadType::kGaussian ? 60 : 150;
+    t.epochs = 150;
   } else if (problem == "linear-gaussian") {
     // Simulation is cheap and the networks are small: many pairs, few epochs, no overfitting.
     s.pairs = 30000;
@@ -206,24 +167,9 @@ AmortizedSetup default_setup(const std::string& problem, HeadType head) {
     s.network.score.width = 64;
     s.network.score.blocks = 2;
     s.network.score.steps = 100;
-    s.network.mean_samples = head == HeadType::kScore ? 256 : 1000;
     t.batch_size = 256;
     t.learning_rate = 2e-3;
     t.epochs = 20;
-    if (head == HeadType::kGaussian) {
-      // Exact labels cost nothing here: every pair carries the posterior mean and two J probes.
-      s.labels.pairs = s.pairs;
-      s.labels.probes = 2;
-    } else if (head == HeadType::kFlow) {
-      // Derivative-informed training (design/amortized.md): likelihood-only training leaves d mean/dy
-      // 20-35% off J = 0.5 I (adjoint calibration fails); exact labels on a fifth of the pairs and a
-      // linear path from y to the context bring it to ~2% on seeds 1-3, at about twice the training
-      // time.
-      s.network.encoder.linear_skip = true;
-      s.labels.pairs = 6000;
-      s.labels.probes = 2;
-      s.labels.draws = 2;
-    }
   } else if (problem == "lorenz96") {
     s.pairs = 20000;
     s.network.encoder.type = EncoderType::kConv;
@@ -244,6 +190,9 @@ AmortizedSetup default_setup(const std::string& problem, HeadType head) {
   } else {
     throw InvalidArgument(format_message("problem = '", problem, "' is not one of two-moons, linear-gaussian, lorenz96"));
   }
+  // The head's own adjustments (fewer mean samples, labels, ...).
+  const HeadRegistration& h = head_registration(head);
+  if (h.defaults) h.defaults(problem, s);
   return s;
 }
 
@@ -402,7 +351,49 @@ const std::vector<std::pair<std::string, Field>>& fields() {
 #undef VF_ENUM
 #undef VF_ACT
 
+// The registered option with this key, or null.
+const HeadOption* find_head_option(const std::string& key) {
+  for (const auto& r : head_registry()) {
+    for (const auto& o : r.options) {
+      if (o.key == key) return &o;
+    }
+  }
+  return nullptr;
+}
+
+// The canonical text of a head option's value; InvalidArgument naming where, key and value when it
+// does not parse as the option's kind.
+std::string canonical_option(const HeadOption& o, const std::string& value, const std::string& where) {
+  switch (o.kind) {
+    case HeadOption::Kind::kInteger: return num(parse_index(o.key, value, where));
+    case HeadOption::Kind::kNumber: return num(parse_double(o.key, value, where));
+    case HeadOption::Kind::kText: return value;
+  }
+  return value;
+}
+
+std::string option_value(const AmortizedConfig& c, const HeadOption& o) {
+  const auto it = c.head_options.find(o.key);
+  return it == c.head_options.end() ? o.default_value : it->second;
+}
+
+const HeadOption& registered_option(const std::string& key) {
+  const HeadOption* o = find_head_option(key);
+  if (!o) throw InvalidArgument(format_message("head option '", key, "' is not registered by any head"));
+  return *o;
+}
+
 }  // namespace
+
+std::string head_option(const AmortizedConfig& c, const std::string& key) {
+  return option_value(c, registered_option(key));
+}
+Index head_option_integer(const AmortizedConfig& c, const std::string& key) {
+  return parse_index(key, head_option(c, key), "AmortizedConfig");
+}
+double head_option_number(const AmortizedConfig& c, const std::string& key) {
+  return parse_double(key, head_option(c, key), "AmortizedConfig");
+}
 
 std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedConfig& c) {
   AmortizedSetup s;
@@ -410,6 +401,10 @@ std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedC
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [key, field] : fields()) {
     if (field.network) out.emplace_back(key, field.get(s));
+  }
+  // Options of registered heads beyond the built-in ones (none for the built-in heads).
+  for (const auto& r : head_registry()) {
+    for (const auto& o : r.options) out.emplace_back(o.key, option_value(c, o));
   }
   return out;
 }
@@ -420,6 +415,10 @@ void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& v
       field.set(s, key, value, where);
       return;
     }
+  }
+  if (const HeadOption* o = find_head_option(key)) {
+    s.network.head_options[key] = canonical_option(*o, value, where);
+    return;
   }
   throw InvalidArgument(format_message(where, ": unknown key '", key, "'"));
 }
@@ -480,6 +479,7 @@ std::string entry_value(const AmortizedSetup& s, const std::string& key) {
   for (const auto& [k, field] : fields()) {
     if (k == key) return field.get(s);
   }
+  if (const HeadOption* o = find_head_option(key)) return option_value(s.network, *o);
   throw InvalidArgument(format_message("config: unknown key '", key, "'"));
 }
 
