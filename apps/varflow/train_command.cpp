@@ -112,7 +112,9 @@ void add_train_command(CLI::App& app, CommandList& commands) {
   sub->add_option("--problem", o->problem, "Inverse problem to simulate (the problem registry):" + problems)
       ->required()
       ->check(CLI::IsMember(amortized::problem_names()));
-  sub->add_option("--head", o->head, "Posterior head")->required()->check(CLI::IsMember({"flow", "score", "gaussian"}));
+  sub->add_option("--head", o->head, "Posterior head")
+      ->required()
+      ->check(CLI::IsMember(varflow::amortized::head_names()));
   sub->add_option("--pairs", o->pairs, "Simulated (x, y) pairs (default: the problem's)")->check(CLI::Range(2, 100000000));
   sub->add_option("--epochs", o->epochs, "Training epochs (default: the problem's)")->check(CLI::Range(1, 1000000));
   sub->add_option("--seed", o->seed, "Seed of simulation, initialisation and batches")->capture_default_str();

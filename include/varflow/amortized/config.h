@@ -5,7 +5,9 @@
 // Every field has a key ("flow.bins", "training.epochs", ...) used by YAML configuration files, by the
 // text stored in model files and in error messages. Validation names the key, the value and the rule.
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -15,7 +17,25 @@
 
 namespace varflow::amortized {
 
-enum class HeadType { kFlow, kScore, kGaussian };
+// Which head an amortized posterior has: the name of a registered head (head_registry.h). The
+// built-in heads have constants; head_from_string() gives any registered head. The default is flow.
+class HeadType {
+ public:
+  constexpr HeadType() = default;
+  constexpr std::string_view name() const { return name_; }
+  friend constexpr bool operator==(HeadType a, HeadType b) { return a.name_ == b.name_; }
+  static const HeadType kFlow, kScore, kGaussian;
+
+ private:
+  // The name must outlive every HeadType: a literal or a registration's (see register_head).
+  constexpr explicit HeadType(std::string_view name) : name_(name) {}
+  friend HeadType head_from_string(const std::string& s, const std::string& key);
+  std::string_view name_ = "flow";
+};
+inline constexpr HeadType HeadType::kFlow{"flow"};
+inline constexpr HeadType HeadType::kScore{"score"};
+inline constexpr HeadType HeadType::kGaussian{"gaussian"};
+
 enum class EncoderType { kMlp, kConv, kLocal };
 enum class CouplingType { kSpline, kAffine };
 enum class CovarianceForm { kFull, kDiagonal };
@@ -23,14 +43,15 @@ enum class SdeType { kVp, kVe };
 enum class Sampler { kSde, kOde };
 enum class Lorenz96Prior { kClimatology, kGaussian };
 
-std::string to_string(HeadType v);        // flow | score | gaussian
+std::string to_string(HeadType v);        // the head's name: flow | score | gaussian | a registered one
 std::string to_string(EncoderType v);     // mlp | conv | local
 std::string to_string(CouplingType v);    // spline | affine
 std::string to_string(CovarianceForm v);  // full | diagonal
 std::string to_string(SdeType v);         // vp | ve
 std::string to_string(Sampler v);         // sde | ode
 std::string to_string(Lorenz96Prior v);   // climatology | gaussian
-// Parse the names above; throw InvalidArgument "<key> = '<value>' is not one of ..." otherwise.
+// Parse the names above; throw InvalidArgument "<key> = '<value>' is not one of ..." otherwise
+// (heads: the registered names, head_registry.h).
 HeadType head_from_string(const std::string& s, const std::string& key = "head");
 EncoderType encoder_from_string(const std::string& s, const std::string& key = "encoder.type");
 CouplingType coupling_from_string(const std::string& s, const std::string& key = "flow.coupling");
@@ -119,6 +140,9 @@ struct AmortizedConfig {
   // fixed base draws (common random numbers from mean_seed), a smooth deterministic function of y.
   Index mean_samples = 1000;
   std::uint64_t mean_seed = 20211013;
+  // Options of registered heads beyond the built-in ones (HeadOption, head_registry.h): key
+  // "<head>.<field>" -> canonical text. A key not set here has its registered default.
+  std::map<std::string, std::string> head_options;
 
   // Throws InvalidArgument "AmortizedConfig: <key> = <value> <rule>".
   void validate(const ProblemShape& shape) const;
@@ -185,9 +209,16 @@ struct AmortizedSetup {
 // on two cores. problem: two-moons | linear-gaussian | lorenz96.
 AmortizedSetup default_setup(const std::string& problem, HeadType head);
 
+// A registered head option's value in c (its default when not set), as text, an integer or a
+// number. Throws InvalidArgument for a key no registered head declares.
+std::string head_option(const AmortizedConfig& c, const std::string& key);
+Index head_option_integer(const AmortizedConfig& c, const std::string& key);
+double head_option_number(const AmortizedConfig& c, const std::string& key);
+
 // key/value view of the network configuration (e.g. {"flow.bins", "8"}); stored in model files.
 std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedConfig& c);
-// Sets one key of a AmortizedSetup from text. Keys: the config_entries() keys, "training.<field>" for every
+// Sets one key of a AmortizedSetup from text. Keys: the config_entries() keys (with the registered head
+// options), "training.<field>" for every
 // TrainingOptions field, "pairs", "labels.<field>", "lorenz96.<field>". Throws InvalidArgument naming an unknown key
 // or a value that does not parse.
 void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& value, const std::string& where = "config");

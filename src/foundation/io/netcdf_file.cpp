@@ -1,6 +1,7 @@
 #include "varflow/io/netcdf_file.h"
 
 #include <cassert>
+#include <cstring>
 #include <netcdf>
 
 #include "varflow/core/error.h"
@@ -9,6 +10,27 @@
 namespace varflow {
 
 namespace nc = netCDF;
+
+namespace {
+
+// Runs f, turning an error of the netCDF library into InvalidArgument "<where>: <first line>".
+template <typename F>
+auto guarded(const std::string& where, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const nc::exceptions::NcException& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));  // drop the "file: ncFile.cpp line: ..." trailer
+    throw InvalidArgument(format_message(where, ": ", what));
+  }
+}
+
+std::string strip_nuls(std::string s) {
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  return s;
+}
+
+}  // namespace
 
 // ---- writer -------------------------------------------------------------------------------------------
 struct NetcdfWriter::Impl {
@@ -27,23 +49,44 @@ struct NetcdfWriter::Impl {
     assert(!d.isNull() && "add_dimension before writing a variable over it");
     return d;
   }
+  // A new variable with its long_name and (when not empty) units.
+  nc::NcVar add(const std::string& name, const nc::NcType& type, const std::vector<nc::NcDim>& dims,
+                const std::string& long_name, const std::string& units) {
+    nc::NcVar v = file->addVar(name, type, dims);
+    v.putAtt("long_name", long_name);
+    if (!units.empty()) v.putAtt("units", units);
+    return v;
+  }
+  // Checks the length of a 1-D variable over `d` (any length for an unlimited dimension) and writes it.
+  template <typename T>
+  void put_1d(nc::NcVar& v, const nc::NcDim& d, const std::string& name, const T* values, Index n) {
+    if (d.isUnlimited()) {
+      if (n > 0) v.putVar({0}, {static_cast<std::size_t>(n)}, values);
+      return;
+    }
+    check_size(where() + ": variable " + name, d.getName(), n, static_cast<Index>(d.getSize()));
+    if (n > 0) v.putVar(values);
+  }
 };
 
 NetcdfWriter::NetcdfWriter(const std::filesystem::path& target) : impl_(std::make_unique<Impl>(target)) {}
 NetcdfWriter::~NetcdfWriter() = default;
 
 void NetcdfWriter::add_dimension(const std::string& name, Index size) {
-  impl_->file->addDim(name, static_cast<std::size_t>(size));
+  guarded(impl_->where(), [&] { return impl_->file->addDim(name, static_cast<std::size_t>(size)); });
+}
+
+void NetcdfWriter::add_unlimited_dimension(const std::string& name) {
+  guarded(impl_->where(), [&] { return impl_->file->addDim(name); });
 }
 
 void NetcdfWriter::write(const std::string& name, const std::string& dim, const Vector& values,
                          const std::string& long_name, const std::string& units) {
-  check_size(impl_->where() + ": variable " + name, dim, values.size(),
-             static_cast<Index>(impl_->dim(dim).getSize()));
-  nc::NcVar v = impl_->file->addVar(name, nc::ncDouble, impl_->dim(dim));
-  v.putAtt("long_name", long_name);
-  v.putAtt("units", units);
-  v.putVar(values.data());
+  guarded(impl_->where(), [&] {
+    const nc::NcDim d = impl_->dim(dim);
+    nc::NcVar v = impl_->add(name, nc::ncDouble, {d}, long_name, units);
+    impl_->put_1d(v, d, name, values.data(), values.size());
+  });
 }
 
 void NetcdfWriter::write(const std::string& name, const std::string& slow_dim, const std::string& fast_dim,
@@ -51,95 +94,150 @@ void NetcdfWriter::write(const std::string& name, const std::string& slow_dim, c
   const std::string where = impl_->where() + ": variable " + name;
   check_size(where, slow_dim, m.cols(), static_cast<Index>(impl_->dim(slow_dim).getSize()));
   check_size(where, fast_dim, m.rows(), static_cast<Index>(impl_->dim(fast_dim).getSize()));
-  nc::NcVar v = impl_->file->addVar(name, nc::ncDouble, {impl_->dim(slow_dim), impl_->dim(fast_dim)});
-  v.putAtt("long_name", long_name);
-  v.putAtt("units", units);
-  v.putVar(m.data());  // column-major (fast x slow) == C-order (slow, fast)
+  guarded(impl_->where(), [&] {
+    nc::NcVar v = impl_->add(name, nc::ncDouble, {impl_->dim(slow_dim), impl_->dim(fast_dim)}, long_name, units);
+    if (m.size() > 0) v.putVar(m.data());  // column-major (fast x slow) == C-order (slow, fast)
+  });
 }
 
 void NetcdfWriter::write_int(const std::string& name, const std::string& dim, const std::vector<long long>& values,
-                             const std::string& long_name) {
-  check_size(impl_->where() + ": variable " + name, dim, static_cast<Index>(values.size()),
-             static_cast<Index>(impl_->dim(dim).getSize()));
-  nc::NcVar v = impl_->file->addVar(name, nc::ncInt64, impl_->dim(dim));
-  v.putAtt("long_name", long_name);
-  v.putVar(values.data());
+                             const std::string& long_name, const std::string& units) {
+  guarded(impl_->where(), [&] {
+    const nc::NcDim d = impl_->dim(dim);
+    nc::NcVar v = impl_->add(name, nc::ncInt64, {d}, long_name, units);
+    impl_->put_1d(v, d, name, values.data(), static_cast<Index>(values.size()));
+  });
 }
 
-void NetcdfWriter::attribute(const std::string& name, const std::string& value) { impl_->file->putAtt(name, value); }
+void NetcdfWriter::write_int(const std::string& name, const std::string& slow_dim, const std::string& fast_dim,
+                             const std::vector<long long>& values, const std::string& long_name,
+                             const std::string& units) {
+  const Index slow = static_cast<Index>(impl_->dim(slow_dim).getSize());
+  const Index fast = static_cast<Index>(impl_->dim(fast_dim).getSize());
+  check_size(impl_->where() + ": variable " + name, slow_dim + " x " + fast_dim, static_cast<Index>(values.size()),
+             slow * fast);
+  guarded(impl_->where(), [&] {
+    nc::NcVar v = impl_->add(name, nc::ncInt64, {impl_->dim(slow_dim), impl_->dim(fast_dim)}, long_name, units);
+    if (!values.empty()) v.putVar(values.data());
+  });
+}
+
+void NetcdfWriter::write_text(const std::string& name, const std::string& dim, const std::string& length_dim,
+                              const std::vector<std::string>& values, const std::string& long_name,
+                              const std::string& units) {
+  const std::string where = impl_->where() + ": variable " + name;
+  check_size(where, dim, static_cast<Index>(values.size()), static_cast<Index>(impl_->dim(dim).getSize()));
+  const std::size_t length = impl_->dim(length_dim).getSize();
+  std::vector<char> chars(values.size() * length, '\0');
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (values[i].size() > length) {
+      throw InvalidArgument(format_message(where, ": '", values[i], "' is longer than ", length_dim, " = ", length));
+    }
+    std::memcpy(chars.data() + i * length, values[i].data(), values[i].size());
+  }
+  guarded(impl_->where(), [&] {
+    nc::NcVar v = impl_->add(name, nc::ncChar, {impl_->dim(dim), impl_->dim(length_dim)}, long_name, units);
+    if (!chars.empty()) v.putVar(chars.data());
+  });
+}
+
+void NetcdfWriter::attribute(const std::string& name, const std::string& value) {
+  guarded(impl_->where(), [&] { return impl_->file->putAtt(name, value); });
+}
 void NetcdfWriter::attribute(const std::string& name, double value) {
-  impl_->file->putAtt(name, nc::ncDouble, value);
+  guarded(impl_->where(), [&] { return impl_->file->putAtt(name, nc::ncDouble, value); });
+}
+void NetcdfWriter::attribute(const std::string& name, int value) {
+  guarded(impl_->where(), [&] { return impl_->file->putAtt(name, nc::ncInt, value); });
 }
 void NetcdfWriter::attribute(const std::string& name, long long value) {
-  impl_->file->putAtt(name, nc::ncInt64, value);
+  guarded(impl_->where(), [&] { return impl_->file->putAtt(name, nc::ncInt64, value); });
+}
+void NetcdfWriter::attribute(const std::string& name, std::uint64_t value) {
+  guarded(impl_->where(), [&] {
+    return impl_->file->putAtt(name, nc::ncUint64, static_cast<unsigned long long>(value));
+  });
 }
 
 void NetcdfWriter::commit() {
-  impl_->file->close();
+  guarded(impl_->where(), [&] { impl_->file->close(); });
   impl_->output.commit();
 }
 
 // ---- reader -------------------------------------------------------------------------------------------
 struct NetcdfReader::Impl {
   std::filesystem::path path;
+  std::string where;
   std::unique_ptr<nc::NcFile> file;
   nc::NcVar var(const std::string& name) const {
     nc::NcVar v = file->getVar(name);
-    if (v.isNull()) {
-      throw InvalidArgument(format_message(path.string(), ": variable '", name, "' is missing"));
-    }
+    if (v.isNull()) throw InvalidArgument(format_message(where, ": variable '", name, "' is missing"));
     return v;
+  }
+  // The global attribute `name`, or a null attribute.
+  nc::NcGroupAtt att(const std::string& name) const {
+    const auto atts = file->getAtts();
+    const auto it = atts.find(name);
+    return it == atts.end() ? nc::NcGroupAtt() : it->second;
+  }
+  [[noreturn]] void missing_attribute(const std::string& name) const {
+    throw InvalidArgument(format_message(where, ": attribute '", name, "' is missing"));
   }
 };
 
-NetcdfReader::NetcdfReader(const std::filesystem::path& path) : impl_(std::make_unique<Impl>()) {
+NetcdfReader::NetcdfReader(const std::filesystem::path& path, const std::string& where)
+    : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
+  impl_->where = where.empty() ? path.string() : where;
   if (!std::filesystem::exists(path)) {
-    throw InvalidArgument(format_message("netCDF file ", path.string(), " does not exist"));
+    throw InvalidArgument(where.empty() ? format_message("netCDF file ", path.string(), " does not exist")
+                                        : format_message(where, " does not exist"));
   }
   try {
     impl_->file = std::make_unique<nc::NcFile>(path.string(), nc::NcFile::read);
   } catch (const nc::exceptions::NcException& e) {
-    throw InvalidArgument(format_message(path.string(), " is not a readable netCDF file: ", e.what()));
+    throw InvalidArgument(format_message(impl_->where, " is not a readable netCDF file: ", e.what()));
   }
 }
 NetcdfReader::~NetcdfReader() = default;
 
 const std::filesystem::path& NetcdfReader::path() const { return impl_->path; }
+const std::string& NetcdfReader::where() const { return impl_->where; }
 
 bool NetcdfReader::has_variable(const std::string& name) const { return !impl_->file->getVar(name).isNull(); }
+bool NetcdfReader::has_dimension(const std::string& name) const { return !impl_->file->getDim(name).isNull(); }
 
 Index NetcdfReader::dimension(const std::string& name) const {
   nc::NcDim d = impl_->file->getDim(name);
-  if (d.isNull()) throw InvalidArgument(format_message(impl_->path.string(), ": dimension '", name, "' is missing"));
+  if (d.isNull()) throw InvalidArgument(format_message(impl_->where, ": dimension '", name, "' is missing"));
   return static_cast<Index>(d.getSize());
 }
 
 Vector NetcdfReader::read_vector(const std::string& name, Index expected_size) const {
   nc::NcVar v = impl_->var(name);
   if (v.getDimCount() != 1) {
-    throw InvalidArgument(format_message(impl_->path.string(), ": variable '", name, "' has ", v.getDimCount(),
+    throw InvalidArgument(format_message(impl_->where, ": variable '", name, "' has ", v.getDimCount(),
                                          " dimensions, expected 1"));
   }
   const Index n = static_cast<Index>(v.getDim(0).getSize());
-  if (expected_size >= 0) check_size(impl_->path.string() + ": variable '" + name + "'", "length", n, expected_size);
+  if (expected_size >= 0) check_size(impl_->where + ": variable '" + name + "'", "length", n, expected_size);
   Vector out(n);
-  v.getVar(out.data());
+  if (n > 0) guarded(impl_->where, [&] { v.getVar(out.data()); });
   return out;
 }
 
 Matrix NetcdfReader::read_matrix(const std::string& name, Index expected_slow, Index expected_fast) const {
   nc::NcVar v = impl_->var(name);
   if (v.getDimCount() != 2) {
-    throw InvalidArgument(format_message(impl_->path.string(), ": variable '", name, "' has ", v.getDimCount(),
+    throw InvalidArgument(format_message(impl_->where, ": variable '", name, "' has ", v.getDimCount(),
                                          " dimensions, expected 2"));
   }
   const Index slow = static_cast<Index>(v.getDim(0).getSize()), fast = static_cast<Index>(v.getDim(1).getSize());
-  const std::string where = impl_->path.string() + ": variable '" + name + "'";
+  const std::string where = impl_->where + ": variable '" + name + "'";
   if (expected_slow >= 0) check_size(where, v.getDim(0).getName(), slow, expected_slow);
   if (expected_fast >= 0) check_size(where, v.getDim(1).getName(), fast, expected_fast);
   Matrix out(fast, slow);
-  v.getVar(out.data());
+  if (out.size() > 0) guarded(impl_->where, [&] { v.getVar(out.data()); });
   return out;
 }
 
@@ -148,26 +246,89 @@ std::vector<long long> NetcdfReader::read_int(const std::string& name) const {
   std::size_t n = 1;
   for (int d = 0; d < v.getDimCount(); ++d) n *= v.getDim(d).getSize();
   std::vector<long long> out(n);
-  v.getVar(out.data());
+  if (n > 0) guarded(impl_->where, [&] { v.getVar(out.data()); });
+  return out;
+}
+
+std::vector<std::string> NetcdfReader::read_text(const std::string& name) const {
+  nc::NcVar v = impl_->var(name);
+  if (v.getDimCount() != 2) {
+    throw InvalidArgument(format_message(impl_->where, ": variable '", name, "' has ", v.getDimCount(),
+                                         " dimensions, expected 2 (items, length)"));
+  }
+  const std::size_t items = v.getDim(0).getSize(), length = v.getDim(1).getSize();
+  std::vector<char> chars(items * length);
+  if (!chars.empty()) guarded(impl_->where, [&] { v.getVar(chars.data()); });
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < items; ++i) {
+    std::string s(chars.data() + i * length, length);
+    out.push_back(s.substr(0, s.find('\0')));
+  }
   return out;
 }
 
 std::optional<std::string> NetcdfReader::string_attribute(const std::string& name) const {
-  const auto atts = impl_->file->getAtts();
-  const auto it = atts.find(name);
-  if (it == atts.end()) return std::nullopt;
+  const nc::NcGroupAtt a = impl_->att(name);
+  if (a.isNull()) return std::nullopt;
   std::string value;
-  it->second.getValues(value);
-  return value;
+  guarded(impl_->where, [&] { a.getValues(value); });
+  return strip_nuls(value);
 }
 
 std::optional<double> NetcdfReader::double_attribute(const std::string& name) const {
-  const auto atts = impl_->file->getAtts();
+  const nc::NcGroupAtt a = impl_->att(name);
+  if (a.isNull()) return std::nullopt;
+  double value = 0.0;
+  guarded(impl_->where, [&] { a.getValues(&value); });
+  return value;
+}
+
+std::optional<long long> NetcdfReader::int_attribute(const std::string& name) const {
+  const nc::NcGroupAtt a = impl_->att(name);
+  if (a.isNull()) return std::nullopt;
+  long long value = 0;
+  guarded(impl_->where, [&] { a.getValues(&value); });
+  return value;
+}
+
+std::optional<std::uint64_t> NetcdfReader::unsigned_attribute(const std::string& name) const {
+  const nc::NcGroupAtt a = impl_->att(name);
+  if (a.isNull()) return std::nullopt;
+  unsigned long long value = 0;
+  guarded(impl_->where, [&] { a.getValues(&value); });
+  return static_cast<std::uint64_t>(value);
+}
+
+std::optional<double> NetcdfReader::variable_double_attribute(const std::string& variable,
+                                                              const std::string& name) const {
+  const nc::NcVar v = impl_->var(variable);
+  const auto atts = v.getAtts();
   const auto it = atts.find(name);
   if (it == atts.end()) return std::nullopt;
   double value = 0.0;
-  it->second.getValues(&value);
+  guarded(impl_->where, [&] { it->second.getValues(&value); });
   return value;
+}
+
+std::string NetcdfReader::require_string(const std::string& name) const {
+  auto v = string_attribute(name);
+  if (!v) impl_->missing_attribute(name);
+  return *v;
+}
+double NetcdfReader::require_double(const std::string& name) const {
+  const auto v = double_attribute(name);
+  if (!v) impl_->missing_attribute(name);
+  return *v;
+}
+long long NetcdfReader::require_int(const std::string& name) const {
+  const auto v = int_attribute(name);
+  if (!v) impl_->missing_attribute(name);
+  return *v;
+}
+std::uint64_t NetcdfReader::require_unsigned(const std::string& name) const {
+  const auto v = unsigned_attribute(name);
+  if (!v) impl_->missing_attribute(name);
+  return *v;
 }
 
 }  // namespace varflow

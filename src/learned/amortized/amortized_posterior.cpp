@@ -32,13 +32,13 @@ Matrix local_constants(const Normalization& norm, const ProblemShape& shape) {
   return c;
 }
 
-std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const ProblemShape& shape) {
+EncoderNetwork make_encoder(const EncoderOptions& o, const ProblemShape& shape) {
   if (o.type == EncoderType::kMlp) {
     auto mlp = nn::make_mlp(shape.obs_size, o.width, o.depth, o.context, o.activation);
-    if (!o.linear_skip) return mlp;
+    if (!o.linear_skip) return {std::move(mlp)};
     auto s = std::make_unique<nn::Sequential>();
     s->emplace<nn::LinearSkip>(std::move(mlp));
-    return s;
+    return {std::move(s)};
   }
   const nn::Init hidden = o.activation == nn::Activation::kRelu ? nn::Init::kHe : nn::Init::kLecun;
   if (o.type == EncoderType::kLocal) {
@@ -48,7 +48,9 @@ std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const Prob
     auto s = std::make_unique<nn::Sequential>();
     const Index n = shape.obs_grid;
     s->emplace<nn::MaskChannels>(shape.obs_slots, n);
-    s->emplace<nn::ConstantChannels>(2 * shape.obs_slots * n, local_constant_channels(shape), n);
+    auto constants = std::make_unique<nn::ConstantChannels>(2 * shape.obs_slots * n, local_constant_channels(shape), n);
+    nn::ConstantChannels* handle = constants.get();
+    s->add(std::move(constants));
     Index channels = 2 * shape.obs_slots + local_constant_channels(shape);
     for (Index l = 0; l < o.conv_layers; ++l) {
       s->emplace<nn::PeriodicConv1d>(channels, o.channels, n, o.kernel, hidden);
@@ -56,7 +58,7 @@ std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const Prob
       channels = o.channels;
     }
     s->emplace<nn::PeriodicConv1d>(channels, 2, n, 1, nn::Init::kSmall);
-    return s;
+    return {std::move(s), handle};
   }
   // Convolutional encoder: [value, mask] channels per slot -> periodic convolutions -> dense layers.
   // With linear_skip the layers after the mask channels sit in a LinearSkip (a dense linear path
@@ -80,7 +82,7 @@ std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const Prob
   }
   b.emplace<nn::Dense>(prev, o.context);
   if (o.linear_skip) s->emplace<nn::LinearSkip>(std::move(body));
-  return s;
+  return {std::move(s)};
 }
 
 // ---- Impl ------------------------------------------------------------------------------------------
@@ -89,7 +91,9 @@ AmortizedPosterior::Impl::Impl(const AmortizedConfig& c, const ProblemShape& s, 
     : config(c), shape(s), problem(std::move(p)) {
   config.validate(shape);
   auto r = std::make_unique<Replica>();
-  r->encoder = make_encoder(config.encoder, shape);
+  auto encoder_network = make_encoder(config.encoder, shape);
+  r->encoder = std::move(encoder_network.net);
+  r->constants = encoder_network.constants;
   r->head = make_head(config, shape.state_size);
   r->params.add("encoder", *r->encoder);
   r->params.add("head", *r->head);
@@ -102,24 +106,25 @@ AmortizedPosterior::Impl::Impl(const AmortizedConfig& c, const ProblemShape& s, 
   sync_constants();
 }
 
-void AmortizedPosterior::Impl::set_constants(nn::Sequential& encoder) const {
-  if (config.encoder.type != EncoderType::kLocal) return;
-  dynamic_cast<nn::ConstantChannels&>(encoder.layer(1)).set_constants(local_constants(norm, shape));
+void AmortizedPosterior::Impl::set_constants(Replica& r) const {
+  if (r.constants) r.constants->set_constants(local_constants(norm, shape));
 }
 
 void AmortizedPosterior::Impl::sync_constants() {
-  for (auto& r : replicas) set_constants(*r->encoder);
+  for (auto& r : replicas) set_constants(*r);
 }
 
 void AmortizedPosterior::Impl::ensure_replicas(int count) {
   while (static_cast<int>(replicas.size()) < count) {
     auto r = std::make_unique<Replica>();
-    r->encoder = make_encoder(config.encoder, shape);
+    auto encoder_network = make_encoder(config.encoder, shape);
+    r->encoder = std::move(encoder_network.net);
+    r->constants = encoder_network.constants;
     r->head = make_head(config, shape.state_size);
     r->params.add("encoder", *r->encoder);
     r->params.add("head", *r->head);
     r->params.bind_shared(params());
-    set_constants(*r->encoder);
+    set_constants(*r);
     replicas.push_back(std::move(r));
   }
 }
@@ -532,15 +537,14 @@ Provenance AmortizedPosterior::provenance() const {
 
 std::unique_ptr<Posterior> AmortizedPosterior::posterior(const Vector& y, Index n, Rng& rng, const Mask& mask) {
   std::unique_ptr<Posterior> out;
-  if (auto* g = dynamic_cast<GaussianHead*>(&impl_->head())) {
+  if (impl_->head().has_closed_form_moments()) {
     const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::posterior");
-    Matrix ctx, l;
-    Vector mu;
+    Matrix ctx;
     impl_->encoder().forward(yn, ctx);
-    g->moments(ctx.col(0), mu, l);
-    const Vector mean = impl_->denormalize_x(mu);
-    const Matrix dl = impl_->norm.x_std.asDiagonal() * l;  // physical-units Cholesky factor
-    if (g->form() == CovarianceForm::kDiagonal) {
+    const GaussianMoments g = impl_->head().closed_form_moments(ctx.col(0));
+    const Vector mean = impl_->denormalize_x(g.mean);
+    const Matrix dl = impl_->norm.x_std.asDiagonal() * g.cholesky;  // physical-units Cholesky factor
+    if (g.diagonal) {
       out = std::make_unique<GaussianPosterior>(mean, std::make_shared<DiagonalCovariance>(dl.diagonal().cwiseAbs2()));
     } else {
       Matrix c = dl * dl.transpose();
@@ -555,13 +559,8 @@ std::unique_ptr<Posterior> AmortizedPosterior::posterior(const Vector& y, Index 
 }
 
 void AmortizedPosterior::set_sampler(Sampler sampler, Index steps) {
-  if (impl_->config.head != HeadType::kScore) {
-    throw InvalidArgument(format_message("set_sampler: head = ", to_string(impl_->config.head),
-                                         " has no sampler to choose (score heads only)"));
-  }
-  for (auto& r : impl_->replicas) static_cast<ScoreHead&>(*r->head).set_sampler(sampler, steps);
-  impl_->config.score.sampler = sampler;
-  impl_->config.score.steps = steps;
+  for (auto& r : impl_->replicas) r->head->set_sampler(sampler, steps);  // a head without one refuses
+  impl_->head().record_options(impl_->config);
 }
 
 }  // namespace varflow::amortized

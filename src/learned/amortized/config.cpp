@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "varflow/amortized/head_registry.h"
 #include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
@@ -19,8 +20,6 @@ namespace varflow::amortized {
 // ---- enum <-> string -----------------------------------------------------------------------------
 
 namespace {
-constexpr EnumNames<HeadType, 3> kHeadNames{
-    {{HeadType::kFlow, "flow"}, {HeadType::kScore, "score"}, {HeadType::kGaussian, "gaussian"}}};
 constexpr EnumNames<EncoderType, 3> kEncoderNames{
     {{EncoderType::kMlp, "mlp"}, {EncoderType::kConv, "conv"}, {EncoderType::kLocal, "local"}}};
 constexpr EnumNames<CouplingType, 2> kCouplingNames{{{CouplingType::kSpline, "spline"}, {CouplingType::kAffine, "affine"}}};
@@ -32,7 +31,7 @@ constexpr EnumNames<Lorenz96Prior, 2> kLorenz96PriorNames{
     {{Lorenz96Prior::kClimatology, "climatology"}, {Lorenz96Prior::kGaussian, "gaussian"}}};
 }  // namespace
 
-std::string to_string(HeadType v) { return std::string(to_text(kHeadNames, v)); }
+std::string to_string(HeadType v) { return std::string(v.name()); }
 std::string to_string(EncoderType v) { return std::string(to_text(kEncoderNames, v)); }
 std::string to_string(CouplingType v) { return std::string(to_text(kCouplingNames, v)); }
 std::string to_string(CovarianceForm v) { return std::string(to_text(kCovarianceNames, v)); }
@@ -40,7 +39,6 @@ std::string to_string(SdeType v) { return std::string(to_text(kSdeNames, v)); }
 std::string to_string(Sampler v) { return std::string(to_text(kSamplerNames, v)); }
 std::string to_string(Lorenz96Prior v) { return std::string(to_text(kLorenz96PriorNames, v)); }
 
-HeadType head_from_string(const std::string& s, const std::string& key) { return from_text(kHeadNames, key, s); }
 EncoderType encoder_from_string(const std::string& s, const std::string& key) {
   return from_text(kEncoderNames, key, s);
 }
@@ -100,37 +98,8 @@ void AmortizedConfig::validate(const ProblemShape& shape) const {
     }
   }
   check_at_least(w, "mean_samples", mean_samples, 2);
-  switch (head) {
-    case HeadType::kFlow:
-      check_at_least(w, "flow.layers", flow.layers, 1);
-      if (flow.bins < 2 || flow.bins > 64) throw InvalidArgument(format_message(w, ": flow.bins = ", flow.bins, " must be in [2, 64]"));
-      check_positive(w, "flow.bound", flow.bound);
-      check_positive(w, "flow.affine_clamp", flow.affine_clamp);
-      check_at_least(w, "flow.width", flow.width, 1);
-      check_at_least(w, "flow.depth", flow.depth, 0);
-      break;
-    case HeadType::kScore:
-      check_positive(w, "score.beta_min", score.beta_min);
-      if (!(score.beta_max > score.beta_min)) {
-        throw InvalidArgument(format_message(w, ": score.beta_max = ", score.beta_max, " must exceed score.beta_min = ", score.beta_min));
-      }
-      check_positive(w, "score.sigma_min", score.sigma_min);
-      if (!(score.sigma_max > score.sigma_min)) {
-        throw InvalidArgument(format_message(w, ": score.sigma_max = ", score.sigma_max, " must exceed score.sigma_min = ", score.sigma_min));
-      }
-      if (!(score.t_min > 0.0 && score.t_min < 0.5)) {
-        throw InvalidArgument(format_message(w, ": score.t_min = ", score.t_min, " must be in (0, 0.5)"));
-      }
-      check_at_least(w, "score.width", score.width, 1);
-      check_at_least(w, "score.blocks", score.blocks, 0);
-      check_at_least(w, "score.time_features", score.time_features, 0);
-      check_at_least(w, "score.steps", score.steps, 1);
-      break;
-    case HeadType::kGaussian:
-      check_at_least(w, "gaussian.width", gaussian.width, 1);
-      check_at_least(w, "gaussian.depth", gaussian.depth, 0);
-      break;
-  }
+  const HeadRegistration& h = head_registration(head);
+  if (h.validate) h.validate(*this);
 }
 
 void Lorenz96ProblemOptions::validate() const {
@@ -167,7 +136,11 @@ void LabelOptions::validate() const {
 // ---- defaults ------------------------------------------------------------------------------------
 
 AmortizedSetup default_setup(const std::string& problem, HeadType head) {
-  return find_problem(problem).default_setup(head);
+  // The problem's defaults, then the head's own adjustments (fewer mean samples, labels, ...).
+  AmortizedSetup s = find_problem(problem).default_setup(head);
+  const HeadRegistration& h = head_registration(head);
+  if (h.defaults) h.defaults(problem, s);
+  return s;
 }
 
 // ---- key/value entries ---------------------------------------------------------------------------
@@ -325,7 +298,49 @@ const std::vector<std::pair<std::string, Field>>& fields() {
 #undef VF_ENUM
 #undef VF_ACT
 
+// The registered option with this key, or null.
+const HeadOption* find_head_option(const std::string& key) {
+  for (const auto& r : head_registry()) {
+    for (const auto& o : r.options) {
+      if (o.key == key) return &o;
+    }
+  }
+  return nullptr;
+}
+
+// The canonical text of a head option's value; InvalidArgument naming where, key and value when it
+// does not parse as the option's kind.
+std::string canonical_option(const HeadOption& o, const std::string& value, const std::string& where) {
+  switch (o.kind) {
+    case HeadOption::Kind::kInteger: return num(parse_index(o.key, value, where));
+    case HeadOption::Kind::kNumber: return num(parse_double(o.key, value, where));
+    case HeadOption::Kind::kText: return value;
+  }
+  return value;
+}
+
+std::string option_value(const AmortizedConfig& c, const HeadOption& o) {
+  const auto it = c.head_options.find(o.key);
+  return it == c.head_options.end() ? o.default_value : it->second;
+}
+
+const HeadOption& registered_option(const std::string& key) {
+  const HeadOption* o = find_head_option(key);
+  if (!o) throw InvalidArgument(format_message("head option '", key, "' is not registered by any head"));
+  return *o;
+}
+
 }  // namespace
+
+std::string head_option(const AmortizedConfig& c, const std::string& key) {
+  return option_value(c, registered_option(key));
+}
+Index head_option_integer(const AmortizedConfig& c, const std::string& key) {
+  return parse_index(key, head_option(c, key), "AmortizedConfig");
+}
+double head_option_number(const AmortizedConfig& c, const std::string& key) {
+  return parse_double(key, head_option(c, key), "AmortizedConfig");
+}
 
 std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedConfig& c) {
   AmortizedSetup s;
@@ -333,6 +348,10 @@ std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedC
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [key, field] : fields()) {
     if (field.network) out.emplace_back(key, field.get(s));
+  }
+  // Options of registered heads beyond the built-in ones (none for the built-in heads).
+  for (const auto& r : head_registry()) {
+    for (const auto& o : r.options) out.emplace_back(o.key, option_value(c, o));
   }
   return out;
 }
@@ -343,6 +362,10 @@ void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& v
       field.set(s, key, value, where);
       return;
     }
+  }
+  if (const HeadOption* o = find_head_option(key)) {
+    s.network.head_options[key] = canonical_option(*o, value, where);
+    return;
   }
   throw InvalidArgument(format_message(where, ": unknown key '", key, "'"));
 }
@@ -379,6 +402,7 @@ std::string entry_value(const AmortizedSetup& s, const std::string& key) {
   for (const auto& [k, field] : fields()) {
     if (k == key) return field.get(s);
   }
+  if (const HeadOption* o = find_head_option(key)) return option_value(s.network, *o);
   throw InvalidArgument(format_message("config: unknown key '", key, "'"));
 }
 

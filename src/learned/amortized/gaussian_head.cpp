@@ -3,17 +3,12 @@
 #include <numbers>
 
 #include "varflow/nn/parallel.h"
-#include "varflow/amortized/heads.h"
+#include "varflow/amortized/gaussian_head.h"
 #include "varflow/core/error.h"
 
 namespace varflow::amortized {
 
 using nn::parallel_worth_it;
-
-Vector Head::log_prob(const Matrix&, const Matrix&) {
-  throw InvalidArgument(format_message("log_prob: head = ", to_string(type()),
-                                       " has no tractable log-density; use sample() (or a flow or gaussian head)"));
-}
 
 namespace {
 constexpr double kLogScaleClamp = 7.0;  // diagonal of L in [e^-7, e^7] (normalised units)
@@ -62,12 +57,6 @@ void GaussianHead::unpack(const Vector& out, Vector& mu, Matrix& l, Vector& s_ra
       for (Index k = 0; k < i; ++k) l(i, k) = out[p++];
     }
   }
-}
-
-double Head::loss_with_mean_penalty(const Matrix&, const Matrix&, Rng&, bool, Matrix*, const MeanPenalty&, Index) {
-  throw InvalidArgument(format_message("head = ", to_string(type()),
-                                       ": derivative-informed training (labels.pairs > 0) needs a head whose mean is a "
-                                       "differentiable map of the context (gaussian, flow)"));
 }
 
 double GaussianHead::loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) {
@@ -149,11 +138,14 @@ Matrix GaussianHead::sample(const Matrix& ctx, Rng& rng) {
   return push(z, ctx);
 }
 
-void GaussianHead::moments(const Vector& ctx, Vector& mu, Matrix& l) {
+GaussianMoments GaussianHead::closed_form_moments(const Vector& ctx) {
   Matrix out;
   net_->forward(ctx, out);
+  GaussianMoments m;
   Vector s_raw;
-  unpack(out.col(0), mu, l, s_raw);
+  unpack(out.col(0), m.mean, m.cholesky, s_raw);
+  m.diagonal = o_.covariance == CovarianceForm::kDiagonal;
+  return m;
 }
 
 void GaussianHead::unpack_tangent(const Vector& dout, const Vector& s_raw, const Matrix& l, Vector& dmu,
@@ -225,36 +217,35 @@ Matrix GaussianHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& 
   return gin;
 }
 
-Vector Head::mean(const Vector& ctx) {
-  const Matrix z = mean_draws();
-  return push(z, ctx.replicate(1, z.cols())).rowwise().mean();
+// ---- registration ----------------------------------------------------------------------------------
+
+namespace {
+void validate_gaussian(const AmortizedConfig& c) {
+  const char* w = "AmortizedConfig";
+  check_at_least(w, "gaussian.width", c.gaussian.width, 1);
+  check_at_least(w, "gaussian.depth", c.gaussian.depth, 0);
 }
 
-Vector Head::mean_jvp(const Vector& ctx, const Vector& dctx) {
-  const Matrix z = mean_draws();
-  return push_jvp(z, ctx.replicate(1, z.cols()), dctx.replicate(1, z.cols())).rowwise().mean();
-}
-
-Vector Head::mean_vjp(const Vector& ctx, const Vector& a) {
-  const Matrix z = mean_draws();
-  const Index m = z.cols();
-  return push_vjp(z, ctx.replicate(1, m), (a / static_cast<double>(m)).replicate(1, m)).rowwise().sum();
-}
-
-std::unique_ptr<Head> make_head(const AmortizedConfig& config, Index state_size) {
-  const Index c = config.encoder.context;
-  switch (config.head) {
-    case HeadType::kFlow:
-      return std::make_unique<FlowHead>(state_size, c, config.flow, config.mean_samples, config.mean_seed);
-    case HeadType::kScore:
-      return std::make_unique<ScoreHead>(state_size, c, config.score, config.mean_samples, config.mean_seed);
-    case HeadType::kGaussian:
-      if (config.encoder.type == EncoderType::kLocal) {
-        return std::make_unique<GaussianHead>(state_size, 2 * state_size, config.gaussian, true);
-      }
-      return std::make_unique<GaussianHead>(state_size, c, config.gaussian);
+void gaussian_defaults(const std::string& problem, AmortizedSetup& s) {
+  if (problem == "two-moons") {
+    s.training.epochs = 60;
+  } else if (problem == "linear-gaussian") {
+    // Exact labels cost nothing here: every pair carries the posterior mean and two J probes.
+    s.labels.pairs = s.pairs;
+    s.labels.probes = 2;
   }
-  throw InvalidArgument("make_head: unknown head");
+}
+}  // namespace
+
+HeadRegistration gaussian_head_registration() {
+  return {"gaussian",
+          [](const AmortizedConfig& config, Index state_size) -> std::unique_ptr<Head> {
+            if (config.encoder.type == EncoderType::kLocal) {  // the encoder's field is the context
+              return std::make_unique<GaussianHead>(state_size, 2 * state_size, config.gaussian, true);
+            }
+            return std::make_unique<GaussianHead>(state_size, config.encoder.context, config.gaussian);
+          },
+          validate_gaussian, gaussian_defaults, {}};
 }
 
 }  // namespace varflow::amortized

@@ -13,6 +13,7 @@ namespace varflow::amortized {
 // fork/join per matrix product would cost more than it saves.
 struct Replica {
   std::unique_ptr<nn::Sequential> encoder;
+  nn::ConstantChannels* constants = nullptr;  // in `encoder` (local encoder), else null; not owned
   std::unique_ptr<Head> head;
   nn::ParameterSet params;
 };
@@ -57,9 +58,9 @@ struct AmortizedPosterior::Impl {
   NormalizedLabels normalize_labels(const OracleLabels& labels, const LabelOptions& weights) const;
   // InvalidArgument when data carries labels and the head cannot use them.
   void check_labels_supported(const Dataset& data);
-  // Local encoder: sets the constant channels of an encoder (of every replica) from norm; a no-op
-  // for the other encoders. Call whenever norm changes.
-  void set_constants(nn::Sequential& encoder) const;
+  // Local encoder: sets the constant channels of a replica's encoder (of every replica) from norm;
+  // a no-op for the other encoders. Call whenever norm changes.
+  void set_constants(Replica& r) const;
   void sync_constants();
 };
 
@@ -68,7 +69,12 @@ struct AmortizedPosterior::Impl {
 // sd, the observation means per slot (on the state mean's scale) and the log observation sds.
 Index local_constant_channels(const ProblemShape& shape);
 Matrix local_constants(const Normalization& norm, const ProblemShape& shape);
+// An encoder network with typed handles to the layers its owner sets (not owned; null when absent).
+struct EncoderNetwork {
+  std::unique_ptr<nn::Sequential> net;
+  nn::ConstantChannels* constants = nullptr;  // local encoder: the channels set from the normalisation
+};
 // Encoder for a configuration and shape (documented in design/amortized.md).
-std::unique_ptr<nn::Sequential> make_encoder(const EncoderOptions& o, const ProblemShape& shape);
+EncoderNetwork make_encoder(const EncoderOptions& o, const ProblemShape& shape);
 
 }  // namespace varflow::amortized

@@ -1,15 +1,12 @@
 // The model file of an AmortizedPosterior and the samples / observation files (design/formats.md).
-#include <netcdf>
-
 #include <cmath>
-#include <cstring>
 #include <sstream>
 
 #include "impl.h"
 #include "varflow/amortized/files.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
-#include "varflow/io/atomic_file.h"
+#include "varflow/io/netcdf_file.h"
 #include "varflow/version.h"
 
 namespace varflow::amortized {
@@ -23,50 +20,6 @@ constexpr int kSamplesFormatVersion = 1;
 
 std::string path_text(const std::filesystem::path& p) { return p.string(); }
 
-bool has_att(const netCDF::NcFile& f, const std::string& name) { return f.getAtts().count(name) > 0; }
-
-std::string text_att(const netCDF::NcFile& f, const std::string& name, const std::string& where) {
-  if (!has_att(f, name)) throw InvalidArgument(format_message(where, ": attribute '", name, "' is missing"));
-  std::string v;
-  f.getAtt(name).getValues(v);
-  // Strip trailing NULs some writers add.
-  while (!v.empty() && v.back() == '\0') v.pop_back();
-  return v;
-}
-
-long long int_att(const netCDF::NcFile& f, const std::string& name, const std::string& where) {
-  if (!has_att(f, name)) throw InvalidArgument(format_message(where, ": attribute '", name, "' is missing"));
-  long long v = 0;
-  f.getAtt(name).getValues(&v);
-  return v;
-}
-
-double double_att(const netCDF::NcFile& f, const std::string& name, const std::string& where) {
-  if (!has_att(f, name)) throw InvalidArgument(format_message(where, ": attribute '", name, "' is missing"));
-  double v = 0.0;
-  f.getAtt(name).getValues(&v);
-  return v;
-}
-
-netCDF::NcVar get_var(const netCDF::NcFile& f, const std::string& name, const std::string& where) {
-  netCDF::NcVar v = f.getVar(name);
-  if (v.isNull()) throw InvalidArgument(format_message(where, ": variable '", name, "' is missing"));
-  return v;
-}
-
-// Reads a 1-D double variable of the expected length.
-Vector read_vector(const netCDF::NcFile& f, const std::string& name, Index expected, const std::string& where) {
-  netCDF::NcVar v = get_var(f, name, where);
-  if (v.getDimCount() != 1 || static_cast<Index>(v.getDim(0).getSize()) != expected) {
-    throw InvalidArgument(format_message(where, ": variable '", name, "' has ",
-                                         v.getDimCount() == 1 ? v.getDim(0).getSize() : 0, " values, expected ",
-                                         expected));
-  }
-  Vector out(expected);
-  if (expected > 0) v.getVar(out.data());
-  return out;
-}
-
 // Checksum of everything that defines the model's function: FNV-1a 64 over the configuration text,
 // the problem shape, the normalisation vectors and the weights (raw little-endian doubles).
 std::string model_checksum(const std::string& config, const ProblemShape& s, const Normalization& n, const Vector& w) {
@@ -78,17 +31,6 @@ std::string model_checksum(const std::string& config, const ProblemShape& s, con
   h = fnv1a(n.y_std, h);
   h = fnv1a(w, h);
   return hex64(h);
-}
-
-template <typename F>
-auto with_netcdf_errors(const std::string& where, F&& f) {
-  try {
-    return f();
-  } catch (const netCDF::exceptions::NcException& e) {
-    std::string what = e.what();
-    what = what.substr(0, what.find('\n'));  // drop the "file: ncFile.cpp line: ..." trailer
-    throw InvalidArgument(format_message(where, ": ", what));
-  }
 }
 
 }  // namespace
@@ -115,234 +57,186 @@ std::string AmortizedPosterior::checksum() const {
 
 void AmortizedPosterior::save(const std::filesystem::path& file) const {
   const Impl& im = *impl_;
-  AtomicOutput out(file);
-  const std::string where = "model file " + path_text(file);
-  with_netcdf_errors(where, [&] {
-    netCDF::NcFile f(out.temporary_path().string(), netCDF::NcFile::replace, netCDF::NcFile::nc4);
-    const std::string config = config_text(im.config);
-    f.putAtt("title", "varflow amortized posterior q(x | y)");
-    f.putAtt("varflow_file_type", kModelType);
-    f.putAtt("format_version", netCDF::ncInt, kModelFormatVersion);
-    f.putAtt("varflow_version", VARFLOW_VERSION_STRING);
-    f.putAtt("problem", im.problem);
-    f.putAtt("head", to_string(im.config.head));
-    f.putAtt("config", config);
-    const std::string definition = definition_text(im.problem_definition);
-    if (!definition.empty()) f.putAtt("problem_definition", definition);
-    f.putAtt("architecture", describe());
-    f.putAtt("state_size", netCDF::ncInt64, static_cast<long long>(im.shape.state_size));
-    f.putAtt("obs_size", netCDF::ncInt64, static_cast<long long>(im.shape.obs_size));
-    f.putAtt("obs_slots", netCDF::ncInt64, static_cast<long long>(im.shape.obs_slots));
-    f.putAtt("obs_grid", netCDF::ncInt64, static_cast<long long>(im.shape.obs_grid));
-    f.putAtt("trained", netCDF::ncInt, im.trained ? 1 : 0);
-    const auto& s = im.summary;
-    f.putAtt("training_status", nn::to_string(s.status));
-    f.putAtt("training_message", s.message);
-    f.putAtt("epochs_run", netCDF::ncInt64, static_cast<long long>(s.epochs_run));
-    f.putAtt("best_epoch", netCDF::ncInt64, static_cast<long long>(s.best_epoch));
-    f.putAtt("best_validation_loss", netCDF::ncDouble, s.best_validation_loss);
-    f.putAtt("train_pairs", netCDF::ncInt64, static_cast<long long>(s.train_pairs));
-    f.putAtt("validation_pairs", netCDF::ncInt64, static_cast<long long>(s.validation_pairs));
-    f.putAtt("training_seconds", netCDF::ncDouble, s.seconds);
-    f.putAtt("pairs_per_second", netCDF::ncDouble, s.pairs_per_second);
-    f.putAtt("checksum_algorithm",
-             "fnv1a-64 over the config text (followed by 'problem_definition' and its text when present), "
-             "'state_size obs_size obs_slots obs_grid', x_mean, x_std, y_mean, y_std and weights (little-endian "
-             "doubles)");
-    f.putAtt("checksum", model_checksum(checked_text(config, definition), im.shape, im.norm,
-                                        im.replicas[0]->params.values()));
+  NetcdfWriter f(file);
+  const std::string config = config_text(im.config);
+  f.attribute("title", std::string("varflow amortized posterior q(x | y)"));
+  f.attribute("varflow_file_type", std::string(kModelType));
+  f.attribute("format_version", kModelFormatVersion);
+  f.attribute("varflow_version", std::string(VARFLOW_VERSION_STRING));
+  f.attribute("problem", im.problem);
+  f.attribute("head", to_string(im.config.head));
+  f.attribute("config", config);
+  const std::string definition = definition_text(im.problem_definition);
+  if (!definition.empty()) f.attribute("problem_definition", definition);
+  f.attribute("architecture", describe());
+  f.attribute("state_size", static_cast<long long>(im.shape.state_size));
+  f.attribute("obs_size", static_cast<long long>(im.shape.obs_size));
+  f.attribute("obs_slots", static_cast<long long>(im.shape.obs_slots));
+  f.attribute("obs_grid", static_cast<long long>(im.shape.obs_grid));
+  f.attribute("trained", im.trained ? 1 : 0);
+  const auto& s = im.summary;
+  f.attribute("training_status", nn::to_string(s.status));
+  f.attribute("training_message", s.message);
+  f.attribute("epochs_run", static_cast<long long>(s.epochs_run));
+  f.attribute("best_epoch", static_cast<long long>(s.best_epoch));
+  f.attribute("best_validation_loss", s.best_validation_loss);
+  f.attribute("train_pairs", static_cast<long long>(s.train_pairs));
+  f.attribute("validation_pairs", static_cast<long long>(s.validation_pairs));
+  f.attribute("training_seconds", s.seconds);
+  f.attribute("pairs_per_second", s.pairs_per_second);
+  f.attribute("checksum_algorithm",
+              std::string("fnv1a-64 over the config text (followed by 'problem_definition' and its text when present), "
+                          "'state_size obs_size obs_slots obs_grid', x_mean, x_std, y_mean, y_std and weights "
+                          "(little-endian doubles)"));
+  f.attribute("checksum", model_checksum(checked_text(config, definition), im.shape, im.norm,
+                                         im.replicas[0]->params.values()));
 
-    const auto state = f.addDim("state", static_cast<std::size_t>(im.shape.state_size));
-    const auto obs = f.addDim("obs", static_cast<std::size_t>(im.shape.obs_size));
-    const nn::ParameterSet& ps = im.replicas[0]->params;
-    const auto param = f.addDim("parameter", static_cast<std::size_t>(ps.size()));
-    std::size_t name_len = 1;
-    for (const auto& b : ps.blocks()) name_len = std::max(name_len, b.name.size());
-    const auto block = f.addDim("block", ps.blocks().size());
-    const auto name_dim = f.addDim("block_name_length", name_len);
-    const auto epoch = f.addDim("epoch");  // unlimited: zero epochs is allowed
+  const nn::ParameterSet& ps = im.replicas[0]->params;
+  Index name_len = 1;
+  std::vector<std::string> names;
+  std::vector<long long> offsets, rows, cols;
+  for (const auto& b : ps.blocks()) {
+    name_len = std::max(name_len, static_cast<Index>(b.name.size()));
+    names.push_back(b.name);
+    offsets.push_back(b.offset);
+    rows.push_back(b.rows);
+    cols.push_back(b.cols);
+  }
+  f.add_dimension("state", im.shape.state_size);
+  f.add_dimension("obs", im.shape.obs_size);
+  f.add_dimension("parameter", ps.size());
+  f.add_dimension("block", static_cast<Index>(ps.blocks().size()));
+  f.add_dimension("block_name_length", name_len);
+  f.add_unlimited_dimension("epoch");  // zero epochs is allowed
 
-    auto put = [&](const char* name, const netCDF::NcDim& d, const Vector& v, const char* long_name,
-                   const char* units) {
-      auto var = f.addVar(name, netCDF::ncDouble, d);
-      var.putAtt("long_name", long_name);
-      var.putAtt("units", units);
-      if (v.size() > 0) var.putVar(v.data());
-    };
-    put("x_mean", state, im.norm.x_mean, "mean of the state over the training split (z-scoring)", "model units");
-    put("x_std", state, im.norm.x_std, "standard deviation of the state over the training split", "model units");
-    put("y_mean", obs, im.norm.y_mean, "mean of the observations over the training split (missing values ignored)",
-        "observation units");
-    put("y_std", obs, im.norm.y_std, "standard deviation of the observations over the training split",
-        "observation units");
-    put("weights", param, ps.values(), "all network parameters, blocks laid out as in block_*", "1");
+  f.write("x_mean", "state", im.norm.x_mean, "mean of the state over the training split (z-scoring)", "model units");
+  f.write("x_std", "state", im.norm.x_std, "standard deviation of the state over the training split", "model units");
+  f.write("y_mean", "obs", im.norm.y_mean, "mean of the observations over the training split (missing values ignored)",
+          "observation units");
+  f.write("y_std", "obs", im.norm.y_std, "standard deviation of the observations over the training split",
+          "observation units");
+  f.write("weights", "parameter", ps.values(), "all network parameters, blocks laid out as in block_*", "1");
+  f.write_text("block_name", "block", "block_name_length", names, "name of each parameter block", "1");
+  f.write_int("block_offset", "block", offsets, "offset of the block in weights", "1");
+  f.write_int("block_rows", "block", rows, "rows of the block (a column-major rows x cols matrix)", "1");
+  f.write_int("block_cols", "block", cols, "columns of the block", "1");
 
-    std::vector<char> names(ps.blocks().size() * name_len, '\0');
-    std::vector<long long> offsets, rows, cols;
-    for (std::size_t i = 0; i < ps.blocks().size(); ++i) {
-      const auto& b = ps.blocks()[i];
-      std::memcpy(names.data() + i * name_len, b.name.data(), b.name.size());
-      offsets.push_back(b.offset);
-      rows.push_back(b.rows);
-      cols.push_back(b.cols);
-    }
-    auto vname = f.addVar("block_name", netCDF::ncChar, {block, name_dim});
-    vname.putAtt("long_name", "name of each parameter block");
-    vname.putAtt("units", "1");
-    if (!names.empty()) vname.putVar(names.data());
-    auto put_int = [&](const char* name, const std::vector<long long>& v, const char* long_name) {
-      auto var = f.addVar(name, netCDF::ncInt64, block);
-      var.putAtt("long_name", long_name);
-      var.putAtt("units", "1");
-      if (!v.empty()) var.putVar(v.data());
-    };
-    put_int("block_offset", offsets, "offset of the block in weights");
-    put_int("block_rows", rows, "rows of the block (a column-major rows x cols matrix)");
-    put_int("block_cols", cols, "columns of the block");
+  auto curve = [](const std::vector<double>& v) { return Vector(Eigen::Map<const Vector>(v.data(), static_cast<Index>(v.size()))); };
+  f.write("train_loss", "epoch", curve(s.train_loss), "mean training loss per epoch (normalised units)", "1");
+  f.write("validation_loss", "epoch", curve(s.validation_loss), "validation loss after each epoch (normalised units)",
+          "1");
+  f.write("learning_rate", "epoch", curve(s.learning_rate), "learning rate at the end of each epoch", "1");
 
-    const std::size_t ne = s.train_loss.size();
-    auto put_curve = [&](const char* name, const std::vector<double>& v, const char* long_name) {
-      auto var = f.addVar(name, netCDF::ncDouble, epoch);
-      var.putAtt("long_name", long_name);
-      var.putAtt("units", "1");
-      if (ne > 0) var.putVar({0}, {ne}, v.data());
-    };
-    put_curve("train_loss", s.train_loss, "mean training loss per epoch (normalised units)");
-    put_curve("validation_loss", s.validation_loss, "validation loss after each epoch (normalised units)");
-    put_curve("learning_rate", s.learning_rate, "learning rate at the end of each epoch");
-
-    if (const auto* flow = dynamic_cast<const FlowHead*>(&*im.replicas[0]->head)) {
-      const auto layers = f.addDim("flow_layer", flow->permutations().size());
-      std::vector<long long> p;
-      for (const auto& perm : flow->permutations()) p.insert(p.end(), perm.begin(), perm.end());
-      auto var = f.addVar("flow_permutation", netCDF::ncInt64, {layers, state});
-      var.putAtt("long_name", "coordinate permutation before each coupling: y[i] = x[perm[i]]");
-      var.putAtt("units", "1");
-      var.putVar(p.data());
-    }
-    return 0;
-  });
-  out.commit();
+  im.replicas[0]->head->save_extra_state(f);  // e.g. the flow's permutations
+  f.commit();
 }
 
 AmortizedPosterior AmortizedPosterior::load(const std::filesystem::path& file) {
   const std::string where = "model file " + path_text(file);
   if (!std::filesystem::is_regular_file(file)) throw InvalidArgument(format_message(where, ": no such file"));
-  return with_netcdf_errors(where, [&] {
-    netCDF::NcFile f(file.string(), netCDF::NcFile::read);
-    if (!has_att(f, "varflow_file_type") || text_att(f, "varflow_file_type", where) != kModelType) {
-      throw InvalidArgument(format_message(where, ": not a varflow amortized posterior (varflow_file_type is not '",
-                                           kModelType, "')"));
-    }
-    const long long version = int_att(f, "format_version", where);
-    if (version != kModelFormatVersion) {
-      throw InvalidArgument(format_message(where, ": format_version = ", version, " is not supported (this build reads ",
-                                           kModelFormatVersion, ")"));
-    }
-    // Configuration and shape.
-    AmortizedSetup setup;
-    const std::string config = text_att(f, "config", where);
-    std::istringstream lines(config);
-    for (std::string line; std::getline(lines, line);) {
-      if (line.empty()) continue;
-      const auto colon = line.find(": ");
-      if (colon == std::string::npos) throw InvalidArgument(format_message(where, ": config line '", line, "' is malformed"));
-      apply_entry(setup, line.substr(0, colon), line.substr(colon + 2), where + " config");
-    }
-    ProblemShape shape;
-    shape.state_size = static_cast<Index>(int_att(f, "state_size", where));
-    shape.obs_size = static_cast<Index>(int_att(f, "obs_size", where));
-    shape.obs_slots = static_cast<Index>(int_att(f, "obs_slots", where));
-    shape.obs_grid = static_cast<Index>(int_att(f, "obs_grid", where));
-    AmortizedPosterior q;
-    q.impl_ = std::make_unique<Impl>(setup.network, shape, text_att(f, "problem", where));
-    Impl& im = *q.impl_;
-    nn::ParameterSet& ps = im.params();
+  const NetcdfReader f(file, where);
+  if (f.string_attribute("varflow_file_type").value_or("") != kModelType) {
+    throw InvalidArgument(format_message(where, ": not a varflow amortized posterior (varflow_file_type is not '",
+                                         kModelType, "')"));
+  }
+  const long long version = f.require_int("format_version");
+  if (version != kModelFormatVersion) {
+    throw InvalidArgument(format_message(where, ": format_version = ", version, " is not supported (this build reads ",
+                                         kModelFormatVersion, ")"));
+  }
+  // Configuration and shape.
+  AmortizedSetup setup;
+  const std::string config = f.require_string("config");
+  std::istringstream lines(config);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    const auto colon = line.find(": ");
+    if (colon == std::string::npos) throw InvalidArgument(format_message(where, ": config line '", line, "' is malformed"));
+    apply_entry(setup, line.substr(0, colon), line.substr(colon + 2), where + " config");
+  }
+  ProblemShape shape;
+  shape.state_size = static_cast<Index>(f.require_int("state_size"));
+  shape.obs_size = static_cast<Index>(f.require_int("obs_size"));
+  shape.obs_slots = static_cast<Index>(f.require_int("obs_slots"));
+  shape.obs_grid = static_cast<Index>(f.require_int("obs_grid"));
+  AmortizedPosterior q;
+  q.impl_ = std::make_unique<Impl>(setup.network, shape, f.require_string("problem"));
+  Impl& im = *q.impl_;
+  nn::ParameterSet& ps = im.params();
 
-    // The parameter layout must be this build's.
-    const auto blocks = f.getDim("block");
-    const auto name_dim = f.getDim("block_name_length");
-    if (blocks.isNull() || name_dim.isNull() || blocks.getSize() != ps.blocks().size()) {
-      throw InvalidArgument(format_message(where, ": the file has ", blocks.isNull() ? 0 : blocks.getSize(),
-                                           " parameter blocks, this architecture has ", ps.blocks().size()));
+  // The parameter layout must be this build's.
+  const Index blocks = f.has_dimension("block") ? f.dimension("block") : 0;
+  if (!f.has_dimension("block_name_length") || blocks != static_cast<Index>(ps.blocks().size())) {
+    throw InvalidArgument(format_message(where, ": the file has ", blocks, " parameter blocks, this architecture has ",
+                                         ps.blocks().size()));
+  }
+  const std::vector<std::string> names = f.read_text("block_name");
+  const std::vector<long long> offsets = f.read_int("block_offset"), rows = f.read_int("block_rows"),
+                               cols = f.read_int("block_cols");
+  auto check_length = [&](const char* name, std::size_t size) {
+    check_size(format_message(where, ": variable '", name, "'"), "length", static_cast<Index>(size), blocks);
+  };
+  check_length("block_name", names.size());
+  check_length("block_offset", offsets.size());
+  check_length("block_rows", rows.size());
+  check_length("block_cols", cols.size());
+  for (std::size_t i = 0; i < ps.blocks().size(); ++i) {
+    const auto& b = ps.blocks()[i];
+    if (names[i] != b.name || offsets[i] != b.offset || rows[i] != b.rows || cols[i] != b.cols) {
+      throw InvalidArgument(format_message(where, ": parameter block ", i, " is '", names[i], "' (", rows[i], " x ",
+                                           cols[i], " at ", offsets[i], "), this architecture expects '", b.name, "' (",
+                                           b.rows, " x ", b.cols, " at ", b.offset, ")"));
     }
-    const std::size_t name_len = name_dim.getSize();
-    std::vector<char> names(blocks.getSize() * name_len);
-    get_var(f, "block_name", where).getVar(names.data());
-    std::vector<long long> offsets(blocks.getSize()), rows(blocks.getSize()), cols(blocks.getSize());
-    get_var(f, "block_offset", where).getVar(offsets.data());
-    get_var(f, "block_rows", where).getVar(rows.data());
-    get_var(f, "block_cols", where).getVar(cols.data());
-    for (std::size_t i = 0; i < blocks.getSize(); ++i) {
-      std::string name(names.data() + i * name_len, name_len);
-      name = name.substr(0, name.find('\0'));
-      const auto& b = ps.blocks()[i];
-      if (name != b.name || offsets[i] != b.offset || rows[i] != b.rows || cols[i] != b.cols) {
-        throw InvalidArgument(format_message(where, ": parameter block ", i, " is '", name, "' (", rows[i], " x ", cols[i],
-                                             " at ", offsets[i], "), this architecture expects '", b.name, "' (",
-                                             b.rows, " x ", b.cols, " at ", b.offset, ")"));
-      }
+  }
+  ps.values() = f.read_vector("weights", ps.size());
+  im.norm.x_mean = f.read_vector("x_mean", shape.state_size);
+  im.norm.x_std = f.read_vector("x_std", shape.state_size);
+  im.norm.y_mean = f.read_vector("y_mean", shape.obs_size);
+  im.norm.y_std = f.read_vector("y_std", shape.obs_size);
+  im.sync_constants();
+  const std::string definition = f.string_attribute("problem_definition").value_or("");
+  std::istringstream definition_lines(definition);
+  for (std::string line; std::getline(definition_lines, line);) {
+    if (line.empty()) continue;
+    const auto colon = line.find(": ");
+    if (colon == std::string::npos) {
+      throw InvalidArgument(format_message(where, ": problem_definition line '", line, "' is malformed"));
     }
-    ps.values() = read_vector(f, "weights", ps.size(), where);
-    im.norm.x_mean = read_vector(f, "x_mean", shape.state_size, where);
-    im.norm.x_std = read_vector(f, "x_std", shape.state_size, where);
-    im.norm.y_mean = read_vector(f, "y_mean", shape.obs_size, where);
-    im.norm.y_std = read_vector(f, "y_std", shape.obs_size, where);
-    im.sync_constants();
-    const std::string definition = has_att(f, "problem_definition") ? text_att(f, "problem_definition", where) : "";
-    std::istringstream definition_lines(definition);
-    for (std::string line; std::getline(definition_lines, line);) {
-      if (line.empty()) continue;
-      const auto colon = line.find(": ");
-      if (colon == std::string::npos) {
-        throw InvalidArgument(format_message(where, ": problem_definition line '", line, "' is malformed"));
-      }
-      im.problem_definition.emplace_back(line.substr(0, colon), line.substr(colon + 2));
-    }
-    const std::string stored = text_att(f, "checksum", where);
-    const std::string computed = model_checksum(checked_text(config, definition), shape, im.norm, ps.values());
-    if (stored != computed) {
-      throw InvalidArgument(format_message(where, ": checksum mismatch (stored ", stored, ", computed ", computed,
-                                           "): the file is corrupted"));
-    }
-    if (const auto* flow = dynamic_cast<const FlowHead*>(&im.head())) {
-      const auto& perms = flow->permutations();
-      std::vector<long long> p(perms.size() * static_cast<std::size_t>(shape.state_size));
-      get_var(f, "flow_permutation", where).getVar(p.data());
-      std::size_t k = 0;
-      for (const auto& perm : perms) {
-        for (Index v : perm) {
-          if (p[k++] != v) throw InvalidArgument(format_message(where, ": flow_permutation differs from this build's"));
-        }
-      }
-    }
-    // Training record.
-    im.trained = int_att(f, "trained", where) != 0;
-    auto& s = im.summary;
-    const std::string status = text_att(f, "training_status", where);
-    s.status = status == "completed"         ? nn::TrainingStatus::kCompleted
-               : status == "early_stopped"   ? nn::TrainingStatus::kEarlyStopped
-               : status == "non_finite_loss" ? nn::TrainingStatus::kNonFiniteLoss
-               : throw InvalidArgument(format_message(where, ": training_status = '", status,
-                                                      "' is not one of: completed, early_stopped, non_finite_loss"));
-    s.message = text_att(f, "training_message", where);
-    s.epochs_run = static_cast<Index>(int_att(f, "epochs_run", where));
-    s.best_epoch = static_cast<Index>(int_att(f, "best_epoch", where));
-    s.best_validation_loss = double_att(f, "best_validation_loss", where);
-    s.train_pairs = static_cast<Index>(int_att(f, "train_pairs", where));
-    s.validation_pairs = static_cast<Index>(int_att(f, "validation_pairs", where));
-    s.seconds = double_att(f, "training_seconds", where);
-    s.pairs_per_second = double_att(f, "pairs_per_second", where);
-    const auto ne = static_cast<Index>(f.getDim("epoch").getSize());
-    auto curve = [&](const char* name) {
-      const Vector v = read_vector(f, name, ne, where);
-      return std::vector<double>(v.data(), v.data() + v.size());
-    };
-    s.train_loss = curve("train_loss");
-    s.validation_loss = curve("validation_loss");
-    s.learning_rate = curve("learning_rate");
-    return q;
-  });
+    im.problem_definition.emplace_back(line.substr(0, colon), line.substr(colon + 2));
+  }
+  const std::string stored = f.require_string("checksum");
+  const std::string computed = model_checksum(checked_text(config, definition), shape, im.norm, ps.values());
+  if (stored != computed) {
+    throw InvalidArgument(format_message(where, ": checksum mismatch (stored ", stored, ", computed ", computed,
+                                         "): the file is corrupted"));
+  }
+  im.head().load_extra_state(f);  // e.g. checks the flow's permutations
+  // Training record.
+  im.trained = f.require_int("trained") != 0;
+  auto& s = im.summary;
+  const std::string status = f.require_string("training_status");
+  s.status = status == "completed"         ? nn::TrainingStatus::kCompleted
+             : status == "early_stopped"   ? nn::TrainingStatus::kEarlyStopped
+             : status == "non_finite_loss" ? nn::TrainingStatus::kNonFiniteLoss
+             : throw InvalidArgument(format_message(where, ": training_status = '", status,
+                                                    "' is not one of: completed, early_stopped, non_finite_loss"));
+  s.message = f.require_string("training_message");
+  s.epochs_run = static_cast<Index>(f.require_int("epochs_run"));
+  s.best_epoch = static_cast<Index>(f.require_int("best_epoch"));
+  s.best_validation_loss = f.require_double("best_validation_loss");
+  s.train_pairs = static_cast<Index>(f.require_int("train_pairs"));
+  s.validation_pairs = static_cast<Index>(f.require_int("validation_pairs"));
+  s.seconds = f.require_double("training_seconds");
+  s.pairs_per_second = f.require_double("pairs_per_second");
+  const Index ne = f.dimension("epoch");
+  auto curve = [&](const char* name) {
+    const Vector v = f.read_vector(name, ne);
+    return std::vector<double>(v.data(), v.data() + v.size());
+  };
+  s.train_loss = curve("train_loss");
+  s.validation_loss = curve("validation_loss");
+  s.learning_rate = curve("learning_rate");
+  return q;
 }
 
 // ---- observation and samples files -----------------------------------------------------------------
@@ -350,104 +244,70 @@ AmortizedPosterior AmortizedPosterior::load(const std::filesystem::path& file) {
 Vector read_observation_file(const std::filesystem::path& file) {
   const std::string where = "observation file " + path_text(file);
   if (!std::filesystem::is_regular_file(file)) throw InvalidArgument(format_message(where, ": no such file"));
-  return with_netcdf_errors(where, [&] {
-    netCDF::NcFile f(file.string(), netCDF::NcFile::read);
-    netCDF::NcVar v = get_var(f, "observation", where);
-    if (v.getDimCount() != 1) {
-      throw InvalidArgument(format_message(where, ": variable 'observation' has ", v.getDimCount(), " dimensions, expected 1"));
+  const NetcdfReader f(file, where);
+  Vector y = f.read_vector("observation");
+  if (const auto fill = f.variable_double_attribute("observation", "_FillValue")) {
+    for (Index i = 0; i < y.size(); ++i) {
+      if (y[i] == *fill) y[i] = std::nan("");
     }
-    Vector y(static_cast<Index>(v.getDim(0).getSize()));
-    if (y.size() > 0) v.getVar(y.data());
-    if (v.getAtts().count("_FillValue") > 0) {
-      double fill = 0.0;
-      v.getAtt("_FillValue").getValues(&fill);
-      for (Index i = 0; i < y.size(); ++i) {
-        if (y[i] == fill) y[i] = std::nan("");
-      }
-    }
-    return y;
-  });
+  }
+  return y;
 }
 
 void write_observation_file(const std::filesystem::path& file, const Vector& y) {
-  AtomicOutput out(file);
-  with_netcdf_errors("observation file " + path_text(file), [&] {
-    netCDF::NcFile f(out.temporary_path().string(), netCDF::NcFile::replace, netCDF::NcFile::nc4);
-    f.putAtt("varflow_file_type", "varflow_observation");
-    f.putAtt("format_version", netCDF::ncInt, 1);
-    const auto obs = f.addDim("obs", static_cast<std::size_t>(y.size()));
-    auto v = f.addVar("observation", netCDF::ncDouble, obs);
-    v.putAtt("long_name", "observation vector (NaN = missing)");
-    v.putAtt("units", "observation units");
-    if (y.size() > 0) v.putVar(y.data());
-    return 0;
-  });
-  out.commit();
+  NetcdfWriter f(file);
+  f.attribute("varflow_file_type", std::string("varflow_observation"));
+  f.attribute("format_version", 1);
+  f.add_dimension("obs", y.size());
+  f.write("observation", "obs", y, "observation vector (NaN = missing)", "observation units");
+  f.commit();
 }
 
 void write_samples_file(const std::filesystem::path& file, const Matrix& draws, const Vector& observation,
                         const Vector& mean, const SamplesFileInfo& info) {
   const std::string where = "samples file " + path_text(file);
   check_size(where, "mean", mean.size(), draws.rows());
-  AtomicOutput out(file);
-  with_netcdf_errors(where, [&] {
-    netCDF::NcFile f(out.temporary_path().string(), netCDF::NcFile::replace, netCDF::NcFile::nc4);
-    f.putAtt("title", "draws from a varflow amortized posterior");
-    f.putAtt("varflow_file_type", kSamplesType);
-    f.putAtt("format_version", netCDF::ncInt, kSamplesFormatVersion);
-    f.putAtt("varflow_version", VARFLOW_VERSION_STRING);
-    f.putAtt("model", info.model);
-    f.putAtt("problem", info.problem);
-    f.putAtt("head", info.head);
-    f.putAtt("seed", netCDF::ncUint64, static_cast<unsigned long long>(info.seed));
-    const auto sample = f.addDim("sample", static_cast<std::size_t>(draws.cols()));
-    const auto state = f.addDim("state", static_cast<std::size_t>(draws.rows()));
-    const auto obs = f.addDim("obs", static_cast<std::size_t>(observation.size()));
-    // samples(sample, state) is row-major in netCDF: one draw per row = one column of `draws`
-    // (column-major), so the memory layouts agree.
-    auto vs = f.addVar("samples", netCDF::ncDouble, {sample, state});
-    vs.putAtt("long_name", "posterior draws, one per row");
-    vs.putAtt("units", "model units");
-    if (draws.size() > 0) vs.putVar(draws.data());
-    auto vo = f.addVar("observation", netCDF::ncDouble, obs);
-    vo.putAtt("long_name", "the observation conditioned on (NaN = missing)");
-    vo.putAtt("units", "observation units");
-    if (observation.size() > 0) vo.putVar(observation.data());
-    auto vm = f.addVar("mean", netCDF::ncDouble, state);
-    vm.putAtt("long_name", "the model's posterior mean at the observation");
-    vm.putAtt("units", "model units");
-    if (mean.size() > 0) vm.putVar(mean.data());
-    return 0;
-  });
-  out.commit();
+  NetcdfWriter f(file);
+  f.attribute("title", std::string("draws from a varflow amortized posterior"));
+  f.attribute("varflow_file_type", std::string(kSamplesType));
+  f.attribute("format_version", kSamplesFormatVersion);
+  f.attribute("varflow_version", std::string(VARFLOW_VERSION_STRING));
+  f.attribute("model", info.model);
+  f.attribute("problem", info.problem);
+  f.attribute("head", info.head);
+  f.attribute("seed", static_cast<std::uint64_t>(info.seed));
+  f.add_dimension("sample", draws.cols());
+  f.add_dimension("state", draws.rows());
+  f.add_dimension("obs", observation.size());
+  // samples(sample, state) is row-major in netCDF: one draw per row = one column of `draws`
+  // (column-major), so the memory layouts agree.
+  f.write("samples", "sample", "state", draws, "posterior draws, one per row", "model units");
+  f.write("observation", "obs", observation, "the observation conditioned on (NaN = missing)", "observation units");
+  f.write("mean", "state", mean, "the model's posterior mean at the observation", "model units");
+  f.commit();
 }
 
 SamplesFile read_samples_file(const std::filesystem::path& file) {
   const std::string where = "samples file " + path_text(file);
   if (!std::filesystem::is_regular_file(file)) throw InvalidArgument(format_message(where, ": no such file"));
-  return with_netcdf_errors(where, [&] {
-    netCDF::NcFile f(file.string(), netCDF::NcFile::read);
-    if (!has_att(f, "varflow_file_type") || text_att(f, "varflow_file_type", where) != kSamplesType) {
-      throw InvalidArgument(format_message(where, ": not a varflow samples file"));
-    }
-    const long long version = int_att(f, "format_version", where);
-    if (version != kSamplesFormatVersion) {
-      throw InvalidArgument(format_message(where, ": format_version = ", version, " is not supported"));
-    }
-    SamplesFile s;
-    const auto n = static_cast<Index>(f.getDim("sample").getSize()), d = static_cast<Index>(f.getDim("state").getSize());
-    s.draws.resize(d, n);
-    if (s.draws.size() > 0) get_var(f, "samples", where).getVar(s.draws.data());
-    s.observation = read_vector(f, "observation", static_cast<Index>(f.getDim("obs").getSize()), where);
-    s.mean = read_vector(f, "mean", d, where);
-    s.info.model = text_att(f, "model", where);
-    s.info.problem = text_att(f, "problem", where);
-    s.info.head = text_att(f, "head", where);
-    unsigned long long seed = 0;
-    f.getAtt("seed").getValues(&seed);
-    s.info.seed = seed;
-    return s;
-  });
+  const NetcdfReader f(file, where);
+  if (f.string_attribute("varflow_file_type").value_or("") != kSamplesType) {
+    throw InvalidArgument(format_message(where, ": not a varflow samples file"));
+  }
+  const long long version = f.require_int("format_version");
+  if (version != kSamplesFormatVersion) {
+    throw InvalidArgument(format_message(where, ": format_version = ", version, " is not supported"));
+  }
+  SamplesFile s;
+  const Index d = f.dimension("state");
+  s.draws = f.read_matrix("samples", f.dimension("sample"), d);
+  s.observation = f.read_vector("observation", f.dimension("obs"));
+  s.mean = f.read_vector("mean", d);
+  s.info.model = f.require_string("model");
+  s.info.problem = f.require_string("problem");
+  s.info.head = f.require_string("head");
+  s.info.seed = f.require_unsigned("seed");
+  return s;
 }
 
 }  // namespace varflow::amortized

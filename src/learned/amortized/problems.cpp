@@ -363,7 +363,7 @@ void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) 
 
 namespace {
 
-// ---- default setups per head (the registry entries below) ------------------------------------------
+// ---- default setups (the registry entries below); each head adjusts them in its own defaults hook ----
 
 AmortizedSetup two_moons_setup(HeadType head) {
   AmortizedSetup s;
@@ -377,10 +377,9 @@ AmortizedSetup two_moons_setup(HeadType head) {
   s.network.score.width = 64;
   s.network.score.blocks = 2;
   s.network.score.steps = 100;
-  s.network.mean_samples = head == HeadType::kScore ? 256 : 1000;
   t.batch_size = 256;
   t.learning_rate = 3e-3;
-  t.epochs = head == HeadType::kGaussian ? 60 : 150;
+  t.epochs = 150;
   return s;
 }
 
@@ -399,24 +398,9 @@ AmortizedSetup linear_gaussian_setup(HeadType head) {
   s.network.score.width = 64;
   s.network.score.blocks = 2;
   s.network.score.steps = 100;
-  s.network.mean_samples = head == HeadType::kScore ? 256 : 1000;
   t.batch_size = 256;
   t.learning_rate = 2e-3;
   t.epochs = 20;
-  if (head == HeadType::kGaussian) {
-    // Exact labels cost nothing here: every pair carries the posterior mean and two J probes.
-    s.labels.pairs = s.pairs;
-    s.labels.probes = 2;
-  } else if (head == HeadType::kFlow) {
-    // Derivative-informed training (design/amortized.md): likelihood-only training leaves d mean/dy
-    // 20-35% off J = 0.5 I (adjoint calibration fails); exact labels on a fifth of the pairs and a
-    // linear path from y to the context bring it to ~2% on seeds 1-3, at about twice the training
-    // time.
-    s.network.encoder.linear_skip = true;
-    s.labels.pairs = 6000;
-    s.labels.probes = 2;
-    s.labels.draws = 2;
-  }
   return s;
 }
 

@@ -1,7 +1,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "varflow/amortized/heads.h"
+#include "varflow/amortized/score_head.h"
 #include "varflow/core/error.h"
 
 namespace varflow::amortized {
@@ -24,6 +24,11 @@ void ScoreHead::set_sampler(Sampler sampler, Index steps) {
   check_at_least("ScoreHead::set_sampler", "steps", steps, 1);
   o_.sampler = sampler;
   o_.steps = steps;
+}
+
+void ScoreHead::record_options(AmortizedConfig& config) const {
+  config.score.sampler = o_.sampler;
+  config.score.steps = o_.steps;
 }
 
 namespace {
@@ -196,6 +201,44 @@ Matrix ScoreHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) 
     g = p * g + input_scale(t) * gin.topRows(d_);
   }
   return gctx;
+}
+
+// ---- registration ----------------------------------------------------------------------------------
+
+namespace {
+void validate_score(const AmortizedConfig& c) {
+  const char* w = "AmortizedConfig";
+  const ScoreOptions& score = c.score;
+  check_positive(w, "score.beta_min", score.beta_min);
+  if (!(score.beta_max > score.beta_min)) {
+    throw InvalidArgument(format_message(w, ": score.beta_max = ", score.beta_max, " must exceed score.beta_min = ", score.beta_min));
+  }
+  check_positive(w, "score.sigma_min", score.sigma_min);
+  if (!(score.sigma_max > score.sigma_min)) {
+    throw InvalidArgument(format_message(w, ": score.sigma_max = ", score.sigma_max, " must exceed score.sigma_min = ", score.sigma_min));
+  }
+  if (!(score.t_min > 0.0 && score.t_min < 0.5)) {
+    throw InvalidArgument(format_message(w, ": score.t_min = ", score.t_min, " must be in (0, 0.5)"));
+  }
+  check_at_least(w, "score.width", score.width, 1);
+  check_at_least(w, "score.blocks", score.blocks, 0);
+  check_at_least(w, "score.time_features", score.time_features, 0);
+  check_at_least(w, "score.steps", score.steps, 1);
+}
+
+// The mean integrates the probability-flow ODE once per draw: fewer draws than the other heads.
+void score_defaults(const std::string& problem, AmortizedSetup& s) {
+  if (problem == "two-moons" || problem == "linear-gaussian") s.network.mean_samples = 256;
+}
+}  // namespace
+
+HeadRegistration score_head_registration() {
+  return {"score",
+          [](const AmortizedConfig& config, Index state_size) -> std::unique_ptr<Head> {
+            return std::make_unique<ScoreHead>(state_size, config.encoder.context, config.score, config.mean_samples,
+                                               config.mean_seed);
+          },
+          validate_score, score_defaults, {}};
 }
 
 }  // namespace varflow::amortized

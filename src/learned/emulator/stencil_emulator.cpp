@@ -154,44 +154,34 @@ void StencilEmulator::save(const std::filesystem::path& file) const {
 }
 
 std::unique_ptr<StencilEmulator> StencilEmulator::load(const std::filesystem::path& file) {
-  NetcdfReader r(file);
   const std::string where = format_message("emulator file '", file.string(), "'");
-  auto text = [&](const char* key) {
-    auto v = r.string_attribute(key);
-    if (!v) throw InvalidArgument(format_message(where, ": attribute '", key, "' is missing"));
-    return *v;
-  };
-  auto number = [&](const char* key) {
-    auto v = r.double_attribute(key);
-    if (!v) throw InvalidArgument(format_message(where, ": attribute '", key, "' is missing"));
-    return *v;
-  };
-  if (!r.string_attribute("varflow_file_type") || *r.string_attribute("varflow_file_type") != kFileType) {
-    throw InvalidArgument(format_message(where, ": not a varflow stencil emulator (varflow_file_type = '",
-                                         r.string_attribute("varflow_file_type").value_or(""), "', expected '",
-                                         kFileType, "')"));
+  const NetcdfReader r(file, where);
+  const std::string type = r.string_attribute("varflow_file_type").value_or("");
+  if (type != kFileType) {
+    throw InvalidArgument(format_message(where, ": not a varflow stencil emulator (varflow_file_type = '", type,
+                                         "', expected '", kFileType, "')"));
   }
-  const double version = number("format_version");
+  const double version = r.require_double("format_version");
   if (version != static_cast<double>(kFormatVersion)) {
     throw InvalidArgument(format_message(where, ": format_version = ", version, ", this build reads ", kFormatVersion));
   }
   StencilEmulatorConfig c;
-  c.grid = static_cast<Index>(number("grid"));
-  c.radius = static_cast<Index>(number("radius"));
-  c.hidden = static_cast<Index>(number("hidden"));
-  c.layers = static_cast<Index>(number("layers"));
-  c.activation = text("activation");
-  c.architecture = text("architecture");
-  c.dt = number("dt");
-  c.physics = text("physics");
+  c.grid = static_cast<Index>(r.require_double("grid"));
+  c.radius = static_cast<Index>(r.require_double("radius"));
+  c.hidden = static_cast<Index>(r.require_double("hidden"));
+  c.layers = static_cast<Index>(r.require_double("layers"));
+  c.activation = r.require_string("activation");
+  c.architecture = r.require_string("architecture");
+  c.dt = r.require_double("dt");
+  c.physics = r.require_string("physics");
   auto e = std::make_unique<StencilEmulator>(c);
-  if (text("layout") != e->params_.layout()) {
+  if (r.require_string("layout") != e->params_.layout()) {
     throw InvalidArgument(format_message(where, ": attribute 'layout' does not match the network the configuration "
                                                 "describes"));
   }
-  e->set_normalization(number("x_mean"), number("x_std"), number("increment_std"));
+  e->set_normalization(r.require_double("x_mean"), r.require_double("x_std"), r.require_double("increment_std"));
   e->params_.values() = r.read_vector("weights", e->params_.size());
-  const std::string stored = text("checksum"), actual = e->checksum();
+  const std::string stored = r.require_string("checksum"), actual = e->checksum();
   if (stored != actual) {
     throw InvalidArgument(format_message(where, ": checksum = ", stored, " but the contents hash to ", actual,
                                          " (file corrupted or edited)"));

@@ -1,0 +1,70 @@
+#pragma once
+// Conditional score-based diffusion head (head.h): sampling only, no log-density.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "varflow/amortized/head.h"
+#include "varflow/amortized/head_registry.h"
+
+namespace varflow::amortized {
+
+// Conditional denoising score matching (Vincent 2011; Song et al. 2021, "Score-based generative
+// modeling through stochastic differential equations") with an epsilon-network: for t ~ U[t_min, 1]
+// and eps ~ N(0, I), x_t = alpha(t) x + sigma(t) eps and the loss is |eps_net(x_t, t, c) - eps|^2
+// (the sigma(t)^2-weighted score-matching loss with score s = -eps_net / sigma).
+//   VP: beta(t) = beta_min + t (beta_max - beta_min), alpha = exp(-int_0^t beta / 2),
+//       sigma^2 = 1 - alpha^2; reverse SDE dx = [-beta x / 2 - beta s] dt + sqrt(beta) dw,
+//       probability-flow ODE dx/dt = -beta (x + s) / 2; start x(1) ~ N(0, I).
+//   VE: sigma(t) = sigma_min (sigma_max / sigma_min)^t, alpha = 1, g^2 = d sigma^2/dt; reverse SDE
+//       dx = -g^2 s dt + g dw, ODE dx/dt = -g^2 s / 2; start x(1) ~ N(0, sigma_max^2 I); the
+//       network sees x_t / sqrt(1 + sigma^2).
+// Network input: [x_t (scaled); time features (t - 1/2, sin(pi 2^k t), cos(pi 2^k t)); c], a residual
+// MLP. Samplers integrate from t = 1 to t_min in `steps` equal steps (Euler-Maruyama for the SDE,
+// the last step without noise; Euler for the ODE). There is no log-density.
+class ScoreHead final : public Head {
+ public:
+  ScoreHead(Index state_size, Index context_size, const ScoreOptions& options, Index mean_samples,
+            std::uint64_t mean_seed);
+  HeadType type() const override { return HeadType::kScore; }
+  std::string describe() const override;
+  Index state_size() const override { return d_; }
+  Index context_size() const override { return c_; }
+  void bind(nn::ParameterBinder& binder, const std::string& prefix) override;
+  void initialize(Rng& rng) override;
+  double loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) override;
+  Matrix sample(const Matrix& ctx, Rng& rng) override;  // with the configured sampler
+  Matrix sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index steps);
+  // push: the probability-flow ODE (Euler, `steps` steps) from z at t = 1 to t_min.
+  Matrix push(const Matrix& z, const Matrix& ctx) override;
+  Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) override;
+  Matrix push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) override;
+  Matrix mean_draws() const override;
+  bool has_sampler() const override { return true; }
+  void set_sampler(Sampler sampler, Index steps) override;
+  void record_options(AmortizedConfig& config) const override;  // score.sampler, score.steps
+
+  double alpha(double t) const;
+  double sigma(double t) const;
+
+ private:
+  Index time_size() const { return 2 * o_.time_features + 1; }
+  Index input_size() const { return d_ + time_size() + c_; }
+  double input_scale(double t) const;  // c_in(t)
+  void time_features(double t, double* out) const;
+  // Coefficients of one backward Euler step from t to t - h of the ODE (noise = false) or of the
+  // reverse SDE: x <- p x + q eps_net(c_in x, t, c) [+ r z].
+  void step_coefficients(double t, double h, bool sde, double& p, double& q, double& r) const;
+  void fill_input(const Matrix& x, double t, const Matrix& ctx, Matrix& in) const;
+  Matrix base_draws(Index n, Rng& rng) const;
+  Index d_, c_;
+  ScoreOptions o_;
+  Index mean_samples_;
+  std::uint64_t mean_seed_;
+  std::unique_ptr<nn::Sequential> net_;
+};
+
+// Registration (head_registry.cpp): name "score", keys score.*.
+HeadRegistration score_head_registration();
+
+}  // namespace varflow::amortized
