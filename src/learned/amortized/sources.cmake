@@ -4,6 +4,7 @@ list(APPEND VARFLOW_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/problems.cpp
   ${CMAKE_CURRENT_LIST_DIR}/head.cpp
   ${CMAKE_CURRENT_LIST_DIR}/head_registry.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/head_check.cpp
   ${CMAKE_CURRENT_LIST_DIR}/amortized_posterior.cpp
   ${CMAKE_CURRENT_LIST_DIR}/model_file.cpp)
 # One source per head, <name>_head.cpp, registered in head_registry.cpp: picked up by name, so that a
