@@ -61,6 +61,11 @@ INSTANTIATE_TEST_SUITE_P(Emulator, ModelConformance,
                          ::testing::Values(ModelCase{"stencil_emulator", [] { return varflow::random_emulator(); },
                                                      [](Rng& rng) { return varflow::attractor_state(rng); }, 50}),
                          CaseName());
+// The product layer (no parameters): inputs of order one, as in the emulator.
+INSTANTIATE_TEST_SUITE_P(Emulator, LayerConformance,
+                         ::testing::Values(LayerCase{"product", [] { return std::make_unique<emulator::ProductLayer>(3, 7); },
+                                                     {}, 4}),
+                         CaseName());
 }  // namespace varflow::testing
 
 namespace varflow {
@@ -100,13 +105,6 @@ const Trained& trained() {
   return instance;
 }
 
-TEST(ProductLayer, BackwardAndTangentMatchFiniteDifferences) {
-  Rng rng = testing::seeded_rng(5);
-  emulator::ProductLayer layer(3, 7);
-  const Matrix x = Matrix::Random(layer.input_size(), 4);
-  const auto r = nn::check_layer(layer, nullptr, x, rng);
-  EXPECT_TRUE(r.passed) << r.report();
-}
 
 // The whole stencil network (both architectures) against finite differences, weights included.
 TEST(StencilEmulator, NetworkGradientsMatchFiniteDifferences) {

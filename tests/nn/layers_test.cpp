@@ -1,5 +1,6 @@
-// Every layer's backward (input and parameter gradients) and tangent against central differences,
-// relative error <= 1e-6 in double precision (GradientCheckTolerances).
+// Every built-in layer through the LayerConformance suite (backward and tangent against central
+// differences, relative error <= 1e-6 in double precision, GradientCheckTolerances; the dot-product
+// test; refusal of wrong shapes), planted faults the checks must catch, and layer values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,42 +20,6 @@ Matrix random_matrix(Index rows, Index cols, Rng& rng, double scale = 1.0) {
   return m;
 }
 
-// Binds `layer` to a fresh parameter set, initialises it with random (not zero) parameters and
-// checks it at a random batch of 5 inputs.
-GradientCheckResult check(Layer& layer, Rng& rng, double input_scale = 1.0) {
-  ParameterSet params;
-  params.add("layer", layer);
-  params.bind();
-  layer.initialize(rng);
-  // Random parameters everywhere (zero-initialised biases would hide bias-gradient errors).
-  for (Index i = 0; i < params.size(); ++i) params.values()[i] += 0.3 * rng.normal();
-  const Matrix x = random_matrix(layer.input_size(), 5, rng, input_scale);
-  const GradientCheckResult r = check_layer(layer, params.size() > 0 ? &params : nullptr, x, rng);
-  std::cout << layer.describe() << ": " << r.report() << "\n";
-  return r;
-}
-
-TEST(Layers, DenseGradients) {
-  Rng rng = testing::seeded_rng(501);
-  Dense d(7, 4);
-  const auto r = check(d, rng);
-  EXPECT_TRUE(r.passed) << r.report();
-}
-
-class ActivationGradients : public ::testing::TestWithParam<Activation> {};
-
-TEST_P(ActivationGradients, MatchFiniteDifferences) {
-  Rng rng = testing::seeded_rng(502);
-  ActivationLayer a(GetParam(), 6);
-  const auto r = check(a, rng, 2.0);
-  EXPECT_TRUE(r.passed) << to_string(GetParam()) << ": " << r.report();
-}
-
-INSTANTIATE_TEST_SUITE_P(All, ActivationGradients,
-                         ::testing::Values(Activation::kIdentity, Activation::kTanh, Activation::kSilu,
-                                           Activation::kRelu, Activation::kSoftplus),
-                         [](const ::testing::TestParamInfo<Activation>& p) { return to_string(p.param); });
-
 TEST(Layers, ActivationValues) {
   Matrix x(1, 3), y;
   x << -2.0, 0.5, 40.0;
@@ -67,23 +32,10 @@ TEST(Layers, ActivationValues) {
   EXPECT_NEAR(y(0, 1), 0.5 / (1.0 + std::exp(-0.5)), 1e-15);
 }
 
-TEST(Layers, MlpAndResidualMlpGradients) {
-  Rng rng = testing::seeded_rng(503);
-  auto mlp = make_mlp(5, 8, 2, 3, Activation::kTanh);
-  const auto r1 = check(*mlp, rng);
-  EXPECT_TRUE(r1.passed) << "mlp: " << r1.report();
-  auto res = make_residual_mlp(4, 6, 2, 3, Activation::kSilu);
-  const auto r2 = check(*res, rng);
-  EXPECT_TRUE(r2.passed) << "residual mlp: " << r2.report();
-}
-
-// y = F(x) + W x + b: backward (input and parameter gradients) and tangent against central
-// differences, and the value against the branch and the dense path computed separately.
-TEST(Layers, LinearSkipGradientsAndValue) {
+// y = F(x) + W x + b: the value against the branch and the dense path computed separately.
+TEST(Layers, LinearSkipValue) {
   Rng rng = testing::seeded_rng(508);
   LinearSkip skip(make_mlp(5, 8, 2, 3, Activation::kSilu));
-  const auto r = check(skip, rng);
-  EXPECT_TRUE(r.passed) << r.report();
   EXPECT_NE(skip.describe().find("linear skip dense(5 -> 3)"), std::string::npos) << skip.describe();
 
   // The same parameters in a plain MLP and a Dense layer give the two terms of the sum.
@@ -106,13 +58,6 @@ TEST(Layers, LinearSkipGradientsAndValue) {
   branch->forward(x, yb);
   dense.forward(x, yd);
   EXPECT_LT((y - yb - yd).cwiseAbs().maxCoeff(), 1e-12);
-}
-
-TEST(Layers, PeriodicConvolutionGradients) {
-  Rng rng = testing::seeded_rng(504);
-  PeriodicConv1d c(3, 4, 7, 5);  // kernel wider than half the grid: wrap-around on both sides
-  const auto r = check(c, rng);
-  EXPECT_TRUE(r.passed) << r.report();
 }
 
 TEST(Layers, PeriodicConvolutionMatchesDirectSum) {
@@ -163,27 +108,10 @@ TEST(Layers, MaskChannelsZeroesMissingValuesAndTheirGradient) {
   EXPECT_EQ(dx(1, 0), 0.0);
   EXPECT_EQ(dx(0, 0), dy(0, 0));
   EXPECT_EQ(dx(6, 2), 0.0);
-  // On present values it is a plain selection: check it like any layer.
-  MaskChannels full(2, 4);
-  const auto r = check(full, rng);
-  EXPECT_TRUE(r.passed) << r.report();
 }
 
-TEST(Layers, ConvolutionalEncoderGradients) {
-  Rng rng = testing::seeded_rng(507);
-  Sequential s;
-  s.emplace<PeriodicConv1d>(2, 4, 8, 3);
-  s.emplace<ActivationLayer>(Activation::kSilu, 32);
-  s.emplace<PeriodicConv1d>(4, 2, 8, 3);
-  s.emplace<ActivationLayer>(Activation::kTanh, 16);
-  s.emplace<Dense>(16, 3);
-  const auto r = check(s, rng);
-  EXPECT_TRUE(r.passed) << r.report();
-}
-
-// The local encoder's stack: constant channels appended to the input, periodic convolutions, a
-// pointwise output convolution; checked like any layer (the constants carry no derivative).
-TEST(Layers, ConstantChannelsAndAFullyConvolutionalStack) {
+// Constant channels appended to the input (the local encoder's stack is checked by the suite).
+TEST(Layers, ConstantChannelsValues) {
   Rng rng = testing::seeded_rng(509);
   ConstantChannels c(8, 2, 4);
   Matrix k = random_matrix(2, 4, rng);
@@ -194,36 +122,87 @@ TEST(Layers, ConstantChannelsAndAFullyConvolutionalStack) {
   EXPECT_EQ(y.topRows(8), x);
   EXPECT_EQ(y(8 + 4 * 1 + 2, 2), k(1, 2));  // channel 1, point 2
   EXPECT_THROW(c.set_constants(Matrix::Zero(4, 2)), InvalidArgument);
-  const auto r0 = check(c, rng);
-  EXPECT_TRUE(r0.passed) << r0.report();
-  Sequential s;
-  s.emplace<ConstantChannels>(8, 1, 4);
-  s.emplace<PeriodicConv1d>(3, 4, 4, 3);
-  s.emplace<ActivationLayer>(Activation::kSilu, 16);
-  s.emplace<PeriodicConv1d>(4, 2, 4, 1);
-  dynamic_cast<ConstantChannels&>(s.layer(0)).set_constants(random_matrix(1, 4, rng));
-  const auto r = check(s, rng);
+}
+
+// Planted faults: y = x^2 elementwise with one wrong term. The suite's check (the structured result
+// of testing::check_layer_case) must fail each.
+class Square final : public Layer {
+ public:
+  enum class Fault { kNone, kBackwardSign, kBackwardFactor, kTangentSign };
+  explicit Square(Fault fault) : fault_(fault) {}
+  std::string type() const override { return "square"; }
+  Index input_size() const override { return 3; }
+  Index output_size() const override { return 3; }
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override {
+    x_ = x;
+    y = x.array().square();
+  }
+  void do_backward(const Matrix& dy, Matrix& dx, bool) override {
+    dx = 2.0 * dy.cwiseProduct(x_);
+    if (fault_ == Fault::kBackwardSign) dx.row(1) *= -1.0;  // one component with the wrong sign
+    if (fault_ == Fault::kBackwardFactor) dx = dy.cwiseProduct(x_);  // missing factor 2
+  }
+  void do_tangent(const Matrix& dx, Matrix& dy) const override {
+    dy = 2.0 * dx.cwiseProduct(x_);
+    if (fault_ == Fault::kTangentSign) dy.row(2) *= -1.0;
+  }
+
+ private:
+  Fault fault_;
+  Matrix x_;
+};
+
+testing::LayerCase square_case(Square::Fault fault) {
+  return {"square", [fault] { return std::make_unique<Square>(fault); }};
+}
+
+TEST(Layers, TheChecksPassAnHonestLayer) {
+  Rng rng = testing::seeded_rng(510);
+  const auto r = testing::check_layer_case(square_case(Square::Fault::kNone), rng);
   EXPECT_TRUE(r.passed) << r.report();
 }
 
-TEST(Layers, CheckerCatchesAWrongGradient) {
-  // A layer whose backward drops a factor: the checker must fail it.
-  class Broken final : public Layer {
-   public:
-    std::string type() const override { return "broken"; }
-    Index input_size() const override { return 3; }
-    Index output_size() const override { return 3; }
-    void forward(const Matrix& x, Matrix& y) override { x_ = x; y = x.array().square(); }
-    void backward(const Matrix& dy, Matrix& dx, bool) override { dx = dy.cwiseProduct(x_); }  // missing 2
-    void tangent(const Matrix& dx, Matrix& dy) const override { dy = 2.0 * dx.cwiseProduct(x_); }
-   private:
-    Matrix x_;
-  } broken;
+TEST(Layers, ABackwardWithOneWrongSignFailsTheChecks) {
+  Rng rng = testing::seeded_rng(511);
+  const auto r = testing::check_layer_case(square_case(Square::Fault::kBackwardSign), rng);
+  EXPECT_FALSE(r.passed) << r.report();
+  EXPECT_GT(r.input_error, 0.1) << r.report();
+  EXPECT_GT(r.adjoint_error, 1e-3) << r.report();
+  EXPECT_LE(r.tangent_error, 1e-6) << "the tangent is right: " << r.report();
+}
+
+TEST(Layers, ABackwardMissingAFactorFailsTheChecks) {
   Rng rng = testing::seeded_rng(508);
-  const auto r = check(broken, rng);
+  const auto r = testing::check_layer_case(square_case(Square::Fault::kBackwardFactor), rng);
   EXPECT_FALSE(r.passed) << r.report();
   EXPECT_GT(r.input_error, 0.1);
   EXPECT_GT(r.adjoint_error, 0.1);
+}
+
+TEST(Layers, ATangentWithOneWrongSignFailsTheChecks) {
+  Rng rng = testing::seeded_rng(512);
+  const auto r = testing::check_layer_case(square_case(Square::Fault::kTangentSign), rng);
+  EXPECT_FALSE(r.passed) << r.report();
+  EXPECT_GT(r.tangent_error, 0.1) << r.report();
+  EXPECT_GT(r.adjoint_error, 1e-3) << r.report();
+  EXPECT_LE(r.input_error, 1e-6) << "the backward pass is right: " << r.report();
+}
+
+// Every layer refuses inputs of the wrong shape (the checked entry points of Layer), naming it.
+TEST(Layers, WrongShapesAreAClearError) {
+  Dense d(7, 4);
+  Matrix y, dx;
+  try {
+    d.forward(Matrix::Zero(6, 2), y);
+    FAIL() << "accepted 6 rows";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("dense layer (7 -> 4): rows of x = 6 must equal its input size 7"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(d.backward(Matrix::Zero(4, 2), dx), InvalidArgument) << "backward before any forward";
 }
 
 TEST(Layers, BadConstructionIsAClearError) {
@@ -249,5 +228,75 @@ TEST(Parameters, LayoutIsContiguousAndNamed) {
   EXPECT_EQ(m.sum(), 12.0 + 8.0);
 }
 
+// ---- every built-in layer through the conformance suite --------------------------------------------
+
+Matrix scaled_normal(Rng& rng, Index rows, Index cols, double scale) { return random_matrix(rows, cols, rng, scale); }
+
+// Observations with missing values (NaN) for the mask channels: the derivative at a missing value
+// is zero, and a central difference there sees no change (NaN +- h stays missing).
+Matrix with_missing(Rng& rng, Index rows, Index cols) {
+  Matrix x = random_matrix(rows, cols, rng);
+  x(1, 0) = std::nan("");
+  x(rows - 2, cols - 1) = std::nan("");
+  return x;
+}
+
+testing::LayerCase activation_case(Activation a) {
+  return {"activation_" + to_string(a), [a] { return std::make_unique<ActivationLayer>(a, 6); },
+          [](Rng& rng, Index rows, Index cols) { return scaled_normal(rng, rows, cols, 2.0); }};
+}
+
+// Constant channels with fixed random constants, alone or in the local encoder's stack.
+std::unique_ptr<Layer> constant_channels(Index in, Index channels, Index grid, std::uint64_t seed) {
+  auto c = std::make_unique<ConstantChannels>(in, channels, grid);
+  Rng rng(seed);
+  c->set_constants(random_matrix(channels, grid, rng));
+  return c;
+}
+
+std::vector<testing::LayerCase> builtin_layers() {
+  std::vector<testing::LayerCase> cases = {
+      {"dense", [] { return std::make_unique<Dense>(7, 4); }},
+      {"mlp", [] { return make_mlp(5, 8, 2, 3, Activation::kTanh); }},
+      {"residual_mlp", [] { return make_residual_mlp(4, 6, 2, 3, Activation::kSilu); }},
+      {"linear_skip", [] { return std::make_unique<LinearSkip>(make_mlp(5, 8, 2, 3, Activation::kSilu)); }},
+      // Kernel wider than half the grid: wrap-around on both sides.
+      {"periodic_conv", [] { return std::make_unique<PeriodicConv1d>(3, 4, 7, 5); }},
+      {"mask_channels", [] { return std::make_unique<MaskChannels>(2, 4); }},
+      {"mask_channels_missing", [] { return std::make_unique<MaskChannels>(2, 4); }, with_missing},
+      {"constant_channels", [] { return constant_channels(8, 2, 4, 11); }},
+      {"conv_encoder",
+       [] {
+         auto s = std::make_unique<Sequential>();
+         s->emplace<PeriodicConv1d>(2, 4, 8, 3);
+         s->emplace<ActivationLayer>(Activation::kSilu, 32);
+         s->emplace<PeriodicConv1d>(4, 2, 8, 3);
+         s->emplace<ActivationLayer>(Activation::kTanh, 16);
+         s->emplace<Dense>(16, 3);
+         return s;
+       }},
+      // The local encoder's stack: constant channels, periodic convolutions, a pointwise output
+      // convolution (the constants carry no derivative).
+      {"local_encoder_stack",
+       [] {
+         auto s = std::make_unique<Sequential>();
+         s->add(constant_channels(8, 1, 4, 12));
+         s->emplace<PeriodicConv1d>(3, 4, 4, 3);
+         s->emplace<ActivationLayer>(Activation::kSilu, 16);
+         s->emplace<PeriodicConv1d>(4, 2, 4, 1);
+         return s;
+       }},
+  };
+  for (Activation a : {Activation::kIdentity, Activation::kTanh, Activation::kSilu, Activation::kRelu,
+                       Activation::kSoftplus}) {
+    cases.push_back(activation_case(a));
+  }
+  return cases;
+}
+
 }  // namespace
+
+using testing::LayerConformance;
+INSTANTIATE_TEST_SUITE_P(Builtin, LayerConformance, ::testing::ValuesIn(builtin_layers()), testing::CaseName());
+
 }  // namespace varflow::nn

@@ -17,9 +17,11 @@ class ProductLayer final : public nn::Layer {
   std::string describe() const override;
   Index input_size() const override { return 2 * c_ * n_; }
   Index output_size() const override { return c_ * n_; }
-  void forward(const Matrix& x, Matrix& y) override;
-  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
-  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override;
+  void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
+  void do_tangent(const Matrix& dx, Matrix& dy) const override;
 
  private:
   Index c_, n_;

@@ -40,9 +40,23 @@ class Layer : public Parameterized {
   void bind(ParameterBinder&, const std::string&) override {}
   // Draws initial parameter values (no-op for layers without parameters).
   virtual void initialize(Rng&) {}
-  virtual void forward(const Matrix& x, Matrix& y) = 0;
-  virtual void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) = 0;
-  virtual void tangent(const Matrix& dx, Matrix& dy) const = 0;
+  // The passes of the contract above. They check the shapes and throw InvalidArgument naming the
+  // layer (x: input_size() rows; dy: output_size() rows and the batch of the last forward(); dx of
+  // tangent: input_size() rows and that batch), then call the do_* functions a layer implements,
+  // which may assume valid shapes.
+  void forward(const Matrix& x, Matrix& y);
+  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true);
+  void tangent(const Matrix& dx, Matrix& dy) const;
+
+ protected:
+  virtual void do_forward(const Matrix& x, Matrix& y) = 0;
+  virtual void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) = 0;
+  virtual void do_tangent(const Matrix& dx, Matrix& dy) const = 0;
+
+ private:
+  // "<type> layer (<in> -> <out>)", the start of the shape errors.
+  std::string where() const;
+  Index batch_ = -1;  // columns of the last forward() (-1: none yet)
 };
 
 // How a dense layer's weights are drawn: N(0, s^2 / fan_in) with s = 1 (LeCun), sqrt(2) (He, for
@@ -60,12 +74,14 @@ class Dense final : public Layer {
   Index output_size() const override { return out_; }
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override;
-  void forward(const Matrix& x, Matrix& y) override;
-  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
-  void tangent(const Matrix& dx, Matrix& dy) const override;
 
   Eigen::Map<Matrix> weight() { return {w_.value, out_, in_}; }
   Eigen::Map<Vector> bias() { return {b_.value, out_}; }
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override;
+  void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
+  void do_tangent(const Matrix& dx, Matrix& dy) const override;
 
  private:
   Index in_, out_;
@@ -83,9 +99,11 @@ class ActivationLayer final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return size_; }
   Index output_size() const override { return size_; }
-  void forward(const Matrix& x, Matrix& y) override;
-  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
-  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override;
+  void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
+  void do_tangent(const Matrix& dx, Matrix& dy) const override;
 
  private:
   Activation kind_;
@@ -111,9 +129,11 @@ class Sequential final : public Layer {
   Layer& layer(Index i) { return *layers_[static_cast<std::size_t>(i)]; }
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override;
-  void forward(const Matrix& x, Matrix& y) override;
-  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
-  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override;
+  void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
+  void do_tangent(const Matrix& dx, Matrix& dy) const override;
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
@@ -130,9 +150,11 @@ class Residual final : public Layer {
   Index output_size() const override { return branch_->output_size(); }
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override { branch_->initialize(rng); }
-  void forward(const Matrix& x, Matrix& y) override;
-  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
-  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override;
+  void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
+  void do_tangent(const Matrix& dx, Matrix& dy) const override;
 
  private:
   std::unique_ptr<Sequential> branch_;
@@ -152,9 +174,11 @@ class LinearSkip final : public Layer {
   Index output_size() const override { return branch_->output_size(); }
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override;
-  void forward(const Matrix& x, Matrix& y) override;
-  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
-  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override;
+  void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
+  void do_tangent(const Matrix& dx, Matrix& dy) const override;
 
  private:
   std::unique_ptr<Sequential> branch_;
@@ -176,9 +200,11 @@ class PeriodicConv1d final : public Layer {
   Index output_size() const override { return c_out_ * n_; }
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override;
-  void forward(const Matrix& x, Matrix& y) override;
-  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
-  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override;
+  void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
+  void do_tangent(const Matrix& dx, Matrix& dy) const override;
 
  private:
   void im2col(const Matrix& x, Matrix& p) const;
@@ -199,9 +225,11 @@ class MaskChannels final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return slots_ * n_; }
   Index output_size() const override { return 2 * slots_ * n_; }
-  void forward(const Matrix& x, Matrix& y) override;
-  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
-  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override;
+  void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
+  void do_tangent(const Matrix& dx, Matrix& dy) const override;
 
  private:
   Index slots_, n_;
@@ -223,9 +251,11 @@ class ConstantChannels final : public Layer {
   // C: channels x grid (InvalidArgument on another shape or a non-finite entry).
   void set_constants(const Matrix& c);
   const Matrix& constants() const { return c_; }
-  void forward(const Matrix& x, Matrix& y) override;
-  void backward(const Matrix& dy, Matrix& dx, bool accumulate = true) override;
-  void tangent(const Matrix& dx, Matrix& dy) const override;
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override;
+  void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
+  void do_tangent(const Matrix& dx, Matrix& dy) const override;
 
  private:
   Index in_, k_, n_;

@@ -12,6 +12,8 @@ namespace varflow::testing {
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ModelConformance);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ObservationOperatorConformance);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CovarianceConformance);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(LayerConformance);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(HeadConformance);
 
 std::string CaseName::operator()(const ::testing::TestParamInfo<ModelCase>& info) const { return info.param.name; }
 std::string CaseName::operator()(const ::testing::TestParamInfo<ObservationOperatorCase>& info) const {
@@ -21,9 +23,14 @@ std::string CaseName::operator()(const ::testing::TestParamInfo<CovarianceCase>&
   return info.param.name;
 }
 
+std::string CaseName::operator()(const ::testing::TestParamInfo<LayerCase>& info) const { return info.param.name; }
+std::string CaseName::operator()(const ::testing::TestParamInfo<HeadCase>& info) const { return info.param.name; }
+
 void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
 void PrintTo(const ObservationOperatorCase& c, std::ostream* os) { *os << c.name; }
 void PrintTo(const CovarianceCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const LayerCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const HeadCase& c, std::ostream* os) { *os << c.name; }
 
 Rng seeded_rng(std::uint64_t default_seed) {
   const std::uint64_t seed = seed_from_env(default_seed);
@@ -217,6 +224,184 @@ TEST_P(CovarianceConformance, RejectsBadInput) {
   expect_invalid_argument([&] { cov->multiply(Vector::Zero(n + 1)); }, "size");
   expect_invalid_argument([&] { Vector x = Vector::Zero(n); x[0] = std::nan(""); cov->inverse_multiply(x); },
                           "not finite");
+}
+
+// ---- network layers ------------------------------------------------------------------------------------
+namespace {
+Matrix normal_matrix(Rng& rng, Index rows, Index cols, double scale = 1.0) {
+  Matrix m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = scale * rng.normal();
+  return m;
+}
+
+Matrix layer_input(const LayerCase& c, Rng& rng, Index rows) {
+  return c.input ? c.input(rng, rows, c.batch) : normal_matrix(rng, rows, c.batch);
+}
+}  // namespace
+
+nn::GradientCheckResult check_layer_case(const LayerCase& c, Rng& rng) {
+  auto layer = c.make();
+  nn::ParameterSet params;
+  params.add("layer", *layer);
+  params.bind();
+  layer->initialize(rng);
+  for (Index i = 0; i < params.size(); ++i) params.values()[i] += c.parameter_perturbation * rng.normal();
+  const Matrix x = layer_input(c, rng, layer->input_size());
+  return nn::check_layer(*layer, params.size() > 0 ? &params : nullptr, x, rng, c.tolerances);
+}
+
+TEST_P(LayerConformance, BackwardMatchesFiniteDifferences) {
+  const auto& c = GetParam();
+  Rng rng = seeded_rng(401);
+  const auto r = check_layer_case(c, rng);
+  std::cout << c.name << ": " << r.report() << "\n";
+  EXPECT_LE(r.input_error, c.tolerances.relative) << c.name << ": input gradient, " << r.report();
+  EXPECT_LE(r.parameter_error, c.tolerances.relative) << c.name << ": parameter gradient, " << r.report();
+}
+
+TEST_P(LayerConformance, TangentMatchesFiniteDifferences) {
+  const auto& c = GetParam();
+  Rng rng = seeded_rng(402);
+  const auto r = check_layer_case(c, rng);
+  EXPECT_LE(r.tangent_error, c.tolerances.relative) << c.name << ": " << r.report();
+}
+
+TEST_P(LayerConformance, TangentAndBackwardPassTheDotProductTest) {
+  const auto& c = GetParam();
+  Rng rng = seeded_rng(403);
+  const auto r = check_layer_case(c, rng);
+  EXPECT_LE(r.adjoint_error, c.tolerances.relative) << c.name << ": <J dx, dy> vs <dx, J^T dy>, " << r.report();
+}
+
+TEST_P(LayerConformance, RejectsInputsOfTheWrongShape) {
+  const auto& c = GetParam();
+  auto layer = c.make();
+  nn::ParameterSet params;
+  params.add("layer", *layer);
+  params.bind();
+  Rng rng = seeded_rng(404);
+  layer->initialize(rng);
+  const Index n = layer->input_size(), m = layer->output_size();
+  Matrix y, dx, dy;
+  expect_invalid_argument([&] { layer->forward(Matrix::Zero(n + 1, c.batch), y); }, "rows of x");
+  layer->forward(layer_input(c, rng, n), y);
+  expect_invalid_argument([&] { layer->backward(Matrix::Zero(m + 1, c.batch), dx); }, "dy");
+  expect_invalid_argument([&] { layer->backward(Matrix::Zero(m, c.batch + 1), dx); }, "dy");
+  expect_invalid_argument([&] { layer->tangent(Matrix::Zero(n + 1, c.batch), dy); }, "dx");
+  expect_invalid_argument([&] { layer->tangent(Matrix::Zero(n, c.batch + 1), dy); }, "dx");
+}
+
+// ---- amortized heads ------------------------------------------------------------------------------------
+std::unique_ptr<HeadFixture> make_head_fixture(const HeadCase& c, Rng& rng) {
+  auto f = std::make_unique<HeadFixture>();
+  f->head = c.make();
+  f->params.add("head", *f->head);
+  f->params.bind();
+  f->head->initialize(rng);
+  // Perturb every parameter so that zero-initialised layers do not hide terms.
+  for (Index i = 0; i < f->params.size(); ++i) f->params.values()[i] += c.parameter_perturbation * rng.normal();
+  f->x = normal_matrix(rng, f->head->state_size(), c.batch, c.state_scale);
+  f->ctx = normal_matrix(rng, f->head->context_size(), c.batch);
+  return f;
+}
+
+TEST_P(HeadConformance, LossGradientMatchesFiniteDifferences) {
+  const auto& c = GetParam();
+  Rng rng = seeded_rng(801);
+  auto f = make_head_fixture(c, rng);
+  const auto r = amortized::check_loss_gradient(*f->head, f->params, f->x, f->ctx, rng, c.tolerances);
+  std::cout << c.name << ": " << f->params.size() << " parameters, loss gradient " << r.report() << "\n";
+  EXPECT_TRUE(r.passed) << c.name << ": " << r.report();
+}
+
+// The derivative-informed loss (likelihood on the first columns plus a weighted quadratic penalty on
+// the mean at every column of a wider context), or a clear refusal for a head without one.
+TEST_P(HeadConformance, MeanPenaltyGradientMatchesFiniteDifferencesOrIsRefused) {
+  const auto& c = GetParam();
+  Rng rng = seeded_rng(802);
+  auto f = make_head_fixture(c, rng);
+  if (!f->head->supports_mean_penalty()) {
+    Rng r = rng;
+    expect_invalid_argument(
+        [&] { f->head->loss_with_mean_penalty(f->x, f->ctx, r, false, nullptr, nullptr, c.penalty_draws); },
+        "derivative-informed training");
+    return;
+  }
+  const Index d = f->head->state_size(), extra = std::min<Index>(4, c.batch);
+  Matrix ctx(f->ctx.rows(), c.batch + extra);
+  ctx << f->ctx, f->ctx.leftCols(extra) + 0.2 * Matrix::Ones(f->ctx.rows(), extra);
+  const Matrix target = normal_matrix(rng, d, ctx.cols());
+  Matrix weight(d, ctx.cols());
+  for (Index i = 0; i < weight.size(); ++i) weight.data()[i] = 0.5 + rng.uniform();
+  const amortized::Head::MeanPenalty penalty = [&](const Matrix& m, Matrix* grad) {
+    const Matrix r = m - target;
+    if (grad) *grad = weight.cwiseProduct(r);
+    return 0.5 * weight.cwiseProduct(r).cwiseProduct(r).sum();
+  };
+  {
+    Rng r1 = rng, r2 = rng;
+    const double with = f->head->loss_with_mean_penalty(f->x, ctx, r1, false, nullptr, penalty, c.penalty_draws);
+    ASSERT_GT(with, f->head->loss(f->x, f->ctx, r2, false, nullptr) + 1e-3) << c.name << ": the penalty adds to the loss";
+  }
+  const auto r =
+      amortized::check_mean_penalty_gradient(*f->head, f->params, f->x, ctx, penalty, c.penalty_draws, rng, c.tolerances);
+  std::cout << c.name << ": mean-penalty loss gradient " << r.report() << "\n";
+  EXPECT_TRUE(r.passed) << c.name << ": " << r.report();
+}
+
+TEST_P(HeadConformance, MeanJacobianProductsMatchFiniteDifferences) {
+  const auto& c = GetParam();
+  Rng rng = seeded_rng(803);
+  auto f = make_head_fixture(c, rng);
+  const auto r = amortized::check_mean_jacobian(*f->head, f->ctx.col(0), c.tolerances);
+  std::cout << c.name << ": mean Jacobian " << r.report() << "\n";
+  EXPECT_TRUE(r.passed) << c.name << ": " << r.report();
+}
+
+TEST_P(HeadConformance, DrawsAndMapsHaveTheHeadsShapes) {
+  const auto& c = GetParam();
+  Rng rng = seeded_rng(804);
+  auto f = make_head_fixture(c, rng);
+  EXPECT_EQ(amortized::check_head_shapes(*f->head, f->ctx, rng), "") << c.name;
+}
+
+// A log-density consistent with the head's loss, closed form, sampling map and normalisation, or a
+// clear refusal.
+TEST_P(HeadConformance, LogDensityIsConsistentOrRefused) {
+  const auto& c = GetParam();
+  Rng rng = seeded_rng(805);
+  auto f = make_head_fixture(c, rng);
+  if (!f->head->has_log_prob()) {
+    expect_invalid_argument([&] { f->head->log_prob(f->x, f->ctx); }, "no tractable log-density");
+    return;
+  }
+  const auto r = amortized::check_log_density(*f->head, f->x, f->ctx, rng, c.density, c.tolerances);
+  std::cout << c.name << ": log-density " << r.report() << "\n";
+  EXPECT_TRUE(r.passed) << c.name << ": " << r.report();
+}
+
+TEST_P(HeadConformance, ClosedFormMomentsOrARefusal) {
+  const auto& c = GetParam();
+  Rng rng = seeded_rng(806);
+  auto f = make_head_fixture(c, rng);
+  const Vector ctx = f->ctx.col(0);
+  if (!f->head->has_closed_form_moments()) {
+    expect_invalid_argument([&] { f->head->closed_form_moments(ctx); }, "no closed-form posterior");
+    return;
+  }
+  const amortized::GaussianMoments m = f->head->closed_form_moments(ctx);
+  const Index d = f->head->state_size();
+  ASSERT_EQ(m.mean.size(), d) << c.name;
+  ASSERT_EQ(m.cholesky.rows(), d) << c.name;
+  ASSERT_EQ(m.cholesky.cols(), d) << c.name;
+  EXPECT_EQ(Matrix(m.cholesky.triangularView<Eigen::StrictlyUpper>()).cwiseAbs().maxCoeff(), 0.0)
+      << c.name << ": L is lower triangular";
+  if (m.diagonal && d > 1) {
+    EXPECT_EQ(Matrix(m.cholesky.triangularView<Eigen::StrictlyLower>()).cwiseAbs().maxCoeff(), 0.0) << c.name;
+  }
+  EXPECT_GT(m.cholesky.diagonal().cwiseAbs().minCoeff(), 0.0) << c.name << ": L is regular";
+  // The exact mean is the closed form's.
+  EXPECT_LE((f->head->mean(ctx) - m.mean).cwiseAbs().maxCoeff(), c.tolerances.log_density) << c.name;
 }
 
 }  // namespace varflow::testing

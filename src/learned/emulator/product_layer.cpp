@@ -13,20 +13,20 @@ std::string ProductLayer::describe() const {
   return format_message("product(", 2 * c_, " x ", n_, " -> ", c_, " x ", n_, ")");
 }
 
-void ProductLayer::forward(const Matrix& x, Matrix& y) {
+void ProductLayer::do_forward(const Matrix& x, Matrix& y) {
   const Index m = c_ * n_;
   x_ = x;
   y = x.topRows(m).cwiseProduct(x.bottomRows(m));
 }
 
-void ProductLayer::backward(const Matrix& dy, Matrix& dx, bool) {
+void ProductLayer::do_backward(const Matrix& dy, Matrix& dx, bool) {
   const Index m = c_ * n_;
   dx.resize(2 * m, dy.cols());
   dx.topRows(m) = dy.cwiseProduct(x_.bottomRows(m));
   dx.bottomRows(m) = dy.cwiseProduct(x_.topRows(m));
 }
 
-void ProductLayer::tangent(const Matrix& dx, Matrix& dy) const {
+void ProductLayer::do_tangent(const Matrix& dx, Matrix& dy) const {
   const Index m = c_ * n_;
   dy = dx.topRows(m).cwiseProduct(x_.bottomRows(m)) + x_.topRows(m).cwiseProduct(dx.bottomRows(m));
 }

@@ -85,7 +85,7 @@ void layout_to_big(const Matrix& y, Index channels, Index n, Matrix& big) {
 }
 }  // namespace
 
-void PeriodicConv1d::forward(const Matrix& x, Matrix& y) {
+void PeriodicConv1d::do_forward(const Matrix& x, Matrix& y) {
   assert(x.rows() == c_in_ * n_);
   im2col(x, patches_);
   Matrix big;
@@ -94,7 +94,7 @@ void PeriodicConv1d::forward(const Matrix& x, Matrix& y) {
   big_to_layout(big, c_out_, n_, x.cols(), y);
 }
 
-void PeriodicConv1d::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
+void PeriodicConv1d::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
   const Index b = dy.cols(), r = (k_ - 1) / 2;
   assert(dy.rows() == c_out_ * n_ && patches_.cols() == n_ * b);
   Matrix dbig;
@@ -123,7 +123,7 @@ void PeriodicConv1d::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
   }
 }
 
-void PeriodicConv1d::tangent(const Matrix& dx, Matrix& dy) const {
+void PeriodicConv1d::do_tangent(const Matrix& dx, Matrix& dy) const {
   Matrix p, big;
   im2col(dx, p);
   big.noalias() = Eigen::Map<const Matrix>(w_.value, c_out_, c_in_ * k_) * p;

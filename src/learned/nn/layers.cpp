@@ -25,6 +25,36 @@ Activation activation_from_string(const std::string& name, const std::string& wh
 
 std::string Layer::describe() const { return format_message(type(), "(", input_size(), " -> ", output_size(), ")"); }
 
+std::string Layer::where() const {
+  return format_message(type(), " layer (", input_size(), " -> ", output_size(), ")");
+}
+
+void Layer::forward(const Matrix& x, Matrix& y) {
+  if (x.rows() != input_size()) {
+    throw InvalidArgument(format_message(where(), ": rows of x = ", x.rows(), " must equal its input size ", input_size()));
+  }
+  do_forward(x, y);
+  batch_ = x.cols();
+}
+
+void Layer::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
+  if (dy.rows() != output_size() || dy.cols() != batch_) {
+    throw InvalidArgument(format_message(where(), ": backward: dy is ", dy.rows(), " x ", dy.cols(),
+                                         ", must be output size x batch of the last forward() = ", output_size(),
+                                         " x ", batch_));
+  }
+  do_backward(dy, dx, accumulate);
+}
+
+void Layer::tangent(const Matrix& dx, Matrix& dy) const {
+  if (dx.rows() != input_size() || dx.cols() != batch_) {
+    throw InvalidArgument(format_message(where(), ": tangent: dx is ", dx.rows(), " x ", dx.cols(),
+                                         ", must be input size x batch of the last forward() = ", input_size(),
+                                         " x ", batch_));
+  }
+  do_tangent(dx, dy);
+}
+
 // ---- Dense -------------------------------------------------------------------------------------
 
 Dense::Dense(Index in, Index out, Init init) : in_(in), out_(out), init_(init) {
@@ -56,14 +86,14 @@ void Dense::initialize(Rng& rng) {
   bias().setZero();
 }
 
-void Dense::forward(const Matrix& x, Matrix& y) {
+void Dense::do_forward(const Matrix& x, Matrix& y) {
   assert(x.rows() == in_);
   x_ = x;
   y.noalias() = Eigen::Map<const Matrix>(w_.value, out_, in_) * x;
   y.colwise() += Eigen::Map<const Vector>(b_.value, out_);
 }
 
-void Dense::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
+void Dense::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
   assert(dy.rows() == out_ && dy.cols() == x_.cols());
   const Eigen::Map<const Matrix> w(w_.value, out_, in_);
   if (accumulate) {
@@ -73,7 +103,7 @@ void Dense::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
   dx.noalias() = w.transpose() * dy;
 }
 
-void Dense::tangent(const Matrix& dx, Matrix& dy) const {
+void Dense::do_tangent(const Matrix& dx, Matrix& dy) const {
   assert(dx.rows() == in_);
   dy.noalias() = Eigen::Map<const Matrix>(w_.value, out_, in_) * dx;
 }
@@ -94,7 +124,7 @@ inline double sigmoid(double x) {
 }
 }  // namespace
 
-void ActivationLayer::forward(const Matrix& x, Matrix& y) {
+void ActivationLayer::do_forward(const Matrix& x, Matrix& y) {
   assert(x.rows() == size_);
   y.resize(x.rows(), x.cols());
   derivative_.resize(x.rows(), x.cols());
@@ -128,12 +158,12 @@ void ActivationLayer::forward(const Matrix& x, Matrix& y) {
   }
 }
 
-void ActivationLayer::backward(const Matrix& dy, Matrix& dx, bool) {
+void ActivationLayer::do_backward(const Matrix& dy, Matrix& dx, bool) {
   assert(dy.rows() == derivative_.rows() && dy.cols() == derivative_.cols());
   dx = dy.cwiseProduct(derivative_);
 }
 
-void ActivationLayer::tangent(const Matrix& dx, Matrix& dy) const {
+void ActivationLayer::do_tangent(const Matrix& dx, Matrix& dy) const {
   assert(dx.rows() == derivative_.rows() && dx.cols() == derivative_.cols());
   dy = dx.cwiseProduct(derivative_);
 }
@@ -169,7 +199,7 @@ void Sequential::initialize(Rng& rng) {
   for (auto& l : layers_) l->initialize(rng);
 }
 
-void Sequential::forward(const Matrix& x, Matrix& y) {
+void Sequential::do_forward(const Matrix& x, Matrix& y) {
   assert(!layers_.empty());
   const Matrix* in = &x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -179,7 +209,7 @@ void Sequential::forward(const Matrix& x, Matrix& y) {
   y = outputs_.back();
 }
 
-void Sequential::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
+void Sequential::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
   Matrix g = dy, h;
   for (std::size_t i = layers_.size(); i-- > 0;) {
     layers_[i]->backward(g, h, accumulate);
@@ -188,7 +218,7 @@ void Sequential::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
   dx.swap(g);
 }
 
-void Sequential::tangent(const Matrix& dx, Matrix& dy) const {
+void Sequential::do_tangent(const Matrix& dx, Matrix& dy) const {
   Matrix t = dx, u;
   for (const auto& l : layers_) {
     l->tangent(t, u);
@@ -210,17 +240,17 @@ std::string Residual::describe() const { return "residual[" + branch_->describe(
 
 void Residual::bind(ParameterBinder& binder, const std::string& prefix) { branch_->bind(binder, prefix); }
 
-void Residual::forward(const Matrix& x, Matrix& y) {
+void Residual::do_forward(const Matrix& x, Matrix& y) {
   branch_->forward(x, y);
   y += x;
 }
 
-void Residual::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
+void Residual::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
   branch_->backward(dy, dx, accumulate);
   dx += dy;
 }
 
-void Residual::tangent(const Matrix& dx, Matrix& dy) const {
+void Residual::do_tangent(const Matrix& dx, Matrix& dy) const {
   branch_->tangent(dx, dy);
   dy += dx;
 }
@@ -244,21 +274,21 @@ void LinearSkip::initialize(Rng& rng) {
   skip_.initialize(rng);
 }
 
-void LinearSkip::forward(const Matrix& x, Matrix& y) {
+void LinearSkip::do_forward(const Matrix& x, Matrix& y) {
   Matrix linear;
   branch_->forward(x, y);
   skip_.forward(x, linear);
   y += linear;
 }
 
-void LinearSkip::backward(const Matrix& dy, Matrix& dx, bool accumulate) {
+void LinearSkip::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
   Matrix dx_skip;
   branch_->backward(dy, dx, accumulate);
   skip_.backward(dy, dx_skip, accumulate);
   dx += dx_skip;
 }
 
-void LinearSkip::tangent(const Matrix& dx, Matrix& dy) const {
+void LinearSkip::do_tangent(const Matrix& dx, Matrix& dy) const {
   Matrix dy_skip;
   branch_->tangent(dx, dy);
   skip_.tangent(dx, dy_skip);
@@ -276,7 +306,7 @@ std::string MaskChannels::describe() const {
   return format_message("mask_channels(", slots_, " x ", n_, " -> ", 2 * slots_, " x ", n_, ")");
 }
 
-void MaskChannels::forward(const Matrix& x, Matrix& y) {
+void MaskChannels::do_forward(const Matrix& x, Matrix& y) {
   assert(x.rows() == slots_ * n_);
   const Index b = x.cols();
   present_.resize(x.rows(), b);
@@ -294,7 +324,7 @@ void MaskChannels::forward(const Matrix& x, Matrix& y) {
   }
 }
 
-void MaskChannels::backward(const Matrix& dy, Matrix& dx, bool) {
+void MaskChannels::do_backward(const Matrix& dy, Matrix& dx, bool) {
   const Index b = dy.cols();
   assert(b == present_.cols());
   dx.resize(slots_ * n_, b);
@@ -307,7 +337,7 @@ void MaskChannels::backward(const Matrix& dy, Matrix& dx, bool) {
   }
 }
 
-void MaskChannels::tangent(const Matrix& dx, Matrix& dy) const {
+void MaskChannels::do_tangent(const Matrix& dx, Matrix& dy) const {
   const Index b = dx.cols();
   assert(b == present_.cols());
   dy = Matrix::Zero(2 * slots_ * n_, b);
@@ -342,7 +372,7 @@ void ConstantChannels::set_constants(const Matrix& c) {
   c_ = c;
 }
 
-void ConstantChannels::forward(const Matrix& x, Matrix& y) {
+void ConstantChannels::do_forward(const Matrix& x, Matrix& y) {
   assert(x.rows() == in_);
   const Index b = x.cols();
   y.resize(output_size(), b);
@@ -352,9 +382,9 @@ void ConstantChannels::forward(const Matrix& x, Matrix& y) {
   y.bottomRows(k_ * n_) = flat.replicate(1, b);
 }
 
-void ConstantChannels::backward(const Matrix& dy, Matrix& dx, bool) { dx = dy.topRows(in_); }
+void ConstantChannels::do_backward(const Matrix& dy, Matrix& dx, bool) { dx = dy.topRows(in_); }
 
-void ConstantChannels::tangent(const Matrix& dx, Matrix& dy) const {
+void ConstantChannels::do_tangent(const Matrix& dx, Matrix& dy) const {
   dy = Matrix::Zero(output_size(), dx.cols());
   dy.topRows(in_) = dx;
 }
