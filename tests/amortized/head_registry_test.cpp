@@ -90,6 +90,7 @@ TEST(HeadRegistry, AUserHeadWithAnOptionOfItsOwn) {
   AmortizedSetup s = default_setup("linear-gaussian", toy);  // no defaults of its own
   EXPECT_EQ(s.network.head, toy);
   EXPECT_NE(config_text(s.network).find("toy.scale: 0.5\n"), std::string::npos) << config_text(s.network);
+  EXPECT_EQ(config_text(AmortizedConfig{}).find("toy"), std::string::npos) << "other heads' texts do not change";
   apply_entry(s, "head", "toy");
   apply_entry(s, "toy.scale", "0.25");
   EXPECT_EQ(entry_value(s, "toy.scale"), "0.25");

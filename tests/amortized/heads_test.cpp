@@ -5,6 +5,8 @@
 // (d = 1) its integral. Planted faults in the toy head must fail the checks.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include "toy_head.h"
 #include "varflow/amortized/heads.h"
 #include "varflow/core/error.h"
@@ -96,6 +98,7 @@ TEST(HeadChecks, AContextGradientWithTheWrongSignFails) {
   EXPECT_TRUE(ok.passed) << ok.report();
   auto f = testing::make_head_fixture(toy_case(test::ToyHead::Fault::kContextGradientSign), rng);
   const auto r = check_loss_gradient(*f->head, f->params, f->x, f->ctx, rng);
+  std::cout << "planted context gradient sign: " << r.report() << "\n";
   EXPECT_FALSE(r.passed) << r.report();
   EXPECT_GT(r.context_error, 1.0) << r.report();
   EXPECT_LE(r.parameter_error, 1e-6) << "the parameter gradient is right: " << r.report();
@@ -105,6 +108,7 @@ TEST(HeadChecks, ALogDensityOffTheClosedFormFails) {
   Rng rng = testing::seeded_rng(812);
   auto f = testing::make_head_fixture(toy_case(test::ToyHead::Fault::kLogProbOffset), rng);
   const auto r = check_log_density(*f->head, f->x, f->ctx, rng);
+  std::cout << "planted log-density offset: " << r.report() << "\n";
   EXPECT_FALSE(r.passed) << r.report();
   EXPECT_NEAR(r.loss_gap, 0.1, 1e-12) << r.report();
   EXPECT_NEAR(r.closed_form_gap, 0.1, 1e-12) << r.report();

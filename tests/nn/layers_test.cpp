@@ -167,6 +167,7 @@ TEST(Layers, TheChecksPassAnHonestLayer) {
 TEST(Layers, ABackwardWithOneWrongSignFailsTheChecks) {
   Rng rng = testing::seeded_rng(511);
   const auto r = testing::check_layer_case(square_case(Square::Fault::kBackwardSign), rng);
+  std::cout << "planted kBackwardSign: " << r.report() << "\n";
   EXPECT_FALSE(r.passed) << r.report();
   EXPECT_GT(r.input_error, 0.1) << r.report();
   EXPECT_GT(r.adjoint_error, 1e-3) << r.report();
@@ -176,6 +177,7 @@ TEST(Layers, ABackwardWithOneWrongSignFailsTheChecks) {
 TEST(Layers, ABackwardMissingAFactorFailsTheChecks) {
   Rng rng = testing::seeded_rng(508);
   const auto r = testing::check_layer_case(square_case(Square::Fault::kBackwardFactor), rng);
+  std::cout << "planted kBackwardFactor: " << r.report() << "\n";
   EXPECT_FALSE(r.passed) << r.report();
   EXPECT_GT(r.input_error, 0.1);
   EXPECT_GT(r.adjoint_error, 0.1);
@@ -184,6 +186,7 @@ TEST(Layers, ABackwardMissingAFactorFailsTheChecks) {
 TEST(Layers, ATangentWithOneWrongSignFailsTheChecks) {
   Rng rng = testing::seeded_rng(512);
   const auto r = testing::check_layer_case(square_case(Square::Fault::kTangentSign), rng);
+  std::cout << "planted kTangentSign: " << r.report() << "\n";
   EXPECT_FALSE(r.passed) << r.report();
   EXPECT_GT(r.tangent_error, 0.1) << r.report();
   EXPECT_GT(r.adjoint_error, 1e-3) << r.report();

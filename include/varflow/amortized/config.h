@@ -141,7 +141,8 @@ struct AmortizedConfig {
   Index mean_samples = 1000;
   std::uint64_t mean_seed = 20211013;
   // Options of registered heads beyond the built-in ones (HeadOption, head_registry.h): key
-  // "<head>.<field>" -> canonical text. A key not set here has its registered default.
+  // "<head>.<field>" -> canonical text. A key not set here has its registered default. The
+  // configured head's options are part of config_entries() (and so of model files).
   std::map<std::string, std::string> head_options;
 
   // Throws InvalidArgument "AmortizedConfig: <key> = <value> <rule>".

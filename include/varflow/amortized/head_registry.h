@@ -22,8 +22,8 @@ class Head;
 
 // A configuration key of a head's own, "<head>.<field>", for heads whose options are not among the
 // built-in ones (FlowOptions, ScoreOptions, GaussianOptions): kept as canonical text in
-// AmortizedConfig::head_options, written to config_text() and model files, read by the factory with
-// head_option_integer() / head_option_number() / head_option().
+// AmortizedConfig::head_options, written to config_text() and model files of the head's own models,
+// read by the factory with head_option_integer() / head_option_number() / head_option().
 struct HeadOption {
   enum class Kind { kInteger, kNumber, kText };
   std::string key;

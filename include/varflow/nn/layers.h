@@ -14,7 +14,10 @@
 //    per column (forward-mode; used for Jacobian-vector products of a posterior mean).
 //  - Parameters live in a ParameterSet (the network owns the memory); a layer receives views of
 //    its blocks through bind() and initialises them in initialize(rng).
-// Every layer is checked against central finite differences in tests/nn (gradient_check.h).
+//  - forward, backward and tangent are checked entry points: a wrong shape is InvalidArgument naming
+//    the layer; a layer implements do_forward, do_backward and do_tangent.
+// Every layer is held to the LayerConformance suite (testing/conformance.h: gradient_check.h against
+// central finite differences, the dot-product test, refusal of wrong shapes).
 #include <memory>
 #include <string>
 #include <vector>

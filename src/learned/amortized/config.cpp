@@ -349,8 +349,10 @@ std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedC
   for (const auto& [key, field] : fields()) {
     if (field.network) out.emplace_back(key, field.get(s));
   }
-  // Options of registered heads beyond the built-in ones (none for the built-in heads).
+  // The configured head's options beyond the built-in ones (none for the built-in heads), so that
+  // registering a head changes no other model's text.
   for (const auto& r : head_registry()) {
+    if (r.name != c.head.name()) continue;
     for (const auto& o : r.options) out.emplace_back(o.key, option_value(c, o));
   }
   return out;
