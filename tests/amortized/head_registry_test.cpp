@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "../test_messages.h"
 #include "toy_head.h"
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/core/error.h"
@@ -16,12 +17,8 @@ namespace varflow::amortized {
 namespace {
 
 void expect_invalid(const std::function<void()>& call, const std::string& fragment) {
-  try {
-    call();
-    ADD_FAILURE() << "expected InvalidArgument mentioning '" << fragment << "'";
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
+  const std::string message = varflow::test::message_of<InvalidArgument>(call);
+  EXPECT_NE(message.find(fragment), std::string::npos) << message;
 }
 
 TEST(HeadRegistry, BuiltInHeadsByName) {
