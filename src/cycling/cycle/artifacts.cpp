@@ -41,18 +41,6 @@ void check_checksum(const NetcdfReader& in, const std::string& computed) {
   }
 }
 
-Index integer_attribute(const NetcdfReader& in, const std::string& name) {
-  const auto v = in.double_attribute(name);
-  if (!v) throw InvalidArgument(format_message("'", in.path().string(), "': attribute ", name, " is missing"));
-  return static_cast<Index>(*v);
-}
-
-double real_attribute(const NetcdfReader& in, const std::string& name) {
-  const auto v = in.double_attribute(name);
-  if (!v) throw InvalidArgument(format_message("'", in.path().string(), "': attribute ", name, " is missing"));
-  return *v;
-}
-
 }  // namespace
 
 // ---- physics.nc ----------------------------------------------------------------------------------
@@ -147,11 +135,11 @@ OracleData load_oracle(const std::filesystem::path& file) {
   check_type(in, "varflow_six_step_oracle");
   OracleData d;
   auto& o = d.windows.options;
-  o.steps = integer_attribute(in, "steps");
-  o.obs_every = integer_attribute(in, "obs_every");
-  o.obs_stride = integer_attribute(in, "obs_stride");
-  o.background_sd = real_attribute(in, "background_sd");
-  o.obs_sd = real_attribute(in, "obs_sd");
+  o.steps = static_cast<Index>(in.require_double("steps"));
+  o.obs_every = static_cast<Index>(in.require_double("obs_every"));
+  o.obs_stride = static_cast<Index>(in.require_double("obs_stride"));
+  o.background_sd = in.require_double("background_sd");
+  o.obs_sd = in.require_double("obs_sd");
   d.windows.truth = in.read_matrix("truth");
   const Index n = d.windows.truth.rows(), count = d.windows.truth.cols();
   d.windows.background = in.read_matrix("background", count, n);
@@ -169,8 +157,8 @@ OracleData load_oracle(const std::filesystem::path& file) {
     d.analyses.converged.push_back(ok);
     d.analyses.covariance.push_back(ok ? Matrix(covariance.col(j).reshaped(n, n)) : Matrix());
   }
-  d.analyses.seconds = real_attribute(in, "solve_seconds");
-  d.analyses.mean_rmse = real_attribute(in, "mean_rmse");
+  d.analyses.seconds = in.require_double("solve_seconds");
+  d.analyses.mean_rmse = in.require_double("mean_rmse");
   check_checksum(in, d.checksum());
   return d;
 }
