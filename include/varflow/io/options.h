@@ -41,6 +41,8 @@ void check_value(const NumericOption& option, double value, const std::string& n
 // "  key: value\n" for each option in table order, with `indent` spaces (integers without a point,
 // reals in the shortest form that reads back exactly).
 std::string values_yaml(const std::vector<NumericOption>& options, const NumericValues& values, int indent);
+// The shortest text that reads back as the same double ("0.05", not "0.050000000000000003").
+std::string shortest_text(double value);
 // The value of `key` (InvalidArgument naming `where` and the key when it is not in the table).
 double value_of(const NumericValues& values, const std::string& key, const std::string& where);
 

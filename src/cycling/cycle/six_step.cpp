@@ -190,27 +190,16 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
   return c;
 }
 
-namespace {
-
-// The shortest text that reads back as the same double (0.05, not 0.050000000000000003).
-std::string shortest(double v) {
-  char buffer[32];
-  const auto r = std::to_chars(buffer, buffer + sizeof buffer, v);
-  return std::string(buffer, r.ptr);
-}
-
-}  // namespace
-
 std::string SixStepConfig::to_yaml() const {
   std::ostringstream os;
   os << "model:\n" << model.yaml(2)
      << "observations:\n  every_steps: " << obs_every_steps << "\n  stride: " << obs_stride
-     << "\n  error_variance: " << shortest(obs_error_variance) << "\nbackground:\n  variance: "
-     << shortest(background_variance) << "\ncycling:\n  window_steps: " << window_steps
+     << "\n  error_variance: " << io::shortest_text(obs_error_variance) << "\nbackground:\n  variance: "
+     << io::shortest_text(background_variance) << "\ncycling:\n  window_steps: " << window_steps
      << "\noracle:\n  windows: " << windows << "\nemulator:\n  train_pairs: " << train_pairs
      << "\n  stride: " << stride << "\n  held_out: " << held_out << "\n  epochs: " << epochs
      << "\n  hidden: " << hidden << "\n  radius: " << radius << "\n  layers: " << layers
-     << "\n  learning_rate: " << shortest(learning_rate) << "\n  file: \"" << emulator_file << "\""
+     << "\n  learning_rate: " << io::shortest_text(learning_rate) << "\n  file: \"" << emulator_file << "\""
      << "\nthreads: " << threads << "\non_gate_failure: " << on_gate_failure << "\n";
   if (!predictor.empty()) {
     os << "predictor:\n";

@@ -79,13 +79,17 @@ std::string values_yaml(const std::vector<NumericOption>& options, const Numeric
     if (o.kind == NumericOption::Kind::kInteger) {
       os << static_cast<long long>(v);
     } else {
-      char buffer[32];
-      const auto r = std::to_chars(buffer, buffer + sizeof buffer, v);
-      os << std::string(buffer, r.ptr);
+      os << shortest_text(v);
     }
     os << "\n";
   }
   return os.str();
+}
+
+std::string shortest_text(double value) {
+  char buffer[32];
+  const auto r = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, r.ptr);
 }
 
 double value_of(const NumericValues& values, const std::string& key, const std::string& where) {
