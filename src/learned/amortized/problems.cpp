@@ -1,6 +1,7 @@
 #include "varflow/amortized/problems.h"
 
 #include <cmath>
+#include <deque>
 #include <exception>
 #include <vector>
 #include <numbers>
@@ -443,8 +444,12 @@ std::vector<ProblemEntry> builtin_problems() {
   return p;
 }
 
-std::vector<ProblemEntry>& registry() {
-  static std::vector<ProblemEntry> entries = builtin_problems();
+// A deque: references returned by find stay valid when entries are registered later.
+std::deque<ProblemEntry>& registry() {
+  static std::deque<ProblemEntry> entries = [] {
+    auto builtin = builtin_problems();
+    return std::deque<ProblemEntry>(builtin.begin(), builtin.end());
+  }();
   return entries;
 }
 

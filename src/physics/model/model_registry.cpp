@@ -1,5 +1,6 @@
 #include "varflow/model/model_registry.h"
 
+#include <deque>
 #include <sstream>
 
 #include "varflow/core/error.h"
@@ -50,8 +51,12 @@ std::vector<ModelEntry> builtin_models() {
   return m;
 }
 
-std::vector<ModelEntry>& registry() {
-  static std::vector<ModelEntry> entries = builtin_models();
+// A deque: references returned by find stay valid when entries are registered later.
+std::deque<ModelEntry>& registry() {
+  static std::deque<ModelEntry> entries = [] {
+    auto builtin = builtin_models();
+    return std::deque<ModelEntry>(builtin.begin(), builtin.end());
+  }();
   return entries;
 }
 
