@@ -177,7 +177,8 @@ struct ProblemEntry {
   std::string summary;  // one line for --help
   // The simulator for a setup (the lorenz96 problem reads setup.lorenz96; others ignore the setup).
   std::function<std::unique_ptr<Simulator>(const AmortizedSetup&)> make;
-  // The problem's default network, training and labels for a head.
+  // The problem's default network, training and labels for a head (default_setup sets the head
+  // itself, then lets the head adjust the rest).
   std::function<AmortizedSetup(HeadType)> default_setup;
 };
 

@@ -90,13 +90,7 @@ EncoderNetwork make_encoder(const EncoderOptions& o, const ProblemShape& shape) 
 AmortizedPosterior::Impl::Impl(const AmortizedConfig& c, const ProblemShape& s, std::string p)
     : config(c), shape(s), problem(std::move(p)) {
   config.validate(shape);
-  auto r = std::make_unique<Replica>();
-  auto encoder_network = make_encoder(config.encoder, shape);
-  r->encoder = std::move(encoder_network.net);
-  r->constants = encoder_network.constants;
-  r->head = make_head(config, shape.state_size);
-  r->params.add("encoder", *r->encoder);
-  r->params.add("head", *r->head);
+  auto r = make_replica();
   r->params.bind();
   replicas.push_back(std::move(r));
   norm.x_mean = Vector::Zero(shape.state_size);
@@ -104,6 +98,17 @@ AmortizedPosterior::Impl::Impl(const AmortizedConfig& c, const ProblemShape& s, 
   norm.y_mean = Vector::Zero(shape.obs_size);
   norm.y_std = Vector::Ones(shape.obs_size);
   sync_constants();
+}
+
+std::unique_ptr<Replica> AmortizedPosterior::Impl::make_replica() const {
+  auto r = std::make_unique<Replica>();
+  auto encoder_network = make_encoder(config.encoder, shape);
+  r->encoder = std::move(encoder_network.net);
+  r->constants = encoder_network.constants;
+  r->head = make_head(config, shape.state_size);
+  r->params.add("encoder", *r->encoder);
+  r->params.add("head", *r->head);
+  return r;
 }
 
 void AmortizedPosterior::Impl::set_constants(Replica& r) const {
@@ -116,13 +121,7 @@ void AmortizedPosterior::Impl::sync_constants() {
 
 void AmortizedPosterior::Impl::ensure_replicas(int count) {
   while (static_cast<int>(replicas.size()) < count) {
-    auto r = std::make_unique<Replica>();
-    auto encoder_network = make_encoder(config.encoder, shape);
-    r->encoder = std::move(encoder_network.net);
-    r->constants = encoder_network.constants;
-    r->head = make_head(config, shape.state_size);
-    r->params.add("encoder", *r->encoder);
-    r->params.add("head", *r->head);
+    auto r = make_replica();
     r->params.bind_shared(params());
     set_constants(*r);
     replicas.push_back(std::move(r));

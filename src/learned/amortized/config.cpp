@@ -138,6 +138,7 @@ void LabelOptions::validate() const {
 AmortizedSetup default_setup(const std::string& problem, HeadType head) {
   // The problem's defaults, then the head's own adjustments (fewer mean samples, labels, ...).
   AmortizedSetup s = find_problem(problem).default_setup(head);
+  s.network.head = head;
   const HeadRegistration& h = head_registration(head);
   if (h.defaults) h.defaults(problem, s);
   return s;

@@ -44,6 +44,9 @@ struct AmortizedPosterior::Impl {
   nn::ParameterSet& params() { return replicas[0]->params; }
   // Makes sure replicas 0 .. count-1 exist (call outside parallel regions).
   void ensure_replicas(int count);
+  // A new replica: encoder, head and their parameter blocks, not yet bound (replica 0 binds its own
+  // values, the others bind_shared them).
+  std::unique_ptr<Replica> make_replica() const;
   // Number of shards for `columns` columns of work: one per OpenMP thread, each at least
   // `min_columns` wide.
   static int shards(Index columns, Index min_columns);
