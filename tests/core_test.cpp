@@ -10,6 +10,7 @@
 #include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/random.h"
+#include "varflow/core/registry.h"
 
 namespace varflow {
 namespace {
@@ -129,3 +130,38 @@ TEST(Rng, SeedFromEnvironment) {
 
 }  // namespace
 }  // namespace varflow
+
+namespace {
+struct Named {
+  std::string name;
+  int value = 0;
+};
+}  // namespace
+
+TEST(Registry, RefusesDuplicateAndUnknownNamesListingTheRegisteredOnes) {
+  varflow::Registry<Named> r("widget", {{"a", 1}, {"b", 2}});
+  const Named& a = r.get("a", "config");
+  for (int i = 0; i < 100; ++i) r.add({"extra" + std::to_string(i), i}, "register_widget");
+  EXPECT_EQ(a.value, 1);  // a reference stays valid while entries are added
+  EXPECT_EQ(&a, r.find("a"));
+  EXPECT_EQ(r.find("c"), nullptr);
+  EXPECT_EQ(r.names().size(), 102u);
+  try {
+    r.add({"b", 3}, "register_widget");
+    FAIL() << "a duplicate name was accepted";
+  } catch (const varflow::InvalidArgument& e) {
+    EXPECT_STREQ(e.what(), "register_widget: widget = 'b' is already registered");
+  }
+  EXPECT_EQ(r.get("b", "").value, 2);  // the refused entry did not replace the first
+  varflow::Registry<Named> small("widget", {{"a", 1}, {"b", 2}});
+  try {
+    (void)small.get("c", "config x.yaml");
+    FAIL() << "an unknown name was found";
+  } catch (const varflow::InvalidArgument& e) {
+    EXPECT_STREQ(e.what(), "config x.yaml: widget = 'c' is not one of: a, b");
+  }
+  EXPECT_THROW(small.add({"", 0}, "register_widget"), varflow::InvalidArgument);
+  small.add({"c", 3}, "register_widget");
+  small.remove_last();
+  EXPECT_EQ(small.names_text(), "a, b");
+}

@@ -29,7 +29,7 @@ TEST(HeadRegistry, BuiltInHeadsByName) {
   EXPECT_EQ(head_from_string("score"), HeadType::kScore);
   EXPECT_EQ(to_string(head_from_string("gaussian")), "gaussian");
   EXPECT_EQ(HeadType(), HeadType::kFlow);
-  expect_invalid([] { head_from_string("kernel"); }, "head = 'kernel' is not one of flow, score, gaussian");
+  expect_invalid([] { head_from_string("kernel"); }, "head = 'kernel' is not one of: flow, score, gaussian");
   for (const char* name : {"flow", "score", "gaussian"}) {
     AmortizedConfig c;
     c.head = head_from_string(name);
@@ -102,7 +102,7 @@ TEST(HeadRegistry, AUserHeadWithAnOptionOfItsOwn) {
   HeadRegistration again;
   again.name = "toy";
   again.make = no_head;
-  expect_invalid([&] { register_head(again); }, "head = 'toy' is registered already");
+  expect_invalid([&] { register_head(again); }, "register_head: head = 'toy' is already registered");
   HeadRegistration unmade;
   unmade.name = "mixture";
   expect_invalid([&] { register_head(unmade); }, "has no factory");

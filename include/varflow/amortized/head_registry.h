@@ -7,13 +7,13 @@
 // by the build) and one registration line in src/learned/amortized/head_registry.cpp; a head outside
 // the library registers itself at start-up with register_head() (worked example:
 // design/architecture.md, "Adding a head").
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "varflow/amortized/config.h"
+#include "varflow/core/registry.h"
 #include "varflow/core/types.h"
 
 namespace varflow::amortized {
@@ -45,12 +45,12 @@ struct HeadRegistration {
   std::vector<HeadOption> options;  // keys of its own (none for the built-in heads)
 };
 
-// Every registered head, built-in ones first (flow, score, gaussian), in registration order (a deque:
-// registering keeps earlier entries, and the HeadType names pointing into them, in place).
-const std::deque<HeadRegistration>& head_registry();
+// Every registered head, built-in ones first (flow, score, gaussian), in registration order
+// (registering keeps earlier entries, and the HeadType names pointing into them, in place).
+const Registry<HeadRegistration>& head_registry();
 // The names, in the same order (e.g. for "is not one of" messages and command-line choices).
 std::vector<std::string> head_names();
-// The registration of a head; InvalidArgument "head = '<name>' is not one of ..." if none.
+// The registration of a head; InvalidArgument "head = '<name>' is not one of: ..." if none.
 const HeadRegistration& head_registration(HeadType head);
 // Registers a head from outside the library (before any model uses it; not thread-safe) and
 // returns its type. InvalidArgument for an empty or taken name, a missing factory, or an option key

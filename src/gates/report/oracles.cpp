@@ -8,6 +8,7 @@
 #include <numbers>
 
 #include "varflow/core/error.h"
+#include "varflow/core/registry.h"
 #include "varflow/covariance/covariances.h"
 #include "varflow/var/exact_sensitivity.h"
 #include "varflow/var/sensitivity.h"
@@ -301,7 +302,13 @@ class Lorenz96Oracle final : public Oracle {
 
 namespace {
 
-std::vector<std::pair<std::string, OracleFactory>> builtin_oracles() {
+// An oracle registered for a problem of that name.
+struct OracleEntry {
+  std::string name;
+  OracleFactory make;
+};
+
+std::vector<OracleEntry> builtin_oracles() {
   return {
       {"linear-gaussian",
        [](const amortized::ProblemShape& shape, const ValidationOptions&) -> std::unique_ptr<Oracle> {
@@ -321,31 +328,23 @@ std::vector<std::pair<std::string, OracleFactory>> builtin_oracles() {
   };
 }
 
-std::vector<std::pair<std::string, OracleFactory>>& oracle_registry() {
-  static std::vector<std::pair<std::string, OracleFactory>> entries = builtin_oracles();
-  return entries;
+Registry<OracleEntry>& oracle_registry() {
+  static Registry<OracleEntry> oracles("oracle for problem", builtin_oracles());
+  return oracles;
 }
 
 }  // namespace
 
 void register_oracle(const std::string& problem, OracleFactory factory) {
-  if (problem.empty() || !factory) throw InvalidArgument("register_oracle: needs a problem name and a factory");
-  for (const auto& [name, f] : oracle_registry()) {
-    if (name == problem) {
-      throw InvalidArgument(format_message("register_oracle: problem = '", problem, "' already has an oracle"));
-    }
-  }
-  oracle_registry().emplace_back(problem, std::move(factory));
+  if (!factory) throw InvalidArgument(format_message("register_oracle: problem ", problem, " needs a factory"));
+  oracle_registry().add({problem, std::move(factory)}, "register_oracle");
 }
 
 std::unique_ptr<Oracle> make_oracle(const std::string& problem, const amortized::ProblemShape& shape,
                                     const ValidationOptions& options) {
-  std::string names;
-  for (const auto& [name, factory] : oracle_registry()) {
-    if (name == problem) return factory(shape, options);
-    names += (names.empty() ? "" : ", ") + name;
-  }
-  throw InvalidArgument(format_message("model problem = '", problem, "' has no oracle: validate knows ", names));
+  if (const OracleEntry* e = oracle_registry().find(problem)) return e->make(shape, options);
+  throw InvalidArgument(format_message("model problem = '", problem, "' has no oracle: validate knows ",
+                                       oracle_registry().names_text()));
 }
 
 }  // namespace varflow::report

@@ -12,44 +12,27 @@ namespace varflow::amortized {
 namespace {
 
 // The registry, built-in heads first. One line per head.
-std::deque<HeadRegistration>& registry() {
-  static std::deque<HeadRegistration> heads = {
-      flow_head_registration(),
-      score_head_registration(),
-      gaussian_head_registration(),
-  };
+Registry<HeadRegistration>& registry() {
+  static Registry<HeadRegistration> heads("head", {
+                                                      flow_head_registration(),
+                                                      score_head_registration(),
+                                                      gaussian_head_registration(),
+                                                  });
   return heads;
-}
-
-std::string names_text() {
-  std::string names;
-  for (const auto& r : registry()) names += (names.empty() ? "" : ", ") + r.name;
-  return names;
 }
 
 }  // namespace
 
-const std::deque<HeadRegistration>& head_registry() { return registry(); }
+const Registry<HeadRegistration>& head_registry() { return registry(); }
 
-std::vector<std::string> head_names() {
-  std::vector<std::string> names;
-  for (const auto& r : registry()) names.push_back(r.name);
-  return names;
-}
+std::vector<std::string> head_names() { return registry().names(); }
 
 HeadType head_from_string(const std::string& s, const std::string& key) {
-  for (const auto& r : registry()) {
-    if (r.name == s) return HeadType(r.name);
-  }
-  throw InvalidArgument(format_message(key, " = '", s, "' is not one of ", names_text()));
+  if (const HeadRegistration* r = registry().find(s)) return HeadType(r->name);
+  throw InvalidArgument(format_message(key, " = '", s, "' is not one of: ", registry().names_text()));
 }
 
-const HeadRegistration& head_registration(HeadType head) {
-  for (const auto& r : registry()) {
-    if (r.name == head.name()) return r;
-  }
-  throw InvalidArgument(format_message("head = '", head.name(), "' is not one of ", names_text()));
-}
+const HeadRegistration& head_registration(HeadType head) { return registry().get(std::string(head.name()), ""); }
 
 HeadType register_head(HeadRegistration registration) {
   const std::string& name = registration.name;
@@ -57,9 +40,6 @@ HeadType register_head(HeadRegistration registration) {
     throw InvalidArgument(format_message("register_head: name = '", name, "' must be a non-empty word"));
   }
   if (!registration.make) throw InvalidArgument(format_message("register_head: head ", name, " has no factory"));
-  for (const auto& r : registry()) {
-    if (r.name == name) throw InvalidArgument(format_message("register_head: head = '", name, "' is registered already"));
-  }
   for (std::size_t i = 0; i < registration.options.size(); ++i) {
     const std::string& key = registration.options[i].key;
     if (key.rfind(name + ".", 0) != 0 || key.size() == name.size() + 1) {
@@ -75,15 +55,15 @@ HeadType register_head(HeadRegistration registration) {
     }
     if (taken) throw InvalidArgument(format_message("register_head: option key = '", key, "' is taken"));
   }
-  registry().push_back(std::move(registration));
+  const HeadRegistration& added = registry().add(std::move(registration), "register_head");
   try {  // every default must parse as its kind
     AmortizedSetup setup;
-    for (const auto& o : registry().back().options) apply_entry(setup, o.key, o.default_value, "register_head");
+    for (const auto& o : added.options) apply_entry(setup, o.key, o.default_value, "register_head");
   } catch (const InvalidArgument&) {
-    registry().pop_back();
+    registry().remove_last();
     throw;
   }
-  return head_from_string(registry().back().name);
+  return head_from_string(added.name);
 }
 
 std::unique_ptr<Head> make_head(const AmortizedConfig& config, Index state_size) {

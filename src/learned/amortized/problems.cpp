@@ -1,12 +1,12 @@
 #include "varflow/amortized/problems.h"
 
 #include <cmath>
-#include <deque>
 #include <exception>
 #include <vector>
 #include <numbers>
 
 #include "varflow/core/error.h"
+#include "varflow/core/registry.h"
 #include "varflow/covariance/covariances.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/obs/operators.h"
@@ -441,43 +441,26 @@ std::vector<ProblemEntry> builtin_problems() {
   return p;
 }
 
-// A deque: references returned by find stay valid when entries are registered later.
-std::deque<ProblemEntry>& registry() {
-  static std::deque<ProblemEntry> entries = [] {
-    auto builtin = builtin_problems();
-    return std::deque<ProblemEntry>(builtin.begin(), builtin.end());
-  }();
-  return entries;
+Registry<ProblemEntry>& registry() {
+  static Registry<ProblemEntry> problems("problem", builtin_problems());
+  return problems;
 }
 
 }  // namespace
 
 void register_problem(ProblemEntry entry) {
-  if (entry.name.empty() || !entry.make || !entry.default_setup) {
-    throw InvalidArgument("register_problem: an entry needs a name, a simulator factory and a default setup");
+  if (!entry.make || !entry.default_setup) {
+    throw InvalidArgument(
+        format_message("register_problem: problem ", entry.name, " needs a simulator factory and a default setup"));
   }
-  for (const auto& e : registry()) {
-    if (e.name == entry.name) {
-      throw InvalidArgument(format_message("register_problem: problem = '", entry.name, "' is already registered"));
-    }
-  }
-  registry().push_back(std::move(entry));
+  registry().add(std::move(entry), "register_problem");
 }
 
 const ProblemEntry& find_problem(const std::string& name, const std::string& where) {
-  for (const auto& e : registry()) {
-    if (e.name == name) return e;
-  }
-  std::string names;
-  for (const auto& e : registry()) names += (names.empty() ? "" : ", ") + e.name;
-  throw InvalidArgument(format_message(where, ": problem = '", name, "' is not one of: ", names));
+  return registry().get(name, where);
 }
 
-std::vector<std::string> problem_names() {
-  std::vector<std::string> names;
-  for (const auto& e : registry()) names.push_back(e.name);
-  return names;
-}
+std::vector<std::string> problem_names() { return registry().names(); }
 
 std::unique_ptr<Simulator> make_problem(const std::string& name, const Lorenz96ProblemOptions& lorenz96) {
   AmortizedSetup s;

@@ -1,9 +1,9 @@
 #include "varflow/model/model_registry.h"
 
-#include <deque>
 #include <sstream>
 
 #include "varflow/core/error.h"
+#include "varflow/core/registry.h"
 #include "varflow/model/linear_model.h"
 #include "varflow/model/lorenz63.h"
 #include "varflow/model/lorenz96.h"
@@ -51,47 +51,21 @@ std::vector<ModelEntry> builtin_models() {
   return m;
 }
 
-// A deque: references returned by find stay valid when entries are registered later.
-std::deque<ModelEntry>& registry() {
-  static std::deque<ModelEntry> entries = [] {
-    auto builtin = builtin_models();
-    return std::deque<ModelEntry>(builtin.begin(), builtin.end());
-  }();
-  return entries;
-}
-
-std::string joined_names() {
-  std::string s;
-  for (const auto& e : registry()) s += (s.empty() ? "" : ", ") + e.name;
-  return s;
+Registry<ModelEntry>& registry() {
+  static Registry<ModelEntry> models("model name", builtin_models());
+  return models;
 }
 
 }  // namespace
 
 void register_model(ModelEntry entry) {
-  if (entry.name.empty() || !entry.make) {
-    throw InvalidArgument("register_model: an entry needs a name and a factory");
-  }
-  for (const auto& e : registry()) {
-    if (e.name == entry.name) {
-      throw InvalidArgument(format_message("register_model: model name = '", entry.name, "' is already registered"));
-    }
-  }
-  registry().push_back(std::move(entry));
+  if (!entry.make) throw InvalidArgument(format_message("register_model: model ", entry.name, " has no factory"));
+  registry().add(std::move(entry), "register_model");
 }
 
-const ModelEntry& find_model(const std::string& name, const std::string& where) {
-  for (const auto& e : registry()) {
-    if (e.name == name) return e;
-  }
-  throw InvalidArgument(format_message(where, ": model name = '", name, "' is not one of: ", joined_names()));
-}
+const ModelEntry& find_model(const std::string& name, const std::string& where) { return registry().get(name, where); }
 
-std::vector<std::string> model_names() {
-  std::vector<std::string> names;
-  for (const auto& e : registry()) names.push_back(e.name);
-  return names;
-}
+std::vector<std::string> model_names() { return registry().names(); }
 
 std::string model_catalogue(const std::string& indent) {
   std::ostringstream os;
