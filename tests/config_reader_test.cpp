@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "varflow/core/error.h"
+#include "varflow/io/options.h"
 #include "test_messages.h"
 
 namespace varflow::io {
@@ -39,6 +40,19 @@ TEST(ConfigReader, ErrorsNameTheKeyAndValue) {
             "config dup.yaml: key 'model.f' appears twice (line 4)");
   EXPECT_NE(message_of([] { ConfigReader::parse("n: 1\nn: 2\n", "dup.yaml"); }).find("'n' appears twice"),
             std::string::npos);
+}
+
+// Printed defaults are nested YAML that reads back as the same dotted entries, in the same order.
+TEST(NestedYaml, ReadsBackAsTheSameEntries) {
+  const std::vector<std::pair<std::string, std::string>> entries = {
+      {"head", "flow"},         {"encoder.type", "conv"}, {"encoder.width", "128"}, {"a.b.c", "1"},
+      {"a.b.d", "2"},           {"a.e", "x"},             {"pairs", "20000"},       {"training.epochs", "30"},
+      {"model.n", "40"},        {"model.dt", "0.05"},     {"file", ""}};
+  const std::string text = nested_yaml(entries);
+  EXPECT_NE(text.find("encoder:\n  type: conv\n  width: 128\na:\n  b:\n    c: 1\n    d: 2\n  e: x\npairs: 20000\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(ConfigReader::parse(text, "printed").entries(), entries) << text;
 }
 
 }  // namespace

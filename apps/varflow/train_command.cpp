@@ -10,6 +10,7 @@
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/core/error.h"
 #include "varflow/io/atomic_file.h"
+#include "varflow/io/options.h"
 #include "varflow/version.h"
 
 namespace varflow::cli {
@@ -53,7 +54,7 @@ int run_train(const TrainOptions& o) {
   if (o.print_default) {
     std::printf("# varflow train --problem %s --head %s: the settings (defaults, with --config applied)\n",
                 o.problem.c_str(), o.head.c_str());
-    for (const auto& [key, value] : setup_entries(setup)) std::printf("%s: %s\n", key.c_str(), value.c_str());
+    std::fputs(varflow::io::nested_yaml(setup_entries(setup)).c_str(), stdout);
     return 0;
   }
   if (o.out.empty()) throw varflow::InvalidArgument("train: --out is required (the model file to write)");

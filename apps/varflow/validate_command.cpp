@@ -42,7 +42,7 @@ int run_validate(const ValidateCommandOptions& o) {
   // repeat it but not contradict it. Files without a stored definition take the config's (or the
   // defaults).
   AmortizedSetup stored;
-  for (const auto& [key, value] : q.problem_definition()) apply_entry(stored, key, value, "--model " + o.model);
+  apply_definition(stored, q.problem_definition(), "--model " + o.model);
   if (!o.config.empty()) {
     AmortizedSetup setup;
     load_setup_yaml(o.config, setup);
@@ -50,7 +50,7 @@ int run_validate(const ValidateCommandOptions& o) {
       stored.lorenz96 = setup.lorenz96;
     } else {
       for (const auto& [key, value] : read_setup_entries(o.config)) {
-        if (key.rfind("lorenz96.", 0) != 0) continue;
+        if (!is_problem_key(key)) continue;
         const std::string mine = entry_value(setup, key), theirs = entry_value(stored, key);
         if (mine != theirs) {
           throw varflow::InvalidArgument("--config " + o.config + ": " + key + " = " + mine +

@@ -385,7 +385,7 @@ TEST(Config, YamlFileTextRoundTripAndErrors) {
   std::filesystem::create_directories(dir);
   const auto file = dir / "c.yaml";
   std::ofstream(file) << "flow:\n  bins: 10\n  coupling: affine\ntraining:\n  epochs: 7\n  learning_rate: 5e-4\n"
-                         "encoder: {width: 20, activation: tanh}\npairs: 1234\nlorenz96:\n  size: 20\n";
+                         "encoder: {width: 20, activation: tanh}\npairs: 1234\nmodel:\n  n: 20\n";
   AmortizedSetup s = default_setup("two-moons", HeadType::kFlow);
   load_setup_yaml(file.string(), s);
   EXPECT_EQ(s.network.flow.bins, 10);

@@ -40,7 +40,7 @@ endif()
 
 # Gridded observations with missing values, read from a file (when ncgen is available to write it).
 if(NCGEN)
-  file(WRITE ${WORK_DIR}/l96.yaml "lorenz96: {size: 8, window: 4, obs_every: 2, spinup: 100}\n"
+  file(WRITE ${WORK_DIR}/l96.yaml "model: {n: 8}\ncycling: {window_steps: 4}\nobservations: {every_steps: 2}\ntruth: {spin_up_steps: 100}\n"
        "encoder: {width: 16, context: 8, channels: 4, conv_layers: 1}\ngaussian: {width: 16}\n")
   expect(0 "lorenz96: n = 8" ${VARFLOW} train --problem lorenz96 --head gaussian --pairs 300 --epochs 1
          --config ${WORK_DIR}/l96.yaml --out ${WORK_DIR}/l96.nc)
@@ -71,3 +71,21 @@ expect(2 "--obs: 2 values" ${VARFLOW} sample --model ${model} --obs "1,2" --out 
 expect(2 "--obs: value 'abc'" ${VARFLOW} sample --model ${model} --obs "abc" --out ${WORK_DIR}/x.nc)
 expect(2 "exactly one of --obs and --obs-file" ${VARFLOW} sample --model ${model} --out ${WORK_DIR}/x.nc)
 expect(2 "Unknown file format" ${VARFLOW} sample --model ${model}.loss.csv --obs 1 --out ${WORK_DIR}/x.nc)
+
+# `train --print-default` is a config: nested sections that read back as themselves.
+execute_process(COMMAND ${VARFLOW} train --problem lorenz96 --head gaussian --print-default
+                OUTPUT_FILE ${WORK_DIR}/printed.yaml RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "train --print-default: exit ${rc}")
+endif()
+file(READ ${WORK_DIR}/printed.yaml printed)
+if(NOT printed MATCHES "\nobservations:\n  every_steps: 4\n")
+  message(FATAL_ERROR "train --print-default is not nested by section:\n${printed}")
+endif()
+execute_process(COMMAND ${VARFLOW} train --problem lorenz96 --head gaussian --config ${WORK_DIR}/printed.yaml
+                --print-default OUTPUT_VARIABLE again RESULT_VARIABLE rc)
+string(REGEX REPLACE "^[^\n]*\n" "" printed_body "${printed}")
+string(REGEX REPLACE "^[^\n]*\n" "" again_body "${again}")
+if(NOT rc EQUAL 0 OR NOT again_body STREQUAL printed_body)
+  message(FATAL_ERROR "train --print-default does not read back as itself (exit ${rc}):\n${again}")
+endif()

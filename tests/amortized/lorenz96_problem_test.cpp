@@ -128,27 +128,59 @@ TEST(Lorenz96Problem, OptionsAndModelAreValidatedWithClearMessages) {
   Lorenz96ProblemOptions o = gaussian_options(1.0);
   const std::string wrong_size =
       message_of([&] { Lorenz96Problem p(o, std::make_shared<Lorenz96>(12, o.forcing, o.dt)); });
-  EXPECT_NE(wrong_size.find("state size 12, but lorenz96.size = 10"), std::string::npos) << wrong_size;
+  EXPECT_NE(wrong_size.find("state size 12, but model.n = 10"), std::string::npos) << wrong_size;
   o.prior_sd = 0.0;
   const std::string sd = message_of([&] { Lorenz96Problem p(o); });
-  EXPECT_NE(sd.find("lorenz96: prior_sd = 0 must be positive"), std::string::npos) << sd;
+  EXPECT_NE(sd.find("lorenz96 problem: background.variance: standard deviation prior_sd = 0 must be positive"),
+            std::string::npos)
+      << sd;
   o.prior_sd = std::nan("");
   EXPECT_NE(message_of([&] { o.validate(); }).find("prior_sd"), std::string::npos);
 
+  // The problem's keys are the experiment configs' sections and units: variances, not deviations.
   AmortizedSetup s;
-  apply_entry(s, "lorenz96.prior", "gaussian");
-  apply_entry(s, "lorenz96.prior_sd", "0.5");
-  apply_entry(s, "lorenz96.prior_seed", "123");
+  apply_entry(s, "background.prior", "gaussian");
+  apply_entry(s, "background.variance", "0.25");
+  apply_entry(s, "background.seed", "123");
+  apply_entry(s, "observations.error_variance", "4");
   EXPECT_EQ(s.lorenz96.prior, Lorenz96Prior::kGaussian);
   EXPECT_EQ(s.lorenz96.prior_sd, 0.5);
+  EXPECT_EQ(s.lorenz96.obs_noise, 2.0);
   EXPECT_EQ(s.lorenz96.prior_seed, 123u);
-  const std::string bad_prior = message_of([&] { apply_entry(s, "lorenz96.prior", "normal"); });
-  EXPECT_NE(bad_prior.find("lorenz96.prior = 'normal' is not one of: climatology, gaussian"), std::string::npos)
+  EXPECT_EQ(entry_value(s, "background.variance"), "0.25");
+  EXPECT_TRUE(is_problem_key("observations.error_variance"));
+  EXPECT_FALSE(is_problem_key("training.epochs"));
+  const std::string bad_prior = message_of([&] { apply_entry(s, "background.prior", "normal"); });
+  EXPECT_NE(bad_prior.find("background.prior = 'normal' is not one of: climatology, gaussian"), std::string::npos)
       << bad_prior;
-  const std::string bad_seed = message_of([&] { apply_entry(s, "lorenz96.prior_seed", "-1"); });
-  EXPECT_NE(bad_seed.find("lorenz96.prior_seed = '-1' is not a non-negative integer"), std::string::npos) << bad_seed;
-  const std::string bad_sd = message_of([&] { apply_entry(s, "lorenz96.prior_sd", "wide"); });
-  EXPECT_NE(bad_sd.find("lorenz96.prior_sd = 'wide' is not a number"), std::string::npos) << bad_sd;
+  const std::string bad_seed = message_of([&] { apply_entry(s, "background.seed", "-1"); });
+  EXPECT_NE(bad_seed.find("background.seed = '-1' is not a non-negative integer"), std::string::npos) << bad_seed;
+  const std::string bad_variance = message_of([&] { apply_entry(s, "background.variance", "wide"); });
+  EXPECT_NE(bad_variance.find("background.variance = 'wide' is not a number"), std::string::npos) << bad_variance;
+  const std::string negative = message_of([&] { apply_entry(s, "observations.error_variance", "-1", "config c.yaml"); });
+  EXPECT_NE(negative.find("config c.yaml: observations.error_variance = -1 must be positive and finite"),
+            std::string::npos)
+      << negative;
+  EXPECT_EQ(s.lorenz96.obs_noise, 2.0);  // a refused value leaves the setting alone
+
+  // Keys of the earlier format are refused in configs, naming the new key and the change of unit...
+  const std::string renamed = message_of([&] { apply_entry(s, "lorenz96.obs_noise", "0.5", "config c.yaml"); });
+  EXPECT_NE(renamed.find("config c.yaml: key 'lorenz96.obs_noise' was renamed: use observations.error_variance (a "
+                         "variance: the old standard deviation squared)"),
+            std::string::npos)
+      << renamed;
+  // ...and translated in a model file's stored definition, so older model files validate as before.
+  AmortizedSetup stored;
+  apply_definition(stored, {{"lorenz96.size", "12"}, {"lorenz96.obs_noise", "0.5"}, {"lorenz96.prior_sd", "3"},
+                            {"lorenz96.prior", "gaussian"}},
+                   "--model old.nc");
+  EXPECT_EQ(stored.lorenz96.size, 12);
+  EXPECT_EQ(stored.lorenz96.obs_noise, 0.5);
+  EXPECT_EQ(stored.lorenz96.prior_sd, 3.0);
+  EXPECT_EQ(stored.lorenz96.prior, Lorenz96Prior::kGaussian);
+  AmortizedSetup current;
+  apply_definition(current, problem_entries(stored.lorenz96), "--model new.nc");
+  EXPECT_EQ(problem_entries(current.lorenz96), problem_entries(stored.lorenz96));
   EXPECT_EQ(to_string(Lorenz96ProblemOptions{}.prior), "climatology");  // the default
 }
 

@@ -117,9 +117,9 @@ TEST_F(ModelFileTest, TheProblemDefinitionRoundTripsInsideTheChecksum) {
     netCDF::NcFile f(file.string(), netCDF::NcFile::write);
     std::string text;
     f.getAtt("problem_definition").getValues(text);
-    const auto at = text.find("lorenz96.obs_noise: 0.5");
+    const auto at = text.find("observations.error_variance: 0.25");
     ASSERT_NE(at, std::string::npos) << text;
-    text.replace(at, std::string("lorenz96.obs_noise: 0.5").size(), "lorenz96.obs_noise: 0.7");
+    text.replace(at, std::string("observations.error_variance: 0.25").size(), "observations.error_variance: 0.49");
     f.putAtt("problem_definition", text);
   }
   expect_refused(file, "checksum mismatch");

@@ -149,7 +149,7 @@ TEST_F(PredictorStep, InvalidOptionsAndModelsAreNamed) {
   Rng rng(1);
   PredictorStepOptions o = tiny_options();
   o.problem.prior_sd = -1.0;
-  EXPECT_NE(test::message_of([&] { o.validate(); }).find("PredictorStepOptions: problem: lorenz96: prior_sd = -1"),
+  EXPECT_NE(test::message_of([&] { o.validate(); }).find("PredictorStepOptions: problem: lorenz96 problem: background.variance: standard deviation prior_sd = -1 must be positive"),
             std::string::npos)
       << test::message_of([&] { o.validate(); });
   o = tiny_options();
@@ -163,7 +163,7 @@ TEST_F(PredictorStep, InvalidOptionsAndModelsAreNamed) {
   o = tiny_options();
   const std::string wrong_size = test::message_of(
       [&] { run_predictor_step(std::make_shared<Lorenz96>(10, 8.0, 0.05), o, rng, dir_ / "x.nc", log); });
-  EXPECT_NE(wrong_size.find("state size 10, but lorenz96.size = 8"), std::string::npos) << wrong_size;
+  EXPECT_NE(wrong_size.find("state size 10, but model.n = 8"), std::string::npos) << wrong_size;
   EXPECT_FALSE(std::filesystem::exists(dir_ / "x.nc"));
 }
 

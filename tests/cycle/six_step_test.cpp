@@ -269,6 +269,7 @@ TEST(SixStep, ConfigErrorsNameTheKey) {
            {"predictor: {training: {epochz: 4}}\n", "training.epochz"},
            {"predictor: {validation: {evnts: 4}}\n", "predictor.validation.evnts"},
            {"predictor: {validation: {events: many}}\n", "predictor.validation.events = 'many'"},
+           {"predictor: {model: {n: 8}}\n", "predictor.model.n cannot be set"},
            {"predictor: {lorenz96: {size: 8}}\n", "predictor.lorenz96.size cannot be set"},
            {"predictor: {pairs: 3}\n", "pairs = 3"}}) {
     const std::string m = test::message_of([&] { cycle::SixStepConfig::from_yaml(yaml, "bad"); });

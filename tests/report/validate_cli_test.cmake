@@ -54,8 +54,9 @@ expect(2 "a_file" ${VARFLOW} validate --model ${model} --events 1 --out ${WORK_D
 
 # A Lorenz-96 model records its problem: validate needs no config, and a config that contradicts it
 # is refused naming the key (a tiny model; the gates' verdict does not matter here).
-file(WRITE ${WORK_DIR}/l96.yaml "lorenz96: {size: 8, window: 4, obs_every: 2, obs_stride: 1, missing: 0, spinup: 100, "
-     "prior: gaussian, obs_noise: 0.5}\nencoder: {type: local, channels: 4, conv_layers: 1, kernel: 3}\n"
+file(WRITE ${WORK_DIR}/l96.yaml "model: {n: 8}\ncycling: {window_steps: 4}\n"
+     "observations: {every_steps: 2, stride: 1, missing_fraction: 0, error_variance: 0.25}\n"
+     "truth: {spin_up_steps: 100}\nbackground: {prior: gaussian}\nencoder: {type: local, channels: 4, conv_layers: 1, kernel: 3}\n"
      "gaussian: {covariance: diagonal}\n")
 expect(0 "lorenz96: n = 8" ${VARFLOW} train --problem lorenz96 --head gaussian --pairs 400 --epochs 1
        --config ${WORK_DIR}/l96.yaml --out ${WORK_DIR}/l96.nc)
@@ -70,6 +71,6 @@ string(FIND "${described}" "noise 0.5" at)
 if(at EQUAL -1)
   message(FATAL_ERROR "validate did not use the model's recorded problem: ${described}")
 endif()
-file(WRITE ${WORK_DIR}/l96_other.yaml "lorenz96: {size: 8, obs_noise: 1}\n")
-expect(2 "lorenz96.obs_noise = 1 contradicts the model file" ${VARFLOW} validate --model ${WORK_DIR}/l96.nc
+file(WRITE ${WORK_DIR}/l96_other.yaml "model: {n: 8}\nobservations: {error_variance: 1}\n")
+expect(2 "observations.error_variance = 1 contradicts the model file" ${VARFLOW} validate --model ${WORK_DIR}/l96.nc
        --config ${WORK_DIR}/l96_other.yaml --events 3 --out ${WORK_DIR}/l96_report2)

@@ -58,7 +58,7 @@ CouplingType coupling_from_string(const std::string& s, const std::string& key =
 CovarianceForm covariance_from_string(const std::string& s, const std::string& key = "gaussian.covariance");
 SdeType sde_from_string(const std::string& s, const std::string& key = "score.sde");
 Sampler sampler_from_string(const std::string& s, const std::string& key = "score.sampler");
-Lorenz96Prior lorenz96_prior_from_string(const std::string& s, const std::string& key = "lorenz96.prior");
+Lorenz96Prior lorenz96_prior_from_string(const std::string& s, const std::string& key = "background.prior");
 
 // Sizes of the inverse problem. Observations are either a vector (obs_grid = 0) or `obs_slots`
 // gridded fields of obs_grid points each (obs_size = obs_slots * obs_grid, slot-major), which may
@@ -219,10 +219,19 @@ double head_option_number(const AmortizedConfig& c, const std::string& key);
 // key/value view of the network configuration (e.g. {"flow.bins", "8"}); stored in model files.
 std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedConfig& c);
 // Sets one key of a AmortizedSetup from text. Keys: the config_entries() keys (with the registered head
-// options), "training.<field>" for every
-// TrainingOptions field, "pairs", "labels.<field>", "lorenz96.<field>". Throws InvalidArgument naming an unknown key
-// or a value that does not parse.
+// options), "training.<field>" for every TrainingOptions field, "pairs", "labels.<field>", and the
+// lorenz96 problem's keys in the shared sections of the experiment configs (problem_entries:
+// model.n, observations.error_variance, ...; design/formats.md). Throws InvalidArgument naming an
+// unknown key, a value that does not parse, or a key of an earlier format with its new name
+// ("key 'lorenz96.obs_noise' was renamed: use observations.error_variance ...").
 void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& value, const std::string& where = "config");
+// Applies a problem definition stored in a model file (AmortizedPosterior::problem_definition), which
+// may use the keys of an earlier format (lorenz96.obs_noise = sd is read as
+// observations.error_variance = sd^2, and so on).
+void apply_definition(AmortizedSetup& s, const std::vector<std::pair<std::string, std::string>>& definition,
+                      const std::string& where);
+// True for the keys of the lorenz96 problem's definition (those problem_entries writes).
+bool is_problem_key(const std::string& key);
 // The network configuration as "key: value" lines.
 std::string config_text(const AmortizedConfig& c);
 // FNV-1a hash of config_text(), 16 hex digits.
@@ -231,13 +240,13 @@ std::string config_hash(const AmortizedConfig& c);
 // The canonical text of one key's value in s (as config_entries and model files write it). Throws
 // InvalidArgument for an unknown key.
 std::string entry_value(const AmortizedSetup& s, const std::string& key);
-// A Lorenz-96 problem definition as its "lorenz96.<field>" entries (stored in model files, so that
-// validation needs no configuration).
+// A Lorenz-96 problem definition as its entries ("model.n", "observations.error_variance", ...;
+// stored in model files, so that validation needs no configuration).
 std::vector<std::pair<std::string, std::string>> problem_entries(const Lorenz96ProblemOptions& o);
 // Every key of a setup with its value, in the order of the key table (network, then pairs,
 // training, labels, problem): `varflow train --print-default`, which reads back as a config.
 std::vector<std::pair<std::string, std::string>> setup_entries(const AmortizedSetup& s);
-// The keys a YAML file sets explicitly, dotted (e.g. "lorenz96.obs_noise"), with their text, in file
+// The keys a YAML file sets explicitly, dotted (e.g. "observations.error_variance"), with their text, in file
 // order; nothing applied. Throws InvalidArgument naming the file when it cannot be read or parsed.
 std::vector<std::pair<std::string, std::string>> read_setup_entries(const std::string& path);
 

@@ -56,7 +56,7 @@ class Simulator {
   virtual Dataset simulate(Index n, Rng& rng) const = 0;
 
   // The settings that define the problem beyond its name, as key/value entries (e.g.
-  // "lorenz96.obs_noise"); stored in model files so that validation rebuilds the same problem.
+  // "observations.error_variance"); stored in model files so that validation rebuilds the same problem.
   // Empty when the name alone defines it.
   virtual std::vector<std::pair<std::string, std::string>> definition() const { return {}; }
 

@@ -41,6 +41,10 @@ void check_value(const NumericOption& option, double value, const std::string& n
 // "  key: value\n" for each option in table order, with `indent` spaces (integers without a point,
 // reals in the shortest form that reads back exactly).
 std::string values_yaml(const std::vector<NumericOption>& options, const NumericValues& values, int indent);
+// Dotted "a.b.c: value" entries as nested YAML mappings, consecutive keys of one section under one
+// heading ("training.epochs", "training.batch_size" -> "training:\n  epochs: ...\n  batch_size: ...").
+// Values are written as given, an empty one as "". For printing defaults that read back as a config.
+std::string nested_yaml(const std::vector<std::pair<std::string, std::string>>& entries);
 // The shortest text that reads back as the same double ("0.05", not "0.050000000000000003").
 std::string shortest_text(double value);
 // The value of `key` (InvalidArgument naming `where` and the key when it is not in the table).

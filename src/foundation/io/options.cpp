@@ -86,6 +86,29 @@ std::string values_yaml(const std::vector<NumericOption>& options, const Numeric
   return os.str();
 }
 
+std::string nested_yaml(const std::vector<std::pair<std::string, std::string>>& entries) {
+  std::ostringstream os;
+  std::vector<std::string> open;  // the sections of the previous key
+  for (const auto& [key, value] : entries) {
+    std::vector<std::string> parts;
+    for (std::size_t start = 0;;) {
+      const std::size_t dot = key.find('.', start);
+      parts.push_back(key.substr(start, dot - start));
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    std::size_t common = 0;
+    while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common]) ++common;
+    open.resize(common);
+    for (std::size_t level = common; level + 1 < parts.size(); ++level) {
+      os << std::string(2 * level, ' ') << parts[level] << ":\n";
+      open.push_back(parts[level]);
+    }
+    os << std::string(2 * (parts.size() - 1), ' ') << parts.back() << ": " << (value.empty() ? "\"\"" : value) << "\n";
+  }
+  return os.str();
+}
+
 std::string shortest_text(double value) {
   char buffer[32];
   const auto r = std::to_chars(buffer, buffer + sizeof buffer, value);

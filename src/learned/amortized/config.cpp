@@ -103,18 +103,27 @@ void AmortizedConfig::validate(const ProblemShape& shape) const {
 }
 
 void Lorenz96ProblemOptions::validate() const {
-  const char* w = "lorenz96";
-  check_at_least(w, "size", size, 4);
-  check_finite(w, "forcing", forcing);
-  check_positive(w, "dt", dt);
-  check_at_least(w, "window", window, 0);
-  check_at_least(w, "obs_every", obs_every, 1);
-  check_at_least(w, "obs_stride", obs_stride, 1);
-  if (!(missing >= 0.0 && missing < 1.0)) throw InvalidArgument(format_message(w, ": missing = ", missing, " must be in [0, 1)"));
-  check_positive(w, "obs_noise", obs_noise);
-  check_at_least(w, "spinup", spinup, 0);
-  check_at_least(w, "decorrelation", decorrelation, 1);
-  check_positive(w, "prior_sd", prior_sd);
+  // Named by their configuration keys (problem_entries).
+  const char* w = "lorenz96 problem";
+  check_at_least(w, "model.n", size, 4);
+  check_finite(w, "model.forcing", forcing);
+  check_positive(w, "model.dt", dt);
+  check_at_least(w, "cycling.window_steps", window, 0);
+  check_at_least(w, "observations.every_steps", obs_every, 1);
+  check_at_least(w, "observations.stride", obs_stride, 1);
+  if (!(missing >= 0.0 && missing < 1.0)) {
+    throw InvalidArgument(format_message(w, ": observations.missing_fraction = ", missing, " must be in [0, 1)"));
+  }
+  // The two variances are kept as standard deviations.
+  const auto positive_sd = [w](const char* key, const char* field, double sd) {
+    if (!(sd > 0.0) || !std::isfinite(sd)) {
+      throw InvalidArgument(format_message(w, ": ", key, ": standard deviation ", field, " = ", sd, " must be positive"));
+    }
+  };
+  positive_sd("observations.error_variance", "obs_noise", obs_noise);
+  check_at_least(w, "truth.spin_up_steps", spinup, 0);
+  check_at_least(w, "truth.decorrelation_steps", decorrelation, 1);
+  positive_sd("background.variance", "prior_sd", prior_sd);
 }
 
 void LabelOptions::validate() const {
@@ -186,7 +195,50 @@ struct Field {
   std::function<std::string(const AmortizedSetup&)> get;
   std::function<void(AmortizedSetup&, const std::string&, const std::string&, const std::string&)> set;
   bool network = false;  // part of AmortizedConfig (stored in model files)
+  bool problem = false;  // part of the lorenz96 problem's definition (problem_entries)
 };
+
+// A variance key over a standard deviation of Lorenz96ProblemOptions: reads v > 0 and keeps sqrt(v).
+Field variance_field(double Lorenz96ProblemOptions::*sd) {
+  return Field{[sd](const AmortizedSetup& s) { return num(s.lorenz96.*sd * (s.lorenz96.*sd)); },
+               [sd](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
+                 const double variance = parse_double(k, v, w);
+                 if (!(variance > 0.0) || !std::isfinite(variance)) {
+                   throw InvalidArgument(format_message(w, ": ", k, " = ", variance, " must be positive and finite"));
+                 }
+                 s.lorenz96.*sd = std::sqrt(variance);
+               }};
+}
+
+// Keys of the lorenz96 problem before it took the shared sections, with their new names; the two
+// standard deviations became variances. Refused in configs; translated in stored model files.
+struct RenamedKey {
+  const char* old_key;
+  const char* new_key;
+  bool squared;  // the new value is the old one squared
+};
+constexpr RenamedKey kRenamedKeys[] = {
+    {"lorenz96.size", "model.n", false},
+    {"lorenz96.forcing", "model.forcing", false},
+    {"lorenz96.dt", "model.dt", false},
+    {"lorenz96.window", "cycling.window_steps", false},
+    {"lorenz96.obs_every", "observations.every_steps", false},
+    {"lorenz96.obs_stride", "observations.stride", false},
+    {"lorenz96.missing", "observations.missing_fraction", false},
+    {"lorenz96.obs_noise", "observations.error_variance", true},
+    {"lorenz96.spinup", "truth.spin_up_steps", false},
+    {"lorenz96.decorrelation", "truth.decorrelation_steps", false},
+    {"lorenz96.prior", "background.prior", false},
+    {"lorenz96.prior_sd", "background.variance", true},
+    {"lorenz96.prior_seed", "background.seed", false},
+};
+
+const RenamedKey* find_renamed(const std::string& key) {
+  for (const auto& r : kRenamedKeys) {
+    if (key == r.old_key) return &r;
+  }
+  return nullptr;
+}
 
 #define VF_INDEX(expr) \
   Field{[](const AmortizedSetup& s) { return num(s.expr); }, \
@@ -270,24 +322,30 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"labels.jacobian_weight", VF_DOUBLE(labels.jacobian_weight)},
         {"labels.step", VF_DOUBLE(labels.step)},
         {"labels.draws", VF_INDEX(labels.draws)},
-        {"lorenz96.size", VF_INDEX(lorenz96.size)},
-        {"lorenz96.forcing", VF_DOUBLE(lorenz96.forcing)},
-        {"lorenz96.dt", VF_DOUBLE(lorenz96.dt)},
-        {"lorenz96.window", VF_INDEX(lorenz96.window)},
-        {"lorenz96.obs_every", VF_INDEX(lorenz96.obs_every)},
-        {"lorenz96.obs_stride", VF_INDEX(lorenz96.obs_stride)},
-        {"lorenz96.missing", VF_DOUBLE(lorenz96.missing)},
-        {"lorenz96.obs_noise", VF_DOUBLE(lorenz96.obs_noise)},
-        {"lorenz96.spinup", VF_INDEX(lorenz96.spinup)},
-        {"lorenz96.decorrelation", VF_INDEX(lorenz96.decorrelation)},
-        {"lorenz96.prior", VF_ENUM(lorenz96.prior, lorenz96_prior_from_string)},
-        {"lorenz96.prior_sd", VF_DOUBLE(lorenz96.prior_sd)},
-        {"lorenz96.prior_seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.lorenz96.prior_seed); },
-                                      [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
-                                        s.lorenz96.prior_seed = parse_u64(k, v, w);
-                                      }}},
     };
     f.insert(f.end(), rest.begin(), rest.end());
+    // The lorenz96 problem, in the sections and units of the experiment configs (design/formats.md):
+    // error and prior variances, though Lorenz96ProblemOptions keeps standard deviations.
+    std::vector<std::pair<std::string, Field>> problem = {
+        {"model.n", VF_INDEX(lorenz96.size)},
+        {"model.forcing", VF_DOUBLE(lorenz96.forcing)},
+        {"model.dt", VF_DOUBLE(lorenz96.dt)},
+        {"truth.spin_up_steps", VF_INDEX(lorenz96.spinup)},
+        {"truth.decorrelation_steps", VF_INDEX(lorenz96.decorrelation)},
+        {"observations.every_steps", VF_INDEX(lorenz96.obs_every)},
+        {"observations.stride", VF_INDEX(lorenz96.obs_stride)},
+        {"observations.missing_fraction", VF_DOUBLE(lorenz96.missing)},
+        {"observations.error_variance", variance_field(&Lorenz96ProblemOptions::obs_noise)},
+        {"background.prior", VF_ENUM(lorenz96.prior, lorenz96_prior_from_string)},
+        {"background.variance", variance_field(&Lorenz96ProblemOptions::prior_sd)},
+        {"background.seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.lorenz96.prior_seed); },
+                                  [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
+                                    s.lorenz96.prior_seed = parse_u64(k, v, w);
+                                  }}},
+        {"cycling.window_steps", VF_INDEX(lorenz96.window)},
+    };
+    for (auto& [k, field] : problem) field.problem = true;
+    f.insert(f.end(), problem.begin(), problem.end());
     return f;
   }();
   return table;
@@ -370,7 +428,33 @@ void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& v
     s.network.head_options[key] = canonical_option(*o, value, where);
     return;
   }
+  if (const RenamedKey* r = find_renamed(key)) {
+    throw InvalidArgument(format_message(where, ": key '", key, "' was renamed: use ", r->new_key,
+                                         r->squared ? " (a variance: the old standard deviation squared)" : ""));
+  }
   throw InvalidArgument(format_message(where, ": unknown key '", key, "'"));
+}
+
+void apply_definition(AmortizedSetup& s, const std::vector<std::pair<std::string, std::string>>& definition,
+                      const std::string& where) {
+  for (const auto& [key, value] : definition) {
+    const RenamedKey* r = find_renamed(key);
+    if (!r) {
+      apply_entry(s, key, value, where);
+    } else if (r->squared) {
+      const double sd = parse_double(key, value, where);
+      apply_entry(s, r->new_key, num(sd * sd), where);
+    } else {
+      apply_entry(s, r->new_key, value, where);
+    }
+  }
+}
+
+bool is_problem_key(const std::string& key) {
+  for (const auto& [k, field] : fields()) {
+    if (k == key) return field.problem;
+  }
+  return false;
 }
 
 std::string config_text(const AmortizedConfig& c) {
@@ -414,7 +498,7 @@ std::vector<std::pair<std::string, std::string>> problem_entries(const Lorenz96P
   s.lorenz96 = o;
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [key, field] : fields()) {
-    if (key.rfind("lorenz96.", 0) == 0) out.emplace_back(key, field.get(s));
+    if (field.problem) out.emplace_back(key, field.get(s));
   }
   return out;
 }

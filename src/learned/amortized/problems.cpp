@@ -194,7 +194,7 @@ Lorenz96Problem::Lorenz96Problem(Lorenz96ProblemOptions options, std::shared_ptr
     model_ = std::make_shared<Lorenz96>(o_.size, o_.forcing, o_.dt);
   } else if (model_->state_size() != o_.size) {
     throw InvalidArgument(format_message("Lorenz96Problem: the simulation model '", model_->name(), "' has state size ",
-                                         model_->state_size(), ", but lorenz96.size = ", o_.size));
+                                         model_->state_size(), ", but model.n = ", o_.size));
   }
   if (o_.prior == Lorenz96Prior::kGaussian) center_ = gaussian_center(o_);
 }
@@ -267,7 +267,7 @@ Dataset Lorenz96Problem::simulate(Index n, Rng& rng) const {
 
 AssimilationWindow Lorenz96Problem::window(const Vector& y) const {
   if (o_.prior != Lorenz96Prior::kGaussian) {
-    throw InvalidArgument("Lorenz96Problem::window: lorenz96.prior = climatology has no Gaussian background; use gaussian");
+    throw InvalidArgument("Lorenz96Problem::window: background.prior = climatology has no Gaussian background; use gaussian");
   }
   return window(y, center_, std::make_shared<DiagonalCovariance>(Vector::Constant(o_.size, o_.prior_sd * o_.prior_sd)));
 }
@@ -433,7 +433,7 @@ std::vector<ProblemEntry> builtin_problems() {
   p.push_back({"linear-gaussian", "x ~ N(0, 0.1 I), y = x + N(0, 0.1 I) in 10-D: the exact posterior is N(y/2, 0.05 I)",
                [](const AmortizedSetup&) { return std::unique_ptr<Simulator>(std::make_unique<LinearGaussian>()); },
                linear_gaussian_setup});
-  p.push_back({"lorenz96", "a Lorenz-96 4D-Var window: the initial state from observations (keys lorenz96.*)",
+  p.push_back({"lorenz96", "a Lorenz-96 4D-Var window: the initial state from observations (keys in model, observations, background, truth, cycling)",
                [](const AmortizedSetup& s) {
                  return std::unique_ptr<Simulator>(std::make_unique<Lorenz96Problem>(s.lorenz96));
                },
