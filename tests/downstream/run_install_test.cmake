@@ -16,3 +16,20 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/downstream -B ${WORK_DIR}/downstream
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/downstream)
 run(${WORK_DIR}/downstream/downstream)
 run(${WORK_DIR}/downstream/downstream_conformance)
+run(${WORK_DIR}/downstream/downstream_c)
+
+# The same C program built with pkg-config alone (no CMake), as a Makefile-based code would.
+find_program(PKG_CONFIG pkg-config REQUIRED)
+find_program(C_COMPILER NAMES cc gcc REQUIRED)
+file(GLOB_RECURSE pc_file ${prefix}/*/varflow.pc)
+get_filename_component(pc_dir "${pc_file}" DIRECTORY)
+set(ENV{PKG_CONFIG_PATH} ${pc_dir})
+execute_process(COMMAND ${PKG_CONFIG} --cflags --libs varflow OUTPUT_VARIABLE flags RESULT_VARIABLE rc
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0 OR NOT flags MATCHES "-I${prefix}/include")
+  message(FATAL_ERROR "pkg-config varflow (in ${pc_dir}): exit ${rc}, flags '${flags}'")
+endif()
+separate_arguments(flags UNIX_COMMAND "${flags}")
+run(${C_COMPILER} -std=c99 -o ${WORK_DIR}/pkgconfig_c ${SOURCE_DIR}/tests/c/c_abi_test.c ${SOURCE_DIR}/tests/c/lorenz96.c
+    -I${SOURCE_DIR}/tests/c ${flags} -lm)
+run(${WORK_DIR}/pkgconfig_c)
