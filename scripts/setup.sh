@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config gfortran
   libeigen3-dev libceres-dev libgoogle-glog-dev libgflags-dev
   libnetcdf-c++4-dev libnetcdf-dev netcdf-bin
   libgtest-dev libgmock-dev
