@@ -63,7 +63,7 @@ void register_cubic_ring() {
                       // -x^3 + F = 0: the uniform state cbrt(F).
                       return Vector(Vector::Constant(static_cast<Index>(p.at("n")), std::cbrt(p.at("forcing"))));
                     },
-                    nullptr});  // every component resolved (single-scale)
+                    nullptr, nullptr});  // single-scale: every component resolved, no truncated model
     return true;
   }();
   (void)registered;

@@ -32,7 +32,13 @@ namespace varflow::cycle {
 // observations, background, cycling; plus oracle, emulator and predictor. Units as in `assimilate`:
 // error and background *variances*.
 struct SixStepConfig {
-  ModelSpec model;            // the physics (model registry; step 5 needs lorenz96)
+  ModelSpec model;            // the physics (model registry; step 5 needs a registered amortized problem of its name)
+  // emulator.step_multiple: physics steps per emulator step. The emulator predicts the physics'
+  // resolved variables (all of them for a single-scale model; the slow ones of a multi-scale model,
+  // ModelEntry::resolved_size) at this larger time step; cycling.window_steps and
+  // observations.every_steps count emulator steps. 1 = the physics' own step; > 1 needs a multi-scale
+  // physics (a closure replacing the fast scale and the small steps).
+  Index step_multiple = 1;
   Index train_pairs = 6000;   // emulator.train_pairs: physics pairs for the emulator (every `stride` steps)
   Index stride = 5;           // emulator.stride
   Index held_out = 200;       // emulator.held_out: held-out states of the step-3 gate
@@ -53,9 +59,16 @@ struct SixStepConfig {
   Index obs_stride = 1;              // observations.stride
   double obs_error_variance = 1.0;   // observations.error_variance
   double background_variance = 1.0;  // background.variance
+  // background.fast_variance: the oracle's background error variance of the unresolved (fast)
+  // variables of a multi-scale physics (unused for a single-scale one).
+  double fast_background_variance = 0.01;
 
-  Index state_size() const { return static_cast<Index>(model.parameter("n")); }
-  double dt() const { return model.parameter("dt"); }
+  Index state_size() const { return model.make()->state_size(); }  // the physics' state
+  Index resolved_size() const { return model.resolved_size(); }     // what the emulator predicts
+  double dt() const { return model.parameter("dt"); }                 // the physics' time step
+  double emulator_dt() const { return dt() * static_cast<double>(step_multiple); }
+  // Step 5 runs when an amortized problem of the physics' name is registered (amortized/problems.h).
+  bool has_predictor_problem() const;
   double obs_sd() const;
   double background_sd() const;
   // Step 5 (design/cycle.md): overrides of the predictor's defaults by dotted key, as in the

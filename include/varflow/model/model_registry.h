@@ -32,6 +32,10 @@ struct ModelEntry {
   // variables, which observations see and a reduced emulator predicts (the rest are unresolved
   // fast variables). Null: every component is resolved.
   std::function<Index(const ModelParameters&)> resolved_size;
+  // For a multi-scale model: the model of the resolved variables alone, with the unresolved ones
+  // and their coupling dropped, at the physics' time step (the no-closure baseline of a reduced
+  // emulator). Null: none.
+  std::function<std::shared_ptr<const Model>(const ModelParameters&)> truncated;
 };
 
 // Adds a model; InvalidArgument when the name is taken or the entry is incomplete. Not thread-safe:
@@ -56,6 +60,7 @@ struct ModelSpec {
   // The leading resolved (slow) components (ModelEntry::resolved_size); the state size when every
   // component is resolved.
   Index resolved_size() const;
+  std::shared_ptr<const Model> truncated() const;  // null when the model has none
   // "  name: lorenz96\n  n: 40\n ..." with `indent` spaces before each key.
   std::string yaml(int indent) const;
   // Reads a `model:` section (name first, then the options of that model; unknown keys are errors);

@@ -82,7 +82,7 @@ struct OracleAnalyses {
   std::vector<Matrix> covariance;
   std::vector<bool> converged;
   double seconds = 0.0;     // wall clock of all solves
-  double mean_rmse = 0.0;   // analysis RMSE against the truth, over converged windows
+  double mean_rmse = 0.0;   // analysis RMSE against the truth (resolved components), over converged windows
   Index converged_count() const;
   // The posterior of window w (GaussianPosterior); nullptr when that solve did not converge.
   // resolved > 0: its marginal on the leading `resolved` components.

@@ -174,7 +174,11 @@ OracleAnalyses solve_oracle(const HeldOutWindows& windows, std::shared_ptr<const
   }
   out.seconds = clock.seconds();
   for (Index w = 0; w < count; ++w) {
-    if (out.converged[static_cast<std::size_t>(w)]) out.mean_rmse += rmse(out.mean.col(w), windows.truth.col(w));
+    // Over the resolved components (for a multi-scale physics, the ones observed and compared).
+    const Index k = windows.resolved_size();
+    if (out.converged[static_cast<std::size_t>(w)]) {
+      out.mean_rmse += rmse(out.mean.col(w).head(k), windows.truth.col(w).head(k));
+    }
   }
   if (out.converged_count() > 0) out.mean_rmse /= static_cast<double>(out.converged_count());
   return out;

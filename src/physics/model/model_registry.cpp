@@ -28,7 +28,7 @@ std::vector<ModelEntry> builtin_models() {
                [](const ModelParameters& p) {
                  return Vector(Vector::Constant(static_cast<Index>(p.at("n")), p.at("forcing")));
                },
-               nullptr});
+               nullptr, nullptr});
   // Defaults: Arnold et al. 2013 / Gagne et al. 2020. Rasp 2020: k: 36, j: 10, forcing: 10.
   m.push_back({"lorenz96_two_scale",
                "Lorenz (1996) two-scale model: k slow variables, j fast ones each, RK4 (defaults: Arnold et al. 2013; "
@@ -52,7 +52,10 @@ std::vector<ModelEntry> builtin_models() {
                  return std::make_shared<TwoScaleLorenz96>(q);
                },
                nullptr,
-               [](const ModelParameters& p) { return static_cast<Index>(p.at("k")); }});
+               [](const ModelParameters& p) { return static_cast<Index>(p.at("k")); },
+               [](const ModelParameters& p) -> std::shared_ptr<const Model> {
+                 return std::make_shared<Lorenz96>(static_cast<Index>(p.at("k")), p.at("forcing"), p.at("dt"));
+               }});
   m.push_back({"lorenz63", "Lorenz (1963) three-variable model, RK4",
                {NumericOption::real("sigma", 10.0, Rule::kFinite, "Prandtl number sigma"),
                 NumericOption::real("rho", 28.0, Rule::kFinite, "Rayleigh number rho"),
@@ -61,7 +64,7 @@ std::vector<ModelEntry> builtin_models() {
                [](const ModelParameters& p) {
                  return std::make_shared<Lorenz63>(p.at("dt"), p.at("sigma"), p.at("rho"), p.at("beta"));
                },
-               nullptr, nullptr});
+               nullptr, nullptr, nullptr});
   m.push_back({"advection_diffusion",
                "1-D periodic advection-diffusion (upwind advection, centred diffusion, explicit Euler)",
                {NumericOption::integer("n", 40, 3, "number of grid points"),
@@ -73,7 +76,7 @@ std::vector<ModelEntry> builtin_models() {
                  return std::make_shared<AdvectionDiffusion1D>(static_cast<Index>(p.at("n")), p.at("velocity"),
                                                                p.at("diffusivity"), p.at("dt"), p.at("ds"));
                },
-               nullptr, nullptr});
+               nullptr, nullptr, nullptr});
   return m;
 }
 
@@ -144,6 +147,11 @@ std::shared_ptr<const Model> ModelSpec::make() const {
 Vector ModelSpec::rest_state() const {
   const ModelEntry& e = find_model(name);
   return e.rest_state ? e.rest_state(parameters) : Vector();
+}
+
+std::shared_ptr<const Model> ModelSpec::truncated() const {
+  const ModelEntry& e = find_model(name);
+  return e.truncated ? e.truncated(parameters) : nullptr;
 }
 
 Index ModelSpec::resolved_size() const {
