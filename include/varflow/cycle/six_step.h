@@ -79,7 +79,9 @@ struct SixStepConfig {
   // observation network, and background.variance as the variance of the predictor's Gaussian prior.
   std::map<std::string, std::string> predictor;
   Index threads = 1;          // OpenMP threads for the run (the small networks are fastest on one)
-  std::string on_gate_failure = "stop";  // stop | fallback (to the physics model)
+  // stop | fallback (to the physics model) | evaluate (step 4 measures the refused emulator against
+  // the oracle; nothing is promoted, step 5 stops, step 3 stays FAILED)
+  std::string on_gate_failure = "stop";
 
   // Throws InvalidArgument naming the field, its value and the rule.
   void validate() const;

@@ -85,9 +85,9 @@ void SixStepConfig::validate() const {
     }
   }
   if (has_predictor_problem()) predictor_options().validate();
-  if (on_gate_failure != "stop" && on_gate_failure != "fallback") {
+  if (on_gate_failure != "stop" && on_gate_failure != "fallback" && on_gate_failure != "evaluate") {
     throw InvalidArgument(format_message("six-step config: on_gate_failure = '", on_gate_failure,
-                                         "' is not one of: stop, fallback"));
+                                         "' is not one of: stop, fallback, evaluate"));
   }
 }
 
@@ -199,7 +199,7 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
   e.finish();
   for (const auto& [key, value] : r.flattened("predictor")) c.predictor[key] = value;
   c.threads = r.integer("threads", c.threads);
-  c.on_gate_failure = r.choice("on_gate_failure", c.on_gate_failure, {"stop", "fallback"});
+  c.on_gate_failure = r.choice("on_gate_failure", c.on_gate_failure, {"stop", "fallback", "evaluate"});
   r.finish();
   c.validate();
   return c;
@@ -460,6 +460,7 @@ class Cycle {
           return loaded->checksum();
         })) {
       emulator_ = loaded;
+      emulator_gated_ = r->gate.rfind("training failed", 0) != 0;
       emulator_promoted_ = r->status == StepStatus::kPassed;
       return *r;
     }
@@ -508,6 +509,7 @@ class Cycle {
         << "); Jacobian norm diff " << gate.max_jacobian_difference << " (< " << gate.operator_norm_tolerance << ")"
         << "; TL/AD " << (gate.adjoint_passed ? "pass" : "FAIL");
       r.detail += gate.report();
+      emulator_gated_ = true;
       // A closure of a multi-scale physics must beat the truncated model (the coupling dropped) at
       // every lead of the window: evidence that it learned the coupling.
       if (const auto truncated = c_.model.truncated(); truncated && c_.resolved_size() < c_.state_size()) {
@@ -534,8 +536,10 @@ class Cycle {
   }
 
   // The model a later step uses: the emulator while every gate it went through passed (step 3, and
-  // step 4 when `s4` is given), the physics on fallback, none when the cycle stops. `identity` names
-  // it for the fingerprints; `note` starts the gate line of a step that does not use the emulator.
+  // step 4 when `s4` is given), the physics on fallback, none when the cycle stops. With `evaluate`,
+  // step 4 measures an emulator that step 3 refused (nothing is promoted: step 5 stops). `identity`
+  // names it for the fingerprints; `note` starts the gate line of a step that does not use a
+  // promoted emulator.
   std::shared_ptr<const Model> promoted_model(const StepRecord& s3, const StepRecord* s4, std::string* identity,
                                               std::string* note) const {
     if (emulator_promoted_ && (!s4 || s4->status == StepStatus::kPassed)) {
@@ -543,6 +547,11 @@ class Cycle {
       return emulator_;
     }
     const std::string why = emulator_promoted_ ? "step 4 not promoted" : "step 3 not promoted";
+    if (c_.on_gate_failure == "evaluate" && !s4 && emulator_gated_) {
+      *identity = format_message("emulator ", s3.checksum, " evaluated (", why, ")");
+      *note = "evaluated, not promoted (" + why + "): ";
+      return emulator_;
+    }
     if (c_.on_gate_failure == "fallback") {
       *identity = format_message("physics ", physics_->name(), " (fallback: emulator ",
                                  s3.checksum, ", ", why, ")");
@@ -641,6 +650,7 @@ class Cycle {
   std::shared_ptr<emulator::StencilEmulator> given_emulator_;  // from emulator_file, if set
   std::shared_ptr<const emulator::StencilEmulator> emulator_;
   bool emulator_promoted_ = false;
+  bool emulator_gated_ = false;  // the emulator was trained (or loaded) and went through step 3's gate
 };
 
 }  // namespace
