@@ -1,5 +1,6 @@
 #pragma once
-// The six-step cycle on Lorenz-96 (design/cycle.md): (1) physics forward, (2) the 4D-Var oracle on
+// The six-step cycle on a registered model (design/cycle.md; Lorenz-96 by default, or a multi-scale
+// model such as two-scale Lorenz-96 with a closure emulator of its slow variables): (1) physics forward, (2) the 4D-Var oracle on
 // held-out windows, (3) the stencil emulator and its gate, (4) emulator-based analyses against the
 // oracle, (5) the amortized predictor trained on the promoted model's pairs and held to the three
 // gates against the physics oracle (cycle/predictor_step.h), (6) improve: every run writes a manifest
@@ -7,11 +8,12 @@
 // the same directory re-runs exactly the steps whose inputs changed and the steps downstream of them.
 //
 // Dependencies (a step's fingerprint covers its config keys and the checksums of its inputs):
-//   1 <- the physics (model section), emulator.train_pairs, .stride, .held_out, seed
+//   1 <- the physics (model section), emulator.step_multiple, .train_pairs, .stride, .held_out, seed
 //   2 <- step 1, oracle.windows and the observation network (cycling.window_steps,
-//        observations.every_steps, .stride, .error_variance, background.variance)
+//        observations.every_steps, .stride, .error_variance, background.variance, .fast_variance)
 //   3 <- step 1, the emulator (emulator.hidden, .radius, .layers, .epochs, .learning_rate, threads), or the
-//        content checksum of emulator.file
+//        content checksum of emulator.file; for a multi-scale physics also cycling.window_steps (the
+//        leads of the forecast-skill check)
 //   4 <- step 2, step 3 (its output and verdict), on_gate_failure
 //   5 <- the promoted model (the emulator when steps 3 and 4 passed; else the physics on fallback,
 //        or none: the cycle stops), the physics, the observation network, the predictor settings,

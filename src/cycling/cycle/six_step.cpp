@@ -452,6 +452,8 @@ class Cycle {
       f.add("radius", c_.radius).add("hidden", c_.hidden).add("layers", c_.layers).add("epochs", c_.epochs)
           .add("learning_rate", c_.learning_rate).add("threads", c_.threads);
     }
+    // A multi-scale physics adds the forecast-skill check over the window's leads.
+    if (c_.resolved_size() < c_.state_size()) f.add("skill_leads", c_.window_steps);
     const std::string inputs = f.hex();
     const auto file = dir_ / "emulator.nc";
     std::shared_ptr<const emulator::StencilEmulator> loaded;
