@@ -9,6 +9,7 @@
 #include "varflow/model/linear_model.h"
 #include "varflow/model/lorenz63.h"
 #include "varflow/model/lorenz96.h"
+#include "varflow/model/lorenz96_two_scale.h"
 #include "varflow/obs/operators.h"
 
 namespace varflow::testing {
@@ -17,6 +18,22 @@ namespace {
 Vector lorenz96_state(Rng& rng) {
   const Lorenz96 model(40, 8.0, 0.05);
   return test::spun_up_state(model, Vector::Constant(40, 8.0), rng, 500);
+}
+
+// Both parameter sets of the two-scale model (Arnold et al. 2013; Rasp 2020), spun up 2 time units.
+TwoScaleLorenz96Parameters rasp2020() {
+  TwoScaleLorenz96Parameters p;
+  p.k = 36;
+  p.j = 10;
+  p.forcing = 10.0;
+  return p;
+}
+
+Vector two_scale_state(const TwoScaleLorenz96Parameters& p, Rng& rng) {
+  const TwoScaleLorenz96 model(p);
+  Vector x0 = Vector::Constant(model.state_size(), 0.1);
+  x0.head(p.k).setConstant(p.forcing);
+  return test::spun_up_state(model, x0, rng, 400);
 }
 
 Vector lorenz63_state(Rng& rng) {
@@ -51,6 +68,10 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         ModelCase{"lorenz63", [] { return std::make_shared<Lorenz63>(); }, lorenz63_state},
         ModelCase{"lorenz96", [] { return std::make_shared<Lorenz96>(40, 8.0, 0.05); }, lorenz96_state},
+        ModelCase{"lorenz96_two_scale_arnold2013", [] { return std::make_shared<TwoScaleLorenz96>(); },
+                  [](Rng& rng) { return two_scale_state({}, rng); }},
+        ModelCase{"lorenz96_two_scale_rasp2020", [] { return std::make_shared<TwoScaleLorenz96>(rasp2020()); },
+                  [](Rng& rng) { return two_scale_state(rasp2020(), rng); }},
         ModelCase{"linear_dense", [] { return std::make_shared<LinearModel>(stable_matrix(12, 7)); },
                   [](Rng& rng) { return rng.normal_vector(12); }},
         ModelCase{"linear_sparse",

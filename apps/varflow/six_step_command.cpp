@@ -52,7 +52,8 @@ void add_six_step_command(CLI::App& app, CommandList& commands) {
   auto o = std::make_shared<SixStepOptions>();
   auto* sub = app.add_subcommand(
       "six-step",
-      "Run the six-step cycle on Lorenz-96: (1) physics forward, (2) 4D-Var oracle on held-out windows, "
+      "Run the six-step cycle on a registered model (default lorenz96; model.name: lorenz96_two_scale for the "
+      "two-scale model with a closure emulator of its slow variables): (1) physics forward, (2) 4D-Var oracle on held-out windows, "
       "(3) neural emulator and its gate, (4) emulator-based analyses against the oracle, (5) amortized predictor "
       "and its three gates, (6) manifest and report. Prints a table of steps, gates and timings; writes "
       "physics.nc, oracle.nc, emulator.nc, predictor.nc, manifest.json and report.html to --out. Run again in "
@@ -60,9 +61,10 @@ void add_six_step_command(CLI::App& app, CommandList& commands) {
       "of them) are recomputed; the others are reused from the manifest. "
       "Exit 0 when every gate passed, 1 when a gate failed or a step was skipped, 2 on bad input.");
   sub->add_option("--config", o->config,
-                  "YAML config in the sections shared with `assimilate`: model (name: lorenz96, n, forcing, dt), "
-                  "observations (every_steps, stride, error_variance), background (variance), cycling "
-                  "(window_steps); and oracle (windows), emulator (train_pairs, stride, held_out, epochs, hidden, "
+                  "YAML config in the sections shared with `assimilate`: model (name and the model's options, "
+                  "e.g. lorenz96: n, forcing, dt), observations (every_steps, stride, error_variance), background "
+                  "(variance, fast_variance), cycling (window_steps); and oracle (windows), emulator (step_multiple, "
+                  "train_pairs, stride, held_out, epochs, hidden, "
                   "radius, layers, learning_rate, file), predictor (the keys of `varflow train` configs plus "
                   "validation.*), threads, on_gate_failure: stop | fallback. Absent keys keep their defaults; see "
                   "design/cycle.md and --print-default");

@@ -62,7 +62,8 @@ void register_cubic_ring() {
                     [](const ModelParameters& p) {
                       // -x^3 + F = 0: the uniform state cbrt(F).
                       return Vector(Vector::Constant(static_cast<Index>(p.at("n")), std::cbrt(p.at("forcing"))));
-                    }});
+                    },
+                    nullptr, nullptr});  // single-scale: every component resolved, no truncated model
     return true;
   }();
   (void)registered;
@@ -111,8 +112,8 @@ TEST(AddingAModel, ItsParametersAreCheckedByTheirRules) {
             "config: model.coupling = -1 must be non-negative");
   EXPECT_EQ(test::message_of([] { parse_experiment_config("model: {name: cubic_ring, forcng: 2}\n", "t"); }),
             "config: unknown key 'model.forcng' (expected one of: coupling, dt, forcing, n, name)");
-  EXPECT_NE(test::message_of([] { find_model("cubic_rong"); }).find("is not one of: lorenz96, lorenz63, "
-                                                                      "advection_diffusion, cubic_ring"),
+  EXPECT_NE(test::message_of([] { find_model("cubic_rong"); }).find("is not one of: lorenz96, lorenz96_two_scale, "
+                                                                      "lorenz63, advection_diffusion, cubic_ring"),
             std::string::npos);
   EXPECT_THROW(register_model(find_model("cubic_ring")), InvalidArgument);  // a name is registered once
 }

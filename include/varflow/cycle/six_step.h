@@ -1,5 +1,6 @@
 #pragma once
-// The six-step cycle on Lorenz-96 (design/cycle.md): (1) physics forward, (2) the 4D-Var oracle on
+// The six-step cycle on a registered model (design/cycle.md; Lorenz-96 by default, or a multi-scale
+// model such as two-scale Lorenz-96 with a closure emulator of its slow variables): (1) physics forward, (2) the 4D-Var oracle on
 // held-out windows, (3) the stencil emulator and its gate, (4) emulator-based analyses against the
 // oracle, (5) the amortized predictor trained on the promoted model's pairs and held to the three
 // gates against the physics oracle (cycle/predictor_step.h), (6) improve: every run writes a manifest
@@ -7,11 +8,12 @@
 // the same directory re-runs exactly the steps whose inputs changed and the steps downstream of them.
 //
 // Dependencies (a step's fingerprint covers its config keys and the checksums of its inputs):
-//   1 <- the physics (model section), emulator.train_pairs, .stride, .held_out, seed
+//   1 <- the physics (model section), emulator.step_multiple, .train_pairs, .stride, .held_out, seed
 //   2 <- step 1, oracle.windows and the observation network (cycling.window_steps,
-//        observations.every_steps, .stride, .error_variance, background.variance)
+//        observations.every_steps, .stride, .error_variance, background.variance, .fast_variance)
 //   3 <- step 1, the emulator (emulator.hidden, .radius, .layers, .epochs, .learning_rate, threads), or the
-//        content checksum of emulator.file
+//        content checksum of emulator.file; for a multi-scale physics also cycling.window_steps (the
+//        leads of the forecast-skill check)
 //   4 <- step 2, step 3 (its output and verdict), on_gate_failure
 //   5 <- the promoted model (the emulator when steps 3 and 4 passed; else the physics on fallback,
 //        or none: the cycle stops), the physics, the observation network, the predictor settings,
@@ -32,7 +34,13 @@ namespace varflow::cycle {
 // observations, background, cycling; plus oracle, emulator and predictor. Units as in `assimilate`:
 // error and background *variances*.
 struct SixStepConfig {
-  ModelSpec model;            // the physics (model registry; step 5 needs lorenz96)
+  ModelSpec model;            // the physics (model registry; step 5 needs a registered amortized problem of its name)
+  // emulator.step_multiple: physics steps per emulator step. The emulator predicts the physics'
+  // resolved variables (all of them for a single-scale model; the slow ones of a multi-scale model,
+  // ModelEntry::resolved_size) at this larger time step; cycling.window_steps and
+  // observations.every_steps count emulator steps. 1 = the physics' own step; > 1 needs a multi-scale
+  // physics (a closure replacing the fast scale and the small steps).
+  Index step_multiple = 1;
   Index train_pairs = 6000;   // emulator.train_pairs: physics pairs for the emulator (every `stride` steps)
   Index stride = 5;           // emulator.stride
   Index held_out = 200;       // emulator.held_out: held-out states of the step-3 gate
@@ -53,9 +61,16 @@ struct SixStepConfig {
   Index obs_stride = 1;              // observations.stride
   double obs_error_variance = 1.0;   // observations.error_variance
   double background_variance = 1.0;  // background.variance
+  // background.fast_variance: the oracle's background error variance of the unresolved (fast)
+  // variables of a multi-scale physics (unused for a single-scale one).
+  double fast_background_variance = 0.01;
 
-  Index state_size() const { return static_cast<Index>(model.parameter("n")); }
-  double dt() const { return model.parameter("dt"); }
+  Index state_size() const { return model.make()->state_size(); }  // the physics' state
+  Index resolved_size() const { return model.resolved_size(); }     // what the emulator predicts
+  double dt() const { return model.parameter("dt"); }                 // the physics' time step
+  double emulator_dt() const { return dt() * static_cast<double>(step_multiple); }
+  // Step 5 runs when an amortized problem of the physics' name is registered (amortized/problems.h).
+  bool has_predictor_problem() const;
   double obs_sd() const;
   double background_sd() const;
   // Step 5 (design/cycle.md): overrides of the predictor's defaults by dotted key, as in the
@@ -66,7 +81,9 @@ struct SixStepConfig {
   // observation network, and background.variance as the variance of the predictor's Gaussian prior.
   std::map<std::string, std::string> predictor;
   Index threads = 1;          // OpenMP threads for the run (the small networks are fastest on one)
-  std::string on_gate_failure = "stop";  // stop | fallback (to the physics model)
+  // stop | fallback (to the physics model) | evaluate (step 4 measures the refused emulator against
+  // the oracle; nothing is promoted, step 5 stops, step 3 stays FAILED)
+  std::string on_gate_failure = "stop";
 
   // Throws InvalidArgument naming the field, its value and the rule.
   void validate() const;

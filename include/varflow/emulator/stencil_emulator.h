@@ -108,8 +108,12 @@ struct TrajectoryPairs {
   Matrix states;
   Matrix next;
 };
+// With step_multiple m > 1, next is m steps after states (the pairs of an emulator at a time step of
+// m physics steps); the states are then max(stride, m) steps apart.
 TrajectoryPairs simulate_pairs(const Model& physics, const Vector& x0, Index count, Index spinup, Index stride,
-                               Rng& rng);
+                               Rng& rng, Index step_multiple = 1);
+// The leading `rows` components of the pairs (the resolved variables of a multi-scale physics).
+TrajectoryPairs leading_rows(const TrajectoryPairs& pairs, Index rows);
 
 // Sets the emulator's normalisation from the pairs and fits the network to the normalised increments
 // (mean squared error) with nn::fit (AdamW, cosine schedule, early stopping on the last

@@ -3,7 +3,7 @@
 // (`forecast`, `simulate`, `assimilate`, `six-step`) and the cycle find it here, so a new model
 // reaches all of them by one registration (design/architecture.md, "Adding a model").
 //
-// Built-in: lorenz96, lorenz63, advection_diffusion (registered in model_registry.cpp). A program
+// Built-in: lorenz96, lorenz96_two_scale, lorenz63, advection_diffusion (registered in model_registry.cpp). A program
 // that links varflow may add its own with register_model() before it reads any config.
 #include <functional>
 #include <memory>
@@ -28,6 +28,14 @@ struct ModelEntry {
   // The model's rest state (a fixed point that a small perturbation and spin-up take onto the
   // attractor), or empty when there is none; then users of the registry start from ones(n).
   std::function<Vector(const ModelParameters&)> rest_state;
+  // For a multi-scale model: the number of leading state components that are the resolved (slow)
+  // variables, which observations see and a reduced emulator predicts (the rest are unresolved
+  // fast variables). Null: every component is resolved.
+  std::function<Index(const ModelParameters&)> resolved_size;
+  // For a multi-scale model: the model of the resolved variables alone, with the unresolved ones
+  // and their coupling dropped, at the physics' time step (the no-closure baseline of a reduced
+  // emulator). Null: none.
+  std::function<std::shared_ptr<const Model>(const ModelParameters&)> truncated;
 };
 
 // Adds a model; InvalidArgument when the name is taken or the entry is incomplete. Not thread-safe:
@@ -49,6 +57,10 @@ struct ModelSpec {
   double parameter(const std::string& key) const;   // InvalidArgument naming the model and key
   std::shared_ptr<const Model> make() const;       // checks the parameters by their rules first
   Vector rest_state() const;                        // empty when the model has none
+  // The leading resolved (slow) components (ModelEntry::resolved_size); the state size when every
+  // component is resolved.
+  Index resolved_size() const;
+  std::shared_ptr<const Model> truncated() const;  // null when the model has none
   // "  name: lorenz96\n  n: 40\n ..." with `indent` spaces before each key.
   std::string yaml(int indent) const;
   // Reads a `model:` section (name first, then the options of that model; unknown keys are errors);

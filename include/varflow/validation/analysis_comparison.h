@@ -15,6 +15,15 @@
 // x_b = x_0 + N(0, background_sd^2 I), B = background_sd^2 I; the truth is advanced with the PHYSICS
 // and every obs_stride-th grid point is observed at steps 0, obs_every, 2 obs_every, .. <= steps
 // (R = obs_sd^2 I).
+//
+// Multi-scale physics (e.g. two-scale Lorenz-96), compared with a reduced model of its leading
+// `resolved` (slow) components at a time step of `step_multiple` physics steps: the truth and
+// background are full physics states (the fast components' background sd is fast_background_sd);
+// only resolved components are observed; one window step is step_multiple physics steps. A window
+// for the physics controls the full state (B = diag(background_sd^2 on the resolved components,
+// fast_background_sd^2 on the rest)); a window for a model of size `resolved` controls the resolved
+// components only (B = background_sd^2 I). The oracle's posterior is then compared on its resolved
+// marginal. With resolved = 0 (every component) and step_multiple = 1 this is the single-scale case.
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +43,9 @@ struct WindowOptions {
   Index obs_stride = 1;     // observed points: every obs_stride-th
   double background_sd = 1.0;
   double obs_sd = 1.0;
+  Index step_multiple = 1;         // physics steps per window step
+  Index resolved = 0;              // leading resolved components (0 = all)
+  double fast_background_sd = 1.0; // background sd of the unresolved components (resolved > 0 only)
 
   // Throws InvalidArgument naming the field, its value and the rule.
   void validate() const;
@@ -49,7 +61,10 @@ struct HeldOutWindows {
   Matrix observations;
   Index count() const { return truth.cols(); }
   Index state_size() const { return truth.rows(); }
-  // Window w as a 4D-Var problem for `model`.
+  // The leading components that are observed and compared (options.resolved, or all).
+  Index resolved_size() const { return options.resolved > 0 ? options.resolved : truth.rows(); }
+  // Window w as a 4D-Var problem for `model`: the physics (state_size()) or, when resolved_size() <
+  // state_size(), a reduced model of resolved_size() components; InvalidArgument for another size.
   AssimilationWindow window(Index w, std::shared_ptr<const Model> model) const;
   // Throws InvalidArgument naming the field when the matrices do not fit each other and the options.
   void validate() const;
@@ -67,10 +82,11 @@ struct OracleAnalyses {
   std::vector<Matrix> covariance;
   std::vector<bool> converged;
   double seconds = 0.0;     // wall clock of all solves
-  double mean_rmse = 0.0;   // analysis RMSE against the truth, over converged windows
+  double mean_rmse = 0.0;   // analysis RMSE against the truth (resolved components), over converged windows
   Index converged_count() const;
   // The posterior of window w (GaussianPosterior); nullptr when that solve did not converge.
-  std::shared_ptr<const Posterior> posterior(Index w) const;
+  // resolved > 0: its marginal on the leading `resolved` components.
+  std::shared_ptr<const Posterior> posterior(Index w, Index resolved = 0) const;
 };
 OracleAnalyses solve_oracle(const HeldOutWindows& windows, std::shared_ptr<const Model> physics);
 
@@ -83,11 +99,15 @@ struct AnalysisComparison {
   double emulator_seconds = 0.0;     // wall clock of all emulator solves
   double speedup() const { return emulator_seconds > 0.0 ? physics_seconds / emulator_seconds : 0.0; }
   double mean_physics_rmse = 0.0, mean_emulator_rmse = 0.0;  // analysis error against the truth
+  // Model steps per window (physics, model) and the sizes of their control vectors: what one TL/AD
+  // sweep costs each.
+  Index physics_steps = 0, model_steps = 0, physics_size = 0, model_size = 0;
   bool passed() const { return failed_solves == 0 && agreement.passed(); }
   std::string report() const;
 };
 
-// Solves every window with `model` and compares its posteriors with the oracle's. The physics is
+// Solves every window with `model` (of the physics' size, or of windows.resolved_size()) and compares
+// its posteriors with the oracle's (on the resolved components). The physics is
 // solved again on the same windows, side by side in this process, for the wall-clock ratio only (the
 // agreement uses `oracle`). Throws InvalidArgument when the models' state size is not the windows',
 // or `oracle` does not have one posterior per window.

@@ -14,6 +14,12 @@
 //      change < power_tolerance) is reported; an unconverged estimate is a lower bound.
 //  (3) the emulator's own TL / AD pass the dot-product, Taylor and linearity tests
 //      (check_linearization_case with the conformance tolerances) at every held-out state.
+//
+// A reduced emulator (a closure) of a multi-scale physics: the emulator has the size of the
+// physics' leading resolved (slow) components and one emulator step is options.step_multiple
+// physics steps. Then E(x_j) and E' are compared with the resolved part of M^m(x_j) and with the
+// resolved block P M'^m(x_j) P^T of the m-step Jacobian (P: the leading components), the held-out
+// states being full physics states. The one-step statistics and thresholds are the same.
 #include <string>
 #include <vector>
 
@@ -28,6 +34,7 @@ struct EmulatorGateOptions {
   double forward_tolerance = 0.01;
   double operator_norm_tolerance = 0.05;
   Index jacobian_states = 5;       // held-out states at which (2) and (3) run (the first ones)
+  Index step_multiple = 1;         // physics steps per emulator step
   Index power_iterations = 1000;
   double power_tolerance = 1e-6;
   LinearizationTolerances tolerances;
@@ -50,8 +57,26 @@ struct EmulatorGateResult {
   std::string report() const;
 };
 
-// held_out: n x J states (one per column). rng draws probe and test directions.
+// held_out: n x J physics states (one per column). The emulator has n components, or fewer for a
+// reduced emulator (the leading ones). rng draws probe and test directions.
 EmulatorGateResult emulator_gate(const Model& emulator, const Model& physics, const Matrix& held_out, Rng& rng,
                                  const EmulatorGateOptions& options = {});
+
+// Forecast skill against lead time: from each held-out physics state x_j, the physics (`steps` leads
+// of step_multiple physics steps each) against the reduced model `model` (one step per lead) and a
+// reference reduced model `baseline` (e.g. the truncated model with the coupling to the unresolved
+// scale dropped, `baseline_steps` steps per lead), both started from the resolved part of x_j.
+// rmse[l] is the root-mean-square error over states and resolved components at lead l + 1; a
+// non-finite forecast counts as infinite error.
+struct ForecastSkill {
+  std::vector<double> lead_time;                  // in physics time units when dt is given, else leads
+  std::vector<double> model_rmse, baseline_rmse;  // per lead
+  double climatology_rmse = 0.0;                  // sqrt(2) x the resolved components' std (no skill)
+  // The model beats the baseline at every lead by at least `factor` (model_rmse * factor <= baseline).
+  bool model_better(double factor = 1.0) const;
+  std::string table() const;                      // lead | model | baseline
+};
+ForecastSkill forecast_skill(const Model& model, const Model& baseline, Index baseline_steps, const Model& physics,
+                             Index step_multiple, double physics_dt, const Matrix& held_out, Index steps);
 
 }  // namespace varflow

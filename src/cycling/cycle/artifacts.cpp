@@ -83,7 +83,8 @@ PhysicsData load_physics(const std::filesystem::path& file) {
 std::string OracleData::checksum() const {
   const auto& o = windows.options;
   std::uint64_t h = fnv1a(format_message(o.steps, ",", o.obs_every, ",", o.obs_stride, ",",
-                                             std::setprecision(17), o.background_sd, ",", o.obs_sd));
+                                             std::setprecision(17), o.background_sd, ",", o.obs_sd, ",",
+                                             o.step_multiple, ",", o.resolved, ",", o.fast_background_sd));
   for (const Matrix* m : {&windows.truth, &windows.background, &windows.observations, &analyses.mean}) {
     h = hash_matrix(*m, h);
   }
@@ -113,6 +114,9 @@ void save_oracle(const OracleData& data, const std::filesystem::path& file) {
   out.attribute("obs_stride", static_cast<long long>(w.options.obs_stride));
   out.attribute("background_sd", w.options.background_sd);
   out.attribute("obs_sd", w.options.obs_sd);
+  out.attribute("step_multiple", static_cast<long long>(w.options.step_multiple));
+  out.attribute("resolved", static_cast<long long>(w.options.resolved));
+  out.attribute("fast_background_sd", w.options.fast_background_sd);
   out.attribute("solve_seconds", data.analyses.seconds);
   out.attribute("mean_rmse", data.analyses.mean_rmse);
   out.add_dimension("state", n);
@@ -140,6 +144,9 @@ OracleData load_oracle(const std::filesystem::path& file) {
   o.obs_stride = static_cast<Index>(in.require_double("obs_stride"));
   o.background_sd = in.require_double("background_sd");
   o.obs_sd = in.require_double("obs_sd");
+  o.step_multiple = static_cast<Index>(in.require_double("step_multiple"));
+  o.resolved = static_cast<Index>(in.require_double("resolved"));
+  o.fast_background_sd = in.require_double("fast_background_sd");
   d.windows.truth = in.read_matrix("truth");
   const Index n = d.windows.truth.rows(), count = d.windows.truth.cols();
   d.windows.background = in.read_matrix("background", count, n);

@@ -19,6 +19,7 @@
 #include "varflow/core/random.h"
 #include "varflow/core/stopwatch.h"
 #include "varflow/amortized/amortized_posterior.h"
+#include "varflow/amortized/problems.h"
 #include "varflow/validation/analysis_comparison.h"
 #include "varflow/validation/emulator_gate.h"
 #include "varflow/emulator/stencil_emulator.h"
@@ -31,14 +32,25 @@ namespace varflow::cycle {
 double SixStepConfig::obs_sd() const { return std::sqrt(obs_error_variance); }
 double SixStepConfig::background_sd() const { return std::sqrt(background_variance); }
 
+bool SixStepConfig::has_predictor_problem() const {
+  const auto names = amortized::problem_names();
+  return std::find(names.begin(), names.end(), model.name) != names.end();
+}
+
 void SixStepConfig::validate() const {
-  if (model.name != "lorenz96") {
-    throw InvalidArgument(format_message("six-step config: model.name = '", model.name,
-                                         "': the cycle runs lorenz96 (step 5's amortized problem and the stencil "
-                                         "emulator are built for it)"));
-  }
   model.make();  // checks the model's parameters by their rules
-  const Index n = state_size();
+  const Index n = resolved_size();
+  check_at_least("six-step config", "emulator.step_multiple", step_multiple, 1);
+  if (step_multiple > 1 && n == state_size()) {
+    throw InvalidArgument(format_message("six-step config: emulator.step_multiple = ", step_multiple,
+                                         " needs a multi-scale model.name (", model.name,
+                                         " has no unresolved variables); use 1"));
+  }
+  if (2 * radius + 1 > n) {
+    throw InvalidArgument(format_message("six-step config: emulator.radius = ", radius, " gives a stencil of ",
+                                         2 * radius + 1, " points, more than the ", n, " resolved variables of ",
+                                         model.name));
+  }
   check_at_least("six-step config", "emulator.train_pairs", train_pairs, 10);
   check_at_least("six-step config", "emulator.stride", stride, 1);
   check_at_least("six-step config", "emulator.held_out", held_out, 1);
@@ -56,7 +68,7 @@ void SixStepConfig::validate() const {
   }
   if (obs_stride > n) {
     throw InvalidArgument(format_message("six-step config: observations.stride = ", obs_stride,
-                                         " must not exceed model.n = ", n));
+                                         " must not exceed the ", n, " resolved variables of ", model.name));
   }
   if (windows > held_out) {
     throw InvalidArgument(format_message("six-step config: oracle.windows = ", windows,
@@ -66,15 +78,16 @@ void SixStepConfig::validate() const {
   check_at_least("six-step config", "threads", threads, 1);
   for (auto [name, v] : {std::pair{"emulator.learning_rate", learning_rate},
                          std::pair{"observations.error_variance", obs_error_variance},
-                         std::pair{"background.variance", background_variance}}) {
+                         std::pair{"background.variance", background_variance},
+                         std::pair{"background.fast_variance", fast_background_variance}}) {
     if (!(v > 0.0) || !std::isfinite(v)) {
       throw InvalidArgument(format_message("six-step config: ", name, " = ", v, " must be positive"));
     }
   }
-  predictor_options().validate();
-  if (on_gate_failure != "stop" && on_gate_failure != "fallback") {
+  if (has_predictor_problem()) predictor_options().validate();
+  if (on_gate_failure != "stop" && on_gate_failure != "fallback" && on_gate_failure != "evaluate") {
     throw InvalidArgument(format_message("six-step config: on_gate_failure = '", on_gate_failure,
-                                         "' is not one of: stop, fallback"));
+                                         "' is not one of: stop, fallback, evaluate"));
   }
 }
 
@@ -164,6 +177,7 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
   o.finish();
   io::ConfigReader b = r.section("background");
   c.background_variance = b.real("variance", c.background_variance);
+  c.fast_background_variance = b.real("fast_variance", c.fast_background_variance);
   b.finish();
   io::ConfigReader cy = r.section("cycling");
   c.window_steps = cy.integer("window_steps", c.window_steps);
@@ -173,6 +187,7 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
   orc.finish();
   io::ConfigReader e = r.section("emulator");
   c.train_pairs = e.integer("train_pairs", c.train_pairs);
+  c.step_multiple = e.integer("step_multiple", c.step_multiple);
   c.stride = e.integer("stride", c.stride);
   c.held_out = e.integer("held_out", c.held_out);
   c.epochs = e.integer("epochs", c.epochs);
@@ -184,7 +199,7 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
   e.finish();
   for (const auto& [key, value] : r.flattened("predictor")) c.predictor[key] = value;
   c.threads = r.integer("threads", c.threads);
-  c.on_gate_failure = r.choice("on_gate_failure", c.on_gate_failure, {"stop", "fallback"});
+  c.on_gate_failure = r.choice("on_gate_failure", c.on_gate_failure, {"stop", "fallback", "evaluate"});
   r.finish();
   c.validate();
   return c;
@@ -195,8 +210,10 @@ std::string SixStepConfig::to_yaml() const {
   os << "model:\n" << model.yaml(2)
      << "observations:\n  every_steps: " << obs_every_steps << "\n  stride: " << obs_stride
      << "\n  error_variance: " << io::shortest_text(obs_error_variance) << "\nbackground:\n  variance: "
-     << io::shortest_text(background_variance) << "\ncycling:\n  window_steps: " << window_steps
-     << "\noracle:\n  windows: " << windows << "\nemulator:\n  train_pairs: " << train_pairs
+     << io::shortest_text(background_variance) << "\n  fast_variance: " << io::shortest_text(fast_background_variance)
+     << "\ncycling:\n  window_steps: " << window_steps
+     << "\noracle:\n  windows: " << windows << "\nemulator:\n  step_multiple: " << step_multiple
+     << "\n  train_pairs: " << train_pairs
      << "\n  stride: " << stride << "\n  held_out: " << held_out << "\n  epochs: " << epochs
      << "\n  hidden: " << hidden << "\n  radius: " << radius << "\n  layers: " << layers
      << "\n  learning_rate: " << io::shortest_text(learning_rate) << "\n  file: \"" << emulator_file << "\""
@@ -333,6 +350,7 @@ class Cycle {
   StepRecord step1() {
     const std::string inputs = Fingerprint()
                                    .add("model", c_.model.yaml(0))
+                                   .add("step_multiple", c_.step_multiple)
                                    .add("train_pairs", c_.train_pairs).add("stride", c_.stride)
                                    .add("held_out", c_.held_out).add("seed", seed_).hex();
     const auto file = dir_ / "physics.nc";
@@ -348,8 +366,9 @@ class Cycle {
     Rng rng = step_rng(seed_, 1);
     Vector x0 = c_.model.rest_state();
     if (x0.size() == 0) x0 = Vector::Ones(c_.state_size());
-    data_.train = emulator::simulate_pairs(*physics_, x0, c_.train_pairs, 1000, c_.stride, rng);
-    data_.held_out = emulator::simulate_pairs(*physics_, x0, c_.held_out, 1000, c_.stride + 2, rng);
+    const Index m = c_.step_multiple;
+    data_.train = emulator::simulate_pairs(*physics_, x0, c_.train_pairs, 1000, c_.stride, rng, m);
+    data_.held_out = emulator::simulate_pairs(*physics_, x0, c_.held_out, 1000, c_.stride + 2 * m, rng, m);
     save_physics(data_, file);
     return {1, "physics forward", StepStatus::kRan, "-", "", "physics.nc", data_.checksum(), inputs, clock.seconds()};
   }
@@ -359,7 +378,9 @@ class Cycle {
                                    .add("step1", s1.checksum).add("windows", c_.windows)
                                    .add("window_steps", c_.window_steps).add("obs_every", c_.obs_every_steps)
                                    .add("obs_stride", c_.obs_stride).add("obs_error_variance", c_.obs_error_variance)
-                                   .add("background_variance", c_.background_variance).add("seed", seed_).hex();
+                                   .add("background_variance", c_.background_variance)
+                                   .add("fast_background_variance", c_.fast_background_variance)
+                                   .add("seed", seed_).hex();
     const auto file = dir_ / "oracle.nc";
     if (auto r = reusable(2, inputs, [&] {
           oracle_ = load_oracle(file);
@@ -379,6 +400,11 @@ class Cycle {
     wo.obs_stride = c_.obs_stride;
     wo.obs_sd = c_.obs_sd();
     wo.background_sd = c_.background_sd();
+    if (c_.resolved_size() < c_.state_size()) {
+      wo.resolved = c_.resolved_size();
+      wo.step_multiple = c_.step_multiple;
+      wo.fast_background_sd = std::sqrt(c_.fast_background_variance);
+    }
     Rng rng = step_rng(seed_, 2);
     oracle_.windows = make_held_out_windows(*physics_, truths, wo, rng);
     oracle_.analyses = solve_oracle(oracle_.windows, physics_);
@@ -391,7 +417,8 @@ class Cycle {
       << a.mean_rmse << " (background sd " << c_.background_sd() << ")";
     r.gate = g.str();
     r.detail = format_message("strong-constraint 4D-Var (Ceres) with the physics, dense Laplace posterior; ",
-                              c_.windows, " windows of ", c_.window_steps, " steps, every ", c_.obs_stride,
+                              c_.windows, " windows of ", c_.window_steps, " steps (x ", c_.step_multiple,
+                              " physics steps), every ", c_.obs_stride,
                               "-th point observed at steps 0, ", c_.obs_every_steps, ", ..; obs sd ", c_.obs_sd(),
                               ", background sd ", c_.background_sd(), "; solves ", a.seconds, " s");
     log_ << "  " << r.gate << "\n";
@@ -407,10 +434,10 @@ class Cycle {
       throw InvalidArgument(format_message("six-step config: emulator.file = '", c_.emulator_file, "': ", e.what()));
     }
     const auto& ec = emu->config();
-    if (ec.grid != c_.state_size() || ec.dt != c_.dt()) {
+    if (ec.grid != c_.resolved_size() || ec.dt != c_.emulator_dt()) {
       throw InvalidArgument(format_message("six-step config: emulator.file = '", c_.emulator_file,
-                                           "' emulates n = ", ec.grid, ", dt = ", ec.dt, "; the physics has n = ",
-                                           c_.state_size(), ", dt = ", c_.dt()));
+                                           "' emulates n = ", ec.grid, ", dt = ", ec.dt, "; the cycle needs n = ",
+                                           c_.resolved_size(), ", dt = ", c_.emulator_dt()));
     }
     return emu;
   }
@@ -425,6 +452,8 @@ class Cycle {
       f.add("radius", c_.radius).add("hidden", c_.hidden).add("layers", c_.layers).add("epochs", c_.epochs)
           .add("learning_rate", c_.learning_rate).add("threads", c_.threads);
     }
+    // A multi-scale physics adds the forecast-skill check over the window's leads.
+    if (c_.resolved_size() < c_.state_size()) f.add("skill_leads", c_.window_steps);
     const std::string inputs = f.hex();
     const auto file = dir_ / "emulator.nc";
     std::shared_ptr<const emulator::StencilEmulator> loaded;
@@ -433,6 +462,7 @@ class Cycle {
           return loaded->checksum();
         })) {
       emulator_ = loaded;
+      emulator_gated_ = r->gate.rfind("training failed", 0) != 0;
       emulator_promoted_ = r->status == StepStatus::kPassed;
       return *r;
     }
@@ -447,11 +477,12 @@ class Cycle {
       r.detail = format_message("emulator loaded from '", c_.emulator_file, "' (checksum ", given->checksum(), ")\n");
     } else {
       emulator::StencilEmulatorConfig ec;
-      ec.grid = c_.state_size();
+      ec.grid = c_.resolved_size();
       ec.radius = c_.radius;
       ec.hidden = c_.hidden;
       ec.layers = c_.layers;
-      ec.dt = c_.dt();
+      ec.dt = c_.emulator_dt();
+      ec.physics = c_.model.name;
       emu = std::make_shared<emulator::StencilEmulator>(ec);
       emu->initialize(rng);
       nn::TrainingOptions to;
@@ -462,7 +493,8 @@ class Cycle {
       to.patience = 0;
       log_ << "step 3: training the emulator (" << emu->parameters().size() << " weights, " << c_.epochs
            << " epochs)\n";
-      const auto summary = emulator::train_emulator(*emu, data_.train, to, rng, nn::log_every_tenth(log_, "  "));
+      const auto summary = emulator::train_emulator(*emu, emulator::leading_rows(data_.train, c_.resolved_size()), to,
+                                                    rng, nn::log_every_tenth(log_, "  "));
       r.detail = summary.brief_report() + "\n";
       if (!summary.ok()) {
         trained = false;
@@ -470,14 +502,31 @@ class Cycle {
       }
     }
     if (trained) {
-      const auto gate = emulator_gate(*emu, *physics_, data_.held_out.states, rng);
-      r.status = gate.passed() ? StepStatus::kPassed : StepStatus::kFailed;
+      EmulatorGateOptions go;
+      go.step_multiple = c_.step_multiple;
+      const auto gate = emulator_gate(*emu, *physics_, data_.held_out.states, rng, go);
+      bool passed = gate.passed();
       std::ostringstream g;
       g << std::setprecision(3) << "forward error " << gate.forward_error << " (must be < " << gate.forward_tolerance
         << "); Jacobian norm diff " << gate.max_jacobian_difference << " (< " << gate.operator_norm_tolerance << ")"
         << "; TL/AD " << (gate.adjoint_passed ? "pass" : "FAIL");
-      r.gate = g.str();
       r.detail += gate.report();
+      emulator_gated_ = true;
+      // A closure of a multi-scale physics must beat the truncated model (the coupling dropped) at
+      // every lead of the window: evidence that it learned the coupling.
+      if (const auto truncated = c_.model.truncated(); truncated && c_.resolved_size() < c_.state_size()) {
+        const Index leads = std::max<Index>(c_.window_steps, 1);
+        const ForecastSkill skill = forecast_skill(*emu, *truncated, c_.step_multiple, *physics_, c_.step_multiple,
+                                                   c_.dt(), data_.held_out.states, leads);
+        const bool better = skill.model_better();
+        passed = passed && better;
+        g << "; skill over " << leads << " leads: RMSE " << skill.model_rmse.back() << " vs truncated "
+          << skill.baseline_rmse.back() << " at lead " << skill.lead_time.back() << " ("
+          << (better ? "better at every lead" : "NOT better at every lead") << ")";
+        r.detail += "forecast skill against the physics' resolved variables (held-out states):\n" + skill.table();
+      }
+      r.status = passed ? StepStatus::kPassed : StepStatus::kFailed;
+      r.gate = g.str();
     }
     emu->save(file);
     r.checksum = emu->checksum();
@@ -489,8 +538,10 @@ class Cycle {
   }
 
   // The model a later step uses: the emulator while every gate it went through passed (step 3, and
-  // step 4 when `s4` is given), the physics on fallback, none when the cycle stops. `identity` names
-  // it for the fingerprints; `note` starts the gate line of a step that does not use the emulator.
+  // step 4 when `s4` is given), the physics on fallback, none when the cycle stops. With `evaluate`,
+  // step 4 measures an emulator that step 3 refused (nothing is promoted: step 5 stops). `identity`
+  // names it for the fingerprints; `note` starts the gate line of a step that does not use a
+  // promoted emulator.
   std::shared_ptr<const Model> promoted_model(const StepRecord& s3, const StepRecord* s4, std::string* identity,
                                               std::string* note) const {
     if (emulator_promoted_ && (!s4 || s4->status == StepStatus::kPassed)) {
@@ -498,6 +549,11 @@ class Cycle {
       return emulator_;
     }
     const std::string why = emulator_promoted_ ? "step 4 not promoted" : "step 3 not promoted";
+    if (c_.on_gate_failure == "evaluate" && !s4 && emulator_gated_) {
+      *identity = format_message("emulator ", s3.checksum, " evaluated (", why, ")");
+      *note = "evaluated, not promoted (" + why + "): ";
+      return emulator_;
+    }
     if (c_.on_gate_failure == "fallback") {
       *identity = format_message("physics ", physics_->name(), " (fallback: emulator ",
                                  s3.checksum, ", ", why, ")");
@@ -522,12 +578,16 @@ class Cycle {
     const Stopwatch clock;
     log_ << "step 4: " << c_.windows << " windows with " << model->name() << " against the oracle\n";
     const auto cmp = compare_with_oracle(oracle_.windows, oracle_.analyses, physics_, model);
+
     r.status = cmp.passed() ? StepStatus::kPassed : StepStatus::kFailed;
     std::ostringstream g;
     g << std::setprecision(3) << "max |d| " << std::abs(cmp.agreement.worst_difference.value) << " (<= "
       << cmp.agreement.options.tolerance_sigma << " sigma); spread " << cmp.agreement.min_spread.value << ".."
       << cmp.agreement.max_spread.value << " (in [" << cmp.agreement.options.min_spread_ratio << ", "
-      << cmp.agreement.options.max_spread_ratio << "]); speed-up " << cmp.speedup();
+      << cmp.agreement.options.max_spread_ratio << "]); speed-up " << cmp.speedup() << " (physics "
+      << cmp.physics_seconds / static_cast<double>(cmp.windows) << " s/window, " << cmp.physics_steps << " steps of "
+      << cmp.physics_size << " variables; model " << cmp.emulator_seconds / static_cast<double>(cmp.windows)
+      << " s/window, " << cmp.model_steps << " steps of " << cmp.model_size << ")";
     if (cmp.failed_solves > 0) g << "; " << cmp.failed_solves << " windows without a converged solve";
     r.gate += g.str();
     r.detail = cmp.report();
@@ -551,6 +611,14 @@ class Cycle {
     StepRecord r{5, "amortized predictor", StepStatus::kSkipped, note, "", "", "", inputs, 0.0};
     if (!model) {
       log_ << "step 5: " << note << "\n";
+      return r;
+    }
+    if (!c_.has_predictor_problem()) {
+      std::string names;
+      for (const auto& n : amortized::problem_names()) names += (names.empty() ? "" : ", ") + n;
+      r.gate = format_message("not available: step 5 trains the amortized problem of the physics, and none is "
+                              "registered for model.name = '", c_.model.name, "' (problems: ", names, ")");
+      log_ << "step 5: " << r.gate << "\n";
       return r;
     }
     const Stopwatch clock;
@@ -584,6 +652,7 @@ class Cycle {
   std::shared_ptr<emulator::StencilEmulator> given_emulator_;  // from emulator_file, if set
   std::shared_ptr<const emulator::StencilEmulator> emulator_;
   bool emulator_promoted_ = false;
+  bool emulator_gated_ = false;  // the emulator was trained (or loaded) and went through step 3's gate
 };
 
 }  // namespace

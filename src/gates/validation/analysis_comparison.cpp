@@ -26,10 +26,13 @@ void WindowOptions::validate() const {
   check_at_least("WindowOptions", "steps", steps, 1);
   check_at_least("WindowOptions", "obs_every", obs_every, 1);
   check_at_least("WindowOptions", "obs_stride", obs_stride, 1);
+  check_at_least("WindowOptions", "step_multiple", step_multiple, 1);
+  check_at_least("WindowOptions", "resolved", resolved, 0);
   if (obs_every > steps) {
     throw InvalidArgument(format_message("WindowOptions: obs_every = ", obs_every, " must not exceed steps = ", steps));
   }
-  for (auto [name, v] : {std::pair{"background_sd", background_sd}, std::pair{"obs_sd", obs_sd}}) {
+  for (auto [name, v] : {std::pair{"background_sd", background_sd}, std::pair{"obs_sd", obs_sd},
+                         std::pair{"fast_background_sd", fast_background_sd}}) {
     if (!(v > 0.0) || !std::isfinite(v)) {
       throw InvalidArgument(format_message("WindowOptions: ", name, " = ", v, " must be positive"));
     }
@@ -39,8 +42,16 @@ void WindowOptions::validate() const {
 void HeldOutWindows::validate() const {
   options.validate();
   const Index n = truth.rows(), w = truth.cols();
-  const Index rows = options.slots() * observed_points(n, options.obs_stride);
-  if (n < options.obs_stride || w < 1) {
+  if (options.resolved > n) {
+    throw InvalidArgument(format_message("HeldOutWindows: options.resolved = ", options.resolved,
+                                         " exceeds the state size ", n));
+  }
+  if (resolved_size() == n && options.step_multiple != 1) {
+    throw InvalidArgument(format_message("HeldOutWindows: options.step_multiple = ", options.step_multiple,
+                                         " needs a reduced model (options.resolved below the state size ", n, ")"));
+  }
+  const Index rows = options.slots() * observed_points(resolved_size(), options.obs_stride);
+  if (resolved_size() < options.obs_stride || w < 1) {
     throw InvalidArgument(format_message("HeldOutWindows: truth is ", n, " x ", w, "; need at least one window of ",
                                          options.obs_stride, " or more points"));
   }
@@ -56,18 +67,28 @@ void HeldOutWindows::validate() const {
 
 AssimilationWindow HeldOutWindows::window(Index w, std::shared_ptr<const Model> model) const {
   assert(w >= 0 && w < count());
-  const Index n = state_size();
-  const auto h = std::make_shared<SubsetObservation>(SubsetObservation::every(n, options.obs_stride));
+  const Index n = state_size(), nr = resolved_size();
+  const Index size = model ? model->state_size() : 0;
+  if (size != n && size != nr) {
+    throw InvalidArgument(format_message("HeldOutWindows::window: the model has state size ", size,
+                                         "; the windows need ", n, " (physics) or ", nr, " (resolved components)"));
+  }
+  const bool full = size == n;
+  const Index multiple = full ? options.step_multiple : 1;
+  const auto h = std::make_shared<SubsetObservation>(
+      SubsetObservation(size, SubsetObservation::every(nr, options.obs_stride).indices()));
   const Index m = h->obs_size();
   const auto r = std::make_shared<DiagonalCovariance>(Vector::Constant(m, options.obs_sd * options.obs_sd));
+  Vector variance = Vector::Constant(size, options.background_sd * options.background_sd);
+  variance.tail(size - nr).setConstant(options.fast_background_sd * options.fast_background_sd);
   AssimilationWindow window;
-  window.background = background.col(w);
-  window.b = std::make_shared<DiagonalCovariance>(Vector::Constant(n, options.background_sd * options.background_sd));
+  window.background = background.col(w).head(size);
+  window.b = std::make_shared<DiagonalCovariance>(variance);
   window.model = std::move(model);
-  window.steps = options.steps;
+  window.steps = options.steps * multiple;
   for (Index slot = 0; slot < options.slots(); ++slot) {
     Observations o;
-    o.step = slot * options.obs_every;
+    o.step = slot * options.obs_every * multiple;
     o.values = observations.col(w).segment(slot * m, m);
     o.op = h;
     o.r = r;
@@ -84,8 +105,15 @@ HeldOutWindows make_held_out_windows(const Model& physics, const Matrix& truths,
     throw InvalidArgument(format_message("make_held_out_windows: truths have ", n, " rows, the model state size is ",
                                          physics.state_size()));
   }
-  const SubsetObservation h = SubsetObservation::every(n, options.obs_stride);
+  if (options.resolved > n) {
+    throw InvalidArgument(format_message("make_held_out_windows: options.resolved = ", options.resolved,
+                                         " exceeds the model state size ", n));
+  }
+  const Index nr = options.resolved > 0 ? options.resolved : n;
+  const SubsetObservation h(n, SubsetObservation::every(nr, options.obs_stride).indices());
   const Index m = h.obs_size();
+  Vector sd = Vector::Constant(n, options.background_sd);
+  sd.tail(n - nr).setConstant(options.fast_background_sd);
   HeldOutWindows out;
   out.options = options;
   out.truth = truths;
@@ -93,14 +121,16 @@ HeldOutWindows make_held_out_windows(const Model& physics, const Matrix& truths,
   out.observations.resize(options.slots() * m, truths.cols());
   Vector y;
   for (Index w = 0; w < truths.cols(); ++w) {
-    out.background.col(w) = truths.col(w) + options.background_sd * rng.normal_vector(n);
+    out.background.col(w) = truths.col(w) + sd.cwiseProduct(rng.normal_vector(n));
     Vector x = truths.col(w);
     for (Index k = 0; k <= options.steps; ++k) {
       if (k % options.obs_every == 0) {
         h.apply(x, y);
         out.observations.col(w).segment((k / options.obs_every) * m, m) = y + options.obs_sd * rng.normal_vector(m);
       }
-      if (k < options.steps) physics.step(x);
+      if (k < options.steps) {
+        for (Index s = 0; s < options.step_multiple; ++s) physics.step(x);
+      }
     }
   }
   out.validate();
@@ -113,11 +143,13 @@ Index OracleAnalyses::converged_count() const {
   return c;
 }
 
-std::shared_ptr<const Posterior> OracleAnalyses::posterior(Index w) const {
+std::shared_ptr<const Posterior> OracleAnalyses::posterior(Index w, Index resolved) const {
   assert(w >= 0 && w < mean.cols());
   if (!converged[static_cast<std::size_t>(w)]) return nullptr;
-  return std::make_shared<GaussianPosterior>(Vector(mean.col(w)),
-                                             std::make_shared<DenseCovariance>(covariance[static_cast<std::size_t>(w)]));
+  const Index k = resolved > 0 ? resolved : mean.rows();
+  const Matrix& c = covariance[static_cast<std::size_t>(w)];
+  return std::make_shared<GaussianPosterior>(Vector(mean.col(w).head(k)),
+                                             std::make_shared<DenseCovariance>(Matrix(c.topLeftCorner(k, k))));
 }
 
 OracleAnalyses solve_oracle(const HeldOutWindows& windows, std::shared_ptr<const Model> physics) {
@@ -142,7 +174,11 @@ OracleAnalyses solve_oracle(const HeldOutWindows& windows, std::shared_ptr<const
   }
   out.seconds = clock.seconds();
   for (Index w = 0; w < count; ++w) {
-    if (out.converged[static_cast<std::size_t>(w)]) out.mean_rmse += rmse(out.mean.col(w), windows.truth.col(w));
+    // Over the resolved components (for a multi-scale physics, the ones observed and compared).
+    const Index k = windows.resolved_size();
+    if (out.converged[static_cast<std::size_t>(w)]) {
+      out.mean_rmse += rmse(out.mean.col(w).head(k), windows.truth.col(w).head(k));
+    }
   }
   if (out.converged_count() > 0) out.mean_rmse /= static_cast<double>(out.converged_count());
   return out;
@@ -155,6 +191,8 @@ std::string AnalysisComparison::report() const {
      << (failed_solves ? format_message(" (", failed_solves, " solves did not converge)") : std::string()) << "\n";
   os << "  wall clock: physics " << physics_seconds << " s, emulator " << emulator_seconds << " s, speed-up "
      << speedup() << "\n";
+  os << "  one TL/AD sweep: physics " << physics_steps << " steps of " << physics_size << " variables, model "
+     << model_steps << " steps of " << model_size << " variables\n";
   os << "  analysis RMSE vs truth: physics " << mean_physics_rmse << ", emulator " << mean_emulator_rmse << "\n";
   os << agreement.report();
   return os.str();
@@ -164,11 +202,15 @@ AnalysisComparison compare_with_oracle(const HeldOutWindows& windows, const Orac
                                        std::shared_ptr<const Model> physics, std::shared_ptr<const Model> model,
                                        const AgreementOptions& agreement) {
   windows.validate();
-  const Index n = windows.state_size();
-  if (!physics || !model || physics->state_size() != n || model->state_size() != n) {
+  const Index n = windows.state_size(), nr = windows.resolved_size();
+  if (!physics || !model || physics->state_size() != n ||
+      (model->state_size() != n && model->state_size() != nr)) {
     throw InvalidArgument(format_message("compare_with_oracle: physics and model must be non-null models of the "
-                                         "windows' state size ", n));
+                                         "windows' state size ", n, " (the model may have the resolved size ", nr,
+                                         ")"));
   }
+  // The agreement is on the components both analyses have.
+  const Index compared = model->state_size();
   if (oracle.mean.cols() != windows.count() || oracle.mean.rows() != n ||
       static_cast<Index>(oracle.converged.size()) != windows.count()) {
     throw InvalidArgument(format_message("compare_with_oracle: the oracle has ", oracle.mean.cols(),
@@ -178,6 +220,10 @@ AnalysisComparison compare_with_oracle(const HeldOutWindows& windows, const Orac
   const StrongFourDVar solver;
   AnalysisComparison out;
   out.windows = windows.count();
+  out.physics_size = n;
+  out.model_size = compared;
+  out.physics_steps = windows.window(0, physics).steps;
+  out.model_steps = windows.window(0, model).steps;
   std::vector<AgreementEvent> events;
   for (Index w = 0; w < windows.count(); ++w) {
     const Stopwatch physics_clock;
@@ -187,13 +233,14 @@ AnalysisComparison compare_with_oracle(const HeldOutWindows& windows, const Orac
     const Stopwatch model_clock;
     const VarResult r = solver.solve(windows.window(w, model), &summary);
     out.emulator_seconds += model_clock.seconds();
-    const auto reference = oracle.posterior(w);
+    const auto reference = oracle.posterior(w, compared);
     if (!reference || !summary.converged() || !r.posterior) {
       ++out.failed_solves;
       continue;
     }
-    out.mean_physics_rmse += rmse(reference->mean(), windows.truth.col(w));
-    out.mean_emulator_rmse += rmse(r.analysis, windows.truth.col(w));
+    const Vector truth = windows.truth.col(w).head(compared);
+    out.mean_physics_rmse += rmse(reference->mean(), truth);
+    out.mean_emulator_rmse += rmse(r.analysis, truth);
     events.push_back({format_message("window_", w), r.posterior, reference});
   }
   const Index good = static_cast<Index>(events.size());

@@ -21,6 +21,7 @@ void EmulatorGateOptions::validate() const {
   positive("power_tolerance", power_tolerance);
   check_at_least("EmulatorGateOptions", "jacobian_states", jacobian_states, 1);
   check_at_least("EmulatorGateOptions", "power_iterations", power_iterations, 1);
+  check_at_least("EmulatorGateOptions", "step_multiple", step_multiple, 1);
 }
 
 std::string EmulatorGateResult::report() const {
@@ -44,12 +45,19 @@ std::string EmulatorGateResult::report() const {
 EmulatorGateResult emulator_gate(const Model& emulator, const Model& physics, const Matrix& held_out, Rng& rng,
                                  const EmulatorGateOptions& options) {
   options.validate();
-  const Index n = physics.state_size();
-  if (emulator.state_size() != n || held_out.rows() != n || held_out.cols() < 1) {
+  const Index full = physics.state_size(), n = emulator.state_size(), m = options.step_multiple;
+  if (n > full || n < 1 || held_out.rows() != full || held_out.cols() < 1) {
     throw InvalidArgument(format_message("emulator_gate: emulator state size ", emulator.state_size(),
-                                         ", physics ", n, ", held-out states ", held_out.rows(), " x ",
-                                         held_out.cols(), " (sizes must agree, at least one state)"));
+                                         ", physics ", full, ", held-out states ", held_out.rows(), " x ",
+                                         held_out.cols(), " (the emulator resolves at most the physics' components; "
+                                         "held-out states are physics states, at least one)"));
   }
+  // The physics over one emulator step, from a full state; the resolved part of the result.
+  const auto advance = [&](const Vector& x) {
+    Vector y = x;
+    for (Index k = 0; k < m; ++k) physics.step(y);
+    return Vector(y.head(n));
+  };
   EmulatorGateResult r;
   r.forward_tolerance = options.forward_tolerance;
   r.operator_norm_tolerance = options.operator_norm_tolerance;
@@ -60,12 +68,13 @@ EmulatorGateResult emulator_gate(const Model& emulator, const Model& physics, co
   double sum = 0.0, err2 = 0.0, inc2 = 0.0;
   r.max_forward_error = 0.0;
   for (Index j = 0; j < states; ++j) {
-    Vector xm = held_out.col(j), xe = held_out.col(j);
-    physics.step(xm);
+    const Vector x0 = held_out.col(j).head(n);
+    const Vector xm = advance(held_out.col(j));
+    Vector xe = x0;
     double e = std::numeric_limits<double>::infinity();
     try {
       emulator.step(xe);
-      const double inc = (xm - held_out.col(j)).norm();
+      const double inc = (xm - x0).norm();
       e = (xe - xm).norm() / (inc > 0.0 ? inc : std::numeric_limits<double>::min());
       err2 += (xe - xm).squaredNorm();
       inc2 += inc * inc;
@@ -90,29 +99,37 @@ EmulatorGateResult emulator_gate(const Model& emulator, const Model& physics, co
   r.max_jacobian_difference = 0.0;
   r.adjoint_passed = true;
   for (Index j = 0; j < jstates; ++j) {
-    const Vector x = held_out.col(j);
+    const Vector x = held_out.col(j).head(n);
+    // The physics states of the m steps, for P M'^m P^T and its transpose.
+    std::vector<Vector> path{held_out.col(j)};
+    for (Index k = 1; k < m; ++k) {
+      path.push_back(path.back());
+      physics.step(path.back());
+    }
+    const auto physics_tangent = [&](const Vector& v) {
+      Vector d = Vector::Zero(full);
+      d.head(n) = v;
+      for (Index k = 0; k < m; ++k) physics.step_tangent(path[static_cast<std::size_t>(k)], d);
+      return Vector(d.head(n));
+    };
+    const auto physics_adjoint = [&](const Vector& w) {
+      Vector a = Vector::Zero(full);
+      a.head(n) = w;
+      for (Index k = m - 1; k >= 0; --k) physics.step_adjoint(path[static_cast<std::size_t>(k)], a);
+      return Vector(a.head(n));
+    };
     const VectorMap diff = [&](const Vector& v) {
-      Vector a = v, b = v;
+      Vector a = v;
       emulator.step_tangent(x, a);
-      physics.step_tangent(x, b);
-      return Vector(a - b);
+      return Vector(a - physics_tangent(v));
     };
     const VectorMap diff_t = [&](const Vector& w) {
-      Vector a = w, b = w;
+      Vector a = w;
       emulator.step_adjoint(x, a);
-      physics.step_adjoint(x, b);
-      return Vector(a - b);
+      return Vector(a - physics_adjoint(w));
     };
-    const VectorMap phys = [&](const Vector& v) {
-      Vector b = v;
-      physics.step_tangent(x, b);
-      return b;
-    };
-    const VectorMap phys_t = [&](const Vector& w) {
-      Vector b = w;
-      physics.step_adjoint(x, b);
-      return b;
-    };
+    const VectorMap phys = physics_tangent;
+    const VectorMap phys_t = physics_adjoint;
     double rho = std::numeric_limits<double>::infinity();
     try {
       const OperatorNormEstimate d =
@@ -141,6 +158,74 @@ EmulatorGateResult emulator_gate(const Model& emulator, const Model& physics, co
   }
   r.jacobian_passed = r.max_jacobian_difference < options.operator_norm_tolerance;
   return r;
+}
+
+bool ForecastSkill::model_better(double factor) const {
+  if (model_rmse.empty()) return false;
+  for (std::size_t l = 0; l < model_rmse.size(); ++l) {
+    if (!(model_rmse[l] * factor <= baseline_rmse[l])) return false;
+  }
+  return true;
+}
+
+std::string ForecastSkill::table() const {
+  std::ostringstream os;
+  os.precision(3);
+  os << "  lead time | RMSE emulator | RMSE truncated (no closure)   (climatology " << climatology_rmse << ")\n";
+  for (std::size_t l = 0; l < model_rmse.size(); ++l) {
+    os << "  " << lead_time[l] << " | " << model_rmse[l] << " | " << baseline_rmse[l] << "\n";
+  }
+  return os.str();
+}
+
+ForecastSkill forecast_skill(const Model& model, const Model& baseline, Index baseline_steps, const Model& physics,
+                             Index step_multiple, double physics_dt, const Matrix& held_out, Index steps) {
+  const Index n = model.state_size(), full = physics.state_size();
+  if (baseline.state_size() != n || n > full || held_out.rows() != full || held_out.cols() < 1) {
+    throw InvalidArgument(format_message("forecast_skill: model size ", n, ", baseline ", baseline.state_size(),
+                                         ", physics ", full, ", held-out states ", held_out.rows(), " x ",
+                                         held_out.cols()));
+  }
+  check_at_least("forecast_skill", "steps", steps, 1);
+  check_at_least("forecast_skill", "step_multiple", step_multiple, 1);
+  check_at_least("forecast_skill", "baseline_steps", baseline_steps, 1);
+  ForecastSkill s;
+  const auto count = static_cast<std::size_t>(steps);
+  std::vector<double> e_model(count, 0.0), e_base(count, 0.0);
+  const double inf = std::numeric_limits<double>::infinity();
+  const Matrix slow = held_out.topRows(n);
+  const double mean = slow.mean();
+  s.climatology_rmse = std::sqrt(2.0 * (slow.array() - mean).square().mean());
+  for (Index j = 0; j < held_out.cols(); ++j) {
+    Vector x = held_out.col(j);
+    Vector xm = x.head(n), xb = x.head(n);
+    bool model_ok = true, base_ok = true;
+    for (std::size_t l = 0; l < count; ++l) {
+      for (Index k = 0; k < step_multiple; ++k) physics.step(x);
+      try {
+        if (model_ok) model.step(xm);
+      } catch (const Error&) {
+        model_ok = false;
+      }
+      try {
+        if (base_ok) {
+          for (Index k = 0; k < baseline_steps; ++k) baseline.step(xb);
+        }
+      } catch (const Error&) {
+        base_ok = false;
+      }
+      e_model[l] += model_ok ? (xm - x.head(n)).squaredNorm() : inf;
+      e_base[l] += base_ok ? (xb - x.head(n)).squaredNorm() : inf;
+    }
+  }
+  const double norm = static_cast<double>(n * held_out.cols());
+  for (std::size_t l = 0; l < count; ++l) {
+    s.lead_time.push_back(static_cast<double>((static_cast<Index>(l) + 1) * step_multiple) *
+                          (physics_dt > 0.0 ? physics_dt : 1.0 / static_cast<double>(step_multiple)));
+    s.model_rmse.push_back(std::sqrt(e_model[l] / norm));
+    s.baseline_rmse.push_back(std::sqrt(e_base[l] / norm));
+  }
+  return s;
 }
 
 }  // namespace varflow

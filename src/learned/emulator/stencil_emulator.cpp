@@ -190,8 +190,9 @@ std::unique_ptr<StencilEmulator> StencilEmulator::load(const std::filesystem::pa
 }
 
 TrajectoryPairs simulate_pairs(const Model& physics, const Vector& x0, Index count, Index spinup, Index stride,
-                               Rng& rng) {
+                               Rng& rng, Index step_multiple) {
   check_at_least("simulate_pairs", "count", count, 1);
+  check_at_least("simulate_pairs", "step_multiple", step_multiple, 1);
   check_at_least("simulate_pairs", "spinup", spinup, 0);
   check_at_least("simulate_pairs", "stride", stride, 1);
   const Index n = physics.state_size();
@@ -203,11 +204,18 @@ TrajectoryPairs simulate_pairs(const Model& physics, const Vector& x0, Index cou
   TrajectoryPairs p{Matrix(n, count), Matrix(n, count)};
   for (Index j = 0; j < count; ++j) {
     p.states.col(j) = x;
-    physics.step(x);
+    for (Index k = 0; k < step_multiple; ++k) physics.step(x);
     p.next.col(j) = x;
-    for (Index k = 1; k < stride; ++k) physics.step(x);
+    for (Index k = step_multiple; k < stride; ++k) physics.step(x);
   }
   return p;
+}
+
+TrajectoryPairs leading_rows(const TrajectoryPairs& pairs, Index rows) {
+  if (rows < 1 || rows > pairs.states.rows()) {
+    throw InvalidArgument(format_message("leading_rows: rows = ", rows, " must be in [1, ", pairs.states.rows(), "]"));
+  }
+  return {pairs.states.topRows(rows), pairs.next.topRows(rows)};
 }
 
 namespace {

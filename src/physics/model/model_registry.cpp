@@ -7,6 +7,7 @@
 #include "varflow/model/linear_model.h"
 #include "varflow/model/lorenz63.h"
 #include "varflow/model/lorenz96.h"
+#include "varflow/model/lorenz96_two_scale.h"
 
 namespace varflow {
 
@@ -26,6 +27,34 @@ std::vector<ModelEntry> builtin_models() {
                },
                [](const ModelParameters& p) {
                  return Vector(Vector::Constant(static_cast<Index>(p.at("n")), p.at("forcing")));
+               },
+               nullptr, nullptr});
+  // Defaults: Arnold et al. 2013 / Gagne et al. 2020. Rasp 2020: k: 36, j: 10, forcing: 10.
+  m.push_back({"lorenz96_two_scale",
+               "Lorenz (1996) two-scale model: k slow variables, j fast ones each, RK4 (defaults: Arnold et al. 2013; "
+               "Rasp 2020: k 36, j 10, forcing 10)",
+               {NumericOption::integer("k", 8, 4, "slow variables K"),
+                NumericOption::integer("j", 32, 1, "fast variables J per slow variable"),
+                NumericOption::real("forcing", 20.0, Rule::kFinite, "forcing F of the slow variables"),
+                NumericOption::real("h", 1.0, Rule::kFinite, "coupling constant h"),
+                NumericOption::real("b", 10.0, Rule::kPositive, "spatial-scale ratio b"),
+                NumericOption::real("c", 10.0, Rule::kPositive, "time-scale ratio c"),
+                NumericOption::real("dt", 0.0025, Rule::kPositive, "time step (must resolve the fast scale)")},
+               [](const ModelParameters& p) {
+                 TwoScaleLorenz96Parameters q;
+                 q.k = static_cast<Index>(p.at("k"));
+                 q.j = static_cast<Index>(p.at("j"));
+                 q.forcing = p.at("forcing");
+                 q.h = p.at("h");
+                 q.b = p.at("b");
+                 q.c = p.at("c");
+                 q.dt = p.at("dt");
+                 return std::make_shared<TwoScaleLorenz96>(q);
+               },
+               nullptr,
+               [](const ModelParameters& p) { return static_cast<Index>(p.at("k")); },
+               [](const ModelParameters& p) -> std::shared_ptr<const Model> {
+                 return std::make_shared<Lorenz96>(static_cast<Index>(p.at("k")), p.at("forcing"), p.at("dt"));
                }});
   m.push_back({"lorenz63", "Lorenz (1963) three-variable model, RK4",
                {NumericOption::real("sigma", 10.0, Rule::kFinite, "Prandtl number sigma"),
@@ -35,7 +64,7 @@ std::vector<ModelEntry> builtin_models() {
                [](const ModelParameters& p) {
                  return std::make_shared<Lorenz63>(p.at("dt"), p.at("sigma"), p.at("rho"), p.at("beta"));
                },
-               nullptr});
+               nullptr, nullptr, nullptr});
   m.push_back({"advection_diffusion",
                "1-D periodic advection-diffusion (upwind advection, centred diffusion, explicit Euler)",
                {NumericOption::integer("n", 40, 3, "number of grid points"),
@@ -47,7 +76,7 @@ std::vector<ModelEntry> builtin_models() {
                  return std::make_shared<AdvectionDiffusion1D>(static_cast<Index>(p.at("n")), p.at("velocity"),
                                                                p.at("diffusivity"), p.at("dt"), p.at("ds"));
                },
-               nullptr});
+               nullptr, nullptr, nullptr});
   return m;
 }
 
@@ -92,6 +121,16 @@ std::shared_ptr<const Model> ModelSpec::make() const {
 Vector ModelSpec::rest_state() const {
   const ModelEntry& e = find_model(name);
   return e.rest_state ? e.rest_state(parameters) : Vector();
+}
+
+std::shared_ptr<const Model> ModelSpec::truncated() const {
+  const ModelEntry& e = find_model(name);
+  return e.truncated ? e.truncated(parameters) : nullptr;
+}
+
+Index ModelSpec::resolved_size() const {
+  const ModelEntry& e = find_model(name);
+  return e.resolved_size ? e.resolved_size(parameters) : make()->state_size();
 }
 
 std::string ModelSpec::yaml(int indent) const {

@@ -1,0 +1,36 @@
+# The two-scale cycle of configs/six_step_two_scale.yaml (nightly, about a minute), against the
+# outcome design/cycle.md documents: steps 1-2 pass on the full physics; step 3 trains the closure
+# of the slow variables, which beats the truncated model at every lead but is refused by the
+# one-step forward criterion; with `evaluate`, step 4 measures it against the full-physics oracle
+# and passes the agreement gate, printing its speed-up; step 5 stops; exit 1.
+# Usage: cmake -DVARFLOW=<varflow> -DCONFIG=<yaml> -DOUT=<dir> -P two_scale_run.cmake
+include(${CMAKE_CURRENT_LIST_DIR}/../cmake/expect.cmake)
+file(REMOVE_RECURSE ${OUT})
+expect(1 "steps computed by this run: 5 of 5" ${VARFLOW} six-step --config ${CONFIG} --out ${OUT})
+file(READ ${OUT}/manifest.json manifest)
+function(step_field index field out)
+  string(JSON value GET "${manifest}" steps ${index} ${field})
+  set(${out} "${value}" PARENT_SCOPE)
+endfunction()
+step_field(1 status s2)
+if(NOT s2 STREQUAL "passed")
+  message(FATAL_ERROR "step 2: ${s2}")
+endif()
+step_field(2 gate g3)
+foreach(fragment "forward error" "better at every lead")
+  string(FIND "${g3}" "${fragment}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "step 3's gate line lacks '${fragment}': ${g3}")
+  endif()
+endforeach()
+step_field(3 status s4)
+step_field(3 gate g4)
+if(NOT s4 STREQUAL "passed")
+  message(FATAL_ERROR "step 4: ${s4}: ${g4}")
+endif()
+string(FIND "${g4}" "speed-up" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "step 4's gate line lacks the speed-up: ${g4}")
+endif()
+message(STATUS "two-scale run: step 3: ${g3}")
+message(STATUS "two-scale run: step 4: ${g4}")
