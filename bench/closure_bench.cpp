@@ -66,10 +66,10 @@ int main(int argc, char** argv) {
   std::printf("%s, %s; emulator step %g (%ld physics steps), seed %llu\n", physics->name().c_str(), set.c_str(),
               dt * static_cast<double>(multiple), static_cast<long>(multiple), static_cast<unsigned long long>(seed));
 
-  const Vector start = Vector::Ones(n);
+  const Vector rest_state = Vector::Ones(n);
   Stopwatch clock;
-  const auto train = emulator::simulate_pairs(*physics, start, pairs, 1000, multiple, rng, multiple);
-  const auto held = emulator::simulate_pairs(*physics, start, 200, 1000, 3 * multiple, rng, multiple);
+  const auto train = emulator::simulate_pairs(*physics, rest_state, pairs, 1000, multiple, rng, multiple);
+  const auto held = emulator::simulate_pairs(*physics, rest_state, 200, 1000, 3 * multiple, rng, multiple);
   emulator::StencilEmulatorConfig ec;
   ec.grid = k;
   ec.radius = 3;
