@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <sstream>
 
 #include "varflow/core/error.h"
+#include "varflow/cycle/six_step.h"
 #include "varflow/experiment/experiment_config.h"
 #include "varflow/model/model_registry.h"
 #include "varflow/testing/conformance.h"
@@ -104,6 +107,31 @@ TEST(AddingAModel, ExperimentConfigsBuildItAndATwinExperimentAssimilates) {
   ASSERT_FALSE(r.cycles.empty());
   EXPECT_LT(r.cycles[0].analysis_rmse, 0.5 * r.cycles[0].background_rmse) << r.table();
   EXPECT_LT(r.mean_analysis_rmse, 0.2) << r.summary();
+}
+
+// The six-step cycle takes it by name too (tiny sizes; the emulator is evaluated even if its gate
+// refuses it): the oracle (step 2) runs on it and step 4 compares the emulator's 4D-Var with it.
+TEST(AddingAModel, TheSixStepCycleRunsIt) {
+  register_cubic_ring();
+  const auto c = cycle::SixStepConfig::from_yaml(
+      "model: {name: cubic_ring, n: 12}\nobservations: {every_steps: 2, error_variance: 0.04}\n"
+      "oracle: {windows: 2}\nemulator: {train_pairs: 200, held_out: 10, epochs: 2, hidden: 6, radius: 2}\n"
+      "on_gate_failure: evaluate\n",
+      "cubic.yaml");
+  const auto dir = std::filesystem::temp_directory_path() / "varflow_adding_a_model_six_step";
+  std::filesystem::remove_all(dir);
+  std::ostringstream log;
+  const auto r = cycle::run_six_step(c, 3, dir, log);
+  const auto status = [&](int number) {
+    for (const auto& s : r.steps) {
+      if (s.number == number) return s.status;
+    }
+    return cycle::StepStatus::kSkipped;
+  };
+  EXPECT_EQ(status(2), cycle::StepStatus::kPassed) << r.table();
+  EXPECT_NE(status(4), cycle::StepStatus::kSkipped) << r.table();  // run, whatever its verdict
+  EXPECT_NE(log.str().find("cubic_ring"), std::string::npos) << log.str();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(AddingAModel, ItsParametersAreCheckedByTheirRules) {

@@ -581,10 +581,16 @@ class Cycle {
 
     r.status = cmp.passed() ? StepStatus::kPassed : StepStatus::kFailed;
     std::ostringstream g;
-    g << std::setprecision(3) << "max |d| " << std::abs(cmp.agreement.worst_difference.value) << " (<= "
-      << cmp.agreement.options.tolerance_sigma << " sigma); spread " << cmp.agreement.min_spread.value << ".."
-      << cmp.agreement.max_spread.value << " (in [" << cmp.agreement.options.min_spread_ratio << ", "
-      << cmp.agreement.options.max_spread_ratio << "]); speed-up " << cmp.speedup() << " (physics "
+    g << std::setprecision(3);
+    if (cmp.agreement.events == 0) {
+      g << "no window to compare";
+    } else {
+      g << "max |d| " << std::abs(cmp.agreement.worst_difference.value) << " (<= "
+        << cmp.agreement.options.tolerance_sigma << " sigma); spread " << cmp.agreement.min_spread.value << ".."
+        << cmp.agreement.max_spread.value << " (in [" << cmp.agreement.options.min_spread_ratio << ", "
+        << cmp.agreement.options.max_spread_ratio << "])";
+    }
+    g << "; speed-up " << cmp.speedup() << " (physics "
       << cmp.physics_seconds / static_cast<double>(cmp.windows) << " s/window, " << cmp.physics_steps << " steps of "
       << cmp.physics_size << " variables; model " << cmp.emulator_seconds / static_cast<double>(cmp.windows)
       << " s/window, " << cmp.model_steps << " steps of " << cmp.model_size << ")";

@@ -194,7 +194,11 @@ std::string AnalysisComparison::report() const {
   os << "  one TL/AD sweep: physics " << physics_steps << " steps of " << physics_size << " variables, model "
      << model_steps << " steps of " << model_size << " variables\n";
   os << "  analysis RMSE vs truth: physics " << mean_physics_rmse << ", emulator " << mean_emulator_rmse << "\n";
-  os << agreement.report();
+  if (agreement.events == 0) {
+    os << "  no window gave both analyses with a posterior: nothing to compare\n";
+  } else {
+    os << agreement.report();
+  }
   return os.str();
 }
 

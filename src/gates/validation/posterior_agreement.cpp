@@ -49,14 +49,15 @@ void AgreementOptions::validate() const {
 std::string AgreementResult::report() const {
   std::ostringstream os;
   os.precision(4);
+  if (events == 0) return "posterior agreement: not computed (no events): FAIL\n";
   os << "posterior agreement over " << events << " events x " << dimension << " components: "
      << (passed() ? "PASS" : "FAIL") << "\n";
   os << "  mean:   max |d| = " << std::abs(worst_difference.value) << " (tolerance " << options.tolerance_sigma
      << " oracle sigma) " << (mean_passed ? "pass" : "FAIL") << "; mean d = " << mean_difference << "\n";
   os << "          worst: " << describe(worst_difference, "d") << "\n";
   os << "          quantiles of |d|:";
-  for (std::size_t i = 0; i < options.quantile_levels.size(); ++i) {
-    os << " q" << options.quantile_levels[i] << " = " << abs_difference_quantiles[static_cast<Index>(i)];
+  for (Index i = 0; i < abs_difference_quantiles.size(); ++i) {
+    os << " q" << options.quantile_levels[static_cast<std::size_t>(i)] << " = " << abs_difference_quantiles[i];
   }
   os << "\n  spread: ratio fast/oracle std: median " << spread_ratio_median << ", min " << min_spread.value
      << ", max " << max_spread.value << " (band [" << options.min_spread_ratio << ", " << options.max_spread_ratio
@@ -64,8 +65,8 @@ std::string AgreementResult::report() const {
   os << "          min: " << describe(min_spread, "r") << "\n";
   os << "          max: " << describe(max_spread, "r") << "\n";
   os << "          quantiles of r:";
-  for (std::size_t i = 0; i < options.quantile_levels.size(); ++i) {
-    os << " q" << options.quantile_levels[i] << " = " << spread_ratio_quantiles[static_cast<Index>(i)];
+  for (Index i = 0; i < spread_ratio_quantiles.size(); ++i) {
+    os << " q" << options.quantile_levels[static_cast<std::size_t>(i)] << " = " << spread_ratio_quantiles[i];
   }
   os << "\n";
   return os.str();
