@@ -55,6 +55,10 @@ struct SolverSummary {
   // form, the state size for a dense one, 0 without one) and why it is missing, if it is.
   PosteriorMethod posterior_method = PosteriorMethod::kNone;
   Index posterior_rank = 0;
+  // Directions of the control that the posterior leaves at their prior variance (control size minus
+  // posterior_rank for a low-rank form; 0 for a dense one). Non-zero is a truncation: the message
+  // says so and the posterior's Provenance carries the same numbers.
+  Index posterior_prior_only = 0;
   std::string posterior_message;
 
   bool converged() const { return termination_type == TerminationType::kConverged; }

@@ -3,6 +3,7 @@
 
 #include "solver_common.h"
 #include "varflow/core/error.h"
+#include "varflow/core/random.h"
 #include "varflow/var/incremental_4dvar.h"
 #include "varflow/var/weak_4dvar.h"
 
@@ -66,9 +67,9 @@ void finish(const FourDVarCost& cost, const std::optional<Linearization>& map, c
     } else if (method == PosteriorMethod::kInnerLanczos && inner != nullptr && inner->size() > 0) {
       const Index target = std::min(inner_vectors, cost.control_size());
       if (target > inner->size()) {
-        inner->reserve(target);
-        while (inner->size() < target && inner->step()) {
-        }
+        // Restarted (deflated) after each breakdown, so a degenerate spectrum still reaches `target`.
+        Rng rng(low_rank.seed);
+        inner->extend(target, rng);
         if (inner->non_finite()) throw NumericalError("extending the inner Lanczos process: non-finite Hessian product");
       }
       Vector values;
@@ -89,6 +90,14 @@ void finish(const FourDVarCost& cost, const std::optional<Linearization>& map, c
         summary.posterior_message += (summary.posterior_message.empty() ? "" : "; ") + info.message;
       }
       cov = lr;
+    }
+    summary.posterior_prior_only = cost.control_size() - summary.posterior_rank;
+    if (summary.posterior_prior_only > 0) {
+      summary.posterior_message += format_message(
+          summary.posterior_message.empty() ? "" : "; ", "truncated: ", summary.posterior_rank, " of ",
+          cost.control_size(), " control directions updated, the other ", summary.posterior_prior_only,
+          " keep their prior variance (set posterior_lanczos_vectors or low_rank.rank to the control size for ",
+          "the full posterior)");
     }
     Provenance provenance = make_provenance(summary);
     auto post = std::make_shared<GaussianPosterior>(control, cov);
