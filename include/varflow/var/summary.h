@@ -40,6 +40,8 @@ struct SolverSummary {
   std::string message = "the solver was not run";
   int iterations = 0;        // L-BFGS iterations, or inner (Lanczos-CG) iterations summed over outer loops
   int outer_iterations = 0;  // Gauss-Newton outer loops (0 for L-BFGS)
+  // Newton outer loops (OuterHessian::kNewton) that met negative curvature and took a Gauss-Newton step.
+  int newton_fallbacks = 0;
   double initial_cost = std::numeric_limits<double>::quiet_NaN();
   double final_cost = std::numeric_limits<double>::quiet_NaN();
   // Euclidean norms of the gradient with respect to the preconditioned control variable v.

@@ -48,6 +48,9 @@ void read_gauss_newton(ConfigReader& r, GaussNewtonOptions& o) {
   require_positive(r, "inner_tolerance", o.inner_tolerance);
   o.gradient_tolerance = r.real("gradient_tolerance", o.gradient_tolerance);
   require_positive(r, "gradient_tolerance", o.gradient_tolerance);
+  OuterHessian hessian = o.hessian;
+  outer_hessian_from_string(r.choice("hessian", to_string(o.hessian), {"gauss_newton", "newton"}), &hessian);
+  o.hessian = hessian;
   o.posterior = posterior_method(r, o.posterior, kPosteriorNames);
   o.posterior_lanczos_vectors = r.integer("posterior_lanczos_vectors", o.posterior_lanczos_vectors);
   require_at_least(r, "posterior_lanczos_vectors", o.posterior_lanczos_vectors, 0);
@@ -58,6 +61,7 @@ void write_gauss_newton(std::ostream& os, const GaussNewtonOptions& o) {
      << "  max_inner_iterations: " << o.max_inner_iterations << "\n"
      << "  inner_tolerance: " << o.inner_tolerance << "\n"
      << "  gradient_tolerance: " << o.gradient_tolerance << "\n"
+     << "  hessian: " << to_string(o.hessian) << "\n"
      << "  posterior: " << to_string(o.posterior) << "\n"
      << "  posterior_lanczos_vectors: " << o.posterior_lanczos_vectors << "\n";
 }
@@ -258,7 +262,8 @@ std::string default_experiment_yaml() {
          "# cycling: windows of window_steps (0: one time, 3dvar) every shift_steps; assimilate: new (each\n"
          "#   observation once) | all (every observation in the window, both ends) | newest (the latest only)\n"
          "# method: strong_4dvar | incremental_4dvar | weak_4dvar | 3dvar\n"
-         "# posterior: none | inner_lanczos | dense | low_rank (strong: none | dense | low_rank)\n" +
+         "# posterior: none | inner_lanczos | dense | low_rank (strong: none | dense | low_rank)\n"
+         "# hessian: gauss_newton | newton (full Hessian by second-order adjoints; Gauss-Newton on negative curvature)\n" +
          to_yaml(default_experiment_config());
 }
 

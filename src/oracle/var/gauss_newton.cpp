@@ -2,12 +2,24 @@
 #include <cmath>
 
 #include "solver_common.h"
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/random.h"
 #include "varflow/var/incremental_4dvar.h"
 #include "varflow/var/weak_4dvar.h"
 
 namespace varflow {
+
+namespace {
+constexpr EnumNames<OuterHessian, 2> kOuterHessianNames{
+    {{OuterHessian::kGaussNewton, "gauss_newton"}, {OuterHessian::kNewton, "newton"}}};
+}  // namespace
+
+std::string to_string(OuterHessian hessian) { return std::string(to_text(kOuterHessianNames, hessian)); }
+
+bool outer_hessian_from_string(std::string_view name, OuterHessian* hessian) {
+  return find_value(kOuterHessianNames, name, hessian);
+}
 
 void GaussNewtonOptions::validate() const {
   std::string e;
@@ -79,12 +91,20 @@ void finish(const FourDVarCost& cost, const std::optional<Linearization>& map, c
       summary.posterior_rank = lr->rank();
       cov = lr;
     } else {
+      LanczosEigenOptions options = low_rank;
       if (method == PosteriorMethod::kInnerLanczos) {
         summary.posterior_method = PosteriorMethod::kLowRank;
-        summary.posterior_message = "no inner Lanczos solve ran; low-rank Laplace path used instead";
+        summary.posterior_message =
+            "no Gauss-Newton inner Lanczos process (none ran, or the last outer loop was a Newton one); "
+            "low-rank Laplace path at the MAP used instead";
+        const Index wanted = std::min(inner_vectors, cost.control_size());
+        if (wanted > options.rank) {
+          options.rank = wanted;
+          options.max_iterations = std::max<int>(options.max_iterations, static_cast<int>(wanted));
+        }
       }
       LanczosEigenResult info;
-      auto lr = laplace_covariance_low_rank(*map, low_rank, &info);
+      auto lr = laplace_covariance_low_rank(*map, options, &info);
       summary.posterior_rank = lr->rank();
       if (!info.converged) {
         summary.posterior_message += (summary.posterior_message.empty() ? "" : "; ") + info.message;
@@ -123,6 +143,7 @@ void finish(const FourDVarCost& cost, const std::optional<Linearization>& map, c
 GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOptions& options,
                                    const Stopwatch& clock, SolverSummary& summary) {
   GaussNewtonOutput out;
+  if (options.hessian == OuterHessian::kNewton) require_second_order(cost.window(), "options.hessian = newton");
   const Index p = cost.control_size();
   out.v = Vector::Zero(p);
   const Vector zb = cost.control_background();
@@ -137,6 +158,7 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
     summary.message = std::string("the background trajectory or its gradient failed: ") + e.what();
     return out;
   }
+  const bool newton = options.hessian == OuterHessian::kNewton;
   double j = out.map->cost();
   summary.initial_cost = summary.final_cost = j;
   const double g0 = g.norm();
@@ -157,15 +179,31 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
       break;
     }
     auto lin = std::make_shared<const Linearization>(*out.map);
-    const LinearOperator hessian = [lin](const Vector& dv) { return lin->preconditioned_hessian_multiply(dv); };
+    const LinearOperator gauss_newton = [lin](const Vector& dv) { return lin->preconditioned_hessian_multiply(dv); };
+    const LinearOperator full = [lin](const Vector& dv) { return lin->preconditioned_full_hessian_multiply(dv); };
+    auto inner_solve = [&](const LinearOperator& hessian, std::unique_ptr<Lanczos>* process) {
+      LanczosSolveResult r;
+      try {
+        r = lanczos_solve(hessian, -g, inner_options, process);
+      } catch (const Error& e) {
+        r.numerical_failure = true;
+        r.message = e.what();
+      }
+      return r;
+    };
     LanczosSolveResult inner;
     std::unique_ptr<Lanczos> process;
-    try {
-      inner = lanczos_solve(hessian, -g, inner_options, &process);
-    } catch (const Error& e) {
-      inner.numerical_failure = true;
-      inner.message = e.what();
+    bool used_newton = false;
+    if (newton) {
+      inner = inner_solve(full, nullptr);
+      used_newton = !inner.numerical_failure;
+      if (!used_newton) {
+        // Negative curvature (or a failed sweep): this outer loop takes the Gauss-Newton step.
+        summary.iterations += inner.iterations;
+        ++summary.newton_fallbacks;
+      }
     }
+    if (!used_newton) inner = inner_solve(gauss_newton, &process);
     summary.iterations += inner.iterations;
     summary.outer_iterations = outer + 1;
     if (inner.numerical_failure) {
@@ -174,8 +212,9 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
       break;
     }
     const Vector dv = inner.x;
+    // The posterior's Ritz pairs must be those of the Gauss-Newton Hessian: a Newton loop leaves none.
     out.last_inner = std::move(process);
-    out.last_inner_map = lin;
+    out.last_inner_map = used_newton ? nullptr : lin;
     // Accept the Gauss-Newton step unless it increases the cost beyond round-off; otherwise halve it.
     double step = 1.0;
     bool accepted = false;
