@@ -1,0 +1,56 @@
+// The shipped DAPPER configs (validation/dapper/) reproduce DAPPER's published Lorenz-96 rows:
+// Var4D at lags 1, 2 and 4 (Bocquet & Sakov 2013, Fig. 4, as tabulated in DAPPER's
+// dapper/mods/Lorenz96/sakov2008.py: 0.46, 0.39, 0.37) and Var3D (0.41), with the configs alone.
+// Long (1000-2000 cycles each): label nightly.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "varflow/experiment/experiment_config.h"
+#include "varflow/experiment/twin_experiment.h"
+
+namespace varflow {
+namespace {
+
+// DAPPER prints its time means to two digits, and a time mean over ~900 cycles of one truth moves
+// by about 0.01 between seeds (measured, design/solvers.md); 0.03 holds both and is an eighth of
+// the gap to the next lag's figure at lag 1. The cycling before overlapping windows gave 2.5-4.1.
+constexpr double kTolerance = 0.03;
+
+ExperimentConfig load(const std::string& name) {
+  const std::string path = std::string(VARFLOW_SOURCE_DIR) + "/validation/dapper/" + name;
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_experiment_config(text.str(), path);
+}
+
+class DapperRow : public ::testing::TestWithParam<std::pair<const char*, double>> {};
+
+TEST_P(DapperRow, FilterRmseMatchesThePublishedFigure) {
+  if (std::getenv("VARFLOW_NIGHTLY") == nullptr) GTEST_SKIP() << "long run: set VARFLOW_NIGHTLY=1 (ctest -L nightly)";
+  const auto [file, published] = GetParam();
+  const ExperimentConfig c = load(file);
+  const TwinExperimentResult r = run_twin_experiment(c.experiment);
+  std::cout << "[ measured ] " << file << ": " << r.summary() << "\n";
+  EXPECT_NEAR(r.mean_filter_rmse, published, kTolerance) << file;
+  EXPECT_EQ(r.cycles_failed, 0);
+  // Every cycle after burn-in converges (hundreds of windows; the lag-4 windows are 16 steps long,
+  // where Gauss-Newton outer loops stopped at their limit in a quarter of the cycles).
+  Index not_converged = 0;
+  for (const CycleRecord& rec : r.cycles) {
+    if (rec.cycle >= r.burn_in && rec.termination != TerminationType::kConverged) ++not_converged;
+  }
+  EXPECT_EQ(not_converged, 0) << file;
+}
+
+INSTANTIATE_TEST_SUITE_P(Lorenz96, DapperRow,
+                         ::testing::Values(std::make_pair("var4d-lag1.yaml", 0.46),
+                                           std::make_pair("var4d-lag2.yaml", 0.39),
+                                           std::make_pair("var4d-lag4.yaml", 0.37),
+                                           std::make_pair("var3d.yaml", 0.41)));
+
+}  // namespace
+}  // namespace varflow
