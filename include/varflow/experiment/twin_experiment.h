@@ -100,7 +100,7 @@ struct TwinExperimentConfig {
 
 // The built-in default: Lorenz-96 (n = 40, F = 8, dt = 0.05), every variable observed every 4 steps with
 // R = I, incremental 4D-Var over 8-step windows (two observation times per window, 0.4 time units),
-// B = 0.4 I, 100 cycles with a burn-in of 20; Gauss-Newton to a relative gradient of 1e-6 (at most 10
+// B = 0.4 I, 100 cycles with a burn-in of 20; Newton outer loops to a relative gradient of 1e-6 (at most 10
 // outer loops), the posterior from the last inner Lanczos process extended to the full control space. See design/solvers.md for the measured scores and the B and window scans behind them.
 TwinExperimentConfig default_twin_experiment_config();
 

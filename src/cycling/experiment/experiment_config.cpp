@@ -68,6 +68,9 @@ void write_gauss_newton(std::ostream& os, const GaussNewtonOptions& o) {
 
 void apply_model_defaults(ExperimentConfig& c) {
   c.experiment.model = c.model.make();
+  // Newton outer loops need second-order adjoints; a model without them defaults to Gauss-Newton.
+  c.experiment.incremental.hessian =
+      c.experiment.model->has_second_order() ? OuterHessian::kNewton : OuterHessian::kGaussNewton;
   // The rest state perturbed at one point, when the model has one: spin-up takes it onto the
   // attractor. Otherwise the twin experiment starts from ones(n) + 0.01 N(0, I).
   c.experiment.truth_start = c.model.rest_state();

@@ -191,54 +191,64 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
       }
       return r;
     };
-    LanczosSolveResult inner;
-    std::unique_ptr<Lanczos> process;
-    bool used_newton = false;
+    // Accepts the step along dv unless it increases the cost beyond round-off; otherwise halves it.
+    std::string failure;
+    auto line_search = [&](const Vector& dv) {
+      double step = 1.0;
+      for (int k = 0; k <= options.max_backtracking_steps; ++k, step *= 0.5) {
+        const Vector v_try = out.v + step * dv;
+        try {
+          Linearization trial = cost.linearize(zb + prior.sqrt_multiply(v_try));
+          if (trial.cost() <= j + 1e-12 * std::abs(j)) {
+            out.v = v_try;
+            out.map.emplace(std::move(trial));
+            return step;
+          }
+          failure = format_message("cost ", trial.cost(), " > ", j);
+        } catch (const Error& e) {
+          failure = e.what();
+        }
+      }
+      return 0.0;
+    };
+    summary.outer_iterations = outer + 1;
+    double step = 0.0;
+    Vector dv;
     if (newton) {
-      inner = inner_solve(full, nullptr);
-      used_newton = !inner.numerical_failure;
-      if (!used_newton) {
-        // Negative curvature (or a failed sweep): this outer loop takes the Gauss-Newton step.
-        summary.iterations += inner.iterations;
+      LanczosSolveResult inner = inner_solve(full, nullptr);
+      summary.iterations += inner.iterations;
+      if (!inner.numerical_failure) {
+        dv = inner.x;
+        step = line_search(dv);
+      }
+      if (step > 0.0) {
+        out.last_inner.reset();  // the posterior needs Gauss-Newton Ritz pairs: a Newton loop leaves none
+        out.last_inner_map.reset();
+      } else {
+        // Negative curvature, a failed sweep, or no decrease along the Newton direction far from the
+        // MAP: this outer loop takes the Gauss-Newton step.
         ++summary.newton_fallbacks;
       }
     }
-    if (!used_newton) inner = inner_solve(gauss_newton, &process);
-    summary.iterations += inner.iterations;
-    summary.outer_iterations = outer + 1;
-    if (inner.numerical_failure) {
-      summary.termination_type = TerminationType::kNumericalFailure;
-      summary.message = format_message("outer loop ", outer + 1, ": inner solve failed: ", inner.message);
-      break;
-    }
-    const Vector dv = inner.x;
-    // The posterior's Ritz pairs must be those of the Gauss-Newton Hessian: a Newton loop leaves none.
-    out.last_inner = std::move(process);
-    out.last_inner_map = used_newton ? nullptr : lin;
-    // Accept the Gauss-Newton step unless it increases the cost beyond round-off; otherwise halve it.
-    double step = 1.0;
-    bool accepted = false;
-    std::string failure;
-    for (int b = 0; b <= options.max_backtracking_steps; ++b, step *= 0.5) {
-      const Vector v_try = out.v + step * dv;
-      try {
-        Linearization trial = cost.linearize(zb + prior.sqrt_multiply(v_try));
-        if (trial.cost() <= j + 1e-12 * std::abs(j)) {
-          out.v = v_try;
-          out.map.emplace(std::move(trial));
-          accepted = true;
-          break;
-        }
-        failure = format_message("cost ", trial.cost(), " > ", j);
-      } catch (const Error& e) {
-        failure = e.what();
+    if (step == 0.0) {
+      std::unique_ptr<Lanczos> process;
+      LanczosSolveResult inner = inner_solve(gauss_newton, &process);
+      summary.iterations += inner.iterations;
+      if (inner.numerical_failure) {
+        summary.termination_type = TerminationType::kNumericalFailure;
+        summary.message = format_message("outer loop ", outer + 1, ": inner solve failed: ", inner.message);
+        break;
       }
-    }
-    if (!accepted) {
-      summary.termination_type = TerminationType::kNoConvergence;
-      summary.message = format_message("outer loop ", outer + 1, ": no step along the Gauss-Newton direction ",
-                                       "decreases the cost (last trial: ", failure, ")");
-      break;
+      dv = inner.x;
+      out.last_inner = std::move(process);
+      out.last_inner_map = lin;
+      step = line_search(dv);
+      if (step == 0.0) {
+        summary.termination_type = TerminationType::kNoConvergence;
+        summary.message = format_message("outer loop ", outer + 1, ": no step along the Gauss-Newton direction ",
+                                         "decreases the cost (last trial: ", failure, ")");
+        break;
+      }
     }
     j = out.map->cost();
     try {
