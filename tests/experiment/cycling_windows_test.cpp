@@ -3,6 +3,7 @@
 // B, and the innovation statistics against their expectation.
 #include <gtest/gtest.h>
 
+#include <Eigen/Cholesky>
 #include <fstream>
 #include <sstream>
 
@@ -158,6 +159,71 @@ TEST(CyclingWindows, ClimatologicalBIsTheVarianceTimesTheSampleCovarianceOfAFree
   // Lorenz-96 (F = 8) climate: variance ~13 per variable, so 0.05 x climate ~ 0.65 I on the diagonal.
   // The prior spread without observations would be sqrt(0.65); the posterior must be below it.
   EXPECT_LT(r.mean_spread, std::sqrt(0.05 * 13.0));
+}
+
+// The hybrid B of the next window is (1 - w) B + w r^2 M P_a M^T: on a linear model with H = I the
+// second cycle's analysis is the BLUE with that B, computed here in closed form.
+TEST(CyclingWindows, HybridBIsTheStaticBBlendedWithThePropagatedPosterior) {
+  const Index n = 4;
+  Matrix a = 0.9 * Matrix::Identity(n, n);
+  for (Index i = 0; i + 1 < n; ++i) a(i, i + 1) = 0.2;
+  TwinExperimentConfig c;
+  c.model = std::make_shared<LinearModel>(a);
+  c.method = VarMethod::k3DVar;
+  c.window_steps = 0;
+  c.shift_steps = 1;
+  c.obs_every_steps = 1;
+  c.cycles = 2;
+  c.burn_in = 0;
+  c.b_variance = 0.5;
+  c.b_hybrid_weight = 0.6;
+  c.b_inflation = 1.2;
+  c.incremental.posterior = PosteriorMethod::kDense;
+  c.incremental.inner_tolerance = 1e-12;
+  c.incremental.gradient_tolerance = 1e-12;
+  Rng rng = testing::seeded_rng(4242);
+  TwinData d;
+  d.observed_variables = {0, 1, 2, 3};
+  d.obs_error_variance = Vector::Constant(n, 0.3);
+  d.obs_steps = {0, 1};
+  d.obs_values.resize(n, 2);
+  d.obs_values.col(0) = rng.normal_vector(n);
+  d.obs_values.col(1) = rng.normal_vector(n);
+  d.obs_mask.setConstant(n, 2, true);
+  d.initial_background = rng.normal_vector(n);
+  const TwinExperimentResult r = run_twin_experiment(c, d);
+  ASSERT_EQ(r.cycles.size(), 2u);
+  const Matrix b = 0.5 * Matrix::Identity(n, n), rr = 0.3 * Matrix::Identity(n, n);
+  auto blue = [&](const Vector& xb, const Matrix& bm, const Vector& y) {
+    return Vector(xb + bm * (bm + rr).ldlt().solve(y - xb));
+  };
+  const Vector xa0 = blue(d.initial_background, b, d.obs_values.col(0));
+  const Matrix pa0 = b - b * (b + rr).ldlt().solve(b);
+  const Matrix b1 = 0.4 * b + 0.6 * 1.44 * a * pa0 * a.transpose();
+  const Vector xa1 = blue(a * xa0, b1, d.obs_values.col(1));
+  EXPECT_LT((r.cycles[0].analysis - xa0).norm(), 1e-10 * xa0.norm());
+  EXPECT_LT((r.cycles[1].background - a * xa0).norm(), 1e-10 * xa0.norm());
+  EXPECT_LT((r.cycles[1].analysis - xa1).norm(), 1e-9 * xa1.norm()) << r.cycles[1].analysis.transpose() << "\n"
+                                                                   << xa1.transpose();
+  // The static-B analysis differs: the check above can fail.
+  EXPECT_GT((blue(a * xa0, b, d.obs_values.col(1)) - xa1).norm(), 1e-3);
+  // Keys and refusals.
+  auto refused = [](const std::string& text, const std::string& fragment) {
+    try {
+      parse_experiment_config(text, "t.yaml");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  refused("background:\n  hybrid_weight: 1\n", "config: background.hybrid_weight = 1 must be in [0, 1)");
+  refused("background:\n  inflation: 0\n", "config: background.inflation = 0 must be positive");
+  refused("background:\n  hybrid_weight: 0.5\nincremental:\n  posterior: none\n",
+          "b_hybrid_weight = 0.5 needs a posterior, but the incremental_4dvar posterior is none");
+  const ExperimentConfig h = parse_experiment_config("background:\n  hybrid_weight: 0.9\n  inflation: 1.05\n", "h");
+  EXPECT_EQ(h.experiment.b_hybrid_weight, 0.9);
+  EXPECT_EQ(h.experiment.b_inflation, 1.05);
+  EXPECT_NE(to_yaml(h).find("hybrid_weight: 0.9"), std::string::npos);
 }
 
 // A linear Gaussian window with the true B and R: E[2 J_min / m] = 1.

@@ -74,6 +74,13 @@ struct TwinExperimentConfig {
   // Climatological B (DAPPER's default B): b_variance times the sample covariance of the states of
   // a free model run of climatology_steps steps from the truth start after spin-up (one state per step).
   Index climatology_steps = 10000;
+  // Flow-dependent hybrid B (the variational counterpart of an extended Kalman filter / smoother):
+  // window c + 1 uses B_{c+1} = (1 - w) B + w r^2 M P_a M^T, with P_a the previous window's Laplace
+  // posterior covariance of x at its start and M the TL model over the shift (at the analysis
+  // trajectory); w = b_hybrid_weight in [0, 1) (0: static B), r = b_inflation > 0 (multiplicative
+  // inflation of the propagated part). Needs a posterior (a method posterior other than none).
+  double b_hybrid_weight = 0.0;
+  double b_inflation = 1.0;
   double initial_background_std = 1.0; // x_b of cycle 0 = truth + N(0, s^2 I)
   // ---- cycling
   Index window_steps = 8;               // window length W (>= 0; 0: one time, 3D-Var)

@@ -154,6 +154,13 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
     e.climatology_steps = b.integer("climatology_steps", e.climatology_steps);
     require_at_least(b, "climatology_steps", e.climatology_steps, 2 * n);
   }
+  e.b_hybrid_weight = b.real("hybrid_weight", e.b_hybrid_weight);
+  if (!(e.b_hybrid_weight >= 0.0 && e.b_hybrid_weight < 1.0)) {
+    throw InvalidArgument(format_message("config: ", b.name("hybrid_weight"), " = ", e.b_hybrid_weight,
+                                         " must be in [0, 1)"));
+  }
+  e.b_inflation = b.real("inflation", e.b_inflation);
+  require_positive(b, "inflation", e.b_inflation);
   e.initial_background_std = b.real("initial_error_std", e.initial_background_std);
   require_nonnegative(b, "initial_error_std", e.initial_background_std);
   b.finish();
@@ -241,6 +248,7 @@ std::string to_yaml(const ExperimentConfig& c) {
   if (e.b_type == BackgroundCovarianceType::kClimatological) {
     os << "  climatology_steps: " << e.climatology_steps << "\n";
   }
+  os << "  hybrid_weight: " << e.b_hybrid_weight << "\n  inflation: " << e.b_inflation << "\n";
   os << "  initial_error_std: " << e.initial_background_std << "\n";
   os << "cycling:\n  window_steps: " << e.window_steps << "\n  shift_steps: " << e.shift()
      << "\n  assimilate: " << to_string(e.assimilate) << "\n  cycles: " << e.cycles << "\n  burn_in: " << e.burn_in
@@ -262,6 +270,8 @@ std::string default_experiment_yaml() {
          "# observations.variables: all, or a list of state indices; non_finite: reject | mask\n"
          "# background.covariance: scaled_identity | periodic_gaussian (adds length_scale, nugget) |\n"
          "#   climatological (B = variance x the sample covariance of a free run; adds climatology_steps)\n"
+         "# background.hybrid_weight w in [0, 1): B = (1 - w) B + w inflation^2 M P_a M^T, the previous\n"
+         "#   posterior propagated over the shift (0: static B; needs a posterior)\n"
          "# cycling: windows of window_steps (0: one time, 3dvar) every shift_steps; assimilate: new (each\n"
          "#   observation once) | all (every observation in the window, both ends) | newest (the latest only)\n"
          "# method: strong_4dvar | incremental_4dvar | weak_4dvar | 3dvar\n"

@@ -10,6 +10,7 @@
 #include "varflow/core/random.h"
 #include "varflow/covariance/covariances.h"
 #include "varflow/model/lorenz96.h"
+#include "varflow/model/trajectory.h"
 #include "varflow/obs/operators.h"
 #include "varflow/var/window.h"
 
@@ -76,6 +77,19 @@ void TwinExperimentConfig::validate() const {
     if (climatology_steps < 2 * n) {
       throw InvalidArgument(format_message(w, ": climatology_steps = ", climatology_steps, " must be at least 2 n = ",
                                            2 * n, " (a sample covariance of fewer states is singular)"));
+    }
+  }
+  if (!(b_hybrid_weight >= 0.0 && b_hybrid_weight < 1.0)) {
+    throw InvalidArgument(format_message(w, ": b_hybrid_weight = ", b_hybrid_weight, " must be in [0, 1)"));
+  }
+  check_positive(w, "b_inflation", b_inflation);
+  if (b_hybrid_weight > 0.0) {
+    const PosteriorMethod posterior = method == VarMethod::kStrong4DVar ? strong.posterior
+                                      : method == VarMethod::kWeak4DVar ? weak.posterior
+                                                                        : incremental.posterior;
+    if (posterior == PosteriorMethod::kNone) {
+      throw InvalidArgument(format_message(w, ": b_hybrid_weight = ", b_hybrid_weight, " needs a posterior, but the ",
+                                           to_string(method), " posterior is none"));
     }
   }
   check_nonnegative(w, "initial_background_std", initial_background_std);
@@ -396,11 +410,14 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
   result.obs_error_std = std::sqrt(data.obs_error_variance.mean());
   Vector background = data.initial_background;
   Index assimilated_until = -1;  // the latest observation step assimilated so far
+  // The hybrid B of the next window (null: the static B), and the static part as a matrix.
+  std::shared_ptr<const Covariance> cycle_b;
+  const Matrix static_b = c.b_hybrid_weight > 0.0 ? b->dense() : Matrix();
   for (Index cycle = 0; cycle < c.cycles; ++cycle) {
     const Index t0 = cycle * shift;
     AssimilationWindow window;
     window.background = background;
-    window.b = b;
+    window.b = cycle_b ? cycle_b : b;
     window.model = c.model;
     window.steps = w;
     // The observation times in [t0, t0 + w], then the ones this window assimilates.
@@ -470,6 +487,26 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
       result.final_summary = summary;
     }
     if (progress) progress(cycle, c.cycles, result.cycles.back());
+
+    // The next window's hybrid B: the posterior at t0 propagated over the shift by the TL model.
+    if (c.b_hybrid_weight > 0.0) {
+      cycle_b.reset();
+      if (a.posterior && a.posterior->covariance() && a.analysis.allFinite()) {
+        const Matrix pa = a.posterior->covariance()->dense();
+        const Trajectory traj = Trajectory::integrate(model, a.analysis, shift);
+        Matrix m_tl(n, n);
+        Vector e = Vector::Zero(n);
+        for (Index j = 0; j < n; ++j) {
+          e[j] = 1.0;
+          m_tl.col(j) = traj.tangent(e, shift);
+          e[j] = 0.0;
+        }
+        Matrix bf = (1.0 - c.b_hybrid_weight) * static_b +
+                    c.b_hybrid_weight * c.b_inflation * c.b_inflation * (m_tl * pa * m_tl.transpose());
+        bf = 0.5 * (bf + bf.transpose());
+        if (bf.allFinite()) cycle_b = std::make_shared<DenseCovariance>(bf);
+      }
+    }
 
     // The next background: the analysis forecast over the shift (the analysis trajectory at the
     // window end when the shift is the window).
