@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
     c.cycles = cycles;
     c.burn_in = cycles / 4;
     if (m == VarMethod::k3DVar) {  // one observation time per window: twice the cycles for the same span
-      c.window_steps = c.obs_every_steps;
+      c.window_steps = 0;
+      c.shift_steps = c.obs_every_steps;
       c.cycles = 2 * cycles;
       c.burn_in = cycles / 2;
     }
@@ -88,8 +89,8 @@ int main(int argc, char** argv) {
       fwd += static_cast<double>(r.cycles[static_cast<std::size_t>(i)].num_forward_runs);
     }
     fwd /= static_cast<double>(r.cycles.size() - static_cast<std::size_t>(r.burn_in));
-    // The 3D-Var sweeps cover a 4-step window: scale the 8-step sweep cost (H is the identity).
-    const double scale = static_cast<double>(c.window_steps) / static_cast<double>(base.window_steps);
+    // A 3D-Var cycle spans one observation interval (4 steps): scale the 8-step sweep cost as before.
+    const double scale = static_cast<double>(c.shift()) / static_cast<double>(base.window_steps);
     const double pair = (tl + ad) * scale;
     // cycle/sweep: the cycle's wall time in units of one TL + AD pair; overhead: that over the counted
     // pairs (1 = all time in the sweeps; forward runs, Ceres or Krylov work and the posterior add to it).

@@ -34,9 +34,10 @@ ExperimentConfig load_config(const std::string& path) {
 
 void print_header(const char* what, const ExperimentConfig& c, const std::string& config_path) {
   const TwinExperimentConfig& e = c.experiment;
-  std::printf("varflow %s %s: %s, method %s, %lld cycles of %lld steps, seed %llu\n", VARFLOW_VERSION_STRING, what,
-              e.model->name().c_str(), to_string(e.method).c_str(), static_cast<long long>(e.cycles),
-              static_cast<long long>(e.window_steps), static_cast<unsigned long long>(e.seed));
+  std::printf("varflow %s %s: %s, method %s, %lld cycles, windows of %lld steps every %lld (assimilate %s), seed %llu\n",
+              VARFLOW_VERSION_STRING, what, e.model->name().c_str(), to_string(e.method).c_str(),
+              static_cast<long long>(e.cycles), static_cast<long long>(e.window_steps),
+              static_cast<long long>(e.shift()), to_string(e.assimilate).c_str(), static_cast<unsigned long long>(e.seed));
   std::printf("  config: %s (hash %s)\n", config_path.empty() ? "built-in default" : config_path.c_str(),
               config_hash(c.text).c_str());
   std::fflush(stdout);
@@ -53,10 +54,11 @@ class Progress {
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double left = elapsed / static_cast<double>(i + 1) * static_cast<double>(n - i - 1);
     std::fprintf(stderr,
-                 "  cycle %4lld/%lld  analysis RMSE %.4f  background RMSE %.4f  spread %.4f  iterations %d  %s"
-                 "  (%.1f s elapsed, %.1f s left)\n",
-                 static_cast<long long>(i + 1), static_cast<long long>(n), r.analysis_rmse, r.background_rmse,
-                 r.spread, r.iterations, to_string(r.termination).c_str(), elapsed, left);
+                 "  cycle %4lld/%lld  filter RMSE %.4f  forecast RMSE %.4f  smoother RMSE %.4f  spread %.4f"
+                 "  chi2/m %.3f  iterations %d  %s  (%.1f s elapsed, %.1f s left)\n",
+                 static_cast<long long>(i + 1), static_cast<long long>(n), r.filter_rmse, r.forecast_rmse,
+                 r.analysis_rmse, r.spread, r.innovations.chi2_per_obs, r.iterations, to_string(r.termination).c_str(),
+                 elapsed, left);
   }
 
  private:
@@ -98,7 +100,7 @@ int run_assimilate(const ExperimentOptions& o) {
   const Index n = e.model->state_size();
   TwinData data;
   if (!o.obs.empty()) {
-    data = read_twin_data(o.obs, n, e.cycles * e.window_steps, c.non_finite_observations);
+    data = read_twin_data(o.obs, n, e.total_steps(), c.non_finite_observations);
     std::printf("  observations from %s (%zu times, %zu variables%s)\n", o.obs.c_str(), data.obs_steps.size(),
                 data.observed_variables.size(), data.truth.empty() ? ", no truth: RMSEs are NaN" : "");
   } else {
@@ -117,10 +119,15 @@ int run_assimilate(const ExperimentOptions& o) {
   const TwinExperimentResult r =
       run_twin_experiment(e, data, [&progress](Index i, Index n_cycles, const CycleRecord& rec) { progress(i, n_cycles, rec); });
   write_analysis(o.out, r, c);
-  std::printf("  after burn-in (%lld cycles): time-averaged analysis RMSE %.4f, background RMSE %.4f, spread %.4f"
+  std::printf("  after burn-in (%lld cycles), time means: filter RMSE %.4f (at the newest assimilated observation),"
+              " forecast RMSE %.4f, smoother RMSE %.4f (window start), background RMSE %.4f, spread %.4f"
               " (observation error %.4f)\n",
-              static_cast<long long>(r.burn_in), r.mean_analysis_rmse, r.mean_background_rmse, r.mean_spread,
-              r.obs_error_std);
+              static_cast<long long>(r.burn_in), r.mean_filter_rmse, r.mean_forecast_rmse, r.mean_analysis_rmse,
+              r.mean_background_rmse, r.mean_spread, r.obs_error_std);
+  const InnovationStatistics& s = r.mean_innovations;
+  std::printf("  innovations: O-B mean %.4f rms %.4f, O-A mean %.4f rms %.4f, chi2/m = 2 J(analysis)/m %.3f"
+              " (expectation 1 for correct B and R)\n",
+              s.omb_mean, s.omb_rms, s.oma_mean, s.oma_rms, s.chi2_per_obs);
   std::printf("  per cycle: %.1f iterations, %.1f TL and %.1f AD sweeps, %.2f ms; %lld of %zu cycles not converged\n",
               r.mean_iterations, r.mean_tl_sweeps, r.mean_ad_sweeps, 1e3 * r.mean_seconds,
               static_cast<long long>(r.cycles_not_converged), r.cycles.size());

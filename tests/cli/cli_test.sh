@@ -22,11 +22,15 @@ expect_status 0 "assimilate" -- "$varflow" --help
 expect_status 0 "--obs" -- "$varflow" assimilate --help
 expect_status 0 "incremental_4dvar" -- "$varflow" config --print-default
 "$varflow" config --print-default | sed -e 's/^  cycles: 100/  cycles: 6/' -e 's/^  burn_in: 20/  burn_in: 2/' >"$work/short.yaml"
-expect_status 0 "time-averaged analysis RMSE" -- "$varflow" assimilate --config "$work/short.yaml" --out "$work/a.nc"
+expect_status 0 "time means: filter RMSE" -- "$varflow" assimilate --config "$work/short.yaml" --out "$work/a.nc"
 [ -f "$work/a.nc" ] || fail "assimilate wrote no file"
 if command -v ncdump >/dev/null; then
   ncdump -h "$work/a.nc" | grep -q "rmse_analysis_mean" || fail "a.nc lacks rmse_analysis_mean"
   ncdump -h "$work/a.nc" | grep -q "double spread(cycle)" || fail "a.nc lacks spread(cycle)"
+  for v in "double rmse_filter(cycle)" "double rmse_forecast(cycle)" "double chi2_per_obs(cycle)" \
+           "double analysis_state(cycle, state)" "double forecast_state(cycle, state)"; do
+    ncdump -h "$work/a.nc" | grep -qF "$v" || fail "a.nc lacks $v"
+  done
 fi
 expect_status 0 "wrote" -- "$varflow" simulate --config "$work/short.yaml" --out "$work/t.nc"
 expect_status 0 "observations from" -- "$varflow" assimilate --config "$work/short.yaml" --obs "$work/t.nc" --out "$work/b.nc" --quiet
@@ -39,6 +43,10 @@ expect_status 1 "cycles failed numerically" -- "$varflow" assimilate --config "$
 # Bad input: exit status 2, the message names the key / option / file, and no output file appears.
 printf 'model:\n  n: 40\n  forcng: 8\n' >"$work/typo.yaml"
 expect_status 2 "unknown key 'model.forcng'" -- "$varflow" assimilate --config "$work/typo.yaml" --out "$work/c.nc"
+printf 'method: 3dvar\ncycling:\n  window_steps: 4\n' >"$work/old3dvar.yaml"
+expect_status 2 "window_steps: 0 and shift_steps: 4" -- "$varflow" assimilate --config "$work/old3dvar.yaml" --out "$work/c.nc"
+printf 'cycling:\n  assimilate: latest\n' >"$work/badsel.yaml"
+expect_status 2 "cycling.assimilate = 'latest' is not one of: new, all, newest" -- "$varflow" assimilate --config "$work/badsel.yaml" --out "$work/c.nc"
 printf 'cycling:\n  cycles: -3\n' >"$work/neg.yaml"
 expect_status 2 "cycling.cycles = -3" -- "$varflow" assimilate --config "$work/neg.yaml" --out "$work/c.nc"
 expect_status 2 "does not exist" -- "$varflow" assimilate --config "$work/short.yaml" --out "$work/nodir/c.nc"

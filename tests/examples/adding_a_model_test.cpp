@@ -106,7 +106,10 @@ TEST(AddingAModel, ExperimentConfigsBuildItAndATwinExperimentAssimilates) {
   // (background error ~1, observation error 0.2) shows the analysis at work.
   ASSERT_FALSE(r.cycles.empty());
   EXPECT_LT(r.cycles[0].analysis_rmse, 0.5 * r.cycles[0].background_rmse) << r.table();
-  EXPECT_LT(r.mean_analysis_rmse, 0.2) << r.summary();
+  // At the newest observation (the window end) the analysis beats the observation error. (The
+  // window-start score is a smoother one: the ring contracts, so later observations say little about
+  // the window start; it is not held to the observation error.)
+  EXPECT_LT(r.mean_filter_rmse, 0.2) << r.summary();
 }
 
 // The six-step cycle takes it by name too (tiny sizes; the emulator is evaluated even if its gate

@@ -10,9 +10,10 @@
 namespace varflow {
 namespace {
 
-// Over 12 seeds (30 cycles, burn-in 10) the measured time-mean analysis RMSE was 0.45 .. 0.54, the
-// background RMSE 0.61 .. 0.78 and their ratio at most 0.77; an experiment whose analysis does not
-// use the observations has ratio 1 and RMSE above the observation error.
+// Over 12 seeds (30 cycles, burn-in 10) the measured time-mean filter RMSE (at the window end) was
+// 0.38 .. 0.47, the forecast RMSE there 0.72 .. 0.93, their ratio at most 0.53, and the smoother RMSE
+// (window start) at most 0.41; an experiment whose analysis does not use the observations has ratio 1
+// and RMSE above the observation error.
 constexpr double kMaxAnalysisToBackground = 0.85;
 constexpr double kMaxAnalysisToObsError = 0.7;
 
@@ -36,7 +37,11 @@ TEST(TwinExperiment, DefaultLorenz96AnalysisBeatsBackgroundAndObservationError) 
   std::cout << "[ measured ] " << r.summary() << "\n";
   EXPECT_EQ(calls, 30);
   ASSERT_EQ(r.cycles.size(), 30u);
-  EXPECT_LT(r.mean_analysis_rmse, kMaxAnalysisToBackground * r.mean_background_rmse);
+  // The analysis against the forecast at the same time, the newest assimilated observation (the window
+  // end). Windows hold the observations at both ends, so the background at the window start has
+  // already seen the observation there: the window-start comparison no longer separates the two.
+  EXPECT_LT(r.mean_filter_rmse, kMaxAnalysisToBackground * r.mean_forecast_rmse);
+  EXPECT_LT(r.mean_filter_rmse, kMaxAnalysisToObsError * r.obs_error_std);
   EXPECT_LT(r.mean_analysis_rmse, kMaxAnalysisToObsError * r.obs_error_std);
   EXPECT_GT(r.mean_spread, 0.0);
   EXPECT_EQ(r.cycles_not_converged, 0);
@@ -64,7 +69,8 @@ TEST(TwinExperiment, EveryMethodCyclesOnLorenz63) {
     c.model = std::make_shared<Lorenz63>(0.01);
     c.method = m;
     c.obs_every_steps = 8;
-    c.window_steps = m == VarMethod::k3DVar ? 8 : 24;
+    c.window_steps = m == VarMethod::k3DVar ? 0 : 24;  // 3D-Var: one time per window, every 8 steps
+    c.shift_steps = m == VarMethod::k3DVar ? 8 : 0;
     c.b_variance = 1.0;
     c.cycles = 6;
     c.burn_in = 2;
@@ -96,7 +102,7 @@ TEST(TwinExperiment, ConfigValidationNamesTheField) {
   expect_invalid(bad, "observed_variables[1] = 40");
   bad = c;
   bad.method = VarMethod::k3DVar;
-  expect_invalid(bad, "window_steps = 8 must equal obs_every_steps = 4");
+  expect_invalid(bad, "window_steps = 8 must be 0 for 3dvar");
   bad = c;
   bad.obs_error_variance = -1.0;
   expect_invalid(bad, "obs_error_variance");
@@ -134,7 +140,8 @@ TEST(TwinData, MaskedObservationsAndUnknownTruth) {
   const TwinExperimentConfig c = short_config();
   TwinData d = simulate_twin_data(c);
   ASSERT_EQ(static_cast<Index>(d.truth.size()), c.cycles * c.window_steps + 1);
-  ASSERT_EQ(d.obs_values.cols(), c.cycles * c.window_steps / c.obs_every_steps);
+  // Observation times 0, 4, ..., cycles x window_steps: both ends of every window.
+  ASSERT_EQ(d.obs_values.cols(), c.cycles * c.window_steps / c.obs_every_steps + 1);
   const TwinExperimentResult full = run_twin_experiment(c, d);
 
   TwinData masked = d;

@@ -86,14 +86,45 @@ TEST(LanczosEigenpairs, LeadingEigenpairsOfALowRankOperator) {
     const Vector y = r.vectors.col(i);
     EXPECT_LT((a * y - r.values[i] * y).norm(), 1e-8 * expected[0]);
   }
-  // Asking for more than the rank stops at the invariant subspace with the exact spectrum.
+  // Asking for more than the rank: the Krylov space is invariant after k + 1 vectors; the process
+  // restarts, deflated, and returns the 20 pairs asked for, the k nonzero ones exact and the rest 0.
   o.rank = 20;
   const LanczosEigenResult all = lanczos_eigenpairs([&a](const Vector& x) { return Vector(a * x); }, n, o);
   EXPECT_TRUE(all.converged) << all.message;
-  EXPECT_LE(all.iterations, k + 2);  // k + 1 in exact arithmetic; one more to see the breakdown
+  ASSERT_EQ(all.values.size(), 20);
+  EXPECT_LE(all.iterations, 21);
   EXPECT_LT((all.values.head(k) - es.eigenvalues().tail(k).reverse()).cwiseAbs().maxCoeff(), 1e-9 * expected[0]);
+  EXPECT_LT(all.values.tail(20 - k).cwiseAbs().maxCoeff(), 1e-9 * expected[0]);
+  EXPECT_LT((all.vectors.transpose() * all.vectors - Matrix::Identity(20, 20)).norm(), 1e-10);
   o.rank = 0;
   EXPECT_THROW(lanczos_eigenpairs([](const Vector& x) { return x; }, 3, o), InvalidArgument);
+}
+
+// A = c I (one eigenvalue of multiplicity n): every Krylov space is invariant after one vector. The
+// eigenpairs and the extension of a solve's process reach the requested number by deflated restarts.
+TEST(LanczosEigenpairs, RepeatedEigenvalueReachesTheRequestedRankByRestarts) {
+  const Index n = 30;
+  const LinearOperator a = [](const Vector& x) { return Vector(2.5 * x); };
+  LanczosEigenOptions o;
+  o.rank = 12;
+  const LanczosEigenResult r = lanczos_eigenpairs(a, n, o);
+  ASSERT_TRUE(r.converged) << r.message;
+  ASSERT_EQ(r.values.size(), 12);
+  EXPECT_LT((r.values.array() - 2.5).abs().maxCoeff(), 1e-12);
+  EXPECT_LT((r.vectors.transpose() * r.vectors - Matrix::Identity(12, 12)).norm(), 1e-12);
+  std::unique_ptr<Lanczos> process;
+  const LanczosSolveResult s = lanczos_solve(a, Vector::Ones(n), {}, &process);
+  ASSERT_TRUE(s.converged);
+  EXPECT_EQ(process->size(), 1);
+  EXPECT_FALSE(process->restart(Vector::Ones(n)));  // in the span of the basis
+  Rng rng(3);
+  EXPECT_EQ(process->extend(n, rng), n);
+  EXPECT_EQ(process->restarts(), n - 1);
+  Vector values;
+  Matrix vectors;
+  process->ritz_pairs(&values, &vectors);
+  EXPECT_LT((values.array() - 2.5).abs().maxCoeff(), 1e-12);
+  EXPECT_LT((vectors.transpose() * vectors - Matrix::Identity(n, n)).norm(), 1e-12);
 }
 
 }  // namespace

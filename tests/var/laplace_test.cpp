@@ -5,6 +5,10 @@
 #include "problems.h"
 #include "varflow/core/error.h"
 #include "varflow/var/laplace.h"
+#include "varflow/model/linear_model.h"
+#include "varflow/obs/operators.h"
+#include "varflow/covariance/covariances.h"
+#include <Eigen/Eigenvalues>
 #include "varflow/var/sensitivity.h"
 #include "varflow/testing/conformance.h"
 #include "varflow/var/block_diagonal_covariance.h"
@@ -108,6 +112,74 @@ TEST(Laplace, LowRankLogDeterminantAndInverseAreConsistentWithDense) {
   const Matrix expected = l * (Matrix::Identity(n, n) - v * (lambda.array() / (1.0 + lambda.array())).matrix().asDiagonal() * v.transpose()) * l.transpose();
   EXPECT_LT(test::relative_error(c.dense(), expected), 1e-13);
   EXPECT_NEAR(c.log_determinant(), std::log(expected.determinant()), 1e-10);
+}
+
+// B = xB I, H = I, R = I: L^T G L = xB I has one eigenvalue of multiplicity n, so one Krylov space
+// is invariant after a single vector. The posterior is xB / (1 + xB) I exactly; a Lanczos posterior
+// that stops at that breakdown updates one direction and leaves n - 1 at the prior xB.
+TEST(Laplace, DegenerateSpectrumPosteriorIsExactOrReportsItsPriorOnlyDirections) {
+  const Index n = 40;
+  const double xb = 0.4;
+  Rng rng = testing::seeded_rng(kSeed + 3);
+  AssimilationWindow w;
+  w.background = rng.normal_vector(n);
+  w.b = std::make_shared<DiagonalCovariance>(DiagonalCovariance::scaled_identity(n, xb));
+  w.model = std::make_shared<LinearModel>(Matrix(Matrix::Identity(n, n)));
+  w.steps = 0;
+  Observations o;
+  o.step = 0;
+  o.values = rng.normal_vector(n);
+  o.op = std::make_shared<IdentityObservation>(n);
+  o.r = std::make_shared<DiagonalCovariance>(Vector::Ones(n));
+  w.observations.push_back(o);
+  const double exact_std = std::sqrt(xb / (1.0 + xb));
+  const Vector exact_mean = (w.background + xb * o.values) / (1.0 + xb);
+  auto expect_exact = [&](const char* what, const VarResult& r, const SolverSummary& s) {
+    ASSERT_TRUE(r.posterior) << what << ": " << s.FullReport();
+    const Vector sd = r.posterior->marginal_std();
+    EXPECT_LT((sd.array() - exact_std).abs().maxCoeff(), 1e-12 * exact_std) << what << ": " << sd.transpose();
+    EXPECT_LT((r.analysis - exact_mean).norm(), 1e-10 * exact_mean.norm()) << what;
+    EXPECT_EQ(s.posterior_rank, n) << what;
+    EXPECT_EQ(r.posterior->provenance().prior_only_directions, 0) << what;
+    EXPECT_EQ(r.posterior->provenance().updated_directions, n) << what;
+  };
+  IncrementalFourDVar::Options o_inner;
+  o_inner.posterior_lanczos_vectors = n;  // the full rank: restarts after each breakdown reach it
+  for (bool three_d : {false, true}) {
+    SolverSummary s;
+    const VarResult r = three_d ? ThreeDVar(o_inner).solve(w, &s) : IncrementalFourDVar(o_inner).solve(w, &s);
+    expect_exact(three_d ? "3dvar, inner Lanczos extended" : "incremental, inner Lanczos extended", r, s);
+  }
+  IncrementalFourDVar::Options o_low;
+  o_low.posterior = PosteriorMethod::kLowRank;
+  o_low.low_rank.rank = n;
+  SolverSummary s_low;
+  expect_exact("low rank, rank n", IncrementalFourDVar(o_low).solve(w, &s_low), s_low);
+  IncrementalFourDVar::Options o_dense;
+  o_dense.posterior = PosteriorMethod::kDense;
+  SolverSummary s_dense;
+  expect_exact("dense", IncrementalFourDVar(o_dense).solve(w, &s_dense), s_dense);
+
+  // The inner Krylov space alone (no extension) is one vector here: the truncation is reported, in
+  // the summary and in the posterior's provenance, and the directions left out keep the prior.
+  SolverSummary s0;
+  const VarResult r0 = IncrementalFourDVar(IncrementalFourDVar::Options{}).solve(w, &s0);
+  ASSERT_TRUE(r0.posterior);
+  EXPECT_EQ(s0.posterior_rank, 1);
+  EXPECT_EQ(r0.posterior->provenance().updated_directions, 1);
+  EXPECT_EQ(r0.posterior->provenance().prior_only_directions, n - 1);
+  EXPECT_NE(s0.posterior_message.find("39 keep their prior variance"), std::string::npos) << s0.posterior_message;
+  const Matrix p0 = r0.posterior->covariance()->dense();
+  const Eigen::SelfAdjointEigenSolver<Matrix> es(p0);
+  EXPECT_NEAR(es.eigenvalues()[0], xb / (1.0 + xb), 1e-12);
+  EXPECT_NEAR(es.eigenvalues()[n - 1], xb, 1e-12);
+  // A low rank below n: exactly n - rank prior-only directions, reported.
+  o_low.low_rank.rank = 10;
+  SolverSummary s10;
+  const VarResult r10 = IncrementalFourDVar(o_low).solve(w, &s10);
+  ASSERT_TRUE(r10.posterior);
+  EXPECT_EQ(s10.posterior_rank, 10);
+  EXPECT_EQ(r10.posterior->provenance().prior_only_directions, n - 10);
 }
 
 Matrix orthonormal(Index n, Index k, std::uint64_t seed) {

@@ -1,15 +1,26 @@
 #pragma once
 // Cycling twin experiments: a truth run of the model, synthetic observations of it, and a sequence
 // of assimilation windows in which each window's background is the previous window's analysis
-// forecast to the window end (the analysis trajectory's final state).
+// forecast over the shift.
 //
-// Window c covers global model steps [c W, (c + 1) W] (W = window_steps). It holds the observations at
-// the global steps t in [c W, (c + 1) W) with t % obs_every_steps == 0 (so every observation is used
-// once), at window step t - c W. The analysis is the MAP of x at the window start; it is scored
-// against the truth there:
-//     analysis RMSE  = ||x_a - x_t|| / sqrt(n),   background RMSE = ||x_b - x_t|| / sqrt(n),
-//     spread         = sqrt(mean_i P_a,ii)        (the root-mean posterior variance of x_0).
-// Time means are over the cycles c >= burn_in.
+// Window c covers global model steps [t0, t0 + W] with t0 = c S (W = window_steps, S = shift_steps;
+// S < W gives overlapping windows, S = W the classic back-to-back windows). Observation times
+// t (t % obs_every_steps == 0) at both ends of the window count as inside it. Which of them the window
+// assimilates is `assimilate`:
+//     new     every observation time in the window not assimilated by an earlier window (each
+//             observation used once; with S = W: (t0, t0 + W], plus t0 itself in cycle 0);
+//     all     every observation time in [t0, t0 + W] (overlapping windows reuse observations);
+//     newest  the latest observation time in [t0, t0 + W] only (DAPPER's Var4D and iEnKS cycling,
+//             Bocquet & Sakov 2013: a window of L intervals shifted by one assimilates the newest).
+// The analysis is the MAP of x at the window start. Scores against the truth, per cycle:
+//     smoother RMSE  = ||x_a(t0) - x_t(t0)|| / sqrt(n)          (the analysis at the window start),
+//     filter RMSE    = ||x_a(tf) - x_t(tf)|| / sqrt(n)          (the analysis trajectory at tf, the newest
+//                                                                assimilated observation time; the window
+//                                                                end when the window assimilated none),
+//     forecast RMSE  = ||x_b(tf) - x_t(tf)|| / sqrt(n)          (the background trajectory at tf),
+//     background RMSE= ||x_b(t0) - x_t(t0)|| / sqrt(n),
+//     spread         = sqrt(mean_i P_a,ii)                       (posterior of x at t0).
+// Innovation statistics need no truth (InnovationStatistics). Time means are over cycles >= burn_in.
 //
 // Everything random (truth spin-up, initial background, observation errors) comes from one Rng seeded
 // with `seed`: the same config gives the same numbers on the same build.
@@ -26,6 +37,7 @@
 #include "varflow/var/summary.h"
 #include "varflow/var/strong_4dvar.h"
 #include "varflow/var/weak_4dvar.h"
+#include "varflow/var/window.h"
 
 namespace varflow {
 
@@ -34,10 +46,16 @@ enum class VarMethod { kStrong4DVar, kIncremental4DVar, kWeak4DVar, k3DVar };
 std::string to_string(VarMethod method);
 bool var_method_from_string(std::string_view name, VarMethod* method);
 
-enum class BackgroundCovarianceType { kScaledIdentity, kPeriodicGaussian };
-// "scaled_identity", "periodic_gaussian".
+enum class BackgroundCovarianceType { kScaledIdentity, kPeriodicGaussian, kClimatological };
+// "scaled_identity", "periodic_gaussian", "climatological".
 std::string to_string(BackgroundCovarianceType type);
 bool background_covariance_type_from_string(std::string_view name, BackgroundCovarianceType* type);
+
+// Which observation times of its window a cycle assimilates (see the top of this file).
+enum class ObservationSelection { kNew, kAll, kNewest };
+// "new", "all", "newest".
+std::string to_string(ObservationSelection selection);
+bool observation_selection_from_string(std::string_view name, ObservationSelection* selection);
 
 struct TwinExperimentConfig {
   // ---- model and truth
@@ -53,9 +71,21 @@ struct TwinExperimentConfig {
   double b_variance = 0.4;
   double b_length_scale = 2.0;         // grid points (periodic Gaussian only)
   double b_nugget = 0.01;              // periodic Gaussian only
+  // Climatological B (DAPPER's default B): b_variance times the sample covariance of the states of
+  // a free model run of climatology_steps steps from the truth start after spin-up (one state per step).
+  Index climatology_steps = 10000;
+  // Flow-dependent hybrid B (the variational counterpart of an extended Kalman filter / smoother):
+  // window c + 1 uses B_{c+1} = (1 - w) B + w r^2 M P_a M^T, with P_a the previous window's Laplace
+  // posterior covariance of x at its start and M the TL model over the shift (at the analysis
+  // trajectory); w = b_hybrid_weight in [0, 1) (0: static B), r = b_inflation > 0 (multiplicative
+  // inflation of the propagated part). Needs a posterior (a method posterior other than none).
+  double b_hybrid_weight = 0.0;
+  double b_inflation = 1.0;
   double initial_background_std = 1.0; // x_b of cycle 0 = truth + N(0, s^2 I)
   // ---- cycling
-  Index window_steps = 8;
+  Index window_steps = 8;               // window length W (>= 0; 0: one time, 3D-Var)
+  Index shift_steps = 0;                // shift S between window starts (>= 1); 0: S = W
+  ObservationSelection assimilate = ObservationSelection::kNew;
   Index cycles = 100;
   Index burn_in = 20;
   std::uint64_t seed = 1;
@@ -66,14 +96,18 @@ struct TwinExperimentConfig {
   WeakFourDVarOptions weak;
   double model_error_variance = 0.01;  // Q = variance * I (weak constraint)
 
+  Index shift() const { return shift_steps > 0 ? shift_steps : window_steps; }
+  // Global model steps of the experiment: the last window ends at (cycles - 1) S + W.
+  Index total_steps() const { return (cycles - 1) * shift() + window_steps; }
+
   // Throws InvalidArgument naming the first bad field, its value and the rule (e.g. burn_in >= cycles,
-  // an observed variable outside [0, n), 3D-Var with window_steps != obs_every_steps).
+  // an observed variable outside [0, n), 3D-Var with window_steps != 0).
   void validate() const;
 };
 
 // The built-in default: Lorenz-96 (n = 40, F = 8, dt = 0.05), every variable observed every 4 steps with
 // R = I, incremental 4D-Var over 8-step windows (two observation times per window, 0.4 time units),
-// B = 0.4 I, 100 cycles with a burn-in of 20; Gauss-Newton to a relative gradient of 1e-6 (at most 10
+// B = 0.4 I, 100 cycles with a burn-in of 20; Newton outer loops to a relative gradient of 1e-6 (at most 10
 // outer loops), the posterior from the last inner Lanczos process extended to the full control space. See design/solvers.md for the measured scores and the B and window scans behind them.
 TwinExperimentConfig default_twin_experiment_config();
 
@@ -81,7 +115,7 @@ TwinExperimentConfig default_twin_experiment_config();
 // and the first background. simulate_twin_data() makes them from a config; they can also be read from
 // files (experiment/experiment_io.h), e.g. real observations with no truth.
 struct TwinData {
-  // x at global steps 0 .. cycles * window_steps (empty when the truth is unknown: RMSEs are NaN).
+  // x at global steps 0 .. total_steps() (empty when the truth is unknown: RMSEs are NaN).
   std::vector<Vector> truth;
   // The observed state variables (indices in [0, n)); the operator is their subset (identity when
   // they are 0 .. n-1 in order). R = diag(obs_error_variance).
@@ -96,7 +130,7 @@ struct TwinData {
 
   // Throws InvalidArgument naming the inconsistent field for an experiment on states of size n over
   // `total_steps` global steps: sizes, indices, non-finite present values, steps out of order or
-  // outside [0, total_steps).
+  // outside [0, total_steps].
   void validate(Index n, Index total_steps) const;
 };
 
@@ -104,11 +138,36 @@ struct TwinData {
 // and a first background truth + N(0, initial_background_std^2 I); all from Rng(config.seed).
 TwinData simulate_twin_data(const TwinExperimentConfig& config);
 
+// Innovation statistics of one window (Desroziers, Berre, Chapnik & Poli 2005, QJRMS 131: "Diagnosis
+// of observation, background and analysis-error statistics in observation space"), over the m present
+// observation values the window assimilated:
+//     O-B  d_b = y - H(x_b(t)),   O-A  d_a = y - H(x_a(t))   (trajectories from the window start);
+//     chi2_per_obs = 2 J(x_a) / m: expectation 1 when B and R are the true error covariances of a
+//                    linear Gaussian problem (E[2 J_min] = m; Talagrand 1999, Desroziers et al. 2005
+//                    section 3). For a linear problem 2 J(x_a) = d_a^T R^-1 d_b exactly (B^-1 dx_a =
+//                    H^T R^-1 d_a at the minimum), so this is also their consistency statistic for R.
+// Means and rms are over the m values (model units). All NaN when m = 0.
+struct InnovationStatistics {
+  Index count = 0;
+  double omb_mean = 0.0, omb_rms = 0.0;
+  double oma_mean = 0.0, oma_rms = 0.0;
+  double chi2_per_obs = 0.0;
+};
+// analysis_cost is J at the analysis (SolverSummary::final_cost). Throws NumericalError when a
+// trajectory is not finite.
+InnovationStatistics innovation_statistics(const AssimilationWindow& window, const Vector& analysis,
+                                           double analysis_cost);
+
 struct CycleRecord {
   Index cycle = 0;
-  double analysis_rmse = 0.0;
-  double background_rmse = 0.0;
+  Index window_start = 0;   // global step t0
+  Index filter_step = 0;    // global step tf of the filter and forecast scores
+  double analysis_rmse = 0.0;    // the smoother score, at t0
+  double background_rmse = 0.0;  // at t0
+  double filter_rmse = 0.0;      // analysis trajectory at tf
+  double forecast_rmse = 0.0;    // background trajectory at tf
   double spread = 0.0;  // NaN when the solver returned no posterior
+  InnovationStatistics innovations;
   int iterations = 0;
   int outer_iterations = 0;
   double final_cost = 0.0;
@@ -117,6 +176,8 @@ struct CycleRecord {
   Index num_forward_runs = 0;
   double seconds = 0.0;
   TerminationType termination = TerminationType::kConverged;
+  // The states: analysis and background at t0, analysis and background (forecast) at tf.
+  Vector analysis, background, filter_analysis, forecast;
 };
 
 struct TwinExperimentResult {
@@ -124,13 +185,18 @@ struct TwinExperimentResult {
   std::vector<CycleRecord> cycles;
   Index burn_in = 0;
   // Time means over cycles >= burn_in.
-  double mean_analysis_rmse = 0.0;
+  double mean_analysis_rmse = 0.0;  // smoother (window start)
   double mean_background_rmse = 0.0;
+  double mean_filter_rmse = 0.0;
+  double mean_forecast_rmse = 0.0;
   double mean_spread = 0.0;
   double mean_seconds = 0.0;
   double mean_iterations = 0.0;
+  double mean_outer_iterations = 0.0;
   double mean_tl_sweeps = 0.0;
   double mean_ad_sweeps = 0.0;
+  // Time means of the per-cycle innovation statistics (cycles with m = 0 left out).
+  InnovationStatistics mean_innovations;
   Index cycles_not_converged = 0;  // over all cycles
   Index cycles_failed = 0;         // of those, numerical failures (TerminationType::kNumericalFailure)
   double obs_error_std = 0.0;         // root-mean observation-error standard deviation

@@ -21,6 +21,13 @@ struct Provenance {
   bool converged = false;
   std::string config_hash;      // hash of the configuration that produced it ("" if none)
   std::string version;          // varflow version that produced it
+  // For a Laplace posterior over a control of size p built from k Hessian directions (a low-rank
+  // or Lanczos form): the k updated directions are span(L V) of the Ritz / eigenvectors V in the
+  // whitened control; the p - k directions orthogonal to V in the whitened control keep their prior
+  // variance (a truncation, not a property of the problem). Dense posteriors update all p.
+  // -1: not a Laplace posterior (unknown).
+  Index updated_directions = -1;
+  Index prior_only_directions = 0;
 };
 
 class Posterior {

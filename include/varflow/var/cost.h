@@ -96,6 +96,10 @@ class FourDVarCost {
   std::shared_ptr<Data> data_;
 };
 
+// Throws InvalidArgument "<where>: model '...'" or "<where>: observations[s].op '...'" naming the first
+// component of the window without a second-order adjoint (needed for full Hessian products).
+void require_second_order(const AssimilationWindow& window, std::string_view where);
+
 // The window linearised about a control z: the trajectory x_0 .. x_N with its forcing, the departures
 // d = y - H(x) and the TL/AD of z -> (H_s(x_{k(s)}))_s. Keeps the cost's data alive.
 class Linearization {

@@ -13,6 +13,7 @@
 // without model sweeps.
 #include <limits>
 #include <string>
+#include <string_view>
 
 #include "varflow/var/laplace.h"
 #include "varflow/var/result.h"
@@ -20,6 +21,20 @@
 #include "varflow/var/window.h"
 
 namespace varflow {
+
+// The Hessian of the inner problem of each outer loop.
+//   kGaussNewton: I + L^T G L (always SPD; linear convergence of the outer loops when the departures
+//                 are large, e.g. ~0.3 per loop on Lorenz-96 windows of 16 steps, design/solvers.md);
+//   kNewton:      the full Hessian I + L^T (G - S) L with the second-order adjoints (var/cost.h), a
+//                 truncated-Newton outer loop (Nash 2000, "A survey of truncated-Newton methods",
+//                 J. Comput. Appl. Math. 124): quadratic convergence near the MAP. An outer loop whose
+//                 Lanczos matrix is not positive definite (negative curvature away from the MAP) falls
+//                 back to the Gauss-Newton Hessian for that loop. Needs a model and operators with
+//                 second-order adjoints (solve() throws InvalidArgument naming the first without).
+enum class OuterHessian { kGaussNewton, kNewton };
+// "gauss_newton", "newton".
+std::string to_string(OuterHessian hessian);
+bool outer_hessian_from_string(std::string_view name, OuterHessian* hessian);
 
 struct GaussNewtonOptions {
   int max_outer_iterations = 20;
@@ -30,6 +45,7 @@ struct GaussNewtonOptions {
   double gradient_tolerance = 1e-8;
   double step_tolerance = 1e-10;
   int max_backtracking_steps = 8;
+  OuterHessian hessian = OuterHessian::kGaussNewton;
   double max_time_seconds = 1e6;
   PosteriorMethod posterior = PosteriorMethod::kInnerLanczos;
   // kInnerLanczos: the Krylov space of the last inner solve holds only what CG needed, and directions
@@ -38,7 +54,10 @@ struct GaussNewtonOptions {
   // continued to this many vectors (capped at the control size; the control size gives the exact
   // Gauss-Newton posterior at that linearisation). 0: use the inner Krylov space as it is.
   Index posterior_lanczos_vectors = 0;
-  LanczosEigenOptions low_rank;  // for kLowRank, and for kInnerLanczos when no inner solve ran
+  // For kLowRank, and for kInnerLanczos when no Gauss-Newton inner process is available (none ran, or
+  // the last outer loop was a Newton one): then the low-rank path at the MAP with rank at least
+  // min(posterior_lanczos_vectors, control size).
+  LanczosEigenOptions low_rank;
   void validate() const;  // InvalidArgument "<field> = <value> <rule>"
 };
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "varflow/core/random.h"
 #include "varflow/core/types.h"
 
 namespace varflow {
@@ -33,6 +34,18 @@ class Lanczos {
   // of a finished solve for more Ritz pairs.
   void reserve(Index max_vectors);
   Index max_vectors() const { return max_vectors_; }
+  // Deflated restart after breakdown: when the process has found an invariant subspace and has room
+  // for more vectors, `candidate` orthogonalised against every Lanczos vector becomes the next one
+  // with beta = 0, so T_j becomes block diagonal and its Ritz pairs stay exact on the blocks found.
+  // Returns false, doing nothing, when the process has not broken down, is full, or the candidate
+  // lies (to round-off) in the span of the basis.
+  bool restart(const Vector& candidate);
+  // Steps the process (restarting after each breakdown with random vectors from `rng`) until it
+  // holds min(target, dimension) vectors, a non-finite product occurs or every candidate is in the
+  // span of the basis. Returns the number of vectors. Used to reach a requested rank whatever the
+  // spectrum: a degenerate spectrum (e.g. A = c I) breaks a single Krylov space down after one vector.
+  Index extend(Index target, Rng& rng);
+  Index restarts() const { return restarts_; }     // deflated restarts so far
 
   Index size() const { return j_; }                // number of Lanczos vectors in V_j
   bool broke_down() const { return breakdown_; }   // invariant subspace found (the last step is exact)
@@ -56,6 +69,7 @@ class Lanczos {
   Index j_ = 0;
   Index max_vectors_;
   double t_norm_ = 0.0;
+  Index restarts_ = 0;
   bool breakdown_ = false, non_finite_ = false;
 };
 
@@ -104,8 +118,9 @@ struct LanczosEigenResult {
 };
 
 // The k leading eigenpairs of a symmetric positive semi-definite A on R^n. Stops when the k leading
-// Ritz pairs have converged, at breakdown (the Krylov space is invariant: its Ritz pairs are exact
-// and the remaining eigenvalues of A on it are those found) or at max_iterations.
+// Ritz pairs have converged or at max_iterations. At a breakdown before k vectors (an invariant
+// Krylov space, e.g. a repeated eigenvalue) the process restarts, deflated, from a random vector
+// orthogonal to the basis (Lanczos::restart), so k pairs are returned whatever the spectrum.
 LanczosEigenResult lanczos_eigenpairs(const LinearOperator& a, Index n, const LanczosEigenOptions& options = {});
 
 }  // namespace varflow

@@ -40,6 +40,8 @@ struct SolverSummary {
   std::string message = "the solver was not run";
   int iterations = 0;        // L-BFGS iterations, or inner (Lanczos-CG) iterations summed over outer loops
   int outer_iterations = 0;  // Gauss-Newton outer loops (0 for L-BFGS)
+  // Newton outer loops (OuterHessian::kNewton) that met negative curvature and took a Gauss-Newton step.
+  int newton_fallbacks = 0;
   double initial_cost = std::numeric_limits<double>::quiet_NaN();
   double final_cost = std::numeric_limits<double>::quiet_NaN();
   // Euclidean norms of the gradient with respect to the preconditioned control variable v.
@@ -55,6 +57,10 @@ struct SolverSummary {
   // form, the state size for a dense one, 0 without one) and why it is missing, if it is.
   PosteriorMethod posterior_method = PosteriorMethod::kNone;
   Index posterior_rank = 0;
+  // Directions of the control that the posterior leaves at their prior variance (control size minus
+  // posterior_rank for a low-rank form; 0 for a dense one). Non-zero is a truncation: the message
+  // says so and the posterior's Provenance carries the same numbers.
+  Index posterior_prior_only = 0;
   std::string posterior_message;
 
   bool converged() const { return termination_type == TerminationType::kConverged; }

@@ -48,6 +48,9 @@ void read_gauss_newton(ConfigReader& r, GaussNewtonOptions& o) {
   require_positive(r, "inner_tolerance", o.inner_tolerance);
   o.gradient_tolerance = r.real("gradient_tolerance", o.gradient_tolerance);
   require_positive(r, "gradient_tolerance", o.gradient_tolerance);
+  OuterHessian hessian = o.hessian;
+  outer_hessian_from_string(r.choice("hessian", to_string(o.hessian), {"gauss_newton", "newton"}), &hessian);
+  o.hessian = hessian;
   o.posterior = posterior_method(r, o.posterior, kPosteriorNames);
   o.posterior_lanczos_vectors = r.integer("posterior_lanczos_vectors", o.posterior_lanczos_vectors);
   require_at_least(r, "posterior_lanczos_vectors", o.posterior_lanczos_vectors, 0);
@@ -58,12 +61,16 @@ void write_gauss_newton(std::ostream& os, const GaussNewtonOptions& o) {
      << "  max_inner_iterations: " << o.max_inner_iterations << "\n"
      << "  inner_tolerance: " << o.inner_tolerance << "\n"
      << "  gradient_tolerance: " << o.gradient_tolerance << "\n"
+     << "  hessian: " << to_string(o.hessian) << "\n"
      << "  posterior: " << to_string(o.posterior) << "\n"
      << "  posterior_lanczos_vectors: " << o.posterior_lanczos_vectors << "\n";
 }
 
 void apply_model_defaults(ExperimentConfig& c) {
   c.experiment.model = c.model.make();
+  // Newton outer loops need second-order adjoints; a model without them defaults to Gauss-Newton.
+  c.experiment.incremental.hessian =
+      c.experiment.model->has_second_order() ? OuterHessian::kNewton : OuterHessian::kGaussNewton;
   // The rest state perturbed at one point, when the model has one: spin-up takes it onto the
   // attractor. Otherwise the twin experiment starts from ones(n) + 0.01 N(0, I).
   c.experiment.truth_start = c.model.rest_state();
@@ -130,7 +137,8 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
 
   ConfigReader b = root.section("background");
   BackgroundCovarianceType bt = e.b_type;
-  background_covariance_type_from_string(b.choice("covariance", to_string(e.b_type), {"scaled_identity", "periodic_gaussian"}), &bt);
+  background_covariance_type_from_string(
+      b.choice("covariance", to_string(e.b_type), {"scaled_identity", "periodic_gaussian", "climatological"}), &bt);
   e.b_type = bt;
   e.b_variance = b.real("variance", e.b_variance);
   require_positive(b, "variance", e.b_variance);
@@ -142,13 +150,31 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
       throw InvalidArgument(format_message("config: ", b.name("nugget"), " = ", e.b_nugget, " must be in [0, 1)"));
     }
   }
+  if (e.b_type == BackgroundCovarianceType::kClimatological) {
+    e.climatology_steps = b.integer("climatology_steps", e.climatology_steps);
+    require_at_least(b, "climatology_steps", e.climatology_steps, 2 * n);
+  }
+  e.b_hybrid_weight = b.real("hybrid_weight", e.b_hybrid_weight);
+  if (!(e.b_hybrid_weight >= 0.0 && e.b_hybrid_weight < 1.0)) {
+    throw InvalidArgument(format_message("config: ", b.name("hybrid_weight"), " = ", e.b_hybrid_weight,
+                                         " must be in [0, 1)"));
+  }
+  e.b_inflation = b.real("inflation", e.b_inflation);
+  require_positive(b, "inflation", e.b_inflation);
   e.initial_background_std = b.real("initial_error_std", e.initial_background_std);
   require_nonnegative(b, "initial_error_std", e.initial_background_std);
   b.finish();
 
   ConfigReader cy = root.section("cycling");
   e.window_steps = cy.integer("window_steps", e.window_steps);
-  require_at_least(cy, "window_steps", e.window_steps, 1);
+  require_at_least(cy, "window_steps", e.window_steps, 0);
+  // Absent: back-to-back windows (the shift is the window), as before overlapping windows existed.
+  e.shift_steps = cy.integer("shift_steps", e.window_steps);
+  require_at_least(cy, "shift_steps", e.shift_steps, 1);
+  ObservationSelection selection = e.assimilate;
+  observation_selection_from_string(cy.choice("assimilate", to_string(e.assimilate), {"new", "all", "newest"}),
+                                    &selection);
+  e.assimilate = selection;
   e.cycles = cy.integer("cycles", e.cycles);
   require_at_least(cy, "cycles", e.cycles, 1);
   e.burn_in = cy.integer("burn_in", std::min<Index>(e.burn_in, e.cycles - 1));
@@ -166,6 +192,13 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
   var_method_from_string(root.choice("method", to_string(e.method), {"strong_4dvar", "incremental_4dvar", "weak_4dvar", "3dvar"}),
                          &method);
   e.method = method;
+  if (e.method == VarMethod::k3DVar && e.window_steps != 0) {
+    throw InvalidArgument(format_message(
+        "config: ", cy.name("window_steps"), " = ", e.window_steps,
+        " must be 0 for method 3dvar: windows now hold the observations at both of their ends, so a 3D-Var ",
+        "window is one time; for 3D-Var every ", e.window_steps, " steps write window_steps: 0 and shift_steps: ",
+        e.window_steps));
+  }
 
   ConfigReader s = root.section("strong");
   e.strong.max_iterations = static_cast<int>(s.integer("max_iterations", e.strong.max_iterations));
@@ -212,8 +245,13 @@ std::string to_yaml(const ExperimentConfig& c) {
   if (e.b_type == BackgroundCovarianceType::kPeriodicGaussian) {
     os << "  length_scale: " << e.b_length_scale << "\n  nugget: " << e.b_nugget << "\n";
   }
+  if (e.b_type == BackgroundCovarianceType::kClimatological) {
+    os << "  climatology_steps: " << e.climatology_steps << "\n";
+  }
+  os << "  hybrid_weight: " << e.b_hybrid_weight << "\n  inflation: " << e.b_inflation << "\n";
   os << "  initial_error_std: " << e.initial_background_std << "\n";
-  os << "cycling:\n  window_steps: " << e.window_steps << "\n  cycles: " << e.cycles << "\n  burn_in: " << e.burn_in
+  os << "cycling:\n  window_steps: " << e.window_steps << "\n  shift_steps: " << e.shift()
+     << "\n  assimilate: " << to_string(e.assimilate) << "\n  cycles: " << e.cycles << "\n  burn_in: " << e.burn_in
      << "\n  seed: " << e.seed << "\n";
   os << "method: " << to_string(e.method) << "\n";
   os << "strong:\n  max_iterations: " << e.strong.max_iterations << "\n  gradient_tolerance: "
@@ -230,9 +268,15 @@ std::string default_experiment_yaml() {
   return "# varflow experiment config (the built-in default). Keys and units: design/formats.md.\n"
          "# model.name, with its keys:\n" + model_catalogue("#   ") +
          "# observations.variables: all, or a list of state indices; non_finite: reject | mask\n"
-         "# background.covariance: scaled_identity | periodic_gaussian (adds length_scale, nugget)\n"
+         "# background.covariance: scaled_identity | periodic_gaussian (adds length_scale, nugget) |\n"
+         "#   climatological (B = variance x the sample covariance of a free run; adds climatology_steps)\n"
+         "# background.hybrid_weight w in [0, 1): B = (1 - w) B + w inflation^2 M P_a M^T, the previous\n"
+         "#   posterior propagated over the shift (0: static B; needs a posterior)\n"
+         "# cycling: windows of window_steps (0: one time, 3dvar) every shift_steps; assimilate: new (each\n"
+         "#   observation once) | all (every observation in the window, both ends) | newest (the latest only)\n"
          "# method: strong_4dvar | incremental_4dvar | weak_4dvar | 3dvar\n"
-         "# posterior: none | inner_lanczos | dense | low_rank (strong: none | dense | low_rank)\n" +
+         "# posterior: none | inner_lanczos | dense | low_rank (strong: none | dense | low_rank)\n"
+         "# hessian: gauss_newton | newton (full Hessian by second-order adjoints; Gauss-Newton on negative curvature)\n" +
          to_yaml(default_experiment_config());
 }
 

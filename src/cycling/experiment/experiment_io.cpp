@@ -126,22 +126,46 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   NetcdfWriter w(path);
   w.add_dimension("cycle", cycles);
   w.add_dimension("state", n);
-  Vector ra(cycles), rb(cycles), spread(cycles), cost(cycles), seconds(cycles);
-  std::vector<long long> iterations, outer, tl, ad, converged;
+  Vector ra(cycles), rb(cycles), rf(cycles), rfc(cycles), spread(cycles), cost(cycles), seconds(cycles);
+  Vector omb_mean(cycles), omb_rms(cycles), oma_mean(cycles), oma_rms(cycles), chi2(cycles);
+  Matrix analysis(n, cycles), background(n, cycles), filter(n, cycles), forecast(n, cycles);
+  std::vector<long long> iterations, outer, tl, ad, converged, start, filter_step, obs_count;
   for (Index i = 0; i < cycles; ++i) {
     const CycleRecord& c = res.cycles[static_cast<std::size_t>(i)];
     ra[i] = c.analysis_rmse;
     rb[i] = c.background_rmse;
+    rf[i] = c.filter_rmse;
+    rfc[i] = c.forecast_rmse;
     spread[i] = c.spread;
     cost[i] = c.final_cost;
     seconds[i] = c.seconds;
+    omb_mean[i] = c.innovations.omb_mean;
+    omb_rms[i] = c.innovations.omb_rms;
+    oma_mean[i] = c.innovations.oma_mean;
+    oma_rms[i] = c.innovations.oma_rms;
+    chi2[i] = c.innovations.chi2_per_obs;
+    analysis.col(i) = c.analysis;
+    background.col(i) = c.background;
+    filter.col(i) = c.filter_analysis;
+    forecast.col(i) = c.forecast;
     iterations.push_back(c.iterations);
     outer.push_back(c.outer_iterations);
     tl.push_back(c.num_tl_sweeps);
     ad.push_back(c.num_ad_sweeps);
     converged.push_back(c.termination == TerminationType::kConverged ? 1 : 0);
+    start.push_back(c.window_start);
+    filter_step.push_back(c.filter_step);
+    obs_count.push_back(c.innovations.count);
   }
-  w.write("rmse_analysis", "cycle", ra, "analysis RMSE against the truth at the window start", "model units");
+  w.write_int("window_start", "cycle", start, "global model step of the window start (the smoother time)");
+  w.write_int("filter_step", "cycle", filter_step,
+              "global model step of the newest assimilated observation (the filter and forecast time)");
+  w.write("rmse_filter", "cycle", rf, "analysis RMSE against the truth at filter_step (filter score)", "model units");
+  w.write("rmse_forecast", "cycle", rfc, "background (forecast) RMSE against the truth at filter_step", "model units");
+  w.write("rmse_smoother", "cycle", ra, "analysis RMSE against the truth at the window start (smoother score)",
+          "model units");
+  w.write("rmse_analysis", "cycle", ra, "the same as rmse_smoother (its name before filter scores existed)",
+          "model units");
   w.write("rmse_background", "cycle", rb, "background RMSE against the truth at the window start", "model units");
   w.write("spread", "cycle", spread, "root-mean posterior variance of the analysis (square root)", "model units");
   w.write("final_cost", "cycle", cost, "cost function at the analysis", "1");
@@ -151,6 +175,17 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   w.write_int("tl_sweeps", "cycle", tl, "tangent-linear sweeps of the window");
   w.write_int("ad_sweeps", "cycle", ad, "adjoint sweeps of the window");
   w.write_int("converged", "cycle", converged, "1 when the solver converged, else 0");
+  w.write_int("obs_count", "cycle", obs_count, "observation values the window assimilated (present ones)");
+  w.write("omb_mean", "cycle", omb_mean, "mean of O-B, y - H(background trajectory)", "model units");
+  w.write("omb_rms", "cycle", omb_rms, "rms of O-B", "model units");
+  w.write("oma_mean", "cycle", oma_mean, "mean of O-A, y - H(analysis trajectory)", "model units");
+  w.write("oma_rms", "cycle", oma_rms, "rms of O-A", "model units");
+  w.write("chi2_per_obs", "cycle", chi2, "2 J(analysis) / obs_count (expectation 1 for correct B and R)", "1");
+  w.write("analysis_state", "cycle", "state", analysis, "analysis at each window start", "model units");
+  w.write("background_state", "cycle", "state", background, "background at each window start", "model units");
+  w.write("filter_state", "cycle", "state", filter, "analysis trajectory at each filter_step", "model units");
+  w.write("forecast_state", "cycle", "state", forecast, "background trajectory (forecast) at each filter_step",
+          "model units");
   w.write("analysis", "state", res.final_analysis, "analysis of the last cycle (at its window start)", "model units");
   if (res.final_analysis_std.size() == n) {
     w.write("analysis_std", "state", res.final_analysis_std, "posterior standard deviation of the last analysis",
@@ -159,7 +194,13 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   write_provenance(w, config, "varflow_analysis", "varflow analysis");
   w.attribute("method", res.method);
   w.attribute("burn_in", static_cast<long long>(res.burn_in));
+  w.attribute("rmse_filter_mean", res.mean_filter_rmse);
+  w.attribute("rmse_forecast_mean", res.mean_forecast_rmse);
+  w.attribute("rmse_smoother_mean", res.mean_analysis_rmse);
   w.attribute("rmse_analysis_mean", res.mean_analysis_rmse);
+  w.attribute("chi2_per_obs_mean", res.mean_innovations.chi2_per_obs);
+  w.attribute("omb_rms_mean", res.mean_innovations.omb_rms);
+  w.attribute("oma_rms_mean", res.mean_innovations.oma_rms);
   w.attribute("rmse_background_mean", res.mean_background_rmse);
   w.attribute("spread_mean", res.mean_spread);
   w.attribute("final_cost", res.final_summary.final_cost);

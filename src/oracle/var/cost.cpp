@@ -356,8 +356,7 @@ bool Linearization::has_second_order() const {
   return true;
 }
 
-void Linearization::require_second_order(std::string_view where) const {
-  const AssimilationWindow& w = cost_.window();
+void require_second_order(const AssimilationWindow& w, std::string_view where) {
   if (!w.model->has_second_order()) {
     throw InvalidArgument(format_message(where, ": model '", w.model->name(),
                                          "' has no second-order adjoint (has_second_order() = false)"));
@@ -369,6 +368,10 @@ void Linearization::require_second_order(std::string_view where) const {
                                            "' has no second-order adjoint (has_second_order() = false)"));
     }
   }
+}
+
+void Linearization::require_second_order(std::string_view where) const {
+  varflow::require_second_order(cost_.window(), where);
 }
 
 const Linearization::AdjointTrajectory& Linearization::adjoint_trajectory() const {

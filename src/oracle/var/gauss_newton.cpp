@@ -2,11 +2,24 @@
 #include <cmath>
 
 #include "solver_common.h"
+#include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
+#include "varflow/core/random.h"
 #include "varflow/var/incremental_4dvar.h"
 #include "varflow/var/weak_4dvar.h"
 
 namespace varflow {
+
+namespace {
+constexpr EnumNames<OuterHessian, 2> kOuterHessianNames{
+    {{OuterHessian::kGaussNewton, "gauss_newton"}, {OuterHessian::kNewton, "newton"}}};
+}  // namespace
+
+std::string to_string(OuterHessian hessian) { return std::string(to_text(kOuterHessianNames, hessian)); }
+
+bool outer_hessian_from_string(std::string_view name, OuterHessian* hessian) {
+  return find_value(kOuterHessianNames, name, hessian);
+}
 
 void GaussNewtonOptions::validate() const {
   std::string e;
@@ -66,9 +79,9 @@ void finish(const FourDVarCost& cost, const std::optional<Linearization>& map, c
     } else if (method == PosteriorMethod::kInnerLanczos && inner != nullptr && inner->size() > 0) {
       const Index target = std::min(inner_vectors, cost.control_size());
       if (target > inner->size()) {
-        inner->reserve(target);
-        while (inner->size() < target && inner->step()) {
-        }
+        // Restarted (deflated) after each breakdown, so a degenerate spectrum still reaches `target`.
+        Rng rng(low_rank.seed);
+        inner->extend(target, rng);
         if (inner->non_finite()) throw NumericalError("extending the inner Lanczos process: non-finite Hessian product");
       }
       Vector values;
@@ -78,17 +91,33 @@ void finish(const FourDVarCost& cost, const std::optional<Linearization>& map, c
       summary.posterior_rank = lr->rank();
       cov = lr;
     } else {
+      LanczosEigenOptions options = low_rank;
       if (method == PosteriorMethod::kInnerLanczos) {
         summary.posterior_method = PosteriorMethod::kLowRank;
-        summary.posterior_message = "no inner Lanczos solve ran; low-rank Laplace path used instead";
+        summary.posterior_message =
+            "no Gauss-Newton inner Lanczos process (none ran, or the last outer loop was a Newton one); "
+            "low-rank Laplace path at the MAP used instead";
+        const Index wanted = std::min(inner_vectors, cost.control_size());
+        if (wanted > options.rank) {
+          options.rank = wanted;
+          options.max_iterations = std::max<int>(options.max_iterations, static_cast<int>(wanted));
+        }
       }
       LanczosEigenResult info;
-      auto lr = laplace_covariance_low_rank(*map, low_rank, &info);
+      auto lr = laplace_covariance_low_rank(*map, options, &info);
       summary.posterior_rank = lr->rank();
       if (!info.converged) {
         summary.posterior_message += (summary.posterior_message.empty() ? "" : "; ") + info.message;
       }
       cov = lr;
+    }
+    summary.posterior_prior_only = cost.control_size() - summary.posterior_rank;
+    if (summary.posterior_prior_only > 0) {
+      summary.posterior_message += format_message(
+          summary.posterior_message.empty() ? "" : "; ", "truncated: ", summary.posterior_rank, " of ",
+          cost.control_size(), " control directions updated, the other ", summary.posterior_prior_only,
+          " keep their prior variance (set posterior_lanczos_vectors or low_rank.rank to the control size for ",
+          "the full posterior)");
     }
     Provenance provenance = make_provenance(summary);
     auto post = std::make_shared<GaussianPosterior>(control, cov);
@@ -114,6 +143,7 @@ void finish(const FourDVarCost& cost, const std::optional<Linearization>& map, c
 GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOptions& options,
                                    const Stopwatch& clock, SolverSummary& summary) {
   GaussNewtonOutput out;
+  if (options.hessian == OuterHessian::kNewton) require_second_order(cost.window(), "options.hessian = newton");
   const Index p = cost.control_size();
   out.v = Vector::Zero(p);
   const Vector zb = cost.control_background();
@@ -128,6 +158,7 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
     summary.message = std::string("the background trajectory or its gradient failed: ") + e.what();
     return out;
   }
+  const bool newton = options.hessian == OuterHessian::kNewton;
   double j = out.map->cost();
   summary.initial_cost = summary.final_cost = j;
   const double g0 = g.norm();
@@ -148,49 +179,76 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
       break;
     }
     auto lin = std::make_shared<const Linearization>(*out.map);
-    const LinearOperator hessian = [lin](const Vector& dv) { return lin->preconditioned_hessian_multiply(dv); };
-    LanczosSolveResult inner;
-    std::unique_ptr<Lanczos> process;
-    try {
-      inner = lanczos_solve(hessian, -g, inner_options, &process);
-    } catch (const Error& e) {
-      inner.numerical_failure = true;
-      inner.message = e.what();
-    }
-    summary.iterations += inner.iterations;
-    summary.outer_iterations = outer + 1;
-    if (inner.numerical_failure) {
-      summary.termination_type = TerminationType::kNumericalFailure;
-      summary.message = format_message("outer loop ", outer + 1, ": inner solve failed: ", inner.message);
-      break;
-    }
-    const Vector dv = inner.x;
-    out.last_inner = std::move(process);
-    out.last_inner_map = lin;
-    // Accept the Gauss-Newton step unless it increases the cost beyond round-off; otherwise halve it.
-    double step = 1.0;
-    bool accepted = false;
-    std::string failure;
-    for (int b = 0; b <= options.max_backtracking_steps; ++b, step *= 0.5) {
-      const Vector v_try = out.v + step * dv;
+    const LinearOperator gauss_newton = [lin](const Vector& dv) { return lin->preconditioned_hessian_multiply(dv); };
+    const LinearOperator full = [lin](const Vector& dv) { return lin->preconditioned_full_hessian_multiply(dv); };
+    auto inner_solve = [&](const LinearOperator& hessian, std::unique_ptr<Lanczos>* process) {
+      LanczosSolveResult r;
       try {
-        Linearization trial = cost.linearize(zb + prior.sqrt_multiply(v_try));
-        if (trial.cost() <= j + 1e-12 * std::abs(j)) {
-          out.v = v_try;
-          out.map.emplace(std::move(trial));
-          accepted = true;
-          break;
-        }
-        failure = format_message("cost ", trial.cost(), " > ", j);
+        r = lanczos_solve(hessian, -g, inner_options, process);
       } catch (const Error& e) {
-        failure = e.what();
+        r.numerical_failure = true;
+        r.message = e.what();
+      }
+      return r;
+    };
+    // Accepts the step along dv unless it increases the cost beyond round-off; otherwise halves it.
+    std::string failure;
+    auto line_search = [&](const Vector& dv) {
+      double step = 1.0;
+      for (int k = 0; k <= options.max_backtracking_steps; ++k, step *= 0.5) {
+        const Vector v_try = out.v + step * dv;
+        try {
+          Linearization trial = cost.linearize(zb + prior.sqrt_multiply(v_try));
+          if (trial.cost() <= j + 1e-12 * std::abs(j)) {
+            out.v = v_try;
+            out.map.emplace(std::move(trial));
+            return step;
+          }
+          failure = format_message("cost ", trial.cost(), " > ", j);
+        } catch (const Error& e) {
+          failure = e.what();
+        }
+      }
+      return 0.0;
+    };
+    summary.outer_iterations = outer + 1;
+    double step = 0.0;
+    Vector dv;
+    if (newton) {
+      LanczosSolveResult inner = inner_solve(full, nullptr);
+      summary.iterations += inner.iterations;
+      if (!inner.numerical_failure) {
+        dv = inner.x;
+        step = line_search(dv);
+      }
+      if (step > 0.0) {
+        out.last_inner.reset();  // the posterior needs Gauss-Newton Ritz pairs: a Newton loop leaves none
+        out.last_inner_map.reset();
+      } else {
+        // Negative curvature, a failed sweep, or no decrease along the Newton direction far from the
+        // MAP: this outer loop takes the Gauss-Newton step.
+        ++summary.newton_fallbacks;
       }
     }
-    if (!accepted) {
-      summary.termination_type = TerminationType::kNoConvergence;
-      summary.message = format_message("outer loop ", outer + 1, ": no step along the Gauss-Newton direction ",
-                                       "decreases the cost (last trial: ", failure, ")");
-      break;
+    if (step == 0.0) {
+      std::unique_ptr<Lanczos> process;
+      LanczosSolveResult inner = inner_solve(gauss_newton, &process);
+      summary.iterations += inner.iterations;
+      if (inner.numerical_failure) {
+        summary.termination_type = TerminationType::kNumericalFailure;
+        summary.message = format_message("outer loop ", outer + 1, ": inner solve failed: ", inner.message);
+        break;
+      }
+      dv = inner.x;
+      out.last_inner = std::move(process);
+      out.last_inner_map = lin;
+      step = line_search(dv);
+      if (step == 0.0) {
+        summary.termination_type = TerminationType::kNoConvergence;
+        summary.message = format_message("outer loop ", outer + 1, ": no step along the Gauss-Newton direction ",
+                                         "decreases the cost (last trial: ", failure, ")");
+        break;
+      }
     }
     j = out.map->cost();
     try {

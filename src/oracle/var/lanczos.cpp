@@ -59,6 +59,42 @@ void Lanczos::reserve(Index max_vectors) {
   max_vectors_ = max_vectors;
 }
 
+bool Lanczos::restart(const Vector& candidate) {
+  if (!breakdown_ || non_finite_ || j_ >= max_vectors_ || j_ >= v_.rows()) return false;
+  if (candidate.size() != v_.rows() || !candidate.allFinite()) return false;
+  const double scale = candidate.norm();
+  if (!(scale > 0.0)) return false;
+  Vector w = candidate;
+  for (int pass = 0; pass < 2; ++pass) {
+    const Vector c = v_.leftCols(j_).transpose() * w;
+    w -= v_.leftCols(j_) * c;
+  }
+  const double norm = w.norm();
+  if (!(norm > 1e-8 * scale)) return false;
+  v_.col(j_) = w / norm;
+  beta_[j_] = 0.0;  // T_j block diagonal: the new block is uncoupled from the invariant one
+  breakdown_ = false;
+  ++restarts_;
+  return true;
+}
+
+Index Lanczos::extend(Index target, Rng& rng) {
+  target = std::min<Index>(target, v_.rows());
+  reserve(target);
+  // A candidate in the span of the basis is unlucky but possible; a few draws settle it.
+  int misses = 0;
+  while (j_ < target && !non_finite_) {
+    if (step()) continue;
+    if (!breakdown_) break;
+    if (restart(rng.normal_vector(v_.rows()))) {
+      misses = 0;
+    } else if (++misses > 4) {
+      break;
+    }
+  }
+  return j_;
+}
+
 Matrix Lanczos::tridiagonal() const {
   Matrix t = Matrix::Zero(j_, j_);
   for (Index i = 0; i < j_; ++i) {
@@ -198,7 +234,13 @@ LanczosEigenResult lanczos_eigenpairs(const LinearOperator& a, Index n, const La
     return true;
   };
   bool done = false;
-  while (lz.step()) {
+  for (;;) {
+    if (!lz.step()) {
+      // Breakdown before k vectors: the Krylov space is invariant (e.g. a repeated eigenvalue) but
+      // holds fewer than k pairs; continue, deflated, from a random vector orthogonal to it.
+      if (lz.broke_down() && lz.size() < k && lz.restart(rng.normal_vector(n))) continue;
+      break;
+    }
     // Checking costs a j x j eigensolve; do it once k vectors exist.
     if (lz.size() >= k && (lz.broke_down() || converged())) {
       done = true;

@@ -92,6 +92,10 @@ Provenance make_provenance(const SolverSummary& summary) {
   p.iterations = summary.iterations;
   p.final_cost = summary.final_cost;
   p.converged = summary.converged();
+  if (summary.posterior_rank > 0) {
+    p.updated_directions = summary.posterior_rank;
+    p.prior_only_directions = summary.posterior_prior_only;
+  }
   p.version = VARFLOW_VERSION_STRING;
   return p;
 }
