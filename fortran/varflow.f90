@@ -30,7 +30,10 @@ module varflow
 
   public :: varflow_last_error, varflow_model_create_registered
   public :: varflow_model_create, varflow_model_destroy, varflow_model_forecast, varflow_model_check
-  public :: varflow_obs_operator_create_identity, varflow_obs_operator_destroy
+  public :: varflow_obs_operator_create, varflow_obs_operator_create_identity, varflow_obs_operator_destroy
+  public :: varflow_obs_operator_check, varflow_window_set_b_periodic_gaussian
+  public :: varflow_result_observation_size, varflow_result_sensitivity_apply
+  public :: varflow_result_sensitivity_apply_transpose, varflow_amortized_log_prob
   public :: varflow_window_create, varflow_window_destroy, varflow_window_set_b_diagonal
   public :: varflow_window_add_observations, varflow_solve
   public :: varflow_result_destroy, varflow_result_analysis, varflow_result_posterior_std, varflow_result_summary
@@ -84,6 +87,23 @@ module varflow
       type(varflow_check_report), intent(out) :: report
     end function
 
+    ! Call-backs: apply(user, n, x, m, y), tangent(user, n, x, dx, m, dy), adjoint(user, n, x, m, ay, ax).
+    integer(c_int) function varflow_obs_operator_create(n, m, apply, tangent, adjoint, user, name, op) &
+        bind(c, name="varflow_obs_operator_create")
+      import :: c_int, c_int64_t, c_funptr, c_ptr, c_char
+      integer(c_int64_t), value :: n, m
+      type(c_funptr), value :: apply, tangent, adjoint
+      type(c_ptr), value :: user
+      character(kind=c_char), intent(in) :: name(*)
+      type(c_ptr), intent(out) :: op
+    end function
+    integer(c_int) function varflow_obs_operator_check(op, x, seed, report) bind(c, name="varflow_obs_operator_check")
+      import :: c_int, c_int64_t, c_ptr, c_double, varflow_check_report
+      type(c_ptr), value :: op
+      real(c_double), intent(in) :: x(*)
+      integer(c_int64_t), value :: seed
+      type(varflow_check_report), intent(out) :: report
+    end function
     integer(c_int) function varflow_obs_operator_create_identity(n, op) &
         bind(c, name="varflow_obs_operator_create_identity")
       import :: c_int, c_int64_t, c_ptr
@@ -112,6 +132,12 @@ module varflow
       import :: c_int, c_ptr, c_double
       type(c_ptr), value :: window
       real(c_double), intent(in) :: variances(*)
+    end function
+    integer(c_int) function varflow_window_set_b_periodic_gaussian(window, variance, length_scale, nugget) &
+        bind(c, name="varflow_window_set_b_periodic_gaussian")
+      import :: c_int, c_ptr, c_double
+      type(c_ptr), value :: window
+      real(c_double), value :: variance, length_scale, nugget
     end function
     ! mask: c_null_ptr for all present, else c_loc of an integer(c_int) array (nonzero = present).
     integer(c_int) function varflow_window_add_observations(window, step, op, m, values, mask, error_variances) &
@@ -148,6 +174,27 @@ module varflow
       type(varflow_summary), intent(out) :: summary
     end function
 
+    integer(c_int64_t) function varflow_result_observation_size(result) bind(c, name="varflow_result_observation_size")
+      import :: c_int64_t, c_ptr
+      type(c_ptr), value :: result
+    end function
+    ! out = J v (v of the stacked observation size, out of the state size)
+    integer(c_int) function varflow_result_sensitivity_apply(result, v, out) &
+        bind(c, name="varflow_result_sensitivity_apply")
+      import :: c_int, c_ptr, c_double
+      type(c_ptr), value :: result
+      real(c_double), intent(in) :: v(*)
+      real(c_double), intent(out) :: out(*)
+    end function
+    ! out = J^T w (w of the state size, out of the stacked observation size)
+    integer(c_int) function varflow_result_sensitivity_apply_transpose(result, w, out) &
+        bind(c, name="varflow_result_sensitivity_apply_transpose")
+      import :: c_int, c_ptr, c_double
+      type(c_ptr), value :: result
+      real(c_double), intent(in) :: w(*)
+      real(c_double), intent(out) :: out(*)
+    end function
+
     integer(c_int) function varflow_amortized_load(path, model) bind(c, name="varflow_amortized_load")
       import :: c_int, c_ptr, c_char
       character(kind=c_char), intent(in) :: path(*)
@@ -179,6 +226,14 @@ module varflow
       real(c_double), intent(in) :: y(*)
       integer(c_int64_t), value :: count, seed
       real(c_double), intent(out) :: draws(*)
+    end function
+    integer(c_int) function varflow_amortized_log_prob(model, y, mask, count, x, out) &
+        bind(c, name="varflow_amortized_log_prob")
+      import :: c_int, c_int64_t, c_ptr, c_double
+      type(c_ptr), value :: model, mask
+      real(c_double), intent(in) :: y(*), x(*)
+      integer(c_int64_t), value :: count
+      real(c_double), intent(out) :: out(*)
     end function
   end interface
 

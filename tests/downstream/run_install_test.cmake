@@ -33,3 +33,18 @@ separate_arguments(flags UNIX_COMMAND "${flags}")
 run(${C_COMPILER} -std=c99 -o ${WORK_DIR}/pkgconfig_c ${SOURCE_DIR}/tests/c/c_abi_test.c ${SOURCE_DIR}/tests/c/lorenz96.c
     -I${SOURCE_DIR}/tests/c ${flags} -lm)
 run(${WORK_DIR}/pkgconfig_c)
+
+# The Fortran program of tests/fortran against the installed module and libraries, when gfortran is
+# there (scripts/setup.sh installs it).
+find_program(FORTRAN_COMPILER gfortran)
+if(FORTRAN_COMPILER AND EXISTS ${prefix}/include/varflow/fortran/varflow.mod)
+  file(GLOB_RECURSE fortran_lib ${prefix}/*/libvarflow_fortran.so)
+  get_filename_component(lib_dir "${fortran_lib}" DIRECTORY)
+  file(MAKE_DIRECTORY ${WORK_DIR}/fortran)
+  run(${FORTRAN_COMPILER} -std=f2008 -J${WORK_DIR}/fortran -I${prefix}/include/varflow/fortran
+      -o ${WORK_DIR}/fortran/consumer ${SOURCE_DIR}/tests/fortran/lorenz96_model.f90
+      ${SOURCE_DIR}/tests/fortran/fortran_abi_test.f90 -L${lib_dir} -Wl,-rpath,${lib_dir} -lvarflow_fortran -lvarflow)
+  run(${WORK_DIR}/fortran/consumer)
+elseif(FORTRAN_COMPILER)
+  message(FATAL_ERROR "gfortran is present but the installed package has no Fortran module")
+endif()

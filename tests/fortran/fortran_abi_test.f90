@@ -54,8 +54,34 @@ program fortran_abi_test
         " iterations, max |x_a(Fortran) - x_a(C++)| = ", maxval(abs(xa_mine - xa_builtin))
   call expect(maxval(abs(xa_mine - xa_builtin)) < 1e-9_c_double, "the analyses agree")
   call expect(all(sd > 0.0_c_double .and. sd < 1.0_c_double), "posterior sd in (0, 1)")
+  block
+    real(c_double), allocatable :: v(:), jtw(:)
+    real(c_double) :: jv(n), w(n)
+    allocate(v(varflow_result_observation_size(result_mine)), jtw(varflow_result_observation_size(result_mine)))
+    do i = 1, size(v)
+      v(i) = sin(0.37_c_double * (i - 1))
+    end do
+    do i = 1, int(n)
+      w(i) = cos(0.61_c_double * (i - 1))
+    end do
+    call expect(varflow_result_sensitivity_apply(result_mine, v, jv) == VARFLOW_OK, "J v")
+    call expect(varflow_result_sensitivity_apply_transpose(result_mine, w, jtw) == VARFLOW_OK, "J^T w")
+    call expect(abs(dot_product(jv, w) - dot_product(v, jtw)) <= 1e-10_c_double * max(1.0_c_double, &
+                abs(dot_product(jv, w))), "<J v, w> = <v, J^T w>")
+  end block
   call varflow_result_destroy(result_mine)
   call varflow_result_destroy(result_builtin)
+
+  ! An observation operator written in Fortran (every other point) passes its checks.
+  block
+    type(c_ptr) :: op
+    call expect(varflow_obs_operator_create(n, n / 2, c_funloc(every_other_apply), c_funloc(every_other_tangent), &
+                c_funloc(every_other_adjoint), c_null_ptr, "every other point" // c_null_char, op) == VARFLOW_OK, &
+                "create the Fortran operator")
+    call expect(varflow_obs_operator_check(op, x0, 5_c_int64_t, report) == VARFLOW_OK .and. report%passed == 1, &
+                "the Fortran operator passes its checks")
+    call varflow_obs_operator_destroy(op)
+  end block
 
   params%calls = 0
   params%fail_after = 4
@@ -85,6 +111,32 @@ program fortran_abi_test
   print '(a)', "passed"
 
 contains
+
+  integer(c_int) function every_other_apply(user, nx, x, m, y) bind(c)
+    type(c_ptr), value :: user
+    integer(c_int64_t), value :: nx, m
+    real(c_double), intent(in) :: x(nx)
+    real(c_double), intent(out) :: y(m)
+    y = x(1::2)
+    every_other_apply = 0
+  end function
+  integer(c_int) function every_other_tangent(user, nx, x, dx, m, dy) bind(c)
+    type(c_ptr), value :: user
+    integer(c_int64_t), value :: nx, m
+    real(c_double), intent(in) :: x(nx), dx(nx)
+    real(c_double), intent(out) :: dy(m)
+    dy = dx(1::2)
+    every_other_tangent = 0
+  end function
+  integer(c_int) function every_other_adjoint(user, nx, x, m, ay, ax) bind(c)
+    type(c_ptr), value :: user
+    integer(c_int64_t), value :: nx, m
+    real(c_double), intent(in) :: x(nx), ay(m)
+    real(c_double), intent(out) :: ax(nx)
+    ax = 0
+    ax(1::2) = ay
+    every_other_adjoint = 0
+  end function
 
   subroutine expect(ok, what)
     logical, intent(in) :: ok
