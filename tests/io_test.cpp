@@ -47,6 +47,9 @@ TEST_F(AtomicOutputTest, MissingDirectoryIsAClearError) {
 }  // namespace
 }  // namespace varflow
 
+#include <cmath>
+#include <netcdf>
+
 #include "varflow/io/netcdf_file.h"
 
 namespace varflow {
@@ -85,6 +88,37 @@ TEST_F(AtomicOutputTest, NetcdfRoundTripAndErrorsNameTheVariable) {
   EXPECT_THROW(NetcdfReader(dir / "missing.nc"), InvalidArgument);
   std::ofstream(dir / "bad.nc") << "not netcdf";
   EXPECT_THROW(NetcdfReader(dir / "bad.nc"), InvalidArgument);
+}
+
+// Every file carries CF provenance, and NaN-missing data say so with _FillValue / missing_value.
+TEST_F(AtomicOutputTest, NetcdfFilesCarryCfProvenanceAndFillValues) {
+  const fs::path target = dir / "cf.nc";
+  {
+    NetcdfWriter w(target);
+    w.add_dimension("component", 3);
+    w.write("complete", "component", Vector::LinSpaced(3, 0.0, 1.0), "no missing values");
+    Vector gappy = Vector::LinSpaced(3, 0.0, 1.0);
+    gappy[1] = std::nan("");
+    w.write("gappy", "component", gappy, "one missing value");
+    w.attribute("source", std::string("a test"));  // a writer's own value is kept
+    w.commit();
+  }
+  const NetcdfReader r(target);
+  EXPECT_EQ(r.string_attribute("Conventions").value_or(""), "CF-1.10");
+  EXPECT_EQ(r.string_attribute("source").value_or(""), "a test");
+  const std::string created = r.string_attribute("date_created").value_or("");
+  EXPECT_EQ(created.size(), 20u) << created;  // 2026-12-02T04:53:35Z
+  EXPECT_EQ(created.back(), 'Z') << created;
+  EXPECT_NE(r.string_attribute("history").value_or("").find(created + " written by varflow"), std::string::npos);
+  netCDF::NcFile f(target.string(), netCDF::NcFile::read);
+  EXPECT_TRUE(f.getVar("complete").getAtts().count("_FillValue") == 0);
+  const auto atts = f.getVar("gappy").getAtts();
+  ASSERT_EQ(atts.count("_FillValue"), 1u);
+  ASSERT_EQ(atts.count("missing_value"), 1u);
+  double fill = 0.0;
+  atts.find("_FillValue")->second.getValues(&fill);
+  EXPECT_TRUE(std::isnan(fill));
+  EXPECT_TRUE(std::isnan(r.read_vector("gappy", 3)[1]));
 }
 
 TEST_F(AtomicOutputTest, AbandonedNetcdfWriterLeavesNoFile) {

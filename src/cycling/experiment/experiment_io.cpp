@@ -60,17 +60,17 @@ void write_twin_data(const std::filesystem::path& path, const TwinData& d, const
   w.add_dimension("obs", static_cast<Index>(d.observed_variables.size()));
   Matrix truth(n, static_cast<Index>(d.truth.size()));
   for (std::size_t k = 0; k < d.truth.size(); ++k) truth.col(static_cast<Index>(k)) = d.truth[k];
-  w.write("truth", "time", "state", truth, "true state at each global model step", "model units");
+  w.write("truth", "time", "state", truth, "true state at each global model step", "1");
   w.write_int("obs_step", "obs_time", to_long(d.obs_steps), "global model step of each observation time");
   w.write_int("obs_index", "obs", to_long(d.observed_variables), "observed state variable (0-based index)");
   w.write("obs_error_variance", "obs", d.obs_error_variance, "observation-error variance (diagonal of R)",
-          "model units^2");
+          "1");
   Matrix values = d.obs_values;
   for (Index t = 0; t < values.cols(); ++t)
     for (Index j = 0; j < values.rows(); ++j)
       if (!d.obs_mask(j, t)) values(j, t) = std::numeric_limits<double>::quiet_NaN();
-  w.write("observations", "obs_time", "obs", values, "observed values (NaN = missing)", "model units");
-  w.write("initial_background", "state", d.initial_background, "background of the first cycle", "model units");
+  w.write("observations", "obs_time", "obs", values, "observed values (NaN = missing)", "1");
+  w.write("initial_background", "state", d.initial_background, "background of the first cycle", "1");
   write_provenance(w, config, "varflow_truth_obs", "varflow truth and observations");
   if (config.model.parameters.count("dt") != 0) w.attribute("dt", config.model.parameter("dt"));
   w.commit();
@@ -160,14 +160,14 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   w.write_int("window_start", "cycle", start, "global model step of the window start (the smoother time)");
   w.write_int("filter_step", "cycle", filter_step,
               "global model step of the newest assimilated observation (the filter and forecast time)");
-  w.write("rmse_filter", "cycle", rf, "analysis RMSE against the truth at filter_step (filter score)", "model units");
-  w.write("rmse_forecast", "cycle", rfc, "background (forecast) RMSE against the truth at filter_step", "model units");
+  w.write("rmse_filter", "cycle", rf, "analysis RMSE against the truth at filter_step (filter score)", "1");
+  w.write("rmse_forecast", "cycle", rfc, "background (forecast) RMSE against the truth at filter_step", "1");
   w.write("rmse_smoother", "cycle", ra, "analysis RMSE against the truth at the window start (smoother score)",
-          "model units");
+          "1");
   w.write("rmse_analysis", "cycle", ra, "the same as rmse_smoother (its name before filter scores existed)",
-          "model units");
-  w.write("rmse_background", "cycle", rb, "background RMSE against the truth at the window start", "model units");
-  w.write("spread", "cycle", spread, "root-mean posterior variance of the analysis (square root)", "model units");
+          "1");
+  w.write("rmse_background", "cycle", rb, "background RMSE against the truth at the window start", "1");
+  w.write("spread", "cycle", spread, "root-mean posterior variance of the analysis (square root)", "1");
   w.write("final_cost", "cycle", cost, "cost function at the analysis", "1");
   w.write("seconds", "cycle", seconds, "solver wall time", "s");
   w.write_int("iterations", "cycle", iterations, "solver iterations (inner iterations summed over outer loops)");
@@ -176,20 +176,20 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   w.write_int("ad_sweeps", "cycle", ad, "adjoint sweeps of the window");
   w.write_int("converged", "cycle", converged, "1 when the solver converged, else 0");
   w.write_int("obs_count", "cycle", obs_count, "observation values the window assimilated (present ones)");
-  w.write("omb_mean", "cycle", omb_mean, "mean of O-B, y - H(background trajectory)", "model units");
-  w.write("omb_rms", "cycle", omb_rms, "rms of O-B", "model units");
-  w.write("oma_mean", "cycle", oma_mean, "mean of O-A, y - H(analysis trajectory)", "model units");
-  w.write("oma_rms", "cycle", oma_rms, "rms of O-A", "model units");
+  w.write("omb_mean", "cycle", omb_mean, "mean of O-B, y - H(background trajectory)", "1");
+  w.write("omb_rms", "cycle", omb_rms, "rms of O-B", "1");
+  w.write("oma_mean", "cycle", oma_mean, "mean of O-A, y - H(analysis trajectory)", "1");
+  w.write("oma_rms", "cycle", oma_rms, "rms of O-A", "1");
   w.write("chi2_per_obs", "cycle", chi2, "2 J(analysis) / obs_count (expectation 1 for correct B and R)", "1");
-  w.write("analysis_state", "cycle", "state", analysis, "analysis at each window start", "model units");
-  w.write("background_state", "cycle", "state", background, "background at each window start", "model units");
-  w.write("filter_state", "cycle", "state", filter, "analysis trajectory at each filter_step", "model units");
+  w.write("analysis_state", "cycle", "state", analysis, "analysis at each window start", "1");
+  w.write("background_state", "cycle", "state", background, "background at each window start", "1");
+  w.write("filter_state", "cycle", "state", filter, "analysis trajectory at each filter_step", "1");
   w.write("forecast_state", "cycle", "state", forecast, "background trajectory (forecast) at each filter_step",
-          "model units");
-  w.write("analysis", "state", res.final_analysis, "analysis of the last cycle (at its window start)", "model units");
+          "1");
+  w.write("analysis", "state", res.final_analysis, "analysis of the last cycle (at its window start)", "1");
   if (res.final_analysis_std.size() == n) {
     w.write("analysis_std", "state", res.final_analysis_std, "posterior standard deviation of the last analysis",
-            "model units");
+            "1");
   }
   write_provenance(w, config, "varflow_analysis", "varflow analysis");
   w.attribute("method", res.method);

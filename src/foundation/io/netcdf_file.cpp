@@ -2,10 +2,13 @@
 
 #include <cassert>
 #include <cstring>
+#include <ctime>
+#include <limits>
 #include <netcdf>
 
 #include "varflow/core/error.h"
 #include "varflow/io/atomic_file.h"
+#include "varflow/version.h"
 
 namespace varflow {
 
@@ -13,16 +16,27 @@ namespace nc = netCDF;
 
 namespace {
 
+// The first line of a netCDF library message (without its "file: ncFile.cpp line: ..." trailer).
+std::string first_line(const std::string& what) { return what.substr(0, what.find('\n')); }
+
 // Runs f, turning an error of the netCDF library into InvalidArgument "<where>: <first line>".
 template <typename F>
 auto guarded(const std::string& where, F&& f) -> decltype(f()) {
   try {
     return f();
   } catch (const nc::exceptions::NcException& e) {
-    std::string what = e.what();
-    what = what.substr(0, what.find('\n'));  // drop the "file: ncFile.cpp line: ..." trailer
-    throw InvalidArgument(format_message(where, ": ", what));
+    throw InvalidArgument(format_message(where, ": ", first_line(e.what())));
   }
+}
+
+// "2026-12-02T04:51:41Z": the creation time of a file, UTC.
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
 }
 
 std::string strip_nuls(std::string s) {
@@ -40,7 +54,7 @@ struct NetcdfWriter::Impl {
     try {
       file = std::make_unique<nc::NcFile>(output.temporary_path().string(), nc::NcFile::replace, nc::NcFile::nc4);
     } catch (const nc::exceptions::NcException& e) {
-      throw InvalidArgument(format_message("cannot create netCDF file ", target.string(), ": ", e.what()));
+      throw InvalidArgument(format_message("cannot create netCDF file ", target.string(), ": ", first_line(e.what())));
     }
   }
   std::string where() const { return output.target().string(); }
@@ -49,12 +63,18 @@ struct NetcdfWriter::Impl {
     assert(!d.isNull() && "add_dimension before writing a variable over it");
     return d;
   }
-  // A new variable with its long_name and (when not empty) units.
+  // A new variable with its long_name and (when not empty) units. `missing`: the data hold NaN for
+  // missing values, which CF readers learn from _FillValue = missing_value = NaN.
   nc::NcVar add(const std::string& name, const nc::NcType& type, const std::vector<nc::NcDim>& dims,
-                const std::string& long_name, const std::string& units) {
+                const std::string& long_name, const std::string& units, bool missing = false) {
     nc::NcVar v = file->addVar(name, type, dims);
     v.putAtt("long_name", long_name);
     if (!units.empty()) v.putAtt("units", units);
+    if (missing) {
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      v.setFill(true, nan);
+      v.putAtt("missing_value", nc::ncDouble, nan);
+    }
     return v;
   }
   // Checks the length of a 1-D variable over `d` (any length for an unlimited dimension) and writes it.
@@ -84,7 +104,7 @@ void NetcdfWriter::write(const std::string& name, const std::string& dim, const 
                          const std::string& long_name, const std::string& units) {
   guarded(impl_->where(), [&] {
     const nc::NcDim d = impl_->dim(dim);
-    nc::NcVar v = impl_->add(name, nc::ncDouble, {d}, long_name, units);
+    nc::NcVar v = impl_->add(name, nc::ncDouble, {d}, long_name, units, values.hasNaN());
     impl_->put_1d(v, d, name, values.data(), values.size());
   });
 }
@@ -95,7 +115,8 @@ void NetcdfWriter::write(const std::string& name, const std::string& slow_dim, c
   check_size(where, slow_dim, m.cols(), static_cast<Index>(impl_->dim(slow_dim).getSize()));
   check_size(where, fast_dim, m.rows(), static_cast<Index>(impl_->dim(fast_dim).getSize()));
   guarded(impl_->where(), [&] {
-    nc::NcVar v = impl_->add(name, nc::ncDouble, {impl_->dim(slow_dim), impl_->dim(fast_dim)}, long_name, units);
+    nc::NcVar v = impl_->add(name, nc::ncDouble, {impl_->dim(slow_dim), impl_->dim(fast_dim)}, long_name, units,
+                             m.hasNaN());
     if (m.size() > 0) v.putVar(m.data());  // column-major (fast x slow) == C-order (slow, fast)
   });
 }
@@ -160,6 +181,15 @@ void NetcdfWriter::attribute(const std::string& name, std::uint64_t value) {
 }
 
 void NetcdfWriter::commit() {
+  // CF provenance, unless the writer set its own: the conventions, the program, the creation time.
+  guarded(impl_->where(), [&] {
+    const auto absent = [&](const char* name) { return impl_->file->getAtt(name).isNull(); };
+    const std::string created = utc_now(), program = std::string("varflow ") + VARFLOW_VERSION_STRING;
+    if (absent("Conventions")) impl_->file->putAtt("Conventions", "CF-1.10");
+    if (absent("source")) impl_->file->putAtt("source", program);
+    if (absent("date_created")) impl_->file->putAtt("date_created", created);
+    if (absent("history")) impl_->file->putAtt("history", created + " written by " + program);
+  });
   guarded(impl_->where(), [&] { impl_->file->close(); });
   impl_->output.commit();
 }
@@ -196,7 +226,7 @@ NetcdfReader::NetcdfReader(const std::filesystem::path& path, const std::string&
   try {
     impl_->file = std::make_unique<nc::NcFile>(path.string(), nc::NcFile::read);
   } catch (const nc::exceptions::NcException& e) {
-    throw InvalidArgument(format_message(impl_->where, " is not a readable netCDF file: ", e.what()));
+    throw InvalidArgument(format_message(impl_->where, " is not a readable netCDF file: ", first_line(e.what())));
   }
 }
 NetcdfReader::~NetcdfReader() = default;
