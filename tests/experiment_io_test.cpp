@@ -45,6 +45,39 @@ TEST_F(ExperimentIoTest, TwinDataRoundTripGivesTheSameRun) {
   EXPECT_THROW(read_background(dir / "a.nc", 41), InvalidArgument);
 }
 
+// CF coordinates: time in model time units (step x dt), the state index, the observed variable of
+// each column, the cycle number; the converged flag says what its values mean.
+TEST_F(ExperimentIoTest, FilesHaveCfCoordinatesAndFlags) {
+  const TwinData d = simulate_twin_data(config.experiment);
+  write_twin_data(dir / "t.nc", d, config);
+  const NetcdfReader t(dir / "t.nc");
+  const double dt = config.model.parameter("dt");
+  const Vector time = t.read_vector("time");
+  ASSERT_EQ(time.size(), static_cast<Index>(d.truth.size()));
+  EXPECT_DOUBLE_EQ(time[3], 3 * dt);
+  const Vector obs_time = t.read_vector("obs_time", static_cast<Index>(d.obs_steps.size()));
+  EXPECT_DOUBLE_EQ(obs_time[1], static_cast<double>(d.obs_steps[1]) * dt);
+  EXPECT_EQ(t.read_int("state").size(), 40u);
+  EXPECT_EQ(t.read_int("state")[39], 39);
+  EXPECT_EQ(t.read_int("obs"), t.read_int("obs_index"));
+  EXPECT_EQ(t.string_attribute("Conventions").value_or(""), "CF-1.10");
+
+  write_analysis(dir / "a.nc", run_twin_experiment(config.experiment, d), config);
+  const NetcdfReader a(dir / "a.nc");
+  EXPECT_EQ(a.read_int("cycle"), (std::vector<long long>{0, 1, 2, 3, 4, 5}));
+  int ncid = 0, varid = 0;
+  ASSERT_EQ(nc_open((dir / "a.nc").c_str(), NC_NOWRITE, &ncid), NC_NOERR);
+  ASSERT_EQ(nc_inq_varid(ncid, "converged", &varid), NC_NOERR);
+  long long flags[2] = {-1, -1};
+  EXPECT_EQ(nc_get_att_longlong(ncid, varid, "flag_values", flags), NC_NOERR);
+  EXPECT_EQ(flags[0], 0);
+  EXPECT_EQ(flags[1], 1);
+  char meanings[64] = {};
+  EXPECT_EQ(nc_get_att_text(ncid, varid, "flag_meanings", meanings), NC_NOERR);
+  EXPECT_STREQ(meanings, "not_converged converged");
+  nc_close(ncid);
+}
+
 TEST_F(ExperimentIoTest, NonFiniteObservationsAreRejectedOrMaskedAsConfigured) {
   TwinData d = simulate_twin_data(config.experiment);
   d.obs_mask(5, 3) = false;  // written as NaN

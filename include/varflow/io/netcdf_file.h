@@ -53,6 +53,10 @@ class NetcdfWriter {
   void attribute(const std::string& name, int value);
   void attribute(const std::string& name, long long value);
   void attribute(const std::string& name, std::uint64_t value);
+  // Attributes of a variable already written: text, and 64-bit integers (e.g. CF flag_values of an
+  // integer flag variable, with flag_meanings as text).
+  void variable_attribute(const std::string& variable, const std::string& name, const std::string& value);
+  void variable_attribute(const std::string& variable, const std::string& name, const std::vector<long long>& values);
   // Closes the file and moves it into place.
   void commit();
 

@@ -51,6 +51,15 @@ void check_format_version(const NetcdfReader& r, const std::string& file_type) {
 
 }  // namespace
 
+namespace {
+// The CF coordinate variable of the state dimension: the 0-based index of each variable.
+void write_state_coordinate(NetcdfWriter& w, Index n) {
+  std::vector<long long> index(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < index.size(); ++i) index[i] = static_cast<long long>(i);
+  w.write_int("state", "state", index, "state variable (0-based index)");
+}
+}  // namespace
+
 void write_twin_data(const std::filesystem::path& path, const TwinData& d, const ExperimentConfig& config) {
   const Index n = config.experiment.model->state_size();
   NetcdfWriter w(path);
@@ -58,6 +67,16 @@ void write_twin_data(const std::filesystem::path& path, const TwinData& d, const
   w.add_dimension("state", n);
   w.add_dimension("obs_time", static_cast<Index>(d.obs_steps.size()));
   w.add_dimension("obs", static_cast<Index>(d.observed_variables.size()));
+  // CF coordinate variables: model time (step x dt; steps when the model has no dt), state index,
+  // and the observed variable of each observation column.
+  const double dt = config.model.parameters.count("dt") != 0 ? config.model.parameter("dt") : 1.0;
+  Vector time(static_cast<Index>(d.truth.size())), obs_time(static_cast<Index>(d.obs_steps.size()));
+  for (Index k = 0; k < time.size(); ++k) time[k] = static_cast<double>(k) * dt;
+  for (Index t = 0; t < obs_time.size(); ++t) obs_time[t] = static_cast<double>(d.obs_steps[static_cast<std::size_t>(t)]) * dt;
+  w.write("time", "time", time, "model time of each global step (step x dt)", "1");
+  w.write("obs_time", "obs_time", obs_time, "model time of each observation time", "1");
+  write_state_coordinate(w, n);
+  w.write_int("obs", "obs", to_long(d.observed_variables), "observed state variable (0-based index)");
   Matrix truth(n, static_cast<Index>(d.truth.size()));
   for (std::size_t k = 0; k < d.truth.size(); ++k) truth.col(static_cast<Index>(k)) = d.truth[k];
   w.write("truth", "time", "state", truth, "true state at each global model step", "1");
@@ -126,6 +145,12 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   NetcdfWriter w(path);
   w.add_dimension("cycle", cycles);
   w.add_dimension("state", n);
+  {
+    std::vector<long long> index(static_cast<std::size_t>(cycles));
+    for (std::size_t i = 0; i < index.size(); ++i) index[i] = static_cast<long long>(i);
+    w.write_int("cycle", "cycle", index, "cycle number (0-based)");
+  }
+  write_state_coordinate(w, n);
   Vector ra(cycles), rb(cycles), rf(cycles), rfc(cycles), spread(cycles), cost(cycles), seconds(cycles);
   Vector omb_mean(cycles), omb_rms(cycles), oma_mean(cycles), oma_rms(cycles), chi2(cycles);
   Matrix analysis(n, cycles), background(n, cycles), filter(n, cycles), forecast(n, cycles);
@@ -175,6 +200,8 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   w.write_int("tl_sweeps", "cycle", tl, "tangent-linear sweeps of the window");
   w.write_int("ad_sweeps", "cycle", ad, "adjoint sweeps of the window");
   w.write_int("converged", "cycle", converged, "1 when the solver converged, else 0");
+  w.variable_attribute("converged", "flag_values", std::vector<long long>{0, 1});
+  w.variable_attribute("converged", "flag_meanings", "not_converged converged");
   w.write_int("obs_count", "cycle", obs_count, "observation values the window assimilated (present ones)");
   w.write("omb_mean", "cycle", omb_mean, "mean of O-B, y - H(background trajectory)", "1");
   w.write("omb_rms", "cycle", omb_rms, "rms of O-B", "1");

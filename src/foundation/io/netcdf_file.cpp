@@ -171,6 +171,22 @@ void NetcdfWriter::attribute(const std::string& name, double value) {
 void NetcdfWriter::attribute(const std::string& name, int value) {
   guarded(impl_->where(), [&] { return impl_->file->putAtt(name, nc::ncInt, value); });
 }
+void NetcdfWriter::variable_attribute(const std::string& variable, const std::string& name, const std::string& value) {
+  guarded(impl_->where(), [&] {
+    nc::NcVar v = impl_->file->getVar(variable);
+    assert(!v.isNull() && "write the variable before its attributes");
+    v.putAtt(name, value);
+  });
+}
+void NetcdfWriter::variable_attribute(const std::string& variable, const std::string& name,
+                                      const std::vector<long long>& values) {
+  guarded(impl_->where(), [&] {
+    nc::NcVar v = impl_->file->getVar(variable);
+    assert(!v.isNull() && "write the variable before its attributes");
+    v.putAtt(name, nc::ncInt64, values.size(), values.data());
+  });
+}
+
 void NetcdfWriter::attribute(const std::string& name, long long value) {
   guarded(impl_->where(), [&] { return impl_->file->putAtt(name, nc::ncInt64, value); });
 }
