@@ -74,8 +74,8 @@ TEST_F(PredictorStep, TrainsWritesTheModelAndDecides) {
   EXPECT_NE(r.validation.oracle_description.find("ExactObservationSensitivity"), std::string::npos)
       << r.validation.oracle_description;
   EXPECT_EQ(r.promoted(), r.validation.passed());
-  for (const char* part : {"agreement ", "max |d| ", "(<= 1)", "max probe error ", "(< 0.05)", "rho ", "(< 0.1)",
-                           "SBC ", "min p ", "min contraction "}) {
+  for (const char* part : {"agreement ", "max |d| ", "must be <= 1", "max probe error ", "must be < 0.05", "rho ",
+                           "must be < 0.1", "SBC ", "min p ", "min contraction "}) {
     EXPECT_NE(r.gate_line().find(part), std::string::npos) << part << " in " << r.gate_line();
   }
   EXPECT_GT(r.train_seconds, 0.0);

@@ -2,10 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "linear_gaussian.h"
 #include "varflow/core/error.h"
 #include "varflow/testing/conformance.h"
+#include "varflow/validation/limit_text.h"
 #include "varflow/validation/promotion.h"
 #include "../test_messages.h"
 
@@ -97,6 +99,24 @@ TEST(Promotion, NeedsEnoughSbcSimulations) {
   EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find("min_sbc_simulations"), std::string::npos) << error;
   EXPECT_THROW(decide_promotion(in.inputs, rng, options), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace varflow
+
+namespace varflow {
+namespace {
+
+// Console lines say the value, the limit and the verdict, so that none reads as a contradiction.
+TEST(LimitText, SaysValueLimitAndVerdict) {
+  EXPECT_EQ(limit_text("probe error", 0.164, Limit::kBelow, 0.05), "probe error 0.164, must be < 0.05: FAIL");
+  EXPECT_EQ(limit_text("probe error", 0.03, Limit::kBelow, 0.05), "probe error 0.03, must be < 0.05: pass");
+  EXPECT_EQ(limit_text("max |d|", 1.0, Limit::kAtMost, 1.0), "max |d| 1, must be <= 1: pass");
+  EXPECT_EQ(limit_text("min p", 0.01, Limit::kAbove, 0.01), "min p 0.01, must be > 0.01: FAIL");
+  EXPECT_EQ(limit_text("contraction", 0.5, Limit::kAtLeast, 0.5), "contraction 0.5, must be >= 0.5: pass");
+  EXPECT_EQ(limit_text("rho", std::nan(""), Limit::kBelow, 0.1), "rho nan, must be < 0.1: FAIL");
+  EXPECT_EQ(band_text("spread", 0.93, 1.04, 0.8, 1.25), "spread 0.93..1.04, must be in [0.8, 1.25]: pass");
+  EXPECT_EQ(band_text("spread", 0.7, 1.04, 0.8, 1.25), "spread 0.7..1.04, must be in [0.8, 1.25]: FAIL");
 }
 
 }  // namespace

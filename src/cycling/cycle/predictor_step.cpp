@@ -1,6 +1,7 @@
 // Step 5 of the cycle: the amortized predictor trained on the promoted model's pairs and held to the
 // promotion gates against the physics 4D-Var oracle. See design/cycle.md, "Step 5".
 #include "varflow/cycle/predictor_step.h"
+#include "varflow/validation/limit_text.h"
 
 #include <algorithm>
 #include <cmath>
@@ -110,14 +111,22 @@ std::string PredictorStepResult::gate_line() const {
   const double rho_tol = cases.empty() ? defaults.operator_norm_tolerance : cases[0].operator_norm_tolerance;
   // Three significant digits: a summary line; the full values are in the validation report.
   std::ostringstream os;
-  os << std::setprecision(3) << "agreement " << (d.passed(Gate::kPosteriorAgreement) ? "pass" : "FAIL")
-     << ": max |d| " << std::abs(a.worst_difference.value) << " (<= " << o.tolerance_sigma << "), spread "
-     << a.min_spread.value << " .. " << a.max_spread.value << " (in [" << o.min_spread_ratio << ", "
-     << o.max_spread_ratio << "]); adjoint " << (d.passed(Gate::kAdjointCalibration) ? "pass" : "FAIL")
-     << ": max probe error " << probe << " (< " << probe_tol << "), rho " << rho << " (< " << rho_tol << "); SBC "
-     << (d.passed(Gate::kSimulationBasedCalibration) ? "pass" : "FAIL") << ": min p " << s.min_p_value << " (> "
-     << s.chi_square_threshold << "), ECDF " << (s.ecdf_passed ? "inside" : "outside") << ", min contraction "
-     << contraction << " (>= " << min_contraction << ")";
+  os << std::setprecision(3) << "agreement " << (d.passed(Gate::kPosteriorAgreement) ? "pass" : "FAIL") << " ("
+     << limit_text("max |d|", std::abs(a.worst_difference.value), Limit::kAtMost, o.tolerance_sigma) << "; "
+     << band_text("spread", a.min_spread.value, a.max_spread.value, o.min_spread_ratio, o.max_spread_ratio)
+     << "); adjoint " << (d.passed(Gate::kAdjointCalibration) ? "pass" : "FAIL") << " ("
+     << limit_text("max probe error", probe, Limit::kBelow, probe_tol) << "; "
+     << limit_text("rho", rho, Limit::kBelow, rho_tol) << "); SBC "
+     << (d.passed(Gate::kSimulationBasedCalibration) ? "pass" : "FAIL") << " ("
+     << limit_text("min p", s.min_p_value, Limit::kAbove, s.chi_square_threshold) << "; ECDF "
+     << (s.ecdf_passed ? "inside its band: pass" : "outside its band: FAIL") << "; "
+     << limit_text("min contraction", contraction, Limit::kAtLeast, min_contraction) << ")";
+  if (!d.passed(Gate::kAdjointCalibration)) {
+    os << "; to try: derivative labels (predictor.labels.pairs, predictor.labels.jacobian_weight) teach the "
+          "network the oracle's Jacobian (design/amortized.md)";
+  } else if (!d.passed(Gate::kPosteriorAgreement) || !d.passed(Gate::kSimulationBasedCalibration)) {
+    os << "; to try: more pairs or epochs (predictor.pairs, predictor.training.epochs)";
+  }
   return os.str();
 }
 

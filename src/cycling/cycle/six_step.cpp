@@ -22,6 +22,7 @@
 #include "varflow/amortized/problems.h"
 #include "varflow/validation/analysis_comparison.h"
 #include "varflow/validation/emulator_gate.h"
+#include "varflow/validation/limit_text.h"
 #include "varflow/emulator/stencil_emulator.h"
 #include "varflow/experiment/experiment_config.h"
 #include "varflow/nn/parameters.h"
@@ -507,8 +508,9 @@ class Cycle {
       const auto gate = emulator_gate(*emu, *physics_, data_.held_out.states, rng, go);
       bool passed = gate.passed();
       std::ostringstream g;
-      g << std::setprecision(3) << "forward error " << gate.forward_error << " (must be < " << gate.forward_tolerance
-        << "); Jacobian norm diff " << gate.max_jacobian_difference << " (< " << gate.operator_norm_tolerance << ")"
+      g << std::setprecision(3) << limit_text("forward error", gate.forward_error, Limit::kBelow, gate.forward_tolerance)
+        << "; "
+        << limit_text("Jacobian norm diff", gate.max_jacobian_difference, Limit::kBelow, gate.operator_norm_tolerance)
         << "; TL/AD " << (gate.adjoint_passed ? "pass" : "FAIL");
       r.detail += gate.report();
       emulator_gated_ = true;
@@ -526,6 +528,7 @@ class Cycle {
         r.detail += "forecast skill against the physics' resolved variables (held-out states):\n" + skill.table();
       }
       r.status = passed ? StepStatus::kPassed : StepStatus::kFailed;
+      if (!passed) g << "; to try: more training (emulator.epochs, emulator.train_pairs) or capacity (emulator.hidden)";
       r.gate = g.str();
     }
     emu->save(file);
@@ -585,10 +588,11 @@ class Cycle {
     if (cmp.agreement.events == 0) {
       g << "no window to compare";
     } else {
-      g << "max |d| " << std::abs(cmp.agreement.worst_difference.value) << " (<= "
-        << cmp.agreement.options.tolerance_sigma << " sigma); spread " << cmp.agreement.min_spread.value << ".."
-        << cmp.agreement.max_spread.value << " (in [" << cmp.agreement.options.min_spread_ratio << ", "
-        << cmp.agreement.options.max_spread_ratio << "])";
+      const auto& a = cmp.agreement;
+      g << limit_text("max |d| (oracle sigma)", std::abs(a.worst_difference.value), Limit::kAtMost,
+                      a.options.tolerance_sigma)
+        << "; " << band_text("spread", a.min_spread.value, a.max_spread.value, a.options.min_spread_ratio,
+                             a.options.max_spread_ratio);
     }
     g << "; speed-up " << cmp.speedup() << " (physics "
       << cmp.physics_seconds / static_cast<double>(cmp.windows) << " s/window, " << cmp.physics_steps << " steps of "
