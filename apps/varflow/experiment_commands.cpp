@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -12,6 +13,8 @@
 #include "varflow/experiment/twin_experiment.h"
 #include "varflow/experiment/experiment_config.h"
 #include "varflow/io/atomic_file.h"
+#include "varflow/io/run_lock.h"
+#include "varflow/core/hash.h"
 #include "varflow/experiment/experiment_io.h"
 #include "varflow/version.h"
 
@@ -73,6 +76,8 @@ struct ExperimentOptions {
   std::string background;
   long long seed = -1;
   bool quiet = false;
+  Index checkpoint_every = 1;  // cycles; 0: no checkpoints (assimilate)
+  bool resume = false;
 };
 
 void add_common(CLI::App* sub, ExperimentOptions& o) {
@@ -81,10 +86,26 @@ void add_common(CLI::App* sub, ExperimentOptions& o) {
   sub->add_option("--seed", o.seed, "Override cycling.seed of the config")->check(CLI::NonNegativeNumber);
 }
 
+// What a checkpoint of assimilate depends on: the program, the config text, the seed and the data.
+std::string data_fingerprint(const ExperimentConfig& c, const TwinData& d) {
+  std::uint64_t h = fnv1a(c.text);
+  h = fnv1a(d.obs_values.data(), sizeof(double) * static_cast<std::size_t>(d.obs_values.size()), h);
+  h = fnv1a(d.obs_mask.data(), sizeof(bool) * static_cast<std::size_t>(d.obs_mask.size()), h);
+  h = fnv1a(d.obs_steps.data(), sizeof(Index) * d.obs_steps.size(), h);
+  h = fnv1a(d.observed_variables.data(), sizeof(Index) * d.observed_variables.size(), h);
+  h = fnv1a(d.obs_error_variance, h);
+  h = fnv1a(d.initial_background, h);
+  for (const Vector& x : d.truth) h = fnv1a(x, h);
+  return format_message("varflow ", VARFLOW_VERSION_STRING, "\nseed ", c.experiment.seed, "\nconfig and data ",
+                        hex64(h), "\n");
+}
+
 int run_simulate(const ExperimentOptions& o) {
   ExperimentConfig c = load_config(o.config);
   if (o.seed >= 0) c.experiment.seed = static_cast<std::uint64_t>(o.seed);
   print_header("simulate", c, o.config);
+  { AtomicOutput probe(o.out); }
+  const RunLock lock(o.out, RunLock::Kind::kFile);  // one run per output file
   const TwinData d = simulate_twin_data(c.experiment);
   write_twin_data(o.out, d, c);
   std::printf("  wrote %s: truth over %zu steps, %zu observation times of %zu variables\n", o.out.c_str(),
@@ -96,6 +117,10 @@ int run_assimilate(const ExperimentOptions& o) {
   ExperimentConfig c = load_config(o.config);
   if (o.seed >= 0) c.experiment.seed = static_cast<std::uint64_t>(o.seed);
   print_header("assimilate", c, o.config);
+  // Check the output path before the run, so a long run does not end in a bad path, and take the
+  // output's lock (one run per output file) before any work.
+  { AtomicOutput probe(o.out); }
+  const RunLock lock(o.out, RunLock::Kind::kFile);
   const TwinExperimentConfig& e = c.experiment;
   const Index n = e.model->state_size();
   TwinData data;
@@ -113,12 +138,32 @@ int run_assimilate(const ExperimentOptions& o) {
   if (data.initial_background.size() == 0) {
     throw InvalidArgument(format_message("--obs ", o.obs, " has no initial_background: give --background FILE"));
   }
-  // Check the output path before the run, so a long run does not end in a bad path.
-  { AtomicOutput probe(o.out); }
+  // Checkpoints go to <out>.checkpoint (removed once the analysis file is written); the
+  // fingerprint ties one to the config, seed and data that wrote it.
+  const std::filesystem::path checkpoint_file = o.out + ".checkpoint";
+  const std::string fingerprint = data_fingerprint(c, data);
+  TwinState resumed;
+  TwinCheckpointing checkpointing;
+  checkpointing.every = o.checkpoint_every;
+  checkpointing.save = [&](const TwinState& st) { save_twin_state(checkpoint_file, st, fingerprint); };
+  if (o.resume) {
+    if (std::filesystem::exists(checkpoint_file)) {
+      resumed = load_twin_state(checkpoint_file, fingerprint);
+      checkpointing.resume = &resumed;
+      std::printf("  resuming from %s after cycle %lld\n", checkpoint_file.string().c_str(),
+                  static_cast<long long>(resumed.cycles_done));
+    } else {
+      std::printf("  no checkpoint %s: starting at cycle 1\n", checkpoint_file.string().c_str());
+    }
+    std::fflush(stdout);
+  }
   const Progress progress(o.quiet);
-  const TwinExperimentResult r =
-      run_twin_experiment(e, data, [&progress](Index i, Index n_cycles, const CycleRecord& rec) { progress(i, n_cycles, rec); });
+  const TwinExperimentResult r = run_twin_experiment(
+      e, data, [&progress](Index i, Index n_cycles, const CycleRecord& rec) { progress(i, n_cycles, rec); },
+      checkpointing);
   write_analysis(o.out, r, c);
+  std::error_code ignored;
+  std::filesystem::remove(checkpoint_file, ignored);  // the analysis file supersedes it
   std::printf("  after burn-in (%lld cycles), time means: filter RMSE %.4f (at the newest assimilated observation),"
               " forecast RMSE %.4f, smoother RMSE %.4f (window start), background RMSE %.4f, spread %.4f"
               " (observation error %.4f)\n",
@@ -173,6 +218,14 @@ void add_experiment_commands(CLI::App& app, CommandList& commands) {
       ->check(CLI::ExistingFile);
   assimilate->add_option("--out", ao->out, "Output netCDF file (analysis.nc format)")->required();
   assimilate->add_flag("--quiet", ao->quiet, "No per-cycle progress lines");
+  assimilate->add_option("--checkpoint-every", ao->checkpoint_every,
+                         "Write the run's state (records, next background) to <out>.checkpoint every N cycles; 0: "
+                         "never. Removed when the analysis file is written")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000000));
+  assimilate->add_flag("--resume", ao->resume,
+                       "Continue from <out>.checkpoint (same config, seed and inputs: the result equals an "
+                       "uninterrupted run's); without a checkpoint, start at cycle 1");
   commands.push_back({assimilate, [ao] { return run_assimilate(*ao); }});
 }
 

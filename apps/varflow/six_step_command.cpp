@@ -7,6 +7,7 @@
 #include "command.h"
 #include "varflow/core/error.h"
 #include "varflow/cycle/six_step.h"
+#include "varflow/io/run_lock.h"
 
 namespace varflow::cli {
 
@@ -37,6 +38,10 @@ int run_six_step_command(const SixStepOptions& o) {
   if (std::filesystem::exists(o.out) && !std::filesystem::is_directory(o.out)) {
     throw InvalidArgument("--out = '" + o.out + "' exists and is not a directory");
   }
+  std::error_code ec;
+  std::filesystem::create_directories(o.out, ec);
+  if (ec) throw InvalidArgument("--out = '" + o.out + "' cannot be created: " + ec.message());
+  const RunLock lock(o.out, RunLock::Kind::kDirectory);  // one run per output directory
   std::cout << "varflow six-step: " << c.threads << " thread(s), seed " << o.seed << ", output " << o.out << "\n";
   cycle::SixStepRunOptions run;
   run.fresh = o.fresh;

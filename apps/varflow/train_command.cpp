@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -11,6 +13,8 @@
 #include "varflow/core/error.h"
 #include "varflow/io/atomic_file.h"
 #include "varflow/io/options.h"
+#include "varflow/io/run_lock.h"
+#include "varflow/nn/trainer.h"
 #include "varflow/version.h"
 
 namespace varflow::cli {
@@ -28,16 +32,21 @@ struct TrainOptions {
   int threads = 0;  // 0: OMP_NUM_THREADS or all cores
   bool quiet = false;
   bool print_default = false;
+  varflow::Index checkpoint_every = 1;  // epochs; 0: no checkpoints
+  bool resume = false;
 };
 
-void write_loss_csv(const std::string& path, const varflow::nn::TrainingSummary& s) {
+void write_loss_csv(const std::filesystem::path& path, const varflow::nn::TrainingSummary& s) {
   std::ostringstream f;
   f << "epoch,train_loss,validation_loss,learning_rate\n";
   f.precision(10);
   for (std::size_t e = 0; e < s.train_loss.size(); ++e) {
     f << e + 1 << ',' << s.train_loss[e] << ',' << s.validation_loss[e] << ',' << s.learning_rate[e] << '\n';
   }
-  varflow::write_text_atomically(path, f.str());
+  std::ofstream out(path, std::ios::binary);
+  out << f.str();
+  out.flush();
+  if (!out) throw varflow::Error(varflow::format_message("could not write ", path.string()));
 }
 
 int run_train(const TrainOptions& o) {
@@ -59,6 +68,8 @@ int run_train(const TrainOptions& o) {
   }
   if (o.out.empty()) throw varflow::InvalidArgument("train: --out is required (the model file to write)");
   { varflow::AtomicOutput check(o.out); }  // fail now, not after training, if --out cannot be written
+  // One run per output: a second train (or any command) on the same --out is refused.
+  const varflow::RunLock lock(o.out, varflow::RunLock::Kind::kFile);
 
   varflow::Rng rng(o.seed);
   const auto problem = find_problem(o.problem, "--problem").make(setup);
@@ -81,6 +92,29 @@ int run_train(const TrainOptions& o) {
                 static_cast<long long>(count), static_cast<long long>(setup.labels.probes),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
   }
+  // Checkpoints go to <out>.checkpoint (removed once the model is written). Everything before
+  // training (the pairs, their labels, the initial weights) is recomputed from the seed on --resume;
+  // the fingerprint ties a checkpoint to the settings that wrote it.
+  const std::filesystem::path checkpoint_file = o.out + ".checkpoint";
+  const std::string fingerprint = varflow::format_message(
+      "varflow ", VARFLOW_VERSION_STRING, "\nproblem ", o.problem, "\nhead ", o.head, "\nseed ", o.seed, "\nthreads ",
+      varflow::nn::thread_count(), "\npairs ", setup.pairs, "\n", varflow::io::nested_yaml(setup_entries(setup)));
+  varflow::nn::TrainerState resumed;
+  varflow::nn::Checkpointing checkpointing;
+  checkpointing.every = o.checkpoint_every;
+  checkpointing.save = [&](const varflow::nn::TrainerState& st) {
+    varflow::nn::save_trainer_state(checkpoint_file, st, fingerprint);
+  };
+  if (o.resume) {
+    if (std::filesystem::exists(checkpoint_file)) {
+      resumed = varflow::nn::load_trainer_state(checkpoint_file, fingerprint);
+      checkpointing.resume = &resumed;
+      std::printf("resuming from %s after epoch %lld\n", checkpoint_file.string().c_str(),
+                  static_cast<long long>(resumed.epoch));
+    } else {
+      std::printf("no checkpoint %s: training from epoch 1\n", checkpoint_file.string().c_str());
+    }
+  }
   std::fflush(stdout);
   const auto summary = q.train(data, setup.training, rng, [&](const varflow::nn::EpochReport& r) {
     if (o.quiet && r.epoch != r.epochs) return;
@@ -88,7 +122,7 @@ int run_train(const TrainOptions& o) {
                 static_cast<long long>(r.epoch), static_cast<long long>(r.epochs), r.train_loss, r.validation_loss,
                 r.improved ? "*" : " ", r.learning_rate, r.seconds_elapsed, r.seconds_left);
     std::fflush(stdout);
-  }, setup.labels);
+  }, setup.labels, checkpointing);
   std::printf("%s\n", summary.brief_report().c_str());
   if (!summary.ok()) {
     // Never replace a good model with a failed one: nothing is written, an existing --out stays.
@@ -96,9 +130,14 @@ int run_train(const TrainOptions& o) {
                  "training.learning_rate)\n", summary.message.c_str(), o.out.c_str());
     return 1;
   }
-  q.save(o.out);
+  // The model and its loss curves are committed together: a kill leaves both old or both new.
   const std::string csv = o.out + ".loss.csv";
-  write_loss_csv(csv, summary);
+  varflow::AtomicOutput model_out(o.out), csv_out(csv);
+  q.save(model_out.temporary_path());
+  write_loss_csv(csv_out.temporary_path(), summary);
+  varflow::AtomicOutput::commit_together({&model_out, &csv_out});
+  std::error_code ignored;
+  std::filesystem::remove(checkpoint_file, ignored);  // the model supersedes it
   std::printf("wrote %s and %s\n", o.out.c_str(), csv.c_str());
   return 0;
 }
@@ -125,6 +164,14 @@ void add_train_command(CLI::App& app, CommandList& commands) {
   sub->add_flag("--print-default", o->print_default,
                 "Print the settings of --problem and --head (with --config applied) as a config and exit");
   sub->add_flag("--quiet", o->quiet, "Only the first and last lines");
+  sub->add_option("--checkpoint-every", o->checkpoint_every,
+                  "Write the training state (weights, optimizer, random generator, epoch) to <out>.checkpoint every "
+                  "N epochs; 0: never. Removed when the model is written")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  sub->add_flag("--resume", o->resume,
+                "Continue from <out>.checkpoint (same settings, seed and threads: the result is bit-identical to an "
+                "uninterrupted run); without a checkpoint, train from epoch 1");
   sub->add_option("--threads", o->threads, "OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
       ->check(CLI::Range(1, 4096));
   commands.push_back({sub, [o] { return run_train(*o); }});

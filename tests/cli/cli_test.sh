@@ -85,5 +85,23 @@ printf 'emulator: {file: %s}\n' "$work/absent.nc" >"$work/nofile.yaml"
 expect_status 2 "emulator.file" -- "$varflow" six-step --config "$work/nofile.yaml" --out "$work/six3"
 [ ! -e "$work/six3/physics.nc" ] || fail "six-step computed step 1 before refusing its emulator_file"
 
+# Run lock: a second run on the same output file is refused naming the holder (exit 2), whatever
+# the command; after the holder is killed with -9 its stale lock is taken over.
+sed -e 's/^  cycles: 6$/  cycles: 20000/' "$work/short.yaml" >"$work/long.yaml"
+grep -q "cycles: 20000" "$work/long.yaml" || fail "long.yaml did not set the cycles"
+"$varflow" assimilate --config "$work/long.yaml" --out "$work/locked.nc" --quiet >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 1 400); do [ -s "$work/.locked.nc.lock" ] && break; sleep 0.05; done
+expect_status 2 "locked.nc is in use by another varflow run (pid $holder on host" -- \
+  "$varflow" assimilate --config "$work/short.yaml" --out "$work/locked.nc" --quiet
+expect_status 2 "pid $holder" -- "$varflow" simulate --config "$work/short.yaml" --out "$work/locked.nc"
+expect_status 2 "pid $holder" -- "$varflow" train --problem linear-gaussian --head gaussian --pairs 200 --epochs 1 \
+  --out "$work/locked.nc"
+kill -9 "$holder"
+wait "$holder" 2>/dev/null
+[ ! -e "$work/locked.nc" ] || fail "a killed assimilate left locked.nc"
+expect_status 0 "wrote" -- "$varflow" assimilate --config "$work/short.yaml" --out "$work/locked.nc" --quiet
+ls -A "$work" | grep -q '\.tmp[0-9]' && fail "temporaries left behind: $(ls -A "$work")"
+
 if [ "$failures" -eq 0 ]; then echo "cli_test: all checks passed"; fi
 exit "$failures"

@@ -187,6 +187,38 @@ TEST(SixStep, ReRunsExactlyTheStepsDownstreamOfAChange) {
   std::filesystem::remove_all(dir);
 }
 
+// Each step is recorded in the manifest as soon as it finishes: a run stopped after step 2 (as a
+// kill would stop it) leaves a manifest of steps 1 and 2 (complete: false), and the next run
+// recomputes only steps 3-5, giving what an uninterrupted run gives.
+TEST(SixStep, AStoppedRunKeepsItsFinishedStepsAndTheReRunComputesTheRest) {
+  const auto dir = fresh_dir("varflow_six_step_stopped");
+  std::ostringstream log;
+  cycle::SixStepRunOptions stop;
+  stop.stop_after_step = 2;
+  EXPECT_THROW(cycle::run_six_step(tiny("fallback"), 9, dir, log, stop), Error);
+  const std::string partial = slurp(dir / "manifest.json");
+  EXPECT_NE(partial.find("\"complete\": false"), std::string::npos) << partial;
+  EXPECT_NE(partial.find("\"all_gates_passed\": false"), std::string::npos) << partial;
+  EXPECT_NE(partial.find("\"step\": 2"), std::string::npos);
+  EXPECT_EQ(partial.find("\"step\": 3"), std::string::npos);
+  std::ostringstream log2;
+  const auto resumed = cycle::run_six_step(tiny("fallback"), 9, dir, log2);
+  EXPECT_EQ(resumed.steps_run(), (std::vector<int>{3, 4, 5})) << log2.str();
+  EXPECT_NE(slurp(dir / "manifest.json").find("\"complete\": true"), std::string::npos);
+  const auto whole = cycle::run_six_step(tiny("fallback"), 9, fresh_dir("varflow_six_step_whole"), log);
+  for (int s = 1; s <= 5; ++s) {
+    EXPECT_EQ(step(resumed, s).checksum, step(whole, s).checksum) << "step " << s;
+    EXPECT_EQ(step(resumed, s).status, step(whole, s).status) << "step " << s;
+  }
+  // Stopped after step 4: the re-run computes step 5 alone.
+  stop.stop_after_step = 4;
+  stop.fresh = true;
+  EXPECT_THROW(cycle::run_six_step(tiny("fallback"), 9, dir, log, stop), Error);
+  EXPECT_EQ(cycle::run_six_step(tiny("fallback"), 9, dir, log2).steps_run(), std::vector<int>{5}) << log2.str();
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(std::filesystem::temp_directory_path() / "varflow_six_step_whole");
+}
+
 // A damaged artifact is not trusted: the step runs again. Recomputed with the same inputs and
 // stream it gives the same output, so the steps downstream stay valid and are reused.
 TEST(SixStep, RecomputesADamagedArtifactAndKeepsWhatDependsOnlyOnItsContent) {

@@ -3,7 +3,10 @@
 // B, and the innovation statistics against their expectation.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <Eigen/Cholesky>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -281,6 +284,71 @@ TEST(CyclingWindows, InnovationStatisticsMeetTheirExpectationOnlyWithTheRightCov
   const double wide = run(1.0, 4.0);
   std::cout << "[ measured ] R assumed 4x too large: chi2/m " << wide << "\n";
   EXPECT_LT(wide, 0.6);
+}
+
+}  // namespace
+}  // namespace varflow
+
+namespace varflow {
+namespace {
+
+// Everything a resumed run must reproduce, bit for bit (the wall times aside).
+void expect_same_records(const TwinExperimentResult& a, const TwinExperimentResult& b) {
+  ASSERT_EQ(a.cycles.size(), b.cycles.size());
+  for (std::size_t i = 0; i < a.cycles.size(); ++i) {
+    const CycleRecord &x = a.cycles[i], &y = b.cycles[i];
+    EXPECT_EQ(x.analysis, y.analysis) << "cycle " << i;
+    EXPECT_EQ(x.background, y.background) << "cycle " << i;
+    EXPECT_EQ(x.filter_analysis, y.filter_analysis) << "cycle " << i;
+    EXPECT_EQ(x.forecast, y.forecast) << "cycle " << i;
+    EXPECT_EQ(x.final_cost, y.final_cost) << "cycle " << i;
+    EXPECT_EQ(x.iterations, y.iterations) << "cycle " << i;
+    EXPECT_EQ(x.innovations.count, y.innovations.count) << "cycle " << i;
+    EXPECT_EQ(x.termination, y.termination) << "cycle " << i;
+  }
+  EXPECT_EQ(a.final_analysis, b.final_analysis);
+  EXPECT_EQ(a.final_analysis_std, b.final_analysis_std);
+  EXPECT_EQ(a.mean_filter_rmse, b.mean_filter_rmse);
+  EXPECT_EQ(a.cycles_not_converged, b.cycles_not_converged);
+}
+
+// A run stopped after a checkpoint (the save call throws, as a kill ends the process) and resumed
+// from the checkpoint file gives the records of an uninterrupted run; also with a hybrid B, whose
+// propagated posterior is part of the state.
+TEST(CyclingWindows, ResumingFromACheckpointGivesTheUninterruptedRun) {
+  for (const double hybrid : {0.0, 0.5}) {
+    TwinExperimentConfig c = small(ObservationSelection::kNew, 8, 8);
+    c.cycles = 7;
+    c.b_hybrid_weight = hybrid;
+    if (hybrid > 0.0) c.incremental.posterior = PosteriorMethod::kDense;
+    const TwinData d = simulate_twin_data(c);
+    const TwinExperimentResult whole = run_twin_experiment(c, d);
+    const auto file = std::filesystem::temp_directory_path() / ("varflow_twin_checkpoint_" + std::to_string(::getpid()));
+    struct Stop {};
+    TwinCheckpointing save;
+    save.every = 2;
+    save.save = [&](const TwinState& st) {
+      save_twin_state(file, st, "fp");
+      if (st.cycles_done == 4) throw Stop{};
+    };
+    EXPECT_THROW(run_twin_experiment(c, d, {}, save), Stop);
+    const TwinState st = load_twin_state(file, "fp");
+    EXPECT_EQ(st.cycles_done, 4);
+    EXPECT_EQ(st.cycle_b.size() != 0, hybrid > 0.0);
+    TwinCheckpointing resume;
+    resume.resume = &st;
+    std::vector<Index> reported;
+    const TwinExperimentResult resumed =
+        run_twin_experiment(c, d, [&](Index i, Index, const CycleRecord&) { reported.push_back(i); }, resume);
+    EXPECT_EQ(reported, (std::vector<Index>{4, 5, 6}));  // only the unfinished cycles run
+    expect_same_records(whole, resumed);
+    EXPECT_THROW(load_twin_state(file, "another run"), InvalidArgument);
+    std::filesystem::remove(file);
+    TwinState done = st;
+    done.cycles_done = 7;
+    resume.resume = &done;
+    EXPECT_THROW(run_twin_experiment(c, d, {}, resume), InvalidArgument);
+  }
 }
 
 }  // namespace

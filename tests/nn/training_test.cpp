@@ -1,7 +1,11 @@
 // Optimizer, schedule, clipping and the training loop (early stopping, NaN status, determinism).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <numbers>
 
 #include "varflow/core/error.h"
@@ -9,6 +13,7 @@
 #include "varflow/nn/optimizer.h"
 #include "varflow/nn/trainer.h"
 #include "varflow/testing/conformance.h"
+#include "../test_messages.h"
 
 namespace varflow::nn {
 namespace {
@@ -126,6 +131,72 @@ TEST(Fit, SameSeedGivesIdenticalWeights) {
     w[run] = problem.parameters().values();
   }
   EXPECT_EQ(w[0], w[1]);  // bitwise
+}
+
+// A training stopped after a checkpoint (the save call throws, as a kill would end the process)
+// and resumed from the checkpoint file ends bit-identical to an uninterrupted one: weights, loss
+// curves, best epoch and step count. The resumed run's own generator is overwritten by the saved one.
+TEST(Fit, ResumingFromACheckpointIsBitIdentical) {
+  TrainingOptions o;
+  o.epochs = 9;
+  o.batch_size = 32;
+  o.patience = 0;
+  Rng rng = testing::seeded_rng(603);
+  Regression whole(500, rng);
+  const Vector initial = whole.parameters().values();
+  const Rng after_setup = rng;
+  const TrainingSummary s = fit(whole, 400, 100, o, rng);
+
+  const auto file = std::filesystem::temp_directory_path() / ("varflow_fit_checkpoint_" + std::to_string(::getpid()));
+  struct Stop {};
+  Rng rng2 = after_setup;
+  Rng unused = testing::seeded_rng(603);
+  Regression cut(500, unused);
+  ASSERT_EQ(cut.parameters().values(), initial);
+  Checkpointing save;
+  save.every = 4;
+  save.save = [&](const TrainerState& st) {
+    save_trainer_state(file, st, "fingerprint");
+    if (st.epoch == 4) throw Stop{};
+  };
+  EXPECT_THROW(fit(cut, 400, 100, o, rng2, {}, save), Stop);
+  const TrainerState st = load_trainer_state(file, "fingerprint");
+  EXPECT_EQ(st.epoch, 4);
+  Rng other(12345);
+  Checkpointing resume;
+  resume.resume = &st;
+  const TrainingSummary r = fit(cut, 400, 100, o, other, {}, resume);
+  EXPECT_EQ(cut.parameters().values(), whole.parameters().values());  // bitwise
+  EXPECT_EQ(r.train_loss, s.train_loss);
+  EXPECT_EQ(r.validation_loss, s.validation_loss);
+  EXPECT_EQ(r.learning_rate, s.learning_rate);
+  EXPECT_EQ(r.best_epoch, s.best_epoch);
+  EXPECT_EQ(r.steps, s.steps);
+  EXPECT_EQ(r.epochs_run, 9);
+
+  // Another run's fingerprint, a damaged file and a state of another size are refused.
+  EXPECT_THROW(load_trainer_state(file, "other"), InvalidArgument);
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(60);
+    f.put('\x7f');
+  }
+  EXPECT_NE(test::message_of([&] { load_trainer_state(file, "fingerprint"); }).find("damaged"), std::string::npos);
+  std::filesystem::remove(file);
+  TrainerState too_far = st;
+  too_far.epoch = 9;
+  resume.resume = &too_far;
+  EXPECT_THROW(fit(cut, 400, 100, o, other, {}, resume), InvalidArgument);
+}
+
+TEST(Rng, StateRestoresTheExactStreamIncludingTheSavedNormal) {
+  Rng a(77);
+  a.normal();  // leaves the second value of a polar pair saved
+  Rng b(1);
+  b.restore(a.state());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(a.normal(), b.normal());
+  EXPECT_EQ(a.engine()(), b.engine()());
+  EXPECT_THROW(b.restore("not a state"), InvalidArgument);
 }
 
 TEST(Fit, NonFiniteLossIsAStatusAndRestoresTheBestWeights) {

@@ -82,9 +82,12 @@ class AmortizedPosterior {
   // continues training with the same normalisation. A NaN loss is a status in the summary.
   // When data.labels is not empty, the labelled pairs add the derivative-informed terms weighed by
   // `labels` (config.h, LabelOptions; its `pairs` is not used here); the head must support them
-  // (Head::supports_mean_penalty), otherwise InvalidArgument.
+  // (Head::supports_mean_penalty), otherwise InvalidArgument. `checkpointing` saves the trainer's
+  // state every few epochs and resumes from a saved one (nn::fit); a resumed training on the same
+  // data, seed and threads ends bit-identical to an uninterrupted one.
   nn::TrainingSummary train(const Dataset& data, const nn::TrainingOptions& options, Rng& rng,
-                            const nn::ProgressCallback& progress = {}, const LabelOptions& labels = {});
+                            const nn::ProgressCallback& progress = {}, const LabelOptions& labels = {},
+                            const nn::Checkpointing& checkpointing = {});
   // Simulates `pairs` pairs from `simulator` with rng, labels the first labels.pairs of them with
   // the simulator's oracle (Simulator::label) when labels.pairs > 0, then trains on them.
   nn::TrainingSummary train(const Simulator& simulator, Index pairs, const nn::TrainingOptions& options, Rng& rng,

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <string_view>
 
 #include "varflow/core/types.h"
@@ -62,6 +63,10 @@ class Rng {
   // A derived generator for an independent stream (e.g. one per thread or per component).
   Rng split();
   std::mt19937_64& engine() { return engine_; }
+  // The full state as text (engine and the saved normal), and its restoration: a restored Rng draws
+  // exactly what the saved one would have drawn. restore() throws InvalidArgument on malformed text.
+  std::string state() const;
+  void restore(const std::string& text);
 
  private:
   std::uint64_t seed_;

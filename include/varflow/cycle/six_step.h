@@ -126,6 +126,9 @@ struct SixStepReport {
 
 struct SixStepRunOptions {
   bool fresh = false;  // ignore DIR/manifest.json of a previous run: compute every step
+  // Testing a killed run: throw Error right after step `stop_after_step` (1-5) is recorded in the
+  // manifest; 0 runs to the end.
+  int stop_after_step = 0;
 };
 
 // Runs the cycle in `dir` (created if missing) and writes its artifacts there: physics.nc (step 1),

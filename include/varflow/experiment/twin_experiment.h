@@ -25,6 +25,7 @@
 // Everything random (truth spin-up, initial background, observation errors) comes from one Rng seeded
 // with `seed`: the same config gives the same numbers on the same build.
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -217,8 +218,34 @@ using ProgressCallback = std::function<void(Index, Index, const CycleRecord&)>;
 // Throws InvalidArgument for an invalid config and NumericalError when the truth or a forecast blows
 // up; solver failures are recorded per cycle (CycleRecord::termination).
 TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& config, const ProgressCallback& progress = {});
+// The state of a cycling run after its first `cycles_done` cycles: resuming from it continues
+// bit-identically (same config and data).
+struct TwinState {
+  Index cycles_done = 0;
+  Vector background;             // of cycle `cycles_done`
+  Index assimilated_until = -1;  // the latest observation step assimilated so far
+  Matrix cycle_b;                // the next window's hybrid B; empty: the static B
+  std::vector<CycleRecord> cycles;
+  Index cycles_not_converged = 0, cycles_failed = 0;
+};
+
+// Checkpoints of run_twin_experiment: `save` is called with the state after every `every` cycles
+// (0: never; not after the last); `resume`, when set, is the state to start from (cycles_done below
+// config.cycles, else InvalidArgument).
+struct TwinCheckpointing {
+  Index every = 0;
+  std::function<void(const TwinState&)> save;
+  const TwinState* resume = nullptr;
+};
+
+// A checkpoint file of a cycling run (varflow/io/checkpoint_file.h), tied to `fingerprint`.
+void save_twin_state(const std::filesystem::path& file, const TwinState& state, const std::string& fingerprint);
+// InvalidArgument naming the file when it is not such a checkpoint, is damaged or has another fingerprint.
+TwinState load_twin_state(const std::filesystem::path& file, const std::string& fingerprint);
+
 // Runs the experiment on given data (the config's observation and truth settings are not used).
 TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& config, const TwinData& data,
-                                         const ProgressCallback& progress = {});
+                                         const ProgressCallback& progress = {},
+                                         const TwinCheckpointing& checkpointing = {});
 
 }  // namespace varflow

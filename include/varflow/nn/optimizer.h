@@ -25,6 +25,15 @@ class AdamW {
   // One step with learning rate lr on params (in place) given gradient g.
   void step(Eigen::Ref<Vector> params, const Eigen::Ref<const Vector>& g, double lr);
   Index steps() const { return t_; }
+  // The moments and step count, for checkpoints: restore(state()) continues bit-identically.
+  struct State {
+    Vector m, v;
+    Index t = 0;
+    double b1t = 1.0, b2t = 1.0;
+  };
+  State state() const { return {m_, v_, t_, b1t_, b2t_}; }
+  // Throws InvalidArgument when the moments do not have this optimizer's size.
+  void restore(const State& s);
 
  private:
   AdamWOptions o_;

@@ -8,6 +8,8 @@
 // Determinism: batches are drawn from `rng` only; given the same seed and the same number of OpenMP
 // threads, fit() produces bit-identical parameters. (Eigen's parallel matrix products split work by
 // thread count, so a different thread count may change the last bits.)
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <iosfwd>
 #include <string>
@@ -15,6 +17,7 @@
 
 #include "varflow/core/random.h"
 #include "varflow/core/types.h"
+#include "varflow/nn/optimizer.h"
 #include "varflow/nn/parameters.h"
 
 namespace varflow::nn {
@@ -98,7 +101,37 @@ int thread_count();
 // avoids oversubscription, which costs far more than it saves for small networks.
 void set_thread_count(int n);
 
+// Everything fit() carries from one epoch to the next: restoring it at the start of fit() continues
+// the training bit-identically (same data, options and thread count).
+struct TrainerState {
+  Index epoch = 0;  // epochs finished
+  Vector parameters, best;
+  AdamW::State optimizer;
+  std::string rng;  // Rng::state()
+  std::vector<Index> order;  // the shuffled item order (each epoch shuffles the previous one)
+  std::uint64_t validation_seed = 0;
+  double best_loss = 0.0;
+  Index since_best = 0, pairs_seen = 0;
+  TrainingSummary summary;  // the loss curves, steps and best epoch so far
+};
+
+// Checkpoints of fit(): `save` is called with the state after every `every` epochs (0: never);
+// `resume`, when set, is the state to start from (its epoch must be below options.epochs).
+struct Checkpointing {
+  Index every = 0;
+  std::function<void(const TrainerState&)> save;
+  const TrainerState* resume = nullptr;
+};
+
+// A checkpoint file: the state and a `fingerprint` of the run that wrote it (the caller's text
+// identifying data, options and model), FNV-1a 64 checksummed, written through AtomicOutput.
+void save_trainer_state(const std::filesystem::path& file, const TrainerState& state, const std::string& fingerprint);
+// Throws InvalidArgument naming the file when it is not a checkpoint, is damaged (checksum), or
+// was written by a run of another fingerprint.
+TrainerState load_trainer_state(const std::filesystem::path& file, const std::string& fingerprint);
+
 TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validation,
-                    const TrainingOptions& options, Rng& rng, const ProgressCallback& progress = {});
+                    const TrainingOptions& options, Rng& rng, const ProgressCallback& progress = {},
+                    const Checkpointing& checkpointing = {});
 
 }  // namespace varflow::nn

@@ -205,7 +205,8 @@ PreviousRun read_manifest(const std::filesystem::path& file) {
   return prev;
 }
 
-void write_manifest(const SixStepReport& report, const std::string& config_yaml, const std::filesystem::path& file) {
+void write_manifest(const SixStepReport& report, const std::string& config_yaml, const std::filesystem::path& file,
+                    bool complete) {
   nlohmann::json j;
   j["format"] = kManifestFormat;
   j["format_version"] = kManifestVersion;
@@ -227,7 +228,8 @@ void write_manifest(const SixStepReport& report, const std::string& config_yaml,
                           {"reused", s.reused}});
   }
   j["steps_run"] = report.steps_run();
-  j["all_gates_passed"] = report.all_gates_passed();
+  j["all_gates_passed"] = complete && report.all_gates_passed();
+  j["complete"] = complete;
   write_text_atomically(file, j.dump(2) + "\n");
 }
 

@@ -37,7 +37,10 @@ struct PreviousRun {
   std::string why;  // "" when a manifest was read
 };
 PreviousRun read_manifest(const std::filesystem::path& file);
-void write_manifest(const SixStepReport& report, const std::string& config_yaml, const std::filesystem::path& file);
+// `complete` is false for the manifest written after each step of a run still going (or killed):
+// it records the finished steps, and all_gates_passed is false.
+void write_manifest(const SixStepReport& report, const std::string& config_yaml, const std::filesystem::path& file,
+                    bool complete);
 void write_report_html(const SixStepReport& report, const std::string& config_yaml,
                        const std::filesystem::path& file);
 

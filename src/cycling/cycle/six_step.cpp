@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <charconv>
+#include <functional>
 #include <cmath>
 #include <fstream>
 #include <iomanip>
@@ -304,15 +305,22 @@ class Cycle {
       : c_(config), seed_(seed), dir_(std::move(dir)), log_(log), prev_(std::move(previous)),
         physics_(config.model.make()) {}
 
-  std::vector<StepRecord> run() {
+  // Runs the five steps; `finished(steps)` is called after each with the records so far (the
+  // caller records them in the manifest, so a killed run keeps every finished step).
+  std::vector<StepRecord> run(const std::function<void(const std::vector<StepRecord>&)>& finished) {
     // A given emulator is checked before anything is computed or written.
     if (!c_.emulator_file.empty()) given_emulator_ = load_emulator_file();
     std::vector<StepRecord> steps;
     steps.push_back(step1());
+    finished(steps);
     steps.push_back(step2(steps[0]));
+    finished(steps);
     steps.push_back(step3(steps[0]));
+    finished(steps);
     steps.push_back(step4(steps[1], steps[2]));
+    finished(steps);
     steps.push_back(step5(steps[2], steps[3]));
+    finished(steps);
     return steps;
   }
 
@@ -691,9 +699,20 @@ SixStepReport run_six_step(const SixStepConfig& config, std::uint64_t seed, cons
     previous = read_manifest(dir / "manifest.json");
   }
   if (!previous.why.empty()) log << "every step runs: " << previous.why << "\n";
-  rep.steps = Cycle(config, seed, dir, log, std::move(previous)).run();
+  // Each step is recorded in the manifest as soon as it finishes (complete: false until the end):
+  // a run killed after step k recomputes only the steps after k.
+  const auto record = [&](const std::vector<StepRecord>& done) {
+    SixStepReport partial = rep;
+    partial.steps = done;
+    if (done.size() < 5) write_manifest(partial, yaml, dir / "manifest.json", false);
+    const int number = done.back().number;
+    if (run.stop_after_step == number) {
+      throw Error(format_message("six-step: stopped after step ", number, " (stop_after_step)"));
+    }
+  };
+  rep.steps = Cycle(config, seed, dir, log, std::move(previous)).run(record);
   // Step 6: the manifest and the report of this run.
-  write_manifest(rep, yaml, dir / "manifest.json");
+  write_manifest(rep, yaml, dir / "manifest.json", true);
   write_report_html(rep, yaml, dir / "report.html");
   return rep;
 }

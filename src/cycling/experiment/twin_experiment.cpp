@@ -1,5 +1,7 @@
 #include "varflow/experiment/twin_experiment.h"
 
+#include "varflow/io/checkpoint_file.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -373,8 +375,99 @@ InnovationStatistics innovation_statistics(const AssimilationWindow& window, con
   return s;
 }
 
+// ---- checkpoints of a cycling run ---------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kTwinCheckpointKind = "varflow_assimilate_checkpoint 1";
+
+void put_record(ByteWriter& w, const CycleRecord& r) {
+  w.put(r.cycle);
+  w.put(r.window_start);
+  w.put(r.filter_step);
+  w.put(r.analysis_rmse);
+  w.put(r.background_rmse);
+  w.put(r.filter_rmse);
+  w.put(r.forecast_rmse);
+  w.put(r.spread);
+  w.put(r.innovations);
+  w.put(r.iterations);
+  w.put(r.outer_iterations);
+  w.put(r.final_cost);
+  w.put(r.num_tl_sweeps);
+  w.put(r.num_ad_sweeps);
+  w.put(r.num_forward_runs);
+  w.put(r.seconds);
+  w.put(static_cast<std::int32_t>(r.termination));
+  w.put(r.analysis);
+  w.put(r.background);
+  w.put(r.filter_analysis);
+  w.put(r.forecast);
+}
+
+CycleRecord get_record(ByteReader& r) {
+  CycleRecord c;
+  c.cycle = r.get<Index>();
+  c.window_start = r.get<Index>();
+  c.filter_step = r.get<Index>();
+  c.analysis_rmse = r.get<double>();
+  c.background_rmse = r.get<double>();
+  c.filter_rmse = r.get<double>();
+  c.forecast_rmse = r.get<double>();
+  c.spread = r.get<double>();
+  c.innovations = r.get<InnovationStatistics>();
+  c.iterations = r.get<int>();
+  c.outer_iterations = r.get<int>();
+  c.final_cost = r.get<double>();
+  c.num_tl_sweeps = r.get<Index>();
+  c.num_ad_sweeps = r.get<Index>();
+  c.num_forward_runs = r.get<Index>();
+  c.seconds = r.get<double>();
+  const auto t = r.get<std::int32_t>();
+  if (t < 0 || t > static_cast<std::int32_t>(TerminationType::kNumericalFailure)) {
+    throw InvalidArgument(r.where() + ": bad termination type");
+  }
+  c.termination = static_cast<TerminationType>(t);
+  c.analysis = r.get_vector();
+  c.background = r.get_vector();
+  c.filter_analysis = r.get_vector();
+  c.forecast = r.get_vector();
+  return c;
+}
+
+}  // namespace
+
+void save_twin_state(const std::filesystem::path& file, const TwinState& st, const std::string& fingerprint) {
+  ByteWriter w;
+  w.put(st.cycles_done);
+  w.put(st.background);
+  w.put(st.assimilated_until);
+  w.put(st.cycle_b);
+  w.put(st.cycles_not_converged);
+  w.put(st.cycles_failed);
+  w.put(static_cast<std::uint64_t>(st.cycles.size()));
+  for (const CycleRecord& r : st.cycles) put_record(w, r);
+  write_checkpoint(file, kTwinCheckpointKind, fingerprint, w.bytes);
+}
+
+TwinState load_twin_state(const std::filesystem::path& file, const std::string& fingerprint) {
+  ByteReader r = read_checkpoint(file, kTwinCheckpointKind, fingerprint);
+  TwinState st;
+  st.cycles_done = r.get<Index>();
+  st.background = r.get_vector();
+  st.assimilated_until = r.get<Index>();
+  st.cycle_b = r.get_matrix();
+  st.cycles_not_converged = r.get<Index>();
+  st.cycles_failed = r.get<Index>();
+  const auto count = r.get<std::uint64_t>();
+  if (count != static_cast<std::uint64_t>(st.cycles_done)) throw InvalidArgument(r.where() + ": inconsistent cycle count");
+  for (std::uint64_t i = 0; i < count; ++i) st.cycles.push_back(get_record(r));
+  if (!r.done()) throw InvalidArgument(r.where() + ": trailing bytes");
+  return st;
+}
+
 TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const TwinData& data,
-                                         const ProgressCallback& progress) {
+                                         const ProgressCallback& progress, const TwinCheckpointing& checkpointing) {
   c.validate();
   const Model& model = *c.model;
   const Index n = model.state_size();
@@ -413,7 +506,24 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
   // The hybrid B of the next window (null: the static B), and the static part as a matrix.
   std::shared_ptr<const Covariance> cycle_b;
   const Matrix static_b = c.b_hybrid_weight > 0.0 ? b->dense() : Matrix();
-  for (Index cycle = 0; cycle < c.cycles; ++cycle) {
+  Index first_cycle = 0;
+  if (const TwinState* st = checkpointing.resume) {
+    if (st->cycles_done < 1 || st->cycles_done >= c.cycles || st->background.size() != n ||
+        static_cast<Index>(st->cycles.size()) != st->cycles_done ||
+        (st->cycle_b.size() != 0 && (st->cycle_b.rows() != n || st->cycle_b.cols() != n))) {
+      throw InvalidArgument(format_message("run_twin_experiment: the checkpoint (", st->cycles_done,
+                                           " cycles done, state size ", st->background.size(),
+                                           ") does not fit this run (", c.cycles, " cycles, state size ", n, ")"));
+    }
+    first_cycle = st->cycles_done;
+    background = st->background;
+    assimilated_until = st->assimilated_until;
+    if (st->cycle_b.size() != 0) cycle_b = std::make_shared<DenseCovariance>(st->cycle_b);
+    result.cycles = st->cycles;
+    result.cycles_not_converged = st->cycles_not_converged;
+    result.cycles_failed = st->cycles_failed;
+  }
+  for (Index cycle = first_cycle; cycle < c.cycles; ++cycle) {
     const Index t0 = cycle * shift;
     AssimilationWindow window;
     window.background = background;
@@ -515,6 +625,18 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
       check_state(background, "forecast", t0 + shift);
     } else {
       background = forecast(a.analysis, shift, t0);
+    }
+    if (checkpointing.every > 0 && checkpointing.save && (cycle + 1) % checkpointing.every == 0 &&
+        cycle + 1 < c.cycles) {
+      TwinState st;
+      st.cycles_done = cycle + 1;
+      st.background = background;
+      st.assimilated_until = assimilated_until;
+      if (cycle_b) st.cycle_b = cycle_b->dense();
+      st.cycles = result.cycles;
+      st.cycles_not_converged = result.cycles_not_converged;
+      st.cycles_failed = result.cycles_failed;
+      checkpointing.save(st);
     }
   }
 

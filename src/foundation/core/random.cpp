@@ -1,5 +1,8 @@
 #include "varflow/core/random.h"
 
+#include <cstring>
+#include <sstream>
+
 #include <bit>
 #include <cstdlib>
 #include <string>
@@ -21,6 +24,27 @@ Vector Rng::normal_vector(Index n) {
   Vector v(n);
   for (Index i = 0; i < n; ++i) v[i] = normal();
   return v;
+}
+
+std::string Rng::state() const {
+  std::ostringstream os;
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &saved_normal_, sizeof bits);
+  os << seed_ << ' ' << (has_saved_normal_ ? 1 : 0) << ' ' << bits << ' ' << engine_;
+  return os.str();
+}
+
+void Rng::restore(const std::string& text) {
+  std::istringstream in(text);
+  std::uint64_t seed = 0, bits = 0;
+  int has = 0;
+  std::mt19937_64 engine;
+  in >> seed >> has >> bits >> engine;
+  if (!in || (has != 0 && has != 1)) throw InvalidArgument("Rng::restore: malformed random-generator state");
+  seed_ = seed;
+  has_saved_normal_ = has == 1;
+  std::memcpy(&saved_normal_, &bits, sizeof bits);
+  engine_ = engine;
 }
 
 Rng Rng::split() {

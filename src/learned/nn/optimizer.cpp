@@ -22,6 +22,16 @@ AdamW::AdamW(Index size, AdamWOptions options, Vector decay_mask)
   check_size("AdamW", "decay mask", mask_.size(), size);
 }
 
+void AdamW::restore(const State& s) {
+  check_size("AdamW::restore", "first moment", s.m.size(), m_.size());
+  check_size("AdamW::restore", "second moment", s.v.size(), v_.size());
+  m_ = s.m;
+  v_ = s.v;
+  t_ = s.t;
+  b1t_ = s.b1t;
+  b2t_ = s.b2t;
+}
+
 void AdamW::step(Eigen::Ref<Vector> params, const Eigen::Ref<const Vector>& g, double lr) {
   assert(params.size() == m_.size() && g.size() == m_.size());
   ++t_;

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <fstream>
+#include <string_view>
+#include <type_traits>
 #include <iomanip>
 #include <limits>
 #include <numeric>
@@ -12,6 +16,8 @@
 #include <omp.h>
 
 #include "varflow/core/error.h"
+#include "varflow/core/hash.h"
+#include "varflow/io/checkpoint_file.h"
 #include "varflow/nn/optimizer.h"
 
 namespace varflow::nn {
@@ -76,8 +82,74 @@ double mean_loss(TrainingObjective& objective, Index begin, Index end, Index chu
 
 }  // namespace
 
+// ---- checkpoint files (varflow/io/checkpoint_file.h) ---------------------------------------------------
+
+constexpr std::string_view kCheckpointKind = "varflow_trainer_checkpoint 1";
+
+void save_trainer_state(const std::filesystem::path& file, const TrainerState& st, const std::string& fingerprint) {
+  ByteWriter w;
+  w.put(st.epoch);
+  w.put(st.parameters);
+  w.put(st.best);
+  w.put(st.optimizer.m);
+  w.put(st.optimizer.v);
+  w.put(st.optimizer.t);
+  w.put(st.optimizer.b1t);
+  w.put(st.optimizer.b2t);
+  w.put(st.rng);
+  w.put(static_cast<std::uint64_t>(st.order.size()));
+  for (const Index i : st.order) w.put(i);
+  w.put(st.validation_seed);
+  w.put(st.best_loss);
+  w.put(st.since_best);
+  w.put(st.pairs_seen);
+  const TrainingSummary& s = st.summary;
+  w.put(s.train_loss);
+  w.put(s.validation_loss);
+  w.put(s.learning_rate);
+  w.put(s.best_epoch);
+  w.put(s.epochs_run);
+  w.put(s.steps);
+  w.put(s.seconds);
+  write_checkpoint(file, kCheckpointKind, fingerprint, w.bytes);
+}
+
+TrainerState load_trainer_state(const std::filesystem::path& file, const std::string& fingerprint) {
+  ByteReader r = read_checkpoint(file, kCheckpointKind, fingerprint);
+  const std::string& where = r.where();
+  TrainerState st;
+  st.epoch = r.get<Index>();
+  st.parameters = r.get_vector();
+  st.best = r.get_vector();
+  st.optimizer.m = r.get_vector();
+  st.optimizer.v = r.get_vector();
+  st.optimizer.t = r.get<Index>();
+  st.optimizer.b1t = r.get<double>();
+  st.optimizer.b2t = r.get<double>();
+  st.rng = r.get_string();
+  const auto n = r.get<std::uint64_t>();
+  if (n > r.remaining() / sizeof(Index)) throw InvalidArgument(where + ": truncated checkpoint");
+  st.order.resize(static_cast<std::size_t>(n));
+  for (auto& i : st.order) i = r.get<Index>();
+  st.validation_seed = r.get<std::uint64_t>();
+  st.best_loss = r.get<double>();
+  st.since_best = r.get<Index>();
+  st.pairs_seen = r.get<Index>();
+  TrainingSummary& s = st.summary;
+  s.train_loss = r.get_doubles();
+  s.validation_loss = r.get_doubles();
+  s.learning_rate = r.get_doubles();
+  s.best_epoch = r.get<Index>();
+  s.epochs_run = r.get<Index>();
+  s.steps = r.get<Index>();
+  s.seconds = r.get<double>();
+  if (!r.done()) throw InvalidArgument(where + ": trailing bytes");
+  return st;
+}
+
 TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validation,
-                    const TrainingOptions& options, Rng& rng, const ProgressCallback& progress) {
+                    const TrainingOptions& options, Rng& rng, const ProgressCallback& progress,
+                    const Checkpointing& checkpointing) {
   options.validate();
   check_at_least("fit", "training pairs", n_train, 1);
   check_at_least("fit", "validation pairs", n_validation, 1);
@@ -95,7 +167,7 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
                                 static_cast<Index>(options.warmup_fraction * static_cast<double>(total_steps)),
                                 total_steps, options.final_lr_fraction);
   AdamW adam(params.size(), AdamWOptions{0.9, 0.999, 1e-8, options.weight_decay}, params.decay_mask());
-  const std::uint64_t validation_seed = rng.engine()();
+  const std::uint64_t fresh_validation_seed = rng.engine()();
 
   Vector best = params.values();
   double best_loss = std::numeric_limits<double>::infinity();
@@ -106,7 +178,36 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
   std::iota(order.begin(), order.end(), 0);
   std::vector<Index> items;
 
-  for (Index epoch = 1; epoch <= options.epochs; ++epoch) {
+  Index first_epoch = 1;
+  double seconds_before = 0.0;  // of the run(s) before a resume
+  if (const TrainerState* st = checkpointing.resume) {
+    if (st->epoch < 0 || st->epoch >= options.epochs || static_cast<Index>(st->order.size()) != n_train ||
+        st->parameters.size() != params.size() || st->best.size() != params.size()) {
+      throw InvalidArgument(format_message("fit: the checkpoint (epoch ", st->epoch, ", ", st->parameters.size(),
+                                           " parameters, ", st->order.size(), " items) does not fit this training (",
+                                           options.epochs, " epochs, ", params.size(), " parameters, ", n_train,
+                                           " items)"));
+    }
+    params.values() = st->parameters;
+    best = st->best;
+    adam.restore(st->optimizer);
+    rng.restore(st->rng);
+    order = st->order;
+    best_loss = st->best_loss;
+    since_best = st->since_best;
+    pairs_seen = st->pairs_seen;
+    summary.train_loss = st->summary.train_loss;
+    summary.validation_loss = st->summary.validation_loss;
+    summary.learning_rate = st->summary.learning_rate;
+    summary.best_epoch = st->summary.best_epoch;
+    summary.epochs_run = st->summary.epochs_run;
+    summary.steps = st->summary.steps;
+    seconds_before = st->summary.seconds;
+    first_epoch = st->epoch + 1;
+  }
+  const std::uint64_t validation_seed = checkpointing.resume ? checkpointing.resume->validation_seed : fresh_validation_seed;
+
+  for (Index epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     // Fisher-Yates shuffle from rng (explicit, so the order does not depend on the standard library).
     for (Index i = n_train - 1; i > 0; --i) {
       const auto j = static_cast<Index>(rng.engine()() % static_cast<std::uint64_t>(i + 1));
@@ -175,6 +276,22 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       summary.message = format_message("no improvement for ", options.patience, " epochs");
       break;
     }
+    if (checkpointing.every > 0 && checkpointing.save && epoch % checkpointing.every == 0 && epoch < options.epochs) {
+      TrainerState st;
+      st.epoch = epoch;
+      st.parameters = params.values();
+      st.best = best;
+      st.optimizer = adam.state();
+      st.rng = rng.state();
+      st.order = order;
+      st.validation_seed = validation_seed;
+      st.best_loss = best_loss;
+      st.since_best = since_best;
+      st.pairs_seen = pairs_seen;
+      st.summary = summary;
+      st.summary.seconds = seconds_before + elapsed();
+      checkpointing.save(st);
+    }
   }
   if (summary.status == TrainingStatus::kNonFiniteLoss) {
     params.values() = best;  // the best epoch's weights, or the initial ones if none finished
@@ -185,7 +302,7 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
     params.values() = best;
   }
   summary.best_validation_loss = best_loss;
-  summary.seconds = elapsed();
+  summary.seconds = seconds_before + elapsed();
   summary.pairs_per_second = train_seconds > 0.0 ? static_cast<double>(pairs_seen) / train_seconds : 0.0;
   return summary;
 }

@@ -1,0 +1,185 @@
+// Reliability of outputs across processes and kills: the run lock (a second process is refused
+// naming the holder; a dead holder's lock is taken over), files committed together (a kill -9 at a
+// random point leaves both old or both new), and temporaries of dead processes cleaned up.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "varflow/core/error.h"
+#include "varflow/io/atomic_file.h"
+#include "varflow/io/run_lock.h"
+
+namespace varflow {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ReliabilityTest : ::testing::Test {
+  fs::path dir = fs::temp_directory_path() / ("varflow_reliability_test_" + std::to_string(::getpid()));
+  void SetUp() override {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A pid that certainly belongs to no process now: a child that has exited and been reaped.
+pid_t dead_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+
+TEST_F(ReliabilityTest, ASecondProcessIsRefusedNamingTheHolderAndADeadHoldersLockIsTakenOver) {
+  const fs::path output = dir / "analysis.nc";
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t holder = ::fork();
+  ASSERT_GE(holder, 0);
+  if (holder == 0) {
+    ::close(ready[0]);
+    try {
+      const RunLock lock(output, RunLock::Kind::kFile);
+      char one = '1';
+      if (::write(ready[1], &one, 1) != 1) ::_exit(3);
+      for (;;) ::pause();  // held until killed
+    } catch (...) {
+      ::_exit(4);
+    }
+  }
+  ::close(ready[1]);
+  char got = 0;
+  ASSERT_EQ(::read(ready[0], &got, 1), 1);
+  ::close(ready[0]);
+
+  std::string message;
+  try {
+    const RunLock second(output, RunLock::Kind::kFile);
+  } catch (const InvalidArgument& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("analysis.nc is in use by another varflow run"), std::string::npos) << message;
+  EXPECT_NE(message.find("pid " + std::to_string(holder) + " on host "), std::string::npos) << message;
+  EXPECT_NE(message.find(" since 20"), std::string::npos) << message;  // the start time, UTC
+
+  // The holder dies without releasing anything: the kernel drops the flock, the lock is taken over.
+  ::kill(holder, SIGKILL);
+  int status = 0;
+  ::waitpid(holder, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  {
+    const RunLock taken(output, RunLock::Kind::kFile);
+    EXPECT_NE(slurp(taken.lock_file()).find("pid " + std::to_string(::getpid()) + " "), std::string::npos);
+  }
+  // Released on destruction: it can be taken again.
+  EXPECT_NO_THROW(RunLock(output, RunLock::Kind::kFile));
+  // A directory's lock lives inside it.
+  EXPECT_EQ(RunLock::lock_file_of(dir, RunLock::Kind::kDirectory), dir / ".varflow.lock");
+  EXPECT_THROW(RunLock(dir / "missing" / "x.nc", RunLock::Kind::kFile), InvalidArgument);
+}
+
+TEST_F(ReliabilityTest, TemporariesOfDeadProcessesAreRemovedAndLiveOnesKept) {
+  const fs::path target = dir / "model.nc";
+  const pid_t dead = dead_pid();
+  const std::string stale = ".model.nc.tmp" + std::to_string(dead) + "_0";
+  const std::string stale_journal = "..model.nc.commit.tmp" + std::to_string(dead) + "_3";
+  const std::string live = ".model.nc.tmp" + std::to_string(::getppid()) + "_0";  // a live process
+  const std::string other = ".other.nc.tmp" + std::to_string(dead) + "_0";      // another target's
+  for (const auto& name : {stale, stale_journal, live, other}) std::ofstream(dir / name) << "x";
+  { AtomicOutput out(target); }
+  EXPECT_EQ(names_in(dir), (std::vector<std::string>{live, other}));
+}
+
+TEST_F(ReliabilityTest, CommitFlushesAndReplacesTheTarget) {
+  const fs::path target = dir / "a.txt";
+  write_text_atomically(target, "one");
+  write_text_atomically(target, "two");
+  EXPECT_EQ(slurp(target), "two");
+  EXPECT_EQ(names_in(dir), std::vector<std::string>{"a.txt"});
+  EXPECT_THROW(sync_path(dir / "absent"), Error);
+}
+
+// A journal left by a writer killed between its two renames is rolled forward by the next
+// AtomicOutput of the first target: the pair ends up new and new.
+TEST_F(ReliabilityTest, AnInterruptedPairCommitIsCompleted) {
+  const fs::path model = dir / "m.nc", csv = dir / "m.nc.loss.csv";
+  std::ofstream(model) << "new";  // first rename done before the kill
+  std::ofstream(csv) << "old";
+  const pid_t dead = dead_pid();
+  const std::string csv_temporary = ".m.nc.loss.csv.tmp" + std::to_string(dead) + "_1";
+  std::ofstream(dir / csv_temporary) << "new";
+  std::ofstream(dir / ".m.nc.commit") << "pid " << dead << "\n.m.nc.tmp" << dead << "_0\tm.nc\n"
+                                      << csv_temporary << "\tm.nc.loss.csv\n";
+  // The loss CSV's own cleanup keeps a temporary that a journal still needs.
+  { AtomicOutput probe(csv); }
+  EXPECT_TRUE(fs::exists(dir / csv_temporary));
+  { AtomicOutput probe(model); }
+  EXPECT_EQ(slurp(csv), "new");
+  EXPECT_EQ(names_in(dir), (std::vector<std::string>{"m.nc", "m.nc.loss.csv"}));
+}
+
+// kill -9 at random points of a process that keeps committing a pair: after each kill (and the
+// recovery done by the next AtomicOutput), the two files hold the same generation and no
+// temporary or journal is left.
+TEST_F(ReliabilityTest, PairsCommittedTogetherSurviveRandomKills) {
+  const fs::path model = dir / "m.nc", csv = dir / "m.nc.loss.csv";
+  std::mt19937 random(20261202);
+  std::uniform_int_distribution<int> delay_us(0, 30000);
+  int generations_seen = 0;
+  for (int kill = 0; kill < 25; ++kill) {
+    const pid_t writer = ::fork();
+    ASSERT_GE(writer, 0);
+    if (writer == 0) {
+      for (int generation = 1;; ++generation) {
+        AtomicOutput a(model), b(csv);
+        const std::string text = std::to_string(kill) + ":" + std::to_string(generation);
+        std::ofstream(a.temporary_path()) << text;
+        std::ofstream(b.temporary_path()) << text;
+        AtomicOutput::commit_together({&a, &b});
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(random)));
+    ::kill(writer, SIGKILL);
+    int status = 0;
+    ::waitpid(writer, &status, 0);
+    { AtomicOutput recover_model(model); }
+    { AtomicOutput recover_csv(csv); }
+    if (fs::exists(model) || fs::exists(csv)) {
+      ASSERT_EQ(slurp(model), slurp(csv)) << "after kill " << kill;
+      ++generations_seen;
+    }
+    for (const auto& name : names_in(dir)) {
+      EXPECT_TRUE(name == "m.nc" || name == "m.nc.loss.csv") << "left behind: " << name;
+    }
+  }
+  EXPECT_GT(generations_seen, 0);
+}
+
+}  // namespace
+}  // namespace varflow
