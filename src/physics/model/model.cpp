@@ -26,6 +26,23 @@ void Model::step_adjoint(const Vector& x, Vector& ax) const {
   do_step_adjoint(x, ax);
 }
 
+void Model::step_batch(Matrix& states) const {
+  check_size(name() + "::step_batch", "states.rows()", states.rows(), state_size());
+  if (!states.allFinite()) {
+    throw InvalidArgument(format_message(name(), "::step_batch: states has a non-finite entry"));
+  }
+  do_step_batch(states);
+}
+
+void Model::do_step_batch(Matrix& states) const {
+  Vector x(states.rows());
+  for (Index c = 0; c < states.cols(); ++c) {
+    x = states.col(c);
+    do_step(x);
+    states.col(c) = x;
+  }
+}
+
 namespace {
 [[noreturn]] void no_second_order(const std::string& name) {
   throw InvalidArgument(name + "::step_second_order_adjoint: model '" + name +
