@@ -165,7 +165,7 @@ void expect_model_matches_reference(const Model& model, const R& ref, Vector x, 
 
 TEST(ModelKernels, Lorenz96KernelsMatchTheGenericRk4BitForBit) {
   Rng rng = testing::seeded_rng(3);
-  for (Index n : {4, 5, 6, 7, 40, 1001}) {
+  for (Index n : {4, 5, 6, 7, 40, 1001, 2048, 2049, 5000}) {
     const Lorenz96 model(n, 8.0, 0.05);
     const ReferenceRk4<L96Tendency> ref{{n, 8.0}, 0.05};
     const Vector x0 = test::spun_up_state(model, Vector::Constant(n, 8.0), rng, 50);
@@ -187,9 +187,10 @@ TEST(ModelKernels, Lorenz63KernelsMatchTheGenericRk4BitForBit) {
 
 TEST(ModelKernels, StepBatchEqualsColumnByColumnSteps) {
   Rng rng = testing::seeded_rng(5);
-  const Lorenz96 l96(40, 8.0, 0.05);
+  const Lorenz96 l96(40, 8.0, 0.05), l96_tiled(4100, 8.0, 0.05);
   const Lorenz63 l63;
-  for (const Model* model : {static_cast<const Model*>(&l96), static_cast<const Model*>(&l63)}) {
+  for (const Model* model : {static_cast<const Model*>(&l96), static_cast<const Model*>(&l96_tiled),
+                             static_cast<const Model*>(&l63)}) {
     const Index n = model->state_size();
     Matrix states(n, 7);
     for (Index c = 0; c < states.cols(); ++c) states.col(c) = Vector::Constant(n, 8.0) + rng.normal_vector(n);
