@@ -174,7 +174,10 @@ std::map<Index, double> numpy_peer(const std::vector<Index>& sizes, std::string&
     return out;
   }
   std::string command = python + " " + VARFLOW_SOURCE_DIR + "/bench/model_kernel_numpy_peer.py";
-  for (Index n : sizes) command += " " + std::to_string(n);
+  for (Index n : sizes) {
+    command += ' ';
+    command += std::to_string(n);
+  }
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) {
     note = "numpy peer failed to start";
@@ -186,8 +189,11 @@ std::map<Index, double> numpy_peer(const std::vector<Index>& sizes, std::string&
     double ns = 0.0;
     if (std::sscanf(line, "n=%lld ns_per_var=%lf", &n, &ns) == 2) out[static_cast<Index>(n)] = ns;
   }
-  if (out.size() != sizes.size()) note = "numpy peer printed " + std::to_string(out.size()) + " of " +
-                                         std::to_string(sizes.size()) + " sizes";
+  if (out.size() != sizes.size()) {
+    char text[96];
+    std::snprintf(text, sizeof text, "numpy peer printed %zu of %zu sizes", out.size(), sizes.size());
+    note = text;
+  }
   return out;
 }
 
