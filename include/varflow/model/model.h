@@ -41,6 +41,10 @@ class Model {
   void step_tangent(const Vector& x, Vector& dx) const;
   // ax <- M'(x)^T ax, linearised about the state x at the start of the step.
   void step_adjoint(const Vector& x, Vector& ax) const;
+  // Steps every column of `states` (state_size() x m, one state per column) by one step, in place:
+  // column c ends as step() would leave it. Throws InvalidArgument on a wrong row count or a
+  // non-finite entry. Overrides may step many columns at once; the results equal step()'s.
+  void step_batch(Matrix& states) const;
 
   // Whether step_second_order_adjoint is available (default false).
   virtual bool has_second_order() const { return false; }
@@ -52,6 +56,9 @@ class Model {
   virtual void do_step(Vector& x) const = 0;
   virtual void do_step_tangent(const Vector& x, Vector& dx) const = 0;
   virtual void do_step_adjoint(const Vector& x, Vector& ax) const = 0;
+  // Called with states.rows() == state_size() and finite entries. The default steps column by
+  // column through do_step.
+  virtual void do_step_batch(Matrix& states) const;
   // Called with out already of size state_size(). The default throws InvalidArgument.
   virtual void do_step_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ax_next,
                                             Vector& out) const;

@@ -31,9 +31,12 @@ class Rk4Model : public Model {
   // InvalidArgument naming the model; override it together with has_second_order().
   virtual void tendency_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& a, Vector& out) const;
 
-  void do_step(Vector& x) const final;
-  void do_step_tangent(const Vector& x, Vector& dx) const final;
-  void do_step_adjoint(const Vector& x, Vector& ax) const final;
+  // The generic RK4 step and its TL/AD through the virtual tendency functions, with per-thread
+  // scratch (no allocation once a thread has stepped a state of this size). A derived model may
+  // override them with fused kernels that give the same results bit for bit.
+  void do_step(Vector& x) const override;
+  void do_step_tangent(const Vector& x, Vector& dx) const override;
+  void do_step_adjoint(const Vector& x, Vector& ax) const override;
   void do_step_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ax_next,
                                     Vector& out) const final;
 

@@ -4,9 +4,11 @@
 
 namespace varflow {
 
+// The checks build the model's name only on failure: name() formats numbers, which would cost
+// more than a whole step of a small model.
 void Model::check_state(const char* where, const Vector& x) const {
-  check_size(name() + "::" + where, "x", x.size(), state_size());
-  check_finite(name() + "::" + where, "x", x);
+  if (x.size() != state_size()) check_size(name() + "::" + where, "x", x.size(), state_size());
+  if (!x.allFinite()) check_finite(name() + "::" + where, "x", x);
 }
 
 void Model::step(Vector& x) const {
@@ -16,14 +18,31 @@ void Model::step(Vector& x) const {
 
 void Model::step_tangent(const Vector& x, Vector& dx) const {
   check_state("step_tangent", x);
-  check_size(name() + "::step_tangent", "dx", dx.size(), state_size());
+  if (dx.size() != state_size()) check_size(name() + "::step_tangent", "dx", dx.size(), state_size());
   do_step_tangent(x, dx);
 }
 
 void Model::step_adjoint(const Vector& x, Vector& ax) const {
   check_state("step_adjoint", x);
-  check_size(name() + "::step_adjoint", "ax", ax.size(), state_size());
+  if (ax.size() != state_size()) check_size(name() + "::step_adjoint", "ax", ax.size(), state_size());
   do_step_adjoint(x, ax);
+}
+
+void Model::step_batch(Matrix& states) const {
+  if (states.rows() != state_size()) check_size(name() + "::step_batch", "states.rows()", states.rows(), state_size());
+  if (!states.allFinite()) {
+    throw InvalidArgument(format_message(name(), "::step_batch: states has a non-finite entry"));
+  }
+  do_step_batch(states);
+}
+
+void Model::do_step_batch(Matrix& states) const {
+  Vector x(states.rows());
+  for (Index c = 0; c < states.cols(); ++c) {
+    x = states.col(c);
+    do_step(x);
+    states.col(c) = x;
+  }
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #include "varflow/model/rk4_model.h"
 
 #include "varflow/core/error.h"
+#include "scratch.h"
 
 namespace varflow {
 
@@ -17,53 +18,76 @@ void Rk4Model::stage_states(const Vector& x, Vector stages[4]) const {
   stages[3] = x + dt_ * k;
 }
 
+// The generic step, TL and AD below compute every element with the same operations in the same
+// order as the textbook expressions (e.g. x + dt/6 (k1 + 2 k2 + 2 k3 + k4), left to right), into
+// per-thread scratch; fused overrides in derived models must keep that order to stay bit for bit.
 void Rk4Model::do_step(Vector& x) const {
   const Index n = x.size();
-  Vector k1(n), k2(n), k3(n), k4(n);
+  detail::VectorLease v(5, n);
+  Vector &k1 = v[0], &k2 = v[1], &k3 = v[2], &k4 = v[3], &s = v[4];
   tendency(x, k1);
-  tendency(x + 0.5 * dt_ * k1, k2);
-  tendency(x + 0.5 * dt_ * k2, k3);
-  tendency(x + dt_ * k3, k4);
+  s.noalias() = x + 0.5 * dt_ * k1;
+  tendency(s, k2);
+  s.noalias() = x + 0.5 * dt_ * k2;
+  tendency(s, k3);
+  s.noalias() = x + dt_ * k3;
+  tendency(s, k4);
   x += (dt_ / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
 }
 
 void Rk4Model::do_step_tangent(const Vector& x, Vector& dx) const {
-  Vector s[4];
-  stage_states(x, s);
   const Index n = x.size();
-  Vector dk1(n), dk2(n), dk3(n), dk4(n);
-  tendency_tangent(s[0], dx, dk1);
-  tendency_tangent(s[1], dx + 0.5 * dt_ * dk1, dk2);
-  tendency_tangent(s[2], dx + 0.5 * dt_ * dk2, dk3);
-  tendency_tangent(s[3], dx + dt_ * dk3, dk4);
+  detail::VectorLease v(8, n);
+  Vector &s = v[0], &k = v[1], &d = v[2], &dk1 = v[3], &dk2 = v[4], &dk3 = v[5], &dk4 = v[6], &s2 = v[7];
+  // Stage i: tangent at the stage state s_i of the stage input d_i.
+  tendency_tangent(x, dx, dk1);
+  tendency(x, k);
+  s.noalias() = x + 0.5 * dt_ * k;
+  d.noalias() = dx + 0.5 * dt_ * dk1;
+  tendency_tangent(s, d, dk2);
+  tendency(s, k);
+  s2.noalias() = x + 0.5 * dt_ * k;
+  d.noalias() = dx + 0.5 * dt_ * dk2;
+  tendency_tangent(s2, d, dk3);
+  tendency(s2, k);
+  s.noalias() = x + dt_ * k;
+  d.noalias() = dx + dt_ * dk3;
+  tendency_tangent(s, d, dk4);
   dx += (dt_ / 6.0) * (dk1 + 2.0 * dk2 + 2.0 * dk3 + dk4);
 }
 
 void Rk4Model::do_step_adjoint(const Vector& x, Vector& ax) const {
   // Reverse of do_step_tangent, statement by statement.
-  Vector s[4];
-  stage_states(x, s);
   const Index n = x.size();
-  const Vector a_out = ax;  // adjoint of the step's output
-  Vector a_dk1 = (dt_ / 6.0) * a_out;
-  Vector a_dk2 = (dt_ / 3.0) * a_out;
-  Vector a_dk3 = (dt_ / 3.0) * a_out;
-  const Vector a_dk4 = (dt_ / 6.0) * a_out;
-  Vector u(n);
+  detail::VectorLease v(9, n);
+  Vector &s1 = v[0], &s2 = v[1], &s3 = v[2], &k = v[3], &a_out = v[4], &a_dk1 = v[5], &a_dk2 = v[6],
+         &a_dk3 = v[7], &u = v[8];
+  tendency(x, k);
+  s1.noalias() = x + 0.5 * dt_ * k;
+  tendency(s1, k);
+  s2.noalias() = x + 0.5 * dt_ * k;
+  tendency(s2, k);
+  s3.noalias() = x + dt_ * k;
+  a_out = ax;  // adjoint of the step's output
+  a_dk1.noalias() = (dt_ / 6.0) * a_out;
+  a_dk2.noalias() = (dt_ / 3.0) * a_out;
+  a_dk3.noalias() = (dt_ / 3.0) * a_out;
+  Vector& a_dk4 = k;
+  a_dk4.noalias() = (dt_ / 6.0) * a_out;
   // dk4 = J(s3) (dx + dt dk3)
-  tendency_adjoint(s[3], a_dk4, u);
+  tendency_adjoint(s3, a_dk4, u);
   ax += u;
   a_dk3 += dt_ * u;
   // dk3 = J(s2) (dx + dt/2 dk2)
-  tendency_adjoint(s[2], a_dk3, u);
+  tendency_adjoint(s2, a_dk3, u);
   ax += u;
   a_dk2 += 0.5 * dt_ * u;
   // dk2 = J(s1) (dx + dt/2 dk1)
-  tendency_adjoint(s[1], a_dk2, u);
+  tendency_adjoint(s1, a_dk2, u);
   ax += u;
   a_dk1 += 0.5 * dt_ * u;
   // dk1 = J(s0) dx
-  tendency_adjoint(s[0], a_dk1, u);
+  tendency_adjoint(x, a_dk1, u);
   ax += u;
 }
 
