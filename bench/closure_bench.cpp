@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   const auto emu = std::make_shared<emulator::StencilEmulator>(ec);
   emu->initialize(rng);
   nn::TrainingOptions to;
+  to.schedule = nn::LearningRateSchedule::kCosine;
   to.epochs = epochs;
   to.batch_size = 32;
   to.learning_rate = 1e-2;

@@ -75,10 +75,15 @@ int run_train(const TrainOptions& o) {
   const auto problem = find_problem(o.problem, "--problem").make(setup);
   AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
   q.set_problem_definition(problem->definition());  // so that `varflow validate` needs no config
-  std::printf("varflow %s train: %s, head %s, %lld pairs, %lld epochs, seed %llu, %d threads\n", VARFLOW_VERSION_STRING,
-              problem->describe().c_str(), o.head.c_str(), static_cast<long long>(setup.pairs),
-              static_cast<long long>(setup.training.epochs), static_cast<unsigned long long>(o.seed),
-              varflow::nn::thread_count());
+  const auto& t = setup.training;
+  const std::string length =
+      t.schedule == varflow::nn::LearningRateSchedule::kCosine
+          ? varflow::format_message(t.epochs, " epochs (cosine schedule)")
+          : varflow::format_message("until ", t.patience, " epochs pass without improvement (at least ", t.min_steps,
+                                    " steps, at most ", t.epochs, " epochs)");
+  std::printf("varflow %s train: %s, head %s, %lld pairs, %s, seed %llu, %d threads\n", VARFLOW_VERSION_STRING,
+              problem->describe().c_str(), o.head.c_str(), static_cast<long long>(setup.pairs), length.c_str(),
+              static_cast<unsigned long long>(o.seed), varflow::nn::thread_count());
   if (!o.quiet) std::printf("%s\n", q.describe().c_str());
   const auto t0 = std::chrono::steady_clock::now();
   Dataset data = problem->simulate(setup.pairs, rng);
@@ -118,12 +123,25 @@ int run_train(const TrainOptions& o) {
   std::fflush(stdout);
   const auto summary = q.train(data, setup.training, rng, [&](const varflow::nn::EpochReport& r) {
     if (o.quiet && r.epoch != r.epochs) return;
-    std::printf("epoch %4lld/%lld  train %10.5f  validation %10.5f%s  lr %.2e  %6.1f s, ~%.0f s left\n",
+    // Cosine schedule: the time left; plateau rule: training ends after `patience` epochs without
+    // improvement (E is then the most epochs, not the expected number).
+    const std::string outlook =
+        r.seconds_left >= 0.0 ? varflow::format_message("~", static_cast<long long>(r.seconds_left + 0.5), " s left")
+                              : varflow::format_message(r.since_best, "/", r.patience, " epochs without improvement");
+    std::printf("epoch %4lld/%lld  train %10.5f  validation %10.5f%s  lr %.2e  %6.1f s, %s\n",
                 static_cast<long long>(r.epoch), static_cast<long long>(r.epochs), r.train_loss, r.validation_loss,
-                r.improved ? "*" : " ", r.learning_rate, r.seconds_elapsed, r.seconds_left);
+                r.improved ? "*" : " ", r.learning_rate, r.seconds_elapsed, outlook.c_str());
     std::fflush(stdout);
   }, setup.labels, checkpointing);
   std::printf("%s\n", summary.brief_report().c_str());
+  if (summary.ok()) {
+    std::printf("training stopped: %s\n", summary.stop_reason().c_str());
+    if (summary.restored_earlier_epoch() && setup.training.restore_best) {
+      std::printf("kept the weights of epoch %lld (best validation loss %.6g), not those of the last epoch %lld\n",
+                  static_cast<long long>(summary.best_epoch), summary.best_validation_loss,
+                  static_cast<long long>(summary.epochs_run));
+    }
+  }
   if (!summary.ok()) {
     // Never replace a good model with a failed one: nothing is written, an existing --out stays.
     std::fprintf(stderr, "varflow train: training failed: %s; %s was not written (try a smaller "
@@ -156,7 +174,8 @@ void add_train_command(CLI::App& app, CommandList& commands) {
       ->required()
       ->check(CLI::IsMember(varflow::amortized::head_names()));
   sub->add_option("--pairs", o->pairs, "Simulated (x, y) pairs (default: the problem's)")->check(CLI::Range(2, 100000000));
-  sub->add_option("--epochs", o->epochs, "Training epochs (default: the problem's)")->check(CLI::Range(1, 1000000));
+  sub->add_option("--epochs", o->epochs, "The most training epochs (default: the problem's); with the cosine schedule (training.schedule), the "
+                  "number of epochs")->check(CLI::Range(1, 1000000));
   sub->add_option("--seed", o->seed, "Seed of simulation, initialisation and batches")->capture_default_str();
   sub->add_option("--config", o->config, "YAML file of network, training and problem settings (design/amortized.md)")
       ->check(CLI::ExistingFile);

@@ -45,9 +45,12 @@ TEST(HeadRegistry, ProblemDefaultsPerHead) {
   const auto two_moons = [](HeadType h) { return default_setup("two-moons", h); };
   EXPECT_EQ(two_moons(HeadType::kFlow).network.mean_samples, 1000);
   EXPECT_EQ(two_moons(HeadType::kScore).network.mean_samples, 256);
-  EXPECT_EQ(two_moons(HeadType::kGaussian).training.epochs, 60);
-  EXPECT_EQ(two_moons(HeadType::kFlow).training.epochs, 150);
-  EXPECT_EQ(two_moons(HeadType::kScore).training.epochs, 150);
+  // Training length and batch size come from the budget for every head (design/amortized.md).
+  for (const HeadType h : {HeadType::kGaussian, HeadType::kFlow, HeadType::kScore}) {
+    EXPECT_EQ(two_moons(h).training.schedule, nn::LearningRateSchedule::kPlateau);
+    EXPECT_EQ(two_moons(h).training.batch_size, 0);
+    EXPECT_EQ(two_moons(h).training.epochs, nn::TrainingOptions{}.epochs);
+  }
   const auto linear = [](HeadType h) { return default_setup("linear-gaussian", h); };
   EXPECT_EQ(linear(HeadType::kGaussian).labels.pairs, 30000);
   EXPECT_EQ(linear(HeadType::kGaussian).labels.probes, 2);
@@ -60,7 +63,7 @@ TEST(HeadRegistry, ProblemDefaultsPerHead) {
   EXPECT_EQ(linear(HeadType::kFlow).network.mean_samples, 1000);
   for (HeadType h : {HeadType::kFlow, HeadType::kScore, HeadType::kGaussian}) {
     EXPECT_EQ(default_setup("lorenz96", h).network.mean_samples, 200) << to_string(h);
-    EXPECT_EQ(default_setup("lorenz96", h).training.epochs, 30) << to_string(h);
+    EXPECT_EQ(default_setup("lorenz96", h).training.learning_rate, 1e-3) << to_string(h);
   }
 }
 

@@ -135,7 +135,7 @@ TEST_F(ModelFileTest, AnUnknownTrainingStatusIsRefused) {
     netCDF::NcFile f(file.string(), netCDF::NcFile::write);
     f.putAtt("training_status", "finished");
   }
-  expect_refused(file, "training_status = 'finished' is not one of: completed, early_stopped, non_finite_loss");
+  expect_refused(file, "training_status = 'finished' is not one of: completed, early_stopped, time_limit, non_finite_loss");
 }
 
 TEST_F(ModelFileTest, OtherFilesAreRefused) {

@@ -28,6 +28,7 @@ TEST(EmulatorNightly, Lorenz96EmulatorPassesStepsThreeAndFour) {
   auto e = std::make_shared<emulator::StencilEmulator>(c);
   e->initialize(rng);
   nn::TrainingOptions t;
+  t.schedule = nn::LearningRateSchedule::kCosine;
   t.epochs = 150;
   t.batch_size = 32;
   t.learning_rate = 1e-2;

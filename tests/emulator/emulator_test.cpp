@@ -94,6 +94,7 @@ const Trained& trained() {
     o.jacobian_states = 1;
     r.untrained_error = emulator_gate(*r.emulator, r.physics, r.held_out.states, rng, o).mean_forward_error;
     nn::TrainingOptions t;
+    t.schedule = nn::LearningRateSchedule::kCosine;
     t.epochs = 30;
     t.batch_size = 32;
     t.learning_rate = 1e-2;

@@ -106,6 +106,7 @@ TEST(Fit, LearnsARegressionAndReportsCurves) {
   Rng rng = testing::seeded_rng(601);
   Regression problem(2000, rng);
   TrainingOptions o;
+  o.schedule = LearningRateSchedule::kCosine;
   o.epochs = 60;
   o.batch_size = 64;
   o.learning_rate = 2e-2;
@@ -222,6 +223,7 @@ TEST(Fit, EarlyStoppingAndOptionErrors) {
   o.batch_size = 50;
   o.learning_rate = 5e-2;
   o.patience = 3;
+  o.min_steps = 0;
   o.min_improvement = 1e-3;  // improvements smaller than this do not count
   const TrainingSummary s = fit(problem, 250, 50, o, rng);
   EXPECT_EQ(s.status, TrainingStatus::kEarlyStopped) << s.brief_report();

@@ -22,17 +22,39 @@
 
 namespace varflow::nn {
 
+// How the learning rate moves. Both warm up linearly to the peak and decay along a cosine to
+// final_lr_fraction of the peak at the last allowed epoch (`epochs`).
+//   plateau: the warm-up spans warmup_fraction of min(epochs, 20) epochs; the rate is also
+//            multiplied by plateau_factor whenever the validation loss has not improved for
+//            plateau_patience epochs (the "reduce on plateau" rule), down to final_lr_fraction.
+//            With the default cap of 1000 epochs the cosine hardly matters and training ends on
+//            the validation loss (patience), not on an epoch count.
+//   cosine:  the warm-up spans warmup_fraction of all steps; no cuts (a fixed budget of epochs).
+enum class LearningRateSchedule { kPlateau, kCosine };
+std::string to_string(LearningRateSchedule s);
+LearningRateSchedule schedule_from_string(const std::string& s, const std::string& key = "training.schedule");
+
+// The batch size chosen from the number of training pairs when TrainingOptions::batch_size is 0:
+// about n_train / 32 rounded down to a power of two, within [16, 256], so that even 10^3 pairs give
+// ~30 optimizer steps per epoch (measured in design/amortized.md, "Training budget").
+Index batch_size_for(Index n_train);
+
 struct TrainingOptions {
-  Index epochs = 100;
-  Index batch_size = 256;
+  Index epochs = 1000;                // the most epochs (plateau: a safety net; cosine: the budget)
+  Index batch_size = 0;               // 0: batch_size_for(training pairs)
   double learning_rate = 1e-3;        // peak of the schedule
+  LearningRateSchedule schedule = LearningRateSchedule::kPlateau;
   double weight_decay = 1e-5;         // AdamW, decoupled, on weight matrices only
-  double warmup_fraction = 0.05;      // of all steps
-  double final_lr_fraction = 0.02;    // cosine decays to this fraction of the peak
+  double warmup_fraction = 0.05;      // see LearningRateSchedule
+  double final_lr_fraction = 0.02;    // the lowest learning rate, as a fraction of the peak
+  Index plateau_patience = 5;         // plateau: epochs without improvement before the rate is cut
+  double plateau_factor = 0.5;        // plateau: the cut, in (0, 1)
   double clip_norm = 5.0;             // global gradient-norm clip; <= 0 disables it
   double validation_fraction = 0.1;   // of the pairs, held out for early stopping
-  Index patience = 40;                // epochs without improvement before stopping; 0 = never stop
+  Index patience = 20;                // epochs without improvement before stopping; 0 = never stop
   double min_improvement = 0.0;       // an epoch improves when val < best - min_improvement
+  Index min_steps = 2000;             // optimizer steps before early stopping may end training
+  double max_seconds = 0.0;           // wall-time limit (0: none); a run it stops is not reproducible
   bool restore_best = true;           // end with the weights of the best validation epoch
 
   // Throws InvalidArgument naming the field, its value and the rule.
@@ -41,10 +63,12 @@ struct TrainingOptions {
 
 enum class TrainingStatus {
   kCompleted,      // ran all epochs
-  kEarlyStopped,   // validation loss stopped improving for `patience` epochs
+  kEarlyStopped,   // validation loss stopped improving for `patience` epochs (after min_steps steps)
+  kTimeLimit,      // max_seconds reached
   kNonFiniteLoss,  // a loss or gradient was NaN or infinite; training stopped (see message)
 };
 std::string to_string(TrainingStatus s);
+TrainingStatus training_status_from_string(const std::string& s, const std::string& key = "training_status");
 
 struct EpochReport {
   Index epoch = 0;  // 1-based
@@ -53,8 +77,11 @@ struct EpochReport {
   double validation_loss = 0.0;
   double learning_rate = 0.0;
   double seconds_elapsed = 0.0;
-  double seconds_left = 0.0;  // estimate for the remaining epochs
+  double seconds_left = 0.0;  // cosine: estimate for the remaining epochs; plateau: -1 (not known)
   bool improved = false;
+  Index best_epoch = 0;       // 1-based
+  Index since_best = 0;       // epochs without improvement; training stops at `patience`
+  Index patience = 0;
 };
 
 struct TrainingSummary {
@@ -69,10 +96,15 @@ struct TrainingSummary {
   Index steps = 0;
   Index train_pairs = 0;
   Index validation_pairs = 0;
+  Index batch_size = 0;                 // the batch size used (options.batch_size capped by the pairs)
   double seconds = 0.0;
   double pairs_per_second = 0.0;  // training pairs processed (forward + backward) per second
 
   bool ok() const { return status != TrainingStatus::kNonFiniteLoss; }
+  // True when the weights at the end are those of an earlier epoch than the last one run.
+  bool restored_earlier_epoch() const { return best_epoch > 0 && best_epoch < epochs_run; }
+  // Why training stopped, in words: "all 20 epochs", "no improvement for 20 epochs", ...
+  std::string stop_reason() const;
   std::string brief_report() const;
 };
 
@@ -90,8 +122,10 @@ class TrainingObjective {
 
 using ProgressCallback = std::function<void(const EpochReport&)>;
 
-// A callback writing "<prefix>epoch e/E: validation loss v, s s left" (3 significant digits) to
-// `log` every tenth of the epochs and at the last one. `log` must outlive the training.
+// A callback writing "<prefix>epoch e/E: validation loss v, s s left" (cosine) or "<prefix>epoch e:
+// validation loss v, best at epoch b, k of P epochs without improvement" (plateau; 3 significant
+// digits) to `log` every tenth of the epochs (plateau: every 10 epochs) and at the last one. `log`
+// must outlive the training.
 ProgressCallback log_every_tenth(std::ostream& log, std::string prefix);
 
 // The number of OpenMP threads training and sampling use (OMP_NUM_THREADS, default: all cores).
@@ -112,6 +146,8 @@ struct TrainerState {
   std::uint64_t validation_seed = 0;
   double best_loss = 0.0;
   Index since_best = 0, pairs_seen = 0;
+  double lr_scale = 1.0;    // plateau schedule: the product of the cuts so far
+  Index since_cut = 0;      // plateau schedule: epochs without improvement since the last cut
   TrainingSummary summary;  // the loss curves, steps and best epoch so far
 };
 

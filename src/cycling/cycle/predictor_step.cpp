@@ -47,6 +47,7 @@ amortized::AmortizedSetup PredictorStepOptions::default_setup() {
   s.network.encoder.kernel = 5;
   s.network.gaussian.covariance = amortized::CovarianceForm::kDiagonal;
   s.pairs = 30000;
+  s.training.schedule = nn::LearningRateSchedule::kCosine;  // the fixed budget measured in design/cycle.md
   s.training.epochs = 20;
   s.training.batch_size = 64;
   s.training.learning_rate = 2e-3;

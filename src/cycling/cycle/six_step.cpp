@@ -495,6 +495,7 @@ class Cycle {
       emu = std::make_shared<emulator::StencilEmulator>(ec);
       emu->initialize(rng);
       nn::TrainingOptions to;
+      to.schedule = nn::LearningRateSchedule::kCosine;  // emulator.epochs is a fixed budget
       to.epochs = c_.epochs;
       to.batch_size = 32;
       to.learning_rate = c_.learning_rate;

@@ -227,9 +227,7 @@ void validate_gaussian(const AmortizedConfig& c) {
 }
 
 void gaussian_defaults(const std::string& problem, AmortizedSetup& s) {
-  if (problem == "two-moons") {
-    s.training.epochs = 60;
-  } else if (problem == "linear-gaussian") {
+  if (problem == "linear-gaussian") {
     // Exact labels cost nothing here: every pair carries the posterior mean and two J probes.
     s.labels.pairs = s.pairs;
     s.labels.probes = 2;

@@ -215,11 +215,7 @@ AmortizedPosterior AmortizedPosterior::load(const std::filesystem::path& file) {
   im.trained = f.require_int("trained") != 0;
   auto& s = im.summary;
   const std::string status = f.require_string("training_status");
-  s.status = status == "completed"         ? nn::TrainingStatus::kCompleted
-             : status == "early_stopped"   ? nn::TrainingStatus::kEarlyStopped
-             : status == "non_finite_loss" ? nn::TrainingStatus::kNonFiniteLoss
-             : throw InvalidArgument(format_message(where, ": training_status = '", status,
-                                                    "' is not one of: completed, early_stopped, non_finite_loss"));
+  s.status = nn::training_status_from_string(status, format_message(where, ": training_status"));
   s.message = f.require_string("training_message");
   s.epochs_run = static_cast<Index>(f.require_int("epochs_run"));
   s.best_epoch = static_cast<Index>(f.require_int("best_epoch"));

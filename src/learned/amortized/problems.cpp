@@ -377,16 +377,14 @@ AmortizedSetup two_moons_setup(HeadType /*head: the heads tune these in their ow
   s.network.score.width = 64;
   s.network.score.blocks = 2;
   s.network.score.steps = 100;
-  t.batch_size = 256;
-  t.learning_rate = 3e-3;
-  t.epochs = 150;
+  t.learning_rate = 3e-3;  // batch size and epochs: from the budget (TrainingOptions defaults)
   return s;
 }
 
 AmortizedSetup linear_gaussian_setup(HeadType /*head: the heads tune these in their own hooks*/) {
   AmortizedSetup s;
   auto& t = s.training;
-  // Simulation is cheap and the networks are small: many pairs, few epochs, no overfitting.
+  // Simulation is cheap and the networks are small: many pairs, no overfitting.
   s.pairs = 30000;
   s.network.encoder.context = 16;
   s.network.encoder.width = 32;
@@ -397,9 +395,7 @@ AmortizedSetup linear_gaussian_setup(HeadType /*head: the heads tune these in th
   s.network.score.width = 64;
   s.network.score.blocks = 2;
   s.network.score.steps = 100;
-  t.batch_size = 256;
-  t.learning_rate = 2e-3;
-  t.epochs = 20;
+  t.learning_rate = 2e-3;  // batch size and epochs: from the budget (TrainingOptions defaults)
   return s;
 }
 
@@ -419,9 +415,7 @@ AmortizedSetup lorenz96_setup(HeadType /*head: the heads tune these in their own
   s.network.score.blocks = 2;
   s.network.score.steps = 100;
   s.network.mean_samples = 200;
-  t.batch_size = 128;
-  t.learning_rate = 1e-3;
-  t.epochs = 30;
+  t.learning_rate = 1e-3;  // batch size and epochs: from the budget (TrainingOptions defaults)
   return s;
 }
 

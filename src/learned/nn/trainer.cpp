@@ -25,7 +25,7 @@ namespace varflow::nn {
 void TrainingOptions::validate() const {
   const char* w = "TrainingOptions";
   check_at_least(w, "epochs", epochs, 1);
-  check_at_least(w, "batch_size", batch_size, 1);
+  check_at_least(w, "batch_size", batch_size, 0);
   check_positive(w, "learning_rate", learning_rate);
   check_nonnegative(w, "weight_decay", weight_decay);
   if (!(warmup_fraction >= 0.0 && warmup_fraction < 1.0)) {
@@ -40,6 +40,28 @@ void TrainingOptions::validate() const {
   }
   check_at_least(w, "patience", patience, 0);
   check_nonnegative(w, "min_improvement", min_improvement);
+  check_at_least(w, "plateau_patience", plateau_patience, 1);
+  if (!(plateau_factor > 0.0 && plateau_factor < 1.0)) {
+    throw InvalidArgument(format_message(w, ": plateau_factor = ", plateau_factor, " must be in (0, 1)"));
+  }
+  check_at_least(w, "min_steps", min_steps, 0);
+  check_nonnegative(w, "max_seconds", max_seconds);
+}
+
+std::string to_string(LearningRateSchedule s) {
+  return s == LearningRateSchedule::kPlateau ? "plateau" : "cosine";
+}
+
+LearningRateSchedule schedule_from_string(const std::string& s, const std::string& key) {
+  if (s == "plateau") return LearningRateSchedule::kPlateau;
+  if (s == "cosine") return LearningRateSchedule::kCosine;
+  throw InvalidArgument(format_message(key, " = '", s, "' is not one of: plateau, cosine"));
+}
+
+Index batch_size_for(Index n_train) {
+  Index batch = 16;
+  while (batch < 256 && 2 * batch * 32 <= n_train) batch *= 2;
+  return batch;
 }
 
 int thread_count() { return omp_get_max_threads(); }
@@ -53,15 +75,30 @@ std::string to_string(TrainingStatus s) {
   switch (s) {
     case TrainingStatus::kCompleted: return "completed";
     case TrainingStatus::kEarlyStopped: return "early_stopped";
+    case TrainingStatus::kTimeLimit: return "time_limit";
     case TrainingStatus::kNonFiniteLoss: return "non_finite_loss";
   }
   return "unknown";
+}
+
+TrainingStatus training_status_from_string(const std::string& s, const std::string& key) {
+  for (const auto status : {TrainingStatus::kCompleted, TrainingStatus::kEarlyStopped, TrainingStatus::kTimeLimit,
+                            TrainingStatus::kNonFiniteLoss}) {
+    if (to_string(status) == s) return status;
+  }
+  throw InvalidArgument(format_message(key, " = '", s, "' is not one of: completed, early_stopped, time_limit, ",
+                                       "non_finite_loss"));
 }
 
 std::string TrainingSummary::brief_report() const {
   return format_message(to_string(status), ": ", epochs_run, " epochs, ", steps, " steps, best validation loss ",
                         best_validation_loss, " at epoch ", best_epoch, ", ", seconds, " s, ",
                         pairs_per_second, " pairs/s", message.empty() ? "" : " (" + message + ")");
+}
+
+std::string TrainingSummary::stop_reason() const {
+  if (!message.empty()) return message;
+  return status == TrainingStatus::kCompleted ? format_message("all ", epochs_run, " epochs") : to_string(status);
 }
 
 namespace {
@@ -84,7 +121,7 @@ double mean_loss(TrainingObjective& objective, Index begin, Index end, Index chu
 
 // ---- checkpoint files (varflow/io/checkpoint_file.h) ---------------------------------------------------
 
-constexpr std::string_view kCheckpointKind = "varflow_trainer_checkpoint 1";
+constexpr std::string_view kCheckpointKind = "varflow_trainer_checkpoint 2";
 
 void save_trainer_state(const std::filesystem::path& file, const TrainerState& st, const std::string& fingerprint) {
   ByteWriter w;
@@ -103,6 +140,8 @@ void save_trainer_state(const std::filesystem::path& file, const TrainerState& s
   w.put(st.best_loss);
   w.put(st.since_best);
   w.put(st.pairs_seen);
+  w.put(st.lr_scale);
+  w.put(st.since_cut);
   const TrainingSummary& s = st.summary;
   w.put(s.train_loss);
   w.put(s.validation_loss);
@@ -135,6 +174,8 @@ TrainerState load_trainer_state(const std::filesystem::path& file, const std::st
   st.best_loss = r.get<double>();
   st.since_best = r.get<Index>();
   st.pairs_seen = r.get<Index>();
+  st.lr_scale = r.get<double>();
+  st.since_cut = r.get<Index>();
   TrainingSummary& s = st.summary;
   s.train_loss = r.get_doubles();
   s.validation_loss = r.get_doubles();
@@ -160,12 +201,24 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
   TrainingSummary summary;
   summary.train_pairs = n_train;
   summary.validation_pairs = n_validation;
-  const Index batch = std::min(options.batch_size, n_train);
+  const Index batch = std::min(options.batch_size > 0 ? options.batch_size : batch_size_for(n_train), n_train);
+  summary.batch_size = batch;
   const Index steps_per_epoch = (n_train + batch - 1) / batch;
+  const bool plateau = options.schedule == LearningRateSchedule::kPlateau;
+  // Both rules decay along a cosine over the epoch cap; the plateau rule warms up over
+  // warmup_fraction of at most 20 epochs (not of the cap) and also cuts the rate on plateaus, so a
+  // run capped at 20 epochs follows the cosine schedule unless its validation loss stalls.
   const Index total_steps = steps_per_epoch * options.epochs;
-  const CosineSchedule schedule(options.learning_rate,
-                                static_cast<Index>(options.warmup_fraction * static_cast<double>(total_steps)),
-                                total_steps, options.final_lr_fraction);
+  const Index warmup_steps = static_cast<Index>(
+      options.warmup_fraction * static_cast<double>(plateau ? steps_per_epoch * std::min<Index>(options.epochs, 20)
+                                                            : total_steps));
+  const CosineSchedule cosine(options.learning_rate, warmup_steps, total_steps, options.final_lr_fraction);
+  double lr_scale = 1.0;  // plateau: the product of the cuts so far
+  Index since_cut = 0;
+  auto learning_rate = [&](Index step) {
+    const double lr = lr_scale * cosine(step);
+    return step < warmup_steps ? lr : std::max(lr, options.final_lr_fraction * options.learning_rate);
+  };
   AdamW adam(params.size(), AdamWOptions{0.9, 0.999, 1e-8, options.weight_decay}, params.decay_mask());
   const std::uint64_t fresh_validation_seed = rng.engine()();
 
@@ -196,6 +249,8 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
     best_loss = st->best_loss;
     since_best = st->since_best;
     pairs_seen = st->pairs_seen;
+    lr_scale = st->lr_scale;
+    since_cut = st->since_cut;
     summary.train_loss = st->summary.train_loss;
     summary.validation_loss = st->summary.validation_loss;
     summary.learning_rate = st->summary.learning_rate;
@@ -230,7 +285,7 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
                                          std::isfinite(loss) ? gnorm : loss);
         break;
       }
-      lr = schedule(summary.steps);
+      lr = learning_rate(summary.steps);
       adam.step(params.values(), g, lr);
       ++summary.steps;
       epoch_loss += loss * static_cast<double>(b1 - b0);
@@ -256,8 +311,14 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       best = params.values();
       summary.best_epoch = epoch;
       since_best = 0;
+      since_cut = 0;
     } else {
       ++since_best;
+      ++since_cut;
+      if (plateau && since_cut >= options.plateau_patience && lr_scale > options.final_lr_fraction) {
+        lr_scale = std::max(options.final_lr_fraction, lr_scale * options.plateau_factor);
+        since_cut = 0;
+      }
     }
     if (progress) {
       EpochReport r;
@@ -267,13 +328,22 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       r.validation_loss = val;
       r.learning_rate = lr;
       r.seconds_elapsed = elapsed();
-      r.seconds_left = r.seconds_elapsed / static_cast<double>(epoch) * static_cast<double>(options.epochs - epoch);
+      r.seconds_left = plateau ? -1.0
+                               : r.seconds_elapsed / static_cast<double>(epoch) * static_cast<double>(options.epochs - epoch);
       r.improved = improved;
+      r.best_epoch = summary.best_epoch;
+      r.since_best = since_best;
+      r.patience = options.patience;
       progress(r);
     }
-    if (options.patience > 0 && since_best >= options.patience) {
+    if (options.patience > 0 && since_best >= options.patience && summary.steps >= options.min_steps) {
       summary.status = TrainingStatus::kEarlyStopped;
-      summary.message = format_message("no improvement for ", options.patience, " epochs");
+      summary.message = format_message("no improvement for ", since_best, " epochs");
+      break;
+    }
+    if (options.max_seconds > 0.0 && seconds_before + elapsed() >= options.max_seconds && epoch < options.epochs) {
+      summary.status = TrainingStatus::kTimeLimit;
+      summary.message = format_message("time limit of ", options.max_seconds, " s reached after ", epoch, " epochs");
       break;
     }
     if (checkpointing.every > 0 && checkpointing.save && epoch % checkpointing.every == 0 && epoch < options.epochs) {
@@ -288,6 +358,8 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       st.best_loss = best_loss;
       st.since_best = since_best;
       st.pairs_seen = pairs_seen;
+      st.lr_scale = lr_scale;
+      st.since_cut = since_cut;
       st.summary = summary;
       st.summary.seconds = seconds_before + elapsed();
       checkpointing.save(st);
@@ -309,11 +381,19 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
 
 ProgressCallback log_every_tenth(std::ostream& log, std::string prefix) {
   return [&log, prefix = std::move(prefix)](const EpochReport& e) {
-    const Index every = std::max<Index>(1, e.epochs / 10);
+    const bool plateau = e.seconds_left < 0.0;
+    const Index every = plateau ? 10 : std::max<Index>(1, e.epochs / 10);
     if (e.epoch % every != 0 && e.epoch != e.epochs) return;
     std::ostringstream line;
-    line << prefix << "epoch " << e.epoch << "/" << e.epochs << ": validation loss " << std::setprecision(3)
-         << e.validation_loss << ", " << static_cast<long>(e.seconds_left + 0.5) << " s left\n";
+    line << prefix << "epoch " << e.epoch;
+    if (!plateau) line << "/" << e.epochs;
+    line << ": validation loss " << std::setprecision(3) << e.validation_loss;
+    if (plateau) {
+      line << ", best at epoch " << e.best_epoch << ", " << e.since_best << " of " << e.patience
+           << " epochs without improvement\n";
+    } else {
+      line << ", " << static_cast<long>(e.seconds_left + 0.5) << " s left\n";
+    }
     log << line.str() << std::flush;
   };
 }
