@@ -1,4 +1,5 @@
 // Optimizer, schedule, clipping and the training loop (early stopping, NaN status, determinism).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -142,11 +143,14 @@ TEST(Fit, ResumingFromACheckpointIsBitIdentical) {
   o.epochs = 9;
   o.batch_size = 32;
   o.patience = 0;
+  o.plateau_patience = 1;
+  o.min_improvement = 1e9;  // only epoch 1 improves: the plateau rule cuts the rate after every later epoch
   Rng rng = testing::seeded_rng(603);
   Regression whole(500, rng);
   const Vector initial = whole.parameters().values();
   const Rng after_setup = rng;
   const TrainingSummary s = fit(whole, 400, 100, o, rng);
+  ASSERT_LT(s.learning_rate[6], 0.2 * s.learning_rate[2]);  // the cuts carry across the checkpoint
 
   const auto file = std::filesystem::temp_directory_path() / ("varflow_fit_checkpoint_" + std::to_string(::getpid()));
   struct Stop {};
@@ -237,6 +241,115 @@ TEST(Fit, EarlyStoppingAndOptionErrors) {
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("validation_fraction = 1.5"), std::string::npos) << e.what();
   }
+}
+
+// A loss that never changes (zero gradient): after epoch 1 the validation loss never improves, so
+// the plateau rule's cuts and stops happen at epochs that can be computed by hand. `sleep_seconds`
+// per batch makes the wall-time limit testable.
+class Flat final : public TrainingObjective {
+ public:
+  explicit Flat(double sleep_seconds = 0.0) : sleep_(sleep_seconds), layer_(2, 1) {
+    params_.add("dense", layer_);
+    params_.bind();
+  }
+  ParameterSet& parameters() override { return params_; }
+  double batch_loss(const std::vector<Index>&, bool, Rng&) override {
+    if (sleep_ > 0.0) ::usleep(static_cast<useconds_t>(sleep_ * 1e6));
+    return 1.0;
+  }
+
+ private:
+  double sleep_;
+  Dense layer_;
+  ParameterSet params_;
+};
+
+TEST(Fit, BatchSizeFollowsTheBudget) {
+  EXPECT_EQ(batch_size_for(1), 16);
+  EXPECT_EQ(batch_size_for(900), 16);      // 10^3 pairs: 57 steps per epoch
+  EXPECT_EQ(batch_size_for(9000), 256);    // 35 steps per epoch
+  EXPECT_EQ(batch_size_for(90000), 256);
+  for (Index n = 512; n < 100000; n = n * 3 / 2) {
+    const Index b = batch_size_for(n);
+    EXPECT_GE(n / b, 16) << n;              // enough steps per epoch at every budget
+    EXPECT_TRUE(b >= 16 && b <= 256 && (b & (b - 1)) == 0) << n;
+  }
+  Rng rng = testing::seeded_rng(605);
+  Flat flat;
+  TrainingOptions o;
+  o.epochs = 2;
+  const TrainingSummary s = fit(flat, 900, 100, o, rng);
+  EXPECT_EQ(s.batch_size, 16);
+  EXPECT_EQ(s.steps, 2 * 57);
+}
+
+// Epoch 1 sets the best loss; epochs 2.. do not improve. plateau_patience 2: the rate is halved
+// after epochs 3, 5 and 7; patience 7: training stops after epoch 8 and says why.
+TEST(Fit, PlateauRuleCutsTheRateAndStopsOnPatience) {
+  Rng rng = testing::seeded_rng(606);
+  Flat flat;
+  TrainingOptions o;
+  o.batch_size = 10;  // one step per epoch
+  o.warmup_fraction = 0.0;
+  o.plateau_patience = 2;
+  o.patience = 7;
+  o.min_steps = 0;
+  const TrainingSummary s = fit(flat, 10, 10, o, rng);
+  EXPECT_EQ(s.status, TrainingStatus::kEarlyStopped) << s.brief_report();
+  EXPECT_EQ(s.epochs_run, 8);
+  EXPECT_EQ(s.best_epoch, 1);
+  EXPECT_EQ(s.stop_reason(), "no improvement for 7 epochs");
+  ASSERT_EQ(s.learning_rate.size(), 8u);
+  const auto ratio = [&](int e) { return s.learning_rate[static_cast<std::size_t>(e)] / s.learning_rate[static_cast<std::size_t>(e - 1)]; };
+  EXPECT_NEAR(ratio(1), 1.0, 1e-3);  // epoch 2: no cut yet
+  EXPECT_NEAR(ratio(2), 1.0, 1e-3);
+  EXPECT_NEAR(ratio(3), 0.5, 1e-3);  // epoch 4 runs after the first cut
+  EXPECT_NEAR(ratio(4), 1.0, 1e-3);
+  EXPECT_NEAR(ratio(5), 0.5, 1e-3);
+  EXPECT_NEAR(ratio(7), 0.5, 1e-3);
+  // The cosine rule never cuts: it runs its epochs.
+  o.schedule = LearningRateSchedule::kCosine;
+  o.patience = 0;
+  o.epochs = 12;
+  const TrainingSummary c = fit(flat, 10, 10, o, rng);
+  EXPECT_EQ(c.status, TrainingStatus::kCompleted);
+  EXPECT_EQ(c.stop_reason(), "all 12 epochs");
+  EXPECT_GT(c.learning_rate[5], 0.6 * o.learning_rate);
+}
+
+// Patience does not end training before min_steps optimizer steps; the epoch cap and the time limit
+// end it with their own status.
+TEST(Fit, MinimumStepsEpochCapAndTimeLimit) {
+  Rng rng = testing::seeded_rng(607);
+  Flat flat;
+  TrainingOptions o;
+  o.batch_size = 10;  // one step per epoch
+  o.patience = 3;
+  o.min_steps = 40;
+  const TrainingSummary s = fit(flat, 10, 10, o, rng);
+  EXPECT_EQ(s.status, TrainingStatus::kEarlyStopped);
+  EXPECT_EQ(s.epochs_run, 40);
+  o.epochs = 25;
+  const TrainingSummary capped = fit(flat, 10, 10, o, rng);
+  EXPECT_EQ(capped.status, TrainingStatus::kCompleted);
+  EXPECT_EQ(capped.epochs_run, 25);
+  Flat slow(0.01);
+  o.epochs = 1000;
+  o.max_seconds = 0.1;
+  const TrainingSummary timed = fit(slow, 10, 10, o, rng);
+  EXPECT_EQ(timed.status, TrainingStatus::kTimeLimit) << timed.brief_report();
+  EXPECT_TRUE(timed.ok());
+  EXPECT_LT(timed.epochs_run, 40);
+  EXPECT_NE(timed.stop_reason().find("time limit of 0.1 s"), std::string::npos) << timed.stop_reason();
+  EXPECT_EQ(training_status_from_string("time_limit"), TrainingStatus::kTimeLimit);
+  EXPECT_THAT(test::message_of<InvalidArgument>([] { training_status_from_string("finished"); }),
+              ::testing::HasSubstr("training_status = 'finished' is not one of"));
+  TrainingOptions bad;
+  bad.plateau_factor = 1.0;
+  EXPECT_THAT(test::message_of<InvalidArgument>([&] { bad.validate(); }),
+              ::testing::HasSubstr("plateau_factor = 1 must be in (0, 1)"));
+  EXPECT_THAT(test::message_of<InvalidArgument>([] { schedule_from_string("step"); }),
+              ::testing::HasSubstr("training.schedule = 'step' is not one of: plateau, cosine"));
 }
 
 }  // namespace
