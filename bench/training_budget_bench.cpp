@@ -22,50 +22,13 @@
 #include <vector>
 
 #include "varflow/amortized/amortized_posterior.h"
-#include "varflow/covariance/covariance.h"
+#include "varflow/validation/gaussian_accuracy.h"
 #include "varflow/version.h"
 
 using namespace varflow;
 using namespace varflow::amortized;
 
 namespace {
-
-struct Moments {
-  double mean_error = 0.0, variance_ratio = 0.0, max_correlation = 0.0;
-};
-
-Moments measure(AmortizedPosterior& q, const LinearGaussian& problem, const Matrix& ys, Index draws, Rng& rng) {
-  Moments a;
-  const double var = problem.posterior_variance();
-  double sm = 0.0, sv = 0.0;
-  Index count = 0;
-  for (Index k = 0; k < ys.cols(); ++k) {
-    const Vector y = ys.col(k);
-    auto p = q.posterior(y, draws, rng);
-    Vector m;
-    Matrix c;
-    if (p->covariance() != nullptr) {
-      m = p->mean();
-      c = p->covariance()->dense();
-    } else {
-      const Matrix s = p->samples(draws, rng);
-      m = s.rowwise().mean();
-      const Matrix centred = s.colwise() - m;
-      c = centred * centred.transpose() / static_cast<double>(draws - 1);
-    }
-    sm += ((m - problem.posterior_mean(y)) / std::sqrt(var)).squaredNorm();
-    for (Index i = 0; i < c.rows(); ++i) {
-      sv += c(i, i) / var;
-      ++count;
-      for (Index j = 0; j < i; ++j) {
-        a.max_correlation = std::max(a.max_correlation, std::abs(c(i, j)) / std::sqrt(c(i, i) * c(j, j)));
-      }
-    }
-  }
-  a.mean_error = std::sqrt(sm / static_cast<double>(count));
-  a.variance_ratio = sv / static_cast<double>(count);
-  return a;
-}
 
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> parts;
@@ -140,10 +103,14 @@ int main(int argc, char** argv) {
       }
       Rng test_rng(seed + 1);
       const Matrix ys = problem.simulate(observations, test_rng).y;
-      const Moments m = measure(q, problem, ys, draws, test_rng);
+      GaussianAccuracy m;
+      for (Index k = 0; k < ys.cols(); ++k) {
+        m.add(*q.posterior(ys.col(k), draws, test_rng), problem.posterior_mean(ys.col(k)),
+              problem.posterior_variance(), draws, test_rng);
+      }
       std::printf("| %-8s | %6lld | %8.3f | %8.3f | %10.3f | %6lld | %4lld | %5lld | %5lld | %7.1f | %s |\n",
-                  head_name.c_str(), static_cast<long long>(pairs), m.mean_error, m.variance_ratio,
-                  m.max_correlation, static_cast<long long>(summary.epochs_run),
+                  head_name.c_str(), static_cast<long long>(pairs), m.mean_error(), m.variance_ratio(),
+                  m.max_correlation(), static_cast<long long>(summary.epochs_run),
                   static_cast<long long>(summary.best_epoch), static_cast<long long>(summary.steps),
                   static_cast<long long>(summary.batch_size), seconds, summary.stop_reason().c_str());
       std::fflush(stdout);

@@ -12,6 +12,7 @@
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/covariance/covariance.h"
 #include "varflow/testing/conformance.h"
+#include "varflow/validation/gaussian_accuracy.h"
 
 namespace varflow::amortized {
 namespace {
@@ -26,39 +27,21 @@ struct Accuracy {
 // Moments of q(x | y) at the columns of ys: closed form for a GaussianPosterior, else from `draws`
 // samples (whose own Monte Carlo error, 1/sqrt(draws) in sd units, is included in the numbers).
 Accuracy measure(AmortizedPosterior& q, const LinearGaussian& problem, const Matrix& ys, Index draws, Rng& rng) {
-  Accuracy a;
   const double var = problem.posterior_variance();
-  double sm = 0.0, sv = 0.0, sf = 0.0;
-  Index count = 0;
+  GaussianAccuracy moments;
+  double sf = 0.0;
   for (Index k = 0; k < ys.cols(); ++k) {
     const Vector y = ys.col(k);
     auto p = q.posterior(y, draws, rng);
     EXPECT_EQ(p->provenance().method, "amortized_" + to_string(q.config().head));
-    Vector m;
-    Matrix c;
-    if (p->covariance() != nullptr) {
-      m = p->mean();
-      c = p->covariance()->dense();
-    } else {
-      const Matrix s = p->samples(draws, rng);
-      m = s.rowwise().mean();
-      const Matrix centred = s.colwise() - m;
-      c = centred * centred.transpose() / static_cast<double>(draws - 1);
-    }
-    const Vector exact = problem.posterior_mean(y);
-    sm += ((m - exact) / std::sqrt(var)).squaredNorm();
-    sf += ((q.mean(y) - exact) / std::sqrt(var)).squaredNorm();
-    for (Index i = 0; i < c.rows(); ++i) {
-      sv += (c(i, i) / var - 1.0) * (c(i, i) / var - 1.0);
-      ++count;
-      for (Index j = 0; j < i; ++j) {
-        a.max_correlation = std::max(a.max_correlation, std::abs(c(i, j)) / std::sqrt(c(i, i) * c(j, j)));
-      }
-    }
+    moments.add(*p, problem.posterior_mean(y), var, draws, rng);
+    sf += ((q.mean(y) - problem.posterior_mean(y)) / std::sqrt(var)).squaredNorm();
   }
-  a.mean_rms = std::sqrt(sm / static_cast<double>(count));
-  a.variance_rms = std::sqrt(sv / static_cast<double>(count));
-  a.mean_fn_rms = std::sqrt(sf / static_cast<double>(count));
+  Accuracy a;
+  a.mean_rms = moments.mean_error();
+  a.variance_rms = moments.variance_ratio_rms();
+  a.max_correlation = moments.max_correlation();
+  a.mean_fn_rms = std::sqrt(sf / static_cast<double>(ys.size()));
   return a;
 }
 
