@@ -136,9 +136,9 @@ int run_train(const TrainOptions& o) {
   std::printf("%s\n", summary.brief_report().c_str());
   if (summary.ok()) {
     std::printf("training stopped: %s\n", summary.stop_reason().c_str());
-    if (summary.restored_earlier_epoch() && setup.training.restore_best) {
-      std::printf("kept the weights of epoch %lld (best validation loss %.6g), not those of the last epoch %lld\n",
-                  static_cast<long long>(summary.best_epoch), summary.best_validation_loss,
+    if (summary.restored_earlier_epoch()) {  // recorded in the model file (weights_epoch)
+      std::printf("restored the weights of epoch %lld (best validation loss %.6g), not those of the last epoch %lld\n",
+                  static_cast<long long>(summary.weights_epoch), summary.best_validation_loss,
                   static_cast<long long>(summary.epochs_run));
     }
   }

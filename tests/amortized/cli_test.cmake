@@ -19,6 +19,12 @@ list(LENGTH lines n)
 if(NOT n EQUAL 4)
   message(FATAL_ERROR "${model}.loss.csv has ${n} lines, expected a header and 3 epochs")
 endif()
+# Training ends on the validation loss and says why; the best epoch's weights are kept and logged.
+file(WRITE ${WORK_DIR}/plateau.yaml "training: {patience: 2, min_steps: 0, min_improvement: 1000}\n")
+expect(0 "training stopped: no improvement for 2 epochs" ${VARFLOW} train --problem linear-gaussian --head gaussian
+       --pairs 500 --seed 7 --config ${WORK_DIR}/plateau.yaml --out ${WORK_DIR}/plateau.nc)
+expect(0 "restored the weights of epoch 1 " ${VARFLOW} train --problem linear-gaussian --head gaussian
+       --pairs 500 --seed 7 --config ${WORK_DIR}/plateau.yaml --out ${WORK_DIR}/plateau.nc)
 # A training that fails (non-finite loss) exits 1 and leaves the good model and its loss curves as
 # they were.
 file(SHA256 ${model} good_model)

@@ -9,6 +9,7 @@
 
 #include "toy_head.h"
 #include "varflow/amortized/heads.h"
+#include "varflow/amortized/score_head.h"
 #include "varflow/core/error.h"
 #include "varflow/testing/conformance.h"
 
@@ -127,3 +128,45 @@ TEST(HeadChecks, ShapesOfAnotherContextSizeAreReported) {
 namespace varflow::testing {
 INSTANTIATE_TEST_SUITE_P(Builtin, HeadConformance, ::testing::ValuesIn(amortized::builtin_heads()), CaseName());
 }  // namespace varflow::testing
+
+namespace varflow::amortized {
+namespace {
+
+// The predictor-corrector sampler is the reverse SDE plus Langevin steps: with no corrector steps it
+// draws exactly what the SDE sampler draws (same generator stream); with them it moves the draws
+// (one more network evaluation and one more normal draw per step) and keeps them finite.
+TEST(ScoreSampler, PredictorCorrectorIsTheSdeSamplerPlusLangevinSteps) {
+  for (const SdeType sde : {SdeType::kVp, SdeType::kVe}) {
+    ScoreOptions o;
+    o.sde = sde;
+    o.width = 8;
+    o.blocks = 1;
+    o.time_features = 2;
+    o.corrector_steps = 0;
+    ScoreHead head(2, 3, o, 10, 7);
+    nn::ParameterSet params;
+    params.add("score", head);
+    params.bind();
+    Rng init(5);
+    head.initialize(init);
+    Matrix ctx(3, 50);
+    ctx.setRandom();
+    Rng a(11), b(11);
+    EXPECT_EQ(head.sample(ctx, a, Sampler::kSde, 12), head.sample(ctx, b, Sampler::kPc, 12));  // bitwise
+    ScoreOptions with = o;
+    with.corrector_steps = 2;
+    ScoreHead corrected(2, 3, with, 10, 7);
+    nn::ParameterSet params2;
+    params2.add("score", corrected);
+    params2.bind();
+    params2.values() = params.values();
+    Rng c(11), d(11);
+    const Matrix plain = head.sample(ctx, c, Sampler::kSde, 12);
+    const Matrix pc = corrected.sample(ctx, d, Sampler::kPc, 12);
+    EXPECT_TRUE(pc.allFinite());
+    EXPECT_GT((pc - plain).norm(), 1e-6 * plain.norm());
+  }
+}
+
+}  // namespace
+}  // namespace varflow::amortized

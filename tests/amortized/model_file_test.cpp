@@ -62,6 +62,7 @@ TEST_F(ModelFileTest, RoundTripGivesTheSameModel) {
     EXPECT_EQ(r.training_summary().train_loss, q.training_summary().train_loss);
     EXPECT_EQ(r.training_summary().validation_loss, q.training_summary().validation_loss);
     EXPECT_EQ(r.training_summary().best_epoch, q.training_summary().best_epoch);
+    EXPECT_EQ(r.training_summary().weights_epoch, q.training_summary().weights_epoch);
     const Vector y = Vector::Constant(3, 0.2);
     EXPECT_EQ(r.mean(y), q.mean(y)) << to_string(head);
     Rng a(5), b(5);

@@ -298,6 +298,8 @@ TEST(Fit, PlateauRuleCutsTheRateAndStopsOnPatience) {
   EXPECT_EQ(s.status, TrainingStatus::kEarlyStopped) << s.brief_report();
   EXPECT_EQ(s.epochs_run, 8);
   EXPECT_EQ(s.best_epoch, 1);
+  EXPECT_EQ(s.weights_epoch, 1);  // restore_best: the stored weights are epoch 1's
+  EXPECT_TRUE(s.restored_earlier_epoch());
   EXPECT_EQ(s.stop_reason(), "no improvement for 7 epochs");
   ASSERT_EQ(s.learning_rate.size(), 8u);
   const auto ratio = [&](int e) { return s.learning_rate[static_cast<std::size_t>(e)] / s.learning_rate[static_cast<std::size_t>(e - 1)]; };
@@ -314,6 +316,10 @@ TEST(Fit, PlateauRuleCutsTheRateAndStopsOnPatience) {
   const TrainingSummary c = fit(flat, 10, 10, o, rng);
   EXPECT_EQ(c.status, TrainingStatus::kCompleted);
   EXPECT_EQ(c.stop_reason(), "all 12 epochs");
+  o.restore_best = false;
+  const TrainingSummary last = fit(flat, 10, 10, o, rng);
+  EXPECT_EQ(last.weights_epoch, 12);
+  EXPECT_FALSE(last.restored_earlier_epoch());
   EXPECT_GT(c.learning_rate[5], 0.6 * o.learning_rate);
 }
 

@@ -40,7 +40,9 @@ enum class EncoderType { kMlp, kConv, kLocal };
 enum class CouplingType { kSpline, kAffine };
 enum class CovarianceForm { kFull, kDiagonal };
 enum class SdeType { kVp, kVe };
-enum class Sampler { kSde, kOde };
+// Score-head samplers: Euler-Maruyama reverse SDE, Euler probability-flow ODE, or the reverse SDE
+// with Langevin corrector steps (predictor-corrector, Song et al. 2021, Algorithms 4-5).
+enum class Sampler { kSde, kOde, kPc };
 enum class Lorenz96Prior { kClimatology, kGaussian };
 
 std::string to_string(HeadType v);        // the head's name: flow | score | gaussian | a registered one
@@ -116,7 +118,9 @@ struct ScoreOptions {
   Index blocks = 3;
   Index time_features = 6;  // sinusoidal features of t: 2 * time_features + 1 inputs
   Sampler sampler = Sampler::kSde;
-  Index steps = 200;        // time steps of either sampler
+  Index steps = 200;        // time steps of any sampler
+  Index corrector_steps = 1;  // pc: Langevin steps after each predictor step
+  double snr = 0.16;          // pc: the corrector's signal-to-noise ratio r (step 2 a (r |z| / |s|)^2)
   nn::Activation activation = nn::Activation::kSilu;
 };
 

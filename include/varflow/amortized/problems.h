@@ -92,6 +92,15 @@ class TwoMoons final : public Simulator {
   static Eigen::Vector2d raw_std();
   // Distance of a standardised point to the nearest point of moon 0 or 1 (in raw coordinates).
   static double distance_to_moon(const Eigen::Vector2d& x_standardised, int moon);
+
+  // Summaries of a posterior at y: of A x = x1 + x2, and the share of the mass nearer the upper moon.
+  struct Summary {
+    double mean = 0.0, sd = 0.0, upper_share = 0.0;
+  };
+  // The exact posterior's, by importance weighting of prior draws (sample_prior) with the likelihood.
+  static Summary exact_summary(double y, const Matrix& prior_draws);
+  // The same figures of equally weighted draws (2 x n) of a posterior.
+  static Summary sample_summary(const Matrix& draws);
 };
 
 // x ~ N(0, prior_variance I_n), y = x + N(0, noise_variance I_n). The exact posterior is Gaussian:

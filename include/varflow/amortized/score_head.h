@@ -21,7 +21,8 @@ namespace varflow::amortized {
 //       network sees x_t / sqrt(1 + sigma^2).
 // Network input: [x_t (scaled); time features (t - 1/2, sin(pi 2^k t), cos(pi 2^k t)); c], a residual
 // MLP. Samplers integrate from t = 1 to t_min in `steps` equal steps (Euler-Maruyama for the SDE,
-// the last step without noise; Euler for the ODE). There is no log-density.
+// the last step without noise; Euler for the ODE; pc: the SDE step followed by corrector_steps
+// Langevin steps at signal-to-noise ratio snr). There is no log-density.
 class ScoreHead final : public Head {
  public:
   ScoreHead(Index state_size, Index context_size, const ScoreOptions& options, Index mean_samples,

@@ -91,6 +91,7 @@ struct TrainingSummary {
   std::vector<double> validation_loss;  // validation loss after each epoch
   std::vector<double> learning_rate;    // learning rate at the end of each epoch
   Index best_epoch = 0;                 // 1-based; 0 if no epoch finished
+  Index weights_epoch = 0;              // the epoch whose weights training ended with (0: the initial ones)
   double best_validation_loss = 0.0;
   Index epochs_run = 0;
   Index steps = 0;
@@ -102,7 +103,7 @@ struct TrainingSummary {
 
   bool ok() const { return status != TrainingStatus::kNonFiniteLoss; }
   // True when the weights at the end are those of an earlier epoch than the last one run.
-  bool restored_earlier_epoch() const { return best_epoch > 0 && best_epoch < epochs_run; }
+  bool restored_earlier_epoch() const { return weights_epoch < epochs_run; }
   // Why training stopped, in words: "all 20 epochs", "no improvement for 20 epochs", ...
   std::string stop_reason() const;
   std::string brief_report() const;

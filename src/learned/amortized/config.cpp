@@ -26,7 +26,7 @@ constexpr EnumNames<CouplingType, 2> kCouplingNames{{{CouplingType::kSpline, "sp
 constexpr EnumNames<CovarianceForm, 2> kCovarianceNames{
     {{CovarianceForm::kFull, "full"}, {CovarianceForm::kDiagonal, "diagonal"}}};
 constexpr EnumNames<SdeType, 2> kSdeNames{{{SdeType::kVp, "vp"}, {SdeType::kVe, "ve"}}};
-constexpr EnumNames<Sampler, 2> kSamplerNames{{{Sampler::kSde, "sde"}, {Sampler::kOde, "ode"}}};
+constexpr EnumNames<Sampler, 3> kSamplerNames{{{Sampler::kSde, "sde"}, {Sampler::kOde, "ode"}, {Sampler::kPc, "pc"}}};
 constexpr EnumNames<Lorenz96Prior, 2> kLorenz96PriorNames{
     {{Lorenz96Prior::kClimatology, "climatology"}, {Lorenz96Prior::kGaussian, "gaussian"}}};
 }  // namespace
@@ -290,6 +290,8 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"score.time_features", VF_INDEX(network.score.time_features)},
         {"score.sampler", VF_ENUM(network.score.sampler, sampler_from_string)},
         {"score.steps", VF_INDEX(network.score.steps)},
+        {"score.corrector_steps", VF_INDEX(network.score.corrector_steps)},
+        {"score.snr", VF_DOUBLE(network.score.snr)},
         {"score.activation", VF_ACT(network.score.activation)},
         {"gaussian.covariance", VF_ENUM(network.gaussian.covariance, covariance_from_string)},
         {"gaussian.width", VF_INDEX(network.gaussian.width)},

@@ -79,6 +79,8 @@ void AmortizedPosterior::save(const std::filesystem::path& file) const {
   f.attribute("training_message", s.message);
   f.attribute("epochs_run", static_cast<long long>(s.epochs_run));
   f.attribute("best_epoch", static_cast<long long>(s.best_epoch));
+  f.attribute("weights_epoch", static_cast<long long>(s.weights_epoch));  // the epoch of the stored weights
+  f.attribute("training_stop_reason", s.stop_reason());
   f.attribute("best_validation_loss", s.best_validation_loss);
   f.attribute("train_pairs", static_cast<long long>(s.train_pairs));
   f.attribute("validation_pairs", static_cast<long long>(s.validation_pairs));
@@ -219,6 +221,8 @@ AmortizedPosterior AmortizedPosterior::load(const std::filesystem::path& file) {
   s.message = f.require_string("training_message");
   s.epochs_run = static_cast<Index>(f.require_int("epochs_run"));
   s.best_epoch = static_cast<Index>(f.require_int("best_epoch"));
+  // Files before weights_epoch was recorded kept the best epoch's weights (restore_best was the default).
+  s.weights_epoch = static_cast<Index>(f.int_attribute("weights_epoch").value_or(s.best_epoch));
   s.best_validation_loss = f.require_double("best_validation_loss");
   s.train_pairs = static_cast<Index>(f.require_int("train_pairs"));
   s.validation_pairs = static_cast<Index>(f.require_int("validation_pairs"));

@@ -362,6 +362,38 @@ void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) 
   }
 }
 
+TwoMoons::Summary TwoMoons::exact_summary(double y, const Matrix& prior_draws) {
+  check_size("TwoMoons::exact_summary", "prior_draws rows", prior_draws.rows(), 2);
+  double sw = 0.0, s1 = 0.0, s2 = 0.0, up = 0.0;
+  for (Index j = 0; j < prior_draws.cols(); ++j) {
+    const double ax = prior_draws(0, j) + prior_draws(1, j);
+    const double w = std::exp(-0.5 * (ax - y) * (ax - y) / (kObsNoise * kObsNoise));
+    sw += w;
+    s1 += w * ax;
+    s2 += w * ax * ax;
+    if (distance_to_moon(prior_draws.col(j), 0) < distance_to_moon(prior_draws.col(j), 1)) up += w;
+  }
+  Summary r;
+  r.mean = s1 / sw;
+  r.sd = std::sqrt(std::max(0.0, s2 / sw - r.mean * r.mean));
+  r.upper_share = up / sw;
+  return r;
+}
+
+TwoMoons::Summary TwoMoons::sample_summary(const Matrix& draws) {
+  check_size("TwoMoons::sample_summary", "draws rows", draws.rows(), 2);
+  check_at_least("TwoMoons::sample_summary", "draws", draws.cols(), 2);
+  const Vector ax = (draws.row(0) + draws.row(1)).transpose();
+  Summary r;
+  r.mean = ax.mean();
+  r.sd = std::sqrt((ax.array() - r.mean).square().sum() / static_cast<double>(ax.size() - 1));
+  for (Index j = 0; j < draws.cols(); ++j) {
+    if (distance_to_moon(draws.col(j), 0) < distance_to_moon(draws.col(j), 1)) r.upper_share += 1.0;
+  }
+  r.upper_share /= static_cast<double>(draws.cols());
+  return r;
+}
+
 namespace {
 
 // ---- default setups (the registry entries below); each head adjusts them in its own defaults hook ----

@@ -121,7 +121,9 @@ Matrix ScoreHead::sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index ste
   const Index n = ctx.cols();
   Matrix x = base_draws(n, rng), in, eps;
   const double h = (1.0 - o_.t_min) / static_cast<double>(steps);
-  const bool sde = sampler == Sampler::kSde;
+  const bool sde = sampler != Sampler::kOde;
+  const Index corrector_steps = sampler == Sampler::kPc ? o_.corrector_steps : 0;
+  Matrix z;
   for (Index k = 0; k < steps; ++k) {
     const double t = 1.0 - static_cast<double>(k) * h;
     fill_input(x, t, ctx, in);
@@ -131,6 +133,25 @@ Matrix ScoreHead::sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index ste
     x = p * x + q * eps;
     if (sde && k + 1 < steps) {
       for (Index i = 0; i < x.size(); ++i) x.data()[i] += r * rng.normal();
+    }
+    // Langevin corrector at the new time t - h (Song et al. 2021, Algorithms 4 and 5): with the
+    // score s = -eps / sigma, x <- x + e s + sqrt(2 e) z, e = 2 a (snr |z| / |s|)^2, the norms
+    // averaged over the draws; a = exp(-beta h) (VP; Song's 1 - beta_i, kept positive for large
+    // steps) or 1 (VE). e is capped at sigma(t - h)^2, so a near-zero score (an untrained network)
+    // cannot throw the draws beyond the noise level. Not after the last (noise-free) step.
+    const double tc = t - h;
+    for (Index c = 0; c < corrector_steps && k + 1 < steps; ++c) {
+      fill_input(x, tc, ctx, in);
+      net_->forward(in, eps);
+      z.resize(x.rows(), x.cols());
+      for (Index i = 0; i < z.size(); ++i) z.data()[i] = rng.normal();
+      const double sc = sigma(tc);
+      const double s_norm = eps.colwise().norm().mean() / sc;
+      const double z_norm = z.colwise().norm().mean();
+      const double a = o_.sde == SdeType::kVp ? std::exp(-(o_.beta_min + tc * (o_.beta_max - o_.beta_min)) * h) : 1.0;
+      const double ratio = o_.snr * z_norm / std::max(s_norm, 1e-300);
+      const double e = std::min(2.0 * a * ratio * ratio, sc * sc);
+      x += (-e / sc) * eps + std::sqrt(2.0 * e) * z;
     }
   }
   return x;
@@ -224,6 +245,8 @@ void validate_score(const AmortizedConfig& c) {
   check_at_least(w, "score.blocks", score.blocks, 0);
   check_at_least(w, "score.time_features", score.time_features, 0);
   check_at_least(w, "score.steps", score.steps, 1);
+  check_at_least(w, "score.corrector_steps", score.corrector_steps, 0);
+  check_positive(w, "score.snr", score.snr);
 }
 
 // The mean integrates the probability-flow ODE once per draw: fewer draws than the other heads.

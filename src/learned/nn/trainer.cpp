@@ -370,8 +370,12 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
     summary.message += summary.best_epoch > 0
                            ? format_message("; weights of epoch ", summary.best_epoch, " restored")
                            : std::string("; initial weights restored");
+    summary.weights_epoch = summary.best_epoch;
   } else if (summary.best_epoch > 0 && options.restore_best) {
     params.values() = best;
+    summary.weights_epoch = summary.best_epoch;
+  } else {
+    summary.weights_epoch = summary.epochs_run;
   }
   summary.best_validation_loss = best_loss;
   summary.seconds = seconds_before + elapsed();
