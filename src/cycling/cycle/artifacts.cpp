@@ -19,6 +19,7 @@ namespace {
 
 constexpr const char* kManifestFormat = "varflow_six_step_manifest";
 constexpr long long kManifestVersion = 2;
+constexpr long long kOracleFormatVersion = 2;  // 1: covariances flattened in covariance_entry
 
 std::uint64_t hash_matrix(const Matrix& m, std::uint64_t h) {
   h = fnv1a(format_message(m.rows(), "x", m.cols()), h);
@@ -54,6 +55,7 @@ std::string PhysicsData::checksum() const {
 void save_physics(const PhysicsData& data, const std::filesystem::path& file) {
   NetcdfWriter out(file);
   out.attribute("varflow_file_type", "varflow_six_step_physics");
+  out.attribute("title", "varflow six-step physics: the emulator's training pairs and held-out states");
   out.attribute("format_version", 1LL);
   out.attribute("checksum", data.checksum());
   out.add_dimension("state", data.train.states.rows());
@@ -95,19 +97,49 @@ std::string OracleData::checksum() const {
   return hex64(h);
 }
 
+namespace {
+// oracle.nc format 2 stores covariance(window, state, state_column); format 1 stored each window's
+// matrix column-major in covariance(window, covariance_entry). Returns n^2 x count, column j window
+// j's matrix column-major (both read the same).
+Matrix read_covariances(const NetcdfReader& in, Index count, Index n) {
+  const long long version = in.require_int("format_version");
+  if (version == 1) return in.read_matrix("covariance", count, n * n);
+  if (version != kOracleFormatVersion) {
+    throw InvalidArgument(format_message("'", in.path().string(), "': format_version = ", version,
+                                         ", this build reads 1 and ", kOracleFormatVersion));
+  }
+  std::vector<Index> shape;
+  const std::vector<double> values = in.read_array("covariance", &shape);
+  if (shape != std::vector<Index>{count, n, n}) {
+    throw InvalidArgument(format_message("'", in.path().string(), "': variable 'covariance' is not window x state x ",
+                                         "state_column = ", count, " x ", n, " x ", n));
+  }
+  Matrix out(n * n, count);
+  for (Index j = 0; j < count; ++j)
+    for (Index r = 0; r < n; ++r)
+      for (Index c = 0; c < n; ++c) out(c * n + r, j) = values[static_cast<std::size_t>((j * n + r) * n + c)];
+  return out;
+}
+}  // namespace
+
 void save_oracle(const OracleData& data, const std::filesystem::path& file) {
   const auto& w = data.windows;
   const Index n = w.state_size(), count = w.count();
-  Matrix covariance = Matrix::Zero(n * n, count);
+  // covariance(window, state, state_column) in C order: window j's n x n matrix row by row.
+  std::vector<double> covariance(static_cast<std::size_t>(n * n * count), 0.0);
   std::vector<long long> converged(static_cast<std::size_t>(count));
   for (Index j = 0; j < count; ++j) {
     const auto k = static_cast<std::size_t>(j);
     converged[k] = data.analyses.converged[k] ? 1 : 0;
-    if (converged[k]) covariance.col(j) = data.analyses.covariance[k].reshaped();
+    if (!converged[k]) continue;
+    const Matrix& p = data.analyses.covariance[k];
+    for (Index r = 0; r < n; ++r)
+      for (Index c = 0; c < n; ++c) covariance[static_cast<std::size_t>((j * n + r) * n + c)] = p(r, c);
   }
   NetcdfWriter out(file);
   out.attribute("varflow_file_type", "varflow_six_step_oracle");
-  out.attribute("format_version", 1LL);
+  out.attribute("title", "varflow six-step oracle: 4D-Var analyses of the held-out windows with the physics");
+  out.attribute("format_version", kOracleFormatVersion);
   out.attribute("checksum", data.checksum());
   out.attribute("steps", static_cast<long long>(w.options.steps));
   out.attribute("obs_every", static_cast<long long>(w.options.obs_every));
@@ -122,15 +154,17 @@ void save_oracle(const OracleData& data, const std::filesystem::path& file) {
   out.add_dimension("state", n);
   out.add_dimension("window", count);
   out.add_dimension("observation", w.observations.rows());
-  out.add_dimension("covariance_entry", n * n);
+  out.add_dimension("state_column", n);
   out.write("truth", "window", "state", w.truth, "true initial state of each window");
   out.write("background", "window", "state", w.background, "background x_b of each window");
   out.write("observations", "window", "observation", w.observations,
             "observed values, slot-major (slot s at step s * obs_every)");
   out.write("analysis", "window", "state", data.analyses.mean, "4D-Var MAP of x_0 with the physics");
-  out.write("covariance", "window", "covariance_entry", covariance,
-            "Laplace posterior covariance of x_0 (column-major n x n; zero where not converged)");
-  out.write_int("converged", "window", converged, "1 when the physics solve converged");
+  out.write_array("covariance", {"window", "state", "state_column"}, covariance,
+                  "Laplace posterior covariance of x_0 (n x n per window; zero where not converged)");
+  out.write_int("converged", "window", converged, "1 when the physics solve converged", "1");
+  out.variable_attribute("converged", "flag_values", std::vector<long long>{0, 1});
+  out.variable_attribute("converged", "flag_meanings", "not_converged converged");
   out.commit();
 }
 
@@ -153,7 +187,7 @@ OracleData load_oracle(const std::filesystem::path& file) {
   d.windows.observations = in.read_matrix("observations", count);
   d.windows.validate();
   d.analyses.mean = in.read_matrix("analysis", count, n);
-  const Matrix covariance = in.read_matrix("covariance", count, n * n);
+  const Matrix covariance = read_covariances(in, count, n);
   const auto converged = in.read_int("converged");
   if (static_cast<Index>(converged.size()) != count) {
     throw InvalidArgument(format_message("'", file.string(), "': converged has ", converged.size(), " values for ",

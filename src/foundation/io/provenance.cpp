@@ -1,0 +1,29 @@
+#include "varflow/io/provenance.h"
+
+#include "varflow/core/hash.h"
+
+namespace varflow {
+
+namespace {
+RunProvenance& state() {
+  static RunProvenance p;
+  return p;
+}
+}  // namespace
+
+const RunProvenance& run_provenance() { return state(); }
+
+void set_run_command_line(int argc, const char* const* argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) line += (i == 0 ? "" : " ") + std::string(argv[i]);
+  state().command_line = line;
+}
+
+void set_run_config(const std::string& config_text, std::uint64_t seed) {
+  state().config = config_text;
+  state().seed = seed;
+}
+
+std::string provenance_config_hash(const std::string& config_text) { return hex64(fnv1a(config_text)); }
+
+}  // namespace varflow
