@@ -297,9 +297,17 @@ TEST(SixStep, RecomputesADamagedArtifactAndKeepsWhatDependsOnlyOnItsContent) {
   std::ostringstream log;
   const auto first = cycle::run_six_step(tiny("fallback"), 7, dir, log);
   {
+    // Change one weight in place, found by its stored bytes (raw little-endian doubles).
+    const Vector w = emulator::StencilEmulator::load(dir / "emulator.nc")->parameters().values();
+    Index largest = 0;  // a weight whose bytes occur nowhere else (not a zero bias)
+    w.cwiseAbs().maxCoeff(&largest);
+    const std::string weight(reinterpret_cast<const char*>(w.data() + largest), sizeof(double));
+    const std::string bytes = slurp(dir / "emulator.nc");
+    const auto at = bytes.find(weight);
+    ASSERT_NE(at, std::string::npos);
     std::fstream f(dir / "emulator.nc", std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(-200, std::ios::end);
-    f.put('\x5a');
+    f.seekp(static_cast<std::streamoff>(at + 3));
+    f.put(static_cast<char>(bytes[at + 3] ^ 0x5a));
   }
   std::ostringstream log2;
   const auto second = cycle::run_six_step(tiny("fallback"), 7, dir, log2);
