@@ -5,12 +5,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <numeric>
 #include <sstream>
 
 #include "varflow/report/html.h"
 #include "varflow/core/error.h"
 #include "varflow/io/atomic_file.h"
+#include "varflow/io/provenance.h"
 #include "varflow/report/svg_plot.h"
 #include "varflow/report/validation_report.h"
 
@@ -352,6 +354,16 @@ std::string loss_svg(const nn::TrainingSummary& t) {
   return p.svg();
 }
 
+// "2026-12-02T04:51:41Z": now, UTC (ISO 8601).
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
 std::string verdict(bool passed) {
   return passed ? "<span class=\"pass\">PASS</span>" : "<span class=\"fail\">FAIL</span>";
 }
@@ -382,6 +394,11 @@ std::string report_json(const ValidationReport& r) {
       {"head", r.head},
       {"oracle", r.oracle_description},
       {"seed", r.seed},
+      // The run's provenance (io/provenance.h), as in the netCDF files.
+      {"date_created", utc_now()},
+      {"command_line", run_provenance().command_line},
+      {"config", run_provenance().config},
+      {"config_hash", provenance_config_hash(run_provenance().config)},
       {"seconds", number(r.seconds)},
       {"state_size", r.shape.state_size},
       {"obs_size", r.shape.obs_size},
