@@ -240,6 +240,8 @@ void add_index_coordinates(nc::NcFile& file) {
   for (const auto& [name, dim] : file.getDims()) {
     if (!file.getVar(name).isNull() || string_lengths.count(name) != 0) continue;
     nc::NcVar v = file.addVar(name, nc::ncInt64, dim);
+    // A long index (a model's parameters) deflates to almost nothing; a short one is cheaper unchunked.
+    if (dim.getSize() >= 1024) v.setCompression(true, true, 1);
     v.putAtt("long_name", name + " index (0-based)");
     v.putAtt("units", "1");
     std::vector<long long> index(dim.getSize());
