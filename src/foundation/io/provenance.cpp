@@ -24,6 +24,8 @@ void set_run_config(const std::string& config_text, std::uint64_t seed) {
   state().seed = seed;
 }
 
+void clear_run_provenance() { state() = RunProvenance{}; }
+
 std::string provenance_config_hash(const std::string& config_text) { return hex64(fnv1a(config_text)); }
 
 }  // namespace varflow
