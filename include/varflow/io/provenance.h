@@ -20,6 +20,8 @@ const RunProvenance& run_provenance();
 void set_run_command_line(int argc, const char* const* argv);
 void set_run_config(const std::string& config_text, std::uint64_t seed);
 void clear_run_provenance();  // back to unset (tests)
+// Now in UTC, ISO 8601: "2026-12-02T04:51:41Z" (the `date_created` attribute).
+std::string utc_timestamp();
 // FNV-1a 64 of a config text, 16 hex digits (the `config_hash` attribute).
 std::string provenance_config_hash(const std::string& config_text);
 

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <set>
 #include <cstring>
-#include <ctime>
 #include <limits>
 #include <netcdf>
 
@@ -30,16 +29,6 @@ auto guarded(const std::string& where, F&& f) -> decltype(f()) {
   } catch (const nc::exceptions::NcException& e) {
     throw InvalidArgument(format_message(where, ": ", first_line(e.what())));
   }
-}
-
-// "2026-12-02T04:51:41Z": the creation time of a file, UTC.
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 std::string strip_nuls(std::string s) {
@@ -206,7 +195,7 @@ namespace {
 // run's config text as `run_config`; `config_hash` is always the hash of the run's config text.
 void add_conventions_and_provenance(nc::NcFile& file) {
   const auto absent = [&](const char* name) { return file.getAtt(name).isNull(); };
-  const std::string created = utc_now(), program = std::string("varflow ") + VARFLOW_VERSION_STRING;
+  const std::string created = utc_timestamp(), program = std::string("varflow ") + VARFLOW_VERSION_STRING;
   const RunProvenance& run = run_provenance();
   if (absent("Conventions")) file.putAtt("Conventions", "CF-1.10");
   if (absent("source")) file.putAtt("source", program);

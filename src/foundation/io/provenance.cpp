@@ -1,5 +1,7 @@
 #include "varflow/io/provenance.h"
 
+#include <ctime>
+
 #include "varflow/core/hash.h"
 
 namespace varflow {
@@ -22,6 +24,15 @@ void set_run_command_line(int argc, const char* const* argv) {
 void set_run_config(const std::string& config_text, std::uint64_t seed) {
   state().config = config_text;
   state().seed = seed;
+}
+
+std::string utc_timestamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
 }
 
 void clear_run_provenance() { state() = RunProvenance{}; }

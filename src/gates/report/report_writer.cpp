@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <numeric>
 #include <sstream>
 
@@ -354,16 +353,6 @@ std::string loss_svg(const nn::TrainingSummary& t) {
   return p.svg();
 }
 
-// "2026-12-02T04:51:41Z": now, UTC (ISO 8601).
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 std::string verdict(bool passed) {
   return passed ? "<span class=\"pass\">PASS</span>" : "<span class=\"fail\">FAIL</span>";
 }
@@ -395,7 +384,7 @@ std::string report_json(const ValidationReport& r) {
       {"oracle", r.oracle_description},
       {"seed", r.seed},
       // The run's provenance (io/provenance.h), as in the netCDF files.
-      {"date_created", utc_now()},
+      {"date_created", utc_timestamp()},
       {"command_line", run_provenance().command_line},
       {"config", run_provenance().config},
       {"config_hash", provenance_config_hash(run_provenance().config)},
