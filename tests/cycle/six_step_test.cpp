@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "varflow/core/error.h"
@@ -129,6 +130,25 @@ TEST(SixStep, FallsBackToThePhysicsModel) {
   const std::string html2 = slurp(dir / "report.html");
   EXPECT_NE(html2.find("<title>emulator loss per epoch</title>"), std::string::npos);
   EXPECT_NE(html2.find("reused"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+// A manifest written before steps kept their figures: the reused steps draw a sentence in their place.
+TEST(SixStep, AManifestWithoutFiguresDrawsASentenceInstead) {
+  const auto dir = fresh_dir("varflow_six_step_no_figures");
+  std::ostringstream log;
+  cycle::run_six_step(tiny("stop"), 5, dir, log);
+  EXPECT_NE(slurp(dir / "report.html").find("<title>emulator loss per epoch</title>"), std::string::npos);
+  const std::string manifest = std::regex_replace(slurp(dir / "manifest.json"),
+                                                  std::regex(R"(,\s*"figures": \{[^{}]*\})"), "");
+  ASSERT_EQ(manifest.find("figures"), std::string::npos);
+  { std::ofstream(dir / "manifest.json") << manifest; }
+  const auto again = cycle::run_six_step(tiny("stop"), 5, dir, log);
+  EXPECT_EQ(again.steps_run(), std::vector<int>{}) << log.str();
+  const std::string html = slurp(dir / "report.html");
+  EXPECT_EQ(html.find("<title>emulator loss per epoch</title>"), std::string::npos);
+  EXPECT_NE(html.find("No emulator curves were recorded"), std::string::npos);
+  EXPECT_NE(html.find("<title>physics trajectory (training states)</title>"), std::string::npos);  // from physics.nc
   std::filesystem::remove_all(dir);
 }
 
