@@ -51,6 +51,7 @@ TEST_F(AtomicOutputTest, MissingDirectoryIsAClearError) {
 #include <netcdf>
 
 #include "varflow/io/netcdf_file.h"
+#include "varflow/io/provenance.h"
 
 namespace varflow {
 namespace {
@@ -119,6 +120,42 @@ TEST_F(AtomicOutputTest, NetcdfFilesCarryCfProvenanceAndFillValues) {
   atts.find("_FillValue")->second.getValues(&fill);
   EXPECT_TRUE(std::isnan(fill));
   EXPECT_TRUE(std::isnan(r.read_vector("gappy", 3)[1]));
+}
+
+// commit() adds an index coordinate for every dimension without one (not for string lengths), the
+// run's provenance, and the run's config as run_config when the writer's own `config` differs.
+TEST_F(AtomicOutputTest, NetcdfCommitAddsIndexCoordinatesAndTheRunProvenance) {
+  const char* argv[] = {"varflow", "simulate", "--out", "x.nc"};
+  set_run_command_line(4, argv);
+  set_run_config("model:\n  n: 3\n", 17);
+  const fs::path target = dir / "coordinates.nc";
+  {
+    NetcdfWriter w(target);
+    w.add_dimension("component", 3);
+    w.add_dimension("sample", 2);
+    w.add_dimension("name_length", 4);
+    w.add_dimension("block", 1);
+    w.write("x", "sample", "component", Matrix::Zero(3, 2), "zeros");
+    w.write_int("component", "component", {10, 20, 30}, "the writer's own coordinate", "1");
+    w.write_text("block_name", "block", "name_length", {"ab"}, "a name");
+    w.attribute("config", std::string("architecture: small\n"));
+    w.commit();
+  }
+  const NetcdfReader r(target);
+  EXPECT_EQ(r.read_int("component"), (std::vector<long long>{10, 20, 30}));  // the writer's own kept
+  EXPECT_EQ(r.read_int("sample"), (std::vector<long long>{0, 1}));
+  EXPECT_EQ(r.read_int("block"), (std::vector<long long>{0}));
+  EXPECT_FALSE(r.has_variable("name_length"));  // a string length is not a coordinate
+  EXPECT_EQ(r.string_attribute("config").value_or(""), "architecture: small\n");
+  EXPECT_EQ(r.string_attribute("run_config").value_or(""), "model:\n  n: 3\n");
+  EXPECT_EQ(r.string_attribute("config_hash").value_or(""), provenance_config_hash("model:\n  n: 3\n"));
+  EXPECT_EQ(r.unsigned_attribute("seed").value_or(0), 17u);
+  EXPECT_NE(r.string_attribute("history").value_or("").find(": varflow simulate --out x.nc"), std::string::npos);
+  netCDF::NcFile f(target.string(), netCDF::NcFile::read);
+  std::string units;
+  f.getVar("sample").getAtt("units").getValues(units);
+  EXPECT_EQ(units, "1");
+  clear_run_provenance();
 }
 
 TEST_F(AtomicOutputTest, AbandonedNetcdfWriterLeavesNoFile) {

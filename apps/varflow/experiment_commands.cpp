@@ -16,6 +16,7 @@
 #include "varflow/io/run_lock.h"
 #include "varflow/core/hash.h"
 #include "varflow/experiment/experiment_io.h"
+#include "varflow/io/provenance.h"
 #include "varflow/version.h"
 
 namespace varflow::cli {
@@ -104,6 +105,7 @@ int run_simulate(const ExperimentOptions& o) {
   ExperimentConfig c = load_config(o.config);
   if (o.seed >= 0) c.experiment.seed = static_cast<std::uint64_t>(o.seed);
   print_header("simulate", c, o.config);
+  set_run_config(c.text, c.experiment.seed);
   { AtomicOutput probe(o.out); }
   const RunLock lock(o.out, RunLock::Kind::kFile);  // one run per output file
   const TwinData d = simulate_twin_data(c.experiment);
@@ -117,6 +119,7 @@ int run_assimilate(const ExperimentOptions& o) {
   ExperimentConfig c = load_config(o.config);
   if (o.seed >= 0) c.experiment.seed = static_cast<std::uint64_t>(o.seed);
   print_header("assimilate", c, o.config);
+  set_run_config(c.text, c.experiment.seed);
   // Check the output path before the run, so a long run does not end in a bad path, and take the
   // output's lock (one run per output file) before any work.
   { AtomicOutput probe(o.out); }

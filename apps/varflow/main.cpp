@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "varflow/core/error.h"
+#include "varflow/io/provenance.h"
 #include "varflow/version.h"
 
 int main(int argc, char** argv) {
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   varflow::cli::add_validate_command(app, commands);
   varflow::cli::add_six_step_command(app, commands);
 
+  varflow::set_run_command_line(argc, argv);  // in the history of every file written
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,7 @@
 #include "varflow/amortized/files.h"
 #include "varflow/core/error.h"
 #include "varflow/io/atomic_file.h"
+#include "varflow/io/provenance.h"
 #include "varflow/version.h"
 
 namespace varflow::cli {
@@ -62,12 +63,17 @@ int run_sample(const SampleOptions& o) {
     throw varflow::InvalidArgument("give exactly one of --obs and --obs-file");
   }
   { varflow::AtomicOutput check(o.out); }
+  // The command has no config file: its settings are its options.
+  varflow::set_run_config(varflow::format_message("model: ", o.model, "\n", o.obs_file.empty() ? "obs: " : "obs_file: ",
+                                                  o.obs_file.empty() ? o.obs : o.obs_file, "\nn: ", o.n, "\nseed: ", o.seed,
+                                                  "\n"),
+                          o.seed);
   AmortizedPosterior q = AmortizedPosterior::load(o.model);
   const varflow::Vector y = o.obs.empty() ? read_observation_file(o.obs_file) : parse_obs(o.obs);
   if (y.size() != q.shape().obs_size) {
-    throw varflow::InvalidArgument(varflow::format_message(o.obs.empty() ? "--obs-file" : "--obs", ": ", y.size(),
-                                                           " values, the model (", q.problem(), ") expects ",
-                                                           q.shape().obs_size));
+    throw varflow::InvalidArgument(varflow::format_message(
+        o.obs.empty() ? "--obs-file " + o.obs_file + ": variable 'observations' has " : std::string("--obs: "), y.size(),
+        " values, the model (", q.problem(), ") expects ", q.shape().obs_size));
   }
   std::printf("varflow %s sample: model %s (%s, head %s), %lld draws, seed %llu\n", VARFLOW_VERSION_STRING,
               o.model.c_str(), q.problem().c_str(), to_string(q.config().head).c_str(), static_cast<long long>(o.n),
@@ -97,7 +103,8 @@ void add_sample_command(CLI::App& app, CommandList& commands) {
   auto* sub = app.add_subcommand("sample", "Draw from a trained amortized posterior at an observation");
   sub->add_option("--model", o->model, "Model file written by `varflow train`")->required();
   auto* obs = sub->add_option("--obs", o->obs, "Observation values \"v1,v2,...\" (empty or nan = missing)");
-  auto* file = sub->add_option("--obs-file", o->obs_file, "netCDF file with a variable observation(obs)")
+  auto* file = sub->add_option("--obs-file", o->obs_file, "netCDF file with a variable observations (a varflow simulate file: its obs_time x obs values, "
+                                "time after time) or observation(obs)")
                    ->check(CLI::ExistingFile);
   obs->excludes(file);
   sub->add_option("--n", o->n, "Number of draws")->check(CLI::Range(1, 100000000))->capture_default_str();

@@ -7,6 +7,7 @@
 #include "command.h"
 #include "varflow/core/error.h"
 #include "varflow/cycle/six_step.h"
+#include "varflow/io/provenance.h"
 #include "varflow/io/run_lock.h"
 
 namespace varflow::cli {
@@ -43,6 +44,7 @@ int run_six_step_command(const SixStepOptions& o) {
   if (ec) throw InvalidArgument("--out = '" + o.out + "' cannot be created: " + ec.message());
   const RunLock lock(o.out, RunLock::Kind::kDirectory);  // one run per output directory
   std::cout << "varflow six-step: " << c.threads << " thread(s), seed " << o.seed << ", output " << o.out << "\n";
+  varflow::set_run_config(c.to_yaml(), o.seed);
   cycle::SixStepRunOptions run;
   run.fresh = o.fresh;
   const auto rep = cycle::run_six_step(c, o.seed, o.out, std::cout, run);

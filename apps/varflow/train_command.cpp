@@ -15,6 +15,7 @@
 #include "varflow/io/options.h"
 #include "varflow/io/run_lock.h"
 #include "varflow/nn/trainer.h"
+#include "varflow/io/provenance.h"
 #include "varflow/version.h"
 
 namespace varflow::cli {
@@ -71,6 +72,9 @@ int run_train(const TrainOptions& o) {
   // One run per output: a second train (or any command) on the same --out is refused.
   const varflow::RunLock lock(o.out, varflow::RunLock::Kind::kFile);
 
+  varflow::set_run_config(varflow::format_message("# varflow train --problem ", o.problem, " --head ", o.head, "\n",
+                                                 varflow::io::nested_yaml(setup_entries(setup))),
+                          o.seed);
   varflow::Rng rng(o.seed);
   const auto problem = find_problem(o.problem, "--problem").make(setup);
   AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());

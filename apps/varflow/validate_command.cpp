@@ -4,12 +4,15 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <memory>
 
 #include "command.h"
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/core/error.h"
 #include "varflow/report/validation_report.h"
+#include "varflow/io/provenance.h"
 #include "varflow/version.h"
 
 namespace varflow::cli {
@@ -60,6 +63,19 @@ int run_validate(const ValidateCommandOptions& o) {
     }
   }
   options.lorenz96 = stored.lorenz96;
+  {
+    // The run's settings for report.json: the options, then the --config text.
+    std::string text = varflow::format_message("model: ", o.model, "\nseed: ", o.seed, "\nevents: ", o.events,
+                                               "\nsbc_simulations: ", o.sbc_simulations, "\noracle_jacobian: ",
+                                               o.oracle_jacobian, "\n");
+    if (!o.config.empty()) {
+      std::ifstream in(o.config);
+      std::stringstream file;
+      file << in.rdbuf();
+      text += "# --config " + o.config + "\n" + file.str();
+    }
+    varflow::set_run_config(text, o.seed);
+  }
   std::printf("varflow %s validate: model %s, problem %s, head %s, seed %llu\n", VARFLOW_VERSION_STRING,
               o.model.c_str(), q.problem().c_str(), to_string(q.config().head).c_str(),
               static_cast<unsigned long long>(o.seed));

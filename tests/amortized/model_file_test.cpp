@@ -10,6 +10,7 @@
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/amortized/files.h"
 #include "varflow/core/error.h"
+#include "varflow/io/netcdf_file.h"
 #include "varflow/testing/conformance.h"
 
 namespace varflow::amortized {
@@ -177,6 +178,42 @@ TEST_F(ModelFileTest, ObservationAndSamplesFiles) {
     double v = 0.0;
     f.getVar("samples").getVar(std::vector<std::size_t>{2, 1}, &v);  // draw 2, component 1
     EXPECT_EQ(v, draws(1, 2));
+  }
+}
+
+// --obs-file reads the observations(obs_time, obs) of a `varflow simulate` file time after time, and
+// a file with neither observations nor observation is refused naming both.
+TEST_F(ModelFileTest, ObservationFilesOfSimulateAndWithoutTheVariable) {
+  const fs::path simulated = dir / "truth_obs.nc";
+  {
+    NetcdfWriter w(simulated);
+    w.add_dimension("obs_time", 2);
+    w.add_dimension("obs", 3);
+    Matrix values(3, 2);  // one observation time per column
+    values << 1, 4, 2, std::nan(""), 3, 6;
+    w.write("observations", "obs_time", "obs", values, "observed values (NaN = missing)");
+    w.commit();
+  }
+  const Vector y = read_observation_file(simulated);
+  ASSERT_EQ(y.size(), 6);
+  EXPECT_EQ(y[0], 1.0);
+  EXPECT_EQ(y[2], 3.0);  // time 0 first
+  EXPECT_EQ(y[3], 4.0);
+  EXPECT_TRUE(std::isnan(y[4]));
+  const fs::path other = dir / "other.nc";
+  {
+    NetcdfWriter w(other);
+    w.add_dimension("obs", 2);
+    w.write("y", "obs", Vector::Ones(2), "not the name");
+    w.commit();
+  }
+  try {
+    read_observation_file(other);
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("no variable 'observations' (or 'observation')"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("other.nc"), std::string::npos) << e.what();
   }
 }
 

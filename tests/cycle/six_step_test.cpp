@@ -6,11 +6,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "varflow/core/error.h"
 #include "varflow/cycle/six_step.h"
 #include "varflow/emulator/stencil_emulator.h"
+#include "varflow/io/netcdf_file.h"
 #include "../test_messages.h"
 
 namespace varflow {
@@ -109,6 +111,95 @@ TEST(SixStep, FallsBackToThePhysicsModel) {
   EXPECT_EQ(s5.artifact, "predictor.nc");
   EXPECT_TRUE(std::filesystem::exists(dir / "predictor.nc"));
   EXPECT_TRUE(std::filesystem::exists(dir / "predictor_validation" / "report.html"));
+  // report.html: pictures of steps 1-4 with labelled axes, step 5's gate summary and a link to its
+  // full report, the manifest with reused / recomputed marks.
+  const std::string html = slurp(dir / "report.html");
+  for (const char* fragment :
+       {"<title>physics trajectory (training states)</title>", "<title>window 0: x_0 against the truth</title>",
+        ">oracle analysis +-1 sigma</text>", "<title>emulator loss per epoch</title>",
+        "<title>forecast error against lead</title>", ">lead time (model time units)</text>",
+        "<title>emulator analyses against the oracle</title>", "posterior agreement", "min p-value above",
+        "<a href=\"predictor_validation/report.html\">", "recomputed"}) {
+    EXPECT_NE(html.find(fragment), std::string::npos) << fragment;
+  }
+  EXPECT_EQ(html.find("http"), std::string::npos);  // self-contained
+  // The curves survive reuse: a second run reuses every step and draws the same pictures.
+  const auto again = cycle::run_six_step(tiny("fallback"), 5, dir, log);
+  EXPECT_EQ(again.steps_run(), std::vector<int>{});
+  EXPECT_EQ(step(again, 3).figures, step(r, 3).figures);
+  const std::string html2 = slurp(dir / "report.html");
+  EXPECT_NE(html2.find("<title>emulator loss per epoch</title>"), std::string::npos);
+  EXPECT_NE(html2.find("reused"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+// A manifest written before steps kept their figures: the reused steps draw a sentence in their place.
+TEST(SixStep, AManifestWithoutFiguresDrawsASentenceInstead) {
+  const auto dir = fresh_dir("varflow_six_step_no_figures");
+  std::ostringstream log;
+  cycle::run_six_step(tiny("stop"), 5, dir, log);
+  EXPECT_NE(slurp(dir / "report.html").find("<title>emulator loss per epoch</title>"), std::string::npos);
+  const std::string manifest = std::regex_replace(slurp(dir / "manifest.json"),
+                                                  std::regex(R"(,\s*"figures": \{[^{}]*\})"), "");
+  ASSERT_EQ(manifest.find("figures"), std::string::npos);
+  { std::ofstream(dir / "manifest.json") << manifest; }
+  const auto again = cycle::run_six_step(tiny("stop"), 5, dir, log);
+  EXPECT_EQ(again.steps_run(), std::vector<int>{}) << log.str();
+  const std::string html = slurp(dir / "report.html");
+  EXPECT_EQ(html.find("<title>emulator loss per epoch</title>"), std::string::npos);
+  EXPECT_NE(html.find("No emulator curves were recorded"), std::string::npos);
+  EXPECT_NE(html.find("<title>physics trajectory (training states)</title>"), std::string::npos);  // from physics.nc
+  std::filesystem::remove_all(dir);
+}
+
+// An oracle.nc of format 1 (covariances flattened column-major in a covariance_entry dimension) is
+// still read: rewritten in that layout, it is reused by the next run (same content checksum).
+TEST(SixStep, ReadsAnOracleFileOfFormatOne) {
+  const auto dir = fresh_dir("varflow_six_step_oracle_v1");
+  std::ostringstream log;
+  const auto first = cycle::run_six_step(tiny("stop"), 5, dir, log);
+  const auto file = dir / "oracle.nc";
+  {
+    const NetcdfReader in(file);
+    EXPECT_EQ(in.require_int("format_version"), 2);
+    std::vector<Index> shape;
+    const std::vector<double> cov = in.read_array("covariance", &shape);
+    ASSERT_EQ(shape.size(), 3u);
+    const Index count = shape[0], n = shape[1];
+    EXPECT_EQ(shape[2], n);
+    Matrix flat(n * n, count);  // window j's matrix column-major in column j
+    for (Index j = 0; j < count; ++j)
+      for (Index r = 0; r < n; ++r)
+        for (Index c = 0; c < n; ++c) flat(c * n + r, j) = cov[static_cast<std::size_t>((j * n + r) * n + c)];
+    const Matrix truth = in.read_matrix("truth"), background = in.read_matrix("background"),
+                 observations = in.read_matrix("observations"), analysis = in.read_matrix("analysis");
+    const std::vector<long long> converged = in.read_int("converged");
+    NetcdfWriter out(dir / "oracle_v1.nc");
+    out.attribute("varflow_file_type", std::string("varflow_six_step_oracle"));
+    out.attribute("format_version", 1LL);
+    for (const char* a : {"steps", "obs_every", "obs_stride", "step_multiple", "resolved"}) {
+      out.attribute(a, in.require_int(a));
+    }
+    for (const char* a : {"background_sd", "obs_sd", "fast_background_sd", "solve_seconds", "mean_rmse"}) {
+      out.attribute(a, in.require_double(a));
+    }
+    out.attribute("checksum", in.require_string("checksum"));
+    out.add_dimension("state", n);
+    out.add_dimension("window", count);
+    out.add_dimension("observation", observations.rows());
+    out.add_dimension("covariance_entry", n * n);
+    out.write("truth", "window", "state", truth, "truth");
+    out.write("background", "window", "state", background, "background");
+    out.write("observations", "window", "observation", observations, "observations");
+    out.write("analysis", "window", "state", analysis, "analysis");
+    out.write("covariance", "window", "covariance_entry", flat, "covariance, column-major");
+    out.write_int("converged", "window", converged, "converged");
+    out.commit();
+  }
+  std::filesystem::rename(dir / "oracle_v1.nc", file);
+  const auto again = cycle::run_six_step(tiny("stop"), 5, dir, log);
+  EXPECT_EQ(again.steps_run(), std::vector<int>{}) << log.str();
+  EXPECT_EQ(step(again, 2).checksum, step(first, 2).checksum);
   std::filesystem::remove_all(dir);
 }
 
@@ -226,9 +317,17 @@ TEST(SixStep, RecomputesADamagedArtifactAndKeepsWhatDependsOnlyOnItsContent) {
   std::ostringstream log;
   const auto first = cycle::run_six_step(tiny("fallback"), 7, dir, log);
   {
+    // Change one weight in place, found by its stored bytes (raw little-endian doubles).
+    const Vector w = emulator::StencilEmulator::load(dir / "emulator.nc")->parameters().values();
+    Index largest = 0;  // a weight whose bytes occur nowhere else (not a zero bias)
+    w.cwiseAbs().maxCoeff(&largest);
+    const std::string weight(reinterpret_cast<const char*>(w.data() + largest), sizeof(double));
+    const std::string bytes = slurp(dir / "emulator.nc");
+    const auto at = bytes.find(weight);
+    ASSERT_NE(at, std::string::npos);
     std::fstream f(dir / "emulator.nc", std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(-200, std::ios::end);
-    f.put('\x5a');
+    f.seekp(static_cast<std::streamoff>(at + 3));
+    f.put(static_cast<char>(bytes[at + 3] ^ 0x5a));
   }
   std::ostringstream log2;
   const auto second = cycle::run_six_step(tiny("fallback"), 7, dir, log2);

@@ -167,8 +167,14 @@ TEST(StencilEmulator, SaveLoadRoundTripIsExactAndChecksummed) {
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     in.close();
     ASSERT_GT(bytes.size(), 100u);
-    // Flip a byte inside the last (weights) data block.
-    bytes[bytes.size() - 20] = static_cast<char>(bytes[bytes.size() - 20] ^ 0x5a);
+    // Flip a byte of one weight, found by its stored bytes (raw little-endian doubles).
+    const Vector& w = t.emulator->parameters().values();
+    Index largest = 0;  // a weight whose bytes occur nowhere else (not a zero bias)
+    w.cwiseAbs().maxCoeff(&largest);
+    const std::string weight(reinterpret_cast<const char*>(w.data() + largest), sizeof(double));
+    const auto at = bytes.find(weight);
+    ASSERT_NE(at, std::string::npos);
+    bytes[at + 3] = static_cast<char>(bytes[at + 3] ^ 0x5a);
     std::ofstream out(dir / "corrupt.nc", std::ios::binary);
     out << bytes;
   }

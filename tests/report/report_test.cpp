@@ -291,6 +291,29 @@ TEST_F(TrainedLinearGaussian, CorrectModelPassesEveryGateAndTheReportSaysSo) {
   EXPECT_NE(json.find("\"seed\": " + std::to_string(rng.seed())), std::string::npos);
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_EQ(html.find("FAIL</span>"), std::string::npos);
+  // Readable plots: axis labels with units, legends, and the agreement shown as standardised
+  // differences, spread ratios and contraction, every event summarised.
+  for (const char* fragment : {">rank of the truth among the draws</text>", ">simulations per bin</text>",
+                               ">ECDF difference F(z) - z</text>", "standardised difference per component",
+                               ">d = (mean fast - mean oracle) / sigma oracle (1)</text>", "spread ratio per component",
+                               "contraction per component", "every event: d of all components",
+                               ">relative error of J v (1)</text>", ">loss (normalised units)</text>",
+                               "class=\"legend\"", "The worst events in full"}) {
+    EXPECT_NE(html.find(fragment), std::string::npos) << fragment;
+  }
+  EXPECT_EQ(html.find("(blue)"), std::string::npos) << "colours are named in legends, not titles";
+  // One strip per event: the strip plot holds a point for every component of every event.
+  const auto strips = html.find("<title>every event: d of all components</title>");
+  ASSERT_NE(strips, std::string::npos);
+  // Its marks come before its legend.
+  const std::string plot = html.substr(strips, html.find("class=\"legend\"", strips) - strips);
+  std::size_t points = 0;
+  for (auto at = plot.find("<circle"); at != std::string::npos; at = plot.find("<circle", at + 1)) ++points;
+  EXPECT_EQ(points, r.events.size() * static_cast<std::size_t>(r.shape.state_size));
+  // The three worst events in full.
+  std::size_t full = 0;
+  for (const auto& e : r.events) full += html.find("<title>" + e.name + ": max |d| = ") != std::string::npos ? 1 : 0;
+  EXPECT_EQ(full, 3u);
 }
 
 TEST_F(TrainedLinearGaussian, ShrunkWeightsFailTheGates) {

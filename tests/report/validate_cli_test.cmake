@@ -22,6 +22,16 @@ string(JSON passed GET "${json}" passed)
 string(JSON problem GET "${json}" problem)
 string(JSON seed GET "${json}" seed)
 string(JSON bins GET "${json}" gates simulation_based_calibration bins)
+# Provenance: the run's settings, their hash, the command line and the creation time.
+string(JSON config GET "${json}" config)
+string(JSON config_hash GET "${json}" config_hash)
+string(JSON command_line GET "${json}" command_line)
+string(JSON date_created GET "${json}" date_created)
+if(NOT config MATCHES "seed: 4" OR NOT config_hash MATCHES "^[0-9a-f]+$" OR NOT command_line MATCHES "validate --model"
+   OR NOT date_created MATCHES "^[0-9-]+T[0-9:]+Z$")
+  message(FATAL_ERROR "report.json provenance: config='${config}' config_hash=${config_hash} "
+                      "command_line='${command_line}' date_created=${date_created}")
+endif()
 string(JSON hist_rows LENGTH "${json}" gates simulation_based_calibration histogram)
 string(JSON probes LENGTH "${json}" gates adjoint_calibration jacobians 0 probe_errors)
 string(JSON epochs LENGTH "${json}" training train_loss)

@@ -10,8 +10,10 @@
 
 namespace varflow::amortized {
 
-// Observation file: a 1-D double variable `observation(obs)`; NaN (or the variable's _FillValue)
-// marks a missing value.
+// Observation file: a double variable `observations` of any rank, read in C order (so the
+// observations(obs_time, obs) of a `varflow simulate` file read time after time), or a 1-D
+// `observation(obs)` (older files); NaN (or the variable's _FillValue) marks a missing value. The
+// writer writes `observations(obs)`.
 Vector read_observation_file(const std::filesystem::path& file);
 void write_observation_file(const std::filesystem::path& file, const Vector& y);
 

@@ -112,6 +112,9 @@ struct StepRecord {
   std::string inputs;     // fingerprint of the step's inputs (config keys and upstream checksums)
   double seconds = 0.0;   // of the run that computed the step
   bool reused = false;    // taken from the previous run's manifest: its inputs had not changed
+  // Named series the step measured for the pictures of report.html (e.g. the emulator's loss per
+  // epoch, its forecast RMSE per lead), kept in the manifest so that a reused step keeps them.
+  std::map<std::string, std::vector<double>> figures;
 };
 
 struct SixStepReport {

@@ -57,7 +57,13 @@ class NetcdfWriter {
   // integer flag variable, with flag_meanings as text).
   void variable_attribute(const std::string& variable, const std::string& name, const std::string& value);
   void variable_attribute(const std::string& variable, const std::string& name, const std::vector<long long>& values);
-  // Closes the file and moves it into place.
+  // An N-D double variable over `dims` (fixed dimensions), values in C order (the last dimension
+  // fastest), e.g. covariance(window, state, state_column) from one column-major n x n matrix per window.
+  void write_array(const std::string& name, const std::vector<std::string>& dims, const std::vector<double>& values,
+                   const std::string& long_name, const std::string& units = "1");
+  // Closes the file and moves it into place. Before closing it adds what every varflow file carries
+  // (design/formats.md, "CF and provenance"): the CF-1.10 global attributes, the run's provenance
+  // (io/provenance.h) and an index coordinate variable for every dimension without one.
   void commit();
 
  private:
@@ -93,6 +99,8 @@ class NetcdfReader {
   std::optional<std::uint64_t> unsigned_attribute(const std::string& name) const;
   // An attribute of a variable (e.g. "_FillValue"), as a double; nullopt when absent.
   std::optional<double> variable_double_attribute(const std::string& variable, const std::string& name) const;
+  // A double variable of any rank in C order; `shape` (when given) receives its dimension lengths.
+  std::vector<double> read_array(const std::string& name, std::vector<Index>* shape = nullptr) const;
   // The same, throwing InvalidArgument "<where>: attribute '<name>' is missing" when absent.
   std::string require_string(const std::string& name) const;
   double require_double(const std::string& name) const;

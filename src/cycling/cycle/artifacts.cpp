@@ -1,11 +1,13 @@
 #include "artifacts.h"
 
+#include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "varflow/report/html.h"
+#include "varflow/report/svg_plot.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
 #include "varflow/io/atomic_file.h"
@@ -19,6 +21,7 @@ namespace {
 
 constexpr const char* kManifestFormat = "varflow_six_step_manifest";
 constexpr long long kManifestVersion = 2;
+constexpr long long kOracleFormatVersion = 2;  // 1: covariances flattened in covariance_entry
 
 std::uint64_t hash_matrix(const Matrix& m, std::uint64_t h) {
   h = fnv1a(format_message(m.rows(), "x", m.cols()), h);
@@ -54,6 +57,7 @@ std::string PhysicsData::checksum() const {
 void save_physics(const PhysicsData& data, const std::filesystem::path& file) {
   NetcdfWriter out(file);
   out.attribute("varflow_file_type", "varflow_six_step_physics");
+  out.attribute("title", "varflow six-step physics: the emulator's training pairs and held-out states");
   out.attribute("format_version", 1LL);
   out.attribute("checksum", data.checksum());
   out.add_dimension("state", data.train.states.rows());
@@ -95,19 +99,49 @@ std::string OracleData::checksum() const {
   return hex64(h);
 }
 
+namespace {
+// oracle.nc format 2 stores covariance(window, state, state_column); format 1 stored each window's
+// matrix column-major in covariance(window, covariance_entry). Returns n^2 x count, column j window
+// j's matrix column-major (both read the same).
+Matrix read_covariances(const NetcdfReader& in, Index count, Index n) {
+  const long long version = in.require_int("format_version");
+  if (version == 1) return in.read_matrix("covariance", count, n * n);
+  if (version != kOracleFormatVersion) {
+    throw InvalidArgument(format_message("'", in.path().string(), "': format_version = ", version,
+                                         ", this build reads 1 and ", kOracleFormatVersion));
+  }
+  std::vector<Index> shape;
+  const std::vector<double> values = in.read_array("covariance", &shape);
+  if (shape != std::vector<Index>{count, n, n}) {
+    throw InvalidArgument(format_message("'", in.path().string(), "': variable 'covariance' is not window x state x ",
+                                         "state_column = ", count, " x ", n, " x ", n));
+  }
+  Matrix out(n * n, count);
+  for (Index j = 0; j < count; ++j)
+    for (Index r = 0; r < n; ++r)
+      for (Index c = 0; c < n; ++c) out(c * n + r, j) = values[static_cast<std::size_t>((j * n + r) * n + c)];
+  return out;
+}
+}  // namespace
+
 void save_oracle(const OracleData& data, const std::filesystem::path& file) {
   const auto& w = data.windows;
   const Index n = w.state_size(), count = w.count();
-  Matrix covariance = Matrix::Zero(n * n, count);
+  // covariance(window, state, state_column) in C order: window j's n x n matrix row by row.
+  std::vector<double> covariance(static_cast<std::size_t>(n * n * count), 0.0);
   std::vector<long long> converged(static_cast<std::size_t>(count));
   for (Index j = 0; j < count; ++j) {
     const auto k = static_cast<std::size_t>(j);
     converged[k] = data.analyses.converged[k] ? 1 : 0;
-    if (converged[k]) covariance.col(j) = data.analyses.covariance[k].reshaped();
+    if (!converged[k]) continue;
+    const Matrix& p = data.analyses.covariance[k];
+    for (Index r = 0; r < n; ++r)
+      for (Index c = 0; c < n; ++c) covariance[static_cast<std::size_t>((j * n + r) * n + c)] = p(r, c);
   }
   NetcdfWriter out(file);
   out.attribute("varflow_file_type", "varflow_six_step_oracle");
-  out.attribute("format_version", 1LL);
+  out.attribute("title", "varflow six-step oracle: 4D-Var analyses of the held-out windows with the physics");
+  out.attribute("format_version", kOracleFormatVersion);
   out.attribute("checksum", data.checksum());
   out.attribute("steps", static_cast<long long>(w.options.steps));
   out.attribute("obs_every", static_cast<long long>(w.options.obs_every));
@@ -122,15 +156,17 @@ void save_oracle(const OracleData& data, const std::filesystem::path& file) {
   out.add_dimension("state", n);
   out.add_dimension("window", count);
   out.add_dimension("observation", w.observations.rows());
-  out.add_dimension("covariance_entry", n * n);
+  out.add_dimension("state_column", n);
   out.write("truth", "window", "state", w.truth, "true initial state of each window");
   out.write("background", "window", "state", w.background, "background x_b of each window");
   out.write("observations", "window", "observation", w.observations,
             "observed values, slot-major (slot s at step s * obs_every)");
   out.write("analysis", "window", "state", data.analyses.mean, "4D-Var MAP of x_0 with the physics");
-  out.write("covariance", "window", "covariance_entry", covariance,
-            "Laplace posterior covariance of x_0 (column-major n x n; zero where not converged)");
-  out.write_int("converged", "window", converged, "1 when the physics solve converged");
+  out.write_array("covariance", {"window", "state", "state_column"}, covariance,
+                  "Laplace posterior covariance of x_0 (n x n per window; zero where not converged)");
+  out.write_int("converged", "window", converged, "1 when the physics solve converged", "1");
+  out.variable_attribute("converged", "flag_values", std::vector<long long>{0, 1});
+  out.variable_attribute("converged", "flag_meanings", "not_converged converged");
   out.commit();
 }
 
@@ -153,7 +189,7 @@ OracleData load_oracle(const std::filesystem::path& file) {
   d.windows.observations = in.read_matrix("observations", count);
   d.windows.validate();
   d.analyses.mean = in.read_matrix("analysis", count, n);
-  const Matrix covariance = in.read_matrix("covariance", count, n * n);
+  const Matrix covariance = read_covariances(in, count, n);
   const auto converged = in.read_int("converged");
   if (static_cast<Index>(converged.size()) != count) {
     throw InvalidArgument(format_message("'", file.string(), "': converged has ", converged.size(), " values for ",
@@ -196,6 +232,12 @@ PreviousRun read_manifest(const std::filesystem::path& file) {
       r.checksum = s.at("checksum").get<std::string>();
       r.inputs = s.at("inputs").get<std::string>();
       r.seconds = s.at("seconds").get<double>();
+      if (s.contains("figures")) {
+        for (const auto& [name, values] : s.at("figures").items()) {
+          auto& series = r.figures[name];
+          for (const auto& v : values) series.push_back(v.is_null() ? std::nan("") : v.get<double>());
+        }
+      }
       prev.steps[r.number] = r;
     }
   } catch (const std::exception& e) {
@@ -216,6 +258,11 @@ void write_manifest(const SixStepReport& report, const std::string& config_yaml,
   j["config"] = config_yaml;
   j["steps"] = nlohmann::json::array();
   for (const auto& s : report.steps) {
+    nlohmann::json figures = nlohmann::json::object();
+    for (const auto& [name, values] : s.figures) {
+      auto& series = figures[name] = nlohmann::json::array();
+      for (double v : values) series.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr));
+    }
     j["steps"].push_back({{"step", s.number},
                           {"name", s.name},
                           {"status", to_string(s.status)},
@@ -225,7 +272,8 @@ void write_manifest(const SixStepReport& report, const std::string& config_yaml,
                           {"checksum", s.checksum},
                           {"inputs", s.inputs},
                           {"seconds", s.seconds},
-                          {"reused", s.reused}});
+                          {"reused", s.reused},
+                          {"figures", std::move(figures)}});
   }
   j["steps_run"] = report.steps_run();
   j["all_gates_passed"] = complete && report.all_gates_passed();
@@ -235,31 +283,199 @@ void write_manifest(const SixStepReport& report, const std::string& config_yaml,
 
 // ---- report.html ---------------------------------------------------------------------------------
 
+namespace {
+
+namespace svg = report::svg;
+
+std::vector<double> row_of(const Matrix& m, Index row, Index count) {
+  std::vector<double> v;
+  for (Index j = 0; j < std::min(count, m.cols()); ++j) v.push_back(m(row, j));
+  return v;
+}
+std::vector<double> counting(std::size_t n, double start = 0.0) {
+  std::vector<double> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = start + static_cast<double>(i);
+  return v;
+}
+const std::vector<double>* figure(const StepRecord& s, const std::string& name) {
+  const auto it = s.figures.find(name);
+  return it == s.figures.end() || it->second.empty() ? nullptr : &it->second;
+}
+std::string missing_figure(const std::string& what) {
+  return "<p class=\"caption\">" + report::escape_html(what) + "</p>";
+}
+
+// Step 1: the first components of the physics trajectory the emulator trains on.
+std::string physics_figures(const std::filesystem::path& dir) {
+  if (!std::filesystem::exists(dir / "physics.nc")) return missing_figure("physics.nc is not in the directory.");
+  const PhysicsData d = load_physics(dir / "physics.nc");
+  const Index count = std::min<Index>(d.train.states.cols(), 300);
+  svg::Plot p("physics trajectory (training states)", "training pair k (emulator.stride physics steps apart)",
+              "state x_i (1)", 620, 250);
+  const char* colours[] = {svg::kOracle, svg::kFast, "#2e7d32"};
+  for (Index i = 0; i < std::min<Index>(3, d.train.states.rows()); ++i) {
+    p.line(format_message("x[", i, "]"), counting(static_cast<std::size_t>(count)), row_of(d.train.states, i, count),
+           colours[i]);
+  }
+  p.integer_x();
+  return p.svg();
+}
+
+// Step 2: the oracle's analysis of the first windows against the truth, with +-1 posterior sigma.
+std::string oracle_figures(const std::filesystem::path& dir) {
+  if (!std::filesystem::exists(dir / "oracle.nc")) return missing_figure("oracle.nc is not in the directory.");
+  const OracleData d = load_oracle(dir / "oracle.nc");
+  std::string out = "<div class=\"grid\">";
+  const Index n = d.windows.truth.rows();
+  for (Index w = 0; w < std::min<Index>(2, d.windows.count()); ++w) {
+    std::vector<double> x, xa, truth, background, analysis, lo, hi;
+    for (Index i = 0; i < n; ++i) {
+      x.push_back(static_cast<double>(i));
+      xa.push_back(static_cast<double>(i) + 0.15);
+      truth.push_back(d.windows.truth(i, w));
+      background.push_back(d.windows.background(i, w));
+      analysis.push_back(d.analyses.mean(i, w));
+      const bool ok = d.analyses.converged[static_cast<std::size_t>(w)];
+      const double sd = ok ? std::sqrt(d.analyses.covariance[static_cast<std::size_t>(w)](i, i)) : std::nan("");
+      lo.push_back(analysis.back() - sd);
+      hi.push_back(analysis.back() + sd);
+    }
+    svg::Plot p(format_message("window ", w, ": x_0 against the truth"), "state component", "x_0 (1)",
+                std::max(380, static_cast<int>(std::min<Index>(n, 60) * 12 + 100)));
+    p.line("truth", x, truth, "#222");
+    p.points("background", x, background, "#999", 2.0);
+    p.error_bars("oracle analysis +-1 sigma", xa, analysis, lo, hi, svg::kOracle);
+    p.integer_x();
+    out += p.svg();
+  }
+  return out + "</div>";
+}
+
+// Step 3: the emulator's loss per epoch, its one-step errors and its forecast error against lead.
+std::string emulator_figures(const StepRecord& s) {
+  std::string out = "<div class=\"grid\">";
+  if (const auto* train = figure(s, "train_loss")) {
+    svg::Plot p("emulator loss per epoch", "epoch", "loss (normalised units)");
+    p.line("training", counting(train->size(), 1.0), *train, "#222");
+    if (const auto* validation = figure(s, "validation_loss")) {
+      p.line("validation", counting(validation->size(), 1.0), *validation, svg::kFast);
+    }
+    p.integer_x();
+    out += p.svg();
+  }
+  if (const auto* e = figure(s, "forward_errors")) {
+    svg::Plot p("one-step error per held-out state", "held-out state", "relative error e_j (1)");
+    p.points("e_j", counting(e->size()), *e, svg::kFast);
+    if (const auto* t = figure(s, "forward_tolerance")) p.y_line(format_message("tolerance ", svg::number_text(t->front())), t->front(), svg::kFail);
+    p.integer_x();
+    out += p.svg();
+  }
+  const auto* lead = figure(s, "lead_time");
+  const auto* rmse = figure(s, "forecast_rmse");
+  if (lead && rmse) {
+    svg::Plot p("forecast error against lead", "lead time (model time units)", "RMSE against the physics (1)");
+    p.line("emulator", *lead, *rmse, svg::kFast);
+    if (const auto* truncated = figure(s, "truncated_rmse")) p.line("truncated model", *lead, *truncated, "#777");
+    if (const auto* c = figure(s, "climatology_rmse")) p.y_line("no skill (climatology)", c->front(), "#999");
+    out += p.svg();
+  }
+  if (out.size() < 30) return missing_figure("No emulator curves were recorded for this step (gate not reached, or a "
+                                             "manifest written before curves were kept).");
+  return out + "</div>";
+}
+
+// Step 4: d of every component of every window against the +-tolerance band.
+std::string agreement_figures(const StepRecord& s) {
+  const auto* d = figure(s, "standardized_difference");
+  const auto* w = figure(s, "window");
+  if (!d || !w) return missing_figure("No window was compared in this step.");
+  const double t = figure(s, "tolerance_sigma") ? figure(s, "tolerance_sigma")->front() : 1.0;
+  svg::Plot p("emulator analyses against the oracle", "held-out window",
+              "d = (x_a emulator - x_a oracle) / sigma oracle (1)", 520, 250);
+  p.y_band(format_message("|d| <= ", svg::number_text(t)), -t, t, "#2e7d32", 0.15);
+  p.points("component", *w, *d, svg::kFast, 2.0);
+  p.integer_x();
+  return p.svg();
+}
+
+// Step 5: each gate's statistic against its limit, and the link to the full validation report.
+std::string predictor_summary(const StepRecord& s, const std::filesystem::path& dir) {
+  std::ostringstream h;
+  struct Row {
+    const char* key;
+    const char* gate;
+    const char* rule;
+  };
+  const Row rows[] = {{"agreement_max_abs_d", "posterior agreement", "max |d| at most"},
+                      {"adjoint_max_probe_error", "adjoint calibration", "max probe error below"},
+                      {"sbc_min_p_value", "simulation-based calibration", "min p-value above"}};
+  bool any = false;
+  h << "<table><tr><th>gate</th><th>statistic</th><th>value</th><th>limit</th><th>verdict</th></tr>";
+  for (const Row& row : rows) {
+    const auto* v = figure(s, row.key);
+    if (!v || v->size() < 3) continue;
+    any = true;
+    const bool passed = (*v)[2] != 0.0;
+    h << "<tr class=\"" << (passed ? "passed" : "FAILED") << "\"><td>" << row.gate << "</td><td>" << row.rule
+      << "</td><td>" << svg::number_text((*v)[0]) << "</td><td>" << svg::number_text((*v)[1]) << "</td><td>"
+      << (passed ? "PASS" : "FAIL") << "</td></tr>";
+  }
+  h << "</table>";
+  std::string out = any ? h.str() : missing_figure("No gate of step 5 ran in this run.");
+  if (std::filesystem::exists(dir / "predictor_validation" / "report.html")) {
+    out += "<p>Full validation report with its plots: <a href=\"predictor_validation/report.html\">"
+           "predictor_validation/report.html</a></p>";
+  }
+  return out;
+}
+
+// The pictures of one step, or a sentence saying why there are none; a damaged artifact says so.
+std::string step_figures(const StepRecord& s, const std::filesystem::path& dir) {
+  try {
+    switch (s.number) {
+      case 1: return physics_figures(dir);
+      case 2: return oracle_figures(dir);
+      case 3: return emulator_figures(s);
+      case 4: return agreement_figures(s);
+      case 5: return predictor_summary(s, dir);
+      default: return "";
+    }
+  } catch (const std::exception& e) {
+    return missing_figure(std::string("The pictures of this step cannot be drawn: ") + e.what());
+  }
+}
+
+}  // namespace
+
 void write_report_html(const SixStepReport& report, const std::string& config_yaml,
                        const std::filesystem::path& file) {
+  const std::filesystem::path dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
   std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>varflow six-step report</title>\n"
-       "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;"
-       "padding:4px 8px;text-align:left}.passed{background:#dfd}.FAILED{background:#fdd}pre{background:#f4f4f4;"
-       "padding:8px;white-space:pre-wrap}</style></head><body>\n<h1>varflow six-step report</h1>\n<p>seed "
+  h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>varflow six-step report</title>\n"
+       "<style>body{font-family:sans-serif;margin:2em;max-width:1150px;color:#222}table{border-collapse:collapse}"
+       "td,th{border:1px solid #999;padding:4px 8px;text-align:left}.passed{background:#dfd}.FAILED{background:#fdd}"
+       "pre{background:#f4f4f4;padding:8px;white-space:pre-wrap;font-size:11px}.grid{display:flex;flex-wrap:wrap;"
+       "gap:6px}p.caption{font-size:12px;color:#555}h2{border-bottom:1px solid #ccc}</style></head><body>\n"
+       "<h1>varflow six-step report</h1>\n<p>seed "
     << report.seed << ", config hash " << report.config_hash << ", all gates passed: "
-    << (report.all_gates_passed() ? "yes" : "no") << "</p>\n<table><tr><th>#</th><th>step</th><th>status</th>"
-       "<th>this run</th><th>seconds</th><th>gate (statistic vs threshold)</th></tr>\n";
+    << (report.all_gates_passed() ? "yes" : "no") << "</p>\n<h2>Manifest</h2>\n"
+    << "<table><tr><th>#</th><th>step</th><th>status</th><th>this run</th><th>artifact</th>"
+       "<th>checksum</th><th>seconds</th><th>gate (statistic vs threshold)</th></tr>\n";
   for (const auto& s : report.steps) {
-    h << "<tr class=\"" << to_string(s.status) << "\"><td>" << s.number << "</td><td>"
-      << report::escape_html(s.name)
-      << "</td><td>" << to_string(s.status) << "</td><td>" << (s.reused ? "reused" : "ran") << "</td><td>"
-      << std::fixed << std::setprecision(2) << s.seconds << "</td><td>" << report::escape_html(s.gate)
+    h << "<tr class=\"" << to_string(s.status) << "\"><td>" << s.number << "</td><td>" << report::escape_html(s.name)
+      << "</td><td>" << to_string(s.status) << "</td><td>"
+      << (s.reused ? "&#8634; reused" : "&#9881; recomputed") << "</td><td>" << report::escape_html(s.artifact)
+      << "</td><td><code>" << report::escape_html(s.checksum) << "</code></td><td>" << std::fixed
+      << std::setprecision(2) << s.seconds << std::defaultfloat << "</td><td>" << report::escape_html(s.gate)
       << "</td></tr>\n";
   }
-  h << "</table>\n<p>A reused step's inputs (config keys and upstream checksums) had not changed since the run "
-       "that computed it; its artifact was verified against the recorded checksum.</p>\n";
+  h << "</table>\n<p class=\"caption\">&#8634; reused: the step's inputs (config keys and upstream checksums) had "
+       "not changed since the run that computed it, and its artifact matched the recorded checksum. &#9881; "
+       "recomputed: this run computed it.</p>\n";
   for (const auto& s : report.steps) {
-    if (!s.detail.empty()) {
-      h << "<h2>Step " << s.number << ": " << report::escape_html(s.name) << "</h2>\n<pre>"
-        << report::escape_html(s.detail)
-        << "</pre>\n";
-    }
+    h << "<h2>Step " << s.number << ": " << report::escape_html(s.name) << "</h2>\n"
+      << step_figures(s, dir) << "\n";
+    if (!s.detail.empty()) h << "<pre>" << report::escape_html(s.detail) << "</pre>\n";
   }
   h << "<h2>Configuration</h2>\n<pre>" << report::escape_html(config_yaml) << "</pre>\n</body></html>\n";
   write_text_atomically(file, h.str());

@@ -506,6 +506,8 @@ class Cycle {
       const auto summary = emulator::train_emulator(*emu, emulator::leading_rows(data_.train, c_.resolved_size()), to,
                                                     rng, nn::log_every_tenth(log_, "  "));
       r.detail = summary.brief_report() + "\n";
+      r.figures["train_loss"] = summary.train_loss;
+      r.figures["validation_loss"] = summary.validation_loss;
       if (!summary.ok()) {
         trained = false;
         r.gate = "training failed: " + summary.message;
@@ -522,14 +524,25 @@ class Cycle {
         << limit_text("Jacobian norm diff", gate.max_jacobian_difference, Limit::kBelow, gate.operator_norm_tolerance)
         << "; TL/AD " << (gate.adjoint_passed ? "pass" : "FAIL");
       r.detail += gate.report();
+      r.figures["forward_errors"] = gate.forward_errors;
+      r.figures["forward_tolerance"] = {gate.forward_tolerance};
       emulator_gated_ = true;
-      // A closure of a multi-scale physics must beat the truncated model (the coupling dropped) at
-      // every lead of the window: evidence that it learned the coupling.
-      if (const auto truncated = c_.model.truncated(); truncated && c_.resolved_size() < c_.state_size()) {
-        const Index leads = std::max<Index>(c_.window_steps, 1);
-        const ForecastSkill skill = forecast_skill(*emu, *truncated, c_.step_multiple, *physics_, c_.step_multiple,
-                                                   c_.dt(), data_.held_out.states, leads);
+      // Forecast error against lead over the window from the held-out states (the picture of
+      // report.html). A closure of a multi-scale physics must beat the truncated model (the coupling
+      // dropped) at every lead: evidence that it learned the coupling; a single-scale emulator has no
+      // such baseline (it is its own, unused).
+      const Index leads = std::max<Index>(c_.window_steps, 1);
+      const auto truncated = c_.resolved_size() < c_.state_size() ? c_.model.truncated() : nullptr;
+      const ForecastSkill skill =
+          truncated ? forecast_skill(*emu, *truncated, c_.step_multiple, *physics_, c_.step_multiple, c_.dt(),
+                                     data_.held_out.states, leads)
+                    : forecast_skill(*emu, *emu, 1, *physics_, c_.step_multiple, c_.dt(), data_.held_out.states, leads);
+      r.figures["lead_time"] = skill.lead_time;
+      r.figures["forecast_rmse"] = skill.model_rmse;
+      r.figures["climatology_rmse"] = {skill.climatology_rmse};
+      if (truncated) {
         const bool better = skill.model_better();
+        r.figures["truncated_rmse"] = skill.baseline_rmse;
         passed = passed && better;
         g << "; skill over " << leads << " leads: RMSE " << skill.model_rmse.back() << " vs truncated "
           << skill.baseline_rmse.back() << " at lead " << skill.lead_time.back() << " ("
@@ -610,6 +623,18 @@ class Cycle {
     if (cmp.failed_solves > 0) g << "; " << cmp.failed_solves << " windows without a converged solve";
     r.gate += g.str();
     r.detail = cmp.report();
+    {
+      // d of every component of every window, with its window (the picture of report.html).
+      const Matrix& d = cmp.agreement.standardized_difference;  // components x windows
+      auto& values = r.figures["standardized_difference"];
+      auto& window = r.figures["window"];
+      for (Index w = 0; w < d.cols(); ++w)
+        for (Index i = 0; i < d.rows(); ++i) {
+          values.push_back(d(i, w));
+          window.push_back(static_cast<double>(w));
+        }
+      r.figures["tolerance_sigma"] = {cmp.agreement.options.tolerance_sigma};
+    }
     r.seconds = clock.seconds();
     log_ << "  " << r.gate << "\n";
     return r;
@@ -654,6 +679,17 @@ class Cycle {
       r.artifact = "predictor.nc";
       r.checksum = result.model_checksum;
       report::write_report(result.validation, dir_ / "predictor_validation");
+      // The gate summary of report.html: each gate's statistic and its limit.
+      const PromotionDecision& d = result.validation.decision;
+      double probe = 0.0, probe_limit = 0.0;
+      for (const auto& j : d.adjoint_calibration.jacobians) {
+        probe = std::max(probe, std::isfinite(j.max_probe_error) ? j.max_probe_error : INFINITY);
+        probe_limit = j.probe_tolerance;
+      }
+      r.figures["agreement_max_abs_d"] = {std::abs(d.agreement.worst_difference.value),
+                                          d.agreement.options.tolerance_sigma, d.agreement.passed() ? 1.0 : 0.0};
+      r.figures["adjoint_max_probe_error"] = {probe, probe_limit, d.adjoint_calibration.passed() ? 1.0 : 0.0};
+      r.figures["sbc_min_p_value"] = {d.sbc.min_p_value, d.sbc.chi_square_threshold, d.sbc.passed() ? 1.0 : 0.0};
       r.detail += "\nfull validation report: predictor_validation/report.html\n";
     }
     r.seconds = clock.seconds();

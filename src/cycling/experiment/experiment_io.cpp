@@ -56,7 +56,7 @@ namespace {
 void write_state_coordinate(NetcdfWriter& w, Index n) {
   std::vector<long long> index(static_cast<std::size_t>(n));
   for (std::size_t i = 0; i < index.size(); ++i) index[i] = static_cast<long long>(i);
-  w.write_int("state", "state", index, "state variable (0-based index)");
+  w.write_int("state", "state", index, "state variable (0-based index)", "1");
 }
 }  // namespace
 
@@ -76,12 +76,12 @@ void write_twin_data(const std::filesystem::path& path, const TwinData& d, const
   w.write("time", "time", time, "model time of each global step (step x dt)", "1");
   w.write("obs_time", "obs_time", obs_time, "model time of each observation time", "1");
   write_state_coordinate(w, n);
-  w.write_int("obs", "obs", to_long(d.observed_variables), "observed state variable (0-based index)");
+  w.write_int("obs", "obs", to_long(d.observed_variables), "observed state variable (0-based index)", "1");
   Matrix truth(n, static_cast<Index>(d.truth.size()));
   for (std::size_t k = 0; k < d.truth.size(); ++k) truth.col(static_cast<Index>(k)) = d.truth[k];
   w.write("truth", "time", "state", truth, "true state at each global model step", "1");
-  w.write_int("obs_step", "obs_time", to_long(d.obs_steps), "global model step of each observation time");
-  w.write_int("obs_index", "obs", to_long(d.observed_variables), "observed state variable (0-based index)");
+  w.write_int("obs_step", "obs_time", to_long(d.obs_steps), "global model step of each observation time", "1");
+  w.write_int("obs_index", "obs", to_long(d.observed_variables), "observed state variable (0-based index)", "1");
   w.write("obs_error_variance", "obs", d.obs_error_variance, "observation-error variance (diagonal of R)",
           "1");
   Matrix values = d.obs_values;
@@ -148,7 +148,7 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   {
     std::vector<long long> index(static_cast<std::size_t>(cycles));
     for (std::size_t i = 0; i < index.size(); ++i) index[i] = static_cast<long long>(i);
-    w.write_int("cycle", "cycle", index, "cycle number (0-based)");
+    w.write_int("cycle", "cycle", index, "cycle number (0-based)", "1");
   }
   write_state_coordinate(w, n);
   Vector ra(cycles), rb(cycles), rf(cycles), rfc(cycles), spread(cycles), cost(cycles), seconds(cycles);
@@ -182,9 +182,9 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
     filter_step.push_back(c.filter_step);
     obs_count.push_back(c.innovations.count);
   }
-  w.write_int("window_start", "cycle", start, "global model step of the window start (the smoother time)");
+  w.write_int("window_start", "cycle", start, "global model step of the window start (the smoother time)", "1");
   w.write_int("filter_step", "cycle", filter_step,
-              "global model step of the newest assimilated observation (the filter and forecast time)");
+              "global model step of the newest assimilated observation (the filter and forecast time)", "1");
   w.write("rmse_filter", "cycle", rf, "analysis RMSE against the truth at filter_step (filter score)", "1");
   w.write("rmse_forecast", "cycle", rfc, "background (forecast) RMSE against the truth at filter_step", "1");
   w.write("rmse_smoother", "cycle", ra, "analysis RMSE against the truth at the window start (smoother score)",
@@ -195,14 +195,14 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   w.write("spread", "cycle", spread, "root-mean posterior variance of the analysis (square root)", "1");
   w.write("final_cost", "cycle", cost, "cost function at the analysis", "1");
   w.write("seconds", "cycle", seconds, "solver wall time", "s");
-  w.write_int("iterations", "cycle", iterations, "solver iterations (inner iterations summed over outer loops)");
-  w.write_int("outer_iterations", "cycle", outer, "Gauss-Newton outer iterations");
-  w.write_int("tl_sweeps", "cycle", tl, "tangent-linear sweeps of the window");
-  w.write_int("ad_sweeps", "cycle", ad, "adjoint sweeps of the window");
-  w.write_int("converged", "cycle", converged, "1 when the solver converged, else 0");
+  w.write_int("iterations", "cycle", iterations, "solver iterations (inner iterations summed over outer loops)", "1");
+  w.write_int("outer_iterations", "cycle", outer, "Gauss-Newton outer iterations", "1");
+  w.write_int("tl_sweeps", "cycle", tl, "tangent-linear sweeps of the window", "1");
+  w.write_int("ad_sweeps", "cycle", ad, "adjoint sweeps of the window", "1");
+  w.write_int("converged", "cycle", converged, "1 when the solver converged, else 0", "1");
   w.variable_attribute("converged", "flag_values", std::vector<long long>{0, 1});
   w.variable_attribute("converged", "flag_meanings", "not_converged converged");
-  w.write_int("obs_count", "cycle", obs_count, "observation values the window assimilated (present ones)");
+  w.write_int("obs_count", "cycle", obs_count, "observation values the window assimilated (present ones)", "1");
   w.write("omb_mean", "cycle", omb_mean, "mean of O-B, y - H(background trajectory)", "1");
   w.write("omb_rms", "cycle", omb_rms, "rms of O-B", "1");
   w.write("oma_mean", "cycle", oma_mean, "mean of O-A, y - H(analysis trajectory)", "1");

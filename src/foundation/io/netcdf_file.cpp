@@ -1,13 +1,15 @@
 #include "varflow/io/netcdf_file.h"
 
 #include <cassert>
+#include <cmath>
+#include <set>
 #include <cstring>
-#include <ctime>
 #include <limits>
 #include <netcdf>
 
 #include "varflow/core/error.h"
 #include "varflow/io/atomic_file.h"
+#include "varflow/io/provenance.h"
 #include "varflow/version.h"
 
 namespace varflow {
@@ -27,16 +29,6 @@ auto guarded(const std::string& where, F&& f) -> decltype(f()) {
   } catch (const nc::exceptions::NcException& e) {
     throw InvalidArgument(format_message(where, ": ", first_line(e.what())));
   }
-}
-
-// "2026-12-02T04:51:41Z": the creation time of a file, UTC.
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 std::string strip_nuls(std::string s) {
@@ -196,15 +188,83 @@ void NetcdfWriter::attribute(const std::string& name, std::uint64_t value) {
   });
 }
 
-void NetcdfWriter::commit() {
-  // CF provenance, unless the writer set its own: the conventions, the program, the creation time.
+namespace {
+
+// The CF-1.10 global attributes and the run's provenance (io/provenance.h), each unless the writer
+// set its own. A writer whose own `config` holds something else (a model's architecture) gets the
+// run's config text as `run_config`; `config_hash` is always the hash of the run's config text.
+void add_conventions_and_provenance(nc::NcFile& file) {
+  const auto absent = [&](const char* name) { return file.getAtt(name).isNull(); };
+  const std::string created = utc_timestamp(), program = std::string("varflow ") + VARFLOW_VERSION_STRING;
+  const RunProvenance& run = run_provenance();
+  if (absent("Conventions")) file.putAtt("Conventions", "CF-1.10");
+  if (absent("source")) file.putAtt("source", program);
+  if (absent("varflow_version")) file.putAtt("varflow_version", std::string(VARFLOW_VERSION_STRING));
+  if (absent("date_created")) file.putAtt("date_created", created);
+  if (absent("history")) {
+    file.putAtt("history", run.command_line.empty() ? created + " written by " + program
+                                                    : created + " " + program + ": " + run.command_line);
+  }
+  if (run.config.empty() && !run.seed) return;
+  if (absent("config")) {
+    file.putAtt("config", run.config);
+  } else {
+    std::string own;
+    file.getAtt("config").getValues(own);
+    if (strip_nuls(own) != run.config) file.putAtt("run_config", run.config);
+  }
+  if (absent("config_hash")) file.putAtt("config_hash", provenance_config_hash(run.config));
+  if (absent("seed") && run.seed) file.putAtt("seed", nc::ncUint64, static_cast<unsigned long long>(*run.seed));
+}
+
+// A CF coordinate variable for every dimension that has none: the 0-based index, units "1". The
+// length dimension of a char (string) variable gets none (CF: it is not a coordinate).
+void add_index_coordinates(nc::NcFile& file) {
+  std::set<std::string> string_lengths;
+  for (const auto& [name, var] : file.getVars()) {
+    if (var.getType() == nc::ncChar && var.getDimCount() > 0) {
+      string_lengths.insert(var.getDim(var.getDimCount() - 1).getName());
+    }
+  }
+  for (const auto& [name, dim] : file.getDims()) {
+    if (!file.getVar(name).isNull() || string_lengths.count(name) != 0) continue;
+    nc::NcVar v = file.addVar(name, nc::ncInt64, dim);
+    // A long index (a model's parameters) deflates to almost nothing; a short one is cheaper unchunked.
+    if (dim.getSize() >= 1024) v.setCompression(true, true, 1);
+    v.putAtt("long_name", name + " index (0-based)");
+    v.putAtt("units", "1");
+    std::vector<long long> index(dim.getSize());
+    for (std::size_t i = 0; i < index.size(); ++i) index[i] = static_cast<long long>(i);
+    if (!index.empty()) v.putVar({0}, {index.size()}, index.data());
+  }
+}
+
+}  // namespace
+
+void NetcdfWriter::write_array(const std::string& name, const std::vector<std::string>& dims,
+                               const std::vector<double>& values, const std::string& long_name,
+                               const std::string& units) {
+  std::vector<nc::NcDim> ds;
+  Index size = 1;
+  std::string shape;
+  for (const auto& d : dims) {
+    ds.push_back(impl_->dim(d));
+    size *= static_cast<Index>(ds.back().getSize());
+    shape += (shape.empty() ? "" : " x ") + d;
+  }
+  check_size(impl_->where() + ": variable " + name, shape, static_cast<Index>(values.size()), size);
+  bool missing = false;
+  for (double v : values) missing = missing || std::isnan(v);
   guarded(impl_->where(), [&] {
-    const auto absent = [&](const char* name) { return impl_->file->getAtt(name).isNull(); };
-    const std::string created = utc_now(), program = std::string("varflow ") + VARFLOW_VERSION_STRING;
-    if (absent("Conventions")) impl_->file->putAtt("Conventions", "CF-1.10");
-    if (absent("source")) impl_->file->putAtt("source", program);
-    if (absent("date_created")) impl_->file->putAtt("date_created", created);
-    if (absent("history")) impl_->file->putAtt("history", created + " written by " + program);
+    nc::NcVar v = impl_->add(name, nc::ncDouble, ds, long_name, units, missing);
+    if (!values.empty()) v.putVar(values.data());
+  });
+}
+
+void NetcdfWriter::commit() {
+  guarded(impl_->where(), [&] {
+    add_conventions_and_provenance(*impl_->file);
+    add_index_coordinates(*impl_->file);
   });
   guarded(impl_->where(), [&] { impl_->file->close(); });
   impl_->output.commit();
@@ -354,6 +414,19 @@ std::optional<double> NetcdfReader::variable_double_attribute(const std::string&
   double value = 0.0;
   guarded(impl_->where, [&] { it->second.getValues(&value); });
   return value;
+}
+
+std::vector<double> NetcdfReader::read_array(const std::string& name, std::vector<Index>* shape) const {
+  nc::NcVar v = impl_->var(name);
+  std::size_t n = 1;
+  if (shape != nullptr) shape->clear();
+  for (int d = 0; d < v.getDimCount(); ++d) {
+    n *= v.getDim(d).getSize();
+    if (shape != nullptr) shape->push_back(static_cast<Index>(v.getDim(d).getSize()));
+  }
+  std::vector<double> out(n);
+  if (n > 0) guarded(impl_->where, [&] { v.getVar(out.data()); });
+  return out;
 }
 
 std::string NetcdfReader::require_string(const std::string& name) const {

@@ -11,6 +11,8 @@
 #include "varflow/report/html.h"
 #include "varflow/core/error.h"
 #include "varflow/io/atomic_file.h"
+#include "varflow/io/provenance.h"
+#include "varflow/report/svg_plot.h"
 #include "varflow/report/validation_report.h"
 
 namespace varflow::report {
@@ -141,64 +143,16 @@ Json sbc_json(const SbcResult& s) {
               {"min_contraction", numbers(s.min_contraction)}};
 }
 
-// ---- SVG -------------------------------------------------------------------------------------------
+// ---- plots (svg_plot.h) ------------------------------------------------------------------------------
 
-std::string fmt(double v, int digits = 3) {
-  if (!std::isfinite(v)) return "n/a";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
-  return buf;
-}
+using svg::number_text;
+std::string fmt(double v, int digits = 3) { return number_text(v, digits); }
 
-// A plot area: data ranges mapped to a w x h pixel box with margins for labels.
-struct Frame {
-  double x0, x1, y0, y1;
-  int w = 260, h = 170;
-  int left = 44, right = 8, top = 20, bottom = 22;
-  double px(double x) const { return left + (x - x0) / (x1 - x0) * (w - left - right); }
-  double py(double y) const {
-    const double c = std::clamp(y, y0, y1);
-    return top + (y1 - c) / (y1 - y0) * (h - top - bottom);
-  }
-};
-
-std::string svg_open(const Frame& f, const std::string& title, const std::string& xlabel) {
-  std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << f.w << "\" height=\"" << f.h << "\" viewBox=\"0 0 "
-    << f.w << ' ' << f.h << "\" font-family=\"sans-serif\" font-size=\"10\">"
-    << "<rect x=\"0\" y=\"0\" width=\"" << f.w << "\" height=\"" << f.h << "\" fill=\"white\"/>"
-    << "<text x=\"" << f.left << "\" y=\"13\" font-size=\"11\" font-weight=\"bold\">" << escape_html(title)
-    << "</text>"
-    << "<rect x=\"" << f.left << "\" y=\"" << f.top << "\" width=\"" << f.w - f.left - f.right << "\" height=\""
-    << f.h - f.top - f.bottom << "\" fill=\"none\" stroke=\"#888\"/>"
-    // y range labels, x range labels
-    << "<text x=\"" << f.left - 3 << "\" y=\"" << f.top + 8 << "\" text-anchor=\"end\">" << fmt(f.y1) << "</text>"
-    << "<text x=\"" << f.left - 3 << "\" y=\"" << f.h - f.bottom << "\" text-anchor=\"end\">" << fmt(f.y0)
-    << "</text>"
-    << "<text x=\"" << f.left << "\" y=\"" << f.h - 8 << "\">" << fmt(f.x0) << "</text>"
-    << "<text x=\"" << f.w - f.right << "\" y=\"" << f.h - 8 << "\" text-anchor=\"end\">" << fmt(f.x1) << "</text>"
-    << "<text x=\"" << (f.left + f.w - f.right) / 2 << "\" y=\"" << f.h - 8 << "\" text-anchor=\"middle\">"
-    << escape_html(xlabel) << "</text>";
-  return s.str();
-}
-
-std::string polyline(const Frame& f, const std::vector<double>& x, const std::vector<double>& y,
-                     const std::string& style) {
-  std::ostringstream s;
-  s << "<polyline fill=\"none\" " << style << " points=\"";
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    if (!std::isfinite(y[i])) continue;
-    s << fmt(f.px(x[i]), 6) << ',' << fmt(f.py(y[i]), 6) << ' ';
-  }
-  s << "\"/>";
-  return s.str();
-}
-
-std::string hline(const Frame& f, double y, const std::string& style) {
-  std::ostringstream s;
-  s << "<line x1=\"" << f.left << "\" x2=\"" << f.w - f.right << "\" y1=\"" << fmt(f.py(y), 6) << "\" y2=\""
-    << fmt(f.py(y), 6) << "\" " << style << "/>";
-  return s.str();
+std::vector<double> column(const Matrix& m, Index j) { return {m.col(j).data(), m.col(j).data() + m.rows()}; }
+std::vector<double> range(Index n, double start = 0.0) {
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = start + static_cast<double>(i);
+  return v;
 }
 
 // Components to plot: all when few, else the `limit` with the smallest SBC p-values.
@@ -213,130 +167,190 @@ std::vector<Index> plotted_components(const SbcResult& s, Index limit) {
   return c;
 }
 
+// SBC rank histogram of component i: translucent bars (red outside the band), the band of one bin's
+// count under uniform ranks drawn above them, the expected count dashed.
 std::string rank_histogram_svg(const SbcResult& s, Index i) {
-  const double ymax = std::max<double>(static_cast<double>(s.histogram.row(i).maxCoeff()),
-                                       static_cast<double>(s.histogram_band_upper)) * 1.1 + 1.0;
-  Frame f{0.0, static_cast<double>(s.posterior_draws + 1), 0.0, ymax};
-  std::ostringstream o;
-  o << svg_open(f, format_message("x[", i, "]  p = ", fmt(s.p_values[i])), "rank");
-  // The band of one bin's count under uniform ranks.
-  o << "<rect x=\"" << f.px(f.x0) << "\" width=\"" << f.px(f.x1) - f.px(f.x0) << "\" y=\""
-    << f.py(static_cast<double>(s.histogram_band_upper)) << "\" height=\""
-    << f.py(static_cast<double>(s.histogram_band_lower)) - f.py(static_cast<double>(s.histogram_band_upper))
-    << "\" fill=\"#cfe3f7\"/>";
+  svg::Plot p(format_message("x[", i, "]: SBC p = ", fmt(s.p_values[i])), "rank of the truth among the draws",
+              "simulations per bin");
   const double width = static_cast<double>(s.posterior_draws + 1) / static_cast<double>(s.bins);
+  std::vector<double> l_in, r_in, c_in, l_out, r_out, c_out;
   for (Index b = 0; b < s.bins; ++b) {
-    const double c = static_cast<double>(s.histogram(i, b));
     const bool outside = s.histogram(i, b) < s.histogram_band_lower || s.histogram(i, b) > s.histogram_band_upper;
-    o << "<rect x=\"" << fmt(f.px(b * width) + 0.5, 6) << "\" width=\""
-      << fmt(f.px((b + 1) * width) - f.px(b * width) - 1.0, 6) << "\" y=\"" << fmt(f.py(c), 6) << "\" height=\""
-      << fmt(f.py(0.0) - f.py(c), 6) << "\" fill=\"" << (outside ? "#d9534f" : "#777") << "\"/>";
+    (outside ? l_out : l_in).push_back(static_cast<double>(b) * width);
+    (outside ? r_out : r_in).push_back(static_cast<double>(b + 1) * width);
+    (outside ? c_out : c_in).push_back(static_cast<double>(s.histogram(i, b)));
   }
-  o << hline(f, s.expected_per_bin, "stroke=\"#1f5fa8\" stroke-dasharray=\"3,2\"") << "</svg>";
-  return o.str();
+  p.bars("count", l_in, r_in, c_in, svg::kNeutral, 0.45);
+  if (!l_out.empty()) p.bars("outside band", l_out, r_out, c_out, svg::kFail, 0.55);
+  p.y_band(format_message(fmt(100.0 * s.options.histogram_band_level), "% band"),
+           static_cast<double>(s.histogram_band_lower), static_cast<double>(s.histogram_band_upper), svg::kOracle,
+           0.22);
+  p.y_line("expected", s.expected_per_bin, svg::kOracle);
+  if (!l_out.empty() && s.passed()) {
+    p.note(format_message("pointwise band: ~", fmt(100.0 * (1.0 - s.options.histogram_band_level)),
+                          "% of bins fall outside by chance"));
+  }
+  p.x_range(0.0, static_cast<double>(s.posterior_draws + 1)).integer_x();
+  return p.svg();
 }
 
 std::string ecdf_svg(const SbcResult& s, Index i) {
   const Vector lo = s.ecdf_band.lower_difference(), hi = s.ecdf_band.upper_difference();
-  const double m = std::max({hi.cwiseAbs().maxCoeff(), lo.cwiseAbs().maxCoeff(),
-                             s.ecdf_difference.row(i).cwiseAbs().maxCoeff()}) * 1.15;
-  Frame f{0.0, 1.0, -m, m};
-  std::ostringstream o;
-  o << svg_open(f, format_message("x[", i, "]  ", s.ecdf_violations[i], " points outside"), "fractional rank z");
-  std::ostringstream band;
-  band << "<polygon fill=\"#cfe3f7\" points=\"";
-  for (Index k = 0; k < s.ecdf_band.z.size(); ++k) band << fmt(f.px(s.ecdf_band.z[k]), 6) << ',' << fmt(f.py(hi[k]), 6) << ' ';
-  for (Index k = s.ecdf_band.z.size() - 1; k >= 0; --k)
-    band << fmt(f.px(s.ecdf_band.z[k]), 6) << ',' << fmt(f.py(lo[k]), 6) << ' ';
-  band << "\"/>";
-  o << band.str() << hline(f, 0.0, "stroke=\"#999\"");
-  std::vector<double> z(s.ecdf_band.z.data(), s.ecdf_band.z.data() + s.ecdf_band.z.size()), d;
+  const std::vector<double> z(s.ecdf_band.z.data(), s.ecdf_band.z.data() + s.ecdf_band.z.size());
+  std::vector<double> d;
   for (Index k = 0; k < s.ecdf_difference.cols(); ++k) d.push_back(s.ecdf_difference(i, k));
-  o << polyline(f, z, d, std::string("stroke=\"") + (s.ecdf_violations[i] > 0 ? "#d9534f" : "#222") +
-                             "\" stroke-width=\"1.5\"")
-    << "</svg>";
-  return o.str();
+  svg::Plot p(format_message("x[", i, "]: ", s.ecdf_violations[i], " points outside"), "fractional rank z",
+              "ECDF difference F(z) - z");
+  p.band(format_message(fmt(100.0 * (1.0 - s.ecdf_band.alpha), 4), "% simultaneous band"), z,
+         {lo.data(), lo.data() + lo.size()}, {hi.data(), hi.data() + hi.size()}, svg::kOracle, 0.22);
+  p.line("F(z) - z", z, d, s.ecdf_violations[i] > 0 ? svg::kFail : "#222");
+  p.x_range(0.0, 1.0);
+  return p.svg();
 }
 
-std::string means_svg(const EventComparison& e) {
-  const Index n = e.oracle_mean.size();
-  double lo = 0.0, hi = 0.0;
-  bool first = true;
-  for (Index i = 0; i < n; ++i) {
-    for (double v : {e.oracle_mean[i] - e.oracle_std[i], e.oracle_mean[i] + e.oracle_std[i],
-                     e.fast_mean[i] - e.fast_std[i], e.fast_mean[i] + e.fast_std[i]}) {
-      if (!std::isfinite(v)) continue;
-      lo = first ? v : std::min(lo, v);
-      hi = first ? v : std::max(hi, v);
-      first = false;
+// Contraction 1 - var_post / var_prior per component against its threshold.
+std::string contraction_svg(const SbcResult& s) {
+  svg::Plot p("contraction per component", "state component", "1 - posterior var / prior var (1)",
+              std::max(360, static_cast<int>(std::min<Index>(s.contraction.size(), 80) * 8 + 100)));
+  const std::vector<double> c(s.contraction.data(), s.contraction.data() + s.contraction.size());
+  std::vector<double> x_fail, c_fail, x_ok, c_ok;
+  for (Index i = 0; i < s.contraction.size(); ++i) {
+    const bool ok = i < s.min_contraction.size() && std::isfinite(c[static_cast<std::size_t>(i)]) &&
+                    c[static_cast<std::size_t>(i)] >= s.min_contraction[i];
+    (ok ? x_ok : x_fail).push_back(static_cast<double>(i));
+    (ok ? c_ok : c_fail).push_back(c[static_cast<std::size_t>(i)]);
+  }
+  p.points("contraction", x_ok, c_ok, svg::kFast, 3.0);
+  if (!x_fail.empty()) p.points("below threshold", x_fail, c_fail, svg::kFail, 3.0);
+  if (s.min_contraction.size() > 0) {
+    const std::vector<double> t(s.min_contraction.data(), s.min_contraction.data() + s.min_contraction.size());
+    p.line("threshold", range(s.min_contraction.size()), t, svg::kFail, true);
+  }
+  p.y_range(std::min(0.0, s.contraction.size() ? s.contraction.minCoeff() : 0.0), 1.0).integer_x();
+  return p.svg();
+}
+
+// Every event's standardised differences d = (mean_fast - mean_oracle) / sigma_oracle per component:
+// one point per event at each component, the worst event highlighted, the +-tolerance band.
+std::string standardized_difference_svg(const AgreementResult& a, const std::vector<EventComparison>& events,
+                                        Index worst) {
+  const Matrix& d = a.standardized_difference;  // components x events
+  svg::Plot p("standardised difference per component", "state component",
+              "d = (mean fast - mean oracle) / sigma oracle (1)",
+              std::max(420, static_cast<int>(std::min<Index>(d.rows(), 80) * 9 + 100)), 260);
+  const double t = a.options.tolerance_sigma;
+  p.y_band(format_message("|d| <= ", fmt(t)), -t, t, "#2e7d32", 0.15);
+  std::vector<double> x, y;
+  for (Index e = 0; e < d.cols(); ++e) {
+    if (e == worst) continue;
+    for (Index i = 0; i < d.rows(); ++i) {
+      x.push_back(static_cast<double>(i));
+      y.push_back(d(i, e));
     }
   }
-  if (hi <= lo) hi = lo + 1.0;
-  const double pad = 0.08 * (hi - lo);
-  Frame f{-0.5, static_cast<double>(n) - 0.5, lo - pad, hi + pad};
-  f.w = std::max<int>(360, static_cast<int>(std::min<Index>(n, 60) * 18 + 60));
-  f.h = 200;
-  std::ostringstream o;
-  o << svg_open(f, e.name + ": oracle (blue) and fast (orange), mean +-1 sigma", "component");
-  auto bar = [&](double x, double m, double sd, const char* colour) {
-    if (!std::isfinite(m) || !std::isfinite(sd)) return;
-    o << "<line x1=\"" << fmt(f.px(x), 6) << "\" x2=\"" << fmt(f.px(x), 6) << "\" y1=\"" << fmt(f.py(m - sd), 6)
-      << "\" y2=\"" << fmt(f.py(m + sd), 6) << "\" stroke=\"" << colour << "\" stroke-width=\"1.5\"/>"
-      << "<circle cx=\"" << fmt(f.px(x), 6) << "\" cy=\"" << fmt(f.py(m), 6) << "\" r=\"2.5\" fill=\"" << colour
-      << "\"/>";
-  };
-  const double off = 0.18;
-  for (Index i = 0; i < n; ++i) {
-    bar(static_cast<double>(i) - off, e.oracle_mean[i], e.oracle_std[i], "#1f5fa8");
-    bar(static_cast<double>(i) + off, e.fast_mean[i], e.fast_std[i], "#e07b00");
+  p.points(format_message("each event (", d.cols(), ")"), x, y, "#777", 1.8);
+  if (worst >= 0 && worst < d.cols()) {
+    p.points(format_message("worst: ", events[static_cast<std::size_t>(worst)].name), range(d.rows()),
+             column(d, worst), svg::kFail, 2.8);
   }
-  o << "</svg>";
-  return o.str();
+  p.y_line("", 0.0, "#999", false);
+  p.integer_x();
+  return p.svg();
+}
+
+// Spread ratio r = sigma_fast / sigma_oracle per component, every event, with the allowed band.
+std::string spread_ratio_svg(const AgreementResult& a) {
+  const Matrix& r = a.spread_ratio;
+  svg::Plot p("spread ratio per component", "state component", "sigma fast / sigma oracle (1)",
+              std::max(420, static_cast<int>(std::min<Index>(r.rows(), 80) * 9 + 100)), 260);
+  p.y_band(format_message("allowed [", fmt(a.options.min_spread_ratio), ", ", fmt(a.options.max_spread_ratio), "]"),
+           a.options.min_spread_ratio, a.options.max_spread_ratio, "#2e7d32", 0.15);
+  std::vector<double> x, y;
+  for (Index e = 0; e < r.cols(); ++e)
+    for (Index i = 0; i < r.rows(); ++i) {
+      x.push_back(static_cast<double>(i));
+      y.push_back(r(i, e));
+    }
+  p.points(format_message("each event (", r.cols(), ")"), x, y, svg::kFast, 1.8);
+  p.y_line("", 1.0, "#999", false);
+  p.integer_x();
+  return p.svg();
+}
+
+// One strip per event: the d of all its components at x = event, with the +-tolerance band.
+std::string event_strips_svg(const AgreementResult& a) {
+  const Matrix& d = a.standardized_difference;
+  svg::Plot p("every event: d of all components", "held-out event", "d (oracle sigmas)",
+              std::max(420, static_cast<int>(std::min<Index>(d.cols(), 100) * 16 + 100)), 240);
+  const double t = a.options.tolerance_sigma;
+  p.y_band(format_message("|d| <= ", fmt(t)), -t, t, "#2e7d32", 0.15);
+  std::vector<double> x_in, y_in, x_out, y_out;
+  Index non_finite = 0;
+  for (Index e = 0; e < d.cols(); ++e)
+    for (Index i = 0; i < d.rows(); ++i) {
+      if (!std::isfinite(d(i, e))) {
+        ++non_finite;
+        continue;
+      }
+      const bool out = std::abs(d(i, e)) > t;
+      (out ? x_out : x_in).push_back(static_cast<double>(e));
+      (out ? y_out : y_in).push_back(d(i, e));
+    }
+  p.points("component", x_in, y_in, "#555", 1.8);
+  if (!x_out.empty()) p.points("outside", x_out, y_out, svg::kFail, 2.2);
+  if (non_finite > 0) p.note(format_message(non_finite, " non-finite d (a failed fast posterior) not drawn"));
+  p.x_range(-0.7, static_cast<double>(d.cols()) - 0.3).integer_x();
+  return p.svg();
+}
+
+// One event in full: per component the oracle mean +-1 sigma (left) and the fast one (right).
+std::string event_svg(const EventComparison& e, double max_abs_d) {
+  const Index n = e.oracle_mean.size();
+  std::vector<double> xo, xf, om, olo, ohi, fm, flo, fhi;
+  for (Index i = 0; i < n; ++i) {
+    xo.push_back(static_cast<double>(i) - 0.18);
+    xf.push_back(static_cast<double>(i) + 0.18);
+    om.push_back(e.oracle_mean[i]);
+    olo.push_back(e.oracle_mean[i] - e.oracle_std[i]);
+    ohi.push_back(e.oracle_mean[i] + e.oracle_std[i]);
+    fm.push_back(e.fast_mean[i]);
+    flo.push_back(e.fast_mean[i] - e.fast_std[i]);
+    fhi.push_back(e.fast_mean[i] + e.fast_std[i]);
+  }
+  svg::Plot p(format_message(e.name, ": max |d| = ", fmt(max_abs_d)), "state component",
+              "posterior mean +-1 sigma (1)", std::max(360, static_cast<int>(std::min<Index>(n, 60) * 14 + 100)));
+  p.error_bars("oracle", xo, om, olo, ohi, svg::kOracle);
+  p.error_bars("fast", xf, fm, flo, fhi, svg::kFast);
+  p.x_range(-0.6, static_cast<double>(n) - 0.4).integer_x();
+  return p.svg();
 }
 
 std::string probes_svg(const JacobianProbeResult& j) {
-  double ymax = 2.0 * j.probe_tolerance;
-  for (double e : j.probe_errors)
-    if (std::isfinite(e)) ymax = std::max(ymax, e * 1.1);
-  Frame f{0.0, static_cast<double>(j.probe_errors.size()) + 1.0, 0.0, ymax};
-  std::ostringstream o;
-  o << svg_open(f, format_message(j.name, ": probe errors, rho = ", fmt(j.relative_operator_norm_difference)),
-                "probe");
-  o << hline(f, j.probe_tolerance, "stroke=\"#d9534f\" stroke-dasharray=\"4,2\"");
+  std::vector<double> x_ok, e_ok, x_bad, e_bad;
+  double top = 2.0 * j.probe_tolerance;
   for (std::size_t k = 0; k < j.probe_errors.size(); ++k) {
     const double e = j.probe_errors[k];
-    o << "<circle cx=\"" << fmt(f.px(static_cast<double>(k + 1)), 6) << "\" cy=\""
-      << fmt(f.py(std::isfinite(e) ? e : ymax), 6) << "\" r=\"3\" fill=\""
-      << (std::isfinite(e) && e < j.probe_tolerance ? "#222" : "#d9534f") << "\"/>";
+    const bool ok = std::isfinite(e) && e < j.probe_tolerance;
+    if (std::isfinite(e)) top = std::max(top, 1.1 * e);
+    (ok ? x_ok : x_bad).push_back(static_cast<double>(k + 1));
+    (ok ? e_ok : e_bad).push_back(std::isfinite(e) ? e : 1e300);  // a non-finite error drawn at the top
   }
-  o << "</svg>";
-  return o.str();
+  svg::Plot p(format_message(j.name, ": rho = ", fmt(j.relative_operator_norm_difference)), "probe",
+              "relative error of J v (1)");
+  p.y_line(format_message("tolerance ", fmt(j.probe_tolerance)), j.probe_tolerance, svg::kFail);
+  p.points("within", x_ok, e_ok, "#222", 3.0);
+  if (!x_bad.empty()) p.points("above tolerance", x_bad, e_bad, svg::kFail, 3.0);
+  p.y_range(0.0, top).x_range(0.0, static_cast<double>(j.probe_errors.size()) + 1.0).integer_x();
+  return p.svg();
 }
 
 std::string loss_svg(const nn::TrainingSummary& t) {
-  std::vector<double> x, tr, va;
-  double lo = 0.0, hi = 0.0;
-  bool first = true;
-  for (std::size_t e = 0; e < t.train_loss.size(); ++e) {
-    x.push_back(static_cast<double>(e + 1));
-    tr.push_back(t.train_loss[e]);
-    va.push_back(e < t.validation_loss.size() ? t.validation_loss[e] : std::nan(""));
-    for (double v : {tr.back(), va.back()}) {
-      if (!std::isfinite(v)) continue;
-      lo = first ? v : std::min(lo, v);
-      hi = first ? v : std::max(hi, v);
-      first = false;
-    }
-  }
-  if (hi <= lo) hi = lo + 1.0;
-  Frame f{1.0, std::max(2.0, static_cast<double>(x.size())), lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)};
-  f.w = 520;
-  f.h = 240;
-  std::ostringstream o;
-  o << svg_open(f, "training (black) and validation (orange) loss", "epoch")
-    << polyline(f, x, tr, "stroke=\"#222\" stroke-width=\"1.5\"")
-    << polyline(f, x, va, "stroke=\"#e07b00\" stroke-width=\"1.5\"") << "</svg>";
-  return o.str();
+  const std::vector<double> epochs = range(static_cast<Index>(t.train_loss.size()), 1.0);
+  svg::Plot p("loss per epoch", "epoch", "loss (normalised units)", 560, 260);
+  p.line("training", epochs, t.train_loss, "#222");
+  p.line("validation", range(static_cast<Index>(t.validation_loss.size()), 1.0), t.validation_loss, svg::kFast);
+  p.integer_x();
+  return p.svg();
 }
 
 std::string verdict(bool passed) {
@@ -369,6 +383,11 @@ std::string report_json(const ValidationReport& r) {
       {"head", r.head},
       {"oracle", r.oracle_description},
       {"seed", r.seed},
+      // The run's provenance (io/provenance.h), as in the netCDF files.
+      {"date_created", utc_timestamp()},
+      {"command_line", run_provenance().command_line},
+      {"config", run_provenance().config},
+      {"config_hash", provenance_config_hash(run_provenance().config)},
       {"seconds", number(r.seconds)},
       {"state_size", r.shape.state_size},
       {"obs_size", r.shape.obs_size},
@@ -405,7 +424,7 @@ std::string report_html(const ValidationReport& r) {
     << "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
     << ".pass{color:#fff;background:#2e7d32;padding:1px 6px;border-radius:3px;font-weight:bold}"
     << ".fail{color:#fff;background:#c62828;padding:1px 6px;border-radius:3px;font-weight:bold}"
-    << ".grid{display:flex;flex-wrap:wrap;gap:6px}p.caption{font-size:12px;color:#555;max-width:1000px}"
+    << ".grid{display:flex;flex-wrap:wrap;gap:6px}h3{font-size:14px}p.caption{font-size:12px;color:#555;max-width:1000px}"
     << "pre{font-size:11px;background:#f6f6f6;padding:8px;overflow-x:auto}</style></head><body>\n";
   h << "<h1>varflow validation report " << verdict(r.passed()) << "</h1>\n<table>"
     << "<tr><th>model</th><td>" << escape_html(r.model_path) << "</td></tr>"
@@ -414,7 +433,9 @@ std::string report_html(const ValidationReport& r) {
     << "<tr><th>oracle</th><td>" << escape_html(r.oracle_description) << "</td></tr>"
     << "<tr><th>seed</th><td>" << r.seed << "</td></tr>"
     << "<tr><th>varflow</th><td>" << escape_html(r.version) << "</td></tr>"
-    << "<tr><th>run time</th><td>" << fmt(r.seconds) << " s</td></tr></table>\n";
+    << "<tr><th>run time</th><td>" << fmt(r.seconds) << " s</td></tr></table>\n"
+    << "<p class=\"caption\">Each plot names its axes with their units (the state is dimensionless: units 1); "
+       "the legend above each frame says what every mark is.</p>\n";
 
   h << "<h2>Gates</h2><table><tr><th>gate</th><th>result</th><th>key figures</th></tr>";
   h << "<tr><td>posterior agreement</td><td>" << verdict(d.agreement.passed()) << "</td><td>max |d| = "
@@ -451,7 +472,10 @@ std::string report_html(const ValidationReport& r) {
     << " fast-posterior draws over " << s.simulations << " simulations, in " << s.bins
     << " bins. Shaded: the pointwise " << fmt(100.0 * s.options.histogram_band_level)
     << "% binomial band of one bin's count under uniform ranks; dashed: the expected count " << fmt(s.expected_per_bin)
-    << ". Red bars lie outside the band. A hump means over-dispersion, a U shape under-dispersion, a slope bias."
+    << ". Red bars lie outside the band; being pointwise, the band leaves about "
+    << fmt(100.0 * (1.0 - s.options.histogram_band_level))
+    << "% of bins outside by chance, so the verdict is the chi-square test and the ECDF band, not single bars. "
+       "A hump means over-dispersion, a U shape under-dispersion, a slope bias."
     << (subset ? format_message(" Shown: the ", comps.size(), " of ", s.dimension,
                                 " components with the smallest p-values.")
                : std::string())
@@ -462,18 +486,41 @@ std::string report_html(const ValidationReport& r) {
     << "% band (Sailynoja, Burkner &amp; Vehtari 2022; level corrected for " << s.dimension
     << " components). The curve must stay inside the shaded band.</p><div class=\"grid\">";
   for (Index i : comps) h << ecdf_svg(s, i);
-  h << "</div><p class=\"caption\">Contraction 1 - posterior variance / prior variance per component: ";
-  for (Index i = 0; i < s.contraction.size(); ++i) h << (i ? ", " : "") << fmt(s.contraction[i], 2);
-  h << " (threshold " << fmt(s.min_contraction.size() ? s.min_contraction.minCoeff() : NAN) << ").</p>\n";
+  h << "</div>\n<h3>Contraction</h3><p class=\"caption\">1 - posterior variance / prior variance of every "
+    << "component against its threshold (the sharpness check): near 0 the observation teaches nothing, near 1 it "
+    << "pins the component down.</p>" << contraction_svg(s) << "\n";
 
-  h << "<h2>Fast against oracle</h2><p class=\"caption\">Posterior means with +-1 marginal standard deviation "
-    << "at held-out events: oracle in blue (left), fast in orange (right). The agreement gate requires every "
-    << "fast mean within " << fmt(d.agreement.options.tolerance_sigma)
-    << " oracle sigma and every spread ratio inside its band.</p><div class=\"grid\">";
-  for (std::size_t e = 0; e < std::min<std::size_t>(3, r.events.size()); ++e) h << means_svg(r.events[e]);
+  // Posterior agreement: every event and component, then the worst events in full.
+  const AgreementResult& a = d.agreement;
+  std::vector<std::pair<double, Index>> by_worst;  // (max |d| of the event, event)
+  for (Index e = 0; e < a.standardized_difference.cols(); ++e) {
+    double m = 0.0;
+    for (Index i = 0; i < a.standardized_difference.rows(); ++i) {
+      const double v = std::abs(a.standardized_difference(i, e));
+      m = std::isfinite(v) ? std::max(m, v) : INFINITY;
+    }
+    by_worst.emplace_back(m, e);
+  }
+  std::stable_sort(by_worst.begin(), by_worst.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  const Index worst = by_worst.empty() ? -1 : by_worst.front().second;
+  h << "<h2>Fast against oracle</h2><p class=\"caption\">The posterior agreement gate compares, at "
+    << a.events << " held-out events, the fast posterior's mean and marginal spread with the oracle's, "
+    << "per component: the standardised difference d = (mean fast - mean oracle) / sigma oracle must lie within "
+    << "+-" << fmt(a.options.tolerance_sigma) << " and the spread ratio sigma fast / sigma oracle inside ["
+    << fmt(a.options.min_spread_ratio) << ", " << fmt(a.options.max_spread_ratio)
+    << "]. Each point is one component of one event.</p><div class=\"grid\">"
+    << standardized_difference_svg(a, r.events, worst) << spread_ratio_svg(a) << "</div>\n"
+    << "<h3>Every event</h3><p class=\"caption\">One strip per event: the d of all its components.</p>"
+    << event_strips_svg(a) << "\n<h3>The worst events in full</h3><p class=\"caption\">Posterior means with +-1 "
+    << "marginal standard deviation, oracle (blue, left) and fast (orange, right), for the events with the largest "
+    << "max |d|.</p><div class=\"grid\">";
+  for (std::size_t k = 0; k < std::min<std::size_t>(3, by_worst.size()); ++k) {
+    const auto e = static_cast<std::size_t>(by_worst[k].second);
+    if (e < r.events.size()) h << event_svg(r.events[e], by_worst[k].first);
+  }
   h << "</div>\n<h2>Jacobian probes</h2><p class=\"caption\">Relative error ||J_fast v - J_oracle v|| / "
-    << "||J_oracle v|| of the sensitivity of the posterior mean to the observations for random unit probes v; "
-    << "dashed red: the tolerance. rho is the relative operator-norm difference.</p><div class=\"grid\">";
+    << "||J_oracle v|| of the sensitivity of the posterior mean to the observations for random unit probes v, "
+    << "against the tolerance (dashed). rho is the relative operator-norm difference.</p><div class=\"grid\">";
   for (const auto& j : d.adjoint_calibration.jacobians) h << probes_svg(j);
   h << "</div>\n<h2>Training</h2>";
   if (r.training_stored) {

@@ -111,12 +111,12 @@ void AmortizedPosterior::save(const std::filesystem::path& file) const {
   f.add_dimension("block_name_length", name_len);
   f.add_unlimited_dimension("epoch");  // zero epochs is allowed
 
-  f.write("x_mean", "state", im.norm.x_mean, "mean of the state over the training split (z-scoring)", "model units");
-  f.write("x_std", "state", im.norm.x_std, "standard deviation of the state over the training split", "model units");
+  f.write("x_mean", "state", im.norm.x_mean, "mean of the state over the training split (z-scoring)", "1");
+  f.write("x_std", "state", im.norm.x_std, "standard deviation of the state over the training split", "1");
   f.write("y_mean", "obs", im.norm.y_mean, "mean of the observations over the training split (missing values ignored)",
-          "observation units");
+          "1");
   f.write("y_std", "obs", im.norm.y_std, "standard deviation of the observations over the training split",
-          "observation units");
+          "1");
   f.write("weights", "parameter", ps.values(), "all network parameters, blocks laid out as in block_*", "1");
   f.write_text("block_name", "block", "block_name_length", names, "name of each parameter block", "1");
   f.write_int("block_offset", "block", offsets, "offset of the block in weights", "1");
@@ -245,8 +245,16 @@ Vector read_observation_file(const std::filesystem::path& file) {
   const std::string where = "observation file " + path_text(file);
   if (!std::filesystem::is_regular_file(file)) throw InvalidArgument(format_message(where, ": no such file"));
   const NetcdfReader f(file, where);
-  Vector y = f.read_vector("observation");
-  if (const auto fill = f.variable_double_attribute("observation", "_FillValue")) {
+  // `observations` (the name `varflow simulate` writes, any rank: read in C order, so a simulate file's
+  // (obs_time, obs) values come time after time) or `observation` (1-D, older observation files).
+  const char* name = f.has_variable("observations") ? "observations" : "observation";
+  if (!f.has_variable(name)) {
+    throw InvalidArgument(format_message(where, ": no variable 'observations' (or 'observation') holding the "
+                                                "observation vector"));
+  }
+  const std::vector<double> values = f.read_array(name);
+  Vector y = Eigen::Map<const Vector>(values.data(), static_cast<Index>(values.size()));
+  if (const auto fill = f.variable_double_attribute(name, "_FillValue")) {
     for (Index i = 0; i < y.size(); ++i) {
       if (y[i] == *fill) y[i] = std::nan("");
     }
@@ -257,9 +265,10 @@ Vector read_observation_file(const std::filesystem::path& file) {
 void write_observation_file(const std::filesystem::path& file, const Vector& y) {
   NetcdfWriter f(file);
   f.attribute("varflow_file_type", std::string("varflow_observation"));
+  f.attribute("title", std::string("an observation vector for varflow sample --obs-file"));
   f.attribute("format_version", 1);
   f.add_dimension("obs", y.size());
-  f.write("observation", "obs", y, "observation vector (NaN = missing)", "observation units");
+  f.write("observations", "obs", y, "observation vector (NaN = missing)", "1");
   f.commit();
 }
 
@@ -281,9 +290,9 @@ void write_samples_file(const std::filesystem::path& file, const Matrix& draws, 
   f.add_dimension("obs", observation.size());
   // samples(sample, state) is row-major in netCDF: one draw per row = one column of `draws`
   // (column-major), so the memory layouts agree.
-  f.write("samples", "sample", "state", draws, "posterior draws, one per row", "model units");
-  f.write("observation", "obs", observation, "the observation conditioned on (NaN = missing)", "observation units");
-  f.write("mean", "state", mean, "the model's posterior mean at the observation", "model units");
+  f.write("samples", "sample", "state", draws, "posterior draws, one per row", "1");
+  f.write("observation", "obs", observation, "the observation conditioned on (NaN = missing)", "1");
+  f.write("mean", "state", mean, "the model's posterior mean at the observation", "1");
   f.commit();
 }
 

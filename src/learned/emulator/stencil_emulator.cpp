@@ -135,6 +135,7 @@ void StencilEmulator::save(const std::filesystem::path& file) const {
   NetcdfWriter w(file);
   w.attribute("varflow_file_type", std::string(kFileType));
   w.attribute("format_version", kFormatVersion);
+  w.attribute("title", std::string("varflow stencil emulator (a learned model step)"));
   w.attribute("grid", static_cast<long long>(config_.grid));
   w.attribute("radius", static_cast<long long>(config_.radius));
   w.attribute("hidden", static_cast<long long>(config_.hidden));
