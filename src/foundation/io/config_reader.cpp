@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "varflow/core/error.h"
+#include "varflow/core/limits.h"
 
 namespace varflow::io {
 
@@ -98,6 +99,15 @@ long long ConfigReader::integer(const std::string& key, long long default_value)
   if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) {
     throw InvalidArgument(format_message("config: ", name(key), " = '", scalar_text(n), "' is not an integer"));
   }
+  return v;
+}
+
+long long ConfigReader::count(const std::string& key, long long default_value, long long minimum, long long maximum) {
+  const long long v = integer(key, default_value);
+  if (v < minimum) {
+    throw InvalidArgument(format_message("config: ", name(key), " = ", v, " must be at least ", minimum));
+  }
+  limits::check_at_most("config", name(key), v, maximum);
   return v;
 }
 
