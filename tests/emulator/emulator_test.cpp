@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "varflow/core/error.h"
+#include "varflow/io/netcdf_guard.h"
 #include "varflow/validation/analysis_comparison.h"
 #include "varflow/validation/emulator_gate.h"
 #include "varflow/emulator/product_layer.h"
@@ -166,8 +167,9 @@ TEST(StencilEmulator, SaveLoadRoundTripIsExactAndChecksummed) {
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     in.close();
     ASSERT_GT(bytes.size(), 100u);
-    // Flip a byte inside the last (weights) data block.
-    bytes[bytes.size() - 20] = static_cast<char>(bytes[bytes.size() - 20] ^ 0x5a);
+    // Flip a byte inside the last (weights) data block, before the 64-byte checksum trailer.
+    const std::size_t at = bytes.size() - kChecksumTrailerBytes - 20;
+    bytes[at] = static_cast<char>(bytes[at] ^ 0x5a);
     std::ofstream out(dir / "corrupt.nc", std::ios::binary);
     out << bytes;
   }
