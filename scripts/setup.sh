@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   libyaml-cpp-dev libcli11-dev libfftw3-dev nlohmann-json3-dev libboost-math-dev
   python3-numpy  # the numpy peer of bench/varflow_dapper_bench (bench/dapper_numpy_peer.py)
+  clang libclang-rt-dev  # the libFuzzer targets in fuzz/ (the `fuzz` preset, design/reliability.md)
 )
 
 missing=()
