@@ -43,6 +43,32 @@ TEST(ConfigReader, ErrorsNameTheKeyAndValue) {
 }
 
 // Printed defaults are nested YAML that reads back as the same dotted entries, in the same order.
+// Found by fuzz/config_fuzzer: a mapping or list as a key, and aliases that expand to a huge
+// document, are refused as bad input (they used to escape as a yaml-cpp exception, or take
+// exponential time).
+TEST(ConfigReader, RefusesKeysThatAreNotNamesAndDocumentsThatAliasesBlowUp) {
+  EXPECT_EQ(message_of([] { ConfigReader::parse("model:\n  ? [a, b]\n  : 1\n", "t"); }),
+            "config t: a key in 'model' at line 2 is not a name");
+  std::string laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 8; ++i) {
+    const std::string name = std::to_string(i), previous = std::to_string(i - 1);
+    laughs += "a";
+    laughs += name;
+    laughs += ": &a";
+    laughs += name;
+    laughs += " [";
+    for (int k = 0; k < 10; ++k) {
+      laughs += k ? ", *a" : "*a";
+      laughs += previous;
+    }
+    laughs += "]\n";
+  }
+  EXPECT_EQ(message_of([&] { ConfigReader::parse(laughs, "t"); }),
+            "config t: the document holds more than 1000000 values (with its aliases expanded)");
+  auto root = ConfigReader::parse("cycles: 10000000000\n", "t");
+  EXPECT_EQ(message_of([&] { root.count("cycles", 1, 1); }), "config: cycles = 10000000000 is above the limit 1000000000");
+}
+
 TEST(NestedYaml, ReadsBackAsTheSameEntries) {
   const std::vector<std::pair<std::string, std::string>> entries = {
       {"head", "flow"},         {"encoder.type", "conv"}, {"encoder.width", "128"}, {"a.b.c", "1"},

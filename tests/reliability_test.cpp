@@ -1,6 +1,7 @@
 // Reliability of outputs across processes and kills: the run lock (a second process is refused
 // naming the holder; a dead holder's lock is taken over), files committed together (a kill -9 at a
-// random point leaves both old or both new), and temporaries of dead processes cleaned up.
+// random point leaves both old or both new), temporaries of dead processes cleaned up, and the
+// checks that keep damaged netCDF files away from the netCDF library (io/netcdf_guard.h).
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -16,7 +17,10 @@
 #include <thread>
 
 #include "varflow/core/error.h"
+#include "varflow/core/limits.h"
 #include "varflow/io/atomic_file.h"
+#include "varflow/io/netcdf_file.h"
+#include "varflow/io/netcdf_guard.h"
 #include "varflow/io/run_lock.h"
 
 namespace varflow {
@@ -179,6 +183,92 @@ TEST_F(ReliabilityTest, PairsCommittedTogetherSurviveRandomKills) {
     }
   }
   EXPECT_GT(generations_seen, 0);
+}
+
+// ---- damaged and hostile netCDF files (io/netcdf_guard.h) ------------------------------------------
+
+void write_small_netcdf(const fs::path& file) {
+  NetcdfWriter w(file);
+  w.add_dimension("x", 5);
+  w.write("v", "x", Vector::LinSpaced(5, 1.0, 5.0), "values");
+  w.attribute("varflow_file_type", std::string("test"));
+  w.commit();
+}
+
+void write_bytes(const fs::path& file, const std::string& bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+TEST_F(ReliabilityTest, WrittenNetcdfFilesAreSealedAndADamagedOneIsRefusedBeforeTheLibrarySeesIt) {
+  const fs::path file = dir / "sealed.nc";
+  write_small_netcdf(file);
+  const std::string bytes = slurp(file);
+  ASSERT_GT(bytes.size(), kChecksumTrailerBytes);
+  EXPECT_EQ(bytes.substr(bytes.size() - kChecksumTrailerBytes, 21), "varflow-sum1 fnv1a64=");
+  EXPECT_EQ(verify_checksum_trailer(file, "sealed.nc"), ChecksumSeal::kIntact);
+  EXPECT_EQ(NetcdfReader(file).read_vector("v", 5)[4], 5.0);
+
+  // One byte changed anywhere in the content: refused, naming the file.
+  std::string damaged = bytes;
+  damaged[damaged.size() / 3] = static_cast<char>(damaged[damaged.size() / 3] ^ 0x10);
+  write_bytes(dir / "damaged.nc", damaged);
+  try {
+    NetcdfReader r(dir / "damaged.nc", "obs file damaged.nc");
+    FAIL() << "read a damaged file";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("obs file damaged.nc: the file is damaged"), std::string::npos) << e.what();
+  }
+  // Content cut short in front of an intact trailer: refused by the recorded size.
+  write_bytes(dir / "short.nc", bytes.substr(0, 100) + bytes.substr(bytes.size() - kChecksumTrailerBytes));
+  EXPECT_THROW(verify_checksum_trailer(dir / "short.nc", "short.nc"), InvalidArgument);
+  // Without the trailer a file is unsealed, and read after the probe.
+  write_bytes(dir / "unsealed.nc", bytes.substr(0, bytes.size() - kChecksumTrailerBytes));
+  EXPECT_EQ(verify_checksum_trailer(dir / "unsealed.nc", "unsealed.nc"), ChecksumSeal::kAbsent);
+  EXPECT_EQ(NetcdfReader(dir / "unsealed.nc").read_vector("v", 5)[0], 1.0);
+  // Not netCDF at all: the probe passes (the library reports an error, no crash), the open fails.
+  write_bytes(dir / "text.nc", "model:\n  n: 40\n");
+  try {
+    NetcdfReader r(dir / "text.nc");
+    FAIL() << "read a text file as netCDF";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("is not a readable netCDF file"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ReliabilityTest, AProbeThatRunsOutOfTimeIsKilledAndTheFileRefused) {
+  const fs::path file = dir / "unsealed.nc";
+  write_small_netcdf(file);
+  const std::string bytes = slurp(file);
+  write_bytes(file, bytes.substr(0, bytes.size() - kChecksumTrailerBytes));
+  ::setenv("VARFLOW_UNTRUSTED_READ_TIMEOUT", "1e-9", 1);
+  EXPECT_EQ(untrusted_read_timeout_seconds(file), 1e-9);
+  try {
+    probe_netcdf_in_child(file, "model file unsealed.nc");
+    ADD_FAILURE() << "a probe past its time limit passed";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("model file unsealed.nc: the netCDF library did not finish reading the file"),
+              std::string::npos)
+        << e.what();
+  }
+  ::unsetenv("VARFLOW_UNTRUSTED_READ_TIMEOUT");
+  EXPECT_GE(untrusted_read_timeout_seconds(file), 30.0);
+  EXPECT_NO_THROW(probe_netcdf_in_child(file, "model file unsealed.nc"));
+}
+
+TEST(LimitsTest, SizesAboveTheirLimitsAndPlansAboveTheMemoryAreRefusedNamingThem) {
+  try {
+    limits::check_at_most("config", "model.n", 1'000'000'000'000LL, limits::kMaxStateSize, "one state would take 8 TB");
+    FAIL() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_STREQ(e.what(), "config: model.n = 1000000000000 is above the limit 100000000 (one state would take 8 TB)");
+  }
+  EXPECT_NO_THROW(limits::check_at_most("config", "model.n", limits::kMaxStateSize, limits::kMaxStateSize));
+  EXPECT_GE(limits::memory_limit_bytes(), 1024.0 * 1024.0 * 1024.0);
+  EXPECT_NO_THROW(limits::check_memory("run", "the states", 1e6));
+  EXPECT_THROW(limits::check_memory("run", "the states", 1e30), InvalidArgument);
+  EXPECT_EQ(limits::bytes_text(8e12), "8 TB");
+  EXPECT_EQ(limits::bytes_text(640.0), "640 bytes");
 }
 
 }  // namespace

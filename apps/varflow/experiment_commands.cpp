@@ -196,9 +196,10 @@ int run_assimilate(const ExperimentOptions& o) {
 
 void add_experiment_commands(CLI::App& app, CommandList& commands) {
   auto* config = app.add_subcommand("config", "Print the built-in experiment config as YAML, ready to edit");
+  // The flag's storage lives as long as the runner (CLI11 writes it after this function returns).
   auto print_default = std::make_shared<bool>(false);
   config->add_flag("--print-default", *print_default, "Print the default config")->required();
-  commands.push_back({config, [] {
+  commands.push_back({config, [print_default] {
                         std::cout << default_experiment_yaml();
                         return 0;
                       }});

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <new>
 
 #include "command.h"
 #include "varflow/core/error.h"
@@ -34,6 +35,13 @@ int main(int argc, char** argv) {
     } catch (const varflow::InvalidArgument& e) {
       std::cerr << "varflow " << command.subcommand->get_name() << ": error: " << e.what() << "\n";
       return 2;
+    } catch (const std::bad_alloc&) {
+      // Sizes are checked against the memory before the large allocations (design/reliability.md,
+      // "Bounds"); this is the rest: the machine ran out of memory at run time.
+      std::cerr << "varflow " << command.subcommand->get_name()
+                << ": failed: out of memory (an allocation failed; the run holds more than this machine has "
+                   "free: reduce the sizes, e.g. model.n, cycling.cycles, pairs)\n";
+      return 1;
     } catch (const std::exception& e) {
       std::cerr << "varflow " << command.subcommand->get_name() << ": failed: " << e.what() << "\n";
       return 1;

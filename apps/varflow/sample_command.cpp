@@ -10,6 +10,7 @@
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/amortized/files.h"
 #include "varflow/core/error.h"
+#include "varflow/core/limits.h"
 #include "varflow/io/atomic_file.h"
 #include "varflow/io/provenance.h"
 #include "varflow/version.h"
@@ -78,6 +79,9 @@ int run_sample(const SampleOptions& o) {
   std::printf("varflow %s sample: model %s (%s, head %s), %lld draws, seed %llu\n", VARFLOW_VERSION_STRING,
               o.model.c_str(), q.problem().c_str(), to_string(q.config().head).c_str(), static_cast<long long>(o.n),
               static_cast<unsigned long long>(o.seed));
+  // The draws, their sample statistics and the copy written: about three matrices of n x d.
+  varflow::limits::check_memory("sample", varflow::format_message("--n ", o.n, " draws of ", q.shape().state_size, " values"),
+                                3.0 * 8.0 * static_cast<double>(o.n) * static_cast<double>(q.shape().state_size));
   varflow::Rng rng(o.seed);
   const auto t0 = std::chrono::steady_clock::now();
   const varflow::Matrix draws = q.sample(y, o.n, rng);

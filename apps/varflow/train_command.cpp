@@ -11,6 +11,7 @@
 #include "command.h"
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/core/error.h"
+#include "varflow/core/limits.h"
 #include "varflow/io/atomic_file.h"
 #include "varflow/io/options.h"
 #include "varflow/io/run_lock.h"
@@ -21,6 +22,22 @@
 namespace varflow::cli {
 
 namespace {
+
+// Refuses (InvalidArgument) a setup whose pairs and network would not fit in memory, before any
+// allocation: the pairs (state and observation, with their splits and normalised copies) and the
+// dense weights with their AdamW moments and gradients.
+void check_training_memory(const amortized::AmortizedSetup& setup, const amortized::ProblemShape& shape) {
+  const double values = static_cast<double>(shape.state_size + shape.obs_size);
+  const double pairs = 3.0 * 8.0 * values * static_cast<double>(setup.pairs);
+  const double width = static_cast<double>(setup.network.encoder.width);
+  const double context = static_cast<double>(setup.network.encoder.context);
+  const double dense = values * width + width * width * static_cast<double>(setup.network.encoder.depth) +
+                       width * context + context * static_cast<double>(shape.state_size);
+  varflow::limits::check_memory(
+      "train", varflow::format_message(setup.pairs, " pairs of ", shape.state_size, " + ", shape.obs_size,
+                                       " values and a network of width ", setup.network.encoder.width),
+      pairs + 4.0 * 8.0 * dense);
+}
 
 struct TrainOptions {
   std::string problem;
@@ -77,6 +94,7 @@ int run_train(const TrainOptions& o) {
                           o.seed);
   varflow::Rng rng(o.seed);
   const auto problem = find_problem(o.problem, "--problem").make(setup);
+  check_training_memory(setup, problem->shape());
   AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
   q.set_problem_definition(problem->definition());  // so that `varflow validate` needs no config
   const auto& t = setup.training;

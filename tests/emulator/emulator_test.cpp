@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "varflow/core/error.h"
+#include "varflow/io/netcdf_guard.h"
 #include "varflow/validation/analysis_comparison.h"
 #include "varflow/validation/emulator_gate.h"
 #include "varflow/emulator/product_layer.h"

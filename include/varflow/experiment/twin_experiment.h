@@ -102,8 +102,11 @@ struct TwinExperimentConfig {
   Index total_steps() const { return (cycles - 1) * shift() + window_steps; }
 
   // Throws InvalidArgument naming the first bad field, its value and the rule (e.g. burn_in >= cycles,
-  // an observed variable outside [0, n), 3D-Var with window_steps != 0).
+  // an observed variable outside [0, n), 3D-Var with window_steps != 0), then check_memory_plan().
   void validate() const;
+  // Throws InvalidArgument when what the run would hold at once (truth trajectory, observations,
+  // cycle records, dense n x n matrices) is above the memory of this machine (limits::check_memory).
+  void check_memory_plan() const;
 };
 
 // The built-in default: Lorenz-96 (n = 40, F = 8, dt = 0.05), every variable observed every 4 steps with

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "varflow/core/limits.h"
+
 namespace varflow::io {
 
 class ConfigReader {
@@ -24,6 +26,10 @@ class ConfigReader {
   bool is_list(const std::string& key) const;
   double real(const std::string& key, double default_value);
   long long integer(const std::string& key, long long default_value);
+  // An integer that sizes or counts something, in [minimum, maximum]: "config: cycling.cycles = -3
+  // must be at least 1", "config: cycling.cycles = 10000000000 is above the limit 1000000000".
+  long long count(const std::string& key, long long default_value, long long minimum,
+                  long long maximum = limits::kMaxCount);
   bool boolean(const std::string& key, bool default_value);
   std::string text(const std::string& key, const std::string& default_value);
   // A string that must be one of `allowed`.

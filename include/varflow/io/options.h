@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "varflow/core/limits.h"
 #include "varflow/io/config_reader.h"
 
 namespace varflow::io {
@@ -21,10 +22,17 @@ struct NumericOption {
   double default_value = 0.0;
   Rule rule = Rule::kFinite;
   double minimum = 0.0;  // for kAtLeast
+  // Integers only: the largest value accepted, checked before anything is allocated
+  // (varflow/core/limits.h); `is_state_size`: the value is a number of state variables, and the
+  // error says how much memory one state would take.
+  long long maximum = limits::kMaxCount;
+  bool is_state_size = false;
   std::string help;      // one line: meaning and unit
 
   static NumericOption real(std::string key, double default_value, Rule rule, std::string help);
   static NumericOption integer(std::string key, long long default_value, long long minimum, std::string help);
+  // An integer that sizes a state (at most limits::kMaxStateSize).
+  static NumericOption state_size(std::string key, long long default_value, long long minimum, std::string help);
 };
 
 // Values by key (every option of a table present once it has been read or defaulted).

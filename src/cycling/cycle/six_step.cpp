@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <limits>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
+#include "varflow/core/limits.h"
 #include "varflow/core/random.h"
 #include "varflow/core/stopwatch.h"
 #include "varflow/amortized/amortized_posterior.h"
@@ -78,6 +80,25 @@ void SixStepConfig::validate() const {
                                          " (window truths are held-out states)"));
   }
   check_at_least("six-step config", "threads", threads, 1);
+  for (auto [name, v] : {std::pair{"emulator.train_pairs", train_pairs}, std::pair{"emulator.stride", stride},
+                         std::pair{"emulator.held_out", held_out}, std::pair{"emulator.epochs", epochs},
+                         std::pair{"emulator.hidden", hidden}, std::pair{"emulator.layers", layers},
+                         std::pair{"emulator.step_multiple", step_multiple}, std::pair{"oracle.windows", windows},
+                         std::pair{"cycling.window_steps", window_steps},
+                         std::pair{"observations.every_steps", obs_every_steps}, std::pair{"threads", threads}}) {
+    limits::check_at_most("six-step config", name, v, limits::kMaxCount);
+  }
+  // What the run holds at once: the training and held-out pairs (two full states each), the
+  // oracle's windows (states and an n x n covariance each) and the emulator's weights.
+  const double full = static_cast<double>(state_size()), resolved = static_cast<double>(n);
+  const double width = static_cast<double>(hidden), stencil = static_cast<double>(2 * radius + 1);
+  const double bytes = 16.0 * full * static_cast<double>(train_pairs + held_out) +
+                       8.0 * static_cast<double>(windows) * (resolved * resolved + 8.0 * resolved) +
+                       8.0 * 4.0 * (stencil * width + width * width * static_cast<double>(layers) + width);
+  limits::check_memory("six-step config",
+                       format_message("the run (", train_pairs, " training pairs of ", state_size(), " values, ",
+                                      windows, " oracle windows, hidden width ", hidden, ")"),
+                       bytes);
   for (auto [name, v] : {std::pair{"emulator.learning_rate", learning_rate},
                          std::pair{"observations.error_variance", obs_error_variance},
                          std::pair{"background.variance", background_variance},
@@ -168,13 +189,15 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
       {"learning_rate", "emulator.learning_rate", ""}, {"emulator_file", "emulator.file", ""}};
   for (const auto& [old_key, new_key, note] : renamed) r.refuse_renamed(old_key, new_key, note);
 
+  // Lower bounds are checked by validate() with their reasons; count() checks the upper limit.
+  constexpr long long kNoMinimum = std::numeric_limits<long long>::min();
   SixStepConfig c;
   io::ConfigReader m = r.section("model");
   c.model = ModelSpec::read(m, c.model);
   m.finish();
   io::ConfigReader o = r.section("observations");
-  c.obs_every_steps = o.integer("every_steps", c.obs_every_steps);
-  c.obs_stride = o.integer("stride", c.obs_stride);
+  c.obs_every_steps = o.count("every_steps", c.obs_every_steps, kNoMinimum);
+  c.obs_stride = o.count("stride", c.obs_stride, kNoMinimum);
   c.obs_error_variance = o.real("error_variance", c.obs_error_variance);
   o.finish();
   io::ConfigReader b = r.section("background");
@@ -182,25 +205,25 @@ SixStepConfig SixStepConfig::from_yaml(const std::string& text, const std::strin
   c.fast_background_variance = b.real("fast_variance", c.fast_background_variance);
   b.finish();
   io::ConfigReader cy = r.section("cycling");
-  c.window_steps = cy.integer("window_steps", c.window_steps);
+  c.window_steps = cy.count("window_steps", c.window_steps, kNoMinimum);
   cy.finish();
   io::ConfigReader orc = r.section("oracle");
-  c.windows = orc.integer("windows", c.windows);
+  c.windows = orc.count("windows", c.windows, kNoMinimum);
   orc.finish();
   io::ConfigReader e = r.section("emulator");
-  c.train_pairs = e.integer("train_pairs", c.train_pairs);
-  c.step_multiple = e.integer("step_multiple", c.step_multiple);
-  c.stride = e.integer("stride", c.stride);
-  c.held_out = e.integer("held_out", c.held_out);
-  c.epochs = e.integer("epochs", c.epochs);
-  c.hidden = e.integer("hidden", c.hidden);
-  c.radius = e.integer("radius", c.radius);
-  c.layers = e.integer("layers", c.layers);
+  c.train_pairs = e.count("train_pairs", c.train_pairs, kNoMinimum);
+  c.step_multiple = e.count("step_multiple", c.step_multiple, kNoMinimum);
+  c.stride = e.count("stride", c.stride, kNoMinimum);
+  c.held_out = e.count("held_out", c.held_out, kNoMinimum);
+  c.epochs = e.count("epochs", c.epochs, kNoMinimum);
+  c.hidden = e.count("hidden", c.hidden, kNoMinimum);
+  c.radius = e.count("radius", c.radius, kNoMinimum);
+  c.layers = e.count("layers", c.layers, kNoMinimum);
   c.learning_rate = e.real("learning_rate", c.learning_rate);
   c.emulator_file = e.text("file", c.emulator_file);
   e.finish();
   for (const auto& [key, value] : r.flattened("predictor")) c.predictor[key] = value;
-  c.threads = r.integer("threads", c.threads);
+  c.threads = r.count("threads", c.threads, kNoMinimum);
   c.on_gate_failure = r.choice("on_gate_failure", c.on_gate_failure, {"stop", "fallback", "evaluate"});
   r.finish();
   c.validate();

@@ -1,6 +1,8 @@
 #include "varflow/experiment/experiment_config.h"
 
 #include <cstdio>
+#include <limits>
+#include <map>
 #include <sstream>
 
 #include "varflow/io/config_reader.h"
@@ -25,12 +27,6 @@ void require_nonnegative(const ConfigReader& r, const std::string& key, double v
     throw InvalidArgument(format_message("config: ", r.name(key), " = ", v, " must be non-negative"));
   }
 }
-void require_at_least(const ConfigReader& r, const std::string& key, long long v, long long minimum) {
-  if (v < minimum) {
-    throw InvalidArgument(format_message("config: ", r.name(key), " = ", v, " must be at least ", minimum));
-  }
-}
-
 const std::vector<std::string> kPosteriorNames = {"none", "inner_lanczos", "dense", "low_rank"};
 
 PosteriorMethod posterior_method(ConfigReader& r, PosteriorMethod fallback, const std::vector<std::string>& allowed) {
@@ -40,10 +36,8 @@ PosteriorMethod posterior_method(ConfigReader& r, PosteriorMethod fallback, cons
 }
 
 void read_gauss_newton(ConfigReader& r, GaussNewtonOptions& o) {
-  o.max_outer_iterations = static_cast<int>(r.integer("max_outer_iterations", o.max_outer_iterations));
-  require_at_least(r, "max_outer_iterations", o.max_outer_iterations, 1);
-  o.max_inner_iterations = static_cast<int>(r.integer("max_inner_iterations", o.max_inner_iterations));
-  require_at_least(r, "max_inner_iterations", o.max_inner_iterations, 1);
+  o.max_outer_iterations = static_cast<int>(r.count("max_outer_iterations", o.max_outer_iterations, 1));
+  o.max_inner_iterations = static_cast<int>(r.count("max_inner_iterations", o.max_inner_iterations, 1));
   o.inner_tolerance = r.real("inner_tolerance", o.inner_tolerance);
   require_positive(r, "inner_tolerance", o.inner_tolerance);
   o.gradient_tolerance = r.real("gradient_tolerance", o.gradient_tolerance);
@@ -52,8 +46,7 @@ void read_gauss_newton(ConfigReader& r, GaussNewtonOptions& o) {
   outer_hessian_from_string(r.choice("hessian", to_string(o.hessian), {"gauss_newton", "newton"}), &hessian);
   o.hessian = hessian;
   o.posterior = posterior_method(r, o.posterior, kPosteriorNames);
-  o.posterior_lanczos_vectors = r.integer("posterior_lanczos_vectors", o.posterior_lanczos_vectors);
-  require_at_least(r, "posterior_lanczos_vectors", o.posterior_lanczos_vectors, 0);
+  o.posterior_lanczos_vectors = r.count("posterior_lanczos_vectors", o.posterior_lanczos_vectors, 0);
 }
 
 void write_gauss_newton(std::ostream& os, const GaussNewtonOptions& o) {
@@ -101,24 +94,23 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
   const Index n = e.model->state_size();
 
   ConfigReader t = root.section("truth");
-  e.spin_up_steps = t.integer("spin_up_steps", e.spin_up_steps);
-  require_at_least(t, "spin_up_steps", e.spin_up_steps, 0);
+  e.spin_up_steps = t.count("spin_up_steps", e.spin_up_steps, 0);
   t.finish();
 
   ConfigReader o = root.section("observations");
   e.observed_variables.clear();
   if (o.is_list("variables")) {
     const std::vector<long long> v = o.integers("variables", {});
+    std::map<long long, std::size_t> first_index;  // variable -> its first position in the list
     for (std::size_t i = 0; i < v.size(); ++i) {
       if (v[i] < 0 || v[i] >= n) {
         throw InvalidArgument(format_message("config: ", o.name("variables"), "[", i, "] = ", v[i],
                                              " is outside [0, ", n, ")"));
       }
-      for (std::size_t k = 0; k < i; ++k) {
-        if (v[k] == v[i]) {
-          throw InvalidArgument(format_message("config: ", o.name("variables"), "[", i, "] = ", v[i],
-                                               " repeats ", o.name("variables"), "[", k, "] (each variable is observed once)"));
-        }
+      const auto [it, inserted] = first_index.emplace(v[i], i);
+      if (!inserted) {
+        throw InvalidArgument(format_message("config: ", o.name("variables"), "[", i, "] = ", v[i], " repeats ",
+                                             o.name("variables"), "[", it->second, "] (each variable is observed once)"));
       }
       e.observed_variables.push_back(static_cast<Index>(v[i]));
     }
@@ -126,8 +118,7 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
   } else {
     o.choice("variables", "all", {"all"});
   }
-  e.obs_every_steps = o.integer("every_steps", e.obs_every_steps);
-  require_at_least(o, "every_steps", e.obs_every_steps, 1);
+  e.obs_every_steps = o.count("every_steps", e.obs_every_steps, 1);
   e.obs_error_variance = o.real("error_variance", e.obs_error_variance);
   require_positive(o, "error_variance", e.obs_error_variance);
   c.non_finite_observations =
@@ -151,8 +142,7 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
     }
   }
   if (e.b_type == BackgroundCovarianceType::kClimatological) {
-    e.climatology_steps = b.integer("climatology_steps", e.climatology_steps);
-    require_at_least(b, "climatology_steps", e.climatology_steps, 2 * n);
+    e.climatology_steps = b.count("climatology_steps", e.climatology_steps, 2 * n);
   }
   e.b_hybrid_weight = b.real("hybrid_weight", e.b_hybrid_weight);
   if (!(e.b_hybrid_weight >= 0.0 && e.b_hybrid_weight < 1.0)) {
@@ -166,25 +156,20 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
   b.finish();
 
   ConfigReader cy = root.section("cycling");
-  e.window_steps = cy.integer("window_steps", e.window_steps);
-  require_at_least(cy, "window_steps", e.window_steps, 0);
+  e.window_steps = cy.count("window_steps", e.window_steps, 0);
   // Absent: back-to-back windows (the shift is the window), as before overlapping windows existed.
-  e.shift_steps = cy.integer("shift_steps", e.window_steps);
-  require_at_least(cy, "shift_steps", e.shift_steps, 1);
+  e.shift_steps = cy.count("shift_steps", e.window_steps, 1);
   ObservationSelection selection = e.assimilate;
   observation_selection_from_string(cy.choice("assimilate", to_string(e.assimilate), {"new", "all", "newest"}),
                                     &selection);
   e.assimilate = selection;
-  e.cycles = cy.integer("cycles", e.cycles);
-  require_at_least(cy, "cycles", e.cycles, 1);
-  e.burn_in = cy.integer("burn_in", std::min<Index>(e.burn_in, e.cycles - 1));
-  require_at_least(cy, "burn_in", e.burn_in, 0);
+  e.cycles = cy.count("cycles", e.cycles, 1);
+  e.burn_in = cy.count("burn_in", std::min<Index>(e.burn_in, e.cycles - 1), 0);
   if (e.burn_in >= e.cycles) {
     throw InvalidArgument(format_message("config: cycling.burn_in = ", e.burn_in, " must be less than cycling.cycles = ",
                                          e.cycles));
   }
-  const long long seed = cy.integer("seed", static_cast<long long>(e.seed));
-  require_at_least(cy, "seed", seed, 0);
+  const long long seed = cy.count("seed", static_cast<long long>(e.seed), 0, std::numeric_limits<long long>::max());
   e.seed = static_cast<std::uint64_t>(seed);
   cy.finish();
 
@@ -201,8 +186,7 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
   }
 
   ConfigReader s = root.section("strong");
-  e.strong.max_iterations = static_cast<int>(s.integer("max_iterations", e.strong.max_iterations));
-  require_at_least(s, "max_iterations", e.strong.max_iterations, 1);
+  e.strong.max_iterations = static_cast<int>(s.count("max_iterations", e.strong.max_iterations, 1));
   e.strong.gradient_tolerance = s.real("gradient_tolerance", e.strong.gradient_tolerance);
   require_positive(s, "gradient_tolerance", e.strong.gradient_tolerance);
   e.strong.posterior = posterior_method(s, e.strong.posterior, {"none", "dense", "low_rank"});
@@ -214,8 +198,7 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
 
   ConfigReader wk = root.section("weak");
   read_gauss_newton(wk, e.weak);
-  e.weak.subwindow_steps = wk.integer("subwindow_steps", e.weak.subwindow_steps);
-  require_at_least(wk, "subwindow_steps", e.weak.subwindow_steps, 1);
+  e.weak.subwindow_steps = wk.count("subwindow_steps", e.weak.subwindow_steps, 1);
   e.model_error_variance = wk.real("model_error_variance", e.model_error_variance);
   require_positive(wk, "model_error_variance", e.model_error_variance);
   wk.finish();

@@ -9,6 +9,7 @@
 
 #include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
+#include "varflow/core/limits.h"
 #include "varflow/core/random.h"
 #include "varflow/covariance/covariances.h"
 #include "varflow/model/lorenz96.h"
@@ -132,6 +133,30 @@ void TwinExperimentConfig::validate() const {
       }
       break;
   }
+  check_memory_plan();
+}
+
+void TwinExperimentConfig::check_memory_plan() const {
+  // The largest things a run holds at once, in doubles (no overflow): the truth trajectory, the
+  // observations, four states per cycle record, and the n x n matrices of a dense B or posterior.
+  const double n = static_cast<double>(model->state_size());
+  const double steps = static_cast<double>(cycles - 1) * static_cast<double>(shift()) +
+                       static_cast<double>(window_steps) + 1.0;
+  const double observed = observed_variables.empty() ? n : static_cast<double>(observed_variables.size());
+  const double truth = steps * (8.0 * n + 32.0);
+  const double observations = (steps / static_cast<double>(obs_every_steps) + 1.0) * observed * 9.0;
+  const double records = static_cast<double>(cycles) * (32.0 * n + 256.0);
+  const PosteriorMethod posterior = method == VarMethod::kStrong4DVar ? strong.posterior
+                                    : method == VarMethod::kWeak4DVar ? weak.posterior
+                                                                      : incremental.posterior;
+  const bool dense = b_type != BackgroundCovarianceType::kScaledIdentity || b_hybrid_weight > 0.0 ||
+                     posterior == PosteriorMethod::kDense;
+  const double matrices = dense ? 3.0 * 8.0 * n * n : 0.0;
+  limits::check_memory("TwinExperimentConfig",
+                       format_message("the run (state size ", model->state_size(), ", ", cycles, " cycles, ",
+                                      static_cast<long long>(steps), " model steps", dense ? ", dense n x n matrices" : "",
+                                      ")"),
+                       truth + observations + records + matrices);
 }
 
 TwinExperimentConfig default_twin_experiment_config() {

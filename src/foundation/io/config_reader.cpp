@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "varflow/core/error.h"
+#include "varflow/core/limits.h"
 
 namespace varflow::io {
 
@@ -33,22 +34,37 @@ ConfigReader::ConfigReader(const Node& node, std::string path)
 namespace {
 
 // yaml-cpp keeps the first of two equal keys of a mapping without a word; a strict reader refuses
-// them, since the setting that was meant is ambiguous.
-void reject_duplicate_keys(const YAML::Node& node, const std::string& path, const std::string& source_name) {
+// them, since the setting that was meant is ambiguous. Keys that are not scalars are refused too.
+// Aliases (`*a`) share nodes, so a small text can name exponentially many values ("billion
+// laughs"); the walk stops with an error past this many.
+constexpr long long kMaxConfigValues = 1'000'000;
+
+void reject_duplicate_keys(const YAML::Node& node, const std::string& path, const std::string& source_name,
+                           long long& visited) {
+  if (++visited > kMaxConfigValues) {
+    throw InvalidArgument(format_message("config ", source_name, ": the document holds more than ", kMaxConfigValues,
+                                         " values (with its aliases expanded)"));
+  }
   if (node.IsSequence()) {
-    for (const auto& item : node) reject_duplicate_keys(item, path, source_name);
+    for (const auto& item : node) reject_duplicate_keys(item, path, source_name, visited);
     return;
   }
   if (!node.IsMap()) return;
   std::set<std::string> seen;
   for (const auto& kv : node) {
+    // Every key is a name: a list or mapping as a key (`? [a, b]: 1`) is refused here, so that the
+    // readers below can take every key as text.
+    if (!kv.first.IsScalar()) {
+      throw InvalidArgument(format_message("config ", source_name, ": a key ", path.empty() ? "" : "in '" + path + "' ",
+                                           "at line ", kv.first.Mark().line + 1, " is not a name"));
+    }
     const std::string key = kv.first.Scalar();
     const std::string name = path.empty() ? key : path + "." + key;
     if (!seen.insert(key).second) {
       throw InvalidArgument(format_message("config ", source_name, ": key '", name, "' appears twice (line ",
                                            kv.first.Mark().line + 1, ")"));
     }
-    reject_duplicate_keys(kv.second, name, source_name);
+    reject_duplicate_keys(kv.second, name, source_name, visited);
   }
 }
 
@@ -57,7 +73,8 @@ void reject_duplicate_keys(const YAML::Node& node, const std::string& path, cons
 ConfigReader ConfigReader::parse(const std::string& text, const std::string& source_name) {
   try {
     YAML::Node root = YAML::Load(text);
-    reject_duplicate_keys(root, "", source_name);
+    long long visited = 0;
+    reject_duplicate_keys(root, "", source_name, visited);
     return ConfigReader(Node{root}, "");
   } catch (const YAML::ParserException& e) {
     throw InvalidArgument(format_message("config ", source_name, ": YAML syntax error at line ", e.mark.line + 1,
@@ -98,6 +115,15 @@ long long ConfigReader::integer(const std::string& key, long long default_value)
   if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v)) {
     throw InvalidArgument(format_message("config: ", name(key), " = '", scalar_text(n), "' is not an integer"));
   }
+  return v;
+}
+
+long long ConfigReader::count(const std::string& key, long long default_value, long long minimum, long long maximum) {
+  const long long v = integer(key, default_value);
+  if (v < minimum) {
+    throw InvalidArgument(format_message("config: ", name(key), " = ", v, " must be at least ", minimum));
+  }
+  limits::check_at_most("config", name(key), v, maximum);
   return v;
 }
 
@@ -209,7 +235,7 @@ void ConfigReader::refuse_renamed(const std::string& old_key, const std::string&
 void ConfigReader::finish() const {
   if (!node_->yaml.IsMap()) return;
   for (const auto& kv : node_->yaml) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = kv.first.Scalar();
     if (read_.count(key) == 0) {
       std::string expected;
       for (const auto& k : read_) expected += (expected.empty() ? "" : ", ") + k;

@@ -8,7 +8,9 @@
 #include <netcdf>
 
 #include "varflow/core/error.h"
+#include "varflow/core/limits.h"
 #include "varflow/io/atomic_file.h"
+#include "varflow/io/netcdf_guard.h"
 #include "varflow/io/provenance.h"
 #include "varflow/version.h"
 
@@ -29,6 +31,12 @@ auto guarded(const std::string& where, F&& f) -> decltype(f()) {
   } catch (const nc::exceptions::NcException& e) {
     throw InvalidArgument(format_message(where, ": ", first_line(e.what())));
   }
+}
+
+// Refuses a variable of `values` values of `bytes_each` bytes that would not fit in memory, before
+// it is allocated (a damaged or hostile file can declare any dimension length).
+void check_read_size(const std::string& where, const std::string& name, double values, double bytes_each) {
+  limits::check_memory(where, format_message("variable '", name, "' (", values, " values)"), values * bytes_each);
 }
 
 std::string strip_nuls(std::string s) {
@@ -267,6 +275,7 @@ void NetcdfWriter::commit() {
     add_index_coordinates(*impl_->file);
   });
   guarded(impl_->where(), [&] { impl_->file->close(); });
+  append_checksum_trailer(impl_->output.temporary_path());  // io/netcdf_guard.h
   impl_->output.commit();
 }
 
@@ -299,6 +308,7 @@ NetcdfReader::NetcdfReader(const std::filesystem::path& path, const std::string&
     throw InvalidArgument(where.empty() ? format_message("netCDF file ", path.string(), " does not exist")
                                         : format_message(where, " does not exist"));
   }
+  check_netcdf_before_open(path, impl_->where);  // io/netcdf_guard.h: no damaged file reaches HDF5 here
   try {
     impl_->file = std::make_unique<nc::NcFile>(path.string(), nc::NcFile::read);
   } catch (const nc::exceptions::NcException& e) {
@@ -310,110 +320,142 @@ NetcdfReader::~NetcdfReader() = default;
 const std::filesystem::path& NetcdfReader::path() const { return impl_->path; }
 const std::string& NetcdfReader::where() const { return impl_->where; }
 
-bool NetcdfReader::has_variable(const std::string& name) const { return !impl_->file->getVar(name).isNull(); }
-bool NetcdfReader::has_dimension(const std::string& name) const { return !impl_->file->getDim(name).isNull(); }
+// Every read runs under guarded(): an error of the netCDF library (e.g. a damaged file) is an
+// InvalidArgument naming the file.
+bool NetcdfReader::has_variable(const std::string& name) const {
+  return guarded(impl_->where, [&]() -> bool { return !impl_->file->getVar(name).isNull(); });
+}
+bool NetcdfReader::has_dimension(const std::string& name) const {
+  return guarded(impl_->where, [&]() -> bool { return !impl_->file->getDim(name).isNull(); });
+}
 
 Index NetcdfReader::dimension(const std::string& name) const {
-  nc::NcDim d = impl_->file->getDim(name);
-  if (d.isNull()) throw InvalidArgument(format_message(impl_->where, ": dimension '", name, "' is missing"));
-  return static_cast<Index>(d.getSize());
+  return guarded(impl_->where, [&]() -> Index {
+    nc::NcDim d = impl_->file->getDim(name);
+    if (d.isNull()) throw InvalidArgument(format_message(impl_->where, ": dimension '", name, "' is missing"));
+    return static_cast<Index>(d.getSize());
+  });
 }
 
 Vector NetcdfReader::read_vector(const std::string& name, Index expected_size) const {
-  nc::NcVar v = impl_->var(name);
-  if (v.getDimCount() != 1) {
-    throw InvalidArgument(format_message(impl_->where, ": variable '", name, "' has ", v.getDimCount(),
-                                         " dimensions, expected 1"));
-  }
-  const Index n = static_cast<Index>(v.getDim(0).getSize());
-  if (expected_size >= 0) check_size(impl_->where + ": variable '" + name + "'", "length", n, expected_size);
-  Vector out(n);
-  if (n > 0) guarded(impl_->where, [&] { v.getVar(out.data()); });
-  return out;
+  return guarded(impl_->where, [&]() -> Vector {
+    nc::NcVar v = impl_->var(name);
+    if (v.getDimCount() != 1) {
+      throw InvalidArgument(format_message(impl_->where, ": variable '", name, "' has ", v.getDimCount(),
+                                           " dimensions, expected 1"));
+    }
+    const Index n = static_cast<Index>(v.getDim(0).getSize());
+    if (expected_size >= 0) check_size(impl_->where + ": variable '" + name + "'", "length", n, expected_size);
+    check_read_size(impl_->where, name, static_cast<double>(n), sizeof(double));
+    Vector out(n);
+    if (n > 0) guarded(impl_->where, [&] { v.getVar(out.data()); });
+    return out;
+  });
 }
 
 Matrix NetcdfReader::read_matrix(const std::string& name, Index expected_slow, Index expected_fast) const {
-  nc::NcVar v = impl_->var(name);
-  if (v.getDimCount() != 2) {
-    throw InvalidArgument(format_message(impl_->where, ": variable '", name, "' has ", v.getDimCount(),
-                                         " dimensions, expected 2"));
-  }
-  const Index slow = static_cast<Index>(v.getDim(0).getSize()), fast = static_cast<Index>(v.getDim(1).getSize());
-  const std::string where = impl_->where + ": variable '" + name + "'";
-  if (expected_slow >= 0) check_size(where, v.getDim(0).getName(), slow, expected_slow);
-  if (expected_fast >= 0) check_size(where, v.getDim(1).getName(), fast, expected_fast);
-  Matrix out(fast, slow);
-  if (out.size() > 0) guarded(impl_->where, [&] { v.getVar(out.data()); });
-  return out;
+  return guarded(impl_->where, [&]() -> Matrix {
+    nc::NcVar v = impl_->var(name);
+    if (v.getDimCount() != 2) {
+      throw InvalidArgument(format_message(impl_->where, ": variable '", name, "' has ", v.getDimCount(),
+                                           " dimensions, expected 2"));
+    }
+    const Index slow = static_cast<Index>(v.getDim(0).getSize()), fast = static_cast<Index>(v.getDim(1).getSize());
+    const std::string where = impl_->where + ": variable '" + name + "'";
+    if (expected_slow >= 0) check_size(where, v.getDim(0).getName(), slow, expected_slow);
+    if (expected_fast >= 0) check_size(where, v.getDim(1).getName(), fast, expected_fast);
+    check_read_size(impl_->where, name, static_cast<double>(fast) * static_cast<double>(slow), sizeof(double));
+    Matrix out(fast, slow);
+    if (out.size() > 0) guarded(impl_->where, [&] { v.getVar(out.data()); });
+    return out;
+  });
 }
 
 std::vector<long long> NetcdfReader::read_int(const std::string& name) const {
-  nc::NcVar v = impl_->var(name);
-  std::size_t n = 1;
-  for (int d = 0; d < v.getDimCount(); ++d) n *= v.getDim(d).getSize();
-  std::vector<long long> out(n);
-  if (n > 0) guarded(impl_->where, [&] { v.getVar(out.data()); });
-  return out;
+  return guarded(impl_->where, [&]() -> std::vector<long long> {
+    nc::NcVar v = impl_->var(name);
+    double values = 1.0;
+    for (int d = 0; d < v.getDimCount(); ++d) values *= static_cast<double>(v.getDim(d).getSize());
+    check_read_size(impl_->where, name, values, sizeof(long long));
+    std::size_t n = 1;
+    for (int d = 0; d < v.getDimCount(); ++d) n *= v.getDim(d).getSize();
+    std::vector<long long> out(n);
+    if (n > 0) guarded(impl_->where, [&] { v.getVar(out.data()); });
+    return out;
+  });
 }
 
 std::vector<std::string> NetcdfReader::read_text(const std::string& name) const {
-  nc::NcVar v = impl_->var(name);
-  if (v.getDimCount() != 2) {
-    throw InvalidArgument(format_message(impl_->where, ": variable '", name, "' has ", v.getDimCount(),
-                                         " dimensions, expected 2 (items, length)"));
-  }
-  const std::size_t items = v.getDim(0).getSize(), length = v.getDim(1).getSize();
-  std::vector<char> chars(items * length);
-  if (!chars.empty()) guarded(impl_->where, [&] { v.getVar(chars.data()); });
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < items; ++i) {
-    std::string s(chars.data() + i * length, length);
-    out.push_back(s.substr(0, s.find('\0')));
-  }
-  return out;
+  return guarded(impl_->where, [&]() -> std::vector<std::string> {
+    nc::NcVar v = impl_->var(name);
+    if (v.getDimCount() != 2) {
+      throw InvalidArgument(format_message(impl_->where, ": variable '", name, "' has ", v.getDimCount(),
+                                           " dimensions, expected 2 (items, length)"));
+    }
+    const std::size_t items = v.getDim(0).getSize(), length = v.getDim(1).getSize();
+    check_read_size(impl_->where, name, static_cast<double>(items) * static_cast<double>(length), 1.0);
+    std::vector<char> chars(items * length);
+    if (!chars.empty()) guarded(impl_->where, [&] { v.getVar(chars.data()); });
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < items; ++i) {
+      std::string s(chars.data() + i * length, length);
+      out.push_back(s.substr(0, s.find('\0')));
+    }
+    return out;
+  });
 }
 
 std::optional<std::string> NetcdfReader::string_attribute(const std::string& name) const {
-  const nc::NcGroupAtt a = impl_->att(name);
-  if (a.isNull()) return std::nullopt;
-  std::string value;
-  guarded(impl_->where, [&] { a.getValues(value); });
-  return strip_nuls(value);
+  return guarded(impl_->where, [&]() -> std::optional<std::string> {
+    const nc::NcGroupAtt a = impl_->att(name);
+    if (a.isNull()) return std::nullopt;
+    std::string value;
+    guarded(impl_->where, [&] { a.getValues(value); });
+    return strip_nuls(value);
+  });
 }
 
 std::optional<double> NetcdfReader::double_attribute(const std::string& name) const {
-  const nc::NcGroupAtt a = impl_->att(name);
-  if (a.isNull()) return std::nullopt;
-  double value = 0.0;
-  guarded(impl_->where, [&] { a.getValues(&value); });
-  return value;
+  return guarded(impl_->where, [&]() -> std::optional<double> {
+    const nc::NcGroupAtt a = impl_->att(name);
+    if (a.isNull()) return std::nullopt;
+    double value = 0.0;
+    guarded(impl_->where, [&] { a.getValues(&value); });
+    return value;
+  });
 }
 
 std::optional<long long> NetcdfReader::int_attribute(const std::string& name) const {
-  const nc::NcGroupAtt a = impl_->att(name);
-  if (a.isNull()) return std::nullopt;
-  long long value = 0;
-  guarded(impl_->where, [&] { a.getValues(&value); });
-  return value;
+  return guarded(impl_->where, [&]() -> std::optional<long long> {
+    const nc::NcGroupAtt a = impl_->att(name);
+    if (a.isNull()) return std::nullopt;
+    long long value = 0;
+    guarded(impl_->where, [&] { a.getValues(&value); });
+    return value;
+  });
 }
 
 std::optional<std::uint64_t> NetcdfReader::unsigned_attribute(const std::string& name) const {
-  const nc::NcGroupAtt a = impl_->att(name);
-  if (a.isNull()) return std::nullopt;
-  unsigned long long value = 0;
-  guarded(impl_->where, [&] { a.getValues(&value); });
-  return static_cast<std::uint64_t>(value);
+  return guarded(impl_->where, [&]() -> std::optional<std::uint64_t> {
+    const nc::NcGroupAtt a = impl_->att(name);
+    if (a.isNull()) return std::nullopt;
+    unsigned long long value = 0;
+    guarded(impl_->where, [&] { a.getValues(&value); });
+    return static_cast<std::uint64_t>(value);
+  });
 }
 
 std::optional<double> NetcdfReader::variable_double_attribute(const std::string& variable,
                                                               const std::string& name) const {
-  const nc::NcVar v = impl_->var(variable);
-  const auto atts = v.getAtts();
-  const auto it = atts.find(name);
-  if (it == atts.end()) return std::nullopt;
-  double value = 0.0;
-  guarded(impl_->where, [&] { it->second.getValues(&value); });
-  return value;
+  return guarded(impl_->where, [&]() -> std::optional<double> {
+    const nc::NcVar v = impl_->var(variable);
+    const auto atts = v.getAtts();
+    const auto it = atts.find(name);
+    if (it == atts.end()) return std::nullopt;
+    double value = 0.0;
+    guarded(impl_->where, [&] { it->second.getValues(&value); });
+    return value;
+  });
 }
 
 std::vector<double> NetcdfReader::read_array(const std::string& name, std::vector<Index>* shape) const {

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "varflow/core/error.h"
@@ -29,6 +30,14 @@ NumericOption NumericOption::integer(std::string key, long long default_value, l
   return o;
 }
 
+NumericOption NumericOption::state_size(std::string key, long long default_value, long long minimum,
+                                        std::string help) {
+  NumericOption o = integer(std::move(key), default_value, minimum, std::move(help));
+  o.maximum = limits::kMaxStateSize;
+  o.is_state_size = true;
+  return o;
+}
+
 NumericValues default_values(const std::vector<NumericOption>& options) {
   NumericValues v;
   for (const auto& o : options) v[o.key] = o.default_value;
@@ -51,6 +60,13 @@ void check_value(const NumericOption& o, double v, const std::string& name, cons
     case NumericOption::Rule::kAtLeast:
       if (v < o.minimum) fail(format_message("must be at least ", o.minimum));
       break;
+  }
+  if (o.kind == NumericOption::Kind::kInteger) {
+    // Integer values come from a long long, so the conversion below is exact up to 2^53 and
+    // saturates above the limit in any case.
+    const long long n = v >= 9.2e18 ? std::numeric_limits<long long>::max() : static_cast<long long>(v);
+    limits::check_at_most(where, name, n, o.maximum,
+                          o.is_state_size ? "one state would take " + limits::bytes_text(8.0 * v) : "");
   }
 }
 

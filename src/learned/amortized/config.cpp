@@ -11,6 +11,7 @@
 #include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
+#include "varflow/core/limits.h"
 #include "varflow/io/config_reader.h"
 #include "varflow/amortized/problems.h"
 #include "varflow/nn/parameters.h"
@@ -62,6 +63,10 @@ void ProblemShape::validate() const {
   check_at_least(w, "obs_size", obs_size, 1);
   check_at_least(w, "obs_slots", obs_slots, 1);
   check_at_least(w, "obs_grid", obs_grid, 0);
+  limits::check_at_most(w, "state_size", state_size, limits::kMaxStateSize);
+  limits::check_at_most(w, "obs_size", obs_size, limits::kMaxStateSize);
+  limits::check_at_most(w, "obs_slots", obs_slots, limits::kMaxStateSize);
+  limits::check_at_most(w, "obs_grid", obs_grid, limits::kMaxStateSize);
   if (gridded() && obs_slots * obs_grid != obs_size) {
     throw InvalidArgument(format_message(w, ": obs_size = ", obs_size, " is not obs_slots x obs_grid = ", obs_slots,
                                          " x ", obs_grid));
@@ -98,6 +103,18 @@ void AmortizedConfig::validate(const ProblemShape& shape) const {
     }
   }
   check_at_least(w, "mean_samples", mean_samples, 2);
+  // A lower bound of the dense weights (from the encoder widths; four copies: values, gradient,
+  // AdamW moments), refused before the network is allocated when it cannot fit in memory.
+  const double width = static_cast<double>(encoder.width), ctx = static_cast<double>(encoder.context);
+  const double inputs = static_cast<double>(shape.obs_size) * 2.0, outputs = static_cast<double>(shape.state_size);
+  const double weights = inputs * width + width * width * static_cast<double>(encoder.depth) + width * ctx +
+                         ctx * outputs * 2.0 +
+                         static_cast<double>(encoder.channels) * static_cast<double>(encoder.kernel) *
+                             static_cast<double>(encoder.channels) * static_cast<double>(encoder.conv_layers);
+  limits::check_memory(w, format_message("a network of encoder.width ", encoder.width, " and encoder.context ",
+                                         encoder.context, " for ", shape.state_size, " states and ", shape.obs_size,
+                                         " observations"),
+                       4.0 * 8.0 * weights);
   const HeadRegistration& h = head_registration(head);
   if (h.validate) h.validate(*this);
 }
@@ -106,6 +123,8 @@ void Lorenz96ProblemOptions::validate() const {
   // Named by their configuration keys (problem_entries).
   const char* w = "lorenz96 problem";
   check_at_least(w, "model.n", size, 4);
+  limits::check_at_most(w, "model.n", size, limits::kMaxStateSize,
+                        "one state would take " + limits::bytes_text(8.0 * static_cast<double>(size)));
   check_finite(w, "model.forcing", forcing);
   check_positive(w, "model.dt", dt);
   check_at_least(w, "cycling.window_steps", window, 0);
@@ -175,6 +194,9 @@ Index parse_index(const std::string& key, const std::string& v, const std::strin
   if (r.ec != std::errc() || r.ptr != v.data() + v.size()) {
     throw InvalidArgument(format_message(where, ": ", key, " = '", v, "' is not an integer"));
   }
+  // Sizes and counts: checked against the limit before anything is allocated (lower bounds are
+  // checked by the validate() of the options they set).
+  limits::check_at_most(where, key, out, limits::kMaxCount);
   return out;
 }
 std::uint64_t parse_u64(const std::string& key, const std::string& v, const std::string& where) {

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "varflow/core/error.h"
+#include "varflow/core/limits.h"
 #include "varflow/core/registry.h"
 #include "varflow/model/linear_model.h"
 #include "varflow/model/lorenz63.h"
@@ -19,7 +20,7 @@ using Rule = NumericOption::Rule;
 std::vector<ModelEntry> builtin_models() {
   std::vector<ModelEntry> m;
   m.push_back({"lorenz96", "Lorenz (1996) single-scale model on a periodic ring, RK4",
-               {NumericOption::integer("n", 40, 4, "number of variables"),
+               {NumericOption::state_size("n", 40, 4, "number of variables"),
                 NumericOption::real("forcing", 8.0, Rule::kFinite, "forcing F"),
                 NumericOption::real("dt", 0.05, Rule::kPositive, "time step (0.05 = 6 h)")},
                [](const ModelParameters& p) {
@@ -33,14 +34,19 @@ std::vector<ModelEntry> builtin_models() {
   m.push_back({"lorenz96_two_scale",
                "Lorenz (1996) two-scale model: k slow variables, j fast ones each, RK4 (defaults: Arnold et al. 2013; "
                "Rasp 2020: k 36, j 10, forcing 10)",
-               {NumericOption::integer("k", 8, 4, "slow variables K"),
-                NumericOption::integer("j", 32, 1, "fast variables J per slow variable"),
+               {NumericOption::state_size("k", 8, 4, "slow variables K"),
+                NumericOption::state_size("j", 32, 1, "fast variables J per slow variable"),
                 NumericOption::real("forcing", 20.0, Rule::kFinite, "forcing F of the slow variables"),
                 NumericOption::real("h", 1.0, Rule::kFinite, "coupling constant h"),
                 NumericOption::real("b", 10.0, Rule::kPositive, "spatial-scale ratio b"),
                 NumericOption::real("c", 10.0, Rule::kPositive, "time-scale ratio c"),
                 NumericOption::real("dt", 0.0025, Rule::kPositive, "time step (must resolve the fast scale)")},
                [](const ModelParameters& p) {
+                 // The state holds k slow and k x j fast variables.
+                 const double state = p.at("k") * (p.at("j") + 1.0);
+                 limits::check_at_most("config", "model.k x (model.j + 1)", static_cast<long long>(state),
+                                       limits::kMaxStateSize,
+                                       "the state size; one state would take " + limits::bytes_text(8.0 * state));
                  TwoScaleLorenz96Parameters q;
                  q.k = static_cast<Index>(p.at("k"));
                  q.j = static_cast<Index>(p.at("j"));
@@ -67,7 +73,7 @@ std::vector<ModelEntry> builtin_models() {
                nullptr, nullptr, nullptr});
   m.push_back({"advection_diffusion",
                "1-D periodic advection-diffusion (upwind advection, centred diffusion, explicit Euler)",
-               {NumericOption::integer("n", 40, 3, "number of grid points"),
+               {NumericOption::state_size("n", 40, 3, "number of grid points"),
                 NumericOption::real("velocity", 1.0, Rule::kFinite, "advection velocity c (grid units per time)"),
                 NumericOption::real("diffusivity", 0.1, Rule::kNonNegative, "diffusivity kappa"),
                 NumericOption::real("ds", 1.0, Rule::kPositive, "grid spacing"),
