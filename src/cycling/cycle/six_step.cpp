@@ -402,7 +402,7 @@ class Cycle {
     data_.train = emulator::simulate_pairs(*physics_, x0, c_.train_pairs, 1000, c_.stride, rng, m);
     data_.held_out = emulator::simulate_pairs(*physics_, x0, c_.held_out, 1000, c_.stride + 2 * m, rng, m);
     save_physics(data_, file);
-    return {1, "physics forward", StepStatus::kRan, "-", "", "physics.nc", data_.checksum(), inputs, clock.seconds()};
+    return {1, "physics forward", StepStatus::kRan, "-", "", "physics.nc", data_.checksum(), inputs, clock.seconds(), false, {}};
   }
 
   StepRecord step2(const StepRecord& s1) {
@@ -443,7 +443,7 @@ class Cycle {
     save_oracle(oracle_, file);
     const auto& a = oracle_.analyses;
     StepRecord r{2, "4D-Var oracle", a.converged_count() == c_.windows ? StepStatus::kPassed : StepStatus::kFailed,
-                 "", "", "oracle.nc", oracle_.checksum(), inputs, clock.seconds()};
+                 "", "", "oracle.nc", oracle_.checksum(), inputs, clock.seconds(), false, {}};
     std::ostringstream g;
     g << std::setprecision(3) << a.converged_count() << "/" << c_.windows << " windows converged (all required); RMSE "
       << a.mean_rmse << " (background sd " << c_.background_sd() << ")";
@@ -500,7 +500,7 @@ class Cycle {
     }
     const Stopwatch clock;
     Rng rng = step_rng(seed_, 3);
-    StepRecord r{3, "emulator", StepStatus::kFailed, "", "", "emulator.nc", "", inputs, 0.0};
+    StepRecord r{3, "emulator", StepStatus::kFailed, "", "", "emulator.nc", "", inputs, 0.0, false, {}};
     std::shared_ptr<emulator::StencilEmulator> emu = given;
     bool trained = true;
     if (given) {
@@ -618,7 +618,7 @@ class Cycle {
     const auto model = promoted_model(s3, nullptr, &identity, &note);
     const std::string inputs = Fingerprint().add("step2", s2.checksum).add("model", identity).hex();
     if (auto r = reusable(4, inputs, [] { return std::string(); })) return *r;  // no artifact
-    StepRecord r{4, "emulator analyses", StepStatus::kSkipped, note, "", "", "", inputs, 0.0};
+    StepRecord r{4, "emulator analyses", StepStatus::kSkipped, note, "", "", "", inputs, 0.0, false, {}};
     if (!model) {
       log_ << "step 4: " << note << "\n";
       return r;
@@ -675,7 +675,7 @@ class Cycle {
     const std::string inputs = f.hex();
     const auto file = dir_ / "predictor.nc";
     if (auto r = reusable(5, inputs, [&] { return amortized::AmortizedPosterior::load(file).checksum(); })) return *r;
-    StepRecord r{5, "amortized predictor", StepStatus::kSkipped, note, "", "", "", inputs, 0.0};
+    StepRecord r{5, "amortized predictor", StepStatus::kSkipped, note, "", "", "", inputs, 0.0, false, {}};
     if (!model) {
       log_ << "step 5: " << note << "\n";
       return r;
