@@ -29,17 +29,7 @@ run "$varflow" sample --model l96_model.nc --obs-file one_window.nc --n 20 --out
 run "$varflow" sample --model l96_model.nc --obs "1,,2,,,,3,,1,,2,,4,,3,,0,,1,,4,,2," --n 20 --out l96_gaps.nc
 
 # six-step through step 5 (on_gate_failure: fallback goes on past a refused emulator).
-cat >six.yaml <<'YAML'
-model: {n: 8}
-emulator: {train_pairs: 200, held_out: 10, epochs: 2, hidden: 6, radius: 2}
-oracle: {windows: 2}
-on_gate_failure: fallback
-predictor:
-  pairs: 300
-  training: {epochs: 2}
-  validation: {events: 4, posterior_draws: 400, jacobian_cases: 1, sbc_simulations: 200}
-YAML
-"$varflow" six-step --config six.yaml --out six >>log.txt 2>&1 || true  # exit 1: its gates fail at this size
+"$varflow" six-step --config "$(dirname "$0")/six_step_tiny.yaml" --out six >>log.txt 2>&1 || true  # exit 1: its gates fail at this size
 for f in physics.nc oracle.nc emulator.nc predictor.nc; do
   [ -f "six/$f" ] || { cat log.txt; echo "FAIL: six-step wrote no $f"; exit 1; }
 done
