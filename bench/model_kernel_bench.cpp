@@ -23,6 +23,7 @@
 #include "varflow/model/lorenz63.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/model/lorenz96_two_scale.h"
+#include "varflow/testing/reference_models.h"
 
 namespace {
 
@@ -91,79 +92,6 @@ Vector spun_up(const Model& m, Vector x, Index steps) {
   for (Index k = 0; k < steps; ++k) m.step(x);
   return x;
 }
-
-// The textbook RK4 of Lorenz-96 with Eigen expressions and fresh vectors (the pre-kernel code).
-struct TextbookL96 {
-  Index n;
-  double forcing, dt;
-  static Index wrap(Index i, Index n) { return (i % n + n) % n; }
-  void f(const Vector& x, Vector& out) const {
-    for (Index i = 0; i < n; ++i) out[i] = (x[wrap(i + 1, n)] - x[wrap(i - 2, n)]) * x[wrap(i - 1, n)] - x[i] + forcing;
-  }
-  void tl(const Vector& x, const Vector& dx, Vector& df) const {
-    for (Index i = 0; i < n; ++i) {
-      const Index ip1 = wrap(i + 1, n), im1 = wrap(i - 1, n), im2 = wrap(i - 2, n);
-      df[i] = (dx[ip1] - dx[im2]) * x[im1] + (x[ip1] - x[im2]) * dx[im1] - dx[i];
-    }
-  }
-  void ad(const Vector& x, const Vector& a, Vector& ax) const {
-    ax.setZero();
-    for (Index i = 0; i < n; ++i) {
-      const Index ip1 = wrap(i + 1, n), im1 = wrap(i - 1, n), im2 = wrap(i - 2, n);
-      ax[ip1] += x[im1] * a[i];
-      ax[im2] -= x[im1] * a[i];
-      ax[im1] += (x[ip1] - x[im2]) * a[i];
-      ax[i] -= a[i];
-    }
-  }
-  void stages(const Vector& x, Vector s[4]) const {
-    Vector k(n);
-    s[0] = x;
-    f(s[0], k);
-    s[1] = x + 0.5 * dt * k;
-    f(s[1], k);
-    s[2] = x + 0.5 * dt * k;
-    f(s[2], k);
-    s[3] = x + dt * k;
-  }
-  void step(Vector& x) const {
-    Vector k1(n), k2(n), k3(n), k4(n);
-    f(x, k1);
-    f(x + 0.5 * dt * k1, k2);
-    f(x + 0.5 * dt * k2, k3);
-    f(x + dt * k3, k4);
-    x += (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
-  }
-  void tangent(const Vector& x, Vector& dx) const {
-    Vector s[4];
-    stages(x, s);
-    Vector dk1(n), dk2(n), dk3(n), dk4(n);
-    tl(s[0], dx, dk1);
-    tl(s[1], dx + 0.5 * dt * dk1, dk2);
-    tl(s[2], dx + 0.5 * dt * dk2, dk3);
-    tl(s[3], dx + dt * dk3, dk4);
-    dx += (dt / 6.0) * (dk1 + 2.0 * dk2 + 2.0 * dk3 + dk4);
-  }
-  void adjoint(const Vector& x, Vector& ax) const {
-    Vector s[4];
-    stages(x, s);
-    const Vector a_out = ax;
-    Vector a1 = (dt / 6.0) * a_out, a2 = (dt / 3.0) * a_out, a3 = (dt / 3.0) * a_out;
-    const Vector a4 = (dt / 6.0) * a_out;
-    Vector u(n);
-    ad(s[3], a4, u);
-    ax += u;
-    a3 += dt * u;
-    ad(s[2], a3, u);
-    ax += u;
-    a2 += 0.5 * dt * u;
-    ad(s[1], a2, u);
-    ax += u;
-    a1 += 0.5 * dt * u;
-    ad(s[0], a1, u);
-    ax += u;
-  }
-};
 
 // ns per variable per forward step of the numpy peer, by n; empty with a note when not run.
 std::map<Index, double> numpy_peer(const std::vector<Index>& sizes, std::string& note) {
@@ -248,7 +176,8 @@ int main(int argc, char** argv) {
               "textbook/k", "numpy/kernel");
   for (std::size_t s = 0; s < sizes.size(); ++s) {
     const Index n = sizes[s];
-    const TextbookL96 tb{n, 8.0, 0.05};
+    // The textbook RK4 with Eigen expressions and fresh vectors (the pre-kernel code).
+    const testing::ReferenceRk4<testing::L96Tendency> tb{{n, 8.0}, 0.05};
     const Lorenz96 m(n, 8.0, 0.05);
     const Timing t = time_model(
         n, spun_up(m, Vector::Constant(n, 8.0), 100), [&](Vector& x) { tb.step(x); },

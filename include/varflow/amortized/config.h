@@ -236,6 +236,9 @@ void apply_definition(AmortizedSetup& s, const std::vector<std::pair<std::string
                       const std::string& where);
 // True for the keys of the lorenz96 problem's definition (those problem_entries writes).
 bool is_problem_key(const std::string& key);
+// True for a problem key of an earlier format (lorenz96.obs_noise, ...): refused in configs with its
+// new name, translated in stored model files (apply_definition).
+bool is_renamed_key(const std::string& key);
 // The network configuration as "key: value" lines.
 std::string config_text(const AmortizedConfig& c);
 // FNV-1a hash of config_text(), 16 hex digits.

@@ -145,7 +145,7 @@ PredictorStepOptions SixStepConfig::predictor_options() const {
   p.missing = 0.0;
   p.prior_sd = background_sd();
   for (const auto& [key, value] : predictor) {
-    if (amortized::is_problem_key(key) || key.rfind("lorenz96.", 0) == 0) {
+    if (amortized::is_problem_key(key) || amortized::is_renamed_key(key)) {
       throw InvalidArgument(format_message("six-step config: predictor.", key,
                                            " cannot be set: the problem follows the cycle's sections (model, cycling.window_steps, "
                                            "observations, background)"));

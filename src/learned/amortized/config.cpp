@@ -486,6 +486,8 @@ bool is_problem_key(const std::string& key) {
   return false;
 }
 
+bool is_renamed_key(const std::string& key) { return find_renamed(key) != nullptr; }
+
 std::string config_text(const AmortizedConfig& c) {
   std::ostringstream os;
   for (const auto& [k, v] : config_entries(c)) os << k << ": " << v << '\n';
