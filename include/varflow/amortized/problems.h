@@ -101,6 +101,10 @@ class TwoMoons final : public Simulator {
   static Summary exact_summary(double y, const Matrix& prior_draws);
   // The same figures of equally weighted draws (2 x n) of a posterior.
   static Summary sample_summary(const Matrix& draws);
+  // n draws (2 x n) of the exact posterior at y: prior draws resampled with replacement in
+  // proportion to their likelihood (sampling-importance-resampling; prior_draws should be many
+  // times n, as its effective size near the line x1 + x2 = y is a small fraction of it).
+  static Matrix exact_draws(double y, const Matrix& prior_draws, Index n, Rng& rng);
 };
 
 // x ~ N(0, prior_variance I_n), y = x + N(0, noise_variance I_n). The exact posterior is Gaussian:

@@ -1,5 +1,6 @@
 #include "varflow/amortized/problems.h"
 
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <vector>
@@ -378,6 +379,29 @@ TwoMoons::Summary TwoMoons::exact_summary(double y, const Matrix& prior_draws) {
   r.sd = std::sqrt(std::max(0.0, s2 / sw - r.mean * r.mean));
   r.upper_share = up / sw;
   return r;
+}
+
+Matrix TwoMoons::exact_draws(double y, const Matrix& prior_draws, Index n, Rng& rng) {
+  check_size("TwoMoons::exact_draws", "prior_draws rows", prior_draws.rows(), 2);
+  check_at_least("TwoMoons::exact_draws", "n", n, 1);
+  std::vector<double> cumulative(static_cast<std::size_t>(prior_draws.cols()));
+  double total = 0.0;
+  for (Index j = 0; j < prior_draws.cols(); ++j) {
+    const double r = prior_draws(0, j) + prior_draws(1, j) - y;
+    total += std::exp(-0.5 * r * r / (kObsNoise * kObsNoise));
+    cumulative[static_cast<std::size_t>(j)] = total;
+  }
+  if (!(total > 0.0)) {
+    throw NumericalError(format_message("TwoMoons::exact_draws: no prior draw is near y = ", y));
+  }
+  Matrix out(2, n);
+  for (Index k = 0; k < n; ++k) {
+    const double u = rng.uniform() * total;
+    const auto it = std::upper_bound(cumulative.begin(), cumulative.end(), u);
+    const auto j = static_cast<Index>(std::min<std::ptrdiff_t>(it - cumulative.begin(), prior_draws.cols() - 1));
+    out.col(k) = prior_draws.col(j);
+  }
+  return out;
 }
 
 TwoMoons::Summary TwoMoons::sample_summary(const Matrix& draws) {
