@@ -3,18 +3,10 @@
 # uninterrupted run: every per-cycle state and score and the last analysis, at full precision
 # (the solver wall times aside), and leaves no checkpoint or temporary behind.
 # Usage: assimilate_resume_test.sh /path/to/varflow KILLS SEED
-set -u
-varflow=$1
-kills_wanted=${2:-3}
-RANDOM=${3:-1}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# shellcheck source=kill_and_resume.sh
+source "$(dirname "$0")/kill_and_resume.sh" "$@"
 "$varflow" config --print-default | sed -e 's/^  cycles: 100$/  cycles: 150/' >"$work/c.yaml"
 grep -q "cycles: 150" "$work/c.yaml" || fail "c.yaml did not set the cycles"
-# shellcheck source=kill_and_resume.sh
-source "$(dirname "$0")/kill_and_resume.sh"
 values() {
   ncdump -p 9,17 -v analysis_state,background_state,filter_state,forecast_state,rmse_filter,rmse_forecast,spread,final_cost,iterations,converged,chi2_per_obs,analysis "$1" |
     sed -n '/^data:/,$p'

@@ -1,6 +1,15 @@
-# Kill-and-resume scaffolding, sourced by train_resume_test.sh and assimilate_resume_test.sh. The
-# caller sets $work (a scratch directory), $kills_wanted, RANDOM (the seed of the kill times) and a
-# function fail() that counts failures.
+# Kill-and-resume scaffolding, sourced by train_resume_test.sh and assimilate_resume_test.sh with the
+# test's arguments (/path/to/varflow KILLS SEED). It sets $varflow, $kills_wanted, RANDOM (the seed of
+# the kill times), $work (a scratch directory removed on exit), and fail(), which prints a failure
+# and counts it in $failures.
+set -u
+varflow=$1
+kills_wanted=${2:-3}
+RANDOM=${3:-1}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # time_run CMD...: runs CMD to the end (output in $work/whole.log) and sets $run_ms to its wall time
 # in ms (>= 1).

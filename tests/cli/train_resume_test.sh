@@ -3,18 +3,10 @@
 # uninterrupted run, bit for bit (the model's weight checksum and the loss CSV bytes), and leaves no
 # checkpoint, temporary or journal behind.
 # Usage: train_resume_test.sh /path/to/varflow KILLS SEED
-set -u
-varflow=$1
-kills_wanted=${2:-3}
-RANDOM=${3:-1}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# shellcheck source=kill_and_resume.sh
+source "$(dirname "$0")/kill_and_resume.sh" "$@"
 settings=(--problem linear-gaussian --head gaussian --pairs 4000 --epochs 30 --seed 11 --threads 1 --quiet)
 other=(--problem linear-gaussian --head gaussian --pairs 4000 --epochs 200 --threads 1 --quiet)
-# shellcheck source=kill_and_resume.sh
-source "$(dirname "$0")/kill_and_resume.sh"
 checksum() { ncdump -h "$1" | grep ':checksum = ' | sed 's/.*= //'; }
 
 time_run "$varflow" train "${settings[@]}" --out "$work/whole.nc"

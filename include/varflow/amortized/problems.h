@@ -97,6 +97,8 @@ class TwoMoons final : public Simulator {
   struct Summary {
     double mean = 0.0, sd = 0.0, upper_share = 0.0;
   };
+  // p(y | x) up to its constant, as a function of A x = x1 + x2 (standardised coordinates).
+  static double likelihood(double ax, double y);
   // The exact posterior's, by importance weighting of prior draws (sample_prior) with the likelihood.
   static Summary exact_summary(double y, const Matrix& prior_draws);
   // The same figures of equally weighted draws (2 x n) of a posterior.

@@ -363,12 +363,16 @@ void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) 
   }
 }
 
+double TwoMoons::likelihood(double ax, double y) {
+  return std::exp(-0.5 * (ax - y) * (ax - y) / (kObsNoise * kObsNoise));
+}
+
 TwoMoons::Summary TwoMoons::exact_summary(double y, const Matrix& prior_draws) {
   check_size("TwoMoons::exact_summary", "prior_draws rows", prior_draws.rows(), 2);
   double sw = 0.0, s1 = 0.0, s2 = 0.0, up = 0.0;
   for (Index j = 0; j < prior_draws.cols(); ++j) {
     const double ax = prior_draws(0, j) + prior_draws(1, j);
-    const double w = std::exp(-0.5 * (ax - y) * (ax - y) / (kObsNoise * kObsNoise));
+    const double w = likelihood(ax, y);
     sw += w;
     s1 += w * ax;
     s2 += w * ax * ax;
@@ -387,8 +391,7 @@ Matrix TwoMoons::exact_draws(double y, const Matrix& prior_draws, Index n, Rng& 
   std::vector<double> cumulative(static_cast<std::size_t>(prior_draws.cols()));
   double total = 0.0;
   for (Index j = 0; j < prior_draws.cols(); ++j) {
-    const double r = prior_draws(0, j) + prior_draws(1, j) - y;
-    total += std::exp(-0.5 * r * r / (kObsNoise * kObsNoise));
+    total += likelihood(prior_draws(0, j) + prior_draws(1, j), y);
     cumulative[static_cast<std::size_t>(j)] = total;
   }
   if (!(total > 0.0)) {
