@@ -9,7 +9,7 @@ packages=(
   libnetcdf-c++4-dev libnetcdf-dev netcdf-bin
   libgtest-dev libgmock-dev
   libyaml-cpp-dev libcli11-dev libfftw3-dev nlohmann-json3-dev libboost-math-dev
-  python3-xarray python3-netcdf4  # the xarray reading test of every file varflow writes (tests/cli/cf_files_test.sh)
+  python3-xarray python3-netcdf4  # the xarray reading test of every file varflow writes (tests/cf/read_with_xarray.py)
   python3-numpy  # the numpy peer of bench/varflow_dapper_bench (bench/dapper_numpy_peer.py)
   clang libclang-rt-dev  # the libFuzzer targets in fuzz/ (the `fuzz` preset, design/reliability.md)
 )
