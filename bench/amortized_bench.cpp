@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
       s.training.patience = 0;
       return s;
     }();
-    const auto problem = make_problem(c.problem, setup.lorenz96);
+    const auto problem = make_problem(c.problem, setup.window_problem);
     AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
     const Dataset data = problem->simulate(std::min<Index>(setup.pairs, 8192), rng);
     const auto summary = q.train(data, setup.training, rng);

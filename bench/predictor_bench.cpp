@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     } else if (a == "--forcing") {
       forcing = std::stod(next());
     } else if (a == "--jacobian") {
-      o.validation.lorenz96_jacobian = report::oracle_jacobian_from_string(next());
+      o.validation.window_jacobian = report::oracle_jacobian_from_string(next());
     } else if (a == "--events") {
       o.validation.events = std::stol(next());
     } else if (a == "--mean-check") {
@@ -52,25 +52,26 @@ int main(int argc, char** argv) {
         std::cerr << "unknown argument " << a << "\n";
         return 2;
       }
-      o.setup.lorenz96 = o.problem;
+      o.setup.window_problem = o.problem;
       amortized::apply_entry(o.setup, a.substr(0, eq), a.substr(eq + 1), "argument");
-      o.problem = o.setup.lorenz96;
+      o.problem = o.setup.window_problem;
     }
   }
-  o.validation.lorenz96 = o.problem;
+  o.validation.window_problem = o.problem;
   if (mean_check > 0) {
     // The exact posterior mean and its derivative dE[x|y]/dy = Cov(x, g(x) | y) R^-1 (g: the
     // observed trajectory; the likelihood is Gaussian in y) by self-normalised importance sampling
     // from the oracle's Laplace posterior, against the oracle's MAP and its J (map differences).
-    const amortized::Lorenz96Problem problem(o.problem);
+    const amortized::WindowProblem problem(o.problem);
     report::ValidationOptions fd = o.validation;
-    fd.lorenz96_jacobian = report::OracleJacobian::kMapDifferences;
+    fd.window_jacobian = report::OracleJacobian::kMapDifferences;
     auto of = report::make_oracle("lorenz96", problem.shape(), fd);
     const auto& po = o.problem;
-    const Lorenz96 model(po.size, po.forcing, po.dt);
+    const auto model_ptr = po.model.make();
+    const Model& model = *model_ptr;
     Rng rng(seed);
     const amortized::Dataset e = problem.simulate(mean_check, rng);
-    const Index draws = 200000, n = po.size;
+    const Index draws = 200000, n = model.state_size();
     for (Index j = 0; j < mean_check; ++j) {
       const Vector y = e.y.col(j);
       const auto post = of->posterior(y);
@@ -129,7 +130,7 @@ int main(int argc, char** argv) {
   if (linear_check > 0) {
     // The best global linear map x ~ K y + k (least squares on 50000 physics pairs, missing = 0)
     // against the oracle's J at linear_check events: how far from linear the posterior mean is.
-    const amortized::Lorenz96Problem problem(o.problem);
+    const amortized::WindowProblem problem(o.problem);
     Rng rng(seed);
     amortized::Dataset d = problem.simulate(50000, rng);
     Matrix y = d.y.array().isFinite().select(d.y, 0.0);
@@ -138,7 +139,7 @@ int main(int argc, char** argv) {
     a.row(y.rows()).setOnes();
     const Matrix k = (a * a.transpose() + 1e-8 * Matrix::Identity(a.rows(), a.rows())).ldlt().solve(a * d.x.transpose()).transpose();
     report::ValidationOptions fd = o.validation;
-    fd.lorenz96_jacobian = report::OracleJacobian::kMapDifferences;
+    fd.window_jacobian = report::OracleJacobian::kMapDifferences;
     auto of = report::make_oracle("lorenz96", problem.shape(), fd);
     const amortized::Dataset e = problem.simulate(linear_check, rng);
     for (Index j = 0; j < linear_check; ++j) {
@@ -162,10 +163,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (oracle_check > 0) {
-    const amortized::Lorenz96Problem problem(o.problem);
+    const amortized::WindowProblem problem(o.problem);
     report::ValidationOptions gn = o.validation, fd = o.validation;
-    gn.lorenz96_jacobian = report::OracleJacobian::kGaussNewton;
-    fd.lorenz96_jacobian = report::OracleJacobian::kMapDifferences;
+    gn.window_jacobian = report::OracleJacobian::kGaussNewton;
+    fd.window_jacobian = report::OracleJacobian::kMapDifferences;
     auto og = report::make_oracle("lorenz96", problem.shape(), gn);
     auto of = report::make_oracle("lorenz96", problem.shape(), fd);
     Rng rng(seed);
@@ -193,7 +194,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::shared_ptr<const Model> model;
-  if (forcing != 0.0) model = std::make_shared<Lorenz96>(o.problem.size, forcing, o.problem.dt);
+  if (forcing != 0.0) model = std::make_shared<Lorenz96>(static_cast<Index>(o.problem.model.parameter("n")), forcing, o.problem.model.parameter("dt"));
   Rng rng(seed);
   const auto path = std::filesystem::temp_directory_path() / ("predictor_bench_" + std::to_string(seed) + ".nc");
   const auto r = cycle::run_predictor_step(model, o, rng, path, std::cerr);
@@ -214,7 +215,7 @@ int main(int argc, char** argv) {
     // draws) against the 4D-Var + Laplace oracle's (MAP, exact Gauss-Newton posterior, 1000 draws)
     // on the same events, side by side in this run.
     auto q = amortized::AmortizedPosterior::load(path);
-    const amortized::Lorenz96Problem problem(o.problem);
+    const amortized::WindowProblem problem(o.problem);
     auto oracle = report::make_oracle("lorenz96", problem.shape(), o.validation);
     Rng event_rng(seed + 1000);
     const Matrix ys = problem.simulate(10, event_rng).y;
@@ -232,7 +233,7 @@ int main(int argc, char** argv) {
       if (!m.allFinite() || !draws.allFinite() || !oracle_draws.allFinite()) std::cout << "  event " << e << ": non-finite output\n";
     }
     const double n_events = static_cast<double>(ys.cols());
-    std::cout << "  per-event posterior (mean + 1000 draws), n = " << o.problem.size << ": predictor "
+    std::cout << "  per-event posterior (mean + 1000 draws), n = " << o.problem.model.parameter("n") << ": predictor "
               << 1e3 * t_fast / n_events << " ms, 4D-Var + Laplace oracle " << 1e3 * t_oracle / n_events
               << " ms, ratio " << t_oracle / t_fast << "\n";
   }

@@ -1,5 +1,6 @@
-// `varflow train`: simulate pairs from a built-in problem, train an amortized posterior, write the
-// model (netCDF, design/formats.md) and its loss curves (<out>.loss.csv).
+// `varflow train`: simulate pairs from a registered problem (or read pairs simulated elsewhere,
+// --pairs FILE.nc), train an amortized posterior, write the model (netCDF, design/formats.md) and its
+// loss curves (<out>.loss.csv).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +11,7 @@
 
 #include "command.h"
 #include "varflow/amortized/amortized_posterior.h"
+#include "varflow/amortized/pairs_file.h"
 #include "varflow/core/error.h"
 #include "varflow/core/limits.h"
 #include "varflow/io/atomic_file.h"
@@ -42,7 +44,9 @@ void check_training_memory(const amortized::AmortizedSetup& setup, const amortiz
 struct TrainOptions {
   std::string problem;
   std::string head;
-  varflow::Index pairs = 0;
+  std::string pairs;                  // a count, a pairs file, or empty (the problem's count)
+  varflow::Index pairs_count = 0;     // from `pairs` when it is a count
+  std::string pairs_file;             // from `pairs` when it is a file
   varflow::Index epochs = 0;
   std::uint64_t seed = 1;
   std::string config;
@@ -67,14 +71,31 @@ void write_loss_csv(const std::filesystem::path& path, const varflow::nn::Traini
   if (!out) throw varflow::Error(varflow::format_message("could not write ", path.string()));
 }
 
-int run_train(const TrainOptions& o) {
+// --pairs is a count of pairs to simulate or a netCDF file of pairs: digits only make a count.
+void resolve_pairs_option(TrainOptions& o) {
+  if (o.pairs.empty()) return;
+  if (o.pairs.find_first_not_of("0123456789") == std::string::npos) {
+    o.pairs_count = std::stoll(o.pairs.substr(0, 12));
+    if (o.pairs.size() > 12 || o.pairs_count < 2 || o.pairs_count > 100000000) {
+      throw varflow::InvalidArgument("--pairs = " + o.pairs + ": a count of pairs must be in [2, 100000000]");
+    }
+  } else {
+    if (!std::filesystem::is_regular_file(o.pairs)) {
+      throw varflow::InvalidArgument("--pairs = '" + o.pairs + "' is neither a count nor an existing pairs file");
+    }
+    o.pairs_file = o.pairs;
+  }
+}
+
+int run_train(TrainOptions& o) {
+  resolve_pairs_option(o);
   if (o.threads > 0) varflow::nn::set_thread_count(o.threads);
   using namespace varflow::amortized;
   const HeadType head = head_from_string(o.head, "--head");
   AmortizedSetup setup = default_setup(o.problem, head);
   if (!o.config.empty()) load_setup_yaml(o.config, setup);
   setup.network.head = head;  // --head wins over a config file
-  if (o.pairs > 0) setup.pairs = o.pairs;
+  if (o.pairs_count > 0) setup.pairs = o.pairs_count;
   if (o.epochs > 0) setup.training.epochs = o.epochs;
   setup.training.validate();
   setup.labels.validate();
@@ -89,11 +110,21 @@ int run_train(const TrainOptions& o) {
   // One run per output: a second train (or any command) on the same --out is refused.
   const varflow::RunLock lock(o.out, varflow::RunLock::Kind::kFile);
 
-  varflow::set_run_config(varflow::format_message("# varflow train --problem ", o.problem, " --head ", o.head, "\n",
-                                                 varflow::io::nested_yaml(setup_entries(setup))),
+  const std::string pairs_source =
+      o.pairs_file.empty() ? std::string()
+                           : varflow::format_message(" --pairs ", o.pairs_file, " (checksum ",
+                                                     file_checksum(o.pairs_file), ")");
+  varflow::set_run_config(varflow::format_message("# varflow train --problem ", o.problem, " --head ", o.head,
+                                                 pairs_source, "\n", varflow::io::nested_yaml(setup_entries(setup))),
                           o.seed);
   varflow::Rng rng(o.seed);
   const auto problem = find_problem(o.problem, "--problem").make(setup);
+  // Pairs from a file: read and checked against the problem before anything else is allocated.
+  Dataset data;
+  if (!o.pairs_file.empty()) {
+    data = read_pairs_file(o.pairs_file, problem->shape(), problem->name());
+    setup.pairs = data.size();
+  }
   check_training_memory(setup, problem->shape());
   AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
   q.set_problem_definition(problem->definition());  // so that `varflow validate` needs no config
@@ -107,10 +138,15 @@ int run_train(const TrainOptions& o) {
               problem->describe().c_str(), o.head.c_str(), static_cast<long long>(setup.pairs), length.c_str(),
               static_cast<unsigned long long>(o.seed), varflow::nn::thread_count());
   if (!o.quiet) std::printf("%s\n", q.describe().c_str());
-  const auto t0 = std::chrono::steady_clock::now();
-  Dataset data = problem->simulate(setup.pairs, rng);
-  std::printf("simulated %lld pairs in %.2f s\n", static_cast<long long>(data.size()),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (o.pairs_file.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    data = problem->simulate(setup.pairs, rng);
+    std::printf("simulated %lld pairs in %.2f s\n", static_cast<long long>(data.size()),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  } else {
+    std::printf("read %lld pairs from %s (checked against problem %s)\n", static_cast<long long>(data.size()),
+                o.pairs_file.c_str(), problem->name().c_str());
+  }
   if (setup.labels.enabled()) {
     const auto t1 = std::chrono::steady_clock::now();
     const varflow::Index count = std::min(setup.labels.pairs, data.size());
@@ -125,7 +161,7 @@ int run_train(const TrainOptions& o) {
   const std::filesystem::path checkpoint_file = o.out + ".checkpoint";
   const std::string fingerprint = varflow::format_message(
       "varflow ", VARFLOW_VERSION_STRING, "\nproblem ", o.problem, "\nhead ", o.head, "\nseed ", o.seed, "\nthreads ",
-      varflow::nn::thread_count(), "\npairs ", setup.pairs, "\n", varflow::io::nested_yaml(setup_entries(setup)));
+      varflow::nn::thread_count(), "\npairs ", setup.pairs, pairs_source, "\n", varflow::io::nested_yaml(setup_entries(setup)));
   varflow::nn::TrainerState resumed;
   varflow::nn::Checkpointing checkpointing;
   checkpointing.every = o.checkpoint_every;
@@ -186,7 +222,7 @@ int run_train(const TrainOptions& o) {
 
 void add_train_command(CLI::App& app, CommandList& commands) {
   auto o = std::make_shared<TrainOptions>();
-  auto* sub = app.add_subcommand("train", "Train an amortized posterior on pairs simulated from a built-in problem");
+  auto* sub = app.add_subcommand("train", "Train an amortized posterior on pairs simulated from a registered problem, or read from a file");
   std::string problems;
   for (const auto& name : amortized::problem_names()) problems += "\n  " + name + ": " + amortized::find_problem(name).summary;
   sub->add_option("--problem", o->problem, "Inverse problem to simulate (the problem registry):" + problems)
@@ -195,7 +231,11 @@ void add_train_command(CLI::App& app, CommandList& commands) {
   sub->add_option("--head", o->head, "Posterior head")
       ->required()
       ->check(CLI::IsMember(varflow::amortized::head_names()));
-  sub->add_option("--pairs", o->pairs, "Simulated (x, y) pairs (default: the problem's)")->check(CLI::Range(2, 100000000));
+  sub->add_option("--pairs", o->pairs,
+                  "Pairs (x, y) to train on: a count to simulate from the problem (default: the problem's), or a "
+                  "netCDF file of pairs simulated elsewhere (x(pair, state), y(pair, observation), optional "
+                  "mask; design/formats.md). File pairs must have the shape of --problem, whose oracle "
+                  "`varflow validate` then uses");
   sub->add_option("--epochs", o->epochs, "The most training epochs (default: the problem's); with the cosine schedule (training.schedule), the "
                   "number of epochs")->check(CLI::Range(1, 1000000));
   sub->add_option("--seed", o->seed, "Seed of simulation, initialisation and batches")->capture_default_str();

@@ -38,7 +38,7 @@ int run_validate(const ValidateCommandOptions& o) {
   options.events = o.events;
   options.jacobian_cases = std::min<varflow::Index>(options.jacobian_cases, o.events);
   options.gates.sbc.simulations = o.sbc_simulations;
-  options.lorenz96_jacobian = varflow::report::oracle_jacobian_from_string(o.oracle_jacobian, "--oracle-jacobian");
+  options.window_jacobian = varflow::report::oracle_jacobian_from_string(o.oracle_jacobian, "--oracle-jacobian");
   std::fprintf(stderr, "varflow %s validate: loading %s\n", VARFLOW_VERSION_STRING, o.model.c_str());
   AmortizedPosterior q = AmortizedPosterior::load(o.model);
   // The problem the model was trained on: its definition stored in the model file; a --config may
@@ -50,11 +50,19 @@ int run_validate(const ValidateCommandOptions& o) {
     AmortizedSetup setup;
     load_setup_yaml(o.config, setup);
     if (q.problem_definition().empty()) {
-      stored.lorenz96 = setup.lorenz96;
+      stored.window_problem = setup.window_problem;
     } else {
       for (const auto& [key, value] : read_setup_entries(o.config)) {
         if (!is_problem_key(key)) continue;
-        const std::string mine = entry_value(setup, key), theirs = entry_value(stored, key);
+        // A model option of another model than the stored one has no stored value.
+        const auto value_in = [&key](const AmortizedSetup& s) {
+          try {
+            return entry_value(s, key);
+          } catch (const varflow::InvalidArgument&) {
+            return std::string("(not an option of model ") + s.window_problem.model.name + ")";
+          }
+        };
+        const std::string mine = value_in(setup), theirs = value_in(stored);
         if (mine != theirs) {
           throw varflow::InvalidArgument("--config " + o.config + ": " + key + " = " + mine +
                                          " contradicts the model file, which was trained with " + key + " = " + theirs);
@@ -62,7 +70,7 @@ int run_validate(const ValidateCommandOptions& o) {
       }
     }
   }
-  options.lorenz96 = stored.lorenz96;
+  options.window_problem = stored.window_problem;
   {
     // The run's settings for report.json: the options, then the --config text.
     std::string text = varflow::format_message("model: ", o.model, "\nseed: ", o.seed, "\nevents: ", o.events,

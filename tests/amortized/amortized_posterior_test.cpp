@@ -20,9 +20,9 @@ namespace {
 
 using nn::relative_error;
 
-Lorenz96ProblemOptions small_lorenz96() {
-  Lorenz96ProblemOptions o;
-  o.size = 12;
+WindowProblemOptions small_lorenz96() {
+  WindowProblemOptions o;
+  o.model.parameters["n"] = 12;
   o.window = 4;
   o.obs_every = 2;
   o.spinup = 200;
@@ -325,7 +325,7 @@ TEST(AmortizedPosterior, LocalEncoderConfigurationErrorsNameTheKey) {
   coarse.obs_size = 18;
   expect_invalid([&] { AmortizedPosterior(s.network, coarse, rng); },
                  "encoder.type = local needs the state on the observation grid (obs_grid = 6, state_size = 12)");
-  const ProblemShape shape = Lorenz96Problem(small_lorenz96()).shape();
+  const ProblemShape shape = WindowProblem(small_lorenz96()).shape();
   s.network.gaussian.covariance = CovarianceForm::kFull;
   expect_invalid([&] { AmortizedPosterior(s.network, shape, rng); }, "gaussian.covariance = diagonal");
   s.network.gaussian.covariance = CovarianceForm::kDiagonal;
@@ -350,10 +350,10 @@ TEST(Lorenz96, TinyLocalModelTrains) {
     ~SingleThread() { nn::set_thread_count(saved); }
   } single_thread;
   Rng rng = testing::seeded_rng(1210);
-  Lorenz96ProblemOptions o = small_lorenz96();
+  WindowProblemOptions o = small_lorenz96();
   o.obs_stride = 1;  // every point observed (10% missing)
-  o.prior = Lorenz96Prior::kGaussian;
-  const Lorenz96Problem problem(o);
+  o.prior = WindowPrior::kGaussian;
+  const WindowProblem problem(o);
   AmortizedSetup s = default_setup("lorenz96", HeadType::kGaussian);
   s.network.encoder.type = EncoderType::kLocal;
   s.network.encoder.channels = 8;
@@ -395,7 +395,7 @@ TEST(Config, YamlFileTextRoundTripAndErrors) {
   EXPECT_EQ(s.network.encoder.width, 20);
   EXPECT_EQ(s.network.encoder.activation, nn::Activation::kTanh);
   EXPECT_EQ(s.pairs, 1234);
-  EXPECT_EQ(s.lorenz96.size, 20);
+  EXPECT_EQ(s.window_problem.model.parameter("n"), 20);
   // config_text -> entries -> the same configuration.
   AmortizedSetup t;
   for (const auto& [k, v] : config_entries(s.network)) apply_entry(t, k, v);
@@ -428,9 +428,9 @@ TEST(Lorenz96, GaussianHeadIsInformativeAndCalibrated) {
     ~SingleThread() { nn::set_thread_count(saved); }
   } single_thread;
   Rng rng = testing::seeded_rng(1206);
-  Lorenz96ProblemOptions o;
-  o.size = 20;
-  const Lorenz96Problem problem(o);
+  WindowProblemOptions o;
+  o.model.parameters["n"] = 20;
+  const WindowProblem problem(o);
   AmortizedSetup s = default_setup("lorenz96", HeadType::kGaussian);
   s.network.encoder.width = 64;
   s.network.encoder.context = 32;

@@ -67,7 +67,7 @@ endif()
 # Bad options: exit status 2 and a message naming the option and the value.
 expect(2 "--problem: two-moonz" ${VARFLOW} train --problem two-moonz --head flow --out ${WORK_DIR}/x.nc)
 expect(2 "--head: kernel" ${VARFLOW} train --problem two-moons --head kernel --out ${WORK_DIR}/x.nc)
-expect(2 "--pairs: Value 0" ${VARFLOW} train --problem two-moons --head flow --pairs 0 --out ${WORK_DIR}/x.nc)
+expect(2 "--pairs = 0: a count of pairs must be in [2, 100000000]" ${VARFLOW} train --problem two-moons --head flow --pairs 0 --out ${WORK_DIR}/x.nc)
 expect(2 "directory ${WORK_DIR}/nope does not exist" ${VARFLOW} train --problem two-moons --head flow
        --out ${WORK_DIR}/nope/x.nc)
 file(WRITE ${WORK_DIR}/bad.yaml "flow:\n  binz: 3\n")

@@ -62,10 +62,10 @@ TEST(OracleLabels, BadLabelsAreNamed) {
   wrong.labels.dy.conservativeResize(Eigen::NoChange, 4);
   expect_invalid_argument([&] { wrong.validate(problem.shape()); }, {"columns of labels.dy", "4"});
   expect_invalid_argument([&] { TwoMoons().label(data, 1, 1, rng); }, {"two-moons", "labels.pairs"});
-  Lorenz96ProblemOptions climatology;
-  climatology.size = 8;
+  WindowProblemOptions climatology;
+  climatology.model.parameters["n"] = 8;
   climatology.spinup = 50;
-  const Lorenz96Problem l96(climatology);
+  const WindowProblem l96(climatology);
   EXPECT_FALSE(l96.has_oracle_labels());
   Dataset d96 = l96.simulate(2, rng);
   expect_invalid_argument([&] { l96.label(d96, 1, 1, rng); }, {"lorenz96", "labels.pairs"});
@@ -79,14 +79,14 @@ TEST(OracleLabels, BadLabelsAreNamed) {
 
 // A small gaussian-prior Lorenz-96 problem: window 4, every point observed at steps 0, 2, 4, each
 // value missing with probability `missing`.
-Lorenz96ProblemOptions small_gaussian_lorenz96(Index size, double missing) {
-  Lorenz96ProblemOptions o;
-  o.size = size;
+WindowProblemOptions small_gaussian_lorenz96(Index size, double missing) {
+  WindowProblemOptions o;
+  o.model.parameters["n"] = size;
   o.window = 4;
   o.obs_every = 2;
   o.obs_stride = 1;
   o.missing = missing;
-  o.prior = Lorenz96Prior::kGaussian;
+  o.prior = WindowPrior::kGaussian;
   o.spinup = 300;
   return o;
 }
@@ -95,7 +95,7 @@ Lorenz96ProblemOptions small_gaussian_lorenz96(Index size, double missing) {
 // against a central difference of the MAP with another step.
 TEST(OracleLabels, Lorenz96LabelsAreTheMapAndItsDerivative) {
   Rng rng = testing::seeded_rng(1303);
-  const Lorenz96Problem problem(small_gaussian_lorenz96(10, 0.1));
+  const WindowProblem problem(small_gaussian_lorenz96(10, 0.1));
   ASSERT_TRUE(problem.has_oracle_labels());
   Dataset data = problem.simulate(3, rng);
   problem.label(data, 2, 2, rng);
@@ -124,7 +124,7 @@ TEST(OracleLabels, Lorenz96LabelsAreTheMapAndItsDerivative) {
 
 // Labelling runs over the OpenMP threads; the labels do not depend on their number.
 TEST(OracleLabels, Lorenz96LabelsDoNotDependOnTheThreadCount) {
-  const Lorenz96Problem problem(small_gaussian_lorenz96(8, 0.0));
+  const WindowProblem problem(small_gaussian_lorenz96(8, 0.0));
   Rng rng(1305);
   const Dataset data = problem.simulate(9, rng);
   const int threads = nn::thread_count();

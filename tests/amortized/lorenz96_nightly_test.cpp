@@ -25,7 +25,7 @@ TEST_P(Lorenz96Default, InformativeAndCalibrated) {
   nn::set_thread_count(1);  // ctest runs two processes at once; see linear_gaussian_test.cpp
   Rng rng = testing::seeded_rng(1301);
   const AmortizedSetup s = default_setup("lorenz96", GetParam());
-  const Lorenz96Problem problem(s.lorenz96);
+  const WindowProblem problem(s.window_problem);
   AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
   const auto summary = q.train(problem, s.pairs, s.training, rng);
   ASSERT_TRUE(summary.ok()) << summary.brief_report();

@@ -108,7 +108,7 @@ TEST_F(ModelFileTest, TheProblemDefinitionRoundTripsInsideTheChecksum) {
   const fs::path file = dir / "model.nc";
   AmortizedPosterior q = trained(HeadType::kGaussian, rng);
   EXPECT_TRUE(q.problem_definition().empty()) << "linear-gaussian is defined by its name";
-  Lorenz96ProblemOptions o;
+  WindowProblemOptions o;
   o.obs_noise = 0.5;
   q.set_problem_definition(problem_entries(o));
   q.save(file);

@@ -1,7 +1,8 @@
 /* The C ABI from plain C99: a Lorenz-96 written in C passes the TL/AD checks, runs strong and
  * incremental 4D-Var and 3D-Var windows that agree with varflow's own Lorenz-96 to round-off, and
  * gives the sensitivity; call-back failures, NaN, wrong sizes and NULL handles become statuses with
- * messages; a trained amortized model file (argv[1], optional) is sampled.
+ * messages; a trained amortized model file (argv[1], optional) is sampled, and validated by the
+ * gates against an oracle written in C (argv[2], optional: the directory for its report).
  * Exit 0 when every check passes; each failure prints one line. */
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +21,53 @@ static void check(int ok, const char* what) {
     printf("FAILED: %s (last error: %s)\n", what, varflow_last_error());
   }
 }
+/* The linear-Gaussian problem as a user's oracle: x ~ N(0, 0.1 I), y = x + N(0, 0.1 I), exact posterior
+ * N(y/2 + shift, 0.05 I), J = I/2. A shift != 0 is a wrong oracle; fail_jvp makes jvp return 5. */
+typedef struct {
+  double shift;
+  int fail_jvp, nan_posterior;
+} lg_oracle;
+static uint64_t splitmix64(uint64_t* s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+static double normal01(uint64_t* s) { /* Box-Muller */
+  const double u1 = ((double)(splitmix64(s) >> 11) + 0.5) * 0x1p-53, u2 = (double)(splitmix64(s) >> 11) * 0x1p-53;
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+static int lg_simulate(void* user, uint64_t seed, int64_t n, double* x, int64_t m, double* y) {
+  (void)user;
+  uint64_t s = seed;
+  for (int64_t i = 0; i < n && i < m; ++i) {
+    x[i] = sqrt(0.1) * normal01(&s);
+    y[i] = x[i] + sqrt(0.1) * normal01(&s);
+  }
+  return 0;
+}
+static int lg_posterior(void* user, int64_t m, const double* y, int64_t n, double* mean, double* sd) {
+  const lg_oracle* o = (const lg_oracle*)user;
+  for (int64_t i = 0; i < n && i < m; ++i) {
+    mean[i] = 0.5 * y[i] + o->shift;
+    sd[i] = sqrt(0.05);
+  }
+  if (o->nan_posterior) mean[0] = NAN;
+  return 0;
+}
+static int lg_jvp(void* user, int64_t m, const double* y, const double* v, int64_t n, double* out) {
+  (void)y;
+  if (((const lg_oracle*)user)->fail_jvp) return 5;
+  for (int64_t i = 0; i < n && i < m; ++i) out[i] = 0.5 * v[i];
+  return 0;
+}
+static int lg_vjp(void* user, int64_t m, const double* y, int64_t n, const double* w, double* out) {
+  (void)user;
+  (void)y;
+  for (int64_t i = 0; i < n && i < m; ++i) out[i] = 0.5 * w[i];
+  return 0;
+}
+
 static double max_abs_diff(const double* a, const double* b, int64_t n) {
   double d = 0.0;
   for (int64_t i = 0; i < n; ++i) d = fmax(d, fabs(a[i] - b[i]));
@@ -219,6 +267,47 @@ int main(int argc, char** argv) {
       free(draws);
       free(logp);
       varflow_amortized_destroy(q);
+    }
+    /* The gates against the oracle above. */
+    check(varflow_amortized_load(argv[1], &q) == VARFLOW_OK, "load the model file again");
+    if (q) {
+      lg_oracle right = {0.0, 0, 0}, wrong = {2.0 * sqrt(0.05), 0, 0}, failing = {0.0, 1, 0}, nan_mean = {0.0, 0, 1};
+      varflow_oracle oracle = {lg_simulate, lg_posterior, lg_jvp, lg_vjp, &right, "linear-Gaussian oracle in C"};
+      varflow_gate_options options = {10, 200, 5, argc > 2 ? argv[2] : NULL};
+      varflow_gate_report good, bad;
+      check(varflow_amortized_validate(q, &oracle, &options, &good) == VARFLOW_OK, "validate against the C oracle");
+      printf("gates vs the C oracle: promoted %d (agreement %d, adjoint %d, SBC %d), max |d| %.3f, spread ratio %.3f, "
+             "max probe error %.4f, SBC min p %.3g\n", good.promoted, good.agreement_passed, good.adjoint_passed,
+             good.sbc_passed, good.max_abs_standardized_difference, good.spread_ratio_median, good.max_probe_error,
+             good.sbc_min_p_value);
+      check(isfinite(good.max_abs_standardized_difference) && good.spread_ratio_median > 0.5 &&
+                good.spread_ratio_median < 2.0 && isfinite(good.max_probe_error) && good.sbc_min_p_value >= 0.0,
+            "finite gate figures, and a spread near the exact oracle's");
+      /* An oracle whose mean is 2 sd off: the agreement gate refuses the model. */
+      oracle.user = &wrong;
+      check(varflow_amortized_validate(q, &oracle, &options, &bad) == VARFLOW_OK, "validate against a wrong oracle");
+      printf("gates vs a wrong oracle (mean + 2 sd): promoted %d, agreement %d, max |d| %.3f\n", bad.promoted,
+             bad.agreement_passed, bad.max_abs_standardized_difference);
+      /* The same seed gives the same events: shifting the oracle's mean by 2 sd moves every d by 2. */
+      check(!bad.promoted && !bad.agreement_passed &&
+                bad.max_abs_standardized_difference > good.max_abs_standardized_difference + 1.0 &&
+                bad.max_abs_standardized_difference <= good.max_abs_standardized_difference + 2.0 + 1e-9,
+            "a wrong oracle fails the agreement gate, its differences moved by the shift");
+      /* Failing call-backs become statuses with messages. */
+      oracle.user = &failing;
+      check(varflow_amortized_validate(q, &oracle, &options, &bad) == VARFLOW_CALLBACK_ERROR &&
+                strstr(varflow_amortized_last_error(q), "user oracle: the jvp call-back returned 5") != NULL,
+            "a jvp call-back error is a status naming it");
+      oracle.user = &nan_mean;
+      check(varflow_amortized_validate(q, &oracle, &options, &bad) == VARFLOW_CALLBACK_ERROR &&
+                strstr(varflow_amortized_last_error(q), "the posterior (mean) call-back wrote nan at index 0") != NULL,
+            "a NaN posterior mean is a status naming it");
+      oracle.jvp = NULL;
+      check(varflow_amortized_validate(q, &oracle, &options, &bad) == VARFLOW_INVALID_ARGUMENT &&
+                strstr(varflow_amortized_last_error(q), "every call-back") != NULL,
+            "a missing call-back is refused");
+      varflow_amortized_destroy(q);
+      q = NULL;
     }
     check(varflow_amortized_load("/nonexistent/model.nc", &q) == VARFLOW_INVALID_ARGUMENT && q == NULL,
           "a missing model file is refused");

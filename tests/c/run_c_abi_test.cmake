@@ -6,8 +6,15 @@ execute_process(COMMAND ${VARFLOW} train --problem linear-gaussian --head gaussi
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "varflow train: exit ${rc}\n${out}\n${err}")
 endif()
-execute_process(COMMAND ${TEST_PROGRAM} ${WORK_DIR}/lg.nc RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+execute_process(COMMAND ${TEST_PROGRAM} ${WORK_DIR}/lg.nc ${WORK_DIR}/report RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE err)
 message("${out}${err}")
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${TEST_PROGRAM} failed (exit ${rc})")
+endif()
+# The C program's gate run wrote its report (the Fortran program passes no directory).
+if(EXISTS ${WORK_DIR}/report/report.json OR NOT TEST_PROGRAM MATCHES "c_abi_test")
+  message(STATUS "report: ${WORK_DIR}/report")
+else()
+  message(FATAL_ERROR "${TEST_PROGRAM} wrote no ${WORK_DIR}/report/report.json")
 endif()

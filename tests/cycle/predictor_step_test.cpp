@@ -28,7 +28,7 @@ struct SingleThread {
 // n = 8, a small conv encoder and Gaussian head, a few hundred pairs: a run takes about a second.
 PredictorStepOptions tiny_options() {
   PredictorStepOptions o;
-  o.problem.size = 8;
+  o.problem.model.parameters["n"] = 8;
   o.problem.spinup = 200;
   o.setup.pairs = 3000;
   o.setup.training.epochs = 15;
@@ -93,7 +93,7 @@ TEST_F(PredictorStep, PredictorOfAWrongModelIsRefused) {
   Rng r1 = testing::seeded_rng(3102);
   Rng r2 = r1;
   const auto right = run_predictor_step(nullptr, o, r1, dir_ / "right.nc", log);
-  const auto wrong = run_predictor_step(std::make_shared<Lorenz96>(o.problem.size, 16.0, o.problem.dt), o, r2,
+  const auto wrong = run_predictor_step(std::make_shared<Lorenz96>(8, 16.0, o.problem.model.parameter("dt")), o, r2,
                                         dir_ / "wrong.nc", log);
   ASSERT_TRUE(right.validated && wrong.validated);
   const double d_right = std::abs(right.validation.decision.agreement.worst_difference.value);
@@ -135,7 +135,7 @@ TEST_F(PredictorStep, FailingSimulationModelIsAStatus) {
   std::ostringstream log;
   const auto file = dir_ / "blown.nc";
   PredictorStepResult r;
-  ASSERT_NO_THROW(r = run_predictor_step(std::make_shared<Lorenz96>(o.problem.size, 8.0, 5.0), o, rng, file, log));
+  ASSERT_NO_THROW(r = run_predictor_step(std::make_shared<Lorenz96>(8, 8.0, 5.0), o, rng, file, log));
   std::cout << r.gate_line() << "\n";
   EXPECT_FALSE(r.training_ok);
   EXPECT_FALSE(r.validated);
@@ -149,7 +149,7 @@ TEST_F(PredictorStep, InvalidOptionsAndModelsAreNamed) {
   Rng rng(1);
   PredictorStepOptions o = tiny_options();
   o.problem.prior_sd = -1.0;
-  EXPECT_NE(test::message_of([&] { o.validate(); }).find("PredictorStepOptions: problem: lorenz96 problem: background.variance: standard deviation prior_sd = -1 must be positive"),
+  EXPECT_NE(test::message_of([&] { o.validate(); }).find("PredictorStepOptions: problem: window problem: background.variance: standard deviation prior_sd = -1 must be positive"),
             std::string::npos)
       << test::message_of([&] { o.validate(); });
   o = tiny_options();
@@ -163,21 +163,21 @@ TEST_F(PredictorStep, InvalidOptionsAndModelsAreNamed) {
   o = tiny_options();
   const std::string wrong_size = test::message_of(
       [&] { run_predictor_step(std::make_shared<Lorenz96>(10, 8.0, 0.05), o, rng, dir_ / "x.nc", log); });
-  EXPECT_NE(wrong_size.find("state size 10, but model.n = 8"), std::string::npos) << wrong_size;
+  EXPECT_NE(wrong_size.find("state size 10, but model lorenz96 has 8"), std::string::npos) << wrong_size;
   EXPECT_FALSE(std::filesystem::exists(dir_ / "x.nc"));
 }
 
 TEST(PredictorStepDefaults, AreTheCyclesObservationNetwork) {
   const PredictorStepOptions o;
   EXPECT_NO_THROW(o.validate());
-  EXPECT_EQ(o.problem.size, 40);
+  EXPECT_EQ(o.problem.model.parameter("n"), 40);
   EXPECT_EQ(o.problem.window, 4);
   EXPECT_EQ(o.problem.obs_every, 2);
   EXPECT_EQ(o.problem.missing, 0.0);
   EXPECT_EQ(o.problem.obs_noise, 1.0);
-  EXPECT_EQ(o.problem.prior, amortized::Lorenz96Prior::kGaussian);
+  EXPECT_EQ(o.problem.prior, amortized::WindowPrior::kGaussian);
   EXPECT_EQ(o.problem.prior_sd, 1.0);
-  EXPECT_EQ(o.validation.lorenz96_jacobian, report::OracleJacobian::kExact);
+  EXPECT_EQ(o.validation.window_jacobian, report::OracleJacobian::kExact);
   EXPECT_EQ(o.setup.network.head, amortized::HeadType::kGaussian);
 }
 

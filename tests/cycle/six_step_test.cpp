@@ -444,7 +444,7 @@ TEST(SixStep, ConfigErrorsNameTheKey) {
   EXPECT_EQ(o.setup.pairs, 500);
   EXPECT_EQ(o.setup.training.epochs, 4);
   EXPECT_EQ(o.validation.events, 5);
-  EXPECT_EQ(o.problem.size, 40);
+  EXPECT_EQ(o.problem.model.parameter("n"), 40);
   EXPECT_EQ(o.problem.window, 4);
   EXPECT_EQ(o.problem.prior_sd, 1.0);
   EXPECT_EQ(cycle::SixStepConfig::from_yaml(c.to_yaml(), "round trip").to_yaml(), c.to_yaml());

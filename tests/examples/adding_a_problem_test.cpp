@@ -132,7 +132,7 @@ TEST(AddingAProblem, ANameIsRegisteredOnceAndUnknownNamesAreListed) {
     amortized::find_problem("scaled-gausian");
     FAIL();
   } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("two-moons, linear-gaussian, lorenz96, scaled-gaussian"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("two-moons, linear-gaussian, lorenz96, window, scaled-gaussian"), std::string::npos)
         << e.what();
   }
 }

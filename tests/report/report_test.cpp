@@ -99,13 +99,13 @@ TEST(Oracles, UnknownProblemOrWrongShapeNamesIt) {
 TEST(Lorenz96Oracle, SensitivityMatchesFiniteDifferencesOfTheMap) {
   Rng rng = testing::seeded_rng(21);
   ValidationOptions o;
-  o.lorenz96.size = 12;
-  o.lorenz96.missing = 0.0;
+  o.window_problem.model.parameters["n"] = 12;
+  o.window_problem.missing = 0.0;
   // Small departures: the second-derivative terms Gauss-Newton omits are ~ departures x curvature
   // (with the problem's obs_noise = 1 the difference is ~20%, see design/report.md).
-  o.lorenz96.obs_noise = 0.1;
+  o.window_problem.obs_noise = 0.1;
   o.prior_variance_draws = 2000;
-  const amortized::Lorenz96Problem problem(o.lorenz96);
+  const amortized::WindowProblem problem(o.window_problem);
   const auto oracle = report::make_oracle("lorenz96", problem.shape(), o);
   const Vector y = problem.simulate(1, rng).y.col(0);
   const JacobianOperator j = oracle->jacobian(y);
@@ -132,19 +132,19 @@ TEST(Lorenz96Oracle, SensitivityMatchesFiniteDifferencesOfTheMap) {
 TEST(Lorenz96Oracle, GaussianPriorOracleIsCalibratedAndItsJacobiansAgree) {
   Rng rng = testing::seeded_rng(22);
   ValidationOptions o;
-  o.lorenz96.size = 12;
-  o.lorenz96.window = 4;
-  o.lorenz96.obs_every = 2;
-  o.lorenz96.obs_stride = 1;
-  o.lorenz96.missing = 0.0;
-  o.lorenz96.obs_noise = 0.1;
-  o.lorenz96.spinup = 300;
-  o.lorenz96.prior = amortized::Lorenz96Prior::kGaussian;
-  o.lorenz96.prior_sd = 1.5;
-  const amortized::Lorenz96Problem problem(o.lorenz96);
+  o.window_problem.model.parameters["n"] = 12;
+  o.window_problem.window = 4;
+  o.window_problem.obs_every = 2;
+  o.window_problem.obs_stride = 1;
+  o.window_problem.missing = 0.0;
+  o.window_problem.obs_noise = 0.1;
+  o.window_problem.spinup = 300;
+  o.window_problem.prior = amortized::WindowPrior::kGaussian;
+  o.window_problem.prior_sd = 1.5;
+  const amortized::WindowProblem problem(o.window_problem);
   ValidationOptions gn = o, fd = o;
-  gn.lorenz96_jacobian = report::OracleJacobian::kGaussNewton;
-  fd.lorenz96_jacobian = report::OracleJacobian::kMapDifferences;
+  gn.window_jacobian = report::OracleJacobian::kGaussNewton;
+  fd.window_jacobian = report::OracleJacobian::kMapDifferences;
   const auto oracle = report::make_oracle("lorenz96", problem.shape(), gn);
   const auto oracle_fd = report::make_oracle("lorenz96", problem.shape(), fd);
   EXPECT_EQ(oracle->prior_variance(), Vector::Constant(12, 1.5 * 1.5));
@@ -182,20 +182,20 @@ TEST(Lorenz96Oracle, GaussianPriorOracleIsCalibratedAndItsJacobiansAgree) {
 TEST(Lorenz96Oracle, ExactJacobianMatchesMapDifferences) {
   Rng rng = testing::seeded_rng(23);
   ValidationOptions o;
-  o.lorenz96.size = 12;
-  o.lorenz96.window = 4;
-  o.lorenz96.obs_every = 2;
-  o.lorenz96.obs_stride = 1;
-  o.lorenz96.missing = 0.2;  // masked values take no part
-  o.lorenz96.obs_noise = 1.0;
-  o.lorenz96.spinup = 300;
-  o.lorenz96.prior = amortized::Lorenz96Prior::kGaussian;
-  o.lorenz96.prior_sd = 1.0;
-  const amortized::Lorenz96Problem problem(o.lorenz96);
+  o.window_problem.model.parameters["n"] = 12;
+  o.window_problem.window = 4;
+  o.window_problem.obs_every = 2;
+  o.window_problem.obs_stride = 1;
+  o.window_problem.missing = 0.2;  // masked values take no part
+  o.window_problem.obs_noise = 1.0;
+  o.window_problem.spinup = 300;
+  o.window_problem.prior = amortized::WindowPrior::kGaussian;
+  o.window_problem.prior_sd = 1.0;
+  const amortized::WindowProblem problem(o.window_problem);
   ValidationOptions ex = o, fd = o, gn = o;
-  ex.lorenz96_jacobian = report::OracleJacobian::kExact;
-  fd.lorenz96_jacobian = report::OracleJacobian::kMapDifferences;
-  gn.lorenz96_jacobian = report::OracleJacobian::kGaussNewton;
+  ex.window_jacobian = report::OracleJacobian::kExact;
+  fd.window_jacobian = report::OracleJacobian::kMapDifferences;
+  gn.window_jacobian = report::OracleJacobian::kGaussNewton;
   const auto oracle_ex = report::make_oracle("lorenz96", problem.shape(), ex);
   const auto oracle_fd = report::make_oracle("lorenz96", problem.shape(), fd);
   const auto oracle_gn = report::make_oracle("lorenz96", problem.shape(), gn);
@@ -229,7 +229,7 @@ TEST(ValidationOptions, MapDifferenceStepAndProblemAreChecked) {
   EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find("map_difference_step = 0 must be in (0, 1)"), std::string::npos) << error;
   o = ValidationOptions{};
-  o.lorenz96.prior_sd = 0.0;
+  o.window_problem.prior_sd = 0.0;
   error = test::message_of([&] { o.validate(); });
   EXPECT_NE(error, "(no exception)");
   EXPECT_NE(error.find("prior_sd = 0"), std::string::npos) << error;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "varflow/core/types.h"
+#include "varflow/model/model_registry.h"
 #include "varflow/nn/layers.h"
 #include "varflow/nn/trainer.h"
 
@@ -43,7 +44,7 @@ enum class SdeType { kVp, kVe };
 // Score-head samplers: Euler-Maruyama reverse SDE, Euler probability-flow ODE, or the reverse SDE
 // with Langevin corrector steps (predictor-corrector, Song et al. 2021, Algorithms 4-5).
 enum class Sampler { kSde, kOde, kPc };
-enum class Lorenz96Prior { kClimatology, kGaussian };
+enum class WindowPrior { kClimatology, kGaussian };
 
 std::string to_string(HeadType v);        // the head's name: flow | score | gaussian | a registered one
 std::string to_string(EncoderType v);     // mlp | conv | local
@@ -51,7 +52,7 @@ std::string to_string(CouplingType v);    // spline | affine
 std::string to_string(CovarianceForm v);  // full | diagonal
 std::string to_string(SdeType v);         // vp | ve
 std::string to_string(Sampler v);         // sde | ode
-std::string to_string(Lorenz96Prior v);   // climatology | gaussian
+std::string to_string(WindowPrior v);   // climatology | gaussian
 // Parse the names above; throw InvalidArgument "<key> = '<value>' is not one of ..." otherwise
 // (heads: the registered names, head_registry.h).
 HeadType head_from_string(const std::string& s, const std::string& key = "head");
@@ -60,7 +61,7 @@ CouplingType coupling_from_string(const std::string& s, const std::string& key =
 CovarianceForm covariance_from_string(const std::string& s, const std::string& key = "gaussian.covariance");
 SdeType sde_from_string(const std::string& s, const std::string& key = "score.sde");
 Sampler sampler_from_string(const std::string& s, const std::string& key = "score.sampler");
-Lorenz96Prior lorenz96_prior_from_string(const std::string& s, const std::string& key = "background.prior");
+WindowPrior window_prior_from_string(const std::string& s, const std::string& key = "background.prior");
 
 // Sizes of the inverse problem. Observations are either a vector (obs_grid = 0) or `obs_slots`
 // gridded fields of obs_grid points each (obs_size = obs_slots * obs_grid, slot-major), which may
@@ -153,22 +154,22 @@ struct AmortizedConfig {
   void validate(const ProblemShape& shape) const;
 };
 
-// Lorenz-96 problem (see problems.h).
-struct Lorenz96ProblemOptions {
-  Index size = 40;             // state variables n
-  double forcing = 8.0;
-  double dt = 0.05;
+// The window problem (see problems.h, WindowProblem): a registered model, an observation network
+// along its trajectory and a prior of the initial state. The defaults are the lorenz96 problem.
+struct WindowProblemOptions {
+  ModelSpec model;             // any registered model (model.name and its options); default lorenz96
   Index window = 8;            // model steps of the window; observations at steps 0, obs_every, ...
   Index obs_every = 4;
-  Index obs_stride = 2;        // observed grid points: every obs_stride-th
+  Index obs_stride = 2;        // observed points of the resolved variables: every obs_stride-th
   double missing = 0.1;        // probability that an observed point is missing (NaN)
   double obs_noise = 1.0;      // observation error standard deviation
   Index spinup = 1000;         // steps before climatological states are taken (gaussian: before the centre)
   Index decorrelation = 10;    // steps between climatological states
   // Distribution of x0. climatology: states of one long run (a non-Gaussian prior). gaussian:
   // x0 = c + prior_sd * N(0, I) with c a fixed attractor state, the state after `spinup` steps of a
-  // run from the rest state F perturbed by 0.01 N(0, I) drawn with Rng(prior_seed).
-  Lorenz96Prior prior = Lorenz96Prior::kClimatology;
+  // run from the model's rest state (ones when it has none) perturbed by 0.01 N(0, I) drawn with
+  // Rng(prior_seed).
+  WindowPrior prior = WindowPrior::kClimatology;
   double prior_sd = 1.0;
   std::uint64_t prior_seed = 20261122;
   void validate() const;
@@ -207,7 +208,7 @@ struct AmortizedSetup {
   nn::TrainingOptions training;
   Index pairs = 0;  // simulated pairs (0: the problem's default)
   LabelOptions labels;
-  Lorenz96ProblemOptions lorenz96;
+  WindowProblemOptions window_problem;
 };
 
 // The defaults for a built-in problem and head: small enough to train in well under a few minutes
@@ -249,7 +250,7 @@ std::string config_hash(const AmortizedConfig& c);
 std::string entry_value(const AmortizedSetup& s, const std::string& key);
 // A Lorenz-96 problem definition as its entries ("model.n", "observations.error_variance", ...;
 // stored in model files, so that validation needs no configuration).
-std::vector<std::pair<std::string, std::string>> problem_entries(const Lorenz96ProblemOptions& o);
+std::vector<std::pair<std::string, std::string>> problem_entries(const WindowProblemOptions& o);
 // Every key of a setup with its value, in the order of the key table (network, then pairs,
 // training, labels, problem): `varflow train --print-default`, which reads back as a config.
 std::vector<std::pair<std::string, std::string>> setup_entries(const AmortizedSetup& s);

@@ -129,30 +129,38 @@ class LinearGaussian final : public Simulator {
   double pv_, nv_;
 };
 
-// Lorenz-96 state estimation: x0 from the prior (options.prior: the model's climatology, i.e. states
-// of one long run spun up for `spinup` steps and then taken every `decorrelation` steps; or gaussian,
-// x0 = center() + prior_sd N(0, I)), y = the state observed on the grid at steps 0, obs_every, ...
-// <= window along the model trajectory (varflow::IdentityObservation), plus N(0, obs_noise^2); only
-// every obs_stride-th point is observed and each observed value is missing with probability
-// `missing` (NaN = missing). The observations form obs_slots = window / obs_every + 1 gridded fields
-// of `size` points.
+// A 4D-Var window of any registered model (model_registry.h) as an inverse problem: x0 from the
+// prior (options.prior: the model's climatology, i.e. states of one long run spun up for `spinup`
+// steps and then taken every `decorrelation` steps; or gaussian, x0 = center() + prior_sd N(0, I)),
+// y = the resolved variables (ModelEntry::resolved_size; all of them for a single-scale model)
+// observed at steps 0, obs_every, ... <= window along the model trajectory, plus N(0, obs_noise^2);
+// only every obs_stride-th resolved variable is observed and each observed value is missing with
+// probability `missing` (NaN = missing). The observations form obs_slots = window / obs_every + 1
+// gridded fields of `resolved` points. Its oracle is 4D-Var of the window (report/oracles.h), which
+// every registered model supports through its tangent-linear and adjoint.
+//
+// The problem's name is "lorenz96" for the Lorenz-96 model (the built-in problem of that name) and
+// "window" for any other model: both registry entries build this class.
 //
 // The trajectory from x0 to the observation times is run with `model`: by default the physics
-// varflow::Lorenz96(size, forcing, dt); the cycle passes its promoted model (e.g. a trained
-// emulator) to train on its pairs. The prior (the climatological run, the gaussian centre) always
-// comes from the physics, so two problems that differ only in `model` share their prior.
-class Lorenz96Problem final : public Simulator {
+// (options.model); the cycle passes its promoted model (e.g. a trained emulator) to train on its
+// pairs. The prior (the climatological run, the gaussian centre) always comes from the physics, so
+// two problems that differ only in `model` share their prior.
+class WindowProblem final : public Simulator {
  public:
-  // Throws InvalidArgument for invalid options or a model whose state size is not options.size.
-  explicit Lorenz96Problem(Lorenz96ProblemOptions options = {}, std::shared_ptr<const Model> model = nullptr);
-  std::string name() const override { return "lorenz96"; }
+  // Throws InvalidArgument for invalid options or a simulation model whose state size is not the
+  // physics' (options.model).
+  explicit WindowProblem(WindowProblemOptions options = {}, std::shared_ptr<const Model> model = nullptr);
+  std::string name() const override;
   std::string describe() const override;
   ProblemShape shape() const override;
   Dataset simulate(Index n, Rng& rng) const override;
-  const Lorenz96ProblemOptions& options() const { return o_; }
+  const WindowProblemOptions& options() const { return o_; }
   std::vector<std::pair<std::string, std::string>> definition() const override { return problem_entries(o_); }
   // The model the observations are simulated with.
   const Model& model() const { return *model_; }
+  // The number of leading state components that are observed (the resolved variables).
+  Index resolved_size() const { return resolved_; }
   // Gaussian prior: its mean c (empty for the climatological prior).
   const Vector& center() const { return center_; }
 
@@ -169,16 +177,18 @@ class Lorenz96Problem final : public Simulator {
   // (var/exact_sensitivity.h) when the model has a second-order adjoint, otherwise by central
   // differences of the MAP (2 more solves per probe). Pairs are labelled in parallel over the
   // OpenMP threads (the result does not depend on their number).
-  bool has_oracle_labels() const override { return o_.prior == Lorenz96Prior::kGaussian; }
+  bool has_oracle_labels() const override { return o_.prior == WindowPrior::kGaussian; }
   void label(Dataset& data, Index count, Index probes, Rng& rng) const override;
 
   // The fixed attractor state of the gaussian prior for these options (deterministic in
   // size, forcing, dt, spinup and prior_seed).
-  static Vector gaussian_center(const Lorenz96ProblemOptions& options);
+  static Vector gaussian_center(const WindowProblemOptions& options);
 
  private:
-  Lorenz96ProblemOptions o_;
-  std::shared_ptr<const Model> model_;
+  WindowProblemOptions o_;
+  std::shared_ptr<const Model> physics_;  // options.model: the prior's model
+  std::shared_ptr<const Model> model_;    // the simulation model (physics_ by default)
+  Index resolved_ = 0;
   Vector center_;
 };
 
@@ -190,7 +200,7 @@ class Lorenz96Problem final : public Simulator {
 struct ProblemEntry {
   std::string name;     // e.g. "two-moons"
   std::string summary;  // one line for --help
-  // The simulator for a setup (the lorenz96 problem reads setup.lorenz96; others ignore the setup).
+  // The simulator for a setup (the lorenz96 problem reads setup.window_problem; others ignore the setup).
   std::function<std::unique_ptr<Simulator>(const AmortizedSetup&)> make;
   // The problem's default network, training and labels for a head (default_setup sets the head
   // itself, then lets the head adjust the rest).
@@ -205,6 +215,6 @@ const ProblemEntry& find_problem(const std::string& name, const std::string& whe
 std::vector<std::string> problem_names();
 
 // The problem `name` with the setup's problem options (lorenz96) or the defaults.
-std::unique_ptr<Simulator> make_problem(const std::string& name, const Lorenz96ProblemOptions& lorenz96 = {});
+std::unique_ptr<Simulator> make_problem(const std::string& name, const WindowProblemOptions& lorenz96 = {});
 
 }  // namespace varflow::amortized

@@ -182,6 +182,55 @@ varflow_status varflow_amortized_sample(varflow_amortized* model, const double* 
 varflow_status varflow_amortized_log_prob(varflow_amortized* model, const double* y, const int* mask,
                                           int64_t count, const double* x, double* out);
 
+/* ---- the gates against a user's oracle ---------------------------------------------------------- */
+
+/* The oracle of a problem, given as call-backs: the gates of `varflow validate` (design/gates.md:
+ * posterior agreement on held-out events, adjoint calibration of J, simulation-based calibration)
+ * compare an amortized model with it. n is the state size, m the observation size.
+ *   simulate:  one pair from the joint p(x) p(y | x) into x (length n) and y (length m; NaN = missing),
+ *              drawn deterministically from `seed` (varflow passes a different seed for each pair).
+ *   posterior: the reference posterior at y: its mean and marginal standard deviations (length n),
+ *              taken as a Gaussian with that diagonal covariance.
+ *   jvp:       out = J v with J = d(posterior mean)/dy at y (v of length m, out of length n).
+ *   vjp:       out = J^T w (w of length n, out of length m); it must be the transpose of jvp. */
+typedef int (*varflow_oracle_simulate_fn)(void* user, uint64_t seed, int64_t n, double* x, int64_t m, double* y);
+typedef int (*varflow_oracle_posterior_fn)(void* user, int64_t m, const double* y, int64_t n, double* mean,
+                                           double* std);
+typedef int (*varflow_oracle_jvp_fn)(void* user, int64_t m, const double* y, const double* v, int64_t n,
+                                     double* out);
+typedef int (*varflow_oracle_vjp_fn)(void* user, int64_t m, const double* y, int64_t n, const double* w,
+                                     double* out);
+typedef struct varflow_oracle {
+  varflow_oracle_simulate_fn simulate;
+  varflow_oracle_posterior_fn posterior;
+  varflow_oracle_jvp_fn jvp;
+  varflow_oracle_vjp_fn vjp;
+  void* user;
+  const char* description; /* one line for the report; may be NULL */
+} varflow_oracle;
+
+typedef struct varflow_gate_options {
+  int64_t events;          /* held-out events for posterior agreement; 0: 20 */
+  int64_t sbc_simulations; /* SBC simulations; 0: 200 */
+  uint64_t seed;           /* of the held-out events, draws and probes */
+  const char* report_dir;  /* NULL: no files; else report.json and report.html are written there */
+} varflow_gate_options;
+
+typedef struct varflow_gate_report {
+  int promoted;                            /* 1 when every gate passed */
+  int agreement_passed, adjoint_passed, sbc_passed;
+  double max_abs_standardized_difference;  /* agreement: largest |mean difference| / oracle sd */
+  double spread_ratio_median;              /* agreement: median of model sd / oracle sd */
+  double max_probe_error;                  /* adjoint calibration: largest relative error of J v */
+  double sbc_min_p_value;                  /* SBC: smallest chi-square p-value over the components */
+} varflow_gate_report;
+
+/* Runs the three gates for `model` against `oracle` (options may be NULL: the defaults, seed 1).
+ * VARFLOW_OK when the gates ran, whatever their decision (out->promoted says it); a call-back that
+ * fails or writes a non-finite value ends the run with VARFLOW_CALLBACK_ERROR naming it. */
+varflow_status varflow_amortized_validate(varflow_amortized* model, const varflow_oracle* oracle,
+                                          const varflow_gate_options* options, varflow_gate_report* out);
+
 #ifdef __cplusplus
 }
 #endif

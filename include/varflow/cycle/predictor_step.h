@@ -31,17 +31,17 @@ struct PredictorStepOptions {
   // The inverse problem: the cycle's observation network (window 4, observations at steps 0, 2, 4,
   // every obs_stride-th point, obs_noise 1, no missing values), n = 40, F = 8, dt = 0.05, the
   // gaussian prior with prior_sd 1.
-  amortized::Lorenz96ProblemOptions problem = default_problem();
-  // Network, training and number of pairs (setup.lorenz96 is ignored: `problem` is used).
+  amortized::WindowProblemOptions problem = default_problem();
+  // Network, training and number of pairs (setup.window_problem is ignored: `problem` is used).
   amortized::AmortizedSetup setup = default_setup();
-  // Events, draws, the gates (design/gates.md thresholds) and the oracle's J; validation.lorenz96 is
+  // Events, draws, the gates (design/gates.md thresholds) and the oracle's J; validation.window_problem is
   // overwritten with `problem`.
   report::ValidationOptions validation = default_validation();
 
   // Throws InvalidArgument naming the option, its value and the rule.
   void validate() const;
 
-  static amortized::Lorenz96ProblemOptions default_problem();
+  static amortized::WindowProblemOptions default_problem();
   static amortized::AmortizedSetup default_setup();
   static report::ValidationOptions default_validation();
 };

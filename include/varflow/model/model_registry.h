@@ -56,6 +56,12 @@ struct ModelSpec {
   static ModelParameters default_parameters(const std::string& name);
   double parameter(const std::string& key) const;   // InvalidArgument naming the model and key
   std::shared_ptr<const Model> make() const;       // checks the parameters by their rules first
+  // Checks every parameter by its option's rule (InvalidArgument "<where>: model.<key> = v ...").
+  void check(const std::string& where) const;
+  // Sets `key` (an option of this model, without "model.") from text: an integer option must be an
+  // integer. InvalidArgument naming where, model.key and the value (an unknown key lists the
+  // model's options). The value is checked by its rule in check(), not here.
+  void set(const std::string& key, const std::string& value, const std::string& where);
   Vector rest_state() const;                        // empty when the model has none
   // The leading resolved (slow) components (ModelEntry::resolved_size); the state size when every
   // component is resolved.

@@ -18,7 +18,7 @@
 //                    approximation; gaussian prior: exactly c and prior_sd^2 I); Laplace posterior
 //                    (exact Gauss-Newton covariance); J by ObservationSensitivity (Gauss-Newton), by
 //                    central differences of the MAP in y, or by ExactObservationSensitivity (full
-//                    Hessian) at the MAP (ValidationOptions::lorenz96_jacobian).
+//                    Hessian) at the MAP (ValidationOptions::window_jacobian).
 // The gates are the library's (validation/gates.h): nothing is re-implemented here.
 #include <cstdint>
 #include <filesystem>
@@ -33,6 +33,8 @@
 
 namespace varflow::report {
 
+class Oracle;  // report/oracles.h
+
 // How the Lorenz-96 oracle forms J = d(MAP)/dy.
 //   gauss-newton     ObservationSensitivity at the MAP: P_a G^T R^-1 (adjoint and the Gauss-Newton
 //                    posterior covariance). Omits the second-derivative terms of the Hessian, so it
@@ -45,7 +47,7 @@ namespace varflow::report {
 //                    derivative of the MAP without differencing, a few full-Hessian products per J v.
 enum class OracleJacobian { kGaussNewton, kMapDifferences, kExact };
 std::string to_string(OracleJacobian v);  // gauss-newton | map-differences | exact
-OracleJacobian oracle_jacobian_from_string(const std::string& s, const std::string& key = "lorenz96_jacobian");
+OracleJacobian oracle_jacobian_from_string(const std::string& s, const std::string& key = "window_jacobian");
 
 struct ValidationOptions {
   Index events = 20;            // held-out events for posterior agreement
@@ -56,8 +58,8 @@ struct ValidationOptions {
   double jacobian_step = 1e-2;  // two-moons: central-difference step in y for the oracle's J
   Index prior_variance_draws = 20000;  // simulated states for the prior variances (SBC sharpness)
   PromotionOptions gates;       // thresholds of the three gates (defaults: design/gates.md)
-  amortized::Lorenz96ProblemOptions lorenz96;  // the problem the model was trained on (not stored in the model)
-  OracleJacobian lorenz96_jacobian = OracleJacobian::kExact;  // the Lorenz-96 oracle's J (see above)
+  amortized::WindowProblemOptions window_problem;  // the problem the model was trained on (not stored in the model)
+  OracleJacobian window_jacobian = OracleJacobian::kExact;  // the Lorenz-96 oracle's J (see above)
   double map_difference_step = 1e-2;  // map-differences: step in y, in units of lorenz96.obs_noise
   // False with a message naming the option, its value and the rule.
   void validate() const;  // InvalidArgument naming the option and value
@@ -91,6 +93,11 @@ using ProgressCallback = std::function<void(const std::string& line)>;
 // that answers NaN fails its gates (reported), it is not an error.
 ValidationReport validate_model(amortized::AmortizedPosterior& q, const ValidationOptions& options, Rng& rng,
                                 const ProgressCallback& progress = {});
+// The same against a given oracle (e.g. a user's, through the C ABI's call-backs) instead of the
+// registered oracle of q.problem(). Throws InvalidArgument when the oracle's simulator has another
+// shape than q.
+ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle, const ValidationOptions& options,
+                                Rng& rng, const ProgressCallback& progress = {});
 
 // The report as JSON (schema in design/formats.md) and as a self-contained HTML page (inline SVG).
 std::string report_json(const ValidationReport& r);

@@ -2,6 +2,7 @@
 // every exception into a status and a message. design/c_abi.md.
 #include "varflow/c/varflow.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,9 @@
 #include "varflow/io/options.h"
 #include "varflow/model/model_registry.h"
 #include "varflow/obs/operators.h"
+#include "varflow/posterior/posterior.h"
+#include "varflow/report/oracles.h"
+#include "varflow/report/validation_report.h"
 #include "varflow/validation/linearization_checks.h"
 #include "varflow/var/incremental_4dvar.h"
 #include "varflow/var/sensitivity.h"
@@ -736,6 +740,147 @@ varflow_status varflow_amortized_log_prob(varflow_amortized* model, const double
     const Matrix states = Eigen::Map<const Matrix>(x, model->q->shape().state_size, count);
     const Vector lp = model->q->log_prob(states, observations_in(*model, y, m, f), m);
     copy_out(lp, out);
+    return VARFLOW_OK;
+  });
+}
+
+// ---- the gates against a user's oracle ---------------------------------------------------------------
+
+}  // extern "C"
+
+namespace {
+
+// The user's oracle (varflow_oracle) as a report::Oracle with its simulator. Every call-back result
+// is checked: a nonzero return or a non-finite value (NaN is allowed in simulated y where the model's
+// observations are gridded) ends the run through the CallbackLog.
+class CallbackOracle final : public varflow::report::Oracle, public varflow::amortized::Simulator {
+ public:
+  CallbackOracle(const varflow_oracle& o, const varflow::amortized::ProblemShape& shape)
+      : o_(o), shape_(shape), description_(o.description ? o.description : "a user oracle (C call-backs)") {}
+  CallbackLog& log() const { return log_; }
+
+  // Simulator
+  std::string name() const override { return "user"; }
+  std::string describe() const override { return description_; }
+  varflow::amortized::ProblemShape shape() const override { return shape_; }
+  varflow::amortized::Dataset simulate(Index count, varflow::Rng& rng) const override {
+    varflow::amortized::Dataset d;
+    d.x.resize(shape_.state_size, count);
+    d.y.resize(shape_.obs_size, count);
+    for (Index j = 0; j < count; ++j) {
+      const std::uint64_t seed = rng.engine()();
+      std::lock_guard<std::mutex> lock(log_.mutex);
+      Vector x(shape_.state_size), y(shape_.obs_size);
+      check_returned(log_, o_.simulate(o_.user, seed, x.size(), x.data(), y.size(), y.data()), kWho, "simulate");
+      check_written(log_, x, kWho, "simulate (x)");
+      for (Index i = 0; i < y.size(); ++i) {
+        if (std::isinf(y[i]) || (std::isnan(y[i]) && !shape_.gridded())) {
+          log_.fail(varflow::format_message(kWho, ": the simulate call-back wrote y[", i, "] = ", y[i],
+                                            shape_.gridded() ? "" : " (the model's observations have no missing values)"));
+        }
+      }
+      d.x.col(j) = x;
+      d.y.col(j) = y;
+    }
+    return d;
+  }
+
+  // Oracle
+  const varflow::amortized::Simulator& simulator() const override { return *this; }
+  std::vector<std::string> notes() const override {
+    return {"the oracle is the caller's (C call-backs): its posterior is taken as Gaussian with the given marginal "
+            "standard deviations"};
+  }
+  std::shared_ptr<const varflow::Posterior> posterior(const Vector& y) override {
+    std::lock_guard<std::mutex> lock(log_.mutex);
+    Vector mean(shape_.state_size), sd(shape_.state_size);
+    check_returned(log_, o_.posterior(o_.user, y.size(), y.data(), mean.size(), mean.data(), sd.data()), kWho,
+                   "posterior");
+    check_written(log_, mean, kWho, "posterior (mean)");
+    check_written(log_, sd, kWho, "posterior (std)");
+    for (Index i = 0; i < sd.size(); ++i) {
+      if (!(sd[i] > 0.0)) log_.fail(varflow::format_message(kWho, ": the posterior call-back wrote std[", i, "] = ", sd[i], ", not positive"));
+    }
+    return std::make_shared<varflow::GaussianPosterior>(
+        mean, std::make_shared<varflow::DiagonalCovariance>(sd.array().square().matrix()));
+  }
+  varflow::JacobianOperator jacobian(const Vector& y) override {
+    const Index n = shape_.state_size, m = shape_.obs_size;
+    return {[this, y, n](const Vector& v) {
+              std::lock_guard<std::mutex> lock(log_.mutex);
+              Vector out(n);
+              check_returned(log_, o_.jvp(o_.user, y.size(), y.data(), v.data(), n, out.data()), kWho, "jvp");
+              check_written(log_, out, kWho, "jvp");
+              return out;
+            },
+            [this, y, m](const Vector& w) {
+              std::lock_guard<std::mutex> lock(log_.mutex);
+              Vector out(m);
+              check_returned(log_, o_.vjp(o_.user, m, y.data(), w.size(), w.data(), out.data()), kWho, "vjp");
+              check_written(log_, out, kWho, "vjp");
+              return out;
+            },
+            m, n};
+  }
+
+ private:
+  static constexpr const char* kWho = "user oracle";
+  varflow_oracle o_;
+  varflow::amortized::ProblemShape shape_;
+  std::string description_;
+  mutable CallbackLog log_;
+};
+
+// Largest |d| over the agreement's standardised differences (infinite when one is not finite, as the
+// gate counts it).
+double max_abs_difference(const varflow::AgreementResult& a) {
+  if (a.standardized_difference.size() == 0) return 0.0;
+  if (!a.standardized_difference.allFinite()) return INFINITY;
+  return a.standardized_difference.cwiseAbs().maxCoeff();
+}
+
+}  // namespace
+
+extern "C" {
+
+varflow_status varflow_amortized_validate(varflow_amortized* model, const varflow_oracle* oracle,
+                                          const varflow_gate_options* options, varflow_gate_report* out) {
+  if (model == nullptr) return null_handle("varflow_amortized_validate", "model");
+  return guarded(&model->error, [&] {
+    const char* f = "varflow_amortized_validate";
+    require_pointer(oracle, f, "oracle");
+    require_pointer(out, f, "out");
+    *out = varflow_gate_report{};  // zeros unless the gates run
+    require(oracle->simulate && oracle->posterior && oracle->jvp && oracle->vjp, f,
+            "oracle: every call-back (simulate, posterior, jvp, vjp) is required");
+    varflow::report::ValidationOptions v;
+    std::uint64_t seed = 1;
+    const char* report_dir = nullptr;
+    if (options) {
+      require(options->events >= 0 && options->sbc_simulations >= 0, f,
+              "options: events and sbc_simulations must be >= 0 (0: the default)");
+      if (options->events > 0) v.events = options->events;
+      if (options->sbc_simulations > 0) v.gates.sbc.simulations = options->sbc_simulations;
+      seed = options->seed;
+      report_dir = options->report_dir;
+    }
+    v.jacobian_cases = std::min(v.jacobian_cases, v.events);
+    CallbackOracle user(*oracle, model->q->shape());
+    varflow::Rng rng(seed);
+    varflow::report::ValidationReport r = varflow::report::validate_model(*model->q, user, v, rng);
+    r.model_path = "(loaded through the C ABI)";
+    if (report_dir) varflow::report::write_report(r, report_dir);
+    const auto& d = r.decision;
+    out->promoted = r.passed() ? 1 : 0;
+    out->agreement_passed = d.agreement.passed() ? 1 : 0;
+    out->adjoint_passed = d.adjoint_calibration.passed() ? 1 : 0;
+    out->sbc_passed = d.sbc.passed() ? 1 : 0;
+    out->max_abs_standardized_difference = max_abs_difference(d.agreement);
+    out->spread_ratio_median = d.agreement.spread_ratio_median;
+    for (const auto& j : d.adjoint_calibration.jacobians) {
+      out->max_probe_error = std::max(out->max_probe_error, j.max_probe_error);
+    }
+    out->sbc_min_p_value = d.sbc.min_p_value;
     return VARFLOW_OK;
   });
 }

@@ -18,17 +18,15 @@
 
 namespace varflow::cycle {
 
-amortized::Lorenz96ProblemOptions PredictorStepOptions::default_problem() {
-  amortized::Lorenz96ProblemOptions p;
-  p.size = 40;
-  p.forcing = 8.0;
-  p.dt = 0.05;
+amortized::WindowProblemOptions PredictorStepOptions::default_problem() {
+  amortized::WindowProblemOptions p;
+  p.model = ModelSpec{"lorenz96", ModelSpec::default_parameters("lorenz96")};  // n 40, F 8, dt 0.05
   p.window = 4;
   p.obs_every = 2;
   p.obs_stride = 1;
   p.missing = 0.0;
   p.obs_noise = 1.0;
-  p.prior = amortized::Lorenz96Prior::kGaussian;
+  p.prior = amortized::WindowPrior::kGaussian;
   p.prior_sd = 1.0;
   return p;
 }
@@ -40,7 +38,7 @@ amortized::AmortizedSetup PredictorStepOptions::default_setup() {
   // (the lorenz96 Gaussian default, 127 248 weights, 30000 x 30): half the agreement distance and
   // half the probe error, at similar cost (design/cycle.md, "Step 5").
   amortized::AmortizedSetup s = amortized::default_setup("lorenz96", amortized::HeadType::kGaussian);
-  s.lorenz96 = default_problem();
+  s.window_problem = default_problem();
   s.network.encoder.type = amortized::EncoderType::kLocal;
   s.network.encoder.channels = 32;
   s.network.encoder.conv_layers = 3;
@@ -56,8 +54,8 @@ amortized::AmortizedSetup PredictorStepOptions::default_setup() {
 
 report::ValidationOptions PredictorStepOptions::default_validation() {
   report::ValidationOptions v;
-  v.lorenz96 = default_problem();
-  v.lorenz96_jacobian = report::OracleJacobian::kExact;
+  v.window_problem = default_problem();
+  v.window_jacobian = report::OracleJacobian::kExact;
   return v;
 }
 
@@ -78,12 +76,12 @@ void PredictorStepOptions::validate() const {
     throw InvalidArgument(format_message(w, ": setup.pairs = ", setup.pairs, " must be >= 10"));
   }
   try {
-    setup.network.validate(amortized::Lorenz96Problem(problem).shape());
+    setup.network.validate(amortized::WindowProblem(problem).shape());
   } catch (const InvalidArgument& e) {
     throw InvalidArgument(format_message(w, ": setup.network: ", e.what()));
   }
   report::ValidationOptions v = validation;
-  v.lorenz96 = problem;
+  v.window_problem = problem;
   with_context(format_message(w, ": validation"), [&] { v.validate(); });
 }
 
@@ -136,7 +134,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
                                        const std::filesystem::path& model_file, std::ostream& log) {
   options.validate();
   PredictorStepResult out;
-  const amortized::Lorenz96Problem problem(options.problem, std::move(simulation_model));
+  const amortized::WindowProblem problem(options.problem, std::move(simulation_model));
   log << "step 5: " << problem.describe() << "\n";
 
   // Pairs from the promoted model (an independent stream), then training.
@@ -204,7 +202,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   // The gates against the physics oracle.
   const Stopwatch validate_clock;
   report::ValidationOptions v = options.validation;
-  v.lorenz96 = options.problem;
+  v.window_problem = options.problem;
   out.validation =
       report::validate_model(*q, v, rng, [&log](const std::string& line) { log << "step 5: " << line << "\n"; });
   out.validation.model_path = out.model_file;

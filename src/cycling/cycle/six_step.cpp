@@ -135,9 +135,7 @@ Index parse_index(const std::string& key, const std::string& text) {
 PredictorStepOptions SixStepConfig::predictor_options() const {
   PredictorStepOptions o;
   auto& p = o.problem;
-  p.size = state_size();
-  p.forcing = model.parameter("forcing");
-  p.dt = dt();
+  p.model = model;
   p.window = window_steps;
   p.obs_every = obs_every_steps;
   p.obs_stride = obs_stride;
@@ -159,7 +157,7 @@ PredictorStepOptions SixStepConfig::predictor_options() const {
     } else if (key == "validation.sbc_simulations") {
       o.validation.gates.sbc.simulations = parse_index(key, value);
     } else if (key == "validation.oracle_jacobian") {
-      o.validation.lorenz96_jacobian =
+      o.validation.window_jacobian =
           report::oracle_jacobian_from_string(value, "predictor.validation.oracle_jacobian");
     } else if (key.rfind("validation.", 0) == 0) {
       throw InvalidArgument(format_message("six-step config: unknown key 'predictor.", key,
@@ -169,8 +167,8 @@ PredictorStepOptions SixStepConfig::predictor_options() const {
       amortized::apply_entry(o.setup, key, value, "six-step config: predictor");
     }
   }
-  o.setup.lorenz96 = p;
-  o.validation.lorenz96 = p;
+  o.setup.window_problem = p;
+  o.validation.window_problem = p;
   return o;
 }
 

@@ -171,16 +171,21 @@ class TwoMoonsOracle final : public Oracle {
   Vector log_prior_;
 };
 
-// ---- Lorenz-96: incremental 4D-Var with its Laplace posterior --------------------------------------
+// ---- a model window (lorenz96, window): incremental 4D-Var with its Laplace posterior --------------------------------------
 
-class Lorenz96Oracle final : public Oracle {
+class WindowOracle final : public Oracle {
  public:
-  Lorenz96Oracle(const amortized::Lorenz96ProblemOptions& o, const ValidationOptions& v)
-      : o_(o), problem_(o), jacobian_(v.lorenz96_jacobian), step_(v.map_difference_step * o.obs_noise) {
-    if (o.prior == amortized::Lorenz96Prior::kGaussian) {
+  WindowOracle(const amortized::WindowProblemOptions& o, const ValidationOptions& v)
+      : o_(o), problem_(o), jacobian_(v.window_jacobian), step_(v.map_difference_step * o.obs_noise) {
+    // The exact sensitivity needs the model's second-order adjoint; without one, J is differenced.
+    if (jacobian_ == OracleJacobian::kExact && !problem_.model().has_second_order()) {
+      jacobian_ = OracleJacobian::kMapDifferences;
+      fallback_ = true;
+    }
+    if (o.prior == amortized::WindowPrior::kGaussian) {
       // The simulator's prior exactly: x0 ~ N(c, prior_sd^2 I).
       background_ = problem_.center();
-      prior_variance_ = Vector::Constant(o.size, o.prior_sd * o.prior_sd);
+      prior_variance_ = Vector::Constant(problem_.shape().state_size, o.prior_sd * o.prior_sd);
       b_ = std::make_shared<DiagonalCovariance>(prior_variance_);
     } else {
       // Background: mean and covariance of the climatological states the problem draws x0 from.
@@ -195,7 +200,7 @@ class Lorenz96Oracle final : public Oracle {
   }
   const amortized::Simulator& simulator() const override { return problem_; }
   std::string describe() const override {
-    const bool gaussian = o_.prior == amortized::Lorenz96Prior::kGaussian;
+    const bool gaussian = o_.prior == amortized::WindowPrior::kGaussian;
     return format_message("strong-constraint incremental 4D-Var over the ", o_.window, "-step window, background = ",
                           gaussian ? "the gaussian prior's centre and covariance (exact prior)"
                                    : "climatological mean and covariance",
@@ -203,25 +208,29 @@ class Lorenz96Oracle final : public Oracle {
   }
   std::vector<std::string> notes() const override {
     std::vector<std::string> out;
-    if (o_.prior == amortized::Lorenz96Prior::kGaussian) {
-      out.push_back("lorenz96: the oracle's background is the simulator's gaussian prior exactly; its only "
+    const std::string p = problem_.name() + ": ";
+    if (fallback_) {
+      out.push_back(p + "the model has no second-order adjoint, so J is differenced (map-differences), not exact");
+    }
+    if (o_.prior == amortized::WindowPrior::kGaussian) {
+      out.push_back(p + "the oracle's background is the simulator's gaussian prior exactly; its only "
                     "approximation is the Laplace posterior, which linearises the model over the window");
     } else {
-      out.push_back("lorenz96: the oracle's Gaussian background is the climatology's mean and covariance, a "
+      out.push_back(p + "the oracle's Gaussian background is the climatology's mean and covariance, a "
                     "Gaussian approximation of the problem's prior; the Laplace posterior linearises the window");
     }
     switch (jacobian_) {
       case OracleJacobian::kGaussNewton:
-        out.push_back("lorenz96: J is the Gauss-Newton sensitivity, which omits second-derivative terms: with "
+        out.push_back(p + "J is the Gauss-Newton sensitivity, which omits second-derivative terms: with "
                       "obs_noise = 1 it differs from the derivative of the MAP by up to ~20% (0.6% at obs_noise = 0.1), "
                       "so Jacobian probing against it at the 5% tolerance can be stricter than the oracle's own accuracy");
         break;
       case OracleJacobian::kMapDifferences:
-        out.push_back("lorenz96: J is the derivative of the oracle's MAP by central differences in every observed "
+        out.push_back(p + "J is the derivative of the oracle's MAP by central differences in every observed "
                       "y component (2 solves each)");
         break;
       case OracleJacobian::kExact:
-        out.push_back("lorenz96: J is the exact derivative of the oracle's MAP (implicit-function theorem with the "
+        out.push_back(p + "J is the exact derivative of the oracle's MAP (implicit-function theorem with the "
                       "full 4D-Var Hessian, second-order adjoints of the model), formed densely by one CG solve of J^T e_i "
                       "per state component; it agrees with central differences of the MAP to the solver tolerance, "
                       "without differencing");
@@ -232,7 +241,7 @@ class Lorenz96Oracle final : public Oracle {
   std::shared_ptr<const Posterior> posterior(const Vector& y) override { return solve(y, true).posterior; }
   JacobianOperator jacobian(const Vector& y) override {
     if (jacobian_ == OracleJacobian::kMapDifferences) {
-      Matrix j = Matrix::Zero(o_.size, y.size());
+      Matrix j = Matrix::Zero(problem_.shape().state_size, y.size());
       Vector yp = y;
       for (Index k = 0; k < y.size(); ++k) {
         if (!std::isfinite(y[k])) continue;  // missing or unobserved: the mean does not depend on it
@@ -282,17 +291,18 @@ class Lorenz96Oracle final : public Oracle {
     // The problem's window (physics, its observation network) with the oracle's background.
     const AssimilationWindow w = problem_.window(y, background_, b_);
     GaussNewtonOptions options;
-    if (exact_posterior) options.posterior_lanczos_vectors = o_.size;  // the exact Gauss-Newton posterior at the MAP
+    if (exact_posterior) options.posterior_lanczos_vectors = problem_.shape().state_size;  // the exact Gauss-Newton posterior at the MAP
     SolverSummary summary;
     VarResult r = IncrementalFourDVar(options).solve(w, &summary);
     if (!r.posterior || !r.map) {
-      throw Error(format_message("lorenz96 oracle: 4D-Var gave no posterior: ", summary.BriefReport()));
+      throw Error(format_message(problem_.name(), " oracle: 4D-Var gave no posterior: ", summary.BriefReport()));
     }
     return r;
   }
-  amortized::Lorenz96ProblemOptions o_;
-  amortized::Lorenz96Problem problem_;  // with the physics model
+  amortized::WindowProblemOptions o_;
+  amortized::WindowProblem problem_;  // with the physics model
   OracleJacobian jacobian_;
+  bool fallback_ = false;  // kExact asked for, kMapDifferences used (no second-order adjoint)
   double step_;
   Vector background_, prior_variance_;
   std::shared_ptr<const Covariance> b_;
@@ -308,6 +318,14 @@ struct OracleEntry {
   OracleFactory make;
 };
 
+// The oracle of a window problem (options.window_problem): 4D-Var of the problem's window.
+OracleFactory window_oracle(const std::string& problem) {
+  return [problem](const amortized::ProblemShape& shape, const ValidationOptions& options) -> std::unique_ptr<Oracle> {
+    check_shape(problem, amortized::WindowProblem(options.window_problem).shape(), shape);
+    return std::make_unique<WindowOracle>(options.window_problem, options);
+  };
+}
+
 std::vector<OracleEntry> builtin_oracles() {
   return {
       {"linear-gaussian",
@@ -320,11 +338,8 @@ std::vector<OracleEntry> builtin_oracles() {
          check_shape("two-moons", amortized::TwoMoons().shape(), shape);
          return std::make_unique<TwoMoonsOracle>(options.grid_points, options.grid_extent, options.jacobian_step);
        }},
-      {"lorenz96",
-       [](const amortized::ProblemShape& shape, const ValidationOptions& options) -> std::unique_ptr<Oracle> {
-         check_shape("lorenz96", amortized::Lorenz96Problem(options.lorenz96).shape(), shape);
-         return std::make_unique<Lorenz96Oracle>(options.lorenz96, options);
-       }},
+      {"lorenz96", window_oracle("lorenz96")},
+      {"window", window_oracle("window")},
   };
 }
 

@@ -38,7 +38,7 @@ void ValidationOptions::validate() const {
   if (!(jacobian_step > 0.0)) return fail(format_message("jacobian_step = ", jacobian_step, " must be > 0"));
   if (!(map_difference_step > 0.0 && map_difference_step < 1.0))
     return fail(format_message("map_difference_step = ", map_difference_step, " must be in (0, 1)"));
-  with_context("ValidationOptions", [&] { lorenz96.validate(); });
+  with_context("ValidationOptions", [&] { window_problem.validate(); });
   if (prior_variance_draws < 100)
     return fail(format_message("prior_variance_draws = ", prior_variance_draws, " must be >= 100"));
   with_context("ValidationOptions", [&] { gates.validate(); });
@@ -71,6 +71,21 @@ class NonFinitePosterior final : public Posterior {
 ValidationReport validate_model(amortized::AmortizedPosterior& q, const ValidationOptions& options, Rng& rng,
                                 const ProgressCallback& progress) {
   options.validate();
+  const std::unique_ptr<Oracle> oracle = make_oracle(q.problem(), q.shape(), options);
+  return validate_model(q, *oracle, options, rng, progress);
+}
+
+ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle_ref, const ValidationOptions& options,
+                                Rng& rng, const ProgressCallback& progress) {
+  options.validate();
+  Oracle* const oracle = &oracle_ref;
+  {
+    const amortized::ProblemShape s = oracle->simulator().shape(), m = q.shape();
+    if (s.state_size != m.state_size || s.obs_size != m.obs_size) {
+      throw InvalidArgument(format_message("validate: the oracle's problem has ", s.state_size, " states and ",
+                                           s.obs_size, " observations, the model ", m.state_size, " and ", m.obs_size));
+    }
+  }
   auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };
@@ -87,7 +102,6 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, const Validati
   r.training_stored = q.trained() && !r.training.train_loss.empty();
   if (!r.training_stored) r.notes.push_back("the model file holds no training loss curves");
 
-  const std::unique_ptr<Oracle> oracle = make_oracle(r.problem, q.shape(), options);
   const auto& problem = oracle->simulator();
   r.problem_description = problem.describe();
   r.oracle_description = oracle->describe();

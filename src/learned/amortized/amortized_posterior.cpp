@@ -34,10 +34,17 @@ Matrix local_constants(const Normalization& norm, const ProblemShape& shape) {
 
 EncoderNetwork make_encoder(const EncoderOptions& o, const ProblemShape& shape) {
   if (o.type == EncoderType::kMlp) {
-    auto mlp = nn::make_mlp(shape.obs_size, o.width, o.depth, o.context, o.activation);
-    if (!o.linear_skip) return {std::move(mlp)};
+    // Gridded observations may be missing (NaN): [value, mask] channels in front of the MLP.
+    const Index inputs = shape.gridded() ? 2 * shape.obs_size : shape.obs_size;
+    auto mlp = nn::make_mlp(inputs, o.width, o.depth, o.context, o.activation);
+    if (!o.linear_skip && !shape.gridded()) return {std::move(mlp)};
     auto s = std::make_unique<nn::Sequential>();
-    s->emplace<nn::LinearSkip>(std::move(mlp));
+    if (shape.gridded()) s->emplace<nn::MaskChannels>(shape.obs_slots, shape.obs_grid);
+    if (o.linear_skip) {
+      s->emplace<nn::LinearSkip>(std::move(mlp));
+    } else {
+      s->add(std::move(mlp));
+    }
     return {std::move(s)};
   }
   const nn::Init hidden = o.activation == nn::Activation::kRelu ? nn::Init::kHe : nn::Init::kLecun;

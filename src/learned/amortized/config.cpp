@@ -1,5 +1,6 @@
 #include "varflow/amortized/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <cmath>
@@ -28,8 +29,8 @@ constexpr EnumNames<CovarianceForm, 2> kCovarianceNames{
     {{CovarianceForm::kFull, "full"}, {CovarianceForm::kDiagonal, "diagonal"}}};
 constexpr EnumNames<SdeType, 2> kSdeNames{{{SdeType::kVp, "vp"}, {SdeType::kVe, "ve"}}};
 constexpr EnumNames<Sampler, 3> kSamplerNames{{{Sampler::kSde, "sde"}, {Sampler::kOde, "ode"}, {Sampler::kPc, "pc"}}};
-constexpr EnumNames<Lorenz96Prior, 2> kLorenz96PriorNames{
-    {{Lorenz96Prior::kClimatology, "climatology"}, {Lorenz96Prior::kGaussian, "gaussian"}}};
+constexpr EnumNames<WindowPrior, 2> kWindowPriorNames{
+    {{WindowPrior::kClimatology, "climatology"}, {WindowPrior::kGaussian, "gaussian"}}};
 }  // namespace
 
 std::string to_string(HeadType v) { return std::string(v.name()); }
@@ -38,7 +39,7 @@ std::string to_string(CouplingType v) { return std::string(to_text(kCouplingName
 std::string to_string(CovarianceForm v) { return std::string(to_text(kCovarianceNames, v)); }
 std::string to_string(SdeType v) { return std::string(to_text(kSdeNames, v)); }
 std::string to_string(Sampler v) { return std::string(to_text(kSamplerNames, v)); }
-std::string to_string(Lorenz96Prior v) { return std::string(to_text(kLorenz96PriorNames, v)); }
+std::string to_string(WindowPrior v) { return std::string(to_text(kWindowPriorNames, v)); }
 
 EncoderType encoder_from_string(const std::string& s, const std::string& key) {
   return from_text(kEncoderNames, key, s);
@@ -51,8 +52,8 @@ CovarianceForm covariance_from_string(const std::string& s, const std::string& k
 }
 SdeType sde_from_string(const std::string& s, const std::string& key) { return from_text(kSdeNames, key, s); }
 Sampler sampler_from_string(const std::string& s, const std::string& key) { return from_text(kSamplerNames, key, s); }
-Lorenz96Prior lorenz96_prior_from_string(const std::string& s, const std::string& key) {
-  return from_text(kLorenz96PriorNames, key, s);
+WindowPrior window_prior_from_string(const std::string& s, const std::string& key) {
+  return from_text(kWindowPriorNames, key, s);
 }
 
 // ---- validation ----------------------------------------------------------------------------------
@@ -119,14 +120,10 @@ void AmortizedConfig::validate(const ProblemShape& shape) const {
   if (h.validate) h.validate(*this);
 }
 
-void Lorenz96ProblemOptions::validate() const {
+void WindowProblemOptions::validate() const {
   // Named by their configuration keys (problem_entries).
-  const char* w = "lorenz96 problem";
-  check_at_least(w, "model.n", size, 4);
-  limits::check_at_most(w, "model.n", size, limits::kMaxStateSize,
-                        "one state would take " + limits::bytes_text(8.0 * static_cast<double>(size)));
-  check_finite(w, "model.forcing", forcing);
-  check_positive(w, "model.dt", dt);
+  const char* w = "window problem";
+  model.check(w);
   check_at_least(w, "cycling.window_steps", window, 0);
   check_at_least(w, "observations.every_steps", obs_every, 1);
   check_at_least(w, "observations.stride", obs_stride, 1);
@@ -217,18 +214,22 @@ struct Field {
   std::function<std::string(const AmortizedSetup&)> get;
   std::function<void(AmortizedSetup&, const std::string&, const std::string&, const std::string&)> set;
   bool network = false;  // part of AmortizedConfig (stored in model files)
-  bool problem = false;  // part of the lorenz96 problem's definition (problem_entries)
+  bool problem = false;  // part of the window problem's definition (problem_entries)
 };
 
-// A variance key over a standard deviation of Lorenz96ProblemOptions: reads v > 0 and keeps sqrt(v).
-Field variance_field(double Lorenz96ProblemOptions::*sd) {
-  return Field{[sd](const AmortizedSetup& s) { return num(s.lorenz96.*sd * (s.lorenz96.*sd)); },
+// The first key of the window problem after its model section (setup_entries writes the model's
+// keys before it).
+constexpr const char* kFirstProblemKey = "truth.spin_up_steps";
+
+// A variance key over a standard deviation of WindowProblemOptions: reads v > 0 and keeps sqrt(v).
+Field variance_field(double WindowProblemOptions::*sd) {
+  return Field{[sd](const AmortizedSetup& s) { return num(s.window_problem.*sd * (s.window_problem.*sd)); },
                [sd](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
                  const double variance = parse_double(k, v, w);
                  if (!(variance > 0.0) || !std::isfinite(variance)) {
                    throw InvalidArgument(format_message(w, ": ", k, " = ", variance, " must be positive and finite"));
                  }
-                 s.lorenz96.*sd = std::sqrt(variance);
+                 s.window_problem.*sd = std::sqrt(variance);
                }};
 }
 
@@ -353,25 +354,23 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"labels.draws", VF_INDEX(labels.draws)},
     };
     f.insert(f.end(), rest.begin(), rest.end());
-    // The lorenz96 problem, in the sections and units of the experiment configs (design/formats.md):
-    // error and prior variances, though Lorenz96ProblemOptions keeps standard deviations.
+    // The window problem, in the sections and units of the experiment configs (design/formats.md):
+    // error and prior variances, though WindowProblemOptions keeps standard deviations. The model's
+    // keys (model.name and its options) depend on the model: model_entries and apply_model_entry.
     std::vector<std::pair<std::string, Field>> problem = {
-        {"model.n", VF_INDEX(lorenz96.size)},
-        {"model.forcing", VF_DOUBLE(lorenz96.forcing)},
-        {"model.dt", VF_DOUBLE(lorenz96.dt)},
-        {"truth.spin_up_steps", VF_INDEX(lorenz96.spinup)},
-        {"truth.decorrelation_steps", VF_INDEX(lorenz96.decorrelation)},
-        {"observations.every_steps", VF_INDEX(lorenz96.obs_every)},
-        {"observations.stride", VF_INDEX(lorenz96.obs_stride)},
-        {"observations.missing_fraction", VF_DOUBLE(lorenz96.missing)},
-        {"observations.error_variance", variance_field(&Lorenz96ProblemOptions::obs_noise)},
-        {"background.prior", VF_ENUM(lorenz96.prior, lorenz96_prior_from_string)},
-        {"background.variance", variance_field(&Lorenz96ProblemOptions::prior_sd)},
-        {"background.seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.lorenz96.prior_seed); },
+        {"truth.spin_up_steps", VF_INDEX(window_problem.spinup)},
+        {"truth.decorrelation_steps", VF_INDEX(window_problem.decorrelation)},
+        {"observations.every_steps", VF_INDEX(window_problem.obs_every)},
+        {"observations.stride", VF_INDEX(window_problem.obs_stride)},
+        {"observations.missing_fraction", VF_DOUBLE(window_problem.missing)},
+        {"observations.error_variance", variance_field(&WindowProblemOptions::obs_noise)},
+        {"background.prior", VF_ENUM(window_problem.prior, window_prior_from_string)},
+        {"background.variance", variance_field(&WindowProblemOptions::prior_sd)},
+        {"background.seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.window_problem.prior_seed); },
                                   [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
-                                    s.lorenz96.prior_seed = parse_u64(k, v, w);
+                                    s.window_problem.prior_seed = parse_u64(k, v, w);
                                   }}},
-        {"cycling.window_steps", VF_INDEX(lorenz96.window)},
+        {"cycling.window_steps", VF_INDEX(window_problem.window)},
     };
     for (auto& [k, field] : problem) field.problem = true;
     f.insert(f.end(), problem.begin(), problem.end());
@@ -412,6 +411,36 @@ std::string option_value(const AmortizedConfig& c, const HeadOption& o) {
   return it == c.head_options.end() ? o.default_value : it->second;
 }
 
+// The `model:` section of the window problem: model.name, then the options of that model, in
+// registry order.
+std::vector<std::pair<std::string, std::string>> model_entries(const ModelSpec& m) {
+  std::vector<std::pair<std::string, std::string>> out = {{"model.name", m.name}};
+  for (const auto& o : find_model(m.name).options) out.emplace_back("model." + o.key, io::shortest_text(m.parameter(o.key)));
+  return out;
+}
+
+// Sets a key of the `model:` section; false for any other key. A new model.name starts from that
+// model's defaults (the same name keeps the options set so far), so model.name must come first:
+// name_first() orders entries that way.
+bool apply_model_entry(ModelSpec& m, const std::string& key, const std::string& value, const std::string& where) {
+  constexpr std::string_view kPrefix = "model.";
+  if (key.compare(0, kPrefix.size(), kPrefix) != 0) return false;
+  const std::string option = key.substr(kPrefix.size());
+  if (option == "name") {
+    find_model(value, where);  // names the registered models when unknown
+    if (value != m.name) m = ModelSpec{value, ModelSpec::default_parameters(value)};
+  } else {
+    m.set(option, value, where);
+  }
+  return true;
+}
+
+// Entries with model.name moved to the front (the rest in their order).
+std::vector<std::pair<std::string, std::string>> name_first(std::vector<std::pair<std::string, std::string>> entries) {
+  std::stable_partition(entries.begin(), entries.end(), [](const auto& e) { return e.first == "model.name"; });
+  return entries;
+}
+
 const HeadOption& registered_option(const std::string& key) {
   const HeadOption* o = find_head_option(key);
   if (!o) throw InvalidArgument(format_message("head option '", key, "' is not registered by any head"));
@@ -447,6 +476,7 @@ std::vector<std::pair<std::string, std::string>> config_entries(const AmortizedC
 }
 
 void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& value, const std::string& where) {
+  if (apply_model_entry(s.window_problem.model, key, value, where)) return;
   for (const auto& [k, field] : fields()) {
     if (k == key) {
       field.set(s, key, value, where);
@@ -466,7 +496,7 @@ void apply_entry(AmortizedSetup& s, const std::string& key, const std::string& v
 
 void apply_definition(AmortizedSetup& s, const std::vector<std::pair<std::string, std::string>>& definition,
                       const std::string& where) {
-  for (const auto& [key, value] : definition) {
+  for (const auto& [key, value] : name_first(definition)) {
     const RenamedKey* r = find_renamed(key);
     if (!r) {
       apply_entry(s, key, value, where);
@@ -480,6 +510,7 @@ void apply_definition(AmortizedSetup& s, const std::vector<std::pair<std::string
 }
 
 bool is_problem_key(const std::string& key) {
+  if (key.rfind("model.", 0) == 0) return true;
   for (const auto& [k, field] : fields()) {
     if (k == key) return field.problem;
   }
@@ -506,17 +537,20 @@ std::vector<std::pair<std::string, std::string>> read_setup_entries(const std::s
 }
 
 void load_setup_yaml(const std::string& path, AmortizedSetup& s) {
-  for (const auto& [key, value] : read_setup_entries(path)) apply_entry(s, key, value, "config " + path);
+  for (const auto& [key, value] : name_first(read_setup_entries(path))) apply_entry(s, key, value, "config " + path);
   try {
     s.training.validate();
     s.labels.validate();
-    s.lorenz96.validate();
+    s.window_problem.validate();
   } catch (const InvalidArgument& e) {
     throw InvalidArgument(format_message("config ", path, ": ", e.what()));
   }
 }
 
 std::string entry_value(const AmortizedSetup& s, const std::string& key) {
+  for (const auto& [k, v] : model_entries(s.window_problem.model)) {
+    if (k == key) return v;
+  }
   for (const auto& [k, field] : fields()) {
     if (k == key) return field.get(s);
   }
@@ -524,10 +558,10 @@ std::string entry_value(const AmortizedSetup& s, const std::string& key) {
   throw InvalidArgument(format_message("config: unknown key '", key, "'"));
 }
 
-std::vector<std::pair<std::string, std::string>> problem_entries(const Lorenz96ProblemOptions& o) {
+std::vector<std::pair<std::string, std::string>> problem_entries(const WindowProblemOptions& o) {
   AmortizedSetup s;
-  s.lorenz96 = o;
-  std::vector<std::pair<std::string, std::string>> out;
+  s.window_problem = o;
+  std::vector<std::pair<std::string, std::string>> out = model_entries(o.model);
   for (const auto& [key, field] : fields()) {
     if (field.problem) out.emplace_back(key, field.get(s));
   }
@@ -536,7 +570,13 @@ std::vector<std::pair<std::string, std::string>> problem_entries(const Lorenz96P
 
 std::vector<std::pair<std::string, std::string>> setup_entries(const AmortizedSetup& s) {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& [key, field] : fields()) out.emplace_back(key, field.get(s));
+  for (const auto& [key, field] : fields()) {
+    if (key == kFirstProblemKey) {
+      const auto model = model_entries(s.window_problem.model);
+      out.insert(out.end(), model.begin(), model.end());
+    }
+    out.emplace_back(key, field.get(s));
+  }
   return out;
 }
 

@@ -186,59 +186,88 @@ void LinearGaussian::label(Dataset& data, Index count, Index probes, Rng& rng) c
   }
 }
 
-// ---- Lorenz-96 -------------------------------------------------------------------------------------
+// ---- the window problem ---------------------------------------------------------------------------
 
-Lorenz96Problem::Lorenz96Problem(Lorenz96ProblemOptions options, std::shared_ptr<const Model> model)
-    : o_(options), model_(std::move(model)) {
-  o_.validate();
-  if (!model_) {
-    model_ = std::make_shared<Lorenz96>(o_.size, o_.forcing, o_.dt);
-  } else if (model_->state_size() != o_.size) {
-    throw InvalidArgument(format_message("Lorenz96Problem: the simulation model '", model_->name(), "' has state size ",
-                                         model_->state_size(), ", but model.n = ", o_.size));
-  }
-  if (o_.prior == Lorenz96Prior::kGaussian) center_ = gaussian_center(o_);
+namespace {
+// The first `resolved` of `n` components, as an observation operator (all of them: the identity).
+std::shared_ptr<const ObservationOperator> resolved_operator(Index n, Index resolved) {
+  if (resolved == n) return std::make_shared<IdentityObservation>(n);
+  std::vector<Index> first(static_cast<std::size_t>(resolved));
+  for (Index i = 0; i < resolved; ++i) first[static_cast<std::size_t>(i)] = i;
+  return std::make_shared<SubsetObservation>(n, std::move(first));
 }
 
-Vector Lorenz96Problem::gaussian_center(const Lorenz96ProblemOptions& o) {
+// The start of a spin-up: the model's rest state (ones when it has none) + 0.01 N(0, I).
+Vector perturbed_rest_state(const ModelSpec& spec, Index n, Rng& rng) {
+  Vector rest = spec.rest_state();
+  if (rest.size() == 0) rest = Vector::Ones(n);
+  return rest + 0.01 * rng.normal_vector(n);
+}
+}  // namespace
+
+WindowProblem::WindowProblem(WindowProblemOptions options, std::shared_ptr<const Model> model)
+    : o_(std::move(options)) {
+  o_.validate();
+  physics_ = o_.model.make();
+  model_ = model ? std::move(model) : physics_;
+  if (model_->state_size() != physics_->state_size()) {
+    throw InvalidArgument(format_message("WindowProblem: the simulation model '", model_->name(), "' has state size ",
+                                         model_->state_size(), ", but model ", o_.model.name, " has ",
+                                         physics_->state_size()));
+  }
+  resolved_ = o_.model.resolved_size();
+  if (o_.prior == WindowPrior::kGaussian) center_ = gaussian_center(o_);
+}
+
+std::string WindowProblem::name() const { return o_.model.name == "lorenz96" ? "lorenz96" : "window"; }
+
+Vector WindowProblem::gaussian_center(const WindowProblemOptions& o) {
   o.validate();
-  const Lorenz96 physics(o.size, o.forcing, o.dt);
+  const auto physics = o.model.make();
   Rng rng(o.prior_seed);
-  Vector state = Vector::Constant(o.size, o.forcing) + 0.01 * rng.normal_vector(o.size);
-  for (Index k = 0; k < o.spinup; ++k) physics.step(state);
+  Vector state = perturbed_rest_state(o.model, physics->state_size(), rng);
+  for (Index k = 0; k < o.spinup; ++k) physics->step(state);
   return state;
 }
 
-ProblemShape Lorenz96Problem::shape() const {
+ProblemShape WindowProblem::shape() const {
   const Index slots = o_.window / o_.obs_every + 1;
-  return {o_.size, slots * o_.size, slots, o_.size};
+  return {physics_->state_size(), slots * resolved_, slots, resolved_};
 }
 
-std::string Lorenz96Problem::describe() const {
-  std::string out = format_message("lorenz96: n = ", o_.size, ", F = ", o_.forcing, ", dt = ", o_.dt, ", window ",
-                                   o_.window, " steps, observed every ", o_.obs_every, " steps at every ",
-                                   o_.obs_stride, "-th point, noise ", o_.obs_noise, ", missing ", o_.missing);
-  if (o_.prior == Lorenz96Prior::kGaussian) {
+std::string WindowProblem::describe() const {
+  std::string parameters;
+  for (const auto& o : find_model(o_.model.name).options) {
+    parameters += format_message(parameters.empty() ? "" : ", ", o.key, " = ", io::shortest_text(o_.model.parameter(o.key)));
+  }
+  // "lorenz96: n = 40, forcing = 8, ..." or "window: model lorenz63 (sigma = 10, ...), ...".
+  const std::string model =
+      name() == o_.model.name ? parameters : format_message("model ", o_.model.name, " (", parameters, ")");
+  std::string out = format_message(name(), ": ", model, ", window ", o_.window,
+                                   " steps, observed every ", o_.obs_every, " steps at every ", o_.obs_stride,
+                                   "-th point", resolved_ < physics_->state_size() ? " of the resolved variables" : "",
+                                   ", noise ", o_.obs_noise, ", missing ", o_.missing);
+  if (o_.prior == WindowPrior::kGaussian) {
     out += format_message(", gaussian prior (sd ", o_.prior_sd, " about the attractor state of seed ", o_.prior_seed, ")");
   }
-  const std::string physics = Lorenz96(o_.size, o_.forcing, o_.dt).name();
-  if (model_->name() != physics) out += format_message(", simulated with ", model_->name());
+  if (model_ != physics_ && model_->name() != physics_->name()) out += format_message(", simulated with ", model_->name());
   return out;
 }
 
-Dataset Lorenz96Problem::simulate(Index n, Rng& rng) const {
-  const Lorenz96 physics(o_.size, o_.forcing, o_.dt);
+Dataset WindowProblem::simulate(Index n, Rng& rng) const {
+  const Model& physics = *physics_;
   const Model& model = *model_;
-  const IdentityObservation h(o_.size);
+  const Index size = physics.state_size();
+  const auto h = resolved_operator(size, resolved_);
   const ProblemShape sh = shape();
   Dataset d;
-  d.x.resize(o_.size, n);
+  d.x.resize(size, n);
   d.y.resize(sh.obs_size, n);
-  const bool climatology = o_.prior == Lorenz96Prior::kClimatology;
+  const bool climatology = o_.prior == WindowPrior::kClimatology;
   // Climatology: one long run from a perturbed rest state.
   Vector state;
   if (climatology) {
-    state = Vector::Constant(o_.size, o_.forcing) + 0.01 * rng.normal_vector(o_.size);
+    state = perturbed_rest_state(o_.model, size, rng);
     for (Index k = 0; k < o_.spinup; ++k) physics.step(state);
   }
   Vector x, y;
@@ -247,16 +276,16 @@ Dataset Lorenz96Problem::simulate(Index n, Rng& rng) const {
       for (Index k = 0; k < o_.decorrelation; ++k) physics.step(state);
       d.x.col(j) = state;
     } else {
-      d.x.col(j) = center_ + o_.prior_sd * rng.normal_vector(o_.size);
+      d.x.col(j) = center_ + o_.prior_sd * rng.normal_vector(size);
     }
     x = d.x.col(j);
     for (Index step = 0, slot = 0; step <= o_.window; ++step) {
       if (step % o_.obs_every == 0) {
-        h.apply(x, y);
-        for (Index i = 0; i < o_.size; ++i) {
+        h->apply(x, y);
+        for (Index i = 0; i < resolved_; ++i) {
           const bool observed = i % o_.obs_stride == 0 && rng.uniform() >= o_.missing;
           const double noise = o_.obs_noise * rng.normal();
-          d.y(slot * o_.size + i, j) = observed ? y[i] + noise : std::nan("");
+          d.y(slot * resolved_ + i, j) = observed ? y[i] + noise : std::nan("");
         }
         ++slot;
       }
@@ -266,30 +295,31 @@ Dataset Lorenz96Problem::simulate(Index n, Rng& rng) const {
   return d;
 }
 
-AssimilationWindow Lorenz96Problem::window(const Vector& y) const {
-  if (o_.prior != Lorenz96Prior::kGaussian) {
-    throw InvalidArgument("Lorenz96Problem::window: background.prior = climatology has no Gaussian background; use gaussian");
+AssimilationWindow WindowProblem::window(const Vector& y) const {
+  if (o_.prior != WindowPrior::kGaussian) {
+    throw InvalidArgument("WindowProblem::window: background.prior = climatology has no Gaussian background; use gaussian");
   }
-  return window(y, center_, std::make_shared<DiagonalCovariance>(Vector::Constant(o_.size, o_.prior_sd * o_.prior_sd)));
+  return window(y, center_,
+                std::make_shared<DiagonalCovariance>(Vector::Constant(physics_->state_size(), o_.prior_sd * o_.prior_sd)));
 }
 
-AssimilationWindow Lorenz96Problem::window(const Vector& y, const Vector& background,
+AssimilationWindow WindowProblem::window(const Vector& y, const Vector& background,
                                            std::shared_ptr<const Covariance> b) const {
   const ProblemShape sh = shape();
-  check_size("Lorenz96Problem::window", "y", y.size(), sh.obs_size);
+  check_size("WindowProblem::window", "y", y.size(), sh.obs_size);
   AssimilationWindow w;
   w.background = background;
   w.b = std::move(b);
   w.model = model_;
   w.steps = o_.window;
-  const auto h = std::make_shared<IdentityObservation>(o_.size);
-  const auto r = std::make_shared<DiagonalCovariance>(Vector::Constant(o_.size, o_.obs_noise * o_.obs_noise));
+  const auto h = resolved_operator(physics_->state_size(), resolved_);
+  const auto r = std::make_shared<DiagonalCovariance>(Vector::Constant(resolved_, o_.obs_noise * o_.obs_noise));
   for (Index slot = 0; slot < sh.obs_slots; ++slot) {
     Observations obs;
     obs.step = slot * o_.obs_every;
-    obs.values = y.segment(slot * o_.size, o_.size);
-    obs.mask.resize(o_.size);
-    for (Index i = 0; i < o_.size; ++i) {
+    obs.values = y.segment(slot * resolved_, resolved_);
+    obs.mask.resize(resolved_);
+    for (Index i = 0; i < resolved_; ++i) {
       obs.mask[i] = std::isfinite(obs.values[i]);
       if (!obs.mask[i]) obs.values[i] = 0.0;
     }
@@ -301,21 +331,21 @@ AssimilationWindow Lorenz96Problem::window(const Vector& y, const Vector& backgr
 }
 
 namespace {
-// The 4D-Var MAP of a Lorenz-96 window (incremental Gauss-Newton, tight tolerances).
-Vector lorenz96_map(const AssimilationWindow& window, Index pair) {
+// The 4D-Var MAP of a window (incremental Gauss-Newton, tight tolerances).
+Vector window_map(const AssimilationWindow& window, Index pair) {
   GaussNewtonOptions options;
   options.gradient_tolerance = 1e-10;
   options.posterior = PosteriorMethod::kNone;
   SolverSummary summary;
   const VarResult r = IncrementalFourDVar(options).solve(window, &summary);
   if (!summary.converged() || !r.analysis.allFinite()) {
-    throw NumericalError(format_message("lorenz96 labels: 4D-Var of pair ", pair, " failed: ", summary.BriefReport()));
+    throw NumericalError(format_message("window labels: 4D-Var of pair ", pair, " failed: ", summary.BriefReport()));
   }
   return r.analysis;
 }
 }  // namespace
 
-void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) const {
+void WindowProblem::label(Dataset& data, Index count, Index probes, Rng& rng) const {
   if (!has_oracle_labels()) Simulator::label(data, count, probes, rng);
   data.validate(shape());
   prepare_labels(data, count, probes, rng);
@@ -327,14 +357,14 @@ void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) 
   const auto label_pair = [&](Index j) {
     const Vector y = data.y.col(j);
     const AssimilationWindow w = window(y);
-    l.mean.col(j) = lorenz96_map(w, j);
+    l.mean.col(j) = window_map(w, j);
     if (exact && probes > 0) {
       const ExactObservationSensitivity sensitivity(FourDVarCost(w).linearize(l.mean.col(j)));
       for (Index p = 0; p < probes; ++p) {
         try {
           l.dx.col(j * probes + p) = sensitivity.apply(l.dy.col(j * probes + p));
         } catch (const NumericalError& e) {
-          throw NumericalError(format_message("lorenz96 labels: the sensitivity of pair ", j, " failed: ", e.what()));
+          throw NumericalError(format_message("window labels: the sensitivity of pair ", j, " failed: ", e.what()));
         }
       }
       return;
@@ -342,8 +372,8 @@ void Lorenz96Problem::label(Dataset& data, Index count, Index probes, Rng& rng) 
     for (Index p = 0; p < probes; ++p) {
       const Vector dy = l.dy.col(j * probes + p);
       const double scale = h / std::max(dy.norm() / std::sqrt(static_cast<double>(dy.size())), 1e-300);
-      const Vector plus = lorenz96_map(window(y + scale * dy), j);
-      const Vector minus = lorenz96_map(window(y - scale * dy), j);
+      const Vector plus = window_map(window(y + scale * dy), j);
+      const Vector minus = window_map(window(y - scale * dy), j);
       l.dx.col(j * probes + p) = (plus - minus) / (2.0 * scale);
     }
   };
@@ -478,6 +508,27 @@ AmortizedSetup lorenz96_setup(HeadType /*head: the heads tune these in their own
   return s;
 }
 
+// Any registered model: a dense encoder (a convolution assumes a periodic grid, which a model in
+// general does not have) and a full Gaussian covariance. The default model is Lorenz-63, observed in
+// x and z (stride 2) every 4 steps of a 16-step window, with a gaussian prior about its attractor.
+AmortizedSetup window_setup(HeadType /*head: the heads tune these in their own hooks*/) {
+  AmortizedSetup s;
+  s.pairs = 10000;
+  s.window_problem.model = ModelSpec{"lorenz63", ModelSpec::default_parameters("lorenz63")};
+  s.window_problem.window = 16;
+  s.window_problem.missing = 0.0;
+  s.window_problem.prior = WindowPrior::kGaussian;
+  s.network.encoder.context = 32;
+  s.network.encoder.width = 64;
+  s.network.flow.width = 64;
+  s.network.gaussian.width = 64;
+  s.network.score.width = 64;
+  s.network.score.blocks = 2;
+  s.network.score.steps = 100;
+  s.training.learning_rate = 1e-3;
+  return s;
+}
+
 std::vector<ProblemEntry> builtin_problems() {
   std::vector<ProblemEntry> p;
   p.push_back({"two-moons", "two moons, y = x1 + x2 + noise: a bimodal posterior at y = 0 (seed problem 000)",
@@ -488,9 +539,18 @@ std::vector<ProblemEntry> builtin_problems() {
                linear_gaussian_setup});
   p.push_back({"lorenz96", "a Lorenz-96 4D-Var window: the initial state from observations (keys in model, observations, background, truth, cycling)",
                [](const AmortizedSetup& s) {
-                 return std::unique_ptr<Simulator>(std::make_unique<Lorenz96Problem>(s.lorenz96));
+                 if (s.window_problem.model.name != "lorenz96") {
+                   throw InvalidArgument(format_message("problem lorenz96: model.name = ", s.window_problem.model.name,
+                                                        " is not lorenz96; use the problem 'window' for other models"));
+                 }
+                 return std::unique_ptr<Simulator>(std::make_unique<WindowProblem>(s.window_problem));
                },
                lorenz96_setup});
+  p.push_back({"window", "a 4D-Var window of any registered model (model.name; default lorenz63): the initial state from observations (keys as lorenz96)",
+               [](const AmortizedSetup& s) {
+                 return std::unique_ptr<Simulator>(std::make_unique<WindowProblem>(s.window_problem));
+               },
+               window_setup});
   return p;
 }
 
@@ -515,9 +575,9 @@ const ProblemEntry& find_problem(const std::string& name, const std::string& whe
 
 std::vector<std::string> problem_names() { return registry().names(); }
 
-std::unique_ptr<Simulator> make_problem(const std::string& name, const Lorenz96ProblemOptions& lorenz96) {
+std::unique_ptr<Simulator> make_problem(const std::string& name, const WindowProblemOptions& lorenz96) {
   AmortizedSetup s;
-  s.lorenz96 = lorenz96;
+  s.window_problem = lorenz96;
   return find_problem(name).make(s);
 }
 

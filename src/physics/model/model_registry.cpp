@@ -1,5 +1,8 @@
 #include "varflow/model/model_registry.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <sstream>
 
 #include "varflow/core/error.h"
@@ -119,9 +122,30 @@ ModelParameters ModelSpec::default_parameters(const std::string& name) {
 double ModelSpec::parameter(const std::string& key) const { return io::value_of(parameters, key, "model " + name); }
 
 std::shared_ptr<const Model> ModelSpec::make() const {
-  const ModelEntry& e = find_model(name);
-  for (const auto& o : e.options) io::check_value(o, parameter(o.key), "model." + o.key, "config");
-  return e.make(parameters);
+  check("config");
+  return find_model(name).make(parameters);
+}
+
+void ModelSpec::check(const std::string& where) const {
+  for (const auto& o : find_model(name).options) io::check_value(o, parameter(o.key), "model." + o.key, where);
+}
+
+void ModelSpec::set(const std::string& key, const std::string& value, const std::string& where) {
+  const ModelEntry& e = find_model(name, where);
+  const auto option = std::find_if(e.options.begin(), e.options.end(), [&](const auto& o) { return o.key == key; });
+  if (option == e.options.end()) {
+    std::string keys;
+    for (const auto& o : e.options) keys += (keys.empty() ? "" : ", ") + o.key;
+    throw InvalidArgument(format_message(where, ": unknown key 'model.", key, "': model ", name, " has ", keys));
+  }
+  double v = 0.0;
+  const auto r = std::from_chars(value.data(), value.data() + value.size(), v);
+  const bool whole = r.ec == std::errc() && r.ptr == value.data() + value.size();
+  if (!whole || (option->kind == io::NumericOption::Kind::kInteger && v != std::floor(v))) {
+    throw InvalidArgument(format_message(where, ": model.", key, " = '", value, "' is not ",
+                                         option->kind == io::NumericOption::Kind::kInteger ? "an integer" : "a number"));
+  }
+  parameters[key] = v;
 }
 
 Vector ModelSpec::rest_state() const {
