@@ -84,7 +84,9 @@ TEST(ElboFit, LinearGaussianPosteriorAndEvidenceAreExact) {
     affine->set(Vector::Zero(10), Vector::Constant(10, std::sqrt(0.1)));  // the prior
     ElboOptions o;
     o.estimator = est;
-    o.training.epochs = 20;
+    // STL steps cost ~5x more here (the IAF's density direction) but converge faster: 12 epochs of
+    // STL reach what 20 of the reparameterised gradient do (measured in design/amortized.md).
+    o.training.epochs = est == ElboEstimator::kStickingTheLanding ? 12 : 20;
     const ElboSummary s = fit_elbo(*flow, target, o, rng);
     ASSERT_TRUE(s.ok()) << s.training.message;
     Vector m;
@@ -99,7 +101,7 @@ TEST(ElboFit, LinearGaussianPosteriorAndEvidenceAreExact) {
               << ", max |mean error| / sd = " << mean_err << ", max |sd ratio - 1| = " << sd_err
               << ", max |cov / var - I| = " << corr << "\n";
     // 8000 draws: the Monte Carlo error of a mean is 0.011 sd and of an sd 0.8%; these limits are
-    // about 5 of those standard errors plus what a 20-epoch fit leaves.
+    // about 5 of those standard errors plus what the fit leaves.
     EXPECT_LT(mean_err, 0.08);
     EXPECT_LT(sd_err, 0.06);
     EXPECT_LT(corr, 0.08);
@@ -205,8 +207,10 @@ TEST(ElboFit, BimodalTwoMoonsPosteriorMatchesImportanceReferenceWhereLaplaceDoes
   const ElboSummary s = fit_elbo(*flow, target, o, rng);
   ASSERT_TRUE(s.ok()) << s.training.message;
   const MoonFigures vi = figures(sample_flow(*flow, 20000, rng));
-  // Laplace about the mode Newton reaches from the prior mean.
-  const LaplaceApproximation lap = laplace_approximation(target, Vector::Zero(2));
+  // Laplace about the mode Newton reaches from a point of the line x1 + x2 = y (from x = 0 itself, a
+  // saddle between the modes, it reports no convergence).
+  EXPECT_FALSE(laplace_approximation(target, Vector::Zero(2)).converged);
+  const LaplaceApproximation lap = laplace_approximation(target, (Vector(2) << 0.5, -0.5).finished());
   ASSERT_TRUE(lap.converged);
   const Eigen::LLT<Matrix> llt(lap.covariance);
   Matrix lx(2, 20000);

@@ -140,7 +140,7 @@ Matrix sample_flow(Flow& flow, Index n, Rng& rng);
 
 // The Laplace approximation N(mode, H^-1) of p~ about the mode that Newton's method (with a
 // finite-difference Hessian of the gradient, step 1e-5, symmetrised, and backtracking) reaches from
-// `start`. converged is false when the gradient norm did not fall below 1e-8 (1 + |log p~|) in
+// `start`. converged is false when the gradient norm did not fall below 1e-6 (1 + |log p~|) in
 // `max_iterations` or the Hessian at the end is not negative definite.
 struct LaplaceApproximation {
   Vector mode;

@@ -298,7 +298,7 @@ LaplaceApproximation laplace_approximation(const LogDensity& target, const Vecto
   Vector x = start, g;
   double f = target.log_density(x, &g);
   for (r.iterations = 0; r.iterations < max_iterations; ++r.iterations) {
-    if (g.norm() <= 1e-8 * (1.0 + std::abs(f))) {
+    if (g.norm() <= 1e-6 * (1.0 + std::abs(f))) {
       r.converged = true;
       break;
     }
@@ -320,7 +320,7 @@ LaplaceApproximation laplace_approximation(const LogDensity& target, const Vecto
     }
     if (!moved) break;
   }
-  if (!r.converged) r.converged = g.norm() <= 1e-8 * (1.0 + std::abs(f));
+  if (!r.converged) r.converged = g.norm() <= 1e-6 * (1.0 + std::abs(f));
   r.mode = x;
   const Matrix neg_h = -hessian(x);
   Eigen::LLT<Matrix> llt(neg_h);

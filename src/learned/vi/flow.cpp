@@ -313,13 +313,21 @@ void Autoregressive::inverse_backward(const Matrix& gx, const Vector& gl, Matrix
   const Matrix b = gx - t;
   // J^T lambda = b with J = D + N (D the diagonal dy_i/dx_i, N strictly lower triangular): the
   // sweeps lambda += D^-1 (b - J^T lambda) are exact after d of them (D^-1 N^T is nilpotent).
+  // J^T l = D l + MADE^T (dy/dtheta . l): the elementwise derivatives dy_i/dtheta_i are computed
+  // once, so a sweep costs one MADE backward pass.
   const Matrix dinv = (-logd_.array()).exp().matrix();
-  Matrix lambda = b.cwiseProduct(dinv);
-  const Vector zero = Vector::Zero(n);
-  Matrix jt;
+  Matrix dydtheta(d_ * p_, n);
+#pragma omp parallel for schedule(static) if (n >= 64)
+  for (Index j = 0; j < n; ++j) {
+    for (Index i = 0; i < d_; ++i) element_backward(theta_.col(j).data() + i * p_, x_(i, j), 1.0, 0.0, dydtheta.col(j).data() + i * p_);
+  }
+  Matrix lambda = b.cwiseProduct(dinv), gtheta(d_ * p_, n), gin;
   for (Index sweep = 1; sweep < d_; ++sweep) {
-    backward(lambda, zero, jt, false);
-    lambda += (b - jt).cwiseProduct(dinv);
+    for (Index i = 0; i < d_; ++i) {
+      gtheta.middleRows(i * p_, p_) = (dydtheta.middleRows(i * p_, p_).array().rowwise() * lambda.row(i).array()).matrix();
+    }
+    made_->backward(gtheta, gin, false);
+    lambda += (b - lambda.cwiseQuotient(dinv) - gin).cwiseProduct(dinv);
   }
   if (accumulate) {
     Matrix unused;
