@@ -14,6 +14,8 @@
 #include "varflow/covariance/covariances.h"
 #include "varflow/model/linear_model.h"
 #include "varflow/obs/operators.h"
+#include "varflow/posterior/posterior.h"
+#include "varflow/validation/posterior_agreement.h"
 #include "varflow/var/laplace.h"
 #include "varflow/nn/trainer.h"
 #include "varflow/vi/elbo.h"
@@ -113,17 +115,15 @@ TEST(ElboFit, LinearGaussianPosteriorAndEvidenceAreExact) {
   }
 }
 
-// A linear window (LinearModel, a subset observed at two times) makes -J the log of a Gaussian
-// posterior exactly, with the covariance of the dense Laplace posterior at the MAP: VI from the 4D-Var
-// cost must find both.
-TEST(ElboFit, FourDVarCostOfALinearWindowGivesItsExactGaussianPosterior) {
-  Rng rng(test_seed());
+// A linear window (LinearModel, a subset observed at two times) of n = 4 with random background and
+// observations, and B (dense).
+AssimilationWindow linear_window(Rng& rng, Matrix& bmat) {
   const Index n = 4;
   Matrix a = Matrix::Identity(n, n) * 0.9;
   for (Index i = 0; i < n; ++i) a(i, (i + 1) % n) = 0.3;
   AssimilationWindow w;
   w.background = rng.normal_vector(n);
-  Matrix bmat = 0.5 * Matrix::Identity(n, n);
+  bmat = 0.5 * Matrix::Identity(n, n);
   bmat(0, 1) = bmat(1, 0) = 0.2;
   w.b = std::make_shared<DenseCovariance>(bmat);
   w.model = std::make_shared<LinearModel>(a);
@@ -136,26 +136,49 @@ TEST(ElboFit, FourDVarCostOfALinearWindowGivesItsExactGaussianPosterior) {
     o.values = rng.normal_vector(2);
     w.observations.push_back(o);
   }
-  const FourDVarCost cost(w);
-  const FourDVarLogDensity target(cost);
-  // The exact posterior: J is quadratic, its minimum one Newton step from anywhere.
-  const Linearization lin0 = cost.linearize(w.background);
+  return w;
+}
+
+// The exact posterior of a linear window: J is quadratic, its minimum one Newton step from anywhere,
+// its covariance the dense Laplace (Gauss-Newton = full Hessian) one.
+void exact_linear_posterior(const FourDVarCost& cost, Vector& map, Matrix& cov) {
+  const Index n = cost.state_size();
+  const Vector xb = cost.window().background;
+  const Linearization lin0 = cost.linearize(xb);
   Matrix hess(n, n);
   for (Index i = 0; i < n; ++i) hess.col(i) = lin0.full_hessian_multiply(Vector::Unit(n, i));
-  const Vector map = w.background - hess.ldlt().solve(lin0.gradient());
-  const Matrix exact_cov = laplace_covariance_dense(cost.linearize(map))->dense();
+  map = xb - hess.ldlt().solve(lin0.gradient());
+  cov = laplace_covariance_dense(cost.linearize(map))->dense();
+}
+
+// An affine MAF fitted to -J of the window (20 epochs), started at the background.
+std::unique_ptr<Flow> fit_linear_window(const FourDVarCost& cost, const Matrix& bmat, Rng& rng, ElboSummary* s) {
   ElementwiseAffine* affine = nullptr;
   FlowSpec spec;
   spec.direction = FlowDirection::kMaf;
   spec.layers = 2;
   spec.autoregressive.transformer = Transformer::kAffine;
   spec.autoregressive.hidden = {16};
-  auto flow = make_flow(n, spec, &affine);
+  auto flow = make_flow(cost.state_size(), spec, &affine);
   flow->initialize(rng);
-  affine->set(w.background, bmat.diagonal().cwiseSqrt());
+  affine->set(cost.window().background, bmat.diagonal().cwiseSqrt());
   ElboOptions o;
   o.training.epochs = 20;
-  const ElboSummary s = fit_elbo(*flow, target, o, rng);
+  *s = fit_elbo(*flow, FourDVarLogDensity(cost), o, rng);
+  return flow;
+}
+
+// A linear window makes -J the log of a Gaussian posterior exactly: VI from the 4D-Var cost must find
+// its mean and covariance.
+TEST(ElboFit, FourDVarCostOfALinearWindowGivesItsExactGaussianPosterior) {
+  Rng rng(test_seed());
+  Matrix bmat;
+  const FourDVarCost cost(linear_window(rng, bmat));
+  Vector map;
+  Matrix exact_cov;
+  exact_linear_posterior(cost, map, exact_cov);
+  ElboSummary s;
+  auto flow = fit_linear_window(cost, bmat, rng, &s);
   ASSERT_TRUE(s.ok()) << s.training.message;
   Vector m;
   Matrix c;
@@ -168,6 +191,34 @@ TEST(ElboFit, FourDVarCostOfALinearWindowGivesItsExactGaussianPosterior) {
   EXPECT_LT(mean_err, 0.08);
   EXPECT_LT(corr_err.cwiseAbs().maxCoeff(), 0.08);
   EXPECT_GT(s.evaluation.ess_fraction, 0.9);
+}
+
+// A VI posterior (its draws) as the oracle of the posterior-agreement gate: the exact posterior passes
+// against it, and a planted fault (half the spread, or the mean moved by two sd) fails.
+TEST(ElboFit, VariationalPosteriorServesAsTheOracleOfTheAgreementGate) {
+  Rng rng(test_seed());
+  std::vector<AgreementEvent> good, narrow, shifted;
+  for (int e = 0; e < 2; ++e) {
+    Matrix bmat;
+    const FourDVarCost cost(linear_window(rng, bmat));
+    Vector map;
+    Matrix cov;
+    exact_linear_posterior(cost, map, cov);
+    ElboSummary s;
+    auto flow = fit_linear_window(cost, bmat, rng, &s);
+    ASSERT_TRUE(s.ok()) << s.training.message;
+    auto oracle = std::make_shared<SamplePosterior>(sample_flow(*flow, 2000, rng));
+    const std::string name = "window " + std::to_string(e);
+    good.push_back({name, std::make_shared<GaussianPosterior>(map, std::make_shared<DenseCovariance>(cov)), oracle});
+    narrow.push_back({name, std::make_shared<GaussianPosterior>(map, std::make_shared<DenseCovariance>(0.25 * cov)), oracle});
+    const Vector moved = map + 2.0 * cov.diagonal().cwiseSqrt();
+    shifted.push_back({name, std::make_shared<GaussianPosterior>(moved, std::make_shared<DenseCovariance>(cov)), oracle});
+  }
+  const AgreementResult ok = posterior_agreement_gate(good);
+  std::cout << ok.report() << "\n";
+  EXPECT_TRUE(ok.passed());
+  EXPECT_FALSE(posterior_agreement_gate(narrow).spread_passed);
+  EXPECT_FALSE(posterior_agreement_gate(shifted).mean_passed);
 }
 
 // Share of the draws nearer the upper moon, and the moments of x.
