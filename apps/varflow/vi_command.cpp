@@ -145,7 +145,8 @@ int run_vi(const ViOptions& o) {
   }
   NetcdfWriter f(o.out);
   f.attribute("title", std::string("variational posterior of the first window of a varflow experiment"));
-  f.attribute("varflow_file_type", std::string("vi_samples"));
+  f.attribute("varflow_file_type", std::string("varflow_vi_samples"));  // design/formats.md
+  f.attribute("format_version", 1);
   f.attribute("flow", flow->describe());
   f.attribute("estimator", to_string(eo.estimator));
   f.attribute("elbo", s.evaluation.elbo);
