@@ -6,7 +6,7 @@ set(VARFLOW_LAYERS foundation physics oracle learned gates cycling bindings)
 set(VARFLOW_LAYER_foundation core io)                 # types, errors, RNG, hashes; files and configs
 set(VARFLOW_LAYER_physics covariance model obs)       # B and R, models with TL/AD, observation operators
 set(VARFLOW_LAYER_oracle posterior var)               # posteriors; 4D-Var, Laplace, sensitivities
-set(VARFLOW_LAYER_learned nn amortized emulator)      # networks, amortized posteriors, emulators
+set(VARFLOW_LAYER_learned nn amortized emulator vi)   # networks, amortized posteriors, emulators, variational flows
 set(VARFLOW_LAYER_gates validation report testing)    # checks and gates, reports, conformance suites
 set(VARFLOW_LAYER_cycling experiment cycle)           # cycled twin experiments, the six-step cycle
 set(VARFLOW_LAYER_bindings c)                         # the C ABI (include/varflow/c/varflow.h)

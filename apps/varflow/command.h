@@ -22,5 +22,6 @@ void add_train_command(CLI::App& app, CommandList& commands);
 void add_sample_command(CLI::App& app, CommandList& commands);
 void add_validate_command(CLI::App& app, CommandList& commands);
 void add_six_step_command(CLI::App& app, CommandList& commands);
+void add_vi_command(CLI::App& app, CommandList& commands);  // per-event variational inference
 
 }  // namespace varflow::cli

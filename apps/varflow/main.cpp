@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   varflow::cli::add_sample_command(app, commands);
   varflow::cli::add_validate_command(app, commands);
   varflow::cli::add_six_step_command(app, commands);
+  varflow::cli::add_vi_command(app, commands);
 
   varflow::set_run_command_line(argc, argv);  // in the history of every file written
   try {

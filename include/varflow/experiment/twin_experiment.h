@@ -142,6 +142,12 @@ struct TwinData {
 // and a first background truth + N(0, initial_background_std^2 I); all from Rng(config.seed).
 TwinData simulate_twin_data(const TwinExperimentConfig& config);
 
+// The window of cycle 0 of run_twin_experiment(config, data): background data.initial_background, the
+// config's B, the observations in [0, window_steps] that cycle 0 assimilates (config.assimilate) with
+// their operator and R. For one-window tools (`varflow vi`). Throws InvalidArgument as
+// run_twin_experiment does for inconsistent data.
+AssimilationWindow first_window(const TwinExperimentConfig& config, const TwinData& data);
+
 // Innovation statistics of one window (Desroziers, Berre, Chapnik & Poli 2005, QJRMS 131: "Diagnosis
 // of observation, background and analysis-error statistics in observation space"), over the m present
 // observation values the window assimilated:

@@ -728,4 +728,43 @@ std::string TwinExperimentResult::table() const {
   return os.str();
 }
 
+AssimilationWindow first_window(const TwinExperimentConfig& c, const TwinData& data) {
+  c.validate();
+  const Index n = c.model->state_size();
+  data.validate(n, c.total_steps());
+  const Index m = static_cast<Index>(data.observed_variables.size());
+  bool identity = m == n;
+  for (Index j = 0; identity && j < m; ++j) identity = data.observed_variables[static_cast<std::size_t>(j)] == j;
+  std::shared_ptr<const ObservationOperator> op;
+  if (identity) {
+    op = std::make_shared<IdentityObservation>(n);
+  } else {
+    op = std::make_shared<SubsetObservation>(n, data.observed_variables);
+  }
+  auto r = std::make_shared<DiagonalCovariance>(data.obs_error_variance);
+  AssimilationWindow window;
+  window.background = data.initial_background;
+  window.b = make_b(c, n);
+  window.model = c.model;
+  window.steps = c.window_steps;
+  std::vector<std::size_t> inside;
+  for (std::size_t i = 0; i < data.obs_steps.size(); ++i) {
+    if (data.obs_steps[i] <= c.window_steps) inside.push_back(i);
+  }
+  // Cycle 0: "new" and "all" take every time inside the window, "newest" the last one.
+  if (c.assimilate == ObservationSelection::kNewest && !inside.empty()) inside = {inside.back()};
+  for (std::size_t i : inside) {
+    Observations o;
+    o.step = data.obs_steps[i];
+    o.values = data.obs_values.col(static_cast<Index>(i));
+    o.mask = data.obs_mask.col(static_cast<Index>(i));
+    if (o.mask.all()) o.mask.resize(0);
+    o.op = op;
+    o.r = r;
+    window.observations.push_back(std::move(o));
+  }
+  window.validate();
+  return window;
+}
+
 }  // namespace varflow

@@ -1,0 +1,106 @@
+#include "varflow/vi/conditioner.h"
+
+#include <cmath>
+#include <limits>
+
+#include "varflow/core/error.h"
+
+namespace varflow::vi {
+
+namespace {
+
+class DensityObjective final : public nn::TrainingObjective {
+ public:
+  DensityObjective(Flow& flow, const Matrix& data) : flow_(flow), data_(data) {}
+  nn::ParameterSet& parameters() override { return flow_.parameters(); }
+  double batch_loss(const std::vector<Index>& items, bool gradient, Rng&) override {
+    const Index n = static_cast<Index>(items.size());
+    Matrix x(data_.rows(), n);
+    for (Index j = 0; j < n; ++j) x.col(j) = data_.col(items[static_cast<std::size_t>(j)]);
+    const Vector lq = flow_.log_prob(x);
+    if (!lq.allFinite()) return std::numeric_limits<double>::quiet_NaN();
+    if (gradient) {
+      Matrix gx;
+      flow_.log_prob_backward(Vector::Constant(n, -1.0 / static_cast<double>(n)), gx, true);
+    }
+    return -lq.mean();
+  }
+
+ private:
+  Flow& flow_;
+  const Matrix& data_;
+};
+
+}  // namespace
+
+nn::TrainingSummary fit_density(Flow& flow, const Matrix& data, const nn::TrainingOptions& options, Rng& rng,
+                                const nn::ProgressCallback& progress) {
+  check_size("fit_density", "data rows", data.rows(), flow.dim());
+  options.validate();
+  const Index n_val = std::max<Index>(1, static_cast<Index>(options.validation_fraction * static_cast<double>(data.cols())));
+  check_at_least("fit_density", "data columns", data.cols(), n_val + 2);
+  DensityObjective objective(flow, data);
+  return nn::fit(objective, data.cols() - n_val, n_val, options, rng, progress);
+}
+
+ComposedConditional::ComposedConditional(Flow& prior, std::shared_ptr<const ObservationOperator> op, Vector y,
+                                         double sigma)
+    : prior_(&prior), op_(std::move(op)), y_(std::move(y)), sigma_(sigma) {
+  if (!op_) throw InvalidArgument("ComposedConditional: the observation operator is null");
+  check_size("ComposedConditional", "operator state size", op_->state_size(), prior.dim());
+  check_size("ComposedConditional", "y", y_.size(), op_->obs_size());
+  check_finite("ComposedConditional", "y", y_);
+  check_positive("ComposedConditional", "sigma", sigma);
+}
+
+std::string ComposedConditional::describe() const {
+  return format_message("composed-flow conditional: ", op_->name(), " of a flow prior at ", y_.size(),
+                        " values, sigma = ", sigma_);
+}
+
+Matrix ComposedConditional::push(const Matrix& z) const {
+  Matrix x;
+  Vector lq;
+  prior_->sample(z, x, lq);
+  return x;
+}
+
+Vector ComposedConditional::log_density_batch(const Matrix& z, Matrix* gradient) const {
+  const Index n = z.cols();
+  Matrix x;
+  Vector lq;
+  prior_->sample(z, x, lq);
+  Vector out(n);
+  Matrix gx(z.rows(), n);
+  const double inv_var = 1.0 / (sigma_ * sigma_);
+  for (Index j = 0; j < n; ++j) {
+    Vector hx, ax;
+    if (!x.col(j).allFinite()) {  // the prior's map failed at this z: reported as NaN, not thrown
+      out[j] = std::numeric_limits<double>::quiet_NaN();
+      gx.col(j).setZero();
+      continue;
+    }
+    op_->apply(x.col(j), hx);
+    const Vector r = hx - y_;
+    out[j] = -0.5 * z.col(j).squaredNorm() - 0.5 * inv_var * r.squaredNorm();
+    if (gradient) {
+      op_->apply_adjoint(x.col(j), -inv_var * r, ax);
+      gx.col(j) = ax;
+    }
+  }
+  if (gradient) {
+    Matrix gz;
+    prior_->sample_backward(gx, Vector::Zero(n), gz, false);
+    *gradient = gz - z;
+  }
+  return out;
+}
+
+double ComposedConditional::log_density(const Vector& z, Vector* gradient) const {
+  Matrix g;
+  const Vector v = log_density_batch(Matrix(z), gradient ? &g : nullptr);
+  if (gradient) *gradient = g.col(0);
+  return v[0];
+}
+
+}  // namespace varflow::vi
