@@ -64,5 +64,9 @@ struct PromotionDecision {
 // Runs the three gates with randomness from rng (gate order: agreement, adjoint calibration, SBC).
 // Throws InvalidArgument on invalid options or inputs (see each gate).
 PromotionDecision decide_promotion(const PromotionInputs& inputs, Rng& rng, const PromotionOptions& options = {});
+// The same with the SBC simulations split over the ranks of comm (sbc.h); the agreement and adjoint
+// gates, cheap once their posteriors and Jacobians exist, run on every rank. Same result on every rank.
+PromotionDecision decide_promotion(const PromotionInputs& inputs, Rng& rng, const PromotionOptions& options,
+                                   const Communicator& comm);
 
 }  // namespace varflow
