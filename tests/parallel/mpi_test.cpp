@@ -54,7 +54,7 @@ TEST(Mpi, DistributedMapGivesTheSerialRecordsInItemOrder) {
 
 TEST(Mpi, AFailingItemOnRankOneStopsBothRanksNamingTheRankAndTheItem) {
   auto name = [](Index i) { return format_message("item_", i); };
-  // 7 items over 2 ranks: rank 0 holds items 0-3, rank 1 items 4-6.
+  // 7 items over 2 ranks, cyclic: rank 0 holds items 0, 2, 4, 6, rank 1 items 1, 3, 5.
   auto failing = [](Index i) -> std::string {
     if (i == 5) throw NumericalError("non-finite oracle mean");
     return square_and_draw(i);
@@ -207,7 +207,14 @@ TEST(Mpi, ValidateModelOnTwoRanksGivesTheOneRankReport) {
     EXPECT_EQ(two.events[e].oracle_mean, one.events[e].oracle_mean) << one.events[e].name;
   }
   EXPECT_EQ(two.decision.sbc.ranks, one.decision.sbc.ranks);
-  EXPECT_EQ(two.decision.adjoint_calibration.passed(), one.decision.adjoint_calibration.passed());
+  ASSERT_EQ(two.decision.adjoint_calibration.jacobians.size(), 2u);
+  for (std::size_t k = 0; k < 2; ++k) {
+    const auto &j2 = two.decision.adjoint_calibration.jacobians[k], &j1 = one.decision.adjoint_calibration.jacobians[k];
+    EXPECT_EQ(j2.name, j1.name);
+    EXPECT_EQ(j2.probe_errors, j1.probe_errors);
+    EXPECT_EQ(j2.difference_norm.norm, j1.difference_norm.norm);
+    EXPECT_EQ(j2.passed(), j1.passed());
+  }
   for (const Gate g : {Gate::kPosteriorAgreement, Gate::kAdjointCalibration, Gate::kSimulationBasedCalibration}) {
     EXPECT_EQ(two.decision.passed(g), one.decision.passed(g)) << to_string(g);
   }

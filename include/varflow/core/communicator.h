@@ -127,8 +127,9 @@ class RecordReader {
   std::size_t at_ = 0;
 };
 
-// Runs item(i) for i = 0 .. items - 1, each rank its block_range, and returns every item's record in
-// item order on every rank. `name(i)` names item i in messages (e.g. "event_7").
+// Runs item(i) for i = 0 .. items - 1, rank r the items r, r + size, r + 2 size, ... (cyclic, so
+// that costly first items, e.g. the events probed for their Jacobian, spread over the ranks), and
+// returns every item's record in item order on every rank. `name(i)` names item i in messages (e.g. "event_7").
 // Failure: when item(i) throws on some rank, that rank stops its block and, at the gather, every
 // rank throws the same exception, naming the failing rank and item:
 //   "<what>: rank 1, event_7: <message>"

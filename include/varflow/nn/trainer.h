@@ -173,8 +173,8 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
                     const Checkpointing& checkpointing = {});
 // Data-parallel over the ranks of comm (design/parallel.md): every rank holds the whole objective and
 // the same parameters; each step, rank r computes the gradient of block r of the batch and one
-// allreduce sums them, so every rank takes the same AdamW step. The validation loss is computed on
-// every rank. With one rank this is fit() above; with several, the parameters equal one rank's up to
+// allreduce sums them, so every rank takes the same AdamW step; the validation loss is split the same
+// way (one allreduce per epoch). With one rank this is fit() above; with several, the parameters equal one rank's up to
 // the order of the floating-point sums of the gradient (bit-identical with 1 rank; the difference
 // grows with the steps as any round-off does), for objectives whose loss draws no randomness (an
 // objective that draws, e.g. denoising score matching, gets other draws on ranks > 0: the same

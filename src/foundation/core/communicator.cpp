@@ -138,32 +138,33 @@ std::string RecordReader::get_string() {
 std::vector<std::string> distributed_map(const Communicator& comm, Index items, const std::string& what,
                                          const std::function<std::string(Index)>& name,
                                          const std::function<std::string(Index)>& item) {
-  const ItemRange mine = block_range(items, comm.rank(), comm.size());
-  // This rank's payload: a failure kind and message, then the records of its block.
+  const int ranks = comm.size(), me = comm.rank();
+  // This rank's payload: a failure kind and message, then the records of its items (cyclic: items
+  // me, me + ranks, ...).
   RecordWriter out;
   std::vector<std::string> records;
   std::pair<int, std::string> failure{kNone, {}};
-  for (Index i = mine.begin; i < mine.end && failure.first == kNone; ++i) {
+  for (Index i = me; i < items && failure.first == kNone; i += ranks) {
     failure = capture([&] { records.push_back(item(i)); });
     // With one rank the message stays the item's own (as without a communicator).
-    if (failure.first != kNone && comm.size() > 1) {
-      failure.second = format_message(what, ": rank ", comm.rank(), ", ", name(i), ": ", failure.second);
+    if (failure.first != kNone && ranks > 1) {
+      failure.second = format_message(what, ": rank ", me, ", ", name(i), ": ", failure.second);
     }
   }
   out.put(static_cast<double>(failure.first));
   out.put(failure.second);
   for (const auto& r : records) out.put(r);
   const std::vector<std::string> all = comm.allgather(out.bytes());
+  std::vector<RecordReader> in;
+  for (int r = 0; r < ranks; ++r) {
+    in.emplace_back(all[static_cast<std::size_t>(r)]);
+    const int kind = static_cast<int>(in.back().get_double());
+    std::string message = in.back().get_string();
+    if (kind != kNone) rethrow_as(kind, message);
+  }
   std::vector<std::string> result;
   result.reserve(static_cast<std::size_t>(items));
-  for (int r = 0; r < comm.size(); ++r) {
-    RecordReader in(all[static_cast<std::size_t>(r)]);
-    const int kind = static_cast<int>(in.get_double());
-    std::string message = in.get_string();
-    if (kind != kNone) rethrow_as(kind, message);
-    const ItemRange theirs = block_range(items, r, comm.size());
-    for (Index i = theirs.begin; i < theirs.end; ++i) result.push_back(in.get_string());
-  }
+  for (Index i = 0; i < items; ++i) result.push_back(in[static_cast<std::size_t>(i % ranks)].get_string());
   return result;
 }
 

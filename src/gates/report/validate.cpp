@@ -131,7 +131,7 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, const Validati
   // exact and map-differences oracles are dense already). Records come back in event order.
   const std::uint64_t fast_base = rng.engine()();
   const Index state_size = q.shape().state_size, obs_size = q.shape().obs_size;
-  const ItemRange mine = block_range(options.events, comm.rank(), comm.size());
+  const Index my_events = (options.events - comm.rank() + comm.size() - 1) / comm.size();  // cyclic share
   const std::vector<std::string> records = distributed_map(
       comm, options.events, "validate_model", [](Index e) { return format_message("event_", e); },
       [&](Index e) {
@@ -163,9 +163,9 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, const Validati
           if (!dense.allFinite()) throw NumericalError("the oracle's Jacobian has a non-finite entry");
           w.put(dense);
         }
-        const Index done = e + 1 - mine.begin, total = mine.end - mine.begin;
-        if (done % 5 == 0 || done == total) {
-          say(format_message("event ", done, "/", total, comm.size() > 1 ? " of rank 0's block" : "", " (oracle and ",
+        const Index done = e / comm.size() + 1;
+        if (done % 5 == 0 || done == my_events) {
+          say(format_message("event ", done, "/", my_events, comm.size() > 1 ? " of rank 0's" : "", " (oracle and ",
                              options.posterior_draws, " fast draws), ", elapsed(), " s"));
         }
         return w.bytes();

@@ -63,7 +63,7 @@ PromotionDecision decide_promotion(const PromotionInputs& inputs, Rng& rng, cons
   with_context("decide_promotion", [&] { options.validate(); });
   PromotionDecision d;
   d.agreement = posterior_agreement_gate(inputs.held_out_events, options.agreement);
-  d.adjoint_calibration = adjoint_calibration_gate(inputs.linearizations, inputs.jacobians, rng, options.adjoint);
+  d.adjoint_calibration = adjoint_calibration_gate(inputs.linearizations, inputs.jacobians, rng, options.adjoint, comm);
   d.sbc = sbc_gate(inputs.sbc, options.sbc, rng, comm);
   return d;
 }

@@ -117,6 +117,47 @@ double mean_loss(TrainingObjective& objective, Index begin, Index end, Index chu
   return total / static_cast<double>(end - begin);
 }
 
+// mean_loss over the ranks of comm: rank r evaluates block r of [begin, end) in chunks (rank 0 with
+// Rng(seed) as one rank does, rank r > 0 with item_rng(seed, r)) and one allreduce sums the losses.
+// Equal to mean_loss up to the order of the sums for an objective that draws nothing. A rank whose
+// block throws stops every rank with an Error naming it.
+double data_parallel_mean_loss(TrainingObjective& objective, Index begin, Index end, Index chunk, std::uint64_t seed,
+                               const Communicator& comm) {
+  const int ranks = comm.size(), me = comm.rank();
+  const ItemRange block = block_range(end - begin, me, ranks);
+  std::vector<double> buffer(static_cast<std::size_t>(1 + ranks), 0.0);
+  const Failure failure = capture_failure([&] {
+    if (block.end == block.begin) return;
+    const Index b0 = begin + block.begin, b1 = begin + block.end;
+    if (me == 0) {
+      buffer[0] = mean_loss(objective, b0, b1, chunk, seed) * static_cast<double>(b1 - b0);
+    } else {
+      Rng own = item_rng(seed, me);
+      double total = 0.0;
+      std::vector<Index> items;
+      for (Index s = b0; s < b1; s += chunk) {
+        const Index e = std::min(b1, s + chunk);
+        items.resize(static_cast<std::size_t>(e - s));
+        std::iota(items.begin(), items.end(), s);
+        total += objective.batch_loss(items, false, own) * static_cast<double>(e - s);
+      }
+      buffer[0] = total;
+    }
+  });
+  buffer[static_cast<std::size_t>(1 + me)] = failure.failed() ? 1.0 : 0.0;
+  comm.allreduce_sum(buffer.data(), static_cast<Index>(buffer.size()));
+  for (int r = 0; r < ranks; ++r) {
+    if (buffer[static_cast<std::size_t>(1 + r)] == 0.0) continue;
+    // Every rank learns the failing rank's message, then all throw it.
+    distributed_map(comm, ranks, "fit (validation loss)", [](Index) { return std::string("its validation pairs"); },
+                    [&](Index i) -> std::string {
+                      if (i == me && failure.failed()) rethrow_failure(failure);
+                      return {};
+                    });
+  }
+  return buffer[0] / static_cast<double>(end - begin);
+}
+
 // The items of a batch, for messages: "pairs 3, 17, 5 (3 of the batch)" (at most 5 listed).
 std::string item_list(const std::vector<Index>& items, Index begin, Index end) {
   std::ostringstream os;
@@ -378,8 +419,10 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
     train_seconds += elapsed() - t0;
     if (summary.status == TrainingStatus::kNonFiniteLoss) break;
     epoch_loss /= static_cast<double>(n_train);
-    const double val = mean_loss(objective, n_train, n_train + n_validation, std::max<Index>(batch, 512),
-                                 validation_seed);
+    const double val = comm.size() == 1 ? mean_loss(objective, n_train, n_train + n_validation,
+                                                     std::max<Index>(batch, 512), validation_seed)
+                                         : data_parallel_mean_loss(objective, n_train, n_train + n_validation,
+                                                                   std::max<Index>(batch, 512), validation_seed, comm);
     summary.train_loss.push_back(epoch_loss);
     summary.validation_loss.push_back(val);
     summary.learning_rate.push_back(lr);
