@@ -468,7 +468,9 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       summary.message = format_message("no improvement for ", since_best, " epochs");
       break;
     }
-    if (options.max_seconds > 0.0 && seconds_before + elapsed() >= options.max_seconds && epoch < options.epochs) {
+    double out_of_time = options.max_seconds > 0.0 && seconds_before + elapsed() >= options.max_seconds ? 1.0 : 0.0;
+    if (options.max_seconds > 0.0 && comm.size() > 1) comm.allreduce_sum(&out_of_time, 1);  // all stop together
+    if (out_of_time > 0.0 && epoch < options.epochs) {
       summary.status = TrainingStatus::kTimeLimit;
       summary.message = format_message("time limit of ", options.max_seconds, " s reached after ", epoch, " epochs");
       break;
