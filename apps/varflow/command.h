@@ -8,6 +8,8 @@
 #include <functional>
 #include <vector>
 
+#include "varflow/core/communicator.h"
+
 namespace varflow::cli {
 
 struct Command {
@@ -15,6 +17,14 @@ struct Command {
   std::function<int()> run;
 };
 using CommandList = std::vector<Command>;
+
+// The job's communicator, made by main (MPI's world under mpirun, else serial). A command that
+// distributes work passes it to the library; every output is written by rank 0 only.
+const varflow::Communicator& communicator();
+
+// Runs f on rank 0 only and returns its exit status on every rank (the other ranks wait); an
+// exception on rank 0 is thrown on every rank. For commands that do not distribute their work.
+int run_on_root_only(const std::function<int()>& f);
 
 void add_forecast_command(CLI::App& app, CommandList& commands);
 void add_experiment_commands(CLI::App& app, CommandList& commands);  // config, simulate, assimilate

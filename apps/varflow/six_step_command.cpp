@@ -80,7 +80,8 @@ void add_six_step_command(CLI::App& app, CommandList& commands) {
   sub->add_flag("--print-default,--print-config", o->print_config,
                 "Print the configuration (the defaults, with --config applied) as YAML and exit");
   sub->add_flag("--fresh", o->fresh, "Ignore the previous run in --out and compute every step");
-  commands.push_back({sub, [o] { return run_six_step_command(*o); }});
+  // The cycle is not distributed: under mpirun rank 0 runs it (and alone writes --out), the others wait.
+  commands.push_back({sub, [o] { return run_on_root_only([o] { return run_six_step_command(*o); }); }});
 }
 
 }  // namespace varflow::cli

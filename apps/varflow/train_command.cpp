@@ -106,9 +106,14 @@ int run_train(TrainOptions& o) {
     return 0;
   }
   if (o.out.empty()) throw varflow::InvalidArgument("train: --out is required (the model file to write)");
-  { varflow::AtomicOutput check(o.out); }  // fail now, not after training, if --out cannot be written
-  // One run per output: a second train (or any command) on the same --out is refused.
-  const varflow::RunLock lock(o.out, varflow::RunLock::Kind::kFile);
+  // Under mpirun every rank trains (data parallel, design/parallel.md) and rank 0 alone locks and writes.
+  const auto& comm = communicator();
+  std::unique_ptr<varflow::RunLock> lock;
+  varflow::run_on_root(comm, [&] {
+    { varflow::AtomicOutput check(o.out); }  // fail now, not after training, if --out cannot be written
+    // One run per output: a second train (or any command) on the same --out is refused.
+    lock = std::make_unique<varflow::RunLock>(o.out, varflow::RunLock::Kind::kFile);
+  });
 
   const std::string pairs_source =
       o.pairs_file.empty() ? std::string()
@@ -137,6 +142,7 @@ int run_train(TrainOptions& o) {
   std::printf("varflow %s train: %s, head %s, %lld pairs, %s, seed %llu, %d threads\n", VARFLOW_VERSION_STRING,
               problem->describe().c_str(), o.head.c_str(), static_cast<long long>(setup.pairs), length.c_str(),
               static_cast<unsigned long long>(o.seed), varflow::nn::thread_count());
+  if (comm.size() > 1) std::printf("data-parallel over %s\n", comm.describe().c_str());
   if (!o.quiet) std::printf("%s\n", q.describe().c_str());
   if (o.pairs_file.empty()) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -161,12 +167,13 @@ int run_train(TrainOptions& o) {
   const std::filesystem::path checkpoint_file = o.out + ".checkpoint";
   const std::string fingerprint = varflow::format_message(
       "varflow ", VARFLOW_VERSION_STRING, "\nproblem ", o.problem, "\nhead ", o.head, "\nseed ", o.seed, "\nthreads ",
-      varflow::nn::thread_count(), "\npairs ", setup.pairs, pairs_source, "\n", varflow::io::nested_yaml(setup_entries(setup)));
+      varflow::nn::thread_count(), comm.size() > 1 ? varflow::format_message("\nranks ", comm.size()) : std::string(),
+      "\npairs ", setup.pairs, pairs_source, "\n", varflow::io::nested_yaml(setup_entries(setup)));
   varflow::nn::TrainerState resumed;
   varflow::nn::Checkpointing checkpointing;
   checkpointing.every = o.checkpoint_every;
   checkpointing.save = [&](const varflow::nn::TrainerState& st) {
-    varflow::nn::save_trainer_state(checkpoint_file, st, fingerprint);
+    varflow::run_on_root(comm, [&] { varflow::nn::save_trainer_state(checkpoint_file, st, fingerprint); });
   };
   if (o.resume) {
     if (std::filesystem::exists(checkpoint_file)) {
@@ -190,7 +197,7 @@ int run_train(TrainOptions& o) {
                 static_cast<long long>(r.epoch), static_cast<long long>(r.epochs), r.train_loss, r.validation_loss,
                 r.improved ? "*" : " ", r.learning_rate, r.seconds_elapsed, outlook.c_str());
     std::fflush(stdout);
-  }, setup.labels, checkpointing);
+  }, setup.labels, checkpointing, comm);
   std::printf("%s\n", summary.brief_report().c_str());
   if (summary.ok()) {
     std::printf("training stopped: %s\n", summary.stop_reason().c_str());
@@ -208,12 +215,14 @@ int run_train(TrainOptions& o) {
   }
   // The model and its loss curves are committed together: a kill leaves both old or both new.
   const std::string csv = o.out + ".loss.csv";
-  varflow::AtomicOutput model_out(o.out), csv_out(csv);
-  q.save(model_out.temporary_path());
-  write_loss_csv(csv_out.temporary_path(), summary);
-  varflow::AtomicOutput::commit_together({&model_out, &csv_out});
-  std::error_code ignored;
-  std::filesystem::remove(checkpoint_file, ignored);  // the model supersedes it
+  varflow::run_on_root(comm, [&] {
+    varflow::AtomicOutput model_out(o.out), csv_out(csv);
+    q.save(model_out.temporary_path());
+    write_loss_csv(csv_out.temporary_path(), summary);
+    varflow::AtomicOutput::commit_together({&model_out, &csv_out});
+    std::error_code ignored;
+    std::filesystem::remove(checkpoint_file, ignored);  // the model supersedes it
+  });
   std::printf("wrote %s and %s\n", o.out.c_str(), csv.c_str());
   return 0;
 }

@@ -89,13 +89,17 @@ int run_validate(const ValidateCommandOptions& o) {
               static_cast<unsigned long long>(o.seed));
   std::fflush(stdout);
   varflow::Rng rng(o.seed);
+  // Under mpirun the events and SBC simulations are split over the ranks (design/parallel.md); every
+  // rank gets the whole report and rank 0 writes it.
+  const auto& comm = communicator();
+  if (comm.size() > 1) std::printf("distributed over %s\n", comm.describe().c_str());
   varflow::report::ValidationReport r =
       varflow::report::validate_model(q, options, rng, [](const std::string& line) {
         std::fprintf(stderr, "validate: %s\n", line.c_str());
         std::fflush(stderr);
-      });
+      }, comm);
   r.model_path = o.model;
-  varflow::report::write_report(r, o.out);
+  varflow::run_on_root(comm, [&] { varflow::report::write_report(r, o.out); });
   const auto& d = r.decision;
   for (const varflow::Gate g : {varflow::Gate::kPosteriorAgreement, varflow::Gate::kAdjointCalibration,
                                 varflow::Gate::kSimulationBasedCalibration}) {

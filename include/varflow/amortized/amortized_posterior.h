@@ -28,6 +28,7 @@
 #include "varflow/amortized/config.h"
 #include "varflow/amortized/heads.h"
 #include "varflow/amortized/problems.h"
+#include "varflow/core/communicator.h"
 #include "varflow/core/random.h"
 #include "varflow/core/types.h"
 #include "varflow/nn/layers.h"
@@ -85,9 +86,12 @@ class AmortizedPosterior {
   // (Head::supports_mean_penalty), otherwise InvalidArgument. `checkpointing` saves the trainer's
   // state every few epochs and resumes from a saved one (nn::fit); a resumed training on the same
   // data, seed and threads ends bit-identical to an uninterrupted one.
+  // With a communicator of several ranks, every rank calls train() with the same data and seed and
+  // the steps are data parallel (nn::fit with a communicator; design/parallel.md).
   nn::TrainingSummary train(const Dataset& data, const nn::TrainingOptions& options, Rng& rng,
                             const nn::ProgressCallback& progress = {}, const LabelOptions& labels = {},
-                            const nn::Checkpointing& checkpointing = {});
+                            const nn::Checkpointing& checkpointing = {},
+                            const Communicator& comm = serial_communicator());
   // Simulates `pairs` pairs from `simulator` with rng, labels the first labels.pairs of them with
   // the simulator's oracle (Simulator::label) when labels.pairs > 0, then trains on them.
   nn::TrainingSummary train(const Simulator& simulator, Index pairs, const nn::TrainingOptions& options, Rng& rng,

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "varflow/core/communicator.h"
 #include "varflow/core/random.h"
 #include "varflow/core/types.h"
 #include "varflow/nn/optimizer.h"
@@ -170,5 +171,18 @@ TrainerState load_trainer_state(const std::filesystem::path& file, const std::st
 TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validation,
                     const TrainingOptions& options, Rng& rng, const ProgressCallback& progress = {},
                     const Checkpointing& checkpointing = {});
+// Data-parallel over the ranks of comm (design/parallel.md): every rank holds the whole objective and
+// the same parameters; each step, rank r computes the gradient of block r of the batch and one
+// allreduce sums them, so every rank takes the same AdamW step; the validation loss is split the same
+// way (one allreduce per epoch). With one rank this is fit() above; with several, the parameters equal one rank's up to
+// the order of the floating-point sums of the gradient (bit-identical with 1 rank; the difference
+// grows with the steps as any round-off does), for objectives whose loss draws no randomness (an
+// objective that draws, e.g. denoising score matching, gets other draws on ranks > 0: the same
+// distribution, not the same numbers). Call it on every rank with the same arguments; checkpoints are
+// saved by the caller's callback on every rank (write them from the root only). A non-finite block
+// names its rank and items in the summary's message; an exception on one rank stops every rank.
+TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validation,
+                    const TrainingOptions& options, Rng& rng, const ProgressCallback& progress,
+                    const Checkpointing& checkpointing, const Communicator& comm);
 
 }  // namespace varflow::nn

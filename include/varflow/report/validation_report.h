@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "varflow/amortized/amortized_posterior.h"
+#include "varflow/core/communicator.h"
 #include "varflow/core/random.h"
 #include "varflow/core/types.h"
 #include "varflow/validation/gates.h"
@@ -98,6 +99,17 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, const Validati
 // shape than q.
 ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle, const ValidationOptions& options,
                                 Rng& rng, const ProgressCallback& progress = {});
+// The same over the ranks of comm (design/parallel.md): the held-out events (fast posterior, oracle
+// solve, oracle J) and the SBC simulations are split into blocks of items, each item with its own
+// random stream, and gathered in item order, so the report is the same for any number of ranks.
+// Every rank calls it with the same arguments and gets the whole report; progress is called on the
+// root only. A rank whose item fails (an exception, or a non-finite oracle mean, spread or J: a
+// NumericalError) stops every rank with a message naming the rank and the event or simulation.
+ValidationReport validate_model(amortized::AmortizedPosterior& q, const ValidationOptions& options, Rng& rng,
+                                const ProgressCallback& progress, const Communicator& comm);
+// Against a given oracle, over the ranks of comm.
+ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle, const ValidationOptions& options,
+                                Rng& rng, const ProgressCallback& progress, const Communicator& comm);
 
 // The report as JSON (schema in design/formats.md) and as a self-contained HTML page (inline SVG).
 std::string report_json(const ValidationReport& r);

@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "varflow/core/communicator.h"
 #include "varflow/core/random.h"
 #include "varflow/core/types.h"
 #include "varflow/validation/linearization_checks.h"
@@ -136,5 +137,11 @@ JacobianProbeResult probe_jacobian(const JacobianCase& c, Rng& rng, const Adjoin
 AdjointCalibrationResult adjoint_calibration_gate(const std::vector<LinearizationCase>& linearizations,
                                                   const std::vector<JacobianCase>& jacobians, Rng& rng,
                                                   const AdjointCalibrationOptions& options = {});
+// The same with the Jacobian cases split over the ranks of comm (cyclic), case k probed with its own
+// stream item_rng(base, k) (base: one draw of rng), so the result is the same for any number of ranks
+// (and differs from the overload above, whose cases share rng). Part (a) runs on every rank.
+AdjointCalibrationResult adjoint_calibration_gate(const std::vector<LinearizationCase>& linearizations,
+                                                  const std::vector<JacobianCase>& jacobians, Rng& rng,
+                                                  const AdjointCalibrationOptions& options, const Communicator& comm);
 
 }  // namespace varflow

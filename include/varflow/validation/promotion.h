@@ -64,5 +64,10 @@ struct PromotionDecision {
 // Runs the three gates with randomness from rng (gate order: agreement, adjoint calibration, SBC).
 // Throws InvalidArgument on invalid options or inputs (see each gate).
 PromotionDecision decide_promotion(const PromotionInputs& inputs, Rng& rng, const PromotionOptions& options = {});
+// The same with the Jacobian cases and the SBC simulations split over the ranks of comm (each with its
+// own random stream: adjoint_calibration.h, sbc.h); the agreement gate, cheap once its posteriors
+// exist, runs on every rank. Same result on every rank and for any number of ranks.
+PromotionDecision decide_promotion(const PromotionInputs& inputs, Rng& rng, const PromotionOptions& options,
+                                   const Communicator& comm);
 
 }  // namespace varflow

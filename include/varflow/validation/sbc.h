@@ -33,8 +33,9 @@
 // binomial band, the ECDF differences with the simultaneous band, p-values and contractions.
 //
 // Callback contract (SbcProblem): each callback is called from the calling thread in the order
-// prior -> simulator -> posterior for j = 1..N, drawing its randomness only from the Rng& passed
-// (so a run is reproducible from the seed).
+// prior -> simulator -> posterior for each simulation j, drawing its randomness only from the Rng&
+// passed. Simulation j has its own stream, item_rng(base, j) with base one draw of the gate's rng
+// (core/communicator.h), so a run is reproducible from the seed and the same for any number of ranks.
 //   prior_sample(rng)             -> x, a draw from the prior (size n)
 //   simulate(x, rng)              -> y, a draw of the observations given the true state x
 //   posterior_samples(y, L, rng)  -> an n x L matrix, one posterior draw per column, independent
@@ -49,6 +50,7 @@
 #include <string>
 #include <vector>
 
+#include "varflow/core/communicator.h"
 #include "varflow/core/random.h"
 #include "varflow/core/types.h"
 #include "varflow/validation/ecdf_band.h"
@@ -129,6 +131,10 @@ IndexVector sbc_ranks(const Vector& x, const Matrix& draws, Rng& rng);
 // an empty callback, a prior_variance that is not positive, a precomputed band that does not match,
 // or a callback answer of the wrong size (see the contract above).
 SbcResult sbc_gate(const SbcProblem& problem, const SbcOptions& options, Rng& rng);
+// The same, with the N simulations split over the ranks of comm (blocks of simulations; every rank
+// calls it with the same arguments and gets the same result). A callback that throws on one rank
+// stops every rank with the message naming the rank and the simulation (distributed_map).
+SbcResult sbc_gate(const SbcProblem& problem, const SbcOptions& options, Rng& rng, const Communicator& comm);
 
 // Evaluates the tests on ranks already computed (dimension x N), with the mean posterior variances.
 SbcResult sbc_evaluate(const IndexMatrix& ranks, const Vector& mean_posterior_variance, const Vector& prior_variance,

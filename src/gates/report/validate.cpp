@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "varflow/report/oracles.h"
+#include "varflow/core/communicator.h"
 #include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/covariance/covariances.h"
@@ -66,17 +67,48 @@ class NonFinitePosterior final : public Posterior {
   Index n_;
 };
 
+// A posterior known by its mean and marginal standard deviations only: what the agreement gate reads,
+// gathered from the rank that computed it.
+class MomentsPosterior final : public Posterior {
+ public:
+  MomentsPosterior(Vector mean, Vector sd) : mean_(std::move(mean)), sd_(std::move(sd)) {}
+  Index size() const override { return mean_.size(); }
+  Vector mean() const override { return mean_; }
+  Vector marginal_std() const override { return sd_; }
+  Matrix samples(Index, Rng&) const override {
+    throw Error("MomentsPosterior: a posterior gathered from another rank holds its moments only, no draws");
+  }
+
+ private:
+  Vector mean_, sd_;
+};
+
+JacobianOperator dense_jacobian(const Matrix& j) {
+  return {[j](const Vector& v) { return Vector(j * v); }, [j](const Vector& w) { return Vector(j.transpose() * w); },
+          j.cols(), j.rows()};
+}
+
 }  // namespace
 
 ValidationReport validate_model(amortized::AmortizedPosterior& q, const ValidationOptions& options, Rng& rng,
                                 const ProgressCallback& progress) {
+  return validate_model(q, options, rng, progress, serial_communicator());
+}
+
+ValidationReport validate_model(amortized::AmortizedPosterior& q, const ValidationOptions& options, Rng& rng,
+                                const ProgressCallback& progress, const Communicator& comm) {
   options.validate();
   const std::unique_ptr<Oracle> oracle = make_oracle(q.problem(), q.shape(), options);
-  return validate_model(q, *oracle, options, rng, progress);
+  return validate_model(q, *oracle, options, rng, progress, comm);
+}
+
+ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle, const ValidationOptions& options,
+                                Rng& rng, const ProgressCallback& progress) {
+  return validate_model(q, oracle, options, rng, progress, serial_communicator());
 }
 
 ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle_ref, const ValidationOptions& options,
-                                Rng& rng, const ProgressCallback& progress) {
+                                Rng& rng, const ProgressCallback& progress, const Communicator& comm) {
   options.validate();
   Oracle* const oracle = &oracle_ref;
   {
@@ -87,7 +119,7 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle
     }
   }
   auto say = [&](const std::string& line) {
-    if (progress) progress(line);
+    if (progress && comm.is_root()) progress(line);
   };
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
@@ -112,31 +144,70 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle
   say(format_message("simulating ", options.events, " held-out events"));
   Rng event_rng = rng.split();
   const amortized::Dataset held_out = problem.simulate(options.events, event_rng);
+  // Per event, on the rank that owns it (distributed_map): the fast posterior's moments from the
+  // event's own stream item_rng(fast_base, e), the oracle's moments and, for the first
+  // jacobian_cases events, the oracle's J as a dense n x m matrix (m JVPs of unit vectors; the
+  // exact and map-differences oracles are dense already). Records come back in event order.
+  const std::uint64_t fast_base = rng.engine()();
+  const Index state_size = q.shape().state_size, obs_size = q.shape().obs_size;
+  const Index my_events = (options.events - comm.rank() + comm.size() - 1) / comm.size();  // cyclic share
+  const std::vector<std::string> records = distributed_map(
+      comm, options.events, "validate_model", [](Index e) { return format_message("event_", e); },
+      [&](Index e) {
+        const Vector y = held_out.y.col(e);
+        RecordWriter w;
+        Rng g = item_rng(fast_base, e);
+        std::shared_ptr<const Posterior> fast;
+        std::string failure;
+        try {
+          fast = q.posterior(y, options.posterior_draws, g);
+        } catch (const InvalidArgument& unformed) {
+          fast = std::make_shared<NonFinitePosterior>(state_size);
+          failure = unformed.what();
+        }
+        const std::shared_ptr<const Posterior> exact = oracle->posterior(y);
+        const Vector exact_mean = exact->mean(), exact_std = exact->marginal_std();
+        if (!exact_mean.allFinite() || !exact_std.allFinite()) {
+          throw NumericalError(format_message("the oracle's posterior has a non-finite mean or standard deviation"));
+        }
+        w.put(failure);
+        w.put(fast->mean());
+        w.put(fast->marginal_std());
+        w.put(exact_mean);
+        w.put(exact_std);
+        if (e < options.jacobian_cases) {
+          const JacobianOperator j = oracle->jacobian(y);
+          Matrix dense(state_size, obs_size);
+          for (Index k = 0; k < obs_size; ++k) dense.col(k) = j.jvp(Vector::Unit(obs_size, k));
+          if (!dense.allFinite()) throw NumericalError("the oracle's Jacobian has a non-finite entry");
+          w.put(dense);
+        }
+        const Index done = e / comm.size() + 1;
+        if (done % 5 == 0 || done == my_events) {
+          say(format_message("event ", done, "/", my_events, comm.size() > 1 ? " of rank 0's" : "", " (oracle and ",
+                             options.posterior_draws, " fast draws), ", elapsed(), " s"));
+        }
+        return w.bytes();
+      });
   Index unformed = 0;
   std::string first_failure;
   for (Index e = 0; e < options.events; ++e) {
+    RecordReader rec(records[static_cast<std::size_t>(e)]);
     const Vector y = held_out.y.col(e);
     const std::string name = format_message("event_", e);
-    std::shared_ptr<const Posterior> fast;
-    try {
-      fast = q.posterior(y, options.posterior_draws, rng);
-    } catch (const InvalidArgument& failure) {
-      fast = std::make_shared<NonFinitePosterior>(q.shape().state_size);
-      if (unformed++ == 0) first_failure = format_message(name, ": ", failure.what());
-    }
-    std::shared_ptr<const Posterior> exact = oracle->posterior(y);
+    const std::string failure = rec.get_string();
+    if (!failure.empty() && unformed++ == 0) first_failure = format_message(name, ": ", failure);
+    Vector fast_mean = rec.get_vector(), fast_std = rec.get_vector();
+    Vector exact_mean = rec.get_vector(), exact_std = rec.get_vector();
+    auto fast = std::make_shared<MomentsPosterior>(fast_mean, fast_std);
+    auto exact = std::make_shared<MomentsPosterior>(exact_mean, exact_std);
     in.held_out_events.push_back({name, fast, exact});
-    r.events.push_back({name, y, fast->mean(), fast->marginal_std(), exact->mean(), exact->marginal_std()});
+    r.events.push_back({name, y, fast_mean, fast_std, exact_mean, exact_std});
     if (e < options.jacobian_cases) {
       auto* qp = &q;
       JacobianOperator fj{[qp, y](const Vector& v) { return qp->mean_jvp(y, v); },
-                          [qp, y](const Vector& w) { return qp->mean_vjp(y, w); }, q.shape().obs_size,
-                          q.shape().state_size};
-      in.jacobians.push_back({name, fj, oracle->jacobian(y)});
-    }
-    if ((e + 1) % 5 == 0 || e + 1 == options.events) {
-      say(format_message("event ", e + 1, "/", options.events, " (oracle and ", options.posterior_draws,
-                         " fast draws), ", elapsed(), " s"));
+                          [qp, y](const Vector& w) { return qp->mean_vjp(y, w); }, obs_size, state_size};
+      in.jacobians.push_back({name, fj, dense_jacobian(rec.get_matrix())});
     }
   }
   if (unformed > 0) {
@@ -169,7 +240,7 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle
 
   say(format_message("running the gates (", options.gates.sbc.simulations, " SBC simulations x ",
                      options.gates.sbc.posterior_draws, " draws)"));
-  r.decision = decide_promotion(in, rng, options.gates);
+  r.decision = decide_promotion(in, rng, options.gates, comm);
   r.seconds = elapsed();
   say(format_message("gates done in ", r.seconds, " s: ", r.passed() ? "all passed" : "failed"));
   return r;

@@ -4,6 +4,7 @@
 #include <limits>
 #include <sstream>
 
+#include "varflow/core/communicator.h"
 #include "varflow/core/error.h"
 
 namespace varflow {
@@ -209,6 +210,90 @@ AdjointCalibrationResult adjoint_calibration_gate(const std::vector<Linearizatio
   AdjointCalibrationResult r;
   for (const auto& c : linearizations) r.linearizations.push_back(check_linearization_case(c, rng, options.tolerances));
   for (const auto& c : jacobians) r.jacobians.push_back(probe_jacobian(c, rng, options));
+  return r;
+}
+
+namespace {
+
+void put(RecordWriter& w, const OperatorNormEstimate& e) {
+  w.put(e.norm);
+  w.put(static_cast<double>(e.iterations));
+  w.put(e.converged ? 1.0 : 0.0);
+}
+OperatorNormEstimate get_norm(RecordReader& in) {
+  OperatorNormEstimate e;
+  e.norm = in.get_double();
+  e.iterations = static_cast<Index>(in.get_double());
+  e.converged = in.get_double() != 0.0;
+  return e;
+}
+void put(RecordWriter& w, const DotProductResult& d) {
+  for (const double v : {d.lhs, d.rhs, d.relative_error, d.tolerance, d.passed ? 1.0 : 0.0}) w.put(v);
+}
+DotProductResult get_dot(RecordReader& in) {
+  DotProductResult d;
+  d.lhs = in.get_double();
+  d.rhs = in.get_double();
+  d.relative_error = in.get_double();
+  d.tolerance = in.get_double();
+  d.passed = in.get_double() != 0.0;
+  return d;
+}
+
+}  // namespace
+
+AdjointCalibrationResult adjoint_calibration_gate(const std::vector<LinearizationCase>& linearizations,
+                                                  const std::vector<JacobianCase>& jacobians, Rng& rng,
+                                                  const AdjointCalibrationOptions& options, const Communicator& comm) {
+  with_context(kGate, [&] { options.validate(); });
+  if (jacobians.empty()) {
+    throw InvalidArgument(format_message(kGate, ": the list of Jacobian cases is empty (at least one event is needed)"));
+  }
+  AdjointCalibrationResult r;
+  for (const auto& c : linearizations) r.linearizations.push_back(check_linearization_case(c, rng, options.tolerances));
+  const std::uint64_t base = rng.engine()();
+  const std::vector<std::string> records = distributed_map(
+      comm, static_cast<Index>(jacobians.size()), kGate,
+      [&](Index k) { return jacobians[static_cast<std::size_t>(k)].name; },
+      [&](Index k) {
+        Rng g = item_rng(base, k);
+        const JacobianProbeResult p = probe_jacobian(jacobians[static_cast<std::size_t>(k)], g, options);
+        RecordWriter w;
+        w.put(p.name);
+        w.put(Vector(Eigen::Map<const Vector>(p.probe_errors.data(), static_cast<Index>(p.probe_errors.size()))));
+        w.put(p.max_probe_error);
+        w.put(p.mean_probe_error);
+        put(w, p.difference_norm);
+        put(w, p.oracle_norm);
+        w.put(p.relative_operator_norm_difference);
+        put(w, p.fast_dot_product);
+        put(w, p.oracle_dot_product);
+        for (const double v : {p.probe_tolerance, p.operator_norm_tolerance, p.probes_passed ? 1.0 : 0.0,
+                               p.operator_norm_passed ? 1.0 : 0.0, p.adjoints_passed ? 1.0 : 0.0}) {
+          w.put(v);
+        }
+        return w.bytes();
+      });
+  for (const auto& record : records) {
+    RecordReader in(record);
+    JacobianProbeResult p;
+    p.name = in.get_string();
+    const Vector errors = in.get_vector();
+    p.probe_errors.assign(errors.data(), errors.data() + errors.size());
+    p.max_probe_error = in.get_double();
+    p.mean_probe_error = in.get_double();
+    p.difference_norm = get_norm(in);
+    p.oracle_norm = get_norm(in);
+    p.relative_operator_norm_difference = in.get_double();
+    p.fast_dot_product = get_dot(in);
+    p.oracle_dot_product = get_dot(in);
+    p.probe_tolerance = in.get_double();
+    p.operator_norm_tolerance = in.get_double();
+    p.probes_passed = in.get_double() != 0.0;
+    p.operator_norm_passed = in.get_double() != 0.0;
+    p.adjoints_passed = in.get_double() != 0.0;
+    r.jacobians.push_back(std::move(p));
+  }
   return r;
 }
 

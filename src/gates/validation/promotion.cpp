@@ -55,11 +55,16 @@ std::string PromotionDecision::report() const {
 }
 
 PromotionDecision decide_promotion(const PromotionInputs& inputs, Rng& rng, const PromotionOptions& options) {
+  return decide_promotion(inputs, rng, options, serial_communicator());
+}
+
+PromotionDecision decide_promotion(const PromotionInputs& inputs, Rng& rng, const PromotionOptions& options,
+                                   const Communicator& comm) {
   with_context("decide_promotion", [&] { options.validate(); });
   PromotionDecision d;
   d.agreement = posterior_agreement_gate(inputs.held_out_events, options.agreement);
-  d.adjoint_calibration = adjoint_calibration_gate(inputs.linearizations, inputs.jacobians, rng, options.adjoint);
-  d.sbc = sbc_gate(inputs.sbc, options.sbc, rng);
+  d.adjoint_calibration = adjoint_calibration_gate(inputs.linearizations, inputs.jacobians, rng, options.adjoint, comm);
+  d.sbc = sbc_gate(inputs.sbc, options.sbc, rng, comm);
   return d;
 }
 

@@ -4,6 +4,7 @@
 #include <limits>
 #include <sstream>
 
+#include "varflow/core/communicator.h"
 #include "varflow/core/error.h"
 #include "varflow/validation/statistics.h"
 
@@ -206,6 +207,10 @@ SbcResult sbc_evaluate(const IndexMatrix& ranks, const Vector& mean_posterior_va
 }
 
 SbcResult sbc_gate(const SbcProblem& problem, const SbcOptions& options, Rng& rng) {
+  return sbc_gate(problem, options, rng, serial_communicator());
+}
+
+SbcResult sbc_gate(const SbcProblem& problem, const SbcOptions& options, Rng& rng, const Communicator& comm) {
   with_context(kGate, [&] { options.validate(); });
   if (!problem.prior_sample || !problem.simulate || !problem.posterior_samples) {
     throw InvalidArgument(format_message(kGate, ": the ",
@@ -221,24 +226,38 @@ SbcResult sbc_gate(const SbcProblem& problem, const SbcOptions& options, Rng& rn
   opts.ecdf_band = band_for(options, n);
 
   const Index big_n = options.simulations, l = options.posterior_draws;
+  // Simulation j draws from its own stream item_rng(base, j), so ranks may run any block of the N
+  // simulations; the records come back in simulation order and are summed in that order on every rank.
+  const std::uint64_t base = rng.engine()();
+  const std::vector<std::string> records = distributed_map(
+      comm, big_n, kGate, [](Index j) { return format_message("simulation ", j); },
+      [&](Index j) {
+        Rng g = item_rng(base, j);
+        const Vector x = problem.prior_sample(g);
+        check_size(kGate, format_message("prior_sample (simulation ", j, ")"), x.size(), n);
+        check_finite(kGate, format_message("prior_sample (simulation ", j, ")"), x);
+        const Vector y = problem.simulate(x, g);
+        check_finite(kGate, format_message("simulate (simulation ", j, ")"), y);
+        const Matrix draws = problem.posterior_samples(y, l, g);
+        check_size(kGate, format_message("posterior_samples rows (simulation ", j, ")"), draws.rows(), n);
+        check_size(kGate, format_message("posterior_samples columns (simulation ", j, ")"), draws.cols(), l);
+        RecordWriter w;
+        w.put(draws.allFinite() ? 0.0 : 1.0);
+        w.put(Vector(sbc_ranks(x, draws, g).cast<double>()));
+        if (l >= 2) {
+          const Vector mean = draws.rowwise().mean();
+          w.put(Vector((draws.colwise() - mean).rowwise().squaredNorm() / static_cast<double>(l - 1)));
+        }
+        return w.bytes();
+      });
   IndexMatrix ranks(n, big_n);
   Vector variance_sum = Vector::Zero(n);
   Index non_finite = 0;
   for (Index j = 0; j < big_n; ++j) {
-    const Vector x = problem.prior_sample(rng);
-    check_size(kGate, format_message("prior_sample (simulation ", j, ")"), x.size(), n);
-    check_finite(kGate, format_message("prior_sample (simulation ", j, ")"), x);
-    const Vector y = problem.simulate(x, rng);
-    check_finite(kGate, format_message("simulate (simulation ", j, ")"), y);
-    const Matrix draws = problem.posterior_samples(y, l, rng);
-    check_size(kGate, format_message("posterior_samples rows (simulation ", j, ")"), draws.rows(), n);
-    check_size(kGate, format_message("posterior_samples columns (simulation ", j, ")"), draws.cols(), l);
-    if (!draws.allFinite()) ++non_finite;
-    ranks.col(j) = sbc_ranks(x, draws, rng);
-    if (l >= 2) {
-      const Vector mean = draws.rowwise().mean();
-      variance_sum += (draws.colwise() - mean).rowwise().squaredNorm() / static_cast<double>(l - 1);
-    }
+    RecordReader in(records[static_cast<std::size_t>(j)]);
+    if (in.get_double() != 0.0) ++non_finite;
+    ranks.col(j) = in.get_vector().cast<Index>();
+    if (l >= 2) variance_sum += in.get_vector();
   }
   // With a single draw per simulation the spread is not measurable: report zero contraction.
   const Vector mean_variance = l >= 2 ? Vector(variance_sum / static_cast<double>(big_n)) : Vector(problem.prior_variance);

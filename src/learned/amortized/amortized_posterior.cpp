@@ -369,7 +369,7 @@ class PairsObjective final : public nn::TrainingObjective {
 
 nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::TrainingOptions& options, Rng& rng,
                                               const nn::ProgressCallback& progress, const LabelOptions& label_options,
-                                              const nn::Checkpointing& checkpointing) {
+                                              const nn::Checkpointing& checkpointing, const Communicator& comm) {
   options.validate();
   label_options.validate();
   data.validate(impl_->shape);
@@ -397,7 +397,7 @@ nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::Tra
     im.head().initialize_from_data(xn.leftCols(m), ctx);
   }
   PairsObjective objective(im, xn, yn, labels);
-  im.summary = nn::fit(objective, n_train, n_val, options, rng, progress, checkpointing);
+  im.summary = nn::fit(objective, n_train, n_val, options, rng, progress, checkpointing, comm);
   if (im.summary.epochs_run > 0) im.trained = true;
   return im.summary;
 }

@@ -117,6 +117,122 @@ double mean_loss(TrainingObjective& objective, Index begin, Index end, Index chu
   return total / static_cast<double>(end - begin);
 }
 
+// mean_loss over the ranks of comm: rank r evaluates block r of [begin, end) in chunks (rank 0 with
+// Rng(seed) as one rank does, rank r > 0 with item_rng(seed, r)) and one allreduce sums the losses.
+// Equal to mean_loss up to the order of the sums for an objective that draws nothing. A rank whose
+// block throws stops every rank with an Error naming it.
+double data_parallel_mean_loss(TrainingObjective& objective, Index begin, Index end, Index chunk, std::uint64_t seed,
+                               const Communicator& comm) {
+  const int ranks = comm.size(), me = comm.rank();
+  const ItemRange block = block_range(end - begin, me, ranks);
+  std::vector<double> buffer(static_cast<std::size_t>(1 + ranks), 0.0);
+  const Failure failure = capture_failure([&] {
+    if (block.end == block.begin) return;
+    const Index b0 = begin + block.begin, b1 = begin + block.end;
+    if (me == 0) {
+      buffer[0] = mean_loss(objective, b0, b1, chunk, seed) * static_cast<double>(b1 - b0);
+    } else {
+      Rng own = item_rng(seed, me);
+      double total = 0.0;
+      std::vector<Index> items;
+      for (Index s = b0; s < b1; s += chunk) {
+        const Index e = std::min(b1, s + chunk);
+        items.resize(static_cast<std::size_t>(e - s));
+        std::iota(items.begin(), items.end(), s);
+        total += objective.batch_loss(items, false, own) * static_cast<double>(e - s);
+      }
+      buffer[0] = total;
+    }
+  });
+  buffer[static_cast<std::size_t>(1 + me)] = failure.failed() ? 1.0 : 0.0;
+  comm.allreduce_sum(buffer.data(), static_cast<Index>(buffer.size()));
+  for (int r = 0; r < ranks; ++r) {
+    if (buffer[static_cast<std::size_t>(1 + r)] == 0.0) continue;
+    // Every rank learns the failing rank's message, then all throw it.
+    distributed_map(comm, ranks, "fit (validation loss)", [](Index) { return std::string("its validation pairs"); },
+                    [&](Index i) -> std::string {
+                      if (i == me && failure.failed()) rethrow_failure(failure);
+                      return {};
+                    });
+  }
+  return buffer[0] / static_cast<double>(end - begin);
+}
+
+// The items of a batch, for messages: "pairs 3, 17, 5 (3 of the batch)" (at most 5 listed).
+std::string item_list(const std::vector<Index>& items, Index begin, Index end) {
+  std::ostringstream os;
+  os << "training pairs ";
+  for (Index i = begin; i < std::min(end, begin + 5); ++i) os << (i > begin ? ", " : "") << items[static_cast<std::size_t>(i)];
+  if (end - begin > 5) os << ", ...";
+  os << " (" << end - begin << " of the batch)";
+  return os.str();
+}
+
+// One step's loss and gradient over the ranks of comm (data parallel; design/parallel.md). Rank r
+// takes block r of the batch (block_range) and adds (its share of the batch) x (the gradient of its
+// block's mean loss); one allreduce sums the gradients, the weighted losses and per-rank flags. The
+// gradient is then that of the whole batch's mean loss, as on one rank, up to the order of the
+// floating-point sums. Randomness: block 0 draws from rng (what one rank draws for the whole batch,
+// so an objective that draws nothing, e.g. the flow and gaussian heads' likelihood, trains exactly
+// as on one rank); block r > 0 from item_rng(seed, step * ranks + r); afterwards every rank takes
+// rank 0's rng, so the shuffles stay the same on all ranks. A rank whose block throws stops every
+// rank with an Error naming it and its items; a rank whose block is not finite is named in `where`.
+double data_parallel_loss(TrainingObjective& objective, const std::vector<Index>& items, Rng& rng,
+                          const Communicator& comm, std::string& where, Index step, std::uint64_t seed) {
+  ParameterSet& params = objective.parameters();
+  const Index p = params.size(), b = static_cast<Index>(items.size());
+  const int ranks = comm.size(), me = comm.rank();
+  const ItemRange mine = block_range(b, me, ranks);
+  const double share = static_cast<double>(mine.end - mine.begin) / static_cast<double>(b);
+  double local = 0.0;
+  const Failure failure = capture_failure([&] {
+    if (mine.end == mine.begin) return;
+    const std::vector<Index> block(items.begin() + mine.begin, items.begin() + mine.end);
+    if (me == 0) {
+      local = objective.batch_loss(block, true, rng);
+    } else {
+      Rng own = item_rng(seed, step * ranks + me);
+      local = objective.batch_loss(block, true, own);
+    }
+  });
+  // [gradient (p), loss, non-finite flag per rank, failure flag per rank]
+  std::vector<double> buffer(static_cast<std::size_t>(p + 1 + 2 * ranks), 0.0);
+  Eigen::Map<Vector>(buffer.data(), p) = share * params.gradients();
+  buffer[static_cast<std::size_t>(p)] = share * local;
+  const bool finite = std::isfinite(local) && params.gradients().allFinite();
+  buffer[static_cast<std::size_t>(p + 1 + me)] = finite ? 0.0 : 1.0;
+  buffer[static_cast<std::size_t>(p + 1 + ranks + me)] = failure.failed() ? 1.0 : 0.0;
+  comm.allreduce_sum(buffer.data(), static_cast<Index>(buffer.size()));
+  bool any_failed = false;
+  for (int r = 0; r < ranks; ++r) any_failed = any_failed || buffer[static_cast<std::size_t>(p + 1 + ranks + r)] != 0.0;
+  if (any_failed) {
+    RecordWriter w;
+    w.put(static_cast<double>(failure.kind));
+    w.put(failure.message);
+    const std::vector<std::string> all = comm.allgather(w.bytes());
+    for (int r = 0; r < ranks; ++r) {
+      RecordReader in(all[static_cast<std::size_t>(r)]);
+      Failure theirs;
+      theirs.kind = static_cast<int>(in.get_double());
+      theirs.message = in.get_string();
+      if (!theirs.failed()) continue;
+      const ItemRange block = block_range(b, r, ranks);
+      rethrow_failure(theirs, format_message("fit: rank ", r, ", step ", step + 1, ", ", item_list(items, block.begin, block.end), ": "));
+    }
+  }
+  params.gradients() = Eigen::Map<const Vector>(buffer.data(), p);
+  for (int r = 0; r < ranks; ++r) {
+    if (buffer[static_cast<std::size_t>(p + 1 + r)] == 0.0) continue;
+    const ItemRange block = block_range(b, r, ranks);
+    where += format_message(where.empty() ? " (not finite on rank " : "; rank ", r, ", ", item_list(items, block.begin, block.end));
+  }
+  if (!where.empty()) where += ")";
+  std::string state = me == 0 ? rng.state() : std::string();
+  comm.broadcast(state, 0);
+  if (me != 0) rng.restore(state);
+  return buffer[static_cast<std::size_t>(p)];
+}
+
 }  // namespace
 
 // ---- checkpoint files (varflow/io/checkpoint_file.h) ---------------------------------------------------
@@ -191,6 +307,12 @@ TrainerState load_trainer_state(const std::filesystem::path& file, const std::st
 TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validation,
                     const TrainingOptions& options, Rng& rng, const ProgressCallback& progress,
                     const Checkpointing& checkpointing) {
+  return fit(objective, n_train, n_validation, options, rng, progress, checkpointing, serial_communicator());
+}
+
+TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validation,
+                    const TrainingOptions& options, Rng& rng, const ProgressCallback& progress,
+                    const Checkpointing& checkpointing, const Communicator& comm) {
   options.validate();
   check_at_least("fit", "training pairs", n_train, 1);
   check_at_least("fit", "validation pairs", n_validation, 1);
@@ -275,14 +397,17 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       const Index b0 = s * batch, b1 = std::min(n_train, b0 + batch);
       items.assign(order.begin() + b0, order.begin() + b1);
       params.zero_gradients();
-      const double loss = objective.batch_loss(items, true, rng);
+      std::string where;  // with several ranks: the ranks whose part of the batch was not finite
+      const double loss = comm.size() == 1 ? objective.batch_loss(items, true, rng)
+                                           : data_parallel_loss(objective, items, rng, comm, where,
+                                                                summary.steps, validation_seed);
       auto g = params.gradients();
       const double gnorm = clip_gradient_norm(g, options.clip_norm);
       if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
         summary.status = TrainingStatus::kNonFiniteLoss;
         summary.message = format_message("epoch ", epoch, ", step ", s + 1, ": ",
                                          std::isfinite(loss) ? "gradient norm" : "training loss", " = ",
-                                         std::isfinite(loss) ? gnorm : loss);
+                                         std::isfinite(loss) ? gnorm : loss, where);
         break;
       }
       lr = learning_rate(summary.steps);
@@ -294,8 +419,10 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
     train_seconds += elapsed() - t0;
     if (summary.status == TrainingStatus::kNonFiniteLoss) break;
     epoch_loss /= static_cast<double>(n_train);
-    const double val = mean_loss(objective, n_train, n_train + n_validation, std::max<Index>(batch, 512),
-                                 validation_seed);
+    const double val = comm.size() == 1 ? mean_loss(objective, n_train, n_train + n_validation,
+                                                     std::max<Index>(batch, 512), validation_seed)
+                                         : data_parallel_mean_loss(objective, n_train, n_train + n_validation,
+                                                                   std::max<Index>(batch, 512), validation_seed, comm);
     summary.train_loss.push_back(epoch_loss);
     summary.validation_loss.push_back(val);
     summary.learning_rate.push_back(lr);
@@ -341,7 +468,9 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       summary.message = format_message("no improvement for ", since_best, " epochs");
       break;
     }
-    if (options.max_seconds > 0.0 && seconds_before + elapsed() >= options.max_seconds && epoch < options.epochs) {
+    double out_of_time = options.max_seconds > 0.0 && seconds_before + elapsed() >= options.max_seconds ? 1.0 : 0.0;
+    if (options.max_seconds > 0.0 && comm.size() > 1) comm.allreduce_sum(&out_of_time, 1);  // all stop together
+    if (out_of_time > 0.0 && epoch < options.epochs) {
       summary.status = TrainingStatus::kTimeLimit;
       summary.message = format_message("time limit of ", options.max_seconds, " s reached after ", epoch, " epochs");
       break;
