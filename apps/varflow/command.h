@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "varflow/core/communicator.h"
+#include "varflow/experiment/experiment_config.h"
 
 namespace varflow::cli {
 
@@ -25,6 +26,10 @@ const varflow::Communicator& communicator();
 // Runs f on rank 0 only and returns its exit status on every rank (the other ranks wait); an
 // exception on rank 0 is thrown on every rank. For commands that do not distribute their work.
 int run_on_root_only(const std::function<int()>& f);
+
+// The experiment config of --config (the built-in default when path is empty); InvalidArgument
+// naming the file when it cannot be read or parsed. Shared by simulate, assimilate and vi.
+varflow::ExperimentConfig load_experiment_config(const std::string& path);
 
 void add_forecast_command(CLI::App& app, CommandList& commands);
 void add_experiment_commands(CLI::App& app, CommandList& commands);  // config, simulate, assimilate

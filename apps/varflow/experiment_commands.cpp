@@ -23,18 +23,6 @@ namespace varflow::cli {
 
 namespace {
 
-ExperimentConfig load_config(const std::string& path) {
-  if (path.empty()) {
-    ExperimentConfig c = default_experiment_config();
-    c.text = default_experiment_yaml();
-    return c;
-  }
-  std::ifstream in(path);
-  if (!in) throw InvalidArgument(format_message("--config ", path, ": cannot open the file"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_experiment_config(text.str(), path);
-}
 
 void print_header(const char* what, const ExperimentConfig& c, const std::string& config_path) {
   const TwinExperimentConfig& e = c.experiment;
@@ -102,7 +90,7 @@ std::string data_fingerprint(const ExperimentConfig& c, const TwinData& d) {
 }
 
 int run_simulate(const ExperimentOptions& o) {
-  ExperimentConfig c = load_config(o.config);
+  ExperimentConfig c = load_experiment_config(o.config);
   if (o.seed >= 0) c.experiment.seed = static_cast<std::uint64_t>(o.seed);
   print_header("simulate", c, o.config);
   set_run_config(c.text, c.experiment.seed);
@@ -116,7 +104,7 @@ int run_simulate(const ExperimentOptions& o) {
 }
 
 int run_assimilate(const ExperimentOptions& o) {
-  ExperimentConfig c = load_config(o.config);
+  ExperimentConfig c = load_experiment_config(o.config);
   if (o.seed >= 0) c.experiment.seed = static_cast<std::uint64_t>(o.seed);
   print_header("assimilate", c, o.config);
   set_run_config(c.text, c.experiment.seed);
@@ -231,6 +219,19 @@ void add_experiment_commands(CLI::App& app, CommandList& commands) {
                        "Continue from <out>.checkpoint (same config, seed and inputs: the result equals an "
                        "uninterrupted run's); without a checkpoint, start at cycle 1");
   commands.push_back({assimilate, [ao] { return run_assimilate(*ao); }});
+}
+
+ExperimentConfig load_experiment_config(const std::string& path) {
+  if (path.empty()) {
+    ExperimentConfig c = default_experiment_config();
+    c.text = default_experiment_yaml();
+    return c;
+  }
+  std::ifstream in(path);
+  if (!in) throw InvalidArgument(format_message("--config ", path, ": cannot open the file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_experiment_config(text.str(), path);
 }
 
 }  // namespace varflow::cli

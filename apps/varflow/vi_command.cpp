@@ -40,24 +40,12 @@ struct ViOptions {
   bool quiet = false;
 };
 
-ExperimentConfig load_vi_config(const std::string& path) {
-  if (path.empty()) {
-    ExperimentConfig c = default_experiment_config();
-    c.text = default_experiment_yaml();
-    return c;
-  }
-  std::ifstream in(path);
-  if (!in) throw InvalidArgument(format_message("--config ", path, ": cannot open the file"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_experiment_config(text.str(), path);
-}
 
 double rms(const Vector& v) { return std::sqrt(v.squaredNorm() / static_cast<double>(v.size())); }
 
 int run_vi(const ViOptions& o) {
   if (o.threads > 0) nn::set_thread_count(o.threads);
-  ExperimentConfig c = load_vi_config(o.config);
+  ExperimentConfig c = load_experiment_config(o.config);
   if (o.seed >= 0) c.experiment.seed = static_cast<std::uint64_t>(o.seed);
   TwinExperimentConfig& e = c.experiment;
   vi::FlowSpec spec;

@@ -867,7 +867,15 @@ varflow_status varflow_amortized_validate(varflow_amortized* model, const varflo
     v.jacobian_cases = std::min(v.jacobian_cases, v.events);
     CallbackOracle user(*oracle, model->q->shape());
     varflow::Rng rng(seed);
-    varflow::report::ValidationReport r = varflow::report::validate_model(*model->q, user, v, rng);
+    varflow::report::ValidationReport r;
+    try {
+      r = varflow::report::validate_model(*model->q, user, v, rng);
+    } catch (const std::exception&) {
+      // The gates' item runner carries failures by kind (invalid, numerical); a call-back's failure
+      // stays a call-back error.
+      if (!user.log().failure.empty()) throw CallbackFailure(user.log().failure);
+      throw;
+    }
     r.model_path = "(loaded through the C ABI)";
     if (report_dir) varflow::report::write_report(r, report_dir);
     const auto& d = r.decision;

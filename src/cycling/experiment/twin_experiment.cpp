@@ -221,6 +221,16 @@ Matrix climatological_covariance(const TwinExperimentConfig& c, Index n) {
   return 0.5 * (cov + cov.transpose());
 }
 
+// The operator of the observed variables: the identity when all n are observed in order, else the
+// subset; shared by every slot of a window.
+std::shared_ptr<const ObservationOperator> observation_operator(const TwinData& data, Index n) {
+  const Index m = static_cast<Index>(data.observed_variables.size());
+  bool identity = m == n;
+  for (Index j = 0; identity && j < m; ++j) identity = data.observed_variables[static_cast<std::size_t>(j)] == j;
+  if (identity) return std::make_shared<IdentityObservation>(n);
+  return std::make_shared<SubsetObservation>(n, data.observed_variables);
+}
+
 std::shared_ptr<const Covariance> make_b(const TwinExperimentConfig& c, Index n) {
   switch (c.b_type) {
     case BackgroundCovarianceType::kScaledIdentity:
@@ -502,15 +512,7 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
   const double nan = std::numeric_limits<double>::quiet_NaN();
 
   // Observation operator and R, shared by every slot.
-  const Index m = static_cast<Index>(data.observed_variables.size());
-  bool identity = m == n;
-  for (Index j = 0; identity && j < m; ++j) identity = data.observed_variables[static_cast<std::size_t>(j)] == j;
-  std::shared_ptr<const ObservationOperator> op;
-  if (identity) {
-    op = std::make_shared<IdentityObservation>(n);
-  } else {
-    op = std::make_shared<SubsetObservation>(n, data.observed_variables);
-  }
+  const std::shared_ptr<const ObservationOperator> op = observation_operator(data, n);
   auto r = std::make_shared<DiagonalCovariance>(data.obs_error_variance);
   const std::shared_ptr<const Covariance> b = make_b(c, n);
   auto truth_at = [&](Index step) -> const Vector* {
@@ -732,15 +734,7 @@ AssimilationWindow first_window(const TwinExperimentConfig& c, const TwinData& d
   c.validate();
   const Index n = c.model->state_size();
   data.validate(n, c.total_steps());
-  const Index m = static_cast<Index>(data.observed_variables.size());
-  bool identity = m == n;
-  for (Index j = 0; identity && j < m; ++j) identity = data.observed_variables[static_cast<std::size_t>(j)] == j;
-  std::shared_ptr<const ObservationOperator> op;
-  if (identity) {
-    op = std::make_shared<IdentityObservation>(n);
-  } else {
-    op = std::make_shared<SubsetObservation>(n, data.observed_variables);
-  }
+  const std::shared_ptr<const ObservationOperator> op = observation_operator(data, n);
   auto r = std::make_shared<DiagonalCovariance>(data.obs_error_variance);
   AssimilationWindow window;
   window.background = data.initial_background;
