@@ -13,6 +13,7 @@
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/amortized/pairs_file.h"
 #include "varflow/core/error.h"
+#include "varflow/core/hash.h"
 #include "varflow/core/limits.h"
 #include "varflow/io/atomic_file.h"
 #include "varflow/io/options.h"
@@ -118,7 +119,7 @@ int run_train(TrainOptions& o) {
   const std::string pairs_source =
       o.pairs_file.empty() ? std::string()
                            : varflow::format_message(" --pairs ", o.pairs_file, " (checksum ",
-                                                     file_checksum(o.pairs_file), ")");
+                                                     varflow::hex64(varflow::fnv1a_file(o.pairs_file)), ")");
   varflow::set_run_config(varflow::format_message("# varflow train --problem ", o.problem, " --head ", o.head,
                                                  pairs_source, "\n", varflow::io::nested_yaml(setup_entries(setup))),
                           o.seed);

@@ -23,7 +23,4 @@ Dataset read_pairs_file(const std::filesystem::path& path, const ProblemShape& s
 // written.
 void write_pairs_file(const std::filesystem::path& path, const Dataset& data);
 
-// FNV-1a checksum of the file's bytes, 16 hex digits (recorded in the model file's provenance).
-std::string file_checksum(const std::filesystem::path& path);
-
 }  // namespace varflow::amortized

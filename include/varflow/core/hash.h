@@ -4,6 +4,7 @@
 // every supported target), not cryptographic.
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 #include "varflow/core/types.h"
@@ -15,6 +16,11 @@ constexpr std::uint64_t fnv1a_offset_basis() { return 0xcbf29ce484222325ULL; }
 std::uint64_t fnv1a(const void* data, std::size_t bytes, std::uint64_t hash = fnv1a_offset_basis());
 std::uint64_t fnv1a(const Vector& v, std::uint64_t hash = fnv1a_offset_basis());
 std::uint64_t fnv1a(const std::string& s, std::uint64_t hash = fnv1a_offset_basis());
+// Hash of the first `bytes` bytes of a file, read in blocks; Error naming the file when it cannot be
+// read that far.
+std::uint64_t fnv1a_file(const std::filesystem::path& file, std::uintmax_t bytes);
+// Hash of the whole file.
+std::uint64_t fnv1a_file(const std::filesystem::path& file);
 // 16 lower-case hex digits.
 std::string hex64(std::uint64_t value);
 

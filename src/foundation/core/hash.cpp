@@ -1,6 +1,11 @@
 #include "varflow/core/hash.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <vector>
+
+#include "varflow/core/error.h"
 
 namespace varflow {
 
@@ -18,6 +23,28 @@ std::uint64_t fnv1a(const Vector& v, std::uint64_t hash) {
 }
 
 std::uint64_t fnv1a(const std::string& s, std::uint64_t hash) { return fnv1a(s.data(), s.size(), hash); }
+
+std::uint64_t fnv1a_file(const std::filesystem::path& file, std::uintmax_t bytes) {
+  std::ifstream in(file, std::ios::binary);
+  std::vector<char> block(1 << 20);
+  std::uint64_t hash = fnv1a_offset_basis();
+  while (bytes > 0) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uintmax_t>(bytes, block.size()));
+    if (!in.read(block.data(), static_cast<std::streamsize>(n))) {
+      throw Error(format_message("cannot read ", file.string(), " to compute its checksum"));
+    }
+    hash = fnv1a(block.data(), n, hash);
+    bytes -= n;
+  }
+  return hash;
+}
+
+std::uint64_t fnv1a_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(file, ec);
+  if (ec) throw Error(format_message("cannot read ", file.string(), " to compute its checksum: ", ec.message()));
+  return fnv1a_file(file, size);
+}
 
 std::string hex64(std::uint64_t value) {
   char buf[17];

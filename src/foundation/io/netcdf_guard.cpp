@@ -28,21 +28,6 @@ namespace {
 constexpr const char* kTrailerMagic = "varflow-sum1 fnv1a64=";
 
 // FNV-1a 64 of the first `bytes` bytes of `in` (read in 1 MiB blocks); throws Error when short.
-std::uint64_t hash_prefix(std::ifstream& in, std::uintmax_t bytes, const fs::path& file) {
-  std::vector<char> block(1 << 20);
-  std::uint64_t hash = fnv1a_offset_basis();
-  in.seekg(0);
-  while (bytes > 0) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uintmax_t>(bytes, block.size()));
-    if (!in.read(block.data(), static_cast<std::streamsize>(n))) {
-      throw Error(format_message("cannot read ", file.string(), " to check its checksum"));
-    }
-    hash = fnv1a(block.data(), n, hash);
-    bytes -= n;
-  }
-  return hash;
-}
-
 std::string trailer_text(std::uint64_t hash, std::uintmax_t size) {
   char text[kChecksumTrailerBytes + 1];
   std::snprintf(text, sizeof text, "%s%s size=%020llu\n", kTrailerMagic, hex64(hash).c_str(),
@@ -222,12 +207,7 @@ void append_checksum_trailer(const fs::path& file) {
   std::error_code ec;
   const std::uintmax_t size = fs::file_size(file, ec);
   if (ec) throw Error(format_message("cannot read ", file.string(), " to seal it: ", ec.message()));
-  std::uint64_t hash = 0;
-  {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw Error(format_message("cannot read ", file.string(), " to seal it"));
-    hash = hash_prefix(in, size, file);
-  }
+  const std::uint64_t hash = fnv1a_file(file, size);
   std::ofstream out(file, std::ios::binary | std::ios::app);
   const std::string trailer = trailer_text(hash, size);
   if (!out.write(trailer.data(), static_cast<std::streamsize>(trailer.size())) || !out.flush()) {
@@ -258,7 +238,7 @@ ChecksumSeal verify_checksum_trailer(const fs::path& file, const std::string& wh
     throw InvalidArgument(format_message(where, ": the file is damaged: its checksum trailer records ", stored_size,
                                          " bytes of content, the file has ", content, advice));
   }
-  const std::uint64_t hash = hash_prefix(in, content, file);
+  const std::uint64_t hash = fnv1a_file(file, content);
   if (hash != stored_hash) {
     throw InvalidArgument(format_message(where, ": the file is damaged: its content has checksum ", hex64(hash),
                                          ", its trailer records ", hex64(stored_hash), advice));

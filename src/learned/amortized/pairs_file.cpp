@@ -1,11 +1,9 @@
 #include "varflow/amortized/pairs_file.h"
 
 #include <cmath>
-#include <fstream>
 #include <vector>
 
 #include "varflow/core/error.h"
-#include "varflow/core/hash.h"
 #include "varflow/io/netcdf_file.h"
 
 namespace varflow::amortized {
@@ -87,7 +85,6 @@ Dataset read_pairs_file(const std::filesystem::path& path, const ProblemShape& s
       }
     }
   }
-  d.validate(shape);
   return d;
 }
 
@@ -102,18 +99,6 @@ void write_pairs_file(const std::filesystem::path& path, const Dataset& data) {
   out.write("x", "pair", "state", data.x, "state of the pair");
   out.write("y", "pair", "observation", data.y, "observations of the pair (NaN: missing)");
   out.commit();
-}
-
-std::string file_checksum(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InvalidArgument(format_message("'", path.string(), "' cannot be read"));
-  std::uint64_t hash = fnv1a_offset_basis();
-  std::vector<char> buffer(1 << 16);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    hash = fnv1a(buffer.data(), static_cast<std::size_t>(in.gcount()), hash);
-  }
-  return hex64(hash);
 }
 
 }  // namespace varflow::amortized
