@@ -1,11 +1,16 @@
 // The composed-flow conditioner (vi/conditioner.h): the gradient of its target against finite
-// differences, and maximum-likelihood training of a flow prior.
+// differences, maximum-likelihood training of a flow prior, and the forward-KL conditioner on the
+// bimodal two-moons conditional against the importance-weighted reference of the same prior (the
+// reverse-KL fits that collapse onto one moon are measured by varflow_vi_conditioner_bench).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <iostream>
 #include <memory>
 
+#include "varflow/amortized/problems.h"
+#include "varflow/core/error.h"
+#include "varflow/core/stopwatch.h"
 #include "varflow/nn/gradient_check.h"
 #include "varflow/nn/trainer.h"
 #include "varflow/obs/operators.h"
@@ -21,6 +26,12 @@ std::uint64_t test_seed() {
   std::cout << "VARFLOW_TEST_SEED=" << s << "\n";
   return s;
 }
+
+// Sizes of the two-moons case (runtime: seconds) and its tolerances (design/amortized.md, section 5).
+constexpr Index kPriorLayers = 4, kPriorEpochs = 12, kPriorDraws = 6000;
+constexpr double kShareTolerance = 0.08;  // upper-moon share against the reference
+constexpr double kMeanTolerance = 0.2;    // |mean - reference| in reference sd
+constexpr double kSdTolerance = 0.2;      // |sd / reference sd - 1|
 
 std::shared_ptr<const ObservationOperator> sum_operator() {
   Matrix h(1, 2);
@@ -82,6 +93,95 @@ TEST(FitDensity, AffineMafRecoversTheMomentsOfGaussianData) {
   // the fit (on 90% of the data, validation-best epoch) leaves.
   EXPECT_LT((m - dm).cwiseAbs().maxCoeff(), 0.05);
   EXPECT_LT((c - exact).cwiseAbs().maxCoeff(), 0.08);
+}
+
+// Share of the draws nearer the upper moon, and the (weighted) moments.
+struct MoonFigures {
+  double upper = 0.0;
+  Vector mean, sd;
+};
+MoonFigures figures(const Matrix& x, const Vector& weights) {
+  MoonFigures f;
+  const Vector w = weights / weights.sum();
+  f.mean = x * w;
+  f.sd = ((x.colwise() - f.mean).array().square().matrix() * w).cwiseSqrt();
+  for (Index j = 0; j < x.cols(); ++j) {
+    if (amortized::TwoMoons::distance_to_moon(x.col(j), 0) < amortized::TwoMoons::distance_to_moon(x.col(j), 1)) f.upper += w[j];
+  }
+  return f;
+}
+
+// A two-moons flow prior (spline MAF) trained on prior draws, shared by the tests below.
+Flow& two_moons_prior() {
+  static std::unique_ptr<Flow> prior = [] {
+    Rng rng(test_seed());
+    FlowSpec spec;
+    spec.direction = FlowDirection::kMaf;
+    spec.layers = kPriorLayers;
+    spec.autoregressive.hidden = {32, 32};
+    auto flow = make_flow(2, spec);
+    flow->initialize(rng);
+    nn::TrainingOptions t;
+    t.epochs = kPriorEpochs;
+    t.batch_size = 128;
+    t.learning_rate = 5e-3;
+    t.schedule = nn::LearningRateSchedule::kCosine;
+    t.patience = 0;
+    Stopwatch sw;
+    const nn::TrainingSummary s = fit_density(*flow, amortized::TwoMoons::sample_prior(kPriorDraws, rng), t, rng);
+    std::cout << "two-moons prior: " << s.brief_report() << " (" << sw.seconds() << " s)\n";
+    if (!s.ok()) throw NumericalError("two-moons prior: " + s.message);
+    return flow;
+  }();
+  return *prior;
+}
+
+struct ConditionedMoons {
+  MoonFigures reference, fitted;
+  ConditionerSummary summary;
+};
+
+// Conditions the two-moons prior on x1 + x2 = 0 (sigma 0.1, bimodal) and measures the fitted
+// pre-generator (10^4 draws) against the prior-flow draws (5 10^4, effective size ~4000) weighted by the smoothed likelihood.
+ConditionedMoons condition_moons(const ConditionerOptions& options, Rng& rng) {
+  Flow& prior = two_moons_prior();
+  const auto op = sum_operator();
+  const Vector y = Vector::Zero(1);
+  const double sigma = 0.1;
+  const ComposedConditional target(prior, op, y, sigma);
+  ConditionedMoons r;
+  Matrix z(2, 50000);
+  for (Index j = 0; j < z.cols(); ++j) z.col(j) = rng.normal_vector(2);
+  const Matrix xr = target.push(z);
+  Vector w(xr.cols());
+  for (Index j = 0; j < xr.cols(); ++j) w[j] = std::exp(-0.5 * std::pow(xr(0, j) + xr(1, j), 2) / (sigma * sigma));
+  r.reference = figures(xr, w);
+  FlowSpec spec;
+  spec.direction = FlowDirection::kIaf;
+  spec.layers = 3;
+  auto q = make_flow(2, spec);
+  q->initialize(rng);  // the identity: q = N(0, I)
+  Stopwatch sw;
+  r.summary = fit_conditioner(*q, prior, op, y, sigma, options, rng);
+  const Matrix x = target.push(sample_flow(*q, 10000, rng));
+  r.fitted = figures(x, Vector::Ones(x.cols()));
+  std::cout << to_string(options.elbo.estimator) << ", " << options.stages << " stages: " << r.summary.brief_report()
+            << " (" << sw.seconds() << " s)\nupper-moon share: reference " << r.reference.upper << ", fitted "
+            << r.fitted.upper << "\nmean: reference " << r.reference.mean.transpose() << ", fitted "
+            << r.fitted.mean.transpose() << "\nsd: reference " << r.reference.sd.transpose() << ", fitted "
+            << r.fitted.sd.transpose() << "\n";
+  return r;
+}
+
+TEST(FitConditioner, ForwardKlPreGeneratorKeepsBothMoonsOfTheTwoMoonsConditional) {
+  Rng rng(test_seed() + 1);
+  const ConditionedMoons r = condition_moons(ConditionerOptions{}, rng);
+  ASSERT_TRUE(r.summary.ok());
+  ASSERT_GT(r.reference.upper, 0.2);  // the conditional is bimodal
+  ASSERT_LT(r.reference.upper, 0.8);
+  EXPECT_NEAR(r.fitted.upper, r.reference.upper, kShareTolerance);
+  EXPECT_LT(((r.fitted.mean - r.reference.mean).array() / r.reference.sd.array()).abs().maxCoeff(), kMeanTolerance);
+  EXPECT_LT(((r.fitted.sd.array() / r.reference.sd.array()) - 1.0).abs().maxCoeff(), kSdTolerance);
 }
 
 }  // namespace

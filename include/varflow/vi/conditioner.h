@@ -11,6 +11,8 @@
 // and x = f(z), z ~ q, samples the conditional. In data-assimilation terms: 4D-Var-like conditioning of
 // a learned (flow) climatology prior on observations through a differentiable operator.
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "varflow/nn/trainer.h"
 #include "varflow/obs/observation_operator.h"
@@ -43,5 +45,37 @@ class ComposedConditional final : public LogDensity {
   Vector y_;
   double sigma_;
 };
+
+// Conditioning by a pre-generator, optionally annealed: the pre-generator is fitted to a ladder of
+// smoothed conditionals whose sigma falls geometrically from sigma_start to the target sigma
+// (likelihood tempering: each stage starts from the previous stage's q, which covers the next,
+// narrower conditional), each stage by fit_elbo with `elbo` (its training.epochs per stage). The
+// default gradient is the forward KL (ElboEstimator::kForwardKl, mass-covering) with the pre-generator
+// started at the identity (q = N(0, I), the prior in base space): it keeps both modes of the bimodal
+// two-moons conditional where the reverse-KL gradients (the ELBO's, mode-seeking) collapse onto one
+// moon (design/amortized.md, section 5). Annealing matters where the target sigma is so small that
+// prior draws rarely land in the conditional (the forward-KL weights then degenerate).
+struct ConditionerOptions {
+  ElboOptions elbo = default_elbo();
+  double sigma_start = 1.0;  // the first stage's sigma when stages > 1 (>= the target sigma)
+  Index stages = 1;          // sigmas in the ladder, the last one the target sigma (1: no annealing)
+  // Forward-KL gradient, 16 epochs of 25 steps x 128 draws per stage, cosine schedule at 1e-2.
+  static ElboOptions default_elbo();
+  void validate() const;  // InvalidArgument naming the field
+};
+
+struct ConditionerSummary {
+  std::vector<double> sigmas;        // the ladder
+  std::vector<ElboSummary> stages;   // one per sigma (the last one is at the target sigma)
+  bool ok() const { return !stages.empty() && stages.back().ok(); }
+  const ElboEvaluation& evaluation() const { return stages.back().evaluation; }
+  std::string brief_report() const;
+};
+
+// Fits `pre_generator` (dimension prior.dim(); start it at the identity) to the composed conditional
+// of `prior` at (op, y, sigma). Stops at the first stage that fails (its status is in the summary).
+ConditionerSummary fit_conditioner(Flow& pre_generator, Flow& prior, const std::shared_ptr<const ObservationOperator>& op,
+                                   const Vector& y, double sigma, const ConditionerOptions& options, Rng& rng,
+                                   const nn::ProgressCallback& progress = {});
 
 }  // namespace varflow::vi

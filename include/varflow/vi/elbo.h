@@ -87,14 +87,24 @@ class FourDVarLogDensity final : public LogDensity {
   FourDVarCost cost_;
 };
 
-enum class ElboEstimator { kReparameterised, kStickingTheLanding };
-// "reparameterised", "stl".
+// The gradient used to train q. The first two are gradients of the reverse KL(q || p) (the ELBO): it is
+// mode-seeking, so on a posterior whose modes are separated by a region of low density q may settle on
+// one mode. kForwardKl follows instead the forward KL(p || q), which is mass-covering: with draws
+// x_j ~ q (held fixed) and self-normalised importance weights w_j ∝ p~(x_j) / q(x_j), its gradient
+// -sum_j w_j d log q(x_j)/dtheta (adaptive importance sampling; e.g. Bornschein & Bengio 2015,
+// "reweighted wake-sleep"; Jerfel et al. 2021, "Variational refinement for importance sampling using
+// the forward KL") moves q towards every region where p~/q is large. It is consistent only where q
+// covers p~ (start q wide, e.g. at the prior) and noisy when the effective sample size of a batch is
+// small; it costs one sampling and one density pass per step.
+enum class ElboEstimator { kReparameterised, kStickingTheLanding, kForwardKl };
+// "reparameterised", "stl", "forward-kl".
 std::string to_string(ElboEstimator e);
 ElboEstimator elbo_estimator_from_string(const std::string& name, const std::string& what = "estimator");
 
 // The loss -ELBO estimated on base draws z (d x n), and with gradient = true ADDS its gradient with
 // respect to the flow's parameters (by `estimator`) to flow.parameters().gradients(). The returned
-// value is the plain Monte Carlo estimate mean_j [log q(x_j) - log p~(x_j)] for both estimators.
+// value is the plain Monte Carlo estimate mean_j [log q(x_j) - log p~(x_j)] for every estimator (so
+// validation and best-weights restore always use the -ELBO).
 // Returns NaN (and adds nothing) when the target or the flow is not finite at some draw.
 double elbo_loss(Flow& flow, const LogDensity& target, const Matrix& z, ElboEstimator estimator, bool gradient);
 

@@ -103,4 +103,51 @@ double ComposedConditional::log_density(const Vector& z, Vector* gradient) const
   return v[0];
 }
 
+ElboOptions ConditionerOptions::default_elbo() {
+  ElboOptions o;
+  o.estimator = ElboEstimator::kForwardKl;
+  o.draws = 128;
+  o.steps_per_epoch = 25;
+  o.training.epochs = 16;
+  o.training.learning_rate = 1e-2;
+  return o;
+}
+
+void ConditionerOptions::validate() const {
+  elbo.validate();
+  check_positive("conditioner", "sigma_start", sigma_start);
+  check_at_least("conditioner", "stages", stages, 1);
+}
+
+std::string ConditionerSummary::brief_report() const {
+  std::string s = format_message(stages.size(), " of ", sigmas.size(), " annealing stages");
+  if (!stages.empty()) s += "; last (sigma = " + format_message(sigmas[stages.size() - 1]) + "): " + stages.back().brief_report();
+  return s;
+}
+
+ConditionerSummary fit_conditioner(Flow& pre_generator, Flow& prior, const std::shared_ptr<const ObservationOperator>& op,
+                                   const Vector& y, double sigma, const ConditionerOptions& options, Rng& rng,
+                                   const nn::ProgressCallback& progress) {
+  options.validate();
+  check_positive("fit_conditioner", "sigma", sigma);
+  check_size("fit_conditioner", "pre-generator dimension", pre_generator.dim(), prior.dim());
+  if (options.stages > 1 && options.sigma_start < sigma) {
+    throw InvalidArgument(format_message("fit_conditioner: sigma_start = ", options.sigma_start,
+                                         " is below the target sigma = ", sigma));
+  }
+  ConditionerSummary summary;
+  const Index k = options.stages;
+  for (Index i = 0; i < k; ++i) {
+    const double t = k == 1 ? 1.0 : static_cast<double>(i) / static_cast<double>(k - 1);
+    summary.sigmas.push_back(options.sigma_start * std::pow(sigma / options.sigma_start, t));
+  }
+  summary.sigmas.back() = sigma;
+  for (const double s : summary.sigmas) {
+    const ComposedConditional target(prior, op, y, s);
+    summary.stages.push_back(fit_elbo(pre_generator, target, options.elbo, rng, progress));
+    if (!summary.stages.back().ok()) break;
+  }
+  return summary;
+}
+
 }  // namespace varflow::vi

@@ -16,8 +16,9 @@ namespace varflow::vi {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kHalfLog2Pi = 0.91893853320467274178;
-constexpr EnumNames<ElboEstimator, 2> kEstimatorNames{
-    {{ElboEstimator::kReparameterised, "reparameterised"}, {ElboEstimator::kStickingTheLanding, "stl"}}};
+constexpr EnumNames<ElboEstimator, 3> kEstimatorNames{{{ElboEstimator::kReparameterised, "reparameterised"},
+                                                        {ElboEstimator::kStickingTheLanding, "stl"},
+                                                        {ElboEstimator::kForwardKl, "forward-kl"}}};
 }  // namespace
 
 std::string to_string(ElboEstimator e) { return std::string(to_text(kEstimatorNames, e)); }
@@ -147,7 +148,9 @@ double elbo_loss(Flow& flow, const LogDensity& target, const Matrix& z, ElboEsti
   Vector lq;
   flow.sample(z, x, lq);
   if (!x.allFinite() || !lq.allFinite()) return kNaN;
-  const Vector lp = log_density_batch(target, x, gradient ? &gp : nullptr);
+  // The forward-KL gradient needs log p~ only, not its gradient.
+  const bool target_gradient = gradient && estimator != ElboEstimator::kForwardKl;
+  const Vector lp = log_density_batch(target, x, target_gradient ? &gp : nullptr);
   if (!lp.allFinite()) return kNaN;
   const double loss = (lq - lp).mean();
   if (!gradient) return loss;
@@ -155,6 +158,14 @@ double elbo_loss(Flow& flow, const LogDensity& target, const Matrix& z, ElboEsti
   Matrix gz;
   if (estimator == ElboEstimator::kReparameterised) {
     flow.sample_backward(-inv * gp, Vector::Constant(n, inv), gz, true);
+  } else if (estimator == ElboEstimator::kForwardKl) {
+    // -sum_j w_j d log q(x_j)/dtheta at fixed x_j, w = softmax(log p~ - log q) (self-normalised).
+    const Vector lw = lp - lq;
+    Vector w = (lw.array() - lw.maxCoeff()).exp().matrix();
+    w /= w.sum();
+    Matrix gx;
+    flow.log_prob(x);
+    flow.log_prob_backward(-w, gx, true);
   } else {
     // Path derivative only: (d log q / dx - d log p~ / dx)^T dx/dtheta, the score of q at x taken with
     // the parameters held fixed (one density pass), then the sampling pass again for its caches.
