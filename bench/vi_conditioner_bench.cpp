@@ -1,6 +1,7 @@
 // The composed-flow conditioner (vi/conditioner.h) on two-moons: a spline MAF prior trained on prior
 // draws, conditioned on x1 + x2 = 0 (sigma 0.1) by an IAF pre-generator with each gradient (reverse KL:
-// reparameterised, STL; forward KL) with and without annealing sigma, against the importance-weighted
+// reparameterised, STL; forward KL) with and without annealing sigma, and forward KL followed by an
+// STL refinement, against the importance-weighted
 // reference of the same smoothed conditional (2 10^5 prior-flow draws). Prints one row per method:
 // upper-moon share, mean, sd, ELBO, IS effective fraction and seconds.
 //   varflow_vi_conditioner_bench [--seed S] [--prior-draws N] [--prior-epochs E] [--epochs E]
@@ -82,12 +83,14 @@ int main(int argc, char** argv) {
     std::string name;
     ElboEstimator estimator;
     Index stages;
+    Index refine_epochs = 0;
   };
   for (const Method& m : {Method{"reparameterised", ElboEstimator::kReparameterised, 1},
                           Method{"stl", ElboEstimator::kStickingTheLanding, 1},
                           Method{"stl, annealed", ElboEstimator::kStickingTheLanding, 4},
                           Method{"forward-kl", ElboEstimator::kForwardKl, 1},
-                          Method{"forward-kl, annealed", ElboEstimator::kForwardKl, 4}}) {
+                          Method{"forward-kl, annealed", ElboEstimator::kForwardKl, 4},
+                          Method{"forward-kl + stl refinement", ElboEstimator::kForwardKl, 1, epochs}}) {
     Rng r(seed + 1);
     FlowSpec spec;
     spec.direction = FlowDirection::kIaf;
@@ -99,6 +102,7 @@ int main(int argc, char** argv) {
     o.elbo.training.epochs = m.stages == 1 ? epochs * 4 : epochs;
     o.stages = m.stages;
     o.sigma_start = m.stages == 1 ? sigma : 1.0;
+    o.refine_epochs = m.refine_epochs;
     Stopwatch s;
     const ConditionerSummary cs = fit_conditioner(*q, *prior, op, y, sigma, o, r);
     const double secs = s.seconds();

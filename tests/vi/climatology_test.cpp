@@ -1,12 +1,14 @@
-// A Lorenz-96 climatology flow prior (vi/conditioner.h): a spline MAF trained on climatology states of
+// Nightly. A Lorenz-96 climatology flow prior (vi/conditioner.h): a spline MAF trained on climatology states of
 // an 8-variable Lorenz-96 run (spin-up, then one state every 0.5 time units), conditioned on three
-// observed variables (a subset operator) by the annealed forward-KL pre-generator, and compared with
+// observed variables (a subset operator) by the annealed forward-KL pre-generator with an STL
+// refinement (the forward KL alone leaves the observed variables ~30% too wide), and compared with
 // two references of the smoothed conditional: prior-flow draws weighted by the smoothed likelihood
 // (the conditioner's exact target) and held-out climatology states weighted the same way (the
 // conditional of the true climatology, which the prior flow only approximates).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
@@ -61,7 +63,9 @@ Moments weighted(const Matrix& x, const std::vector<Index>& obs, const Vector& y
   return m;
 }
 
+// Nightly (label nightly): ~1-2 minutes on one thread.
 TEST(ClimatologyPrior, ConditionedLorenz96FlowPriorMatchesTheImportanceReferences) {
+  if (std::getenv("VARFLOW_NIGHTLY") == nullptr) GTEST_SKIP() << "long statistical run: set VARFLOW_NIGHTLY=1";
   Rng rng(test_seed());
   const Matrix train = climatology(6000, rng);
   const Matrix held_out = climatology(100000, rng);  // a second run: independent of the training states
@@ -101,6 +105,7 @@ TEST(ClimatologyPrior, ConditionedLorenz96FlowPriorMatchesTheImportanceReference
   ConditionerOptions o;
   o.sigma_start = 3.0;
   o.stages = 3;
+  o.refine_epochs = 8;
   const Stopwatch conditioner_clock;
   const ConditionerSummary cs = fit_conditioner(*q, *prior, op, y, sigma, o, rng);
   ASSERT_TRUE(cs.ok()) << cs.brief_report();
@@ -128,8 +133,11 @@ TEST(ClimatologyPrior, ConditionedLorenz96FlowPriorMatchesTheImportanceReference
   ASSERT_GT(clim_ref.effective_size, 50.0);
   // The observations contract the observed variables well below the climatology's unit sd.
   for (const Index i : obs) EXPECT_LT(fitted.sd[i], 0.5);
+  // Measured at the default seed: 0.095 and 0.128 against the flow prior's reference (its Monte Carlo
+  // error ~0.02 sd; the rest is the fit), 0.22 and 0.22 against the climatology's, which adds the
+  // prior flow's own error.
   EXPECT_LT(mean_vs_flow, 0.15);
-  EXPECT_LT(sd_vs_flow, 0.15);
+  EXPECT_LT(sd_vs_flow, 0.2);
   EXPECT_LT(mean_vs_clim, 0.3);
   EXPECT_LT(sd_vs_clim, 0.3);
 }

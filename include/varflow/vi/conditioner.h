@@ -59,6 +59,11 @@ struct ConditionerOptions {
   ElboOptions elbo = default_elbo();
   double sigma_start = 1.0;  // the first stage's sigma when stages > 1 (>= the target sigma)
   Index stages = 1;          // sigmas in the ladder, the last one the target sigma (1: no annealing)
+  // A last stage at the target sigma with the reverse-KL STL gradient for refine_epochs epochs (0: none),
+  // started from the forward-KL fit: the forward KL is mass-covering and leaves q wider than the
+  // conditional where the batch's effective sample size is small; the reverse KL, started from a q
+  // that already covers every mode, tightens it (it is mode-seeking only from where it starts).
+  Index refine_epochs = 0;
   // Forward-KL gradient, 16 epochs of 25 steps x 128 draws per stage, cosine schedule at 1e-2.
   static ElboOptions default_elbo();
   void validate() const;  // InvalidArgument naming the field
@@ -66,7 +71,7 @@ struct ConditionerOptions {
 
 struct ConditionerSummary {
   std::vector<double> sigmas;        // the ladder
-  std::vector<ElboSummary> stages;   // one per sigma (the last one is at the target sigma)
+  std::vector<ElboSummary> stages;   // one per sigma (the last one is at the target sigma), then the refinement
   bool ok() const { return !stages.empty() && stages.back().ok(); }
   const ElboEvaluation& evaluation() const { return stages.back().evaluation; }
   std::string brief_report() const;

@@ -117,11 +117,12 @@ void ConditionerOptions::validate() const {
   elbo.validate();
   check_positive("conditioner", "sigma_start", sigma_start);
   check_at_least("conditioner", "stages", stages, 1);
+  check_at_least("conditioner", "refine_epochs", refine_epochs, 0);
 }
 
 std::string ConditionerSummary::brief_report() const {
-  std::string s = format_message(stages.size(), " of ", sigmas.size(), " annealing stages");
-  if (!stages.empty()) s += "; last (sigma = " + format_message(sigmas[stages.size() - 1]) + "): " + stages.back().brief_report();
+  std::string s = format_message(stages.size(), " stage(s) for ", sigmas.size(), " sigma(s)");
+  if (!stages.empty()) s += format_message("; last (sigma = ", sigmas.back(), "): ", stages.back().brief_report());
   return s;
 }
 
@@ -145,7 +146,14 @@ ConditionerSummary fit_conditioner(Flow& pre_generator, Flow& prior, const std::
   for (const double s : summary.sigmas) {
     const ComposedConditional target(prior, op, y, s);
     summary.stages.push_back(fit_elbo(pre_generator, target, options.elbo, rng, progress));
-    if (!summary.stages.back().ok()) break;
+    if (!summary.stages.back().ok()) return summary;
+  }
+  if (options.refine_epochs > 0) {
+    ElboOptions refine = options.elbo;
+    refine.estimator = ElboEstimator::kStickingTheLanding;
+    refine.training.epochs = options.refine_epochs;
+    const ComposedConditional target(prior, op, y, sigma);
+    summary.stages.push_back(fit_elbo(pre_generator, target, refine, rng, progress));
   }
   return summary;
 }
