@@ -189,7 +189,9 @@ TEST(AmortizedElbo, LinearGaussianPosteriorIsRecoveredForEveryObservationAndPass
     const Vector m = x.rowwise().mean();
     return Matrix((1.5 * (x.colwise() - m)).colwise() + m);
   };
-  EXPECT_FALSE(sbc_gate(wide, so, rng).calibration_passed());
+  const SbcResult wide_sbc = sbc_gate(wide, so, rng);
+  std::cout << "planted 1.5x spread: " << wide_sbc.report().substr(0, wide_sbc.report().find('\n', wide_sbc.report().find('\n') + 1)) << "\n";
+  EXPECT_FALSE(wide_sbc.calibration_passed());
 }
 
 }  // namespace
