@@ -409,7 +409,7 @@ void add_vi_command(CLI::App& app, CommandList& commands) {
   sub->add_option("--hidden", o->hidden, "Width of the two MADE hidden layers")->check(CLI::Range(1, 4096))->capture_default_str();
   sub->add_option("--bins", o->bins, "Spline bins")->check(CLI::Range(2, 64))->capture_default_str();
   sub->add_option("--mixture", o->mixture, "Components of a mixture-CDF layer (0: none)")->check(CLI::Range(0, 64))->capture_default_str();
-  sub->add_option("--estimator", o->estimator, "stl | reparameterised")->capture_default_str();
+  sub->add_option("--estimator", o->estimator, "reparameterised | stl | forward-kl (mass-covering, see `vi condition --help`)")->capture_default_str();
   sub->add_option("--draws", o->draws, "Draws per optimizer step")->check(CLI::Range(2, 1000000))->capture_default_str();
   sub->add_option("--epochs", o->epochs, "Epochs (cosine schedule)")->check(CLI::Range(1, 100000))->capture_default_str();
   sub->add_option("--steps-per-epoch", o->steps_per_epoch, "Optimizer steps per epoch")->check(CLI::Range(1, 100000))->capture_default_str();
