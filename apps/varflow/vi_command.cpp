@@ -200,6 +200,21 @@ int run_vi_condition(const ConditionOptions& o) {
   for (const Index i : o.observe) {
     if (i < 0 || i >= n) throw InvalidArgument(format_message("--observe: index = ", i, " is outside [0, ", n, ")"));
   }
+  for (const double v : o.values) {
+    if (!std::isfinite(v)) throw InvalidArgument(format_message("--values: value = ", v, " is not finite"));
+  }
+  // The prior is trained in standardised coordinates (per-variable mean and sd of the states); the
+  // observation operator and values are mapped to them, the draws back.
+  const Vector mean = data.rowwise().mean();
+  const Vector sd = ((data.colwise() - mean).array().square().rowwise().sum() / static_cast<double>(data.cols() - 1))
+                        .sqrt()
+                        .matrix();
+  for (Index i = 0; i < n; ++i) {
+    if (!(sd[i] > 0.0)) {
+      throw InvalidArgument(format_message("--prior-samples ", o.prior_samples, ": state ", i, " of '", o.variable,
+                                           "' has sd = ", sd[i], " (a constant variable has no density to learn)"));
+    }
+  }
   { AtomicOutput probe(o.out); }
   const RunLock lock(o.out, RunLock::Kind::kFile);
   std::printf("varflow %s vi condition: a flow prior on %lld states of %lld variables, conditioned on %zu of them, "
@@ -207,13 +222,6 @@ int run_vi_condition(const ConditionOptions& o) {
               VARFLOW_VERSION_STRING, static_cast<long long>(data.cols()), static_cast<long long>(n),
               o.observe.size(), o.sigma, o.seed);
   Rng rng(static_cast<std::uint64_t>(o.seed));
-  // The prior is trained in standardised coordinates (per-variable mean and sd of the states); the
-  // observation operator and values are mapped to them, the draws back.
-  const Vector mean = data.rowwise().mean();
-  const Vector sd = ((data.colwise() - mean).array().square().rowwise().sum() / static_cast<double>(data.cols() - 1))
-                        .sqrt()
-                        .max(1e-12)
-                        .matrix();
   const Matrix standardised = ((data.colwise() - mean).array().colwise() / sd.array()).matrix();
   vi::FlowSpec prior_spec;
   prior_spec.direction = vi::FlowDirection::kMaf;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <numbers>
 
 #include "varflow/nn/gradient_check.h"
 #include "varflow/nn/trainer.h"
@@ -150,7 +151,7 @@ TEST(AmortizedElbo, LinearGaussianPosteriorIsRecoveredForEveryObservationAndPass
   const ElboSummary s = fit_amortized_elbo(*flow, *ctx, target, o, rng);
   ASSERT_TRUE(s.ok()) << s.training.message;
   // At q = p(x | y) the amortized ELBO is E_y log p(y), y ~ N(0, (pv + nv) I): -d/2 (log 2 pi (pv + nv) + 1).
-  const double expected_log_evidence = -0.5 * static_cast<double>(d) * (std::log(2.0 * M_PI * 0.2) + 1.0);
+  const double expected_log_evidence = -0.5 * static_cast<double>(d) * (std::log(2.0 * std::numbers::pi * 0.2) + 1.0);
   std::cout << s.brief_report() << "\nE_y log p(y) = " << expected_log_evidence << "\n";
   EXPECT_LT(expected_log_evidence - s.evaluation.elbo, 0.02 + 3.0 * s.evaluation.elbo_standard_error);
 

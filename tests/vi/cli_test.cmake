@@ -26,6 +26,7 @@ if(NOT EXISTS ${WORK_DIR}/cond.nc)
 endif()
 expect(2 "--values has 1 values for 2 indices of --observe" ${condition} --observe 0,5 --values 1.0
        --out ${WORK_DIR}/bad.nc)
+expect(2 "--values: value = nan is not finite" ${condition} --observe 0 --values nan --out ${WORK_DIR}/bad.nc)
 expect(2 "--observe: index = 40 is outside [0, 40)" ${condition} --observe 40 --values 1.0 --out ${WORK_DIR}/bad.nc)
 expect(2 "--estimator = 'em' is not one of: reparameterised, stl, forward-kl" ${condition} --estimator em --observe 0
        --values 1.0 --out ${WORK_DIR}/bad.nc)
