@@ -3,7 +3,9 @@
 //              exact J at the first jacobian_cases events, fast posterior draws) and the SBC
 //              simulations, with everything else validate_model does (oracle set-up, gates);
 //   training   AmortizedPosterior::train for a fixed number of epochs (cosine schedule) on simulated
-//              lorenz96 pairs (the simulation itself is not timed).
+//              lorenz96 pairs (the simulation itself is not timed);
+//   labels     oracle labels (Simulator::label) of the gaussian-prior lorenz96 problem: one 4D-Var
+//              MAP and the exact J on `probes` directions per pair, for `labels` pairs.
 // Each part runs first on rank 0 alone (the serial communicator; the other ranks wait in a barrier),
 // then on all ranks, from the same seed; the table gives both wall times and their ratio (the
 // speed-up), the CPU time of rank 0 alone against that of the busiest rank (the division of the work,
@@ -12,7 +14,7 @@
 // of the parameters, round-off of the gradient sums).
 //
 //   mpirun -np 2 -x OMP_NUM_THREADS=1 build/bin/varflow_parallel_bench [--events 20] [--sbc 200]
-//          [--pairs 20000] [--epochs 3] [--head flow] [--seed 7]
+//          [--pairs 20000] [--epochs 3] [--head flow] [--labels 200] [--seed 7]
 // (as root add --allow-run-as-root). Without mpirun it runs both columns on one rank.
 #include <chrono>
 #include <ctime>
@@ -36,7 +38,7 @@ namespace {
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "varflow_parallel_bench: %s\nusage: mpirun -np N varflow_parallel_bench [--events 20] [--sbc 200] "
-               "[--pairs 20000] [--epochs 3] [--head flow|gaussian|score] [--seed 7]\n",
+               "[--pairs 20000] [--epochs 3] [--head flow|gaussian|score] [--labels 200] [--seed 7]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -93,7 +95,7 @@ Timing one_then_all(const Communicator& comm, F&& f) {
 int main(int argc, char** argv) {
   ProgramCommunicator job(argc, argv);
   const Communicator& comm = job.get();
-  Index events = 20, sbc = 200, pairs = 20000, epochs = 3;
+  Index events = 20, sbc = 200, pairs = 20000, epochs = 3, labelled = 200;
   std::string head = "flow";
   std::uint64_t seed = 7;
   for (int i = 1; i < argc; ++i) {
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
     else if (key == "--sbc") sbc = positive(key, value);
     else if (key == "--pairs") pairs = positive(key, value);
     else if (key == "--epochs") epochs = positive(key, value);
+    else if (key == "--labels") labelled = positive(key, value);
     else if (key == "--seed") seed = static_cast<std::uint64_t>(positive(key, value));
     else if (key == "--head") head = value;
     else usage("unknown option " + key);
@@ -159,6 +162,21 @@ int main(int argc, char** argv) {
            r_one.events[e].oracle_mean == r_all.events[e].oracle_mean;
   }
 
+  // Oracle labels of the gaussian-prior problem (the labels' prior), 2 probes per pair.
+  AmortizedSetup labelled_setup = setup;
+  labelled_setup.window_problem.prior = WindowPrior::kGaussian;
+  const auto labelled_problem = find_problem("lorenz96").make(labelled_setup);
+  Rng label_data_rng(seed + 4);
+  const Dataset unlabelled = labelled_problem->simulate(labelled, label_data_rng);
+  Dataset labels_one = unlabelled, labels_all = unlabelled;
+  const Timing labels = one_then_all(comm, [&](const Communicator& c, bool all) {
+    Rng l(seed + 5);
+    labelled_problem->label(all ? labels_all : labels_one, labelled, 2, l, c);
+  });
+  const bool same_labels = !comm.is_root() || (labels_one.labels.dx == labels_all.labels.dx &&
+                                               labels_one.labels.mean == labels_all.labels.mean);
+  same = same && same_labels;
+
   if (comm.is_root()) {
     const int n = comm.size();
     std::printf("\n%-44s %10s %10s %8s %10s %10s %8s  %s\n", "part", "1 rank s", format_message(n, " ranks s").c_str(),
@@ -171,6 +189,8 @@ int main(int argc, char** argv) {
         same ? "identical report numbers" : "REPORTS DIFFER");
     row(format_message("training (", head, ", ", pairs, " pairs, ", epochs, " epochs)"), train,
         format_message("parameters differ by ", train_difference, " (relative)"));
+    row(format_message("labels (", labelled, " pairs: 4D-Var MAP + exact J on 2 probes)"), labels,
+        same_labels ? "identical labels" : "LABELS DIFFER");
     double load[1] = {0.0};
     if (getloadavg(load, 1) == 1) std::printf("load average (1 min) at the end: %.2f on this machine\n", load[0]);
   }

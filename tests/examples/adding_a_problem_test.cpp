@@ -38,13 +38,9 @@ class ScaledGaussian final : public amortized::Simulator {
     return d;
   }
   bool has_oracle_labels() const override { return true; }
-  void label(amortized::Dataset& data, Index count, Index probes, Rng& rng) const override {
-    amortized::prepare_labels(data, count, probes, rng);
-    for (Index j = 0; j < count; ++j) {
-      data.labels.mean.col(j) = kGain * data.y.col(j);
-      for (Index p = 0; p < probes; ++p) data.labels.dx.col(j * probes + p) = kGain * data.labels.dy.col(j * probes + p);
-    }
-  }
+  // The oracle of one pair: the posterior mean and J dy (label() draws the directions and spreads the
+  // pairs over threads and ranks).
+  PairLabels label_pair(const Vector& y, Index, const Matrix& dy) const override { return {kGain * y, kGain * dy}; }
 };
 
 class ScaledGaussianOracle final : public report::Oracle {

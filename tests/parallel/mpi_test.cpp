@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "varflow/amortized/amortized_posterior.h"
+#include "varflow/amortized/problems.h"
 #include "varflow/core/communicator.h"
 #include "varflow/core/error.h"
 #include "varflow/nn/layers.h"
@@ -67,6 +69,46 @@ TEST(Mpi, AFailingItemOnRankOneStopsBothRanksNamingTheRankAndTheItem) {
     EXPECT_TRUE(is_agreed_failure(e));
   }
   EXPECT_THROW(run_on_root(comm(), [] { throw InvalidArgument("--out = 'x' is held by pid 1"); }), InvalidArgument);
+}
+
+TEST(Mpi, ThreadedItemsGiveTheSerialRecordsAndTheLowestFailure) {
+  auto name = [](Index i) { return format_message("item_", i); };
+  const auto one = distributed_map(serial_communicator(), 9, "test", name, square_and_draw);
+  EXPECT_EQ(distributed_map(comm(), 9, "test", name, square_and_draw, ItemThreads::kOpenMp), one);
+  // Items 3 and 7 fail on rank 1 (items 1, 3, 5, 7): its lowest failing item is reported.
+  auto failing = [](Index i) -> std::string {
+    if (i == 3 || i == 7) throw NumericalError(format_message("solve ", i, " failed"));
+    return square_and_draw(i);
+  };
+  try {
+    distributed_map(comm(), 9, "labels", name, failing, ItemThreads::kOpenMp);
+    FAIL() << "rank " << comm().rank() << ": no exception";
+  } catch (const NumericalError& e) {
+    EXPECT_STREQ(e.what(), "labels: rank 1, item_3: solve 3 failed");
+  }
+}
+
+TEST(Mpi, OracleLabelsOnTwoRanksEqualOneRankBitForBit) {
+  // The Lorenz-96 window (gaussian prior): a 4D-Var MAP and exact J v per pair, split over the ranks.
+  amortized::WindowProblemOptions o;
+  o.model.parameters["n"] = 12;
+  o.window = 4;
+  o.obs_every = 2;
+  o.prior = amortized::WindowPrior::kGaussian;
+  o.spinup = 300;
+  const amortized::WindowProblem problem(o);
+  Rng rng(31);
+  const amortized::Dataset data = problem.simulate(7, rng);
+  amortized::Dataset one = data, two = data;
+  Rng r1(8), r2(8);
+  problem.label(one, 5, 2, r1, serial_communicator());
+  problem.label(two, 5, 2, r2, comm());
+  EXPECT_EQ(one.labels.labelled(), 5);
+  EXPECT_TRUE(one.labels.mean.leftCols(5).allFinite());
+  EXPECT_EQ(std::memcmp(one.labels.mean.data(), two.labels.mean.data(), sizeof(double) * one.labels.mean.size()), 0);
+  EXPECT_EQ(one.labels.dx, two.labels.dx);
+  EXPECT_EQ(one.labels.dy, two.labels.dy);
+  EXPECT_EQ(r1.uniform(), r2.uniform());  // the same draws taken from the caller's stream
 }
 
 // A two-dimensional conjugate Gaussian problem: x ~ N(0, I), y = x + N(0, 0.5^2 I), exact posterior.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "varflow/amortized/config.h"
+#include "varflow/core/communicator.h"
 #include "varflow/core/random.h"
 #include "varflow/core/types.h"
 #include "varflow/covariance/covariance.h"
@@ -60,13 +61,27 @@ class Simulator {
   // Empty when the name alone defines it.
   virtual std::vector<std::pair<std::string, std::string>> definition() const { return {}; }
 
-  // Derivative-informed training: whether label() can compute oracle labels for this problem.
+  // Derivative-informed training: whether label_pair() computes oracle labels for this problem.
   virtual bool has_oracle_labels() const { return false; }
   // Fills data.labels for the first `count` pairs of data (the others get NaN columns) with
-  // `probes` directions each, drawn from rng (standard normal on the present observations). Throws
-  // InvalidArgument when the problem has no oracle (has_oracle_labels() false); a failed oracle solve
-  // is a NumericalError naming the pair.
-  virtual void label(Dataset& data, Index count, Index probes, Rng& rng) const;
+  // `probes` directions each, drawn from rng (standard normal on the present observations;
+  // prepare_labels). The pairs are split over the ranks of `comm` (cyclically) and over each rank's
+  // OpenMP threads, and gathered on every rank in pair order: the labels are the same for any number
+  // of ranks and threads (design/parallel.md). Throws InvalidArgument when the problem has no oracle
+  // (has_oracle_labels() false); a failed oracle solve is a NumericalError naming the pair (and, on
+  // several ranks, the rank).
+  void label(Dataset& data, Index count, Index probes, Rng& rng,
+             const Communicator& comm = serial_communicator()) const;
+
+  // The oracle's labels of one pair: its posterior mean m(y) (state_size) and J(y) applied to the
+  // columns of dy (obs_size x probes, 0 at the missing entries of y) as the columns of dx
+  // (state_size x probes). Called concurrently for different pairs. Only called when
+  // has_oracle_labels(); the default throws InvalidArgument.
+  struct PairLabels {
+    Vector mean;
+    Matrix dx;
+  };
+  virtual PairLabels label_pair(const Vector& y, Index pair, const Matrix& dy) const;
 };
 
 // Allocates data.labels for `probes` directions per pair (NaN means, zero directions) and draws
@@ -122,7 +137,7 @@ class LinearGaussian final : public Simulator {
   double posterior_variance() const;
   // Exact labels: m(y) = y pv / (pv + nv), J = pv / (pv + nv) I.
   bool has_oracle_labels() const override { return true; }
-  void label(Dataset& data, Index count, Index probes, Rng& rng) const override;
+  PairLabels label_pair(const Vector& y, Index pair, const Matrix& dy) const override;
 
  private:
   Index n_;
@@ -175,10 +190,9 @@ class WindowProblem final : public Simulator {
   // Labels from 4D-Var with the simulation model (gaussian prior only): the MAP (incremental
   // Gauss-Newton) and J dy = d MAP / dy in each probe direction, by the exact sensitivity at the MAP
   // (var/exact_sensitivity.h) when the model has a second-order adjoint, otherwise by central
-  // differences of the MAP (2 more solves per probe). Pairs are labelled in parallel over the
-  // OpenMP threads (the result does not depend on their number).
+  // differences of the MAP (2 more solves per probe).
   bool has_oracle_labels() const override { return o_.prior == WindowPrior::kGaussian; }
-  void label(Dataset& data, Index count, Index probes, Rng& rng) const override;
+  PairLabels label_pair(const Vector& y, Index pair, const Matrix& dy) const override;
 
   // The fixed attractor state of the gaussian prior for these options (deterministic in
   // size, forcing, dt, spinup and prior_seed).

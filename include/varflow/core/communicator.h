@@ -69,6 +69,12 @@ const Communicator& serial_communicator();
 // True when varflow was built with MPI (the CMake option VARFLOW_WITH_MPI).
 bool built_with_mpi();
 
+// The communicator of an MPI communicator given as its Fortran handle (MPI_Comm_c2f in C; the
+// integer of a Fortran communicator), for the C and Fortran ABI, whose headers do not include mpi.h.
+// Duplicated as mpi_communicator() does (mpi_communicator.h). Throws InvalidArgument when varflow was
+// built without MPI, MPI is not initialised, or the handle is MPI_COMM_NULL's.
+std::unique_ptr<Communicator> communicator_from_fortran_handle(int handle);
+
 // The communicator of a program's job, for main() only (a library never calls it): when the process
 // was started by an MPI launcher (mpirun / srun set OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK) and
 // varflow was built with MPI, it initialises MPI and holds the world communicator, finalising MPI on
@@ -127,6 +133,10 @@ class RecordReader {
   std::size_t at_ = 0;
 };
 
+// How one rank runs its items in distributed_map: one after another on the calling thread, or spread
+// over the rank's OpenMP threads (item() must then be safe to call concurrently for different items).
+enum class ItemThreads { kOne, kOpenMp };
+
 // Runs item(i) for i = 0 .. items - 1, rank r the items r, r + size, r + 2 size, ... (cyclic, so
 // that costly first items, e.g. the events probed for their Jacobian, spread over the ranks), and
 // returns every item's record in item order on every rank. `name(i)` names item i in messages (e.g. "event_7").
@@ -135,10 +145,12 @@ class RecordReader {
 //   "<what>: rank 1, event_7: <message>"
 // (InvalidArgument when the item threw InvalidArgument, otherwise Error; with failures on several
 // ranks, the lowest failing rank's). No rank blocks forever on a failed peer, and nothing has been
-// written: callers write their output after distributed_map returns.
+// written: callers write their output after distributed_map returns. With ItemThreads::kOpenMp a rank
+// runs all its items and reports the failure of its lowest failing item.
 std::vector<std::string> distributed_map(const Communicator& comm, Index items, const std::string& what,
                                          const std::function<std::string(Index)>& name,
-                                         const std::function<std::string(Index)>& item);
+                                         const std::function<std::string(Index)>& item,
+                                         ItemThreads threads = ItemThreads::kOne);
 
 // What a rank caught, to carry to the others: the kind (InvalidArgument, NumericalError, other) and
 // the message. capture_failure runs f and returns what it threw (failed() false when nothing);

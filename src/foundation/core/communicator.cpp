@@ -137,19 +137,32 @@ std::string RecordReader::get_string() {
 
 std::vector<std::string> distributed_map(const Communicator& comm, Index items, const std::string& what,
                                          const std::function<std::string(Index)>& name,
-                                         const std::function<std::string(Index)>& item) {
+                                         const std::function<std::string(Index)>& item, ItemThreads threads) {
   const int ranks = comm.size(), me = comm.rank();
   // This rank's payload: a failure kind and message, then the records of its items (cyclic: items
   // me, me + ranks, ...).
   RecordWriter out;
-  std::vector<std::string> records;
+  const Index mine = items > me ? (items - me + ranks - 1) / ranks : 0;
+  std::vector<std::string> records(static_cast<std::size_t>(mine));
+  std::vector<std::pair<int, std::string>> failures(static_cast<std::size_t>(mine), {kNone, {}});
+  const auto run = [&](Index k) {
+    const auto at = static_cast<std::size_t>(k);
+    failures[at] = capture([&] { records[at] = item(me + k * ranks); });
+  };
+  if (threads == ItemThreads::kOpenMp) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (Index k = 0; k < mine; ++k) run(k);
+  } else {
+    for (Index k = 0; k < mine && (k == 0 || failures[static_cast<std::size_t>(k - 1)].first == kNone); ++k) run(k);
+  }
   std::pair<int, std::string> failure{kNone, {}};
-  for (Index i = me; i < items && failure.first == kNone; i += ranks) {
-    failure = capture([&] { records.push_back(item(i)); });
+  for (Index k = 0; k < mine; ++k) {
+    if (failures[static_cast<std::size_t>(k)].first == kNone) continue;
+    failure = failures[static_cast<std::size_t>(k)];
     // With one rank the message stays the item's own (as without a communicator).
-    if (failure.first != kNone && ranks > 1) {
-      failure.second = format_message(what, ": rank ", me, ", ", name(i), ": ", failure.second);
-    }
+    if (ranks > 1) failure.second = format_message(what, ": rank ", me, ", ", name(me + k * ranks), ": ", failure.second);
+    records.resize(static_cast<std::size_t>(k));
+    break;
   }
   out.put(static_cast<double>(failure.first));
   out.put(failure.second);

@@ -1,5 +1,6 @@
 #include "varflow/amortized/problems.h"
 
+#include <cassert>
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -85,9 +86,33 @@ void prepare_labels(Dataset& data, Index count, Index probes, Rng& rng) {
   }
 }
 
-void Simulator::label(Dataset&, Index, Index, Rng&) const {
+Simulator::PairLabels Simulator::label_pair(const Vector&, Index, const Matrix&) const {
   throw InvalidArgument(format_message("problem ", name(),
                                        " has no oracle for derivative labels (labels.pairs must be 0)"));
+}
+
+void Simulator::label(Dataset& data, Index count, Index probes, Rng& rng, const Communicator& comm) const {
+  if (!has_oracle_labels()) Simulator::label_pair(Vector(), 0, Matrix());  // throws: no oracle
+  data.validate(shape());
+  prepare_labels(data, count, probes, rng);
+  OracleLabels& l = data.labels;
+  // Each pair's record: its mean, then J dy for its probes (bit for bit across ranks).
+  const std::vector<std::string> records = distributed_map(
+      comm, count, "labels", [](Index j) { return format_message("pair ", j); },
+      [&](Index j) {
+        const PairLabels p = label_pair(data.y.col(j), j, l.dy.middleCols(j * probes, probes));
+        assert(p.mean.size() == data.x.rows() && p.dx.rows() == data.x.rows() && p.dx.cols() == probes);
+        RecordWriter w;
+        w.put(p.mean);
+        w.put(p.dx);
+        return w.bytes();
+      },
+      ItemThreads::kOpenMp);
+  for (Index j = 0; j < count; ++j) {
+    RecordReader in(records[static_cast<std::size_t>(j)]);
+    l.mean.col(j) = in.get_vector();
+    l.dx.middleCols(j * probes, probes) = in.get_matrix();
+  }
 }
 
 // ---- two moons -------------------------------------------------------------------------------------
@@ -175,15 +200,8 @@ Dataset LinearGaussian::simulate(Index n, Rng& rng) const {
 Vector LinearGaussian::posterior_mean(const Vector& y) const { return y * (pv_ / (pv_ + nv_)); }
 double LinearGaussian::posterior_variance() const { return pv_ * nv_ / (pv_ + nv_); }
 
-void LinearGaussian::label(Dataset& data, Index count, Index probes, Rng& rng) const {
-  data.validate(shape());
-  prepare_labels(data, count, probes, rng);
-  const double gain = pv_ / (pv_ + nv_);
-  OracleLabels& l = data.labels;
-  for (Index j = 0; j < count; ++j) {
-    l.mean.col(j) = posterior_mean(data.y.col(j));
-    for (Index p = 0; p < probes; ++p) l.dx.col(j * probes + p) = gain * l.dy.col(j * probes + p);
-  }
+Simulator::PairLabels LinearGaussian::label_pair(const Vector& y, Index, const Matrix& dy) const {
+  return {posterior_mean(y), (pv_ / (pv_ + nv_)) * dy};
 }
 
 // ---- the window problem ---------------------------------------------------------------------------
@@ -345,52 +363,34 @@ Vector window_map(const AssimilationWindow& window, Index pair) {
 }
 }  // namespace
 
-void WindowProblem::label(Dataset& data, Index count, Index probes, Rng& rng) const {
-  if (!has_oracle_labels()) Simulator::label(data, count, probes, rng);
-  data.validate(shape());
-  prepare_labels(data, count, probes, rng);
-  OracleLabels& l = data.labels;
+Simulator::PairLabels WindowProblem::label_pair(const Vector& y, Index pair, const Matrix& dy) const {
+  if (!has_oracle_labels()) return Simulator::label_pair(y, pair, dy);
+  PairLabels out;
+  const AssimilationWindow w = window(y);
+  out.mean = window_map(w, pair);
+  out.dx.resize(out.mean.size(), dy.cols());
   // J dy: the exact sensitivity (full Hessian at the MAP) when the model has a second-order adjoint;
   // otherwise (e.g. a neural emulator) central differences of the MAP in the probe direction.
-  const bool exact = model_->has_second_order();
-  const double h = 1e-2 * o_.obs_noise;  // central-difference step (rms of the perturbation of y)
-  const auto label_pair = [&](Index j) {
-    const Vector y = data.y.col(j);
-    const AssimilationWindow w = window(y);
-    l.mean.col(j) = window_map(w, j);
-    if (exact && probes > 0) {
-      const ExactObservationSensitivity sensitivity(FourDVarCost(w).linearize(l.mean.col(j)));
-      for (Index p = 0; p < probes; ++p) {
-        try {
-          l.dx.col(j * probes + p) = sensitivity.apply(l.dy.col(j * probes + p));
-        } catch (const NumericalError& e) {
-          throw NumericalError(format_message("window labels: the sensitivity of pair ", j, " failed: ", e.what()));
-        }
+  if (model_->has_second_order() && dy.cols() > 0) {
+    const ExactObservationSensitivity sensitivity(FourDVarCost(w).linearize(out.mean));
+    for (Index p = 0; p < dy.cols(); ++p) {
+      try {
+        out.dx.col(p) = sensitivity.apply(dy.col(p));
+      } catch (const NumericalError& e) {
+        throw NumericalError(format_message("window labels: the sensitivity of pair ", pair, " failed: ", e.what()));
       }
-      return;
     }
-    for (Index p = 0; p < probes; ++p) {
-      const Vector dy = l.dy.col(j * probes + p);
-      const double scale = h / std::max(dy.norm() / std::sqrt(static_cast<double>(dy.size())), 1e-300);
-      const Vector plus = window_map(window(y + scale * dy), j);
-      const Vector minus = window_map(window(y - scale * dy), j);
-      l.dx.col(j * probes + p) = (plus - minus) / (2.0 * scale);
-    }
-  };
-  // Pairs are independent (their probes were drawn above), so the labels are the same for any
-  // number of threads; the first failure (lowest pair) is rethrown after the loop.
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(count));
-#pragma omp parallel for schedule(dynamic, 4)
-  for (Index j = 0; j < count; ++j) {
-    try {
-      label_pair(j);
-    } catch (...) {
-      errors[static_cast<std::size_t>(j)] = std::current_exception();
-    }
+    return out;
   }
-  for (const auto& e : errors) {
-    if (e) std::rethrow_exception(e);
+  const double h = 1e-2 * o_.obs_noise;  // central-difference step (rms of the perturbation of y)
+  for (Index p = 0; p < dy.cols(); ++p) {
+    const Vector d = dy.col(p);
+    const double scale = h / std::max(d.norm() / std::sqrt(static_cast<double>(d.size())), 1e-300);
+    const Vector plus = window_map(window(y + scale * d), pair);
+    const Vector minus = window_map(window(y - scale * d), pair);
+    out.dx.col(p) = (plus - minus) / (2.0 * scale);
   }
+  return out;
 }
 
 double TwoMoons::likelihood(double ax, double y) {
