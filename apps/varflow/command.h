@@ -23,10 +23,6 @@ using CommandList = std::vector<Command>;
 // distributes work passes it to the library; every output is written by rank 0 only.
 const varflow::Communicator& communicator();
 
-// Runs f on rank 0 only and returns its exit status on every rank (the other ranks wait); an
-// exception on rank 0 is thrown on every rank. For commands that do not distribute their work.
-int run_on_root_only(const std::function<int()>& f);
-
 // The experiment config of --config (the built-in default when path is empty); InvalidArgument
 // naming the file when it cannot be read or parsed. Shared by simulate, assimilate and vi.
 varflow::ExperimentConfig load_experiment_config(const std::string& path);

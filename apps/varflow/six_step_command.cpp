@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "command.h"
@@ -39,15 +40,22 @@ int run_six_step_command(const SixStepOptions& o) {
   if (std::filesystem::exists(o.out) && !std::filesystem::is_directory(o.out)) {
     throw InvalidArgument("--out = '" + o.out + "' exists and is not a directory");
   }
-  std::error_code ec;
-  std::filesystem::create_directories(o.out, ec);
-  if (ec) throw InvalidArgument("--out = '" + o.out + "' cannot be created: " + ec.message());
-  const RunLock lock(o.out, RunLock::Kind::kDirectory);  // one run per output directory
+  // Under mpirun every rank runs the cycle and rank 0 alone writes (design/parallel.md): it creates
+  // the directory and holds the run lock.
+  const auto& comm = communicator();
+  std::optional<RunLock> lock;
+  varflow::run_on_root(comm, [&] {
+    std::error_code ec;
+    std::filesystem::create_directories(o.out, ec);
+    if (ec) throw InvalidArgument("--out = '" + o.out + "' cannot be created: " + ec.message());
+    lock.emplace(o.out, RunLock::Kind::kDirectory);  // one run per output directory
+  });
   std::cout << "varflow six-step: " << c.threads << " thread(s), seed " << o.seed << ", output " << o.out << "\n";
+  if (comm.size() > 1) std::cout << "step 5 distributed over " << comm.describe() << "\n";
   varflow::set_run_config(c.to_yaml(), o.seed);
   cycle::SixStepRunOptions run;
   run.fresh = o.fresh;
-  const auto rep = cycle::run_six_step(c, o.seed, o.out, std::cout, run);
+  const auto rep = cycle::run_six_step(c, o.seed, o.out, std::cout, run, comm);
   const auto ran = rep.steps_run();
   std::cout << "\n" << rep.table() << "\nsteps computed by this run: " << ran.size() << " of " << rep.steps.size()
             << "\nwrote " << o.out << "/manifest.json and " << o.out << "/report.html\n";
@@ -66,7 +74,9 @@ void add_six_step_command(CLI::App& app, CommandList& commands) {
       "physics.nc, oracle.nc, emulator.nc, predictor.nc, manifest.json and report.html to --out. Run again in "
       "the same --out after changing the config, and only the steps whose inputs changed (and those downstream "
       "of them) are recomputed; the others are reused from the manifest. "
-      "Exit 0 when every gate passed, 1 when a gate failed or a step was skipped, 2 on bad input.");
+      "Under mpirun, step 5 (labels, training, validation) is split over the ranks and rank 0 writes "
+      "(design/parallel.md). Exit 0 when every gate passed, 1 when a gate failed or a step was skipped, 2 on bad "
+      "input.");
   sub->add_option("--config", o->config,
                   "YAML config in the sections shared with `assimilate`: model (name and the model's options, "
                   "e.g. lorenz96: n, forcing, dt), observations (every_steps, stride, error_variance), background "
@@ -81,7 +91,7 @@ void add_six_step_command(CLI::App& app, CommandList& commands) {
                 "Print the configuration (the defaults, with --config applied) as YAML and exit");
   sub->add_flag("--fresh", o->fresh, "Ignore the previous run in --out and compute every step");
   // The cycle is not distributed: under mpirun rank 0 runs it (and alone writes --out), the others wait.
-  commands.push_back({sub, [o] { return run_on_root_only([o] { return run_six_step_command(*o); }); }});
+  commands.push_back({sub, [o] { return run_six_step_command(*o); }});
 }
 
 }  // namespace varflow::cli

@@ -17,9 +17,9 @@ emulator: {train_pairs: 200, held_out: 10, epochs: 2, hidden: 6}
 oracle: {windows: 2}
 on_gate_failure: fallback
 predictor:
-  pairs: 2000
-  training: {epochs: 3}
-  labels: {pairs: 40, probes: 1}
+  pairs: 600
+  training: {epochs: 2}
+  labels: {pairs: 20, probes: 1}
   validation: {events: 4, jacobian_cases: 2, sbc_simulations: 200}
 YAML
 "$varflow" six-step --config "$work/c.yaml" --out "$work/one" --seed 3 >"$work/one.log" 2>&1
@@ -29,7 +29,7 @@ s2=$?
 [ "$s1" -le 1 ] || fail "six-step on 1 rank: exit $s1: $(tail -5 "$work/one.log")"
 [ "$s1" = "$s2" ] || fail "exit status: 1 rank $s1, 2 ranks $s2: $(tail -8 "$work/two.log")"
 grep -q "step 5 distributed over MPI, 2 ranks" "$work/two.log" || fail "not run on 2 ranks: $(head -3 "$work/two.log")"
-grep -q "labelled 40 pairs" "$work/two.log" || fail "step 5 did not label pairs: $(grep 'step 5' "$work/two.log" | head)"
+grep -q "labelled 20 pairs" "$work/two.log" || fail "step 5 did not label pairs: $(grep 'step 5' "$work/two.log" | head)"
 [ "$(grep -c '^wrote ' "$work/two.log")" = 1 ] || fail "not exactly one writer: $(grep '^wrote' "$work/two.log")"
 for f in physics.nc oracle.nc emulator.nc predictor.nc manifest.json report.html; do
   [ -f "$work/two/$f" ] || fail "2 ranks wrote no $f"

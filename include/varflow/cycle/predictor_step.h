@@ -18,6 +18,7 @@
 #include <string>
 
 #include "varflow/amortized/config.h"
+#include "varflow/core/communicator.h"
 #include "varflow/core/random.h"
 #include "varflow/report/validation_report.h"
 
@@ -68,8 +69,12 @@ struct PredictorStepResult {
 // training or a simulation model that fails (e.g. a non-finite state) is a reported status
 // (training_ok = false), not an exception; the model is then neither written nor validated.
 // Progress lines go to `log`. Throws InvalidArgument for invalid options or a model of the wrong size.
+// On several ranks every rank calls it with the same arguments: the oracle labels, the training
+// batches (data parallel), the held-out events and the SBC simulations are split over the ranks of
+// `comm`, every rank gets the same result, and rank 0 alone writes `model_file` (design/parallel.md).
 PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_model,
                                        const PredictorStepOptions& options, Rng& rng,
-                                       const std::filesystem::path& model_file, std::ostream& log);
+                                       const std::filesystem::path& model_file, std::ostream& log,
+                                       const Communicator& comm = serial_communicator());
 
 }  // namespace varflow::cycle

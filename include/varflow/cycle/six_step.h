@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "varflow/core/communicator.h"
 #include "varflow/core/types.h"
 #include "varflow/cycle/predictor_step.h"
 #include "varflow/model/model_registry.h"
@@ -140,7 +141,13 @@ struct SixStepRunOptions {
 // with the recorded checksum; everything else runs. Every step draws from its own random stream
 // (seed, step), so a re-run step gives what a complete run would. Logs progress to `log`. Throws
 // InvalidArgument on an invalid config.
+//
+// On several ranks (design/parallel.md) every rank of `comm` calls it with the same arguments and
+// `dir` on a file system all of them see. Steps 1-4 run on every rank (the same numbers); step 5
+// splits its oracle labels, training batches, held-out events and SBC simulations over the ranks.
+// Rank 0 alone logs and writes; a step is reused only when every rank can reuse it.
 SixStepReport run_six_step(const SixStepConfig& config, std::uint64_t seed, const std::filesystem::path& dir,
-                           std::ostream& log, const SixStepRunOptions& run = {});
+                           std::ostream& log, const SixStepRunOptions& run = {},
+                           const Communicator& comm = serial_communicator());
 
 }  // namespace varflow::cycle

@@ -131,7 +131,8 @@ std::string PredictorStepResult::gate_line() const {
 
 PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_model,
                                        const PredictorStepOptions& options, Rng& rng,
-                                       const std::filesystem::path& model_file, std::ostream& log) {
+                                       const std::filesystem::path& model_file, std::ostream& log,
+                                       const Communicator& comm) {
   options.validate();
   PredictorStepResult out;
   const amortized::WindowProblem problem(options.problem, std::move(simulation_model));
@@ -160,7 +161,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
     const Stopwatch label_clock;
     const Index count = std::min(labels.pairs, data.size());
     try {
-      problem.label(data, count, labels.probes, data_rng);
+      problem.label(data, count, labels.probes, data_rng, comm);
     } catch (const InvalidArgument&) {
       throw;
     } catch (const std::exception& e) {
@@ -180,7 +181,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
     q = std::make_unique<amortized::AmortizedPosterior>(options.setup.network, problem.shape(), rng, problem.name());
     q->set_problem_definition(problem.definition());
     const nn::TrainingSummary s =
-        q->train(data, options.setup.training, rng, nn::log_every_tenth(log, "step 5: "), options.setup.labels);
+        q->train(data, options.setup.training, rng, nn::log_every_tenth(log, "step 5: "), options.setup.labels, {}, comm);
     out.training_ok = s.ok();
     out.training_message = s.brief_report();
   } catch (const InvalidArgument&) {
@@ -194,7 +195,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
       << " s: " << out.training_message << "\n";
   if (!out.training_ok) return out;
 
-  q->save(model_file);
+  run_on_root(comm, [&] { q->save(model_file); });
   out.model_file = model_file.string();
   out.model_checksum = q->checksum();
   log << "step 5: wrote " << out.model_file << " (checksum " << out.model_checksum << ")\n";
@@ -204,7 +205,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   report::ValidationOptions v = options.validation;
   v.window_problem = options.problem;
   out.validation =
-      report::validate_model(*q, v, rng, [&log](const std::string& line) { log << "step 5: " << line << "\n"; });
+      report::validate_model(*q, v, rng, [&log](const std::string& line) { log << "step 5: " << line << "\n"; }, comm);
   out.validation.model_path = out.model_file;
   out.validated = true;
   out.validate_seconds = validate_clock.seconds();

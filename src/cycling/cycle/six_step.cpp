@@ -15,6 +15,7 @@
 
 #include "varflow/io/config_reader.h"
 #include "artifacts.h"
+#include "varflow/core/communicator.h"
 #include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
@@ -322,9 +323,9 @@ class Fingerprint {
 class Cycle {
  public:
   Cycle(const SixStepConfig& config, std::uint64_t seed, std::filesystem::path dir, std::ostream& log,
-        PreviousRun previous)
+        PreviousRun previous, const Communicator& comm)
       : c_(config), seed_(seed), dir_(std::move(dir)), log_(log), prev_(std::move(previous)),
-        physics_(config.model.make()) {}
+        physics_(config.model.make()), comm_(comm) {}
 
   // Runs the five steps; `finished(steps)` is called after each with the records so far (the
   // caller records them in the manifest, so a killed run keeps every finished step).
@@ -349,9 +350,21 @@ class Cycle {
   // The previous run's record of step `number`, marked reused, when its input fingerprint is
   // `inputs` and its artifact (if it has one) still holds the recorded output: `content_checksum()`
   // loads the artifact (the caller keeps what later steps need) and returns its content checksum.
-  // Otherwise nullopt, with the reason in the log.
+  // Otherwise nullopt, with the reason in the log. On several ranks a step is reused only when every
+  // rank can reuse it (each checks the artifact itself), so that all ranks take the same path; the
+  // root writes a step's artifact only after this agreement, when no rank reads it any more.
   template <typename ContentChecksum>
   std::optional<StepRecord> reusable(int number, const std::string& inputs, ContentChecksum&& content_checksum) {
+    std::optional<StepRecord> mine = reusable_here(number, inputs, content_checksum);
+    double refusals = mine ? 0.0 : 1.0;
+    comm_.allreduce_sum(&refusals, 1);
+    if (refusals == 0.0) return mine;
+    if (mine) log_ << "step " << number << ": recomputed (another rank cannot reuse it)\n";
+    return std::nullopt;
+  }
+
+  template <typename ContentChecksum>
+  std::optional<StepRecord> reusable_here(int number, const std::string& inputs, ContentChecksum& content_checksum) {
     const auto it = prev_.steps.find(number);
     if (it == prev_.steps.end()) return std::nullopt;
     const StepRecord& p = it->second;
@@ -399,7 +412,7 @@ class Cycle {
     const Index m = c_.step_multiple;
     data_.train = emulator::simulate_pairs(*physics_, x0, c_.train_pairs, 1000, c_.stride, rng, m);
     data_.held_out = emulator::simulate_pairs(*physics_, x0, c_.held_out, 1000, c_.stride + 2 * m, rng, m);
-    save_physics(data_, file);
+    on_root([&] { save_physics(data_, file); });
     return {1, "physics forward", StepStatus::kRan, "-", "", "physics.nc", data_.checksum(), inputs, clock.seconds(), false, {}};
   }
 
@@ -438,7 +451,7 @@ class Cycle {
     Rng rng = step_rng(seed_, 2);
     oracle_.windows = make_held_out_windows(*physics_, truths, wo, rng);
     oracle_.analyses = solve_oracle(oracle_.windows, physics_);
-    save_oracle(oracle_, file);
+    on_root([&] { save_oracle(oracle_, file); });
     const auto& a = oracle_.analyses;
     StepRecord r{2, "4D-Var oracle", a.converged_count() == c_.windows ? StepStatus::kPassed : StepStatus::kFailed,
                  "", "", "oracle.nc", oracle_.checksum(), inputs, clock.seconds(), false, {}};
@@ -574,7 +587,7 @@ class Cycle {
       if (!passed) g << "; to try: more training (emulator.epochs, emulator.train_pairs) or capacity (emulator.hidden)";
       r.gate = g.str();
     }
-    emu->save(file);
+    on_root([&] { emu->save(file); });
     r.checksum = emu->checksum();
     r.seconds = clock.seconds();
     emulator_ = emu;
@@ -669,6 +682,9 @@ class Cycle {
         .add("window_steps", c_.window_steps).add("obs_every", c_.obs_every_steps).add("obs_stride", c_.obs_stride)
         .add("obs_error_variance", c_.obs_error_variance).add("background_variance", c_.background_variance).add("threads", c_.threads)
         .add("seed", seed_);
+    // Training on several ranks equals one rank's up to the order of the sums (design/parallel.md):
+    // another number of ranks is another input, as the thread count is.
+    if (comm_.size() > 1) f.add("ranks", comm_.size());
     for (const auto& [key, value] : c_.predictor) f.add(key.c_str(), value);
     const std::string inputs = f.hex();
     const auto file = dir_ / "predictor.nc";
@@ -689,7 +705,7 @@ class Cycle {
     const Stopwatch clock;
     Rng rng = step_rng(seed_, 5);
     log_ << "step 5: amortized predictor trained on pairs from " << model->name() << "\n";
-    const PredictorStepResult result = run_predictor_step(model, c_.predictor_options(), rng, file, log_);
+    const PredictorStepResult result = run_predictor_step(model, c_.predictor_options(), rng, file, log_, comm_);
     r.status = result.promoted() ? StepStatus::kPassed : StepStatus::kFailed;
     r.gate += result.gate_line();
     r.detail = format_message("pairs from ", model->name(), ": simulated in ", result.simulate_seconds,
@@ -699,7 +715,7 @@ class Cycle {
       r.detail += result.validation.decision.report();
       r.artifact = "predictor.nc";
       r.checksum = result.model_checksum;
-      report::write_report(result.validation, dir_ / "predictor_validation");
+      on_root([&] { report::write_report(result.validation, dir_ / "predictor_validation"); });
       // The gate summary of report.html: each gate's statistic and its limit.
       const PromotionDecision& d = result.validation.decision;
       double probe = 0.0, probe_limit = 0.0;
@@ -717,6 +733,9 @@ class Cycle {
     return r;
   }
 
+  // Runs a write of the step on the root only; its failure is every rank's.
+  void on_root(const std::function<void()>& write) const { run_on_root(comm_, write); }
+
   const SixStepConfig& c_;
   std::uint64_t seed_;
   std::filesystem::path dir_;
@@ -729,13 +748,16 @@ class Cycle {
   std::shared_ptr<const emulator::StencilEmulator> emulator_;
   bool emulator_promoted_ = false;
   bool emulator_gated_ = false;  // the emulator was trained (or loaded) and went through step 3's gate
+  const Communicator& comm_;
 };
 
 }  // namespace
 
 SixStepReport run_six_step(const SixStepConfig& config, std::uint64_t seed, const std::filesystem::path& dir,
-                           std::ostream& log, const SixStepRunOptions& run) {
+                           std::ostream& root_log, const SixStepRunOptions& run, const Communicator& comm) {
   config.validate();
+  std::ostream discard(nullptr);  // the other ranks' progress goes nowhere
+  std::ostream& log = comm.is_root() ? root_log : discard;
   // The networks are small: OpenMP regions per batch cost more than they save (emulator training
   // measured ~8x slower on 2 threads than on 1), so the cycle runs on config.threads threads and
   // restores the previous setting on return.
@@ -745,7 +767,7 @@ SixStepReport run_six_step(const SixStepConfig& config, std::uint64_t seed, cons
     ~RestoreThreads() { omp_set_num_threads(n); }
   } restore{previous_threads};
   omp_set_num_threads(static_cast<int>(config.threads));
-  std::filesystem::create_directories(dir);
+  run_on_root(comm, [&] { std::filesystem::create_directories(dir); });
   SixStepReport rep;
   rep.seed = seed;
   const std::string yaml = config.to_yaml();
@@ -762,16 +784,18 @@ SixStepReport run_six_step(const SixStepConfig& config, std::uint64_t seed, cons
   const auto record = [&](const std::vector<StepRecord>& done) {
     SixStepReport partial = rep;
     partial.steps = done;
-    if (done.size() < 5) write_manifest(partial, yaml, dir / "manifest.json", false);
+    if (done.size() < 5) run_on_root(comm, [&] { write_manifest(partial, yaml, dir / "manifest.json", false); });
     const int number = done.back().number;
     if (run.stop_after_step == number) {
       throw Error(format_message("six-step: stopped after step ", number, " (stop_after_step)"));
     }
   };
-  rep.steps = Cycle(config, seed, dir, log, std::move(previous)).run(record);
+  rep.steps = Cycle(config, seed, dir, log, std::move(previous), comm).run(record);
   // Step 6: the manifest and the report of this run.
-  write_manifest(rep, yaml, dir / "manifest.json", true);
-  write_report_html(rep, yaml, dir / "report.html");
+  run_on_root(comm, [&] {
+    write_manifest(rep, yaml, dir / "manifest.json", true);
+    write_report_html(rep, yaml, dir / "report.html");
+  });
   return rep;
 }
 
