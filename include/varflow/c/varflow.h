@@ -231,6 +231,18 @@ typedef struct varflow_gate_report {
 varflow_status varflow_amortized_validate(varflow_amortized* model, const varflow_oracle* oracle,
                                           const varflow_gate_options* options, varflow_gate_report* out);
 
+/* The same over the ranks of an MPI communicator, given as its Fortran handle so that this header
+ * needs no mpi.h: MPI_Comm_c2f(comm) in C, the integer of a Fortran communicator (comm % MPI_VAL of
+ * type(MPI_Comm)). Every rank of comm calls it with the same arguments after MPI_Init; the held-out
+ * events, Jacobian probes and SBC simulations are split over the ranks (each rank calls the oracle's
+ * call-backs for its own items), every rank gets the same *out as one rank would, and report_dir is
+ * written by rank 0 only (design/parallel.md). A call-back that fails on one rank ends the call on
+ * every rank with VARFLOW_CALLBACK_ERROR, the message naming the rank and the item.
+ * VARFLOW_INVALID_ARGUMENT when varflow was built without MPI or MPI is not initialised. */
+varflow_status varflow_amortized_validate_mpi(varflow_amortized* model, const varflow_oracle* oracle,
+                                              const varflow_gate_options* options, int fortran_comm,
+                                              varflow_gate_report* out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "varflow/amortized/amortized_posterior.h"
+#include "varflow/core/communicator.h"
 #include "varflow/core/error.h"
 #include "varflow/core/random.h"
 #include "varflow/covariance/covariances.h"
@@ -839,15 +841,12 @@ double max_abs_difference(const varflow::AgreementResult& a) {
   return a.standardized_difference.cwiseAbs().maxCoeff();
 }
 
-}  // namespace
-
-extern "C" {
-
-varflow_status varflow_amortized_validate(varflow_amortized* model, const varflow_oracle* oracle,
-                                          const varflow_gate_options* options, varflow_gate_report* out) {
-  if (model == nullptr) return null_handle("varflow_amortized_validate", "model");
+// varflow_amortized_validate over `comm` (the serial communicator for the one-process call).
+varflow_status validate_against_user_oracle(const char* f, varflow_amortized* model, const varflow_oracle* oracle,
+                                            const varflow_gate_options* options, varflow_gate_report* out,
+                                            const std::function<std::unique_ptr<varflow::Communicator>()>& make_comm) {
+  if (model == nullptr) return null_handle(f, "model");
   return guarded(&model->error, [&] {
-    const char* f = "varflow_amortized_validate";
     require_pointer(oracle, f, "oracle");
     require_pointer(out, f, "out");
     *out = varflow_gate_report{};  // zeros unless the gates run
@@ -865,19 +864,24 @@ varflow_status varflow_amortized_validate(varflow_amortized* model, const varflo
       report_dir = options->report_dir;
     }
     v.jacobian_cases = std::min(v.jacobian_cases, v.events);
+    const std::unique_ptr<varflow::Communicator> comm = make_comm();
     CallbackOracle user(*oracle, model->q->shape());
     varflow::Rng rng(seed);
     varflow::report::ValidationReport r;
     try {
-      r = varflow::report::validate_model(*model->q, user, v, rng);
-    } catch (const std::exception&) {
+      r = varflow::report::validate_model(*model->q, user, v, rng, {}, *comm);
+    } catch (const std::exception& e) {
       // The gates' item runner carries failures by kind (invalid, numerical); a call-back's failure
-      // stays a call-back error.
-      if (!user.log().failure.empty()) throw CallbackFailure(user.log().failure);
+      // stays a call-back error, on every rank: the ranks failed together (the item runner's
+      // agreement), so they can agree on whether a call-back failed on any of them.
+      const bool here = !user.log().failure.empty();
+      double anywhere = here ? 1.0 : 0.0;
+      if (comm->size() > 1 && varflow::is_agreed_failure(e)) comm->allreduce_sum(&anywhere, 1);
+      if (anywhere > 0.0) throw CallbackFailure(comm->size() > 1 ? std::string(e.what()) : user.log().failure);
       throw;
     }
     r.model_path = "(loaded through the C ABI)";
-    if (report_dir) varflow::report::write_report(r, report_dir);
+    if (report_dir) varflow::run_on_root(*comm, [&] { varflow::report::write_report(r, report_dir); });
     const auto& d = r.decision;
     out->promoted = r.passed() ? 1 : 0;
     out->agreement_passed = d.agreement.passed() ? 1 : 0;
@@ -890,6 +894,24 @@ varflow_status varflow_amortized_validate(varflow_amortized* model, const varflo
     }
     out->sbc_min_p_value = d.sbc.min_p_value;
     return VARFLOW_OK;
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+varflow_status varflow_amortized_validate(varflow_amortized* model, const varflow_oracle* oracle,
+                                          const varflow_gate_options* options, varflow_gate_report* out) {
+  return validate_against_user_oracle("varflow_amortized_validate", model, oracle, options, out,
+                                      [] { return varflow::serial_communicator().split(0, 0); });
+}
+
+varflow_status varflow_amortized_validate_mpi(varflow_amortized* model, const varflow_oracle* oracle,
+                                              const varflow_gate_options* options, int fortran_comm,
+                                              varflow_gate_report* out) {
+  return validate_against_user_oracle("varflow_amortized_validate_mpi", model, oracle, options, out, [fortran_comm] {
+    return varflow::communicator_from_fortran_handle(fortran_comm);
   });
 }
 

@@ -119,6 +119,19 @@ std::unique_ptr<Communicator> mpi_communicator(MPI_Comm comm) {
   return std::make_unique<MpiCommunicator>(mine);
 }
 
+std::unique_ptr<Communicator> communicator_from_fortran_handle(int handle) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    throw InvalidArgument("communicator: MPI is not initialised (call MPI_Init before passing a communicator)");
+  }
+  const MPI_Comm comm = MPI_Comm_f2c(static_cast<MPI_Fint>(handle));
+  if (comm == MPI_COMM_NULL) {
+    throw InvalidArgument(format_message("communicator: the Fortran handle ", handle, " is MPI_COMM_NULL"));
+  }
+  return mpi_communicator(comm);
+}
+
 ProgramCommunicator::ProgramCommunicator(int& argc, char**& argv) {
   int initialized = 0;
   MPI_Initialized(&initialized);
@@ -139,6 +152,11 @@ ProgramCommunicator::~ProgramCommunicator() {
 #else
 
 bool built_with_mpi() { return false; }
+
+std::unique_ptr<Communicator> communicator_from_fortran_handle(int handle) {
+  throw InvalidArgument(format_message("communicator: the Fortran handle ", handle,
+                                       " is an MPI communicator, but varflow was built without MPI (VARFLOW_WITH_MPI=OFF)"));
+}
 
 ProgramCommunicator::ProgramCommunicator(int&, char**&) {
   if (launched_by_mpi()) {
