@@ -20,14 +20,16 @@ const varflow::Communicator& varflow::cli::communicator() {
   return program_communicator ? *program_communicator : varflow::serial_communicator();
 }
 
-int varflow::cli::run_on_root_only(const std::function<int()>& f) {
-  const auto& comm = communicator();
-  int status = 0;
-  varflow::run_on_root(comm, [&] { status = f(); });
-  std::string bytes = std::to_string(status);
-  comm.broadcast(bytes, 0);
-  return std::stoi(bytes);
+namespace {
+// "vi condition" for a nested subcommand: the names from below the program down to `sub`.
+std::string command_path(const CLI::App* sub) {
+  std::string path = sub->get_name();
+  for (const CLI::App* p = sub->get_parent(); p != nullptr && p->get_parent() != nullptr; p = p->get_parent()) {
+    path = p->get_name() + " " + path;
+  }
+  return path;
 }
+}  // namespace
 
 int main(int argc, char** argv) {
   // The job's communicator: MPI's world under mpirun (the only place that touches it), otherwise
@@ -80,17 +82,17 @@ int main(int argc, char** argv) {
     try {
       return command.run();
     } catch (const varflow::InvalidArgument& e) {
-      err(e) << "varflow " << command.subcommand->get_name() << ": error: " << e.what() << "\n";
+      err(e) << "varflow " << command_path(command.subcommand) << ": error: " << e.what() << "\n";
       return fail(e, 2);
     } catch (const std::bad_alloc& e) {
       // Sizes are checked against the memory before the large allocations (design/reliability.md,
       // "Bounds"); this is the rest: the machine ran out of memory at run time.
-      err(e) << "varflow " << command.subcommand->get_name()
+      err(e) << "varflow " << command_path(command.subcommand)
                 << ": failed: out of memory (an allocation failed; the run holds more than this machine has "
                    "free: reduce the sizes, e.g. model.n, cycling.cycles, pairs)\n";
       return fail(e, 1);
     } catch (const std::exception& e) {
-      err(e) << "varflow " << command.subcommand->get_name() << ": failed: " << e.what() << "\n";
+      err(e) << "varflow " << command_path(command.subcommand) << ": failed: " << e.what() << "\n";
       return fail(e, 1);
     }
   }
