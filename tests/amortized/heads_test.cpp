@@ -247,5 +247,30 @@ TEST(ScoreSampler, HeunIsMoreAccurateThanEulerOnTheSameGrid) {
   }
 }
 
+// The sampler and the backbone are configuration keys: they round-trip through the key table, and an
+// unknown name is refused naming the key, the value and the accepted names.
+TEST(ScoreConfig, SamplerAndBackboneKeysRefuseUnknownNames) {
+  AmortizedSetup s = default_setup("two-moons", HeadType::kScore);
+  EXPECT_EQ(s.network.score.backbone, ScoreBackbone::kNone);
+  apply_entry(s, "score.sampler", "heun");
+  apply_entry(s, "score.backbone", "gaussian");
+  EXPECT_EQ(s.network.score.sampler, Sampler::kHeun);
+  EXPECT_EQ(s.network.score.backbone, ScoreBackbone::kGaussian);
+  EXPECT_EQ(entry_value(s, "score.sampler"), "heun");
+  EXPECT_EQ(entry_value(s, "score.backbone"), "gaussian");
+  const auto refused = [&](const std::string& key, const std::string& value, const std::string& accepted) {
+    try {
+      apply_entry(s, key, value);
+      ADD_FAILURE() << key << " = " << value << " was accepted";
+    } catch (const InvalidArgument& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find(key + " = '" + value + "'"), std::string::npos) << message;
+      EXPECT_NE(message.find(accepted), std::string::npos) << message;
+    }
+  };
+  refused("score.sampler", "rk4", "heun");
+  refused("score.backbone", "linear", "gaussian");
+}
+
 }  // namespace
 }  // namespace varflow::amortized
