@@ -378,7 +378,7 @@ void validate_score(const AmortizedConfig& c) {
 void score_defaults(const std::string& problem, AmortizedSetup& s) {
   if (problem == "two-moons" || problem == "linear-gaussian") s.network.mean_samples = 256;
   // A linear path from y to the context (as the flow has on this problem): at 10^3 pairs the mean
-  // error drops from 0.272 / 0.362 / 0.333 to 0.232 / 0.304 / 0.268 posterior sd on seeds 901-903
+  // error drops from 0.272 / 0.362 / 0.333 to 0.233 / 0.303 / 0.260 posterior sd on seeds 901-903
   // (design/amortized.md, "Training budget").
   if (problem == "linear-gaussian") s.network.encoder.linear_skip = true;
 }
