@@ -10,12 +10,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "varflow/amortized/amortized_posterior.h"
+#include "varflow/amortized/score_head.h"
 #include "varflow/version.h"
 
 using namespace varflow;
@@ -77,7 +79,13 @@ int main(int argc, char** argv) {
   Rng rng(seed);
   const TwoMoons problem;
   AmortizedSetup setup = default_setup("two-moons", HeadType::kScore);
-  for (const auto& [k, v] : overrides) apply_entry(setup, k, v, "--set");
+  for (const auto& [k, v] : overrides) {
+    try {
+      apply_entry(setup, k, v, "--set");
+    } catch (const std::exception& e) {
+      usage(e.what());
+    }
+  }
   AmortizedPosterior q(setup.network, problem.shape(), rng, problem.name());
   const auto summary = q.train(problem, pairs, setup.training, rng);
   std::printf("varflow %s score sampler benchmark: two-moons, %lld pairs, seed %llu, %lld draws, %lld steps\n"
@@ -107,9 +115,7 @@ int main(int argc, char** argv) {
     }
     const double ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
                       (3.0 * static_cast<double>(draws) / 1000.0);
-    const Index evals = sampler == Sampler::kPc     ? steps + (steps - 1) * corrector
-                        : sampler == Sampler::kHeun ? 2 * steps
-                                                    : steps;
+    const Index evals = ScoreHead::network_passes(sampler, steps, corrector);
     std::printf("| %-7s | %10lld | %13.3f | %.3f | %.3f | %16.3f | %.3f | %.3f | %17.1f |\n", to_string(sampler).c_str(),
                 static_cast<long long>(evals), sd_ratio[0], sd_ratio[1], sd_ratio[2], share[0], share[1], share[2], ms);
     std::fflush(stdout);

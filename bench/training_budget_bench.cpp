@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -100,7 +101,13 @@ int main(int argc, char** argv) {
     for (const Index pairs : budgets) {
       Rng rng(seed);
       AmortizedSetup setup = default_setup("linear-gaussian", head);
-      for (const auto& [k, v] : overrides) apply_entry(setup, k, v, "--set");
+      for (const auto& [k, v] : overrides) {
+        try {
+          apply_entry(setup, k, v, "--set");
+        } catch (const std::exception& e) {
+          usage(e.what());
+        }
+      }
       AmortizedPosterior q(setup.network, problem.shape(), rng, problem.name());
       const auto start = std::chrono::steady_clock::now();
       const auto summary = q.train(problem, pairs, setup.training, rng, {}, setup.labels);

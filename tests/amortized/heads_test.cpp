@@ -269,6 +269,9 @@ TEST(ScoreConfig, SamplerAndBackboneKeysRefuseUnknownNames) {
     }
   };
   refused("score.sampler", "rk4", "heun");
+  EXPECT_EQ(ScoreHead::network_passes(Sampler::kSde, 100, 1), 100);
+  EXPECT_EQ(ScoreHead::network_passes(Sampler::kPc, 100, 2), 298);
+  EXPECT_EQ(ScoreHead::network_passes(Sampler::kHeun, 100, 1), 200);
   refused("score.backbone", "linear", "gaussian");
 }
 

@@ -45,6 +45,9 @@ class ScoreHead final : public Head {
   double loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;  // with the configured sampler
   Matrix sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index steps);
+  // Network evaluations per draw of `sampler` with `steps` steps (pc: corrector_steps per step but the
+  // last; heun: two per step).
+  static Index network_passes(Sampler sampler, Index steps, Index corrector_steps);
   // push: the probability-flow ODE (Euler, `steps` steps) from z at t = 1 to t_min.
   Matrix push(const Matrix& z, const Matrix& ctx) override;
   Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) override;

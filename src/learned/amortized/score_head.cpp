@@ -1,5 +1,5 @@
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <numbers>
 #include <vector>
 
@@ -213,6 +213,11 @@ const SamplerScheme& scheme_of(Sampler sampler) {
   throw InvalidArgument(format_message("ScoreHead::sample: sampler = ", to_string(sampler), " has no scheme"));
 }
 }  // namespace
+
+Index ScoreHead::network_passes(Sampler sampler, Index steps, Index corrector_steps) {
+  const SamplerScheme& scheme = scheme_of(sampler);
+  return (scheme.second_order ? 2 : 1) * steps + (scheme.corrector ? (steps - 1) * corrector_steps : 0);
+}
 
 Matrix ScoreHead::sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index steps) {
   check_at_least("ScoreHead::sample", "steps", steps, 1);
