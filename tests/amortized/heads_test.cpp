@@ -11,6 +11,7 @@
 #include "varflow/amortized/heads.h"
 #include "varflow/amortized/score_head.h"
 #include "varflow/core/error.h"
+#include "varflow/nn/trainer.h"
 #include "varflow/testing/conformance.h"
 
 namespace varflow::amortized {
@@ -183,7 +184,16 @@ struct GaussianDrawError {
   double variance = 0.0;
 };
 
+// Statistical sampler tests run on one thread (set, then restored): ctest runs test processes side by
+// side, and oversubscribed OpenMP made this test 25x slower (118 s against 5 s).
+struct SingleThread {
+  int saved = nn::thread_count();
+  SingleThread() { nn::set_thread_count(1); }
+  ~SingleThread() { nn::set_thread_count(saved); }
+};
+
 GaussianDrawError backbone_gaussian_error(SdeType sde, Sampler sampler, Index steps, Index n) {
+  const SingleThread one_thread;
   ScoreOptions o;
   o.sde = sde;
   o.backbone = ScoreBackbone::kGaussian;
