@@ -4,8 +4,10 @@
 // drawn from the joint.
 //
 //   varflow_training_budget_bench [--pairs 1000,10000,100000] [--heads flow,gaussian,score]
-//                                 [--observations 10] [--draws 10000] [--seed 901]
+//                                 [--observations 10] [--draws 10000] [--seed 901] [--set key=value ...]
 //
+// --set applies a configuration key on top of every head's defaults (repeatable), e.g.
+// --set score.backbone=none or --set score.sampler=heun.
 // Columns (one row per head and budget):
 //   mean err   rms over observations and components of (sample mean - y/2) / sqrt(0.05)
 //   var/0.05   average posterior variance over the exact one
@@ -17,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -40,7 +43,7 @@ std::vector<std::string> split(const std::string& text) {
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "varflow_training_budget_bench: %s\nusage: varflow_training_budget_bench [--pairs 1000,10000,100000] "
-               "[--heads flow,gaussian,score] [--observations 10] [--draws 10000] [--seed 901]\n",
+               "[--heads flow,gaussian,score] [--observations 10] [--draws 10000] [--seed 901] [--set key=value ...]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> heads = {"flow", "gaussian", "score"};
   Index observations = 10, draws = 10000;
   std::uint64_t seed = 901;
+  std::vector<std::pair<std::string, std::string>> overrides;
   for (int i = 1; i < argc; ++i) {
     const std::string key = argv[i];
     if (key == "--help" || key == "-h") usage("accuracy of every head against the number of simulated pairs");
@@ -73,6 +77,10 @@ int main(int argc, char** argv) {
       observations = positive(key, value);
     } else if (key == "--draws") {
       draws = positive(key, value);
+    } else if (key == "--set") {
+      const auto eq = value.find('=');
+      if (eq == std::string::npos || eq == 0) usage("--set = '" + value + "' must be key=value");
+      overrides.emplace_back(value.substr(0, eq), value.substr(eq + 1));
     } else if (key == "--seed") {
       seed = static_cast<std::uint64_t>(positive(key, value));
     } else {
@@ -84,6 +92,7 @@ int main(int argc, char** argv) {
               "%lld draws\n\n",
               VARFLOW_VERSION_STRING, nn::thread_count(), static_cast<unsigned long long>(seed),
               static_cast<long long>(observations), static_cast<long long>(draws));
+  for (const auto& [k, v] : overrides) std::printf("--set %s = %s\n", k.c_str(), v.c_str());
   std::printf("| head     |  pairs | mean err | var/0.05 | max |corr| | epochs | best | steps | batch | train s | stop |\n");
   std::printf("|----------|-------:|---------:|---------:|-----------:|-------:|-----:|------:|------:|--------:|------|\n");
   const LinearGaussian problem;
@@ -92,6 +101,13 @@ int main(int argc, char** argv) {
     for (const Index pairs : budgets) {
       Rng rng(seed);
       AmortizedSetup setup = default_setup("linear-gaussian", head);
+      for (const auto& [k, v] : overrides) {
+        try {
+          apply_entry(setup, k, v, "--set");
+        } catch (const std::exception& e) {
+          usage(e.what());
+        }
+      }
       AmortizedPosterior q(setup.network, problem.shape(), rng, problem.name());
       const auto start = std::chrono::steady_clock::now();
       const auto summary = q.train(problem, pairs, setup.training, rng, {}, setup.labels);

@@ -11,6 +11,7 @@
 #include "varflow/amortized/heads.h"
 #include "varflow/amortized/score_head.h"
 #include "varflow/core/error.h"
+#include "varflow/nn/trainer.h"
 #include "varflow/testing/conformance.h"
 
 namespace varflow::amortized {
@@ -66,6 +67,12 @@ std::vector<BuiltinCase> cases() {
     c.push_back(h);
     h.name = "score_ve";
     h.config.score.sde = SdeType::kVe;
+    c.push_back(h);
+    h.name = "score_ve_gaussian_backbone";
+    h.config.score.backbone = ScoreBackbone::kGaussian;
+    c.push_back(h);
+    h.name = "score_vp_gaussian_backbone";
+    h.config.score.sde = SdeType::kVp;
     c.push_back(h);
   }
   return c;
@@ -166,6 +173,116 @@ TEST(ScoreSampler, PredictorCorrectorIsTheSdeSamplerPlusLangevinSteps) {
     EXPECT_TRUE(pc.allFinite());
     EXPECT_GT((pc - plain).norm(), 1e-6 * plain.norm());
   }
+}
+
+// A score head whose network is zero and whose Gaussian backbone is N(m, diag(v)) has the exact score
+// of that Gaussian at every noise level, so every sampler must draw N(m, diag(v)) up to its time
+// discretisation (and 1/sqrt(n) Monte Carlo error). Returns the largest |mean error| / sqrt(v) and
+// |var / v - 1| over the components.
+struct GaussianDrawError {
+  double mean = 0.0;
+  double variance = 0.0;
+};
+
+// Statistical sampler tests run on one thread (set, then restored): ctest runs test processes side by
+// side, and oversubscribed OpenMP made this test 25x slower (118 s against 5 s).
+struct SingleThread {
+  int saved = nn::thread_count();
+  SingleThread() { nn::set_thread_count(1); }
+  ~SingleThread() { nn::set_thread_count(saved); }
+};
+
+GaussianDrawError backbone_gaussian_error(SdeType sde, Sampler sampler, Index steps, Index n) {
+  const SingleThread one_thread;
+  ScoreOptions o;
+  o.sde = sde;
+  o.backbone = ScoreBackbone::kGaussian;
+  o.width = 8;
+  o.blocks = 1;
+  o.time_features = 2;
+  const Index d = 2;
+  ScoreHead head(d, 3, o, 10, 7);
+  nn::ParameterSet params;
+  params.add("score", head);
+  params.bind();
+  Rng init(5);
+  head.initialize(init);
+  params.values().setZero();  // the epsilon-network outputs 0; only the backbone is left
+  // |m| small against sigma_max: the VE ODE starts at N(0, 1 + sigma_max^2) instead of
+  // N(m, v + sigma_max^2) and carries that offset, m / sigma_max sd, to the end.
+  const Vector m = (Vector(2) << 0.3, -0.2).finished();
+  const Vector v = (Vector(2) << 0.3, 0.05).finished();
+  for (const auto& block : params.blocks()) {
+    if (block.name == "score.backbone.mean.b") params.values().segment(block.offset, d) = m;
+    if (block.name == "score.backbone.log_var") params.values().segment(block.offset, d) = v.array().log().matrix();
+  }
+  Matrix ctx(3, n);
+  ctx.setRandom();  // the backbone mean's weights are zero: m(c) = m for every context
+  Rng rng(2026);
+  const Matrix x = head.sample(ctx, rng, sampler, steps);
+  const Vector mean = x.rowwise().mean();
+  const Vector var = (x.colwise() - mean).rowwise().squaredNorm() / static_cast<double>(n - 1);
+  GaussianDrawError e;
+  e.mean = ((mean - m).array() / v.array().sqrt()).abs().maxCoeff();
+  e.variance = (var.array() / v.array() - 1.0).abs().maxCoeff();
+  return e;
+}
+
+TEST(ScoreBackbone, ZeroNetworkSamplesTheBackboneGaussianWithEverySampler) {
+  const Index n = 8000;  // Monte Carlo sd: 0.011 in the mean (in sd), 0.016 in var / v
+  for (const SdeType sde : {SdeType::kVp, SdeType::kVe}) {
+    for (const Sampler sampler : {Sampler::kSde, Sampler::kOde, Sampler::kPc, Sampler::kHeun}) {
+      const GaussianDrawError e = backbone_gaussian_error(sde, sampler, 200, n);
+      std::cout << to_string(sde) << " " << to_string(sampler) << ", 200 steps: mean error " << e.mean
+                << " sd, variance error " << e.variance << "\n";
+      // Euler on the probability-flow ODE is first order: the VE variance error at 200 steps is 0.14.
+      const double variance_tolerance = sampler == Sampler::kOde ? 0.2 : 0.05;
+      EXPECT_LT(e.mean, 0.05) << to_string(sde) << " " << to_string(sampler);
+      EXPECT_LT(e.variance, variance_tolerance) << to_string(sde) << " " << to_string(sampler);
+    }
+  }
+}
+
+// With an exact score the samplers' errors are time discretisation (and Monte Carlo) only: Heun on
+// the probability-flow ODE is second order, Euler on the same ODE first order, so on the same coarse
+// grid Heun must be much closer to the target variance (VP, where the drift is stiffest near t = 1).
+TEST(ScoreSampler, HeunIsMoreAccurateThanEulerOnTheSameGrid) {
+  const Index n = 20000;
+  for (const Index steps : {20, 50}) {
+    const GaussianDrawError euler = backbone_gaussian_error(SdeType::kVp, Sampler::kOde, steps, n);
+    const GaussianDrawError heun = backbone_gaussian_error(SdeType::kVp, Sampler::kHeun, steps, n);
+    std::cout << "vp, " << steps << " steps: variance error ode (Euler) " << euler.variance << ", heun "
+              << heun.variance << "; mean error " << euler.mean << ", " << heun.mean << "\n";
+    EXPECT_LT(heun.variance, 0.5 * euler.variance) << steps << " steps";
+  }
+}
+
+// The sampler and the backbone are configuration keys: they round-trip through the key table, and an
+// unknown name is refused naming the key, the value and the accepted names.
+TEST(ScoreConfig, SamplerAndBackboneKeysRefuseUnknownNames) {
+  AmortizedSetup s = default_setup("two-moons", HeadType::kScore);
+  EXPECT_EQ(s.network.score.backbone, ScoreBackbone::kNone);
+  apply_entry(s, "score.sampler", "heun");
+  apply_entry(s, "score.backbone", "gaussian");
+  EXPECT_EQ(s.network.score.sampler, Sampler::kHeun);
+  EXPECT_EQ(s.network.score.backbone, ScoreBackbone::kGaussian);
+  EXPECT_EQ(entry_value(s, "score.sampler"), "heun");
+  EXPECT_EQ(entry_value(s, "score.backbone"), "gaussian");
+  const auto refused = [&](const std::string& key, const std::string& value, const std::string& accepted) {
+    try {
+      apply_entry(s, key, value);
+      ADD_FAILURE() << key << " = " << value << " was accepted";
+    } catch (const InvalidArgument& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find(key + " = '" + value + "'"), std::string::npos) << message;
+      EXPECT_NE(message.find(accepted), std::string::npos) << message;
+    }
+  };
+  refused("score.sampler", "rk4", "heun");
+  EXPECT_EQ(ScoreHead::network_passes(Sampler::kSde, 100, 1), 100);
+  EXPECT_EQ(ScoreHead::network_passes(Sampler::kPc, 100, 2), 298);
+  EXPECT_EQ(ScoreHead::network_passes(Sampler::kHeun, 100, 1), 200);
+  refused("score.backbone", "linear", "gaussian");
 }
 
 }  // namespace

@@ -41,9 +41,13 @@ enum class EncoderType { kMlp, kConv, kLocal };
 enum class CouplingType { kSpline, kAffine };
 enum class CovarianceForm { kFull, kDiagonal };
 enum class SdeType { kVp, kVe };
-// Score-head samplers: Euler-Maruyama reverse SDE, Euler probability-flow ODE, or the reverse SDE
-// with Langevin corrector steps (predictor-corrector, Song et al. 2021, Algorithms 4-5).
-enum class Sampler { kSde, kOde, kPc };
+// Score-head samplers: Euler-Maruyama reverse SDE, Euler probability-flow ODE, the reverse SDE
+// with Langevin corrector steps (predictor-corrector, Song et al. 2021, Algorithms 4-5), or Heun's
+// second-order method on the probability-flow ODE (Karras et al. 2022, Algorithm 1).
+enum class Sampler { kSde, kOde, kPc, kHeun };
+// What the score head's epsilon-network is added to: nothing, or the exact epsilon of a Gaussian
+// posterior N(m(c), diag(v)) (m linear in the context, v a learned vector); score.h.
+enum class ScoreBackbone { kNone, kGaussian };
 enum class WindowPrior { kClimatology, kGaussian };
 
 std::string to_string(HeadType v);        // the head's name: flow | score | gaussian | a registered one
@@ -51,7 +55,8 @@ std::string to_string(EncoderType v);     // mlp | conv | local
 std::string to_string(CouplingType v);    // spline | affine
 std::string to_string(CovarianceForm v);  // full | diagonal
 std::string to_string(SdeType v);         // vp | ve
-std::string to_string(Sampler v);         // sde | ode
+std::string to_string(Sampler v);         // sde | ode | pc | heun
+std::string to_string(ScoreBackbone v);   // none | gaussian
 std::string to_string(WindowPrior v);   // climatology | gaussian
 // Parse the names above; throw InvalidArgument "<key> = '<value>' is not one of ..." otherwise
 // (heads: the registered names, head_registry.h).
@@ -61,6 +66,7 @@ CouplingType coupling_from_string(const std::string& s, const std::string& key =
 CovarianceForm covariance_from_string(const std::string& s, const std::string& key = "gaussian.covariance");
 SdeType sde_from_string(const std::string& s, const std::string& key = "score.sde");
 Sampler sampler_from_string(const std::string& s, const std::string& key = "score.sampler");
+ScoreBackbone score_backbone_from_string(const std::string& s, const std::string& key = "score.backbone");
 WindowPrior window_prior_from_string(const std::string& s, const std::string& key = "background.prior");
 
 // Sizes of the inverse problem. Observations are either a vector (obs_grid = 0) or `obs_slots`
@@ -118,6 +124,7 @@ struct ScoreOptions {
   Index width = 128;        // residual MLP epsilon-network
   Index blocks = 3;
   Index time_features = 6;  // sinusoidal features of t: 2 * time_features + 1 inputs
+  ScoreBackbone backbone = ScoreBackbone::kNone;  // epsilon = backbone + network (score_head.h)
   Sampler sampler = Sampler::kSde;
   Index steps = 200;        // time steps of any sampler
   Index corrector_steps = 1;  // pc: Langevin steps after each predictor step

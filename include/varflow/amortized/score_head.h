@@ -20,9 +20,18 @@ namespace varflow::amortized {
 //       dx = -g^2 s dt + g dw, ODE dx/dt = -g^2 s / 2; start x(1) ~ N(0, sigma_max^2 I); the
 //       network sees x_t / sqrt(1 + sigma^2).
 // Network input: [x_t (scaled); time features (t - 1/2, sin(pi 2^k t), cos(pi 2^k t)); c], a residual
-// MLP. Samplers integrate from t = 1 to t_min in `steps` equal steps (Euler-Maruyama for the SDE,
-// the last step without noise; Euler for the ODE; pc: the SDE step followed by corrector_steps
-// Langevin steps at signal-to-noise ratio snr). There is no log-density.
+// MLP F. With backbone = gaussian the prediction is
+//   eps(x_t, t, c) = F(...) + k(t) (x_t - alpha m(c)),   k_i(t) = sigma / (alpha^2 v_i + sigma^2),
+// the exact epsilon (-sigma times the score) of x_t when x | c ~ N(m(c), diag(v)): m(c) = W c + b
+// (zero-initialised) and v = exp(log_var) (initialised to 1, the normalised marginal variance) are
+// learned with F. The backbone carries the Gaussian part of the posterior at every noise level,
+// where an epsilon-network alone must learn alpha m(c) / sigma, amplified by 1 / sigma near t_min
+// and divided by sigma / alpha near t = 1; F only learns the non-Gaussian rest (compare the skip
+// and output scalings of Karras et al. 2022, EDM, which do the same for the unconditional N(0, s^2)).
+// Samplers integrate from t = 1 to t_min in `steps` equal steps (kSamplerSchemes in score_head.cpp:
+// Euler-Maruyama for the SDE, the last step without noise; Euler for the ODE; pc: the SDE step
+// followed by corrector_steps Langevin steps at signal-to-noise ratio snr; heun: Heun's method on the
+// probability-flow ODE, Karras et al. 2022 Algorithm 1, 2 network passes per step). No log-density.
 class ScoreHead final : public Head {
  public:
   ScoreHead(Index state_size, Index context_size, const ScoreOptions& options, Index mean_samples,
@@ -36,6 +45,9 @@ class ScoreHead final : public Head {
   double loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;  // with the configured sampler
   Matrix sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index steps);
+  // Network evaluations per draw of `sampler` with `steps` steps (pc: corrector_steps per step but the
+  // last; heun: two per step).
+  static Index network_passes(Sampler sampler, Index steps, Index corrector_steps);
   // push: the probability-flow ODE (Euler, `steps` steps) from z at t = 1 to t_min.
   Matrix push(const Matrix& z, const Matrix& ctx) override;
   Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) override;
@@ -57,12 +69,21 @@ class ScoreHead final : public Head {
   // reverse SDE: x <- p x + q eps_net(c_in x, t, c) [+ r z].
   void step_coefficients(double t, double h, bool sde, double& p, double& q, double& r) const;
   void fill_input(const Matrix& x, double t, const Matrix& ctx, Matrix& in) const;
+  // The backbone's gain k(t) (d values; see above); only with backbone = gaussian.
+  Vector backbone_gain(double t) const;
+  // eps(x, t, c) for a batch: the network on fill_input and the backbone with mean m = m(c)
+  // (d x B, from backbone_mean). Leaves the network's caches at this input.
+  void predict(const Matrix& x, double t, const Matrix& ctx, const Matrix& m, Matrix& in, Matrix& eps);
+  Matrix backbone_mean(const Matrix& ctx);  // m(c), d x B (zeros without a backbone)
+  bool has_backbone() const { return o_.backbone == ScoreBackbone::kGaussian; }
   Matrix base_draws(Index n, Rng& rng) const;
   Index d_, c_;
   ScoreOptions o_;
   Index mean_samples_;
   std::uint64_t mean_seed_;
   std::unique_ptr<nn::Sequential> net_;
+  nn::Dense mean_layer_;                // m(c) = W c + b (backbone = gaussian)
+  nn::ParameterBinder::Block log_var_;  // log v, d values (backbone = gaussian)
 };
 
 // Registration (head_registry.cpp): name "score", keys score.*.

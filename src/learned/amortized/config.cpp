@@ -28,7 +28,10 @@ constexpr EnumNames<CouplingType, 2> kCouplingNames{{{CouplingType::kSpline, "sp
 constexpr EnumNames<CovarianceForm, 2> kCovarianceNames{
     {{CovarianceForm::kFull, "full"}, {CovarianceForm::kDiagonal, "diagonal"}}};
 constexpr EnumNames<SdeType, 2> kSdeNames{{{SdeType::kVp, "vp"}, {SdeType::kVe, "ve"}}};
-constexpr EnumNames<Sampler, 3> kSamplerNames{{{Sampler::kSde, "sde"}, {Sampler::kOde, "ode"}, {Sampler::kPc, "pc"}}};
+constexpr EnumNames<Sampler, 4> kSamplerNames{
+    {{Sampler::kSde, "sde"}, {Sampler::kOde, "ode"}, {Sampler::kPc, "pc"}, {Sampler::kHeun, "heun"}}};
+constexpr EnumNames<ScoreBackbone, 2> kScoreBackboneNames{
+    {{ScoreBackbone::kNone, "none"}, {ScoreBackbone::kGaussian, "gaussian"}}};
 constexpr EnumNames<WindowPrior, 2> kWindowPriorNames{
     {{WindowPrior::kClimatology, "climatology"}, {WindowPrior::kGaussian, "gaussian"}}};
 }  // namespace
@@ -39,6 +42,7 @@ std::string to_string(CouplingType v) { return std::string(to_text(kCouplingName
 std::string to_string(CovarianceForm v) { return std::string(to_text(kCovarianceNames, v)); }
 std::string to_string(SdeType v) { return std::string(to_text(kSdeNames, v)); }
 std::string to_string(Sampler v) { return std::string(to_text(kSamplerNames, v)); }
+std::string to_string(ScoreBackbone v) { return std::string(to_text(kScoreBackboneNames, v)); }
 std::string to_string(WindowPrior v) { return std::string(to_text(kWindowPriorNames, v)); }
 
 EncoderType encoder_from_string(const std::string& s, const std::string& key) {
@@ -52,6 +56,9 @@ CovarianceForm covariance_from_string(const std::string& s, const std::string& k
 }
 SdeType sde_from_string(const std::string& s, const std::string& key) { return from_text(kSdeNames, key, s); }
 Sampler sampler_from_string(const std::string& s, const std::string& key) { return from_text(kSamplerNames, key, s); }
+ScoreBackbone score_backbone_from_string(const std::string& s, const std::string& key) {
+  return from_text(kScoreBackboneNames, key, s);
+}
 WindowPrior window_prior_from_string(const std::string& s, const std::string& key) {
   return from_text(kWindowPriorNames, key, s);
 }
@@ -311,6 +318,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"score.width", VF_INDEX(network.score.width)},
         {"score.blocks", VF_INDEX(network.score.blocks)},
         {"score.time_features", VF_INDEX(network.score.time_features)},
+        {"score.backbone", VF_ENUM(network.score.backbone, score_backbone_from_string)},
         {"score.sampler", VF_ENUM(network.score.sampler, sampler_from_string)},
         {"score.steps", VF_INDEX(network.score.steps)},
         {"score.corrector_steps", VF_INDEX(network.score.corrector_steps)},
