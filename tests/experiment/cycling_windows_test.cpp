@@ -52,7 +52,8 @@ TEST(CyclingWindows, OverlappingWindowsAssimilateAllNewOrNewestObservations) {
   const TwinExperimentResult all = run_twin_experiment(small(ObservationSelection::kAll, 16, 4));
   const TwinExperimentResult newest = run_twin_experiment(small(ObservationSelection::kNewest, 16, 4));
   const TwinExperimentResult fresh = run_twin_experiment(small(ObservationSelection::kNew, 16, 4));
-  const Model& model = *small(ObservationSelection::kNew, 16, 4).model;
+  const TwinExperimentConfig config = small(ObservationSelection::kNew, 16, 4);  // owns the model
+  const Model& model = *config.model;
   for (std::size_t i = 0; i < 6; ++i) {
     const Index t0 = 4 * static_cast<Index>(i);
     EXPECT_EQ(all.cycles[i].window_start, t0);
