@@ -263,5 +263,9 @@ struct FlowSpec {
 // The flow is not yet initialised: call initialize(rng), then place it with (*affine)->set(loc, scale)
 // (when `affine` is not null it receives the flow's location-scale layer, owned by the flow).
 std::unique_ptr<Flow> make_flow(Index d, const FlowSpec& spec, ElementwiseAffine** affine = nullptr);
+// Appends the layers of `spec` that follow a flow's first (location-scale) layer: the optional
+// mixture-CDF layer, then `layers` autoregressive layers (MAF, or IAF by inversion) with reversing
+// permutations between them. Shared by make_flow and make_conditional_flow (vi/amortized.h).
+void add_spec_layers(Flow& flow, Index d, const FlowSpec& spec);
 
 }  // namespace varflow::vi

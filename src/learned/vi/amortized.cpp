@@ -97,13 +97,7 @@ std::unique_ptr<Flow> make_conditional_flow(Index d, Index context_size, const F
   auto first = std::make_unique<ContextAffine>(d, context_size, context_hidden);
   if (context) *context = first.get();
   flow->add(std::move(first));
-  if (spec.mixture_components > 0) flow->add(std::make_unique<MixtureCdf>(d, spec.mixture_components));
-  for (Index l = 0; l < spec.layers; ++l) {
-    if (l > 0 && d > 1) flow->add(Permutation::reverse(d));
-    std::unique_ptr<FlowLayer> ar = std::make_unique<Autoregressive>(d, spec.autoregressive);
-    if (spec.direction == FlowDirection::kIaf) ar = std::make_unique<Inverted>(std::move(ar));
-    flow->add(std::move(ar));
-  }
+  add_spec_layers(*flow, d, spec);
   return flow;
 }
 

@@ -408,19 +408,23 @@ void Flow::sample_backward(const Matrix& gx, const Vector& glq, Matrix& gz, bool
   gz = g - (z_.array().rowwise() * glq.transpose().array()).matrix();
 }
 
+void add_spec_layers(Flow& flow, Index d, const FlowSpec& spec) {
+  if (spec.mixture_components > 0) flow.add(std::make_unique<MixtureCdf>(d, spec.mixture_components));
+  for (Index l = 0; l < spec.layers; ++l) {
+    if (l > 0 && d > 1) flow.add(Permutation::reverse(d));
+    std::unique_ptr<FlowLayer> ar = std::make_unique<Autoregressive>(d, spec.autoregressive);
+    if (spec.direction == FlowDirection::kIaf) ar = std::make_unique<Inverted>(std::move(ar));
+    flow.add(std::move(ar));
+  }
+}
+
 std::unique_ptr<Flow> make_flow(Index d, const FlowSpec& spec, ElementwiseAffine** affine) {
   spec.validate();
   auto flow = std::make_unique<Flow>(d);
   auto first = std::make_unique<ElementwiseAffine>(d);
   if (affine) *affine = first.get();
   flow->add(std::move(first));
-  if (spec.mixture_components > 0) flow->add(std::make_unique<MixtureCdf>(d, spec.mixture_components));
-  for (Index l = 0; l < spec.layers; ++l) {
-    if (l > 0 && d > 1) flow->add(Permutation::reverse(d));
-    std::unique_ptr<FlowLayer> ar = std::make_unique<Autoregressive>(d, spec.autoregressive);
-    if (spec.direction == FlowDirection::kIaf) ar = std::make_unique<Inverted>(std::move(ar));
-    flow->add(std::move(ar));
-  }
+  add_spec_layers(*flow, d, spec);
   return flow;
 }
 
