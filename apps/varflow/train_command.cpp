@@ -162,6 +162,13 @@ int run_train(TrainOptions& o) {
                 static_cast<long long>(count), static_cast<long long>(setup.labels.probes),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
   }
+  if (setup.network.linear_gain == varflow::amortized::LinearGain::kOracle) {
+    const auto t2 = std::chrono::steady_clock::now();
+    problem->linearize(data);
+    std::printf("oracle gain at the mean observation (%lld sensitivity solves) in %.2f s\n",
+                static_cast<long long>(data.y.rows()),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count());
+  }
   // Checkpoints go to <out>.checkpoint (removed once the model is written). Everything before
   // training (the pairs, their labels, the initial weights) is recomputed from the seed on --resume;
   // the fingerprint ties a checkpoint to the settings that wrote it.

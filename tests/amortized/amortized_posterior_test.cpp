@@ -35,12 +35,16 @@ struct E2eCase {
   HeadType head;
   bool linear_skip = false;  // encoder.linear_skip and gaussian.linear_skip
   bool local = false;        // encoder.type = local
+  bool oracle_gain = false;  // linear_gain = oracle (lorenz96: the gaussian prior, which has an oracle)
 };
 
 // A small network for `c`, trained for one short epoch (so that normalisation and ActNorm are set).
 AmortizedPosterior small_model(const E2eCase& c, Rng& rng, std::unique_ptr<Simulator>& problem) {
-  problem = make_problem(c.problem, small_lorenz96());
+  WindowProblemOptions window = small_lorenz96();
+  if (c.oracle_gain) window.prior = WindowPrior::kGaussian;  // 10% of the values missing, as by default
+  problem = make_problem(c.problem, window);
   AmortizedSetup s = default_setup(c.problem, c.head);
+  if (c.oracle_gain) s.network.linear_gain = LinearGain::kOracle;
   if (c.local) {
     s.network.encoder.type = EncoderType::kLocal;
     s.network.gaussian.covariance = CovarianceForm::kDiagonal;
@@ -168,7 +172,7 @@ TEST_P(EndToEnd, LabelledLossGradientMatchesFiniteDifferences) {
   }
   const Rng noise = rng;
   Rng r0 = noise;
-  const double plain = q.loss(Dataset{data.x, data.y, {}}, r0, false);
+  const double plain = q.loss(Dataset{data.x, data.y, {}, {}}, r0, false);
   r0 = noise;
   const double labelled = q.loss(data, r0, false, weights);
   EXPECT_GT(labelled, plain + 1e-3) << "the label terms must add to the loss";
@@ -189,7 +193,13 @@ INSTANTIATE_TEST_SUITE_P(Models, EndToEnd,
                                            E2eCase{"lorenz96_conv_gaussian_linear_skip", "lorenz96", HeadType::kGaussian,
                                                    true},
                                            E2eCase{"lorenz96_local_gaussian", "lorenz96", HeadType::kGaussian, false,
-                                                   true}),
+                                                   true},
+                                           E2eCase{"linear_gaussian_flow_oracle_gain", "linear-gaussian",
+                                                   HeadType::kFlow, false, false, true},
+                                           E2eCase{"lorenz96_local_gaussian_oracle_gain", "lorenz96",
+                                                   HeadType::kGaussian, false, true, true},
+                                           E2eCase{"lorenz96_conv_flow_oracle_gain", "lorenz96", HeadType::kFlow,
+                                                   false, false, true}),
                          [](const ::testing::TestParamInfo<E2eCase>& p) { return p.param.name; });
 
 TEST(AmortizedPosterior, SameSeedAndThreadsGiveIdenticalWeightsAndDraws) {
@@ -290,6 +300,65 @@ TEST(AmortizedPosterior, LinearSkipModelRoundTripsThroughAFile) {
   EXPECT_EQ(r.checksum(), q.checksum());
   const Vector y = problem->simulate(1, rng).y.col(0);
   EXPECT_EQ(r.mean(y), q.mean(y));
+}
+
+// linear_gain = oracle on the linear-Gaussian problem: the gain is the exact posterior gain
+// prior / (prior + noise) I, the residual the head models has the posterior sd, the stored gain
+// survives a file round trip, and it cannot be trained without a gain.
+TEST(AmortizedPosterior, OracleGainIsTheExactGainAndRoundTripsThroughAFile) {
+  Rng rng = testing::seeded_rng(1210);
+  const LinearGaussian problem(5, 0.3, 0.2);
+  AmortizedSetup s = default_setup("linear-gaussian", HeadType::kGaussian);
+  s.network.linear_gain = LinearGain::kOracle;
+  s.network.encoder.width = 8;
+  s.network.gaussian.width = 8;
+  s.training.epochs = 2;
+  AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
+  q.train(problem, 2000, s.training, rng);
+  const double gain = 0.3 / 0.5;
+  EXPECT_LT((q.normalization().gain - gain * Matrix::Identity(5, 5)).norm(), 1e-12);
+  const double posterior_sd = std::sqrt(0.3 * 0.2 / 0.5);
+  for (Index i = 0; i < 5; ++i) EXPECT_NEAR(q.normalization().x_std[i], posterior_sd, 0.05 * posterior_sd);
+  EXPECT_NE(config_text(q.config()).find("linear_gain: oracle"), std::string::npos);
+
+  const auto file = std::filesystem::temp_directory_path() / ("varflow_gain_" + std::to_string(::getpid()) + ".nc");
+  q.save(file);
+  AmortizedPosterior r = AmortizedPosterior::load(file);
+  EXPECT_EQ(r.checksum(), q.checksum());
+  const Vector y = problem.simulate(1, rng).y.col(0);
+  EXPECT_EQ(r.mean(y), q.mean(y));
+  EXPECT_EQ(r.mean_jvp(y, Vector::Ones(5)), q.mean_jvp(y, Vector::Ones(5)));
+  std::filesystem::remove(file);  // a changed gain fails the checksum: model_file_test
+
+  // Labels are compared in the residual's units: the exact J labels (gain I) cost the trained model
+  // next to nothing, labels 0.1 off the gain cost it their difference.
+  Dataset labelled = problem.simulate(200, rng);
+  problem.label(labelled, 200, 2, rng);
+  LabelOptions jacobian_only;
+  jacobian_only.mean_weight = 0.0;
+  auto label_term = [&](const Dataset& d) {
+    Rng noise = testing::seeded_rng(5);
+    const double with = q.loss(d, noise, false, jacobian_only);
+    noise = testing::seeded_rng(5);
+    return with - q.loss(Dataset{d.x, d.y, {}, {}}, noise, false);
+  };
+  Dataset planted = labelled;
+  planted.labels.dx += 0.1 * planted.labels.dy;
+  const double exact_term = label_term(labelled), planted_term = label_term(planted);
+  std::cout << "J label term: exact labels " << exact_term << ", labels 0.1 off " << planted_term << "\n";
+  EXPECT_LT(exact_term, 0.1 * planted_term);
+
+  Rng r2 = testing::seeded_rng(1211);
+  AmortizedPosterior fresh(s.network, problem.shape(), r2, problem.name());
+  const Dataset plain = problem.simulate(100, r2);
+  try {
+    fresh.train(plain, s.training, r2);
+    ADD_FAILURE() << "trained without an oracle gain";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("linear_gain = oracle"), std::string::npos) << e.what();
+  }
+  Dataset moons = TwoMoons().simulate(10, r2);
+  EXPECT_THROW(TwoMoons().linearize(moons), InvalidArgument);
 }
 
 // The local (fully convolutional) encoder: its constant channels come from the stored

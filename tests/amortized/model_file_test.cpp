@@ -102,6 +102,30 @@ TEST_F(ModelFileTest, AChangedWeightIsDetected) {
   expect_refused(file, "checksum mismatch");
 }
 
+// linear_gain = oracle: the stored gain is inside the checksum.
+TEST_F(ModelFileTest, AChangedOracleGainIsDetected) {
+  Rng rng = testing::seeded_rng(1108);
+  const LinearGaussian problem(3);
+  AmortizedSetup s = default_setup("linear-gaussian", HeadType::kGaussian);
+  s.network.linear_gain = LinearGain::kOracle;
+  s.training.epochs = 1;
+  AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
+  q.train(problem, 300, s.training, rng);
+  const fs::path file = dir / "gain.nc";
+  q.save(file);
+  EXPECT_EQ(AmortizedPosterior::load(file).normalization().gain, q.normalization().gain);
+  {
+    netCDF::NcFile f(file.string(), netCDF::NcFile::write);
+    netCDF::NcVar g = f.getVar("oracle_gain");
+    const std::vector<std::size_t> at{1, 1};
+    double v = 0.0;
+    g.getVar(at, &v);
+    v = std::nextafter(v, 1e300);
+    g.putVar(at, v);
+  }
+  expect_refused(file, "checksum mismatch");
+}
+
 // The problem definition is stored, read back, and inside the checksum: an edited value is refused.
 TEST_F(ModelFileTest, TheProblemDefinitionRoundTripsInsideTheChecksum) {
   Rng rng = testing::seeded_rng(1104);

@@ -39,10 +39,14 @@
 namespace varflow::amortized {
 
 // z-scoring statistics from the training split. Standard deviations below 1e-12 (or of a component
-// never observed) are stored as 1.
+// never observed) are stored as 1. With linear_gain = oracle (config.h) the state is first reduced by
+// the oracle gain, x - gain (y - y_ref) (a missing y component counts as y_ref), and x_mean, x_std
+// are the moments of that residual; gain (state_size x obs_size) and y_ref are empty otherwise.
 struct Normalization {
   Vector x_mean, x_std;
   Vector y_mean, y_std;
+  Vector y_ref;
+  Matrix gain;
 };
 
 class AmortizedPosterior {

@@ -49,6 +49,10 @@ enum class Sampler { kSde, kOde, kPc, kHeun };
 // posterior N(m(c), diag(v)) (m linear in the context, v a learned vector); score.h.
 enum class ScoreBackbone { kNone, kGaussian };
 enum class WindowPrior { kClimatology, kGaussian };
+// The affine backbone every head models its residual from (AmortizedPosterior, design/amortized.md,
+// "The oracle gain"): none (x is z-scored), or oracle: x - K (y - y_ref) is, where K is the
+// oracle's J = d mean / dy at the mean observation y_ref of the training pairs.
+enum class LinearGain { kNone, kOracle };
 
 std::string to_string(HeadType v);        // the head's name: flow | score | gaussian | a registered one
 std::string to_string(EncoderType v);     // mlp | conv | local
@@ -57,6 +61,7 @@ std::string to_string(CovarianceForm v);  // full | diagonal
 std::string to_string(SdeType v);         // vp | ve
 std::string to_string(Sampler v);         // sde | ode | pc | heun
 std::string to_string(ScoreBackbone v);   // none | gaussian
+std::string to_string(LinearGain v);      // none | oracle
 std::string to_string(WindowPrior v);   // climatology | gaussian
 // Parse the names above; throw InvalidArgument "<key> = '<value>' is not one of ..." otherwise
 // (heads: the registered names, head_registry.h).
@@ -67,6 +72,7 @@ CovarianceForm covariance_from_string(const std::string& s, const std::string& k
 SdeType sde_from_string(const std::string& s, const std::string& key = "score.sde");
 Sampler sampler_from_string(const std::string& s, const std::string& key = "score.sampler");
 ScoreBackbone score_backbone_from_string(const std::string& s, const std::string& key = "score.backbone");
+LinearGain linear_gain_from_string(const std::string& s, const std::string& key = "linear_gain");
 WindowPrior window_prior_from_string(const std::string& s, const std::string& key = "background.prior");
 
 // Sizes of the inverse problem. Observations are either a vector (obs_grid = 0) or `obs_slots`
@@ -152,6 +158,9 @@ struct AmortizedConfig {
   // fixed base draws (common random numbers from mean_seed), a smooth deterministic function of y.
   Index mean_samples = 1000;
   std::uint64_t mean_seed = 20211013;
+  // The head models x - K (y - y_ref) instead of x (LinearGain above); oracle needs a problem with
+  // oracle labels (Simulator::linearize).
+  LinearGain linear_gain = LinearGain::kNone;
   // Options of registered heads beyond the built-in ones (HeadOption, head_registry.h): key
   // "<head>.<field>" -> canonical text. A key not set here has its registered default. The
   // configured head's options are part of config_entries() (and so of model files).

@@ -34,12 +34,22 @@ struct OracleLabels {
   Index labelled() const;  // pairs with labels
 };
 
+// The oracle's linearisation of the posterior mean about a reference observation (LinearGain::kOracle,
+// config.h): m(y) ~ m(y_ref) + gain (y - y_ref). y_ref (obs_size; NaN for a component no pair
+// observes) and gain (state_size x obs_size, zero columns for those components). Empty: not computed.
+struct OracleGain {
+  Vector y_ref;
+  Matrix gain;
+  bool empty() const { return gain.size() == 0; }
+};
+
 // Pairs (x_j, y_j), one per column: x is state_size x n, y is obs_size x n. Missing observations
 // are NaN (allowed only for gridded observations). `labels` is empty or has one column per pair.
 struct Dataset {
   Matrix x;
   Matrix y;
   OracleLabels labels;
+  OracleGain oracle_gain;  // Simulator::linearize; empty unless the network's linear_gain asks for it
   Index size() const { return x.cols(); }
   // Throws InvalidArgument naming the first bad column: wrong sizes, a non-finite state, a
   // non-finite observation where no missing values are allowed (or an infinite one anywhere), labels
@@ -82,6 +92,13 @@ class Simulator {
     Matrix dx;
   };
   virtual PairLabels label_pair(const Vector& y, Index pair, const Matrix& dy) const;
+
+  // Sets data.oracle_gain: y_ref = the mean of each observation over the pairs (missing values
+  // ignored) and gain = the oracle's J at y_ref, one label_pair() probe per observation (m oracle
+  // sensitivity solves; design/amortized.md, "The oracle gain"). Every rank computes it (it is one
+  // oracle solve). Throws InvalidArgument when the problem has no oracle (has_oracle_labels() false)
+  // and NumericalError when the oracle fails.
+  void linearize(Dataset& data) const;
 };
 
 // Allocates data.labels for `probes` directions per pair (NaN means, zero directions) and draws

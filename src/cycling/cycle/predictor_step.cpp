@@ -174,6 +174,22 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
     log << "step 5: labelled " << count << " pairs (MAP and J on " << labels.probes << " probes each, 4D-Var with "
         << problem.model().name() << ") in " << out.label_seconds << " s\n";
   }
+  // The oracle gain at the mean observation (linear_gain: oracle), from the same model's 4D-Var.
+  if (options.setup.network.linear_gain == amortized::LinearGain::kOracle) {
+    const Stopwatch gain_clock;
+    try {
+      problem.linearize(data);
+    } catch (const InvalidArgument&) {
+      throw;
+    } catch (const std::exception& e) {
+      out.training_message = format_message("the oracle gain failed: ", e.what());
+      log << "step 5: " << out.training_message << "\n";
+      return out;
+    }
+    out.label_seconds += gain_clock.seconds();
+    log << "step 5: oracle gain at the mean observation (" << data.y.rows() << " sensitivity solves with "
+        << problem.model().name() << ") in " << gain_clock.seconds() << " s\n";
+  }
 
   const Stopwatch train_clock;
   std::unique_ptr<amortized::AmortizedPosterior> q;

@@ -1,6 +1,7 @@
 #include "varflow/amortized/amortized_posterior.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <numeric>
 
@@ -162,12 +163,16 @@ Vector AmortizedPosterior::Impl::prepare_y(const Vector& y, const Mask& mask, co
   return out;
 }
 
-NormalizedLabels AmortizedPosterior::Impl::normalize_labels(const OracleLabels& l, const LabelOptions& weights) const {
+NormalizedLabels AmortizedPosterior::Impl::normalize_labels(const OracleLabels& l, const Matrix& y,
+                                                            const LabelOptions& weights) const {
   NormalizedLabels out;
   if (l.empty()) return out;
-  out.mean = normalize_x(l.mean);
+  out.mean = normalize_x(l.mean, y);
   out.dy = l.dy.array().colwise() / norm.y_std.array();
-  out.dx = l.dx.array().colwise() / norm.x_std.array();
+  out.dx_norm2 = (l.dx.array().colwise() / norm.x_std.array()).matrix().colwise().squaredNorm().transpose();
+  // The probes of unlabelled pairs are zero, so the gain's share of them is too.
+  out.dx = norm.gain.size() == 0 ? Matrix(l.dx) : Matrix(l.dx - norm.gain * l.dy);
+  out.dx.array().colwise() /= norm.x_std.array();
   out.probes = l.probes;
   out.weights = weights;
   return out;
@@ -176,11 +181,64 @@ NormalizedLabels AmortizedPosterior::Impl::normalize_labels(const OracleLabels& 
 Matrix AmortizedPosterior::Impl::normalize_y(const Matrix& y) const {
   return (y.colwise() - norm.y_mean).array().colwise() / norm.y_std.array();
 }
-Matrix AmortizedPosterior::Impl::normalize_x(const Matrix& x) const {
-  return (x.colwise() - norm.x_mean).array().colwise() / norm.x_std.array();
+namespace {
+// gain (y - y_ref) per column of y, missing components (NaN in y or in y_ref) counted as no deviation.
+Matrix gain_shift(const Normalization& norm, const Matrix& y) {
+  Matrix d(y.rows(), y.cols());
+  for (Index j = 0; j < y.cols(); ++j) {
+    for (Index i = 0; i < y.rows(); ++i) {
+      const double v = y(i, j) - norm.y_ref[i];
+      d(i, j) = std::isnan(v) ? 0.0 : v;
+    }
+  }
+  return norm.gain * d;
 }
-Matrix AmortizedPosterior::Impl::denormalize_x(const Matrix& xn) const {
-  return (xn.array().colwise() * norm.x_std.array()).matrix().colwise() + norm.x_mean;
+}  // namespace
+
+Matrix AmortizedPosterior::Impl::normalize_x(const Matrix& x, const Matrix& y) const {
+  assert(y.cols() == x.cols() || y.cols() == 1);
+  Matrix r = x.colwise() - norm.x_mean;
+  if (norm.gain.size() != 0) {
+    const Matrix shift = gain_shift(norm, y);
+    if (shift.cols() == r.cols()) {
+      r -= shift;
+    } else {
+      r.colwise() -= shift.col(0);
+    }
+  }
+  return r.array().colwise() / norm.x_std.array();
+}
+Matrix AmortizedPosterior::Impl::denormalize_x(const Matrix& xn, const Matrix& y) const {
+  assert(y.cols() == xn.cols() || y.cols() == 1);
+  Matrix x = (xn.array().colwise() * norm.x_std.array()).matrix().colwise() + norm.x_mean;
+  if (norm.gain.size() != 0) {
+    const Matrix shift = gain_shift(norm, y);
+    if (shift.cols() == x.cols()) {
+      x += shift;
+    } else {
+      x.colwise() += shift.col(0);
+    }
+  }
+  return x;
+}
+Vector AmortizedPosterior::Impl::observed(const Vector& yn) const {
+  return yn.cwiseProduct(norm.y_std) + norm.y_mean;
+}
+Vector AmortizedPosterior::Impl::gain_jvp(const Vector& y, const Vector& dy) const {
+  if (norm.gain.size() == 0) return Vector::Zero(shape.state_size);
+  Vector d = dy;
+  for (Index i = 0; i < d.size(); ++i) {
+    if (std::isnan(y[i]) || std::isnan(norm.y_ref[i])) d[i] = 0.0;
+  }
+  return norm.gain * d;
+}
+Vector AmortizedPosterior::Impl::gain_vjp(const Vector& y, const Vector& a) const {
+  if (norm.gain.size() == 0) return Vector::Zero(shape.obs_size);
+  Vector g = norm.gain.transpose() * a;
+  for (Index i = 0; i < g.size(); ++i) {
+    if (std::isnan(y[i]) || std::isnan(norm.y_ref[i])) g[i] = 0.0;
+  }
+  return g;
 }
 
 void AmortizedPosterior::Impl::check_labels_supported(const Dataset& data) {
@@ -342,7 +400,7 @@ class PairsObjective final : public nn::TrainingObjective {
             const Index c = static_cast<Index>(l) * k + p;
             const double h = steps[static_cast<std::size_t>(c)];
             const auto target = labels_.dx.col(item * k + p);
-            const double norm2 = std::max(target.squaredNorm(), 1e-12 * d);
+            const double norm2 = std::max(labels_.dx_norm2[item * k + p], 1e-12 * d);
             const Vector r = (m.col(b + c) - m.col(j)) / h - target;
             const double scale = w.jacobian_weight * d / (norm2 * static_cast<double>(k)) * inv_b;
             value += 0.5 * scale * r.squaredNorm();
@@ -383,12 +441,22 @@ nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::Tra
   }
   Impl& im = *impl_;
   if (!im.trained) {
-    row_moments(data.x.leftCols(n_train), im.norm.x_mean, im.norm.x_std);
+    if (im.config.linear_gain == LinearGain::kOracle) {
+      if (data.oracle_gain.empty()) {
+        throw InvalidArgument("AmortizedPosterior::train: linear_gain = oracle, but the pairs carry no oracle gain "
+                              "(Simulator::linearize): train from a problem with an oracle, or set linear_gain: none");
+      }
+      im.norm.y_ref = data.oracle_gain.y_ref;
+      im.norm.gain = data.oracle_gain.gain;
+    }
+    im.norm.x_mean = Vector::Zero(im.shape.state_size);  // moments of the residual x - gain (y - y_ref)
+    im.norm.x_std = Vector::Ones(im.shape.state_size);
+    row_moments(im.normalize_x(data.x.leftCols(n_train), data.y.leftCols(n_train)), im.norm.x_mean, im.norm.x_std);
     row_moments(data.y.leftCols(n_train), im.norm.y_mean, im.norm.y_std);
     im.sync_constants();
   }
-  const Matrix xn = im.normalize_x(data.x), yn = im.normalize_y(data.y);
-  const NormalizedLabels labels = im.normalize_labels(data.labels, label_options);
+  const Matrix xn = im.normalize_x(data.x, data.y), yn = im.normalize_y(data.y);
+  const NormalizedLabels labels = im.normalize_labels(data.labels, data.y, label_options);
   if (!im.trained) {
     // Data-dependent initialisation (ActNorm) from up to 2048 training pairs.
     const Index m = std::min<Index>(n_train, 2048);
@@ -415,6 +483,7 @@ nn::TrainingSummary AmortizedPosterior::train(const Simulator& simulator, Index 
   impl_->problem_definition = simulator.definition();
   Dataset data = simulator.simulate(pairs, rng);
   if (labels.enabled()) simulator.label(data, std::min(labels.pairs, pairs), labels.probes, rng);
+  if (impl_->config.linear_gain == LinearGain::kOracle && !impl_->trained) simulator.linearize(data);
   return train(data, options, rng, progress, labels);
 }
 
@@ -424,8 +493,8 @@ double AmortizedPosterior::loss(const Dataset& data, Rng& rng, bool gradient, co
   impl_->check_labels_supported(data);
   std::vector<Index> items(static_cast<std::size_t>(data.size()));
   std::iota(items.begin(), items.end(), 0);
-  const Matrix xn = impl_->normalize_x(data.x), yn = impl_->normalize_y(data.y);
-  const NormalizedLabels normalized = impl_->normalize_labels(data.labels, labels);
+  const Matrix xn = impl_->normalize_x(data.x, data.y), yn = impl_->normalize_y(data.y);
+  const NormalizedLabels normalized = impl_->normalize_labels(data.labels, data.y, labels);
   PairsObjective objective(*impl_, xn, yn, normalized);
   return objective.batch_loss(items, gradient, rng);
 }
@@ -457,7 +526,7 @@ Vector AmortizedPosterior::mean(const Vector& y, const Mask& mask) {
   for_shards(*impl_, m, [&](Replica& rep, Index b, Index e, int) {
     x.middleCols(b, e - b) = rep.head->push(z.middleCols(b, e - b), ctx.col(0).replicate(1, e - b));
   });
-  return impl_->denormalize_x(x.rowwise().mean());
+  return impl_->denormalize_x(x.rowwise().mean(), impl_->observed(yn));
 }
 
 Matrix AmortizedPosterior::sample(const Vector& y, Index n, Rng& rng, const Mask& mask) {
@@ -475,7 +544,7 @@ Matrix AmortizedPosterior::sample(const Vector& y, Index n, Rng& rng, const Mask
     Rng& rr = s > 1 ? rngs[static_cast<std::size_t>(r)] : rng;
     x.middleCols(b, e - b) = rep.head->sample(ctx.col(0).replicate(1, e - b), rr);
   });
-  return impl_->denormalize_x(x);
+  return impl_->denormalize_x(x, impl_->observed(yn));
 }
 
 Vector AmortizedPosterior::log_prob(const Matrix& x, const Vector& y, const Mask& mask) {
@@ -484,7 +553,7 @@ Vector AmortizedPosterior::log_prob(const Matrix& x, const Vector& y, const Mask
   if (!impl_->head().has_log_prob()) return impl_->head().log_prob(x, x);  // throws with a clear message
   Matrix ctx;
   impl_->encoder().forward(yn, ctx);
-  const Matrix xn = impl_->normalize_x(x);
+  const Matrix xn = impl_->normalize_x(x, impl_->observed(yn));
   Vector lp(x.cols());
   for_shards(*impl_, x.cols(), [&](Replica& rep, Index b, Index e, int) {
     lp.segment(b, e - b) = rep.head->log_prob(xn.middleCols(b, e - b), ctx.col(0).replicate(1, e - b));
@@ -510,7 +579,7 @@ Vector AmortizedPosterior::mean_jvp(const Vector& y, const Vector& dy, const Mas
     dx.middleCols(b, e - b) = rep.head->push_jvp(z.middleCols(b, e - b), ctx.col(0).replicate(1, e - b),
                                                  dctx.col(0).replicate(1, e - b));
   });
-  return dx.rowwise().mean().cwiseProduct(impl_->norm.x_std);
+  return dx.rowwise().mean().cwiseProduct(impl_->norm.x_std) + impl_->gain_jvp(yn, dy);
 }
 
 Vector AmortizedPosterior::mean_vjp(const Vector& y, const Vector& a, const Mask& mask) {
@@ -528,7 +597,7 @@ Vector AmortizedPosterior::mean_vjp(const Vector& y, const Vector& a, const Mask
         rep.head->push_vjp(z.middleCols(b, e - b), ctx.col(0).replicate(1, e - b), an.replicate(1, e - b));
   });
   impl_->encoder().backward(gctx.rowwise().sum(), gy, false);
-  return gy.col(0).cwiseQuotient(impl_->norm.y_std);
+  return gy.col(0).cwiseQuotient(impl_->norm.y_std) + impl_->gain_vjp(yn, a);
 }
 
 Provenance AmortizedPosterior::provenance() const {
@@ -549,7 +618,7 @@ std::unique_ptr<Posterior> AmortizedPosterior::posterior(const Vector& y, Index 
     Matrix ctx;
     impl_->encoder().forward(yn, ctx);
     const GaussianMoments g = impl_->head().closed_form_moments(ctx.col(0));
-    const Vector mean = impl_->denormalize_x(g.mean);
+    const Vector mean = impl_->denormalize_x(g.mean, impl_->observed(yn));
     const Matrix dl = impl_->norm.x_std.asDiagonal() * g.cholesky;  // physical-units Cholesky factor
     if (g.diagonal) {
       out = std::make_unique<GaussianPosterior>(mean, std::make_shared<DiagonalCovariance>(dl.diagonal().cwiseAbs2()));

@@ -32,6 +32,7 @@ constexpr EnumNames<Sampler, 4> kSamplerNames{
     {{Sampler::kSde, "sde"}, {Sampler::kOde, "ode"}, {Sampler::kPc, "pc"}, {Sampler::kHeun, "heun"}}};
 constexpr EnumNames<ScoreBackbone, 2> kScoreBackboneNames{
     {{ScoreBackbone::kNone, "none"}, {ScoreBackbone::kGaussian, "gaussian"}}};
+constexpr EnumNames<LinearGain, 2> kLinearGainNames{{{LinearGain::kNone, "none"}, {LinearGain::kOracle, "oracle"}}};
 constexpr EnumNames<WindowPrior, 2> kWindowPriorNames{
     {{WindowPrior::kClimatology, "climatology"}, {WindowPrior::kGaussian, "gaussian"}}};
 }  // namespace
@@ -43,6 +44,7 @@ std::string to_string(CovarianceForm v) { return std::string(to_text(kCovariance
 std::string to_string(SdeType v) { return std::string(to_text(kSdeNames, v)); }
 std::string to_string(Sampler v) { return std::string(to_text(kSamplerNames, v)); }
 std::string to_string(ScoreBackbone v) { return std::string(to_text(kScoreBackboneNames, v)); }
+std::string to_string(LinearGain v) { return std::string(to_text(kLinearGainNames, v)); }
 std::string to_string(WindowPrior v) { return std::string(to_text(kWindowPriorNames, v)); }
 
 EncoderType encoder_from_string(const std::string& s, const std::string& key) {
@@ -58,6 +60,9 @@ SdeType sde_from_string(const std::string& s, const std::string& key) { return f
 Sampler sampler_from_string(const std::string& s, const std::string& key) { return from_text(kSamplerNames, key, s); }
 ScoreBackbone score_backbone_from_string(const std::string& s, const std::string& key) {
   return from_text(kScoreBackboneNames, key, s);
+}
+LinearGain linear_gain_from_string(const std::string& s, const std::string& key) {
+  return from_text(kLinearGainNames, key, s);
 }
 WindowPrior window_prior_from_string(const std::string& s, const std::string& key) {
   return from_text(kWindowPriorNames, key, s);
@@ -330,6 +335,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"gaussian.activation", VF_ACT(network.gaussian.activation)},
         {"gaussian.linear_skip", VF_BOOL(network.gaussian.linear_skip)},
         {"mean_samples", VF_INDEX(network.mean_samples)},
+        {"linear_gain", VF_ENUM(network.linear_gain, linear_gain_from_string)},
         {"mean_seed", Field{[](const AmortizedSetup& s) { return std::to_string(s.network.mean_seed); },
                             [](AmortizedSetup& s, const std::string& k, const std::string& v, const std::string& w) {
                               s.network.mean_seed = parse_u64(k, v, w);

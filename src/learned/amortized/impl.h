@@ -22,6 +22,9 @@ struct Replica {
 // of the derivative-informed loss terms (config.h, LabelOptions).
 struct NormalizedLabels {
   Matrix mean, dy, dx;
+  // Per probe column: |J dy|^2 of the full label (before the oracle gain's share is taken off dx),
+  // the scale of its relative J term, so that a gain that explains a label does not inflate its weight.
+  Vector dx_norm2;
   Index probes = 0;
   LabelOptions weights;
   bool empty() const { return mean.size() == 0; }
@@ -56,9 +59,18 @@ struct AmortizedPosterior::Impl {
   // cannot take.
   Vector prepare_y(const Vector& y, const Mask& mask, const char* where) const;
   Matrix normalize_y(const Matrix& y) const;
-  Matrix normalize_x(const Matrix& x) const;
-  Matrix denormalize_x(const Matrix& xn) const;
-  NormalizedLabels normalize_labels(const OracleLabels& labels, const LabelOptions& weights) const;
+  // x (physical units) given y (physical units, NaN = missing; one column per column of x, or one
+  // column for all) -> normalised: (x - gain (y - y_ref) - x_mean) / x_std; and back.
+  Matrix normalize_x(const Matrix& x, const Matrix& y) const;
+  Matrix denormalize_x(const Matrix& xn, const Matrix& y) const;
+  // prepare_y's output back in physical units, NaN where missing (masked entries included).
+  Vector observed(const Vector& yn) const;
+  // gain (dy with the missing components of y (NaN) zeroed): the oracle gain's share of a mean JVP;
+  // zero without a gain. y: any scaling of the observation with NaN where missing (e.g. prepare_y's).
+  Vector gain_jvp(const Vector& y, const Vector& dy) const;
+  // gain^T a, zero on missing components of y: its share of a mean VJP.
+  Vector gain_vjp(const Vector& y, const Vector& a) const;
+  NormalizedLabels normalize_labels(const OracleLabels& labels, const Matrix& y, const LabelOptions& weights) const;
   // InvalidArgument when data carries labels and the head cannot use them.
   void check_labels_supported(const Dataset& data);
   // Local encoder: sets the constant channels of a replica's encoder (of every replica) from norm;

@@ -29,6 +29,10 @@ std::string model_checksum(const std::string& config, const ProblemShape& s, con
   h = fnv1a(n.x_std, h);
   h = fnv1a(n.y_mean, h);
   h = fnv1a(n.y_std, h);
+  if (n.gain.size() != 0) {  // linear_gain = oracle (files without a gain keep their checksum)
+    h = fnv1a(n.y_ref, h);
+    h = fnv1a(n.gain.data(), static_cast<std::size_t>(n.gain.size()) * sizeof(double), h);
+  }
   h = fnv1a(w, h);
   return hex64(h);
 }
@@ -117,6 +121,13 @@ void AmortizedPosterior::save(const std::filesystem::path& file) const {
           "1");
   f.write("y_std", "obs", im.norm.y_std, "standard deviation of the observations over the training split",
           "1");
+  if (im.norm.gain.size() != 0) {
+    f.write("oracle_gain_y_ref", "obs", im.norm.y_ref,
+            "linear_gain = oracle: the reference observation (mean over the training pairs; NaN: never observed)", "1");
+    f.write("oracle_gain", "obs", "state", im.norm.gain,
+            "linear_gain = oracle: the oracle's d mean / dy at oracle_gain_y_ref (the head models x - gain (y - y_ref))",
+            "1");
+  }
   f.write("weights", "parameter", ps.values(), "all network parameters, blocks laid out as in block_*", "1");
   f.write_text("block_name", "block", "block_name_length", names, "name of each parameter block", "1");
   f.write_int("block_offset", "block", offsets, "offset of the block in weights", "1");
@@ -195,6 +206,10 @@ AmortizedPosterior AmortizedPosterior::load(const std::filesystem::path& file) {
   im.norm.x_std = f.read_vector("x_std", shape.state_size);
   im.norm.y_mean = f.read_vector("y_mean", shape.obs_size);
   im.norm.y_std = f.read_vector("y_std", shape.obs_size);
+  if (f.has_variable("oracle_gain")) {
+    im.norm.y_ref = f.read_vector("oracle_gain_y_ref", shape.obs_size);
+    im.norm.gain = f.read_matrix("oracle_gain", shape.obs_size, shape.state_size);
+  }
   im.sync_constants();
   const std::string definition = f.string_attribute("problem_definition").value_or("");
   std::istringstream definition_lines(definition);
@@ -215,6 +230,9 @@ AmortizedPosterior AmortizedPosterior::load(const std::filesystem::path& file) {
   im.head().load_extra_state(f);  // e.g. checks the flow's permutations
   // Training record.
   im.trained = f.require_int("trained") != 0;
+  if (im.trained && im.config.linear_gain == LinearGain::kOracle && im.norm.gain.size() == 0) {
+    throw InvalidArgument(format_message(where, ": linear_gain = oracle, but the file has no 'oracle_gain' variable"));
+  }
   auto& s = im.summary;
   const std::string status = f.require_string("training_status");
   s.status = nn::training_status_from_string(status, format_message(where, ": training_status"));

@@ -34,6 +34,12 @@ void Dataset::validate(const ProblemShape& shape) const {
       }
     }
   }
+  if (!oracle_gain.empty()) {
+    check_size(w, "size of oracle_gain.y_ref", oracle_gain.y_ref.size(), shape.obs_size);
+    check_size(w, "rows of oracle_gain.gain", oracle_gain.gain.rows(), shape.state_size);
+    check_size(w, "columns of oracle_gain.gain", oracle_gain.gain.cols(), shape.obs_size);
+    if (!oracle_gain.gain.allFinite()) throw InvalidArgument(format_message(w, ": oracle_gain.gain is not finite"));
+  }
   if (labels.empty()) return;
   const Index n = x.cols(), k = labels.probes;
   check_size(w, "rows of labels.mean", labels.mean.rows(), shape.state_size);
@@ -113,6 +119,34 @@ void Simulator::label(Dataset& data, Index count, Index probes, Rng& rng, const 
     l.mean.col(j) = in.get_vector();
     l.dx.middleCols(j * probes, probes) = in.get_matrix();
   }
+}
+
+void Simulator::linearize(Dataset& data) const {
+  if (!has_oracle_labels()) Simulator::label_pair(Vector(), 0, Matrix());  // throws: no oracle
+  data.validate(shape());
+  const Index m = data.y.rows();
+  Vector y_ref = Vector::Constant(m, std::nan(""));
+  for (Index i = 0; i < m; ++i) {
+    double sum = 0.0;
+    Index count = 0;
+    for (Index j = 0; j < data.size(); ++j) {
+      if (!std::isnan(data.y(i, j))) { sum += data.y(i, j); ++count; }
+    }
+    if (count > 0) y_ref[i] = sum / static_cast<double>(count);
+  }
+  Matrix probes = Matrix::Zero(m, m);
+  for (Index i = 0; i < m; ++i) probes(i, i) = std::isnan(y_ref[i]) ? 0.0 : 1.0;
+  PairLabels l;
+  try {
+    l = label_pair(y_ref, 0, probes);
+  } catch (const NumericalError& e) {
+    throw NumericalError(format_message("linear_gain = oracle: the oracle at the mean observation failed: ", e.what()));
+  }
+  assert(l.dx.rows() == data.x.rows() && l.dx.cols() == m);
+  if (!l.dx.allFinite()) {
+    throw NumericalError("linear_gain = oracle: the oracle's J at the mean observation is not finite");
+  }
+  data.oracle_gain = OracleGain{std::move(y_ref), std::move(l.dx)};
 }
 
 // ---- two moons -------------------------------------------------------------------------------------
