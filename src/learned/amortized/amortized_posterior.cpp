@@ -492,7 +492,47 @@ Vector AmortizedPosterior::log_prob(const Matrix& x, const Vector& y, const Mask
   return lp.array() - impl_->norm.x_std.array().log().sum();
 }
 
-Vector AmortizedPosterior::mean_jvp(const Vector& y, const Vector& dy, const Mask& mask) {
+namespace {
+
+// Runs f(replica, b) for the blocks b in [first, last) of the mean's base draws, whole blocks over the
+// rank's OpenMP threads (one replica each), so that every block is one product of the same columns
+// whatever the threads and ranks.
+template <typename F>
+void for_draw_blocks(AmortizedPosterior::Impl& im, Index first, Index last, F&& f) {
+  const Index count = last - first;
+  const int s = static_cast<int>(
+      std::min<Index>(count, AmortizedPosterior::Impl::shards(count * AmortizedPosterior::kMeanDrawBlock,
+                                                              kMinShardColumns)));
+  if (s <= 1) {
+    for (Index b = first; b < last; ++b) f(*im.replicas[0], b);
+    return;
+  }
+  im.ensure_replicas(s);
+#pragma omp parallel for num_threads(s) schedule(static, 1)
+  for (int r = 0; r < s; ++r) {
+    for (Index b = first + shard_begin(count, r, s); b < first + shard_begin(count, r + 1, s); ++b) {
+      f(*im.replicas[static_cast<std::size_t>(r)], b);
+    }
+  }
+}
+
+// Columns [begin, begin + count) of the base draws z that make block b.
+struct DrawBlock {
+  Index begin, count;
+};
+DrawBlock draw_block(const Matrix& z, Index b) {
+  const Index begin = b * AmortizedPosterior::kMeanDrawBlock;
+  return {begin, std::min(AmortizedPosterior::kMeanDrawBlock, z.cols() - begin)};
+}
+
+}  // namespace
+
+Index AmortizedPosterior::mean_draw_blocks() const {
+  const Index m = impl_->head().mean_draws().cols();
+  return (m + kMeanDrawBlock - 1) / kMeanDrawBlock;
+}
+
+Vector AmortizedPosterior::mean_jvp(const Vector& y, const Vector& dy, const Mask& mask, const Communicator& comm) {
   const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::mean_jvp");
   check_size("AmortizedPosterior::mean_jvp", "dy", dy.size(), yn.size());
   Vector dyn = dy.cwiseQuotient(impl_->norm.y_std);
@@ -504,30 +544,39 @@ Vector AmortizedPosterior::mean_jvp(const Vector& y, const Vector& dy, const Mas
   impl_->encoder().forward(yn, ctx);
   impl_->encoder().tangent(dyn, dctx);
   const Matrix z = impl_->head().mean_draws();
-  const Index m = z.cols();
-  Matrix dx(z.rows(), m);
-  for_shards(*impl_, m, [&](Replica& rep, Index b, Index e, int) {
-    dx.middleCols(b, e - b) = rep.head->push_jvp(z.middleCols(b, e - b), ctx.col(0).replicate(1, e - b),
-                                                 dctx.col(0).replicate(1, e - b));
+  const Index d = z.rows(), blocks = (z.cols() + kMeanDrawBlock - 1) / kMeanDrawBlock;
+  const Vector sum = blocked_sum(comm, blocks, d, "AmortizedPosterior::mean_jvp", [&](Index first, Index last) {
+    Matrix terms(d, last - first);
+    for_draw_blocks(*impl_, first, last, [&](Replica& rep, Index b) {
+      const DrawBlock k = draw_block(z, b);
+      terms.col(b - first) = rep.head->push_jvp(z.middleCols(k.begin, k.count), ctx.col(0).replicate(1, k.count),
+                                                dctx.col(0).replicate(1, k.count)).rowwise().sum();
+    });
+    return terms;
   });
-  return dx.rowwise().mean().cwiseProduct(impl_->norm.x_std);
+  return (sum / static_cast<double>(z.cols())).cwiseProduct(impl_->norm.x_std);
 }
 
-Vector AmortizedPosterior::mean_vjp(const Vector& y, const Vector& a, const Mask& mask) {
+Vector AmortizedPosterior::mean_vjp(const Vector& y, const Vector& a, const Mask& mask, const Communicator& comm) {
   const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::mean_vjp");
   check_size("AmortizedPosterior::mean_vjp", "a", a.size(), impl_->shape.state_size);
   check_finite("AmortizedPosterior::mean_vjp", "a", a);
   Matrix ctx, gy;
   impl_->encoder().forward(yn, ctx);
   const Matrix z = impl_->head().mean_draws();
-  const Index m = z.cols();
-  const Vector an = a.cwiseProduct(impl_->norm.x_std) / static_cast<double>(m);
-  Matrix gctx(ctx.rows(), m);
-  for_shards(*impl_, m, [&](Replica& rep, Index b, Index e, int) {
-    gctx.middleCols(b, e - b) =
-        rep.head->push_vjp(z.middleCols(b, e - b), ctx.col(0).replicate(1, e - b), an.replicate(1, e - b));
-  });
-  impl_->encoder().backward(gctx.rowwise().sum(), gy, false);
+  const Index blocks = (z.cols() + kMeanDrawBlock - 1) / kMeanDrawBlock;
+  const Vector an = a.cwiseProduct(impl_->norm.x_std) / static_cast<double>(z.cols());
+  const Vector gctx =
+      blocked_sum(comm, blocks, ctx.rows(), "AmortizedPosterior::mean_vjp", [&](Index first, Index last) {
+        Matrix terms(ctx.rows(), last - first);
+        for_draw_blocks(*impl_, first, last, [&](Replica& rep, Index b) {
+          const DrawBlock k = draw_block(z, b);
+          terms.col(b - first) = rep.head->push_vjp(z.middleCols(k.begin, k.count), ctx.col(0).replicate(1, k.count),
+                                                    an.replicate(1, k.count)).rowwise().sum();
+        });
+        return terms;
+      });
+  impl_->encoder().backward(gctx, gy, false);
   return gy.col(0).cwiseQuotient(impl_->norm.y_std);
 }
 
