@@ -210,15 +210,11 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle
       // time); a Gaussian head's exact mean has one, so its cases are split over the ranks instead.
       // The numbers are the same either way and for any number of ranks (design/parallel.md).
       auto* qp = &q;
-      const Communicator* c = &comm;
+      const Communicator* c = split_draws ? &comm : &serial_communicator();
       JacobianOperator fj{[qp, y, c](const Vector& v) { return qp->mean_jvp(y, v, Mask(), *c); },
                           [qp, y, c](const Vector& w) { return qp->mean_vjp(y, w, Mask(), *c); }, obs_size,
                           state_size};
       fj.collective = split_draws;
-      if (!split_draws) {
-        fj.jvp = [qp, y](const Vector& v) { return qp->mean_jvp(y, v); };
-        fj.vjp = [qp, y](const Vector& w) { return qp->mean_vjp(y, w); };
-      }
       in.jacobians.push_back({name, fj, dense_jacobian(rec.get_matrix())});
     }
   }
