@@ -11,8 +11,9 @@
 // then on all ranks, from the same seed; the table gives both wall times and their ratio (the
 // speed-up), the CPU time of rank 0 alone against that of the busiest rank (the division of the work,
 // which other load on the machine does not change as much as it changes wall time), and whether
-// the results agree (validate: identical report numbers; training: the largest relative difference
-// of the parameters, round-off of the gradient sums).
+// the results agree (validate: identical report numbers, the event moments, SBC ranks and every
+// probe error and operator-norm estimate of the Jacobian cases bit for bit, whose power iterations it
+// prints; training: the largest relative difference of the parameters, round-off of the gradient sums).
 //
 //   mpirun -np 2 -x OMP_NUM_THREADS=1 build/bin/varflow_parallel_bench [--events 20] [--sbc 200]
 //          [--pairs 20000] [--epochs 3] [--head flow] [--labels 200] [--jacobian-cases 3] [--seed 7]
@@ -165,6 +166,18 @@ int main(int argc, char** argv) {
     same = r_one.events[e].fast_mean == r_all.events[e].fast_mean &&
            r_one.events[e].oracle_mean == r_all.events[e].oracle_mean;
   }
+  // The Jacobian cases: probe errors and operator-norm estimates bit for bit.
+  const auto& cases_one = r_one.decision.adjoint_calibration.jacobians;
+  const auto& cases_all = r_all.decision.adjoint_calibration.jacobians;
+  same = same && (!comm.is_root() || cases_one.size() == cases_all.size());
+  std::string iterations;
+  for (std::size_t k = 0; same && comm.is_root() && k < cases_one.size(); ++k) {
+    const auto &a = cases_one[k], &b = cases_all[k];
+    same = a.probe_errors == b.probe_errors && a.difference_norm.norm == b.difference_norm.norm &&
+           a.difference_norm.iterations == b.difference_norm.iterations && a.oracle_norm.norm == b.oracle_norm.norm &&
+           a.relative_operator_norm_difference == b.relative_operator_norm_difference;
+    iterations += format_message(k == 0 ? "" : ", ", a.difference_norm.iterations);
+  }
 
   // Oracle labels of the gaussian-prior problem (the labels' prior) on the six-step cycle's
   // observation network (window 4, every point observed at steps 0, 2, 4), 2 probes per pair.
@@ -184,6 +197,7 @@ int main(int argc, char** argv) {
   });
   const bool same_labels = !comm.is_root() || (labels_one.labels.dx == labels_all.labels.dx &&
                                                labels_one.labels.mean == labels_all.labels.mean);
+  const bool same_report = same;
   same = same && same_labels;
 
   if (comm.is_root()) {
@@ -195,7 +209,9 @@ int main(int argc, char** argv) {
                   t.cpu_one, t.cpu_busiest, t.cpu_one / t.cpu_busiest, agreement.c_str());
     };
     row(format_message("validate (", events, " events, ", options.jacobian_cases, " probed, ", sbc, " SBC)"), validate,
-        same ? "identical report numbers" : "REPORTS DIFFER");
+        same_report ? "identical report numbers" : "REPORTS DIFFER");
+    std::printf("  Jacobian cases: %s power iterations on J_fast - J_oracle; %lld blocks of the mean's base draws\n",
+                iterations.c_str(), static_cast<long long>(q.mean_draw_blocks()));
     row(format_message("training (", head, ", ", pairs, " pairs, ", epochs, " epochs)"), train,
         format_message("parameters differ by ", train_difference, " (relative)"));
     row(format_message("labels (", labelled, " pairs: 4D-Var MAP + exact J on 2 probes)"), labels,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "varflow/core/error.h"
 #include "varflow/covariance/covariance.h"
 #include "varflow/nn/gradient_check.h"
+#include "varflow/nn/trainer.h"
 #include "varflow/testing/conformance.h"
 
 namespace varflow::amortized {
@@ -108,6 +110,27 @@ TEST_P(EndToEnd, MeanJacobianProductsMatchFiniteDifferences) {
       EXPECT_EQ(j_rev.col(k).norm(), 0.0) << "missing y[" << k << "]";
     }
   }
+}
+
+// The mean's J v and J^T w are sums over fixed blocks of base draws (one product per block, added in
+// block order), so the thread count does not change a bit (70 draws: blocks of 50 and 20, one per
+// thread on two threads).
+TEST_P(EndToEnd, MeanJacobianProductsDoNotDependOnTheThreadCount) {
+  Rng rng = testing::seeded_rng(1204);
+  std::unique_ptr<Simulator> problem;
+  AmortizedPosterior q = small_model(GetParam(), rng, problem);
+  const Vector y = problem->simulate(1, rng).y.col(0);
+  const Vector dy = rng.normal_vector(y.size()), a = rng.normal_vector(q.shape().state_size);
+  const int saved = nn::thread_count();
+  nn::set_thread_count(1);
+  const Vector jv1 = q.mean_jvp(y, dy), ja1 = q.mean_vjp(y, a);
+  nn::set_thread_count(2);
+  const Vector jv2 = q.mean_jvp(y, dy), ja2 = q.mean_vjp(y, a);
+  nn::set_thread_count(saved);
+  EXPECT_EQ(q.mean_draw_blocks(), GetParam().head == HeadType::kGaussian ? 1 : 2);
+  EXPECT_EQ(std::memcmp(jv1.data(), jv2.data(), sizeof(double) * jv1.size()), 0);
+  EXPECT_EQ(std::memcmp(ja1.data(), ja2.data(), sizeof(double) * ja1.size()), 0);
+  EXPECT_GT(jv1.norm(), 0.0);
 }
 
 // Relative error of the gradient that loss(rng, true) adds to q's parameter gradients against central

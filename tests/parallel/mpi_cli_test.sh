@@ -49,4 +49,20 @@ diff <(strip "$work/v1/report.json") <(strip "$work/v2/report.json") >"$work/rep
 "$varflow" validate --model "$work/two.nc" "${v[@]}" --out "$work/v3" >"$work/v3.log" 2>&1
 [ "$(gates "$work/v1.log")" = "$(gates "$work/v3.log")" ] || fail "the model of 2 ranks is judged otherwise: $(gates "$work/v3.log")"
 
-echo "mpi_cli_test: train and validate on 2 ranks agree with 1 rank (validate exit $s1)"
+# A flow head: its Jacobian probes split every J v and J^T w over the ranks (blocks of base draws);
+# the report, probe errors and operator-norm estimates included, is still the one of 1 rank.
+# 200 base draws: 4 blocks of 50, 2 per rank.
+printf 'mean_samples: 200\n' >"$work/flow.yaml"
+"$varflow" train --problem linear-gaussian --head flow --config "$work/flow.yaml" --pairs 500 --epochs 1 --seed 11 \
+  --threads 1 --quiet --out "$work/flow.nc" >"$work/f.log" 2>&1 || fail "train a flow head: $(tail -3 "$work/f.log")"
+"$varflow" validate --model "$work/flow.nc" "${v[@]}" --out "$work/f1" >"$work/f1.log" 2>&1
+f1=$?
+two validate --model "$work/flow.nc" "${v[@]}" --out "$work/f2" >"$work/f2.log" 2>&1
+f2=$?
+[ "$f1" -le 1 ] || fail "validate a flow head on 1 rank: exit $f1: $(tail -3 "$work/f1.log")"
+[ "$f1" = "$f2" ] || fail "validate a flow head, exit status: 1 rank $f1, 2 ranks $f2: $(tail -5 "$work/f2.log")"
+grep -q '"relative_operator_norm_difference"' "$work/f1/report.json" || fail "the flow head's report has no Jacobian cases"
+diff <(strip "$work/f1/report.json") <(strip "$work/f2/report.json") >"$work/flow.diff" ||
+  fail "report.json of a flow head on 1 and 2 ranks differ: $(head -6 "$work/flow.diff")"
+
+echo "mpi_cli_test: train and validate on 2 ranks agree with 1 rank (validate exit $s1, flow head $f1)"

@@ -1,6 +1,7 @@
 // The distributed code paths on two ranks (run by ctest as `mpirun -np 2 mpi_test`) against the same
 // calls on one rank (the serial communicator), in the same process: collectives, distributed_map and
-// its failure path, the SBC gate, data-parallel training and validate_model. design/parallel.md.
+// its failure path, blocked sums, the SBC gate, data-parallel training and validate_model (its Jacobian
+// probes of a Gaussian head split by case, of a flow head inside each product). design/parallel.md.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -86,6 +87,49 @@ TEST(Mpi, ThreadedItemsGiveTheSerialRecordsAndTheLowestFailure) {
   } catch (const NumericalError& e) {
     EXPECT_STREQ(e.what(), "labels: rank 1, item_3: solve 3 failed");
   }
+}
+
+// Block b's term: a vector of 3 values that depends on b only (as a block of base draws does). Blocks
+// 3 and 4 are +-1e16 u, so that adding them to the running sum in block order loses the low bits of
+// the first three, while adding the ranks' partial sums (blocks 0..2, then 3..4 = 0) would not.
+Matrix block_terms(Index first, Index last) {
+  Matrix t(3, last - first);
+  const Vector u = item_rng(5, 100).normal_vector(3);
+  for (Index b = first; b < last; ++b) {
+    t.col(b - first) = b == 3 ? Vector(1e16 * u) : b == 4 ? Vector(-1e16 * u) : item_rng(5, b).normal_vector(3);
+  }
+  return t;
+}
+
+TEST(Mpi, BlockedSumOnTwoRanksEqualsOneRankBitForBit) {
+  // 5 blocks over 2 ranks: rank 0 computes blocks 0..2, rank 1 blocks 3..4; 1 block: rank 1 idle.
+  for (const Index blocks : {Index{5}, Index{1}, Index{2}}) {
+    const Vector one = blocked_sum(serial_communicator(), blocks, 3, "test", block_terms);
+    const Vector two = blocked_sum(comm(), blocks, 3, "test", block_terms);
+    EXPECT_EQ(std::memcmp(one.data(), two.data(), sizeof(double) * 3), 0) << blocks << " blocks";
+    // The serial sum is the terms added in block order, starting from zero.
+    Vector expected = Vector::Zero(3);
+    const Matrix t = block_terms(0, blocks);
+    for (Index b = 0; b < blocks; ++b) expected += t.col(b);
+    EXPECT_EQ(std::memcmp(one.data(), expected.data(), sizeof(double) * 3), 0) << blocks << " blocks";
+  }
+}
+
+TEST(Mpi, AFailingBlockOnRankOneStopsBothRanksNamingTheRankAndItsBlocks) {
+  auto failing = [](Index first, Index last) -> Matrix {
+    if (last == 5) throw NumericalError("non-finite push_jvp");
+    return block_terms(first, last);
+  };
+  try {
+    blocked_sum(comm(), 5, 3, "AmortizedPosterior::mean_jvp", failing);
+    FAIL() << "rank " << comm().rank() << ": no exception";
+  } catch (const NumericalError& e) {
+    EXPECT_STREQ(e.what(), "AmortizedPosterior::mean_jvp: rank 1, blocks 3..4: non-finite push_jvp");
+    EXPECT_TRUE(is_agreed_failure(e));
+  }
+  // A wrong shape is a failure too (here rank 0's: its 3 blocks come back as 2 columns).
+  auto wrong = [](Index first, Index last) { return block_terms(first, last == 3 ? last - 1 : last); };
+  EXPECT_THROW(blocked_sum(comm(), 5, 3, "test", wrong), Error);
 }
 
 TEST(Mpi, OracleLabelsOnTwoRanksEqualOneRankBitForBit) {
@@ -255,8 +299,67 @@ TEST(Mpi, ValidateModelOnTwoRanksGivesTheOneRankReport) {
     EXPECT_EQ(j2.name, j1.name);
     EXPECT_EQ(j2.probe_errors, j1.probe_errors);
     EXPECT_EQ(j2.difference_norm.norm, j1.difference_norm.norm);
+    EXPECT_EQ(j2.oracle_norm.norm, j1.oracle_norm.norm);
+    EXPECT_EQ(j2.relative_operator_norm_difference, j1.relative_operator_norm_difference);
     EXPECT_EQ(j2.passed(), j1.passed());
   }
+  for (const Gate g : {Gate::kPosteriorAgreement, Gate::kAdjointCalibration, Gate::kSimulationBasedCalibration}) {
+    EXPECT_EQ(two.decision.passed(g), one.decision.passed(g)) << to_string(g);
+  }
+}
+
+// The Jacobian probes of a flow head: its mean J v and J^T w average over base draws, summed in fixed
+// blocks split over the ranks inside each product (all ranks on one case at a time).
+TEST(Mpi, FlowHeadJacobianProbesOnTwoRanksEqualOneRankBitForBit) {
+  Rng rng(37);
+  auto setup = amortized::default_setup("linear-gaussian", amortized::HeadType::kFlow);
+  // 5 blocks of 50 draws: 3 on rank 0, 2 on rank 1, so that adding the ranks' partial sums (as an
+  // allreduce would) differs from adding the blocks in order.
+  setup.network.mean_samples = 250;
+  setup.network.flow.width = 16;
+  setup.network.flow.layers = 2;
+  setup.training.epochs = 1;
+  const auto problem = amortized::find_problem("linear-gaussian").make(setup);
+  amortized::AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
+  q.train(*problem, 300, setup.training, rng);
+  ASSERT_EQ(q.mean_draw_blocks(), 5);
+
+  // The products themselves, on both ranks, against one rank.
+  const Vector y = Vector::LinSpaced(problem->shape().obs_size, -1.0, 1.0);
+  const Vector dy = Vector::LinSpaced(problem->shape().obs_size, 0.5, -0.3);
+  const Vector a = Vector::LinSpaced(problem->shape().state_size, 0.2, 1.1);
+  const Vector jv1 = q.mean_jvp(y, dy), jv2 = q.mean_jvp(y, dy, Mask(), comm());
+  const Vector ja1 = q.mean_vjp(y, a), ja2 = q.mean_vjp(y, a, Mask(), comm());
+  EXPECT_EQ(std::memcmp(jv1.data(), jv2.data(), sizeof(double) * jv1.size()), 0);
+  EXPECT_EQ(std::memcmp(ja1.data(), ja2.data(), sizeof(double) * ja1.size()), 0);
+  EXPECT_GT(jv1.norm(), 0.0);
+
+  report::ValidationOptions o;
+  o.events = 4;
+  o.posterior_draws = 400;
+  o.jacobian_cases = 3;
+  o.gates.adjoint.probes = 5;
+  Rng r1(43), r2(43);
+  const auto two = report::validate_model(q, o, r2, {}, comm());
+  const auto one = report::validate_model(q, o, r1, {}, serial_communicator());
+  const auto &c2 = two.decision.adjoint_calibration.jacobians, &c1 = one.decision.adjoint_calibration.jacobians;
+  ASSERT_EQ(c2.size(), 3u);
+  ASSERT_EQ(c1.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(c2[k].name, c1[k].name);
+    ASSERT_EQ(c2[k].probe_errors.size(), 5u);
+    EXPECT_EQ(c2[k].probe_errors, c1[k].probe_errors) << c1[k].name;
+    EXPECT_EQ(c2[k].difference_norm.norm, c1[k].difference_norm.norm) << c1[k].name;
+    EXPECT_EQ(c2[k].difference_norm.iterations, c1[k].difference_norm.iterations) << c1[k].name;
+    EXPECT_EQ(c2[k].oracle_norm.norm, c1[k].oracle_norm.norm) << c1[k].name;
+    EXPECT_EQ(c2[k].relative_operator_norm_difference, c1[k].relative_operator_norm_difference) << c1[k].name;
+    EXPECT_EQ(c2[k].fast_dot_product.lhs, c1[k].fast_dot_product.lhs) << c1[k].name;
+    EXPECT_EQ(c2[k].fast_dot_product.rhs, c1[k].fast_dot_product.rhs) << c1[k].name;
+    EXPECT_EQ(c2[k].passed(), c1[k].passed()) << c1[k].name;
+    EXPECT_TRUE(std::isfinite(c1[k].difference_norm.norm) && c1[k].difference_norm.norm > 0.0) << c1[k].name;
+  }
+  for (std::size_t e = 0; e < one.events.size(); ++e) EXPECT_EQ(two.events[e].fast_mean, one.events[e].fast_mean);
+  EXPECT_EQ(two.decision.sbc.ranks, one.decision.sbc.ranks);
   for (const Gate g : {Gate::kPosteriorAgreement, Gate::kAdjointCalibration, Gate::kSimulationBasedCalibration}) {
     EXPECT_EQ(two.decision.passed(g), one.decision.passed(g)) << to_string(g);
   }

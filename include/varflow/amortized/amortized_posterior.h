@@ -110,9 +110,20 @@ class AmortizedPosterior {
   // InvalidArgument for the score head, which has no tractable density.
   Vector log_prob(const Matrix& x, const Vector& y, const Mask& mask = Mask());
   // Jacobian-vector (d mean/dy) dy and vector-Jacobian (d mean/dy)^T a products of mean() with
-  // respect to y (zero for missing entries of y).
-  Vector mean_jvp(const Vector& y, const Vector& dy, const Mask& mask = Mask());
-  Vector mean_vjp(const Vector& y, const Vector& a, const Mask& mask = Mask());
+  // respect to y (zero for missing entries of y). Both are averages over the mean's base draws, summed
+  // in mean_draw_blocks() fixed blocks of kMeanDrawBlock draws (one product per block) and added in
+  // block order (blocked_sum, core/communicator.h). With a communicator of several ranks the blocks
+  // are split over its ranks: every rank calls with the same arguments (collective) and gets the same
+  // bits, the same as on one rank and for any number of threads. design/parallel.md.
+  Vector mean_jvp(const Vector& y, const Vector& dy, const Mask& mask = Mask(),
+                  const Communicator& comm = serial_communicator());
+  Vector mean_vjp(const Vector& y, const Vector& a, const Mask& mask = Mask(),
+                  const Communicator& comm = serial_communicator());
+  // Base draws per block of mean_jvp / mean_vjp, and the number of blocks: ceil(draws / 50) for the
+  // flow and score heads (config().mean_samples draws), 1 for the Gaussian head (its exact mean is one
+  // zero draw), so splitting over ranks pays only when it is more than one.
+  static constexpr Index kMeanDrawBlock = 50;
+  Index mean_draw_blocks() const;
   // The posterior at y as the project's Posterior: GaussianPosterior (mean and covariance L L^T in
   // physical units) for the Gaussian head, SamplePosterior of n draws otherwise; Provenance filled
   // (method "amortized_<head>", iterations = epochs trained, final_cost = best validation loss,

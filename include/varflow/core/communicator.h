@@ -152,6 +152,22 @@ std::vector<std::string> distributed_map(const Communicator& comm, Index items, 
                                          const std::function<std::string(Index)>& item,
                                          ItemThreads threads = ItemThreads::kOne);
 
+// The sum of `blocks` terms, vectors of `size` values, split over the ranks: rank r computes the terms
+// of its contiguous blocks block_range(blocks, r, P) as the columns of a size x (last - first) matrix,
+// terms(first, last), and every rank adds all the terms in block order, starting from zero:
+//   ((0 + t_0) + t_1) + ... + t_{blocks-1}
+// Each term is computed by one call on one rank whatever the number of ranks, so the result is the
+// same bits on every rank and for any number of ranks (the serial communicator included), provided
+// the terms themselves do not depend on which range they were computed in (e.g. fixed blocks of
+// base draws, each block one product: AmortizedPosterior::mean_jvp). Unlike allreduce_sum, whose
+// order is the MPI library's. Ranks beyond `blocks` compute nothing. Collective: every rank calls it
+// with the same blocks and size. Failure: when terms throws (or returns a wrong shape) on some rank,
+// every rank throws the lowest failing rank's exception, as distributed_map does:
+//   "<what>: rank 1, blocks 10..19: <message>"
+// (the message alone on one rank).
+Vector blocked_sum(const Communicator& comm, Index blocks, Index size, const std::string& what,
+                   const std::function<Matrix(Index first, Index last)>& terms);
+
 // What a rank caught, to carry to the others: the kind (InvalidArgument, NumericalError, other) and
 // the message. capture_failure runs f and returns what it threw (failed() false when nothing);
 // rethrow_failure throws it again with its kind, the message prefixed by `prefix`.

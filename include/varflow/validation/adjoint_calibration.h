@@ -70,6 +70,11 @@ struct JacobianOperator {
   VectorMap vjp;  // w (state space, size output_size) -> J^T w (observation space, size input_size)
   Index input_size = 0;   // m, the number of observations
   Index output_size = 0;  // n, the state size
+  // True when jvp and vjp are collective over the communicator given to adjoint_calibration_gate
+  // (their work split over its ranks inside each call, e.g. AmortizedPosterior::mean_jvp with that
+  // communicator): every rank must call them together, with the same arguments, and gets the same
+  // result. The gate then probes the cases one after another on all ranks instead of one case per rank.
+  bool collective = false;
 };
 
 // The fast and the oracle sensitivity at the same event (the same observations y).
@@ -137,9 +142,11 @@ JacobianProbeResult probe_jacobian(const JacobianCase& c, Rng& rng, const Adjoin
 AdjointCalibrationResult adjoint_calibration_gate(const std::vector<LinearizationCase>& linearizations,
                                                   const std::vector<JacobianCase>& jacobians, Rng& rng,
                                                   const AdjointCalibrationOptions& options = {});
-// The same with the Jacobian cases split over the ranks of comm (cyclic), case k probed with its own
-// stream item_rng(base, k) (base: one draw of rng), so the result is the same for any number of ranks
-// (and differs from the overload above, whose cases share rng). Part (a) runs on every rank.
+// The same on the ranks of comm, case k probed with its own stream item_rng(base, k) (base: one draw of
+// rng), so the result is the same for any number of ranks (and differs from the overload above, whose
+// cases share rng). When no operator is collective the cases are split over the ranks (cyclic, one case
+// per rank at a time); when one is, every rank probes every case, one after another, and the
+// collective callbacks split the work inside each product. Part (a) runs on every rank.
 AdjointCalibrationResult adjoint_calibration_gate(const std::vector<LinearizationCase>& linearizations,
                                                   const std::vector<JacobianCase>& jacobians, Rng& rng,
                                                   const AdjointCalibrationOptions& options, const Communicator& comm);

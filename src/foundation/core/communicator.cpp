@@ -181,6 +181,53 @@ std::vector<std::string> distributed_map(const Communicator& comm, Index items, 
   return result;
 }
 
+Vector blocked_sum(const Communicator& comm, Index blocks, Index size, const std::string& what,
+                   const std::function<Matrix(Index first, Index last)>& terms) {
+  check_at_least(what, "blocks", blocks, 1);
+  check_at_least(what, "size", size, 1);
+  const int ranks = comm.size(), me = comm.rank();
+  const ItemRange mine = block_range(blocks, me, ranks);
+  Matrix local;
+  std::pair<int, std::string> failure{kNone, {}};
+  if (mine.end > mine.begin) {
+    failure = capture([&] {
+      local = terms(mine.begin, mine.end);
+      if (local.rows() != size || local.cols() != mine.end - mine.begin) {
+        throw Error(format_message("the terms of blocks ", mine.begin, "..", mine.end - 1, " are ", local.rows(),
+                                   " x ", local.cols(), ", expected ", size, " x ", mine.end - mine.begin));
+      }
+    });
+    if (failure.first != kNone && ranks > 1) {
+      failure.second = format_message(what, ": rank ", me, ", blocks ", mine.begin, "..", mine.end - 1, ": ",
+                                      failure.second);
+    }
+  }
+  Vector sum = Vector::Zero(size);
+  if (ranks == 1) {
+    if (failure.first != kNone) rethrow_as(failure.first, failure.second);
+    for (Index b = 0; b < blocks; ++b) sum += local.col(b);
+    return sum;
+  }
+  RecordWriter out;
+  out.put(static_cast<double>(failure.first));
+  out.put(failure.second);
+  if (failure.first == kNone && mine.end > mine.begin) out.put(local);
+  const std::vector<std::string> all = comm.allgather(out.bytes());
+  std::vector<Matrix> parts(static_cast<std::size_t>(ranks));
+  for (int r = 0; r < ranks; ++r) {
+    RecordReader in(all[static_cast<std::size_t>(r)]);
+    const int kind = static_cast<int>(in.get_double());
+    std::string message = in.get_string();
+    if (kind != kNone) rethrow_as(kind, message);
+    if (!in.done()) parts[static_cast<std::size_t>(r)] = in.get_matrix();
+  }
+  // Block order: rank 0's blocks, then rank 1's, ... (block_range is contiguous and ordered by rank).
+  for (const Matrix& p : parts) {
+    for (Index k = 0; k < p.cols(); ++k) sum += p.col(k);
+  }
+  return sum;
+}
+
 void run_on_root(const Communicator& comm, const std::function<void()>& f) {
   std::pair<int, std::string> failure{kNone, {}};
   if (comm.is_root()) failure = capture(f);

@@ -191,6 +191,7 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle
       });
   Index unformed = 0;
   std::string first_failure;
+  const bool split_draws = comm.size() > 1 && q.mean_draw_blocks() > 1;
   for (Index e = 0; e < options.events; ++e) {
     RecordReader rec(records[static_cast<std::size_t>(e)]);
     const Vector y = held_out.y.col(e);
@@ -204,9 +205,16 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle
     in.held_out_events.push_back({name, fast, exact});
     r.events.push_back({name, y, fast_mean, fast_std, exact_mean, exact_std});
     if (e < options.jacobian_cases) {
+      // The fast J v and J^T w average over the mean's base draws: with more than one block of draws
+      // they are split over the ranks inside each product (collective: all ranks probe one case at a
+      // time); a Gaussian head's exact mean has one, so its cases are split over the ranks instead.
+      // The numbers are the same either way and for any number of ranks (design/parallel.md).
       auto* qp = &q;
-      JacobianOperator fj{[qp, y](const Vector& v) { return qp->mean_jvp(y, v); },
-                          [qp, y](const Vector& w) { return qp->mean_vjp(y, w); }, obs_size, state_size};
+      const Communicator* c = split_draws ? &comm : &serial_communicator();
+      JacobianOperator fj{[qp, y, c](const Vector& v) { return qp->mean_jvp(y, v, Mask(), *c); },
+                          [qp, y, c](const Vector& w) { return qp->mean_vjp(y, w, Mask(), *c); }, obs_size,
+                          state_size};
+      fj.collective = split_draws;
       in.jacobians.push_back({name, fj, dense_jacobian(rec.get_matrix())});
     }
   }

@@ -252,6 +252,22 @@ AdjointCalibrationResult adjoint_calibration_gate(const std::vector<Linearizatio
   AdjointCalibrationResult r;
   for (const auto& c : linearizations) r.linearizations.push_back(check_linearization_case(c, rng, options.tolerances));
   const std::uint64_t base = rng.engine()();
+  bool collective = false;
+  for (const auto& c : jacobians) collective = collective || c.fast.collective || c.oracle.collective;
+  if (collective && comm.size() > 1) {
+    // All ranks on one case at a time; every rank computes the same numbers (the collective products
+    // return the same bits on every rank, the rest is replicated), so no gather is needed.
+    // A failure is therefore every rank's failure too (thrown as agreed, naming the case).
+    for (Index k = 0; k < static_cast<Index>(jacobians.size()); ++k) {
+      const JacobianCase& c = jacobians[static_cast<std::size_t>(k)];
+      const Failure failure = capture_failure([&] {
+        Rng g = item_rng(base, k);
+        r.jacobians.push_back(probe_jacobian(c, g, options));
+      });
+      if (failure.failed()) rethrow_failure(failure, format_message(kGate, ": ", c.name, ": "));
+    }
+    return r;
+  }
   const std::vector<std::string> records = distributed_map(
       comm, static_cast<Index>(jacobians.size()), kGate,
       [&](Index k) { return jacobians[static_cast<std::size_t>(k)].name; },

@@ -561,7 +561,51 @@ Vector AmortizedPosterior::log_prob(const Matrix& x, const Vector& y, const Mask
   return lp.array() - impl_->norm.x_std.array().log().sum();
 }
 
-Vector AmortizedPosterior::mean_jvp(const Vector& y, const Vector& dy, const Mask& mask) {
+namespace {
+
+// Number of blocks of kMeanDrawBlock columns of the base draws z (the last one may be shorter).
+Index draw_blocks(const Matrix& z) {
+  return (z.cols() + AmortizedPosterior::kMeanDrawBlock - 1) / AmortizedPosterior::kMeanDrawBlock;
+}
+
+// sum_j product(replica, z_j) over the columns z_j of the base draws z, in blocks of kMeanDrawBlock
+// columns: product(replica, block) returns rows x block.cols(), one column per draw. Each block is one
+// call (whole blocks over the rank's OpenMP threads, one replica each) and the blocks are split over
+// the ranks of comm and added in block order (blocked_sum), so the sum has the same bits for any
+// number of threads and ranks.
+template <typename F>
+Vector sum_over_draw_blocks(AmortizedPosterior::Impl& im, const Communicator& comm, const Matrix& z, Index rows,
+                            const char* what, F&& product) {
+  const auto block_sum = [&](Replica& rep, Index b) -> Vector {
+    const Index begin = b * AmortizedPosterior::kMeanDrawBlock;
+    const Index count = std::min(AmortizedPosterior::kMeanDrawBlock, z.cols() - begin);
+    return product(rep, Matrix(z.middleCols(begin, count))).rowwise().sum();
+  };
+  return blocked_sum(comm, draw_blocks(z), rows, what, [&](Index first, Index last) {
+    const Index count = last - first;
+    Matrix terms(rows, count);
+    const int s = static_cast<int>(std::min<Index>(
+        count, AmortizedPosterior::Impl::shards(count * AmortizedPosterior::kMeanDrawBlock, kMinShardColumns)));
+    if (s <= 1) {
+      for (Index b = first; b < last; ++b) terms.col(b - first) = block_sum(*im.replicas[0], b);
+      return terms;
+    }
+    im.ensure_replicas(s);
+#pragma omp parallel for num_threads(s) schedule(static, 1)
+    for (int r = 0; r < s; ++r) {
+      for (Index b = first + shard_begin(count, r, s); b < first + shard_begin(count, r + 1, s); ++b) {
+        terms.col(b - first) = block_sum(*im.replicas[static_cast<std::size_t>(r)], b);
+      }
+    }
+    return terms;
+  });
+}
+
+}  // namespace
+
+Index AmortizedPosterior::mean_draw_blocks() const { return draw_blocks(impl_->head().mean_draws()); }
+
+Vector AmortizedPosterior::mean_jvp(const Vector& y, const Vector& dy, const Mask& mask, const Communicator& comm) {
   const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::mean_jvp");
   check_size("AmortizedPosterior::mean_jvp", "dy", dy.size(), yn.size());
   Vector dyn = dy.cwiseQuotient(impl_->norm.y_std);
@@ -573,30 +617,26 @@ Vector AmortizedPosterior::mean_jvp(const Vector& y, const Vector& dy, const Mas
   impl_->encoder().forward(yn, ctx);
   impl_->encoder().tangent(dyn, dctx);
   const Matrix z = impl_->head().mean_draws();
-  const Index m = z.cols();
-  Matrix dx(z.rows(), m);
-  for_shards(*impl_, m, [&](Replica& rep, Index b, Index e, int) {
-    dx.middleCols(b, e - b) = rep.head->push_jvp(z.middleCols(b, e - b), ctx.col(0).replicate(1, e - b),
-                                                 dctx.col(0).replicate(1, e - b));
-  });
-  return dx.rowwise().mean().cwiseProduct(impl_->norm.x_std) + impl_->gain_jvp(yn, dy);
+  const Vector sum = sum_over_draw_blocks(
+      *impl_, comm, z, z.rows(), "AmortizedPosterior::mean_jvp", [&](Replica& rep, const Matrix& zb) {
+        return rep.head->push_jvp(zb, ctx.col(0).replicate(1, zb.cols()), dctx.col(0).replicate(1, zb.cols()));
+      });
+  return (sum / static_cast<double>(z.cols())).cwiseProduct(impl_->norm.x_std) + impl_->gain_jvp(yn, dy);
 }
 
-Vector AmortizedPosterior::mean_vjp(const Vector& y, const Vector& a, const Mask& mask) {
+Vector AmortizedPosterior::mean_vjp(const Vector& y, const Vector& a, const Mask& mask, const Communicator& comm) {
   const Vector yn = impl_->prepare_y(y, mask, "AmortizedPosterior::mean_vjp");
   check_size("AmortizedPosterior::mean_vjp", "a", a.size(), impl_->shape.state_size);
   check_finite("AmortizedPosterior::mean_vjp", "a", a);
   Matrix ctx, gy;
   impl_->encoder().forward(yn, ctx);
   const Matrix z = impl_->head().mean_draws();
-  const Index m = z.cols();
-  const Vector an = a.cwiseProduct(impl_->norm.x_std) / static_cast<double>(m);
-  Matrix gctx(ctx.rows(), m);
-  for_shards(*impl_, m, [&](Replica& rep, Index b, Index e, int) {
-    gctx.middleCols(b, e - b) =
-        rep.head->push_vjp(z.middleCols(b, e - b), ctx.col(0).replicate(1, e - b), an.replicate(1, e - b));
-  });
-  impl_->encoder().backward(gctx.rowwise().sum(), gy, false);
+  const Vector an = a.cwiseProduct(impl_->norm.x_std) / static_cast<double>(z.cols());
+  const Vector gctx = sum_over_draw_blocks(
+      *impl_, comm, z, ctx.rows(), "AmortizedPosterior::mean_vjp", [&](Replica& rep, const Matrix& zb) {
+        return rep.head->push_vjp(zb, ctx.col(0).replicate(1, zb.cols()), an.replicate(1, zb.cols()));
+      });
+  impl_->encoder().backward(gctx, gy, false);
   return gy.col(0).cwiseQuotient(impl_->norm.y_std) + impl_->gain_vjp(yn, a);
 }
 
