@@ -25,6 +25,18 @@ expect(0 "training stopped: no improvement for 2 epochs" ${VARFLOW} train --prob
        --pairs 500 --seed 7 --config ${WORK_DIR}/plateau.yaml --out ${WORK_DIR}/plateau.nc)
 expect(0 "restored the weights of epoch 1 " ${VARFLOW} train --problem linear-gaussian --head gaussian
        --pairs 500 --seed 7 --config ${WORK_DIR}/plateau.yaml --out ${WORK_DIR}/plateau.nc)
+# linear_gain: oracle: the oracle's gain at the mean observation, then training on the residual; a
+# problem without an oracle and a bad value are refused naming the key.
+file(WRITE ${WORK_DIR}/gain.yaml "linear_gain: oracle\n")
+expect(0 "oracle gain at the mean observation (10 sensitivity solves)" ${VARFLOW} train --problem linear-gaussian
+       --head gaussian --pairs 500 --epochs 2 --seed 7 --config ${WORK_DIR}/gain.yaml --out ${WORK_DIR}/gain.nc)
+expect(0 "drew 20 samples" ${VARFLOW} sample --model ${WORK_DIR}/gain.nc --obs "0.1,0.2,0.3,0.4,0.5,-0.1,-0.2,-0.3,-0.4,-0.5"
+       --n 20 --out ${WORK_DIR}/gain_samples.nc)
+expect(2 "two-moons has no oracle for linear_gain = oracle" ${VARFLOW} train --problem two-moons --head flow --pairs 500
+       --epochs 1 --config ${WORK_DIR}/gain.yaml --out ${WORK_DIR}/x.nc)
+file(WRITE ${WORK_DIR}/bad_gain.yaml "linear_gain: kalman\n")
+expect(2 "linear_gain" ${VARFLOW} train --problem linear-gaussian --head gaussian --pairs 500 --epochs 1
+       --config ${WORK_DIR}/bad_gain.yaml --out ${WORK_DIR}/x.nc)
 # A training that fails (non-finite loss) exits 1 and leaves the good model and its loss curves as
 # they were.
 file(SHA256 ${model} good_model)

@@ -122,7 +122,9 @@ void Simulator::label(Dataset& data, Index count, Index probes, Rng& rng, const 
 }
 
 void Simulator::linearize(Dataset& data) const {
-  if (!has_oracle_labels()) Simulator::label_pair(Vector(), 0, Matrix());  // throws: no oracle
+  if (!has_oracle_labels()) {
+    throw InvalidArgument(format_message("problem ", name(), " has no oracle for linear_gain = oracle (use linear_gain: none)"));
+  }
   data.validate(shape());
   const Index m = data.y.rows();
   Vector y_ref = Vector::Constant(m, std::nan(""));
