@@ -32,19 +32,25 @@ leftovers=$(ls -A "$work" | grep -v -e '^one\.nc' -e '^two\.nc' -e '^\.one\.nc\.
 
 # validate: the report of 2 ranks is the one of 1 rank (but the seconds it took), the same exit status.
 v=(--events 6 --sbc-simulations 200 --seed 5)
-"$varflow" validate --model "$work/one.nc" "${v[@]}" --out "$work/v1" >"$work/v1.log" 2>&1
-s1=$?
-two validate --model "$work/one.nc" "${v[@]}" --out "$work/v2" >"$work/v2.log" 2>&1
-s2=$?
-[ "$s1" -le 1 ] || fail "validate on 1 rank: exit $s1: $(tail -3 "$work/v1.log")"
-[ "$s1" = "$s2" ] || fail "validate exit status: 1 rank $s1, 2 ranks $s2: $(tail -5 "$work/v2.log")"
-grep -q "distributed over MPI, 2 ranks" "$work/v2.log" || fail "validate did not run on 2 ranks"
 gates() { grep -E '^(posterior_agreement|adjoint_calibration|simulation_based_calibration) ' "$1"; }
-[ "$(gates "$work/v1.log")" = "$(gates "$work/v2.log")" ] || fail "gate decisions differ: $(gates "$work/v1.log") / $(gates "$work/v2.log")"
-[ "$(gates "$work/v1.log" | wc -l)" = 3 ] || fail "validate printed no gate decisions: $(cat "$work/v1.log")"
 strip() { grep -v -e '"seconds"' -e '"history"' -e '"date_created"' -e '"command_line"' "$1"; }
-diff <(strip "$work/v1/report.json") <(strip "$work/v2/report.json") >"$work/report.diff" ||
-  fail "report.json of 1 and 2 ranks differ: $(head -6 "$work/report.diff")"
+# validate_on_one_and_two MODEL TAG: validates MODEL on 1 rank (into $work/TAG1) and on 2 ranks
+# ($work/TAG2); fails unless the exit statuses, the gate decisions and report.json agree. Sets s1.
+validate_on_one_and_two() {
+  "$varflow" validate --model "$1" "${v[@]}" --out "$work/${2}1" >"$work/${2}1.log" 2>&1
+  s1=$?
+  two validate --model "$1" "${v[@]}" --out "$work/${2}2" >"$work/${2}2.log" 2>&1
+  local s2=$?
+  [ "$s1" -le 1 ] || fail "validate $1 on 1 rank: exit $s1: $(tail -3 "$work/${2}1.log")"
+  [ "$s1" = "$s2" ] || fail "validate $1, exit status: 1 rank $s1, 2 ranks $s2: $(tail -5 "$work/${2}2.log")"
+  grep -q "distributed over MPI, 2 ranks" "$work/${2}2.log" || fail "validate $1 did not run on 2 ranks"
+  [ "$(gates "$work/${2}1.log")" = "$(gates "$work/${2}2.log")" ] ||
+    fail "gate decisions differ: $(gates "$work/${2}1.log") / $(gates "$work/${2}2.log")"
+  [ "$(gates "$work/${2}1.log" | wc -l)" = 3 ] || fail "validate printed no gate decisions: $(cat "$work/${2}1.log")"
+  diff <(strip "$work/${2}1/report.json") <(strip "$work/${2}2/report.json") >"$work/${2}.diff" ||
+    fail "report.json of $1 on 1 and 2 ranks differ: $(head -6 "$work/${2}.diff")"
+}
+validate_on_one_and_two "$work/one.nc" v
 # The model trained on 2 ranks takes the same gate decisions as the one trained on 1.
 "$varflow" validate --model "$work/two.nc" "${v[@]}" --out "$work/v3" >"$work/v3.log" 2>&1
 [ "$(gates "$work/v1.log")" = "$(gates "$work/v3.log")" ] || fail "the model of 2 ranks is judged otherwise: $(gates "$work/v3.log")"
@@ -55,14 +61,8 @@ diff <(strip "$work/v1/report.json") <(strip "$work/v2/report.json") >"$work/rep
 printf 'mean_samples: 200\n' >"$work/flow.yaml"
 "$varflow" train --problem linear-gaussian --head flow --config "$work/flow.yaml" --pairs 500 --epochs 1 --seed 11 \
   --threads 1 --quiet --out "$work/flow.nc" >"$work/f.log" 2>&1 || fail "train a flow head: $(tail -3 "$work/f.log")"
-"$varflow" validate --model "$work/flow.nc" "${v[@]}" --out "$work/f1" >"$work/f1.log" 2>&1
-f1=$?
-two validate --model "$work/flow.nc" "${v[@]}" --out "$work/f2" >"$work/f2.log" 2>&1
-f2=$?
-[ "$f1" -le 1 ] || fail "validate a flow head on 1 rank: exit $f1: $(tail -3 "$work/f1.log")"
-[ "$f1" = "$f2" ] || fail "validate a flow head, exit status: 1 rank $f1, 2 ranks $f2: $(tail -5 "$work/f2.log")"
+validate_exit=$s1
+validate_on_one_and_two "$work/flow.nc" f
 grep -q '"relative_operator_norm_difference"' "$work/f1/report.json" || fail "the flow head's report has no Jacobian cases"
-diff <(strip "$work/f1/report.json") <(strip "$work/f2/report.json") >"$work/flow.diff" ||
-  fail "report.json of a flow head on 1 and 2 ranks differ: $(head -6 "$work/flow.diff")"
 
-echo "mpi_cli_test: train and validate on 2 ranks agree with 1 rank (validate exit $s1, flow head $f1)"
+echo "mpi_cli_test: train and validate on 2 ranks agree with 1 rank (validate exit $validate_exit, flow head $s1)"
