@@ -204,7 +204,9 @@ int main(int argc, char** argv) {
   if (r.validated) {
     for (const auto& j : r.validation.decision.adjoint_calibration.jacobians) {
       std::cout << "  " << j.name << ": probe max " << j.max_probe_error << " mean " << j.mean_probe_error << " rho "
-                << j.relative_operator_norm_difference << "\n";
+                << j.relative_operator_norm_difference << "; jvp/vjp dot-product error fast "
+                << j.fast_dot_product.relative_error << (j.fast_dot_product.passed ? "" : " FAIL") << ", oracle "
+                << j.oracle_dot_product.relative_error << (j.oracle_dot_product.passed ? "" : " FAIL") << "\n";
     }
     const auto& a = r.validation.decision.agreement;
     std::cout << "  agreement: median spread " << a.spread_ratio_median << ", mean d " << a.mean_difference
