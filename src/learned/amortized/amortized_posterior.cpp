@@ -182,43 +182,33 @@ Matrix AmortizedPosterior::Impl::normalize_y(const Matrix& y) const {
   return (y.colwise() - norm.y_mean).array().colwise() / norm.y_std.array();
 }
 namespace {
-// gain (y - y_ref) per column of y, missing components (NaN in y or in y_ref) counted as no deviation.
-Matrix gain_shift(const Normalization& norm, const Matrix& y) {
-  Matrix d(y.rows(), y.cols());
-  for (Index j = 0; j < y.cols(); ++j) {
-    for (Index i = 0; i < y.rows(); ++i) {
-      const double v = y(i, j) - norm.y_ref[i];
-      d(i, j) = std::isnan(v) ? 0.0 : v;
-    }
+// v with the components the oracle gain does not act on set to zero: those missing in y (NaN; y in
+// any scaling) or never observed in training (NaN in y_ref). The one rule for the gain's shift, JVP
+// and VJP.
+Vector zero_unobserved(Vector v, const Vector& y, const Vector& y_ref) {
+  for (Index i = 0; i < v.size(); ++i) {
+    if (std::isnan(y[i]) || std::isnan(y_ref[i])) v[i] = 0.0;
   }
-  return norm.gain * d;
+  return v;
+}
+// gain (y - y_ref) for each column of y, as `cols` columns (one column of y is repeated).
+Matrix gain_shift(const Normalization& norm, const Matrix& y, Index cols) {
+  assert(y.cols() == cols || y.cols() == 1);
+  Matrix d(y.rows(), y.cols());
+  for (Index j = 0; j < y.cols(); ++j) d.col(j) = zero_unobserved(y.col(j) - norm.y_ref, y.col(j), norm.y_ref);
+  const Matrix shift = norm.gain * d;
+  return shift.cols() == cols ? shift : Matrix(shift.replicate(1, cols));
 }
 }  // namespace
 
 Matrix AmortizedPosterior::Impl::normalize_x(const Matrix& x, const Matrix& y) const {
-  assert(y.cols() == x.cols() || y.cols() == 1);
   Matrix r = x.colwise() - norm.x_mean;
-  if (norm.gain.size() != 0) {
-    const Matrix shift = gain_shift(norm, y);
-    if (shift.cols() == r.cols()) {
-      r -= shift;
-    } else {
-      r.colwise() -= shift.col(0);
-    }
-  }
+  if (norm.gain.size() != 0) r -= gain_shift(norm, y, r.cols());
   return r.array().colwise() / norm.x_std.array();
 }
 Matrix AmortizedPosterior::Impl::denormalize_x(const Matrix& xn, const Matrix& y) const {
-  assert(y.cols() == xn.cols() || y.cols() == 1);
   Matrix x = (xn.array().colwise() * norm.x_std.array()).matrix().colwise() + norm.x_mean;
-  if (norm.gain.size() != 0) {
-    const Matrix shift = gain_shift(norm, y);
-    if (shift.cols() == x.cols()) {
-      x += shift;
-    } else {
-      x.colwise() += shift.col(0);
-    }
-  }
+  if (norm.gain.size() != 0) x += gain_shift(norm, y, x.cols());
   return x;
 }
 Vector AmortizedPosterior::Impl::observed(const Vector& yn) const {
@@ -226,19 +216,11 @@ Vector AmortizedPosterior::Impl::observed(const Vector& yn) const {
 }
 Vector AmortizedPosterior::Impl::gain_jvp(const Vector& y, const Vector& dy) const {
   if (norm.gain.size() == 0) return Vector::Zero(shape.state_size);
-  Vector d = dy;
-  for (Index i = 0; i < d.size(); ++i) {
-    if (std::isnan(y[i]) || std::isnan(norm.y_ref[i])) d[i] = 0.0;
-  }
-  return norm.gain * d;
+  return norm.gain * zero_unobserved(dy, y, norm.y_ref);
 }
 Vector AmortizedPosterior::Impl::gain_vjp(const Vector& y, const Vector& a) const {
   if (norm.gain.size() == 0) return Vector::Zero(shape.obs_size);
-  Vector g = norm.gain.transpose() * a;
-  for (Index i = 0; i < g.size(); ++i) {
-    if (std::isnan(y[i]) || std::isnan(norm.y_ref[i])) g[i] = 0.0;
-  }
-  return g;
+  return zero_unobserved(norm.gain.transpose() * a, y, norm.y_ref);
 }
 
 void AmortizedPosterior::Impl::check_labels_supported(const Dataset& data) {
@@ -449,9 +431,9 @@ nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::Tra
       im.norm.y_ref = data.oracle_gain.y_ref;
       im.norm.gain = data.oracle_gain.gain;
     }
-    im.norm.x_mean = Vector::Zero(im.shape.state_size);  // moments of the residual x - gain (y - y_ref)
-    im.norm.x_std = Vector::Ones(im.shape.state_size);
-    row_moments(im.normalize_x(data.x.leftCols(n_train), data.y.leftCols(n_train)), im.norm.x_mean, im.norm.x_std);
+    Matrix residual = data.x.leftCols(n_train);  // what the head models: x - gain (y - y_ref)
+    if (im.norm.gain.size() != 0) residual -= gain_shift(im.norm, data.y.leftCols(n_train), n_train);
+    row_moments(residual, im.norm.x_mean, im.norm.x_std);
     row_moments(data.y.leftCols(n_train), im.norm.y_mean, im.norm.y_std);
     im.sync_constants();
   }
