@@ -2,7 +2,13 @@
 // Checks of a tangent-linear / adjoint pair against its nonlinear map, returning structured results.
 // Used by the conformance suites (varflow::testing) and by the adjoint-calibration gate.
 //
-//  - dot-product test:  <L dx, ay> = <dx, L^T ay>,  relative error |lhs - rhs| / max(|lhs|, |rhs|);
+//  - dot-product test:  <L dx, ay> = <dx, L^T ay>,  relative error |lhs - rhs| / max(|lhs|, |rhs|),
+//                       with ay anchored on L dx (anchored_adjoint_probe): ay = L dx + w, w the given
+//                       random vector's part orthogonal to L dx scaled to ||L dx||. Then lhs =
+//                       ||L dx||^2 = ||L dx|| ||ay|| / sqrt(2), so random vectors that nearly cancel
+//                       cannot shrink the divisor below the products' round-off (an exactly adjoint
+//                       pair failed 1e-12 that way; design/gates.md), while w still probes L^T off
+//                       the range of L;
 //  - Taylor test:       r(e) = ||N(x + e dx) - N(x) - e L dx|| / ||N(x + e dx) - N(x)||  must shrink
 //                       like e (r(e) / e constant within a factor taylor_band_factor) over
 //                       `taylor_decades` consecutive decades (e scanned from 10^1 to 10^-13 in
@@ -52,7 +58,7 @@ struct LinearizationTolerances {
 };
 
 struct DotProductResult {
-  double lhs = 0.0;  // <L dx, ay>
+  double lhs = 0.0;  // <L dx, ay>, ay the anchored probe
   double rhs = 0.0;  // <dx, L^T ay>
   double relative_error = 0.0;
   double tolerance = 0.0;
@@ -80,6 +86,10 @@ struct LinearityResult {
 };
 
 using VectorMap = std::function<Vector(const Vector&)>;
+
+// The adjoint probe of the dot-product test: L dx + w, w = the part of ay orthogonal to L dx, scaled
+// to ||L dx|| (ay itself when L dx is zero or not finite). Sizes: ldx and ay of the output size.
+Vector anchored_adjoint_probe(const Vector& ldx, const Vector& ay);
 
 // Generic forms: `nonlinear` = N, `tangent` = dx -> L dx, `adjoint` = ay -> L^T ay (L linearised at x).
 DotProductResult dot_product_test(const VectorMap& tangent, const VectorMap& adjoint, const Vector& dx,

@@ -37,14 +37,24 @@ std::string LinearityResult::report() const {
                         passed ? " (pass)" : " (FAIL)");
 }
 
+Vector anchored_adjoint_probe(const Vector& ldx, const Vector& ay) {
+  const double ldx2 = ldx.squaredNorm();
+  if (!(ldx2 > 0.0) || !std::isfinite(ldx2)) return ay;
+  Vector w = ay - (ldx.dot(ay) / ldx2) * ldx;  // the part of ay orthogonal to L dx
+  const double wn = w.norm();
+  if (wn > 0.0) w *= std::sqrt(ldx2) / wn;
+  return Vector(ldx + w);
+}
+
 DotProductResult dot_product_test(const VectorMap& tangent, const VectorMap& adjoint, const Vector& dx,
                                   const Vector& ay, const LinearizationTolerances& tol) {
   DotProductResult r;
   const Vector ldx = tangent(dx);
-  const Vector ltay = adjoint(ay);
   check_size("dot_product_test", "L dx", ldx.size(), ay.size());
+  const Vector anchored = anchored_adjoint_probe(ldx, ay);
+  const Vector ltay = adjoint(anchored);
   check_size("dot_product_test", "L^T ay", ltay.size(), dx.size());
-  r.lhs = ldx.dot(ay);
+  r.lhs = ldx.dot(anchored);
   r.rhs = dx.dot(ltay);
   const double scale = std::max(std::abs(r.lhs), std::abs(r.rhs));
   r.relative_error = scale > 0.0 ? std::abs(r.lhs - r.rhs) / scale : 0.0;
