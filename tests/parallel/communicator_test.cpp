@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <sstream>
+#include <vector>
 
 #include "varflow/core/communicator.h"
 #include "varflow/core/error.h"
@@ -79,6 +81,31 @@ TEST(DistributedMap, OnOneRankReturnsTheItemsInOrderAndKeepsTheItemsOwnErrors) {
   bool ran = false;
   run_on_root(serial, [&] { ran = true; });
   EXPECT_TRUE(ran);
+}
+
+TEST(DistributedMap, ProgressHearsOfEveryItemOnceUpToTheTotal) {
+  for (const ItemThreads threads : {ItemThreads::kOne, ItemThreads::kOpenMp}) {
+    std::vector<Index> seen;
+    Index total_seen = -1;
+    const auto records = distributed_map(
+        serial_communicator(), 23, "items", [](Index i) { return format_message("item ", i); },
+        [](Index i) { return format_message(i); }, threads,
+        [&](Index done, Index total) {
+          seen.push_back(done);
+          total_seen = total;
+        });
+    ASSERT_EQ(records.size(), 23u);
+    ASSERT_EQ(seen.size(), 23u);
+    for (std::size_t k = 0; k < seen.size(); ++k) EXPECT_EQ(seen[k], static_cast<Index>(k + 1));
+    EXPECT_EQ(total_seen, 23);
+  }
+  std::ostringstream log;
+  const ItemProgress tenth = log_items_every_tenth(log, "labelled ", "pairs");
+  for (Index k = 1; k <= 25; ++k) tenth(k, 25);
+  const std::string text = log.str();
+  EXPECT_NE(text.find("labelled 2/25 pairs, "), std::string::npos) << text;
+  EXPECT_NE(text.find("labelled 25/25 pairs, 0 s left"), std::string::npos) << text;
+  EXPECT_EQ(text.find("labelled 3/25"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -79,9 +79,10 @@ class Simulator {
   // OpenMP threads, and gathered on every rank in pair order: the labels are the same for any number
   // of ranks and threads (design/parallel.md). Throws InvalidArgument when the problem has no oracle
   // (has_oracle_labels() false); a failed oracle solve is a NumericalError naming the pair (and, on
-  // several ranks, the rank).
+  // several ranks, the rank). `progress`, when given, hears of each of this rank's labelled pairs
+  // (distributed_map).
   void label(Dataset& data, Index count, Index probes, Rng& rng,
-             const Communicator& comm = serial_communicator()) const;
+             const Communicator& comm = serial_communicator(), const ItemProgress& progress = {}) const;
 
   // The oracle's labels of one pair: its posterior mean m(y) (state_size) and J(y) applied to the
   // columns of dy (obs_size x probes, 0 at the missing entries of y) as the columns of dx

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -147,10 +148,16 @@ enum class ItemThreads { kOne, kOpenMp };
 // ranks, the lowest failing rank's). No rank blocks forever on a failed peer, and nothing has been
 // written: callers write their output after distributed_map returns. With ItemThreads::kOpenMp a rank
 // runs all its items and reports the failure of its lowest failing item.
+// `progress(done, total)`, when given, is called on this rank after each of its items completes (one
+// call at a time, from whichever thread finished it): done of this rank's total items.
+using ItemProgress = std::function<void(Index done, Index total)>;
+// An ItemProgress writing "<prefix>k/N <what>, s s left" to `log` at every tenth of the items and at
+// the last one (the estimate from the mean time per item so far). `log` must outlive the map.
+ItemProgress log_items_every_tenth(std::ostream& log, std::string prefix, std::string what);
 std::vector<std::string> distributed_map(const Communicator& comm, Index items, const std::string& what,
                                          const std::function<std::string(Index)>& name,
                                          const std::function<std::string(Index)>& item,
-                                         ItemThreads threads = ItemThreads::kOne);
+                                         ItemThreads threads = ItemThreads::kOne, const ItemProgress& progress = {});
 
 // The sum of `blocks` terms, vectors of `size` values, split over the ranks: rank r computes the terms
 // of its contiguous blocks block_range(blocks, r, P) as the columns of a size x (last - first) matrix,

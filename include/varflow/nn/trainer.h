@@ -136,6 +136,17 @@ int thread_count();
 // InvalidArgument. With several processes sharing the cores (e.g. `ctest -j2`), one thread each
 // avoids oversubscription, which costs far more than it saves for small networks.
 void set_thread_count(int n);
+// Sets the thread count for its lifetime and restores the previous one on destruction.
+class ScopedThreadCount {
+ public:
+  explicit ScopedThreadCount(int n) : previous_(thread_count()) { set_thread_count(n); }
+  ~ScopedThreadCount() { set_thread_count(previous_); }
+  ScopedThreadCount(const ScopedThreadCount&) = delete;
+  ScopedThreadCount& operator=(const ScopedThreadCount&) = delete;
+
+ private:
+  int previous_;
+};
 
 // Everything fit() carries from one epoch to the next: restoring it at the start of fit() continues
 // the training bit-identically (same data, options and thread count).

@@ -161,7 +161,8 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
     const Stopwatch label_clock;
     const Index count = std::min(labels.pairs, data.size());
     try {
-      problem.label(data, count, labels.probes, data_rng, comm);
+      problem.label(data, count, labels.probes, data_rng, comm,
+                    log_items_every_tenth(log, "step 5: labelled ", comm.size() > 1 ? "pairs of rank 0" : "pairs"));
     } catch (const InvalidArgument&) {
       throw;
     } catch (const std::exception& e) {

@@ -1,7 +1,6 @@
 #include "varflow/cycle/six_step.h"
 
 #include <algorithm>
-#include <omp.h>
 
 #include <charconv>
 #include <functional>
@@ -486,6 +485,10 @@ class Cycle {
   }
 
   StepRecord step3(const StepRecord& s1) {
+    // One thread whatever config.threads says: the emulator's 1009-weight network on batches of 32
+    // states spends less time in each product than an OpenMP fork/join costs (training measured ~8x
+    // slower on 2 threads than on 1), so step 3's results do not depend on the thread count.
+    const nn::ScopedThreadCount serial(1);
     const std::shared_ptr<emulator::StencilEmulator> given = given_emulator_;
     Fingerprint f;
     f.add("step1", s1.checksum).add("seed", seed_);
@@ -493,7 +496,7 @@ class Cycle {
       f.add("emulator_file", given->checksum());
     } else {
       f.add("radius", c_.radius).add("hidden", c_.hidden).add("layers", c_.layers).add("epochs", c_.epochs)
-          .add("learning_rate", c_.learning_rate).add("threads", c_.threads);
+          .add("learning_rate", c_.learning_rate);
     }
     // A multi-scale physics adds the forecast-skill check over the window's leads.
     if (c_.resolved_size() < c_.state_size()) f.add("skill_leads", c_.window_steps);
@@ -758,15 +761,9 @@ SixStepReport run_six_step(const SixStepConfig& config, std::uint64_t seed, cons
   config.validate();
   std::ostream discard(nullptr);  // the other ranks' progress goes nowhere
   std::ostream& log = comm.is_root() ? root_log : discard;
-  // The networks are small: OpenMP regions per batch cost more than they save (emulator training
-  // measured ~8x slower on 2 threads than on 1), so the cycle runs on config.threads threads and
-  // restores the previous setting on return.
-  const int previous_threads = omp_get_max_threads();
-  struct RestoreThreads {
-    int n;
-    ~RestoreThreads() { omp_set_num_threads(n); }
-  } restore{previous_threads};
-  omp_set_num_threads(static_cast<int>(config.threads));
+  // config.threads serves step 5 (data-parallel replicas, labels, validation); step 3 trains on one
+  // thread (below). The previous setting is restored on return.
+  const nn::ScopedThreadCount threads(static_cast<int>(config.threads));
   run_on_root(comm, [&] { std::filesystem::create_directories(dir); });
   SixStepReport rep;
   rep.seed = seed;

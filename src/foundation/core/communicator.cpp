@@ -1,6 +1,7 @@
 #include "varflow/core/communicator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "varflow/core/error.h"
@@ -135,9 +136,22 @@ std::string RecordReader::get_string() {
   return s;
 }
 
+ItemProgress log_items_every_tenth(std::ostream& log, std::string prefix, std::string what) {
+  const auto start = std::chrono::steady_clock::now();
+  return [&log, prefix = std::move(prefix), what = std::move(what), start](Index done, Index total) {
+    const Index tenth = std::max<Index>(1, total / 10);
+    if (done % tenth != 0 && done != total) return;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double left = elapsed / static_cast<double>(done) * static_cast<double>(total - done);
+    log << prefix << done << "/" << total << " " << what << ", " << static_cast<long long>(left + 0.5) << " s left\n"
+        << std::flush;
+  };
+}
+
 std::vector<std::string> distributed_map(const Communicator& comm, Index items, const std::string& what,
                                          const std::function<std::string(Index)>& name,
-                                         const std::function<std::string(Index)>& item, ItemThreads threads) {
+                                         const std::function<std::string(Index)>& item, ItemThreads threads,
+                                         const ItemProgress& progress) {
   const int ranks = comm.size(), me = comm.rank();
   // This rank's payload: a failure kind and message, then the records of its items (cyclic: items
   // me, me + ranks, ...).
@@ -145,9 +159,14 @@ std::vector<std::string> distributed_map(const Communicator& comm, Index items, 
   const Index mine = items > me ? (items - me + ranks - 1) / ranks : 0;
   std::vector<std::string> records(static_cast<std::size_t>(mine));
   std::vector<std::pair<int, std::string>> failures(static_cast<std::size_t>(mine), {kNone, {}});
+  Index done = 0;
   const auto run = [&](Index k) {
     const auto at = static_cast<std::size_t>(k);
     failures[at] = capture([&] { records[at] = item(me + k * ranks); });
+    if (progress) {
+#pragma omp critical(varflow_distributed_map_progress)
+      progress(++done, mine);
+    }
   };
   if (threads == ItemThreads::kOpenMp) {
 #pragma omp parallel for schedule(dynamic, 1)

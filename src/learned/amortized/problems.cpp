@@ -97,7 +97,8 @@ Simulator::PairLabels Simulator::label_pair(const Vector&, Index, const Matrix&)
                                        " has no oracle for derivative labels (labels.pairs must be 0)"));
 }
 
-void Simulator::label(Dataset& data, Index count, Index probes, Rng& rng, const Communicator& comm) const {
+void Simulator::label(Dataset& data, Index count, Index probes, Rng& rng, const Communicator& comm,
+                      const ItemProgress& progress) const {
   if (!has_oracle_labels()) Simulator::label_pair(Vector(), 0, Matrix());  // throws: no oracle
   data.validate(shape());
   prepare_labels(data, count, probes, rng);
@@ -113,7 +114,7 @@ void Simulator::label(Dataset& data, Index count, Index probes, Rng& rng, const 
         w.put(p.dx);
         return w.bytes();
       },
-      ItemThreads::kOpenMp);
+      ItemThreads::kOpenMp, progress);
   for (Index j = 0; j < count; ++j) {
     RecordReader in(records[static_cast<std::size_t>(j)]);
     l.mean.col(j) = in.get_vector();
