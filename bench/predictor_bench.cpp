@@ -7,13 +7,17 @@
 // key=value: any AmortizedSetup key (apply_entry), e.g. pairs=20000 training.epochs=40
 // lorenz96.obs_stride=2; lorenz96.* keys set the step's problem. --forcing simulates the training
 // pairs with Lorenz-96 of another forcing (a wrong model). --oracle-check K compares the oracle's
-// Gauss-Newton J with central differences of its MAP at K events and exits.
+// Gauss-Newton J with central differences of its MAP at K events and exits. The trained model is
+// written to <temp>/predictor_bench_<seed>_<pid>.nc.
 #include <Eigen/Dense>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
+
+#include <unistd.h>
 
 #include "varflow/report/oracles.h"
 #include "varflow/covariance/covariance.h"
@@ -196,7 +200,9 @@ int main(int argc, char** argv) {
   std::shared_ptr<const Model> model;
   if (forcing != 0.0) model = std::make_shared<Lorenz96>(static_cast<Index>(o.problem.model.parameter("n")), forcing, o.problem.model.parameter("dt"));
   Rng rng(seed);
-  const auto path = std::filesystem::temp_directory_path() / ("predictor_bench_" + std::to_string(seed) + ".nc");
+  // One file per process: runs side by side (the same seed included) must not read each other's model.
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("predictor_bench_" + std::to_string(seed) + "_" + std::to_string(::getpid()) + ".nc");
   const auto r = cycle::run_predictor_step(model, o, rng, path, std::cerr);
   std::cout << "seed " << seed << ": " << (r.promoted() ? "PROMOTED" : "refused") << "; simulate "
             << r.simulate_seconds << " s, label " << r.label_seconds << " s, train " << r.train_seconds << " s, validate " << r.validate_seconds
