@@ -17,7 +17,7 @@
 //  - second_order_backward(dx, a, da, a_in, da_in) (optional; has_second_order() says whether a
 //    layer has it): forward-over-reverse, the tangent of backward() in the direction dx of the input,
 //    at the cached input x, per column:
-//        a_in  = J(x)^T a                              (what backward(a, dx, false) writes)
+//        a_in  = J(x)^T a                              (what backward(a, a_in, false) writes)
 //        da_in = J(x)^T da + (d/dx [J(x)^T a]) dx      (a and da: output_size() x B; dx, a_in, da_in:
 //                                                       input_size() x B)
 //    With da = 0, da_in is the Hessian of x -> <a, y(x)> applied to dx (symmetric in dx). Input
@@ -160,7 +160,7 @@ class Sequential final : public Layer {
   std::string describe() const override;  // one layer per line
   Index input_size() const override;
   Index output_size() const override;
-  bool has_second_order() const override;  // when every layer (the branch) has it
+  bool has_second_order() const override;  // when every layer has it
   Index layer_count() const { return static_cast<Index>(layers_.size()); }
   Layer& layer(Index i) { return *layers_[static_cast<std::size_t>(i)]; }
   void bind(ParameterBinder& binder, const std::string& prefix) override;
@@ -186,7 +186,7 @@ class Residual final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return branch_->input_size(); }
   Index output_size() const override { return branch_->output_size(); }
-  bool has_second_order() const override;  // when every layer (the branch) has it
+  bool has_second_order() const override;  // when the branch has it
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override { branch_->initialize(rng); }
 
@@ -213,7 +213,7 @@ class LinearSkip final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return branch_->input_size(); }
   Index output_size() const override { return branch_->output_size(); }
-  bool has_second_order() const override;  // when every layer (the branch) has it
+  bool has_second_order() const override;  // when the branch has it
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override;
 
