@@ -345,7 +345,7 @@ LinearSkip::LinearSkip(std::unique_ptr<Sequential> branch, Init init)
     : branch_(std::move(branch)), skip_(branch_->input_size(), branch_->output_size(), init) {}
 
 std::string LinearSkip::describe() const {
-  return "[" + branch_->describe() + "] + linear skip " + skip_.describe();
+  return format_message("[", branch_->describe(), "] + linear skip ", skip_.describe());
 }
 
 void LinearSkip::bind(ParameterBinder& binder, const std::string& prefix) {
