@@ -1,4 +1,4 @@
-// The stencil emulator: TL/AD conformance, training reduces the one-step error, save / load round
+// The stencil emulator: TL/AD/SOA conformance (both architectures), training reduces the one-step error, save / load round
 // trip with checksum, and the step-3 gate refusing a faulty emulator.
 #include <gtest/gtest.h>
 
@@ -54,24 +54,6 @@ std::shared_ptr<const Model> random_emulator() {
   return e;
 }
 
-}  // namespace
-}  // namespace varflow
-
-namespace varflow::testing {
-INSTANTIATE_TEST_SUITE_P(Emulator, ModelConformance,
-                         ::testing::Values(ModelCase{"stencil_emulator", [] { return varflow::random_emulator(); },
-                                                     [](Rng& rng) { return varflow::attractor_state(rng); }, 50}),
-                         CaseName());
-// The product layer (no parameters): inputs of order one, as in the emulator.
-INSTANTIATE_TEST_SUITE_P(Emulator, LayerConformance,
-                         ::testing::Values(LayerCase{"product", [] { return std::make_unique<emulator::ProductLayer>(3, 7); },
-                                                     {}, 4}),
-                         CaseName());
-}  // namespace varflow::testing
-
-namespace varflow {
-namespace {
-
 struct Trained {
   Lorenz96 physics{kGrid};
   std::unique_ptr<StencilEmulator> emulator;
@@ -107,6 +89,34 @@ const Trained& trained() {
   return instance;
 }
 
+// The trained (polynomial) emulator as a Model, not owned (the instance above lives to the end).
+std::shared_ptr<const Model> trained_polynomial_emulator() {
+  return std::shared_ptr<const Model>(std::shared_ptr<const Model>(), trained().emulator.get());
+}
+
+}  // namespace
+}  // namespace varflow
+
+namespace varflow::testing {
+// The mlp architecture with random weights; the polynomial one trained (a random polynomial network
+// diverges over the 50-step window).
+INSTANTIATE_TEST_SUITE_P(
+    Emulator, ModelConformance,
+    ::testing::Values(ModelCase{"stencil_emulator", [] { return varflow::random_emulator(); },
+                                [](Rng& rng) { return varflow::attractor_state(rng); }, 50},
+                      ModelCase{"stencil_emulator_polynomial_trained",
+                                [] { return varflow::trained_polynomial_emulator(); },
+                                [](Rng& rng) { return varflow::attractor_state(rng); }, 50}),
+    CaseName());
+// The product layer (no parameters): inputs of order one, as in the emulator.
+INSTANTIATE_TEST_SUITE_P(Emulator, LayerConformance,
+                         ::testing::Values(LayerCase{"product", [] { return std::make_unique<emulator::ProductLayer>(3, 7); },
+                                                     {}, 4}),
+                         CaseName());
+}  // namespace varflow::testing
+
+namespace varflow {
+namespace {
 
 // The whole stencil network (both architectures) against finite differences, weights included.
 TEST(StencilEmulator, NetworkGradientsMatchFiniteDifferences) {
@@ -118,6 +128,23 @@ TEST(StencilEmulator, NetworkGradientsMatchFiniteDifferences) {
     e.initialize(rng);
     const Matrix x = Matrix::Random(kGrid, 3);
     const auto r = nn::check_layer(e.network(), &e.parameters(), x, rng);
+    EXPECT_TRUE(r.passed) << arch << ": " << r.report();
+  }
+}
+
+// The network's second-order pass (both architectures) against central differences of its backward
+// pass, and its symmetry; the emulator declares a second-order adjoint.
+TEST(StencilEmulator, NetworkSecondOrderPassMatchesFiniteDifferences) {
+  for (const char* arch : {"polynomial", "mlp"}) {
+    Rng rng = testing::seeded_rng(8);
+    StencilEmulatorConfig c = small_config();
+    c.architecture = arch;
+    StencilEmulator e(c);
+    e.initialize(rng);
+    EXPECT_TRUE(e.has_second_order()) << arch;
+    const Matrix x = Matrix::Random(kGrid, 3);
+    const auto r = nn::check_layer_second_order(e.network(), x, rng);
+    std::cout << arch << ": " << r.report() << "\n";
     EXPECT_TRUE(r.passed) << arch << ": " << r.report();
   }
 }

@@ -128,11 +128,20 @@ TEST(Layers, ConstantChannelsValues) {
 // of testing::check_layer_case) must fail each.
 class Square final : public Layer {
  public:
-  enum class Fault { kNone, kBackwardSign, kBackwardFactor, kTangentSign };
+  enum class Fault {
+    kNone,
+    kBackwardSign,
+    kBackwardFactor,
+    kTangentSign,
+    kSecondOrderFactor,   // the second-order term a dx without its factor 2
+    kSecondOrderDropsDa,  // da not propagated
+    kSecondOrderCross,    // an extra, asymmetric cross term between components 0 and 1
+  };
   explicit Square(Fault fault) : fault_(fault) {}
   std::string type() const override { return "square"; }
   Index input_size() const override { return 3; }
   Index output_size() const override { return 3; }
+  bool has_second_order() const override { return true; }
 
  protected:
   void do_forward(const Matrix& x, Matrix& y) override {
@@ -148,10 +157,32 @@ class Square final : public Layer {
     dy = 2.0 * dx.cwiseProduct(x_);
     if (fault_ == Fault::kTangentSign) dy.row(2) *= -1.0;
   }
+  // a_in = 2 x a, da_in = 2 x da + 2 a dx.
+  void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                Matrix& da_in) const override {
+    a_in = 2.0 * a.cwiseProduct(x_);
+    da_in = 2.0 * da.cwiseProduct(x_) + 2.0 * a.cwiseProduct(dx);
+    if (fault_ == Fault::kSecondOrderFactor) da_in = 2.0 * da.cwiseProduct(x_) + a.cwiseProduct(dx);
+    if (fault_ == Fault::kSecondOrderDropsDa) da_in = 2.0 * a.cwiseProduct(dx);
+    if (fault_ == Fault::kSecondOrderCross) da_in.row(0) += a.row(0).cwiseProduct(dx.row(1));
+  }
 
  private:
   Fault fault_;
   Matrix x_;
+};
+
+// A linear layer without a second-order pass (the default refusal).
+class ScaledByTwo final : public Layer {
+ public:
+  std::string type() const override { return "scaled_by_two"; }
+  Index input_size() const override { return 2; }
+  Index output_size() const override { return 2; }
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override { y = 2.0 * x; }
+  void do_backward(const Matrix& dy, Matrix& dx, bool) override { dx = 2.0 * dy; }
+  void do_tangent(const Matrix& dx, Matrix& dy) const override { dy = 2.0 * dx; }
 };
 
 testing::LayerCase square_case(Square::Fault fault) {
@@ -162,6 +193,46 @@ TEST(Layers, TheChecksPassAnHonestLayer) {
   Rng rng = testing::seeded_rng(510);
   const auto r = testing::check_layer_case(square_case(Square::Fault::kNone), rng);
   EXPECT_TRUE(r.passed) << r.report();
+}
+
+TEST(Layers, TheSecondOrderCheckPassesAnHonestLayer) {
+  Rng rng = testing::seeded_rng(512);
+  const auto r = testing::check_layer_second_order_case(square_case(Square::Fault::kNone), rng);
+  EXPECT_TRUE(r.passed) << r.report();
+}
+
+TEST(Layers, SecondOrderPassesWithAWrongTermFailTheCheck) {
+  struct Planted {
+    Square::Fault fault;
+    const char* name;
+    double SecondOrderCheckResult::*error;  // the measure that must see it
+  };
+  for (const Planted& p : {Planted{Square::Fault::kSecondOrderFactor, "factor", &SecondOrderCheckResult::second_order_error},
+                           Planted{Square::Fault::kSecondOrderDropsDa, "drops da", &SecondOrderCheckResult::adjoint_error},
+                           Planted{Square::Fault::kSecondOrderCross, "cross term", &SecondOrderCheckResult::symmetry_error}}) {
+    Rng rng = testing::seeded_rng(513);
+    const auto r = testing::check_layer_second_order_case(square_case(p.fault), rng);
+    std::cout << "planted second-order fault (" << p.name << "): " << r.report() << "\n";
+    EXPECT_FALSE(r.passed) << p.name << ": " << r.report();
+    EXPECT_GT(r.*p.error, 1e-3) << p.name << ": " << r.report();
+  }
+}
+
+TEST(Layers, ALayerWithoutASecondOrderPassRefusesIt) {
+  ScaledByTwo layer;
+  Matrix y, a_in, da_in;
+  layer.forward(Matrix::Ones(2, 3), y);
+  try {
+    layer.second_order_backward(Matrix::Ones(2, 3), y, y, a_in, da_in);
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("scaled_by_two layer (2 -> 2): has no second-order pass"), std::string::npos)
+        << e.what();
+  }
+  Sequential s;
+  s.emplace<Dense>(2, 2);
+  s.add(std::make_unique<ScaledByTwo>());
+  EXPECT_FALSE(s.has_second_order());
 }
 
 TEST(Layers, ABackwardWithOneWrongSignFailsTheChecks) {

@@ -1,6 +1,7 @@
 // The exact sensitivity d x_MAP / d y (full Hessian, second-order adjoints) against central
 // differences of the MAP on the Lorenz-96 window of the cycle's step 5, next to the Gauss-Newton one;
-// J^T is the adjoint of J; exactness on a linear problem; negative curvature is reported.
+// J^T is the adjoint of J; exactness on a linear problem; negative curvature is reported. The same
+// comparison with the stencil emulator (both architectures) as the window's model.
 #include <gtest/gtest.h>
 
 #include <Eigen/Eigenvalues>
@@ -9,6 +10,7 @@
 
 #include "problems.h"
 #include "varflow/core/error.h"
+#include "varflow/emulator/stencil_emulator.h"
 #include "varflow/var/exact_sensitivity.h"
 #include "varflow/var/laplace.h"
 #include "varflow/var/sensitivity.h"
@@ -19,7 +21,8 @@ namespace varflow {
 namespace {
 
 // The step-5 window: Lorenz-96 n = 40, F = 8, dt = 0.05, 4 steps, every point observed (identity) at
-// steps 0, 2, 4 with R = I, background c (an attractor state), B = I; y simulated from c + N(0, I).
+// steps 0, 2, 4 with R = I, background c (an attractor state of Lorenz-96), B = I; y simulated from
+// c + N(0, I). `model` (n = 40) replaces Lorenz-96 as the window's model and the truth's when given.
 struct Step5Window {
   AssimilationWindow window;
   Vector y;  // stacked, 3 x 40
@@ -32,10 +35,11 @@ struct Step5Window {
   }
 };
 
-Step5Window step5_window(Rng& rng) {
+Step5Window step5_window(Rng& rng, std::shared_ptr<const Model> model = nullptr) {
   const Index n = 40;
-  auto model = std::make_shared<Lorenz96>(n, 8.0, 0.05);
-  const Vector c = test::attractor_state(*model, Vector::Constant(n, 8.0), rng, 1000);
+  const auto physics = std::make_shared<Lorenz96>(n, 8.0, 0.05);
+  if (!model) model = physics;
+  const Vector c = test::attractor_state(*physics, Vector::Constant(n, 8.0), rng, 1000);
   Step5Window p;
   p.window.model = model;
   p.window.steps = 4;
@@ -75,43 +79,103 @@ VarResult tight_map(const AssimilationWindow& w) {
   return r;
 }
 
+// Exact and Gauss-Newton J v at the MAP r of window p against central differences of the MAP along
+// the unit vector v (steps h = 2e-3 and, to bound their truncation error, 1e-2), as relative errors.
+struct SensitivityComparison {
+  ExactSensitivityResult exact;
+  double exact_error = 0.0, gauss_newton_error = 0.0, fd_spread = 0.0;
+};
+SensitivityComparison compare_with_central_differences(const Step5Window& p, const VarResult& r, const Vector& v) {
+  const ExactObservationSensitivity exact(*r.map);
+  const ObservationSensitivity gauss_newton(*r.map, laplace_covariance_dense(*r.map));
+  SensitivityComparison c;
+  c.exact = exact.apply_with_info(v);
+  const Vector jg = gauss_newton.apply(v);
+  Vector fd[2];
+  const double hs[2] = {1e-2, 2e-3};
+  for (int i = 0; i < 2; ++i) {
+    const double h = hs[i];
+    fd[i] = (tight_map(p.with(p.y + h * v)).analysis - tight_map(p.with(p.y - h * v)).analysis) / (2.0 * h);
+  }
+  c.exact_error = (c.exact.value - fd[1]).norm() / fd[1].norm();
+  c.gauss_newton_error = (jg - fd[1]).norm() / fd[1].norm();
+  c.fd_spread = (fd[0] - fd[1]).norm() / fd[1].norm();
+  std::cout << "exact J v vs central differences of the MAP " << c.exact_error << " (CG " << c.exact.cg_iterations
+            << " iterations, residual " << c.exact.relative_residual << "); Gauss-Newton J v " << c.gauss_newton_error
+            << "; central differences h = 1e-2 vs 2e-3 " << c.fd_spread << "\n";
+  return c;
+}
+
 TEST(ExactObservationSensitivity, MatchesCentralDifferencesOfTheMapOnTheStep5Window) {
   Rng rng = testing::seeded_rng(5101);
   const Step5Window p = step5_window(rng);
   const VarResult r = tight_map(p.window);
   ASSERT_TRUE(r.map);
-  const ExactObservationSensitivity exact(*r.map);
-  const ObservationSensitivity gauss_newton(*r.map, laplace_covariance_dense(*r.map));
   double worst_exact = 0.0, best_gn = 1e300;
   for (int trial = 0; trial < 4; ++trial) {
     const Vector v = rng.normal_vector(p.y.size()).normalized();
-    const ExactSensitivityResult e = exact.apply_with_info(v);
-    const Vector jg = gauss_newton.apply(v);
-    // Central differences at two steps: their agreement bounds the truncation error.
-    Vector fd[2];
-    const double hs[2] = {1e-2, 2e-3};
-    for (int i = 0; i < 2; ++i) {
-      const double h = hs[i];
-      fd[i] = (tight_map(p.with(p.y + h * v)).analysis - tight_map(p.with(p.y - h * v)).analysis) / (2.0 * h);
-    }
-    const double exact_error = (e.value - fd[1]).norm() / fd[1].norm();
-    const double gn_error = (jg - fd[1]).norm() / fd[1].norm();
-    const double fd_spread = (fd[0] - fd[1]).norm() / fd[1].norm();
-    std::cout << "v" << trial << ": exact J v vs central differences of the MAP " << exact_error
-              << " (CG " << e.cg_iterations << " iterations, residual " << e.relative_residual
-              << "); Gauss-Newton J v " << gn_error << "; central differences h = 1e-2 vs 2e-3 " << fd_spread
-              << "\n";
-    EXPECT_LT(exact_error, 5e-3);  // the acceptance bound
+    const SensitivityComparison c = compare_with_central_differences(p, r, v);
+    EXPECT_LT(c.exact_error, 5e-3);  // the acceptance bound
     // In fact to the precision of the differences (MAP to relative gradient 1e-13, truncation ~1e-8).
-    EXPECT_LT(exact_error, 1e-7);
-    worst_exact = std::max(worst_exact, exact_error);
-    best_gn = std::min(best_gn, gn_error);
-    EXPECT_LE(e.relative_residual, 1e-10);
+    EXPECT_LT(c.exact_error, 1e-7);
+    worst_exact = std::max(worst_exact, c.exact_error);
+    best_gn = std::min(best_gn, c.gauss_newton_error);
+    EXPECT_LE(c.exact.relative_residual, 1e-10);
   }
   std::cout << "worst exact error " << worst_exact << ", smallest Gauss-Newton error " << best_gn << "\n";
   // Gauss-Newton omits the second-order terms: a percent-level error, far above the exact one.
   EXPECT_GT(best_gn, 1e-2);
   EXPECT_GT(best_gn, 10.0 * worst_exact);
+}
+
+// A small stencil emulator of the step-5 Lorenz-96 (n = 40), trained briefly on its pairs.
+std::shared_ptr<const Model> trained_emulator(const std::string& architecture, Rng& rng) {
+  const Lorenz96 physics(40, 8.0, 0.05);
+  const auto pairs = emulator::simulate_pairs(physics, Vector::Constant(40, 8.0), 600, 500, 3, rng);
+  emulator::StencilEmulatorConfig c;
+  c.grid = 40;
+  c.radius = 3;
+  c.hidden = 12;
+  c.layers = 1;
+  c.architecture = architecture;
+  auto e = std::make_shared<emulator::StencilEmulator>(c);
+  e->initialize(rng);
+  nn::TrainingOptions t;
+  t.schedule = nn::LearningRateSchedule::kCosine;
+  t.epochs = 30;
+  t.batch_size = 32;
+  t.learning_rate = 1e-2;
+  t.weight_decay = 0.0;
+  t.patience = 0;
+  const nn::TrainingSummary summary = emulator::train_emulator(*e, pairs, t, rng);
+  std::cout << e->name() << ": " << summary.epochs_run << " epochs\n";
+  return e;
+}
+
+// The emulator's second-order adjoint makes the full-Hessian sensitivity exact for its 4D-Var too.
+TEST(ExactObservationSensitivity, MatchesCentralDifferencesOfTheMapWithTheStencilEmulator) {
+  for (const char* architecture : {"polynomial", "mlp"}) {
+    Rng rng = testing::seeded_rng(5106);
+    const auto model = trained_emulator(architecture, rng);
+    ASSERT_TRUE(model->has_second_order()) << model->name();
+    const Step5Window p = step5_window(rng, model);
+    const VarResult r = tight_map(p.window);
+    ASSERT_TRUE(r.map);
+    double worst_exact = 0.0, best_gn = 1e300;
+    for (int trial = 0; trial < 2; ++trial) {
+      const Vector v = rng.normal_vector(p.y.size()).normalized();
+      const SensitivityComparison c = compare_with_central_differences(p, r, v);
+      EXPECT_LT(c.exact_error, 5e-3) << architecture;  // the acceptance bound
+      EXPECT_LT(c.exact_error, 1e-7) << architecture;
+      worst_exact = std::max(worst_exact, c.exact_error);
+      best_gn = std::min(best_gn, c.gauss_newton_error);
+      EXPECT_LE(c.exact.relative_residual, 1e-10) << architecture;
+    }
+    std::cout << architecture << ": worst exact error " << worst_exact << ", smallest Gauss-Newton error " << best_gn
+              << "\n";
+    // The second-order terms are what separates the two.
+    EXPECT_GT(best_gn, 10.0 * worst_exact) << architecture;
+  }
 }
 
 TEST(ExactObservationSensitivity, TransposeIsTheAdjoint) {

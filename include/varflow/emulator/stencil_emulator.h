@@ -10,7 +10,12 @@
 //
 // TL and AD are the exact Jacobian-vector and vector-Jacobian products of the network with respect to
 // the input state (the layers' tangent() and backward(accumulate = false)), so the emulator plugs
-// into the unchanged 4D-Var solvers and passes the Model conformance suite.
+// into the unchanged 4D-Var solvers and passes the Model conformance suite. The second-order adjoint
+// (both architectures) is the network's forward-over-reverse pass (nn::Layer::second_order_backward)
+// with the chain rule of the normalisation: with z = (x - mu) / s_x and M'(x)^T a = a + (s_inc / s_x)
+// g'(z)^T a,
+//   (d/dx [M'(x)^T a]) dx = (s_inc / s_x^2) (d/dz [g'(z)^T a]) dx,
+// so full-Hessian 4D-Var sensitivities (var/exact_sensitivity.h) work with the emulator.
 //
 // Threading: Model calls are const; the layers cache their inputs, so calls are serialised by an
 // internal mutex (thread-safe, not concurrent). Training (train_emulator) must not run concurrently
@@ -59,6 +64,7 @@ class StencilEmulator final : public Model {
   explicit StencilEmulator(StencilEmulatorConfig config);
 
   Index state_size() const override { return config_.grid; }
+  bool has_second_order() const override { return net_->has_second_order(); }
   std::string name() const override;
   const StencilEmulatorConfig& config() const { return config_; }
 
@@ -92,6 +98,8 @@ class StencilEmulator final : public Model {
   void do_step(Vector& x) const override;
   void do_step_tangent(const Vector& x, Vector& dx) const override;
   void do_step_adjoint(const Vector& x, Vector& ax) const override;
+  void do_step_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ax_next,
+                                    Vector& out) const override;
 
  private:
   StencilEmulatorConfig config_;

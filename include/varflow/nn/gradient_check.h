@@ -44,4 +44,21 @@ struct GradientCheckResult {
 GradientCheckResult check_layer(Layer& layer, ParameterSet* params, const Matrix& x, Rng& rng,
                                 const GradientCheckTolerances& tol = {});
 
+struct SecondOrderCheckResult {
+  double first_order_error = 0.0;   // a_in of second_order_backward vs backward(a)
+  double second_order_error = 0.0;  // da_in at da = 0 vs central differences of backward(a) along dx
+  double adjoint_error = 0.0;       // the da part, da_in(da) - da_in(0), vs backward(da)
+  double symmetry_error = 0.0;      // |<H dx1, dx2> - <dx1, H dx2>| / (|<H dx1, dx2>| + floor), H at da = 0
+  bool passed = false;
+  std::string report() const;
+};
+
+// Checks a layer's second_order_backward at input x (input_size() x B) with a random output adjoint a,
+// its tangent da and input directions from rng: the second-order term against
+//   (backward_{x + h dx}(a) - backward_{x - h dx}(a)) / (2 h),
+// the first-order parts against backward(), and the symmetry of the second-order term. Requires
+// layer.has_second_order(). Leaves the cache at x.
+SecondOrderCheckResult check_layer_second_order(Layer& layer, const Matrix& x, Rng& rng,
+                                                const GradientCheckTolerances& tol = {});
+
 }  // namespace varflow::nn

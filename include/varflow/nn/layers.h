@@ -14,10 +14,25 @@
 //    per column (forward-mode; used for Jacobian-vector products of a posterior mean).
 //  - Parameters live in a ParameterSet (the network owns the memory); a layer receives views of
 //    its blocks through bind() and initialises them in initialize(rng).
-//  - forward, backward and tangent are checked entry points: a wrong shape is InvalidArgument naming
-//    the layer; a layer implements do_forward, do_backward and do_tangent.
+//  - second_order_backward(dx, a, da, a_in, da_in) (optional; has_second_order() says whether a
+//    layer has it): forward-over-reverse, the tangent of backward() in the direction dx of the input,
+//    at the cached input x, per column:
+//        a_in  = J(x)^T a                              (what backward(a, a_in, false) writes)
+//        da_in = J(x)^T da + (d/dx [J(x)^T a]) dx      (a and da: output_size() x B; dx, a_in, da_in:
+//                                                       input_size() x B)
+//    With da = 0, da_in is the Hessian of x -> <a, y(x)> applied to dx (symmetric in dx). Input
+//    derivatives only (parameters held fixed). A network composes it as the backward pass
+//    propagating (a, da) with the tangents dx_l of the layer inputs from a tangent forward pass; a
+//    layer affine in its input adds no second-order term. It is what a second-order adjoint of a
+//    learned model step needs (Le Dimet, Navon & Daescu 2002). A layer without it refuses with
+//    InvalidArgument naming the layer.
+//  - forward, backward, tangent and second_order_backward are checked entry points: a wrong shape is
+//    InvalidArgument naming the layer; a layer implements do_forward, do_backward and do_tangent
+//    (and, declaring has_second_order(), do_second_order_backward).
 // Every layer is held to the LayerConformance suite (testing/conformance.h: gradient_check.h against
-// central finite differences, the dot-product test, refusal of wrong shapes).
+// central finite differences, the dot-product test, refusal of wrong shapes; a layer with a
+// second-order pass also check_layer_second_order against central differences of backward() and its
+// symmetry test).
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,11 +65,21 @@ class Layer : public Parameterized {
   void forward(const Matrix& x, Matrix& y);
   void backward(const Matrix& dy, Matrix& dx, bool accumulate = true);
   void tangent(const Matrix& dx, Matrix& dy) const;
+  // Whether second_order_backward is available (default false).
+  virtual bool has_second_order() const { return false; }
+  // The forward-over-reverse pass of the contract above (a_in, da_in are resized). Throws
+  // InvalidArgument naming the layer when it has none, or when dx is not input_size() x batch or a,
+  // da are not output_size() x batch of the last forward().
+  void second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                             Matrix& da_in) const;
 
  protected:
   virtual void do_forward(const Matrix& x, Matrix& y) = 0;
   virtual void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) = 0;
   virtual void do_tangent(const Matrix& dx, Matrix& dy) const = 0;
+  // Called with valid shapes when has_second_order() is true. The default throws InvalidArgument.
+  virtual void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                        Matrix& da_in) const;
 
  private:
   // "<type> layer (<in> -> <out>)", the start of the shape errors.
@@ -75,6 +100,7 @@ class Dense final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return in_; }
   Index output_size() const override { return out_; }
+  bool has_second_order() const override { return true; }
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override;
 
@@ -85,6 +111,8 @@ class Dense final : public Layer {
   void do_forward(const Matrix& x, Matrix& y) override;
   void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
   void do_tangent(const Matrix& dx, Matrix& dy) const override;
+  void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                Matrix& da_in) const override;
 
  private:
   Index in_, out_;
@@ -94,7 +122,7 @@ class Dense final : public Layer {
 };
 
 // Elementwise y = f(x): tanh, SiLU x*sigmoid(x) (Elfwing et al. 2018), ReLU, softplus log(1+e^x)
-// (evaluated stably), or the identity.
+// (evaluated stably), or the identity. The second-order pass uses f'' (cached by forward()).
 class ActivationLayer final : public Layer {
  public:
   ActivationLayer(Activation kind, Index size);
@@ -102,16 +130,20 @@ class ActivationLayer final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return size_; }
   Index output_size() const override { return size_; }
+  bool has_second_order() const override { return true; }
 
  protected:
   void do_forward(const Matrix& x, Matrix& y) override;
   void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
   void do_tangent(const Matrix& dx, Matrix& dy) const override;
+  void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                Matrix& da_in) const override;
 
  private:
   Activation kind_;
   Index size_;
-  Matrix derivative_;  // f'(x) at the cached input
+  Matrix derivative_;         // f'(x) at the cached input
+  Matrix second_derivative_;  // f''(x) at the cached input (0 for identity and, a.e., ReLU)
 };
 
 // Layers applied in order; owns them. Parameter blocks are named "<prefix>.<i>.<type>.<block>".
@@ -128,6 +160,7 @@ class Sequential final : public Layer {
   std::string describe() const override;  // one layer per line
   Index input_size() const override;
   Index output_size() const override;
+  bool has_second_order() const override;  // when every layer has it
   Index layer_count() const { return static_cast<Index>(layers_.size()); }
   Layer& layer(Index i) { return *layers_[static_cast<std::size_t>(i)]; }
   void bind(ParameterBinder& binder, const std::string& prefix) override;
@@ -137,6 +170,8 @@ class Sequential final : public Layer {
   void do_forward(const Matrix& x, Matrix& y) override;
   void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
   void do_tangent(const Matrix& dx, Matrix& dy) const override;
+  void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                Matrix& da_in) const override;
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
@@ -151,6 +186,7 @@ class Residual final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return branch_->input_size(); }
   Index output_size() const override { return branch_->output_size(); }
+  bool has_second_order() const override;  // when the branch has it
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override { branch_->initialize(rng); }
 
@@ -158,6 +194,8 @@ class Residual final : public Layer {
   void do_forward(const Matrix& x, Matrix& y) override;
   void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
   void do_tangent(const Matrix& dx, Matrix& dy) const override;
+  void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                Matrix& da_in) const override;
 
  private:
   std::unique_ptr<Sequential> branch_;
@@ -175,6 +213,7 @@ class LinearSkip final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return branch_->input_size(); }
   Index output_size() const override { return branch_->output_size(); }
+  bool has_second_order() const override;  // when the branch has it
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override;
 
@@ -182,6 +221,8 @@ class LinearSkip final : public Layer {
   void do_forward(const Matrix& x, Matrix& y) override;
   void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
   void do_tangent(const Matrix& dx, Matrix& dy) const override;
+  void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                Matrix& da_in) const override;
 
  private:
   std::unique_ptr<Sequential> branch_;
@@ -201,6 +242,7 @@ class PeriodicConv1d final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return c_in_ * n_; }
   Index output_size() const override { return c_out_ * n_; }
+  bool has_second_order() const override { return true; }
   void bind(ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override;
 
@@ -208,9 +250,15 @@ class PeriodicConv1d final : public Layer {
   void do_forward(const Matrix& x, Matrix& y) override;
   void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
   void do_tangent(const Matrix& dx, Matrix& dy) const override;
+  void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                Matrix& da_in) const override;
 
  private:
   void im2col(const Matrix& x, Matrix& p) const;
+  // dx = (dy/dx)^T dy: the input part of backward (col2im of W^T dy), independent of the input;
+  // transpose_big takes dy in the im2col layout (c_out x n*b).
+  void transpose_apply(const Matrix& dy, Matrix& dx) const;
+  void transpose_big(const Matrix& dbig, Index b, Matrix& dx) const;
   Index c_in_, c_out_, n_, k_;
   Init init_;
   ParameterBinder::Block w_, b_;
@@ -228,13 +276,18 @@ class MaskChannels final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return slots_ * n_; }
   Index output_size() const override { return 2 * slots_ * n_; }
+  bool has_second_order() const override { return true; }
 
  protected:
   void do_forward(const Matrix& x, Matrix& y) override;
   void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
   void do_tangent(const Matrix& dx, Matrix& dy) const override;
+  void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                Matrix& da_in) const override;
 
  private:
+  // dx = (dy/dx)^T dy: the value channels of dy at the present inputs, 0 at the missing ones.
+  void values_transpose(const Matrix& dy, Matrix& dx) const;
   Index slots_, n_;
   Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic> present_;  // cached mask
 };
@@ -251,6 +304,7 @@ class ConstantChannels final : public Layer {
   std::string describe() const override;
   Index input_size() const override { return in_; }
   Index output_size() const override { return in_ + k_ * n_; }
+  bool has_second_order() const override { return true; }
   // C: channels x grid (InvalidArgument on another shape or a non-finite entry).
   void set_constants(const Matrix& c);
   const Matrix& constants() const { return c_; }
@@ -259,6 +313,8 @@ class ConstantChannels final : public Layer {
   void do_forward(const Matrix& x, Matrix& y) override;
   void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
   void do_tangent(const Matrix& dx, Matrix& dy) const override;
+  void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                Matrix& da_in) const override;
 
  private:
   Index in_, k_, n_;

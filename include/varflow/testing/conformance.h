@@ -19,7 +19,8 @@
 //
 // A layer (nn/layers.h) is held to nn/gradient_check.h: backward (input and parameter gradients)
 // and tangent against central differences and their dot-product test, and a refusal of inputs of
-// the wrong shape. A head (amortized/head.h) is held to amortized/head_check.h: the loss gradient
+// the wrong shape; a layer whose has_second_order() is true also its second-order pass against
+// central differences of backward and its symmetry test (one that declares none must refuse it). A head (amortized/head.h) is held to amortized/head_check.h: the loss gradient
 // (parameters and context), the derivative-informed loss when it supports one, the mean's JVP and
 // VJP, the shapes of its draws and maps, and its log-density against its loss, its closed form, the
 // change of variables through its sampling map and (d = 1) its integral, or clear refusals.
@@ -111,6 +112,8 @@ class HeadConformance : public ::testing::TestWithParam<HeadCase> {};
 // The gradient check of a layer case as LayerConformance runs it (a fresh layer and parameter set,
 // initialised and perturbed from rng, inputs from rng): structured, for tests that plant faults.
 nn::GradientCheckResult check_layer_case(const LayerCase& c, Rng& rng);
+// Likewise the second-order check (nn::check_layer_second_order) of a case whose layer has one.
+nn::SecondOrderCheckResult check_layer_second_order_case(const LayerCase& c, Rng& rng);
 
 // A head case made ready as HeadConformance uses it: the head bound to its own parameters,
 // initialised and perturbed, with states x (d x batch) and contexts ctx (C x batch) drawn from rng.

@@ -250,6 +250,17 @@ nn::GradientCheckResult check_layer_case(const LayerCase& c, Rng& rng) {
   return nn::check_layer(*layer, params.size() > 0 ? &params : nullptr, x, rng, c.tolerances);
 }
 
+nn::SecondOrderCheckResult check_layer_second_order_case(const LayerCase& c, Rng& rng) {
+  auto layer = c.make();
+  nn::ParameterSet params;
+  params.add("layer", *layer);
+  params.bind();
+  layer->initialize(rng);
+  for (Index i = 0; i < params.size(); ++i) params.values()[i] += c.parameter_perturbation * rng.normal();
+  const Matrix x = layer_input(c, rng, layer->input_size());
+  return nn::check_layer_second_order(*layer, x, rng, c.tolerances);
+}
+
 TEST_P(LayerConformance, BackwardMatchesFiniteDifferences) {
   const auto& c = GetParam();
   Rng rng = seeded_rng(401);
@@ -289,6 +300,36 @@ TEST_P(LayerConformance, RejectsInputsOfTheWrongShape) {
   expect_invalid_argument([&] { layer->backward(Matrix::Zero(m, c.batch + 1), dx); }, "dy");
   expect_invalid_argument([&] { layer->tangent(Matrix::Zero(n + 1, c.batch), dy); }, "dx");
   expect_invalid_argument([&] { layer->tangent(Matrix::Zero(n, c.batch + 1), dy); }, "dx");
+}
+
+// The second-order pass when the layer declares one (against central differences of backward, and its
+// symmetry), otherwise a clear refusal naming the layer.
+TEST_P(LayerConformance, SecondOrderBackwardMatchesFiniteDifferencesAndIsSymmetric) {
+  const auto& c = GetParam();
+  auto layer = c.make();
+  nn::ParameterSet params;
+  params.add("layer", *layer);
+  params.bind();
+  Rng rng = seeded_rng(405);
+  layer->initialize(rng);
+  const Index n = layer->input_size(), m = layer->output_size();
+  Matrix y, a_in, da_in;
+  layer->forward(layer_input(c, rng, n), y);
+  if (!layer->has_second_order()) {
+    expect_invalid_argument(
+        [&] { layer->second_order_backward(Matrix::Zero(n, c.batch), y, y, a_in, da_in); }, "second-order");
+    return;
+  }
+  const Matrix a = Matrix::Zero(m, c.batch), dx = Matrix::Zero(n, c.batch);
+  expect_invalid_argument([&] { layer->second_order_backward(Matrix::Zero(n + 1, c.batch), a, a, a_in, da_in); },
+                          "dx");
+  expect_invalid_argument([&] { layer->second_order_backward(dx, Matrix::Zero(m, c.batch + 1), a, a_in, da_in); },
+                          "a is");
+  expect_invalid_argument([&] { layer->second_order_backward(dx, a, Matrix::Zero(m + 1, c.batch), a_in, da_in); },
+                          "da");
+  const auto r = check_layer_second_order_case(c, rng);
+  std::cout << c.name << ": second order " << r.report() << "\n";
+  EXPECT_TRUE(r.passed) << c.name << ": " << r.report();
 }
 
 // ---- amortized heads ------------------------------------------------------------------------------------

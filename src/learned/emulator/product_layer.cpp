@@ -31,4 +31,16 @@ void ProductLayer::do_tangent(const Matrix& dx, Matrix& dy) const {
   dy = dx.topRows(m).cwiseProduct(x_.bottomRows(m)) + x_.topRows(m).cwiseProduct(dx.bottomRows(m));
 }
 
+void ProductLayer::do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                            Matrix& da_in) const {
+  const Index m = c_ * n_;
+  const auto u = x_.topRows(m), v = x_.bottomRows(m);
+  a_in.resize(2 * m, a.cols());
+  a_in.topRows(m) = a.cwiseProduct(v);
+  a_in.bottomRows(m) = a.cwiseProduct(u);
+  da_in.resize(2 * m, a.cols());
+  da_in.topRows(m) = da.cwiseProduct(v) + a.cwiseProduct(dx.bottomRows(m));
+  da_in.bottomRows(m) = da.cwiseProduct(u) + a.cwiseProduct(dx.topRows(m));
+}
+
 }  // namespace varflow::emulator

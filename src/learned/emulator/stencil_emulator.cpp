@@ -121,6 +121,20 @@ void StencilEmulator::do_step_adjoint(const Vector& x, Vector& ax) const {
   ax += (increment_std_ / x_std_) * dz.col(0);
 }
 
+// The chain rule of the normalisation: M'(x)^T a = a + (s_inc / s_x) g'(z)^T a with z = (x - mu) / s_x,
+// so (d/dx [M'(x)^T a]) dx = (s_inc / s_x) (d/dz [g'(z)^T a]) (dx / s_x).
+void StencilEmulator::do_step_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ax_next,
+                                                   Vector& out) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const Matrix z = (x.array() - x_mean_) / x_std_;
+  Matrix y, a_in, da_in;
+  net_->forward(z, y);
+  const Matrix dz = dx / x_std_;
+  const Matrix a = ax_next;
+  net_->second_order_backward(dz, a, Matrix::Zero(a.rows(), 1), a_in, da_in);
+  out = (increment_std_ / x_std_) * da_in.col(0);
+}
+
 std::string StencilEmulator::checksum() const {
   std::uint64_t h = fnv1a(format_message(kFileType, " ", config_.grid, " ", config_.radius, " ", config_.hidden,
                                              " ", config_.layers, " ", config_.architecture, " ", config_.activation, " ", config_.dt, " ",

@@ -95,15 +95,26 @@ void PeriodicConv1d::do_forward(const Matrix& x, Matrix& y) {
 }
 
 void PeriodicConv1d::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
-  const Index b = dy.cols(), r = (k_ - 1) / 2;
+  const Index b = dy.cols();
   assert(dy.rows() == c_out_ * n_ && patches_.cols() == n_ * b);
   Matrix dbig;
   layout_to_big(dy, c_out_, n_, dbig);
-  const Eigen::Map<const Matrix> w(w_.value, c_out_, c_in_ * k_);
   if (accumulate) {
     Eigen::Map<Matrix>(w_.gradient, c_out_, c_in_ * k_).noalias() += dbig * patches_.transpose();
     Eigen::Map<Vector>(b_.gradient, c_out_) += dbig.rowwise().sum();
   }
+  transpose_big(dbig, b, dx);
+}
+
+void PeriodicConv1d::transpose_apply(const Matrix& dy, Matrix& dx) const {
+  Matrix dbig;
+  layout_to_big(dy, c_out_, n_, dbig);
+  transpose_big(dbig, dy.cols(), dx);
+}
+
+void PeriodicConv1d::transpose_big(const Matrix& dbig, Index b, Matrix& dx) const {
+  const Index r = (k_ - 1) / 2;
+  const Eigen::Map<const Matrix> w(w_.value, c_out_, c_in_ * k_);
   Matrix dp;
   dp.noalias() = w.transpose() * dbig;
   dx = Matrix::Zero(c_in_ * n_, b);
@@ -128,6 +139,13 @@ void PeriodicConv1d::do_tangent(const Matrix& dx, Matrix& dy) const {
   im2col(dx, p);
   big.noalias() = Eigen::Map<const Matrix>(w_.value, c_out_, c_in_ * k_) * p;
   big_to_layout(big, c_out_, n_, dx.cols(), dy);
+}
+
+// Linear in x: no second-order term.
+void PeriodicConv1d::do_second_order_backward(const Matrix&, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                              Matrix& da_in) const {
+  transpose_apply(a, a_in);
+  transpose_apply(da, da_in);
 }
 
 }  // namespace varflow::nn

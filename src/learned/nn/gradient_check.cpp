@@ -91,4 +91,51 @@ GradientCheckResult check_layer(Layer& layer, ParameterSet* params, const Matrix
   return r;
 }
 
+std::string SecondOrderCheckResult::report() const {
+  return format_message(passed ? "passed" : "FAILED", ": first order ", first_order_error, ", second order ",
+                        second_order_error, ", adjoint ", adjoint_error, ", symmetry ", symmetry_error);
+}
+
+namespace {
+Matrix normal_like(Rng& rng, Index rows, Index cols) {
+  Matrix m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.normal();
+  return m;
+}
+}  // namespace
+
+SecondOrderCheckResult check_layer_second_order(Layer& layer, const Matrix& x, Rng& rng,
+                                                const GradientCheckTolerances& tol) {
+  if (!layer.has_second_order()) {
+    throw InvalidArgument(format_message("check_layer_second_order: ", layer.describe(), " has no second-order pass"));
+  }
+  const Index in = layer.input_size(), out = layer.output_size(), b = x.cols();
+  const Matrix a = normal_like(rng, out, b), da = normal_like(rng, out, b);
+  const Matrix dx1 = normal_like(rng, in, b), dx2 = normal_like(rng, in, b);
+  const Matrix zero = Matrix::Zero(out, b);
+  SecondOrderCheckResult r;
+  Matrix y, g, g_da, a_in, h1, h2, a_in_da, h1_da;
+  layer.forward(x, y);
+  layer.backward(a, g, false);
+  layer.backward(da, g_da, false);
+  layer.second_order_backward(dx1, a, zero, a_in, h1);
+  layer.second_order_backward(dx2, a, zero, a_in, h2);
+  layer.second_order_backward(dx1, a, da, a_in_da, h1_da);
+  r.first_order_error = std::max(relative_error(flat(a_in), flat(g), tol.floor),
+                                 relative_error(flat(a_in_da), flat(g), tol.floor));
+  r.adjoint_error = relative_error(flat(h1_da - h1), flat(g_da), tol.floor);
+  const double lhs = (h1.array() * dx2.array()).sum(), rhs = (dx1.array() * h2.array()).sum();
+  r.symmetry_error = std::abs(lhs - rhs) / (std::abs(lhs) + tol.floor);
+  Matrix gp, gm;
+  layer.forward(x + tol.step * dx1, y);
+  layer.backward(a, gp, false);
+  layer.forward(x - tol.step * dx1, y);
+  layer.backward(a, gm, false);
+  r.second_order_error = relative_error(flat(h1), flat((gp - gm) / (2.0 * tol.step)), tol.floor);
+  layer.forward(x, y);  // leave the cache at x
+  r.passed = r.first_order_error <= tol.relative && r.second_order_error <= tol.relative &&
+             r.adjoint_error <= tol.relative && r.symmetry_error <= tol.relative;
+  return r;
+}
+
 }  // namespace varflow::nn

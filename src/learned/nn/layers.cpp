@@ -55,6 +55,28 @@ void Layer::tangent(const Matrix& dx, Matrix& dy) const {
   do_tangent(dx, dy);
 }
 
+void Layer::second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                  Matrix& da_in) const {
+  if (!has_second_order()) {
+    throw InvalidArgument(format_message(where(), ": has no second-order pass (second_order_backward)"));
+  }
+  const auto check = [&](const char* name, const Matrix& m, Index rows, const char* size) {
+    if (m.rows() != rows || m.cols() != batch_) {
+      throw InvalidArgument(format_message(where(), ": second_order_backward: ", name, " is ", m.rows(), " x ",
+                                           m.cols(), ", must be ", size, " x batch of the last forward() = ", rows,
+                                           " x ", batch_));
+    }
+  };
+  check("dx", dx, input_size(), "input size");
+  check("a", a, output_size(), "output size");
+  check("da", da, output_size(), "output size");
+  do_second_order_backward(dx, a, da, a_in, da_in);
+}
+
+void Layer::do_second_order_backward(const Matrix&, const Matrix&, const Matrix&, Matrix&, Matrix&) const {
+  throw InvalidArgument(format_message(where(), ": has no second-order pass (second_order_backward)"));
+}
+
 // ---- Dense -------------------------------------------------------------------------------------
 
 Dense::Dense(Index in, Index out, Init init) : in_(in), out_(out), init_(init) {
@@ -108,6 +130,14 @@ void Dense::do_tangent(const Matrix& dx, Matrix& dy) const {
   dy.noalias() = Eigen::Map<const Matrix>(w_.value, out_, in_) * dx;
 }
 
+// Affine in x: no second-order term.
+void Dense::do_second_order_backward(const Matrix&, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                     Matrix& da_in) const {
+  const Eigen::Map<const Matrix> w(w_.value, out_, in_);
+  a_in.noalias() = w.transpose() * a;
+  da_in.noalias() = w.transpose() * da;
+}
+
 // ---- activations -------------------------------------------------------------------------------
 
 ActivationLayer::ActivationLayer(Activation kind, Index size) : kind_(kind), size_(size) {
@@ -128,31 +158,45 @@ void ActivationLayer::do_forward(const Matrix& x, Matrix& y) {
   assert(x.rows() == size_);
   y.resize(x.rows(), x.cols());
   derivative_.resize(x.rows(), x.cols());
+  second_derivative_.resize(x.rows(), x.cols());
   const Index n = x.size();
   const double* px = x.data();
   double* py = y.data();
   double* pd = derivative_.data();
+  double* pdd = second_derivative_.data();
   switch (kind_) {
     case Activation::kIdentity:
-      for (Index i = 0; i < n; ++i) { py[i] = px[i]; pd[i] = 1.0; }
+      for (Index i = 0; i < n; ++i) { py[i] = px[i]; pd[i] = 1.0; pdd[i] = 0.0; }
       break;
     case Activation::kTanh:
-      for (Index i = 0; i < n; ++i) { const double t = std::tanh(px[i]); py[i] = t; pd[i] = 1.0 - t * t; }
+      for (Index i = 0; i < n; ++i) {
+        const double t = std::tanh(px[i]);
+        py[i] = t;
+        pd[i] = 1.0 - t * t;
+        pdd[i] = -2.0 * t * pd[i];
+      }
       break;
     case Activation::kSilu:
       for (Index i = 0; i < n; ++i) {
         const double s = sigmoid(px[i]);
         py[i] = px[i] * s;
         pd[i] = s * (1.0 + px[i] * (1.0 - s));
+        pdd[i] = s * (1.0 - s) * (2.0 + px[i] * (1.0 - 2.0 * s));
       }
       break;
     case Activation::kRelu:
-      for (Index i = 0; i < n; ++i) { py[i] = px[i] > 0.0 ? px[i] : 0.0; pd[i] = px[i] > 0.0 ? 1.0 : 0.0; }
+      for (Index i = 0; i < n; ++i) {
+        py[i] = px[i] > 0.0 ? px[i] : 0.0;
+        pd[i] = px[i] > 0.0 ? 1.0 : 0.0;
+        pdd[i] = 0.0;
+      }
       break;
     case Activation::kSoftplus:
       for (Index i = 0; i < n; ++i) {
+        const double s = sigmoid(px[i]);
         py[i] = std::max(px[i], 0.0) + std::log1p(std::exp(-std::abs(px[i])));
-        pd[i] = sigmoid(px[i]);
+        pd[i] = s;
+        pdd[i] = s * (1.0 - s);
       }
       break;
   }
@@ -166,6 +210,13 @@ void ActivationLayer::do_backward(const Matrix& dy, Matrix& dx, bool) {
 void ActivationLayer::do_tangent(const Matrix& dx, Matrix& dy) const {
   assert(dx.rows() == derivative_.rows() && dx.cols() == derivative_.cols());
   dy = dx.cwiseProduct(derivative_);
+}
+
+// a_in = f'(x) a, da_in = f'(x) da + f''(x) a dx (elementwise).
+void ActivationLayer::do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                               Matrix& da_in) const {
+  a_in = a.cwiseProduct(derivative_);
+  da_in = da.cwiseProduct(derivative_) + a.cwiseProduct(second_derivative_).cwiseProduct(dx);
 }
 
 // ---- Sequential --------------------------------------------------------------------------------
@@ -227,6 +278,30 @@ void Sequential::do_tangent(const Matrix& dx, Matrix& dy) const {
   dy.swap(t);
 }
 
+bool Sequential::has_second_order() const {
+  if (layers_.empty()) return false;
+  for (const auto& l : layers_) {
+    if (!l->has_second_order()) return false;
+  }
+  return true;
+}
+
+// Tangent forward pass for the tangents of every layer's input, then the backward pass of (a, da).
+void Sequential::do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                          Matrix& da_in) const {
+  const std::size_t count = layers_.size();
+  std::vector<Matrix> tangents(count);  // tangents[i]: the tangent of layer i's input (i >= 1)
+  for (std::size_t i = 1; i < count; ++i) layers_[i - 1]->tangent(i == 1 ? dx : tangents[i - 1], tangents[i]);
+  Matrix g = a, dg = da, h, dh;
+  for (std::size_t i = count; i-- > 0;) {
+    layers_[i]->second_order_backward(i == 0 ? dx : tangents[i], g, dg, h, dh);
+    g.swap(h);
+    dg.swap(dh);
+  }
+  a_in.swap(g);
+  da_in.swap(dg);
+}
+
 // ---- Residual ----------------------------------------------------------------------------------
 
 Residual::Residual(std::unique_ptr<Sequential> branch) : branch_(std::move(branch)) {
@@ -255,13 +330,22 @@ void Residual::do_tangent(const Matrix& dx, Matrix& dy) const {
   dy += dx;
 }
 
+bool Residual::has_second_order() const { return branch_->has_second_order(); }
+
+void Residual::do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                        Matrix& da_in) const {
+  branch_->second_order_backward(dx, a, da, a_in, da_in);
+  a_in += a;
+  da_in += da;
+}
+
 // ---- LinearSkip --------------------------------------------------------------------------------
 
 LinearSkip::LinearSkip(std::unique_ptr<Sequential> branch, Init init)
     : branch_(std::move(branch)), skip_(branch_->input_size(), branch_->output_size(), init) {}
 
 std::string LinearSkip::describe() const {
-  return "[" + branch_->describe() + "] + linear skip " + skip_.describe();
+  return format_message("[", branch_->describe(), "] + linear skip ", skip_.describe());
 }
 
 void LinearSkip::bind(ParameterBinder& binder, const std::string& prefix) {
@@ -295,6 +379,17 @@ void LinearSkip::do_tangent(const Matrix& dx, Matrix& dy) const {
   dy += dy_skip;
 }
 
+bool LinearSkip::has_second_order() const { return branch_->has_second_order(); }
+
+void LinearSkip::do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                          Matrix& da_in) const {
+  Matrix a_skip, da_skip;
+  branch_->second_order_backward(dx, a, da, a_in, da_in);
+  skip_.second_order_backward(dx, a, da, a_skip, da_skip);
+  a_in += a_skip;
+  da_in += da_skip;
+}
+
 // ---- MaskChannels ------------------------------------------------------------------------------
 
 MaskChannels::MaskChannels(Index slots, Index grid) : slots_(slots), n_(grid) {
@@ -324,7 +419,9 @@ void MaskChannels::do_forward(const Matrix& x, Matrix& y) {
   }
 }
 
-void MaskChannels::do_backward(const Matrix& dy, Matrix& dx, bool) {
+void MaskChannels::do_backward(const Matrix& dy, Matrix& dx, bool) { values_transpose(dy, dx); }
+
+void MaskChannels::values_transpose(const Matrix& dy, Matrix& dx) const {
   const Index b = dy.cols();
   assert(b == present_.cols());
   dx.resize(slots_ * n_, b);
@@ -335,6 +432,13 @@ void MaskChannels::do_backward(const Matrix& dy, Matrix& dx, bool) {
       }
     }
   }
+}
+
+// Linear in the present values: no second-order term.
+void MaskChannels::do_second_order_backward(const Matrix&, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                            Matrix& da_in) const {
+  values_transpose(a, a_in);
+  values_transpose(da, da_in);
 }
 
 void MaskChannels::do_tangent(const Matrix& dx, Matrix& dy) const {
@@ -387,6 +491,12 @@ void ConstantChannels::do_backward(const Matrix& dy, Matrix& dx, bool) { dx = dy
 void ConstantChannels::do_tangent(const Matrix& dx, Matrix& dy) const {
   dy = Matrix::Zero(output_size(), dx.cols());
   dy.topRows(in_) = dx;
+}
+
+void ConstantChannels::do_second_order_backward(const Matrix&, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                                Matrix& da_in) const {
+  a_in = a.topRows(in_);
+  da_in = da.topRows(in_);
 }
 
 // ---- builders ----------------------------------------------------------------------------------
