@@ -5,6 +5,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "varflow/core/error.h"
 #include "varflow/io/netcdf_guard.h"
@@ -217,6 +219,53 @@ TEST(StencilEmulator, SaveLoadRoundTripIsExactAndChecksummed) {
 
 // The gate's logic, with the physics itself as a perfect "emulator" and a model with the wrong
 // forcing as a faulty one.
+// Model calls run concurrently on leased replicas of the network: step, TL, AD and SOA from several
+// threads at once give the bits of the same calls made one after another, and a weight changed
+// after the replicas exist reaches them (they share the owner's values).
+TEST(StencilEmulator, ConcurrentModelCallsEqualSerialOnesBitForBit) {
+  const Trained& t = trained();
+  const StencilEmulator& e = *t.emulator;
+  const Index calls = 64;
+  Rng rng = testing::seeded_rng(77);
+  std::vector<Vector> xs, dxs;
+  for (Index k = 0; k < calls; ++k) {
+    xs.push_back(t.held_out.states.col(k % t.held_out.states.cols()));
+    dxs.push_back(rng.normal_vector(e.state_size()));
+  }
+  const auto run = [&](Index k) {
+    Vector x = xs[k], dx = dxs[k], ax = dxs[k], soa;
+    e.step_tangent(xs[k], dx);
+    e.step_adjoint(xs[k], ax);
+    e.step_second_order_adjoint(xs[k], dxs[k], dxs[(k + 1) % calls], soa);
+    e.step(x);
+    Vector all(4 * x.size());
+    all << x, dx, ax, soa;
+    return all;
+  };
+  std::vector<Vector> serial(calls), concurrent(calls);
+  for (Index k = 0; k < calls; ++k) serial[k] = run(k);
+  std::vector<std::thread> threads;
+  for (Index t0 = 0; t0 < 4; ++t0) {
+    threads.emplace_back([&, t0] {
+      for (Index k = t0; k < calls; k += 4) concurrent[k] = run(k);
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (Index k = 0; k < calls; ++k) EXPECT_EQ((serial[k] - concurrent[k]).norm(), 0.0) << "call " << k;
+
+  auto copy = StencilEmulator::load([&] {
+    const auto file = std::filesystem::temp_directory_path() / "varflow_emulator_concurrent.nc";
+    e.save(file);
+    return file;
+  }());
+  Vector before = xs[0];
+  copy->step(before);  // creates a replica
+  copy->parameters().values()[0] += 0.5;
+  Vector after = xs[0];
+  copy->step(after);
+  EXPECT_GT((after - before).norm(), 0.0);
+}
+
 TEST(EmulatorGate, PassesThePhysicsAndRefusesAWrongModel) {
   Rng rng = testing::seeded_rng(11);
   const Lorenz96 physics(kGrid), wrong(kGrid, 8.4);

@@ -17,9 +17,10 @@
 //   (d/dx [M'(x)^T a]) dx = (s_inc / s_x^2) (d/dz [g'(z)^T a]) dx,
 // so full-Hessian 4D-Var sensitivities (var/exact_sensitivity.h) work with the emulator.
 //
-// Threading: Model calls are const; the layers cache their inputs, so calls are serialised by an
-// internal mutex (thread-safe, not concurrent). Training (train_emulator) must not run concurrently
-// with Model calls.
+// Threading: Model calls are const and concurrent. The layers cache their inputs, so each call leases
+// a replica of the network (its own layer caches, the shared weights; ParameterSet::bind_shared) from
+// a pool that grows to the number of concurrent callers. Training (train_emulator, forward_normalized,
+// backward_normalized) uses the owner network and must not run concurrently with Model calls.
 //
 // File format (save / load): netCDF, global attributes varflow_file_type = "varflow_stencil_emulator",
 // format_version, grid, radius, hidden, layers, activation, dt, name of the physics model,
@@ -30,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 #include <string>
 
 #include "varflow/core/random.h"
@@ -102,11 +104,31 @@ class StencilEmulator final : public Model {
                                     Vector& out) const override;
 
  private:
+  // A copy of the network on the owner's weights, for one Model call at a time.
+  struct Replica {
+    std::unique_ptr<nn::Sequential> net;
+    nn::ParameterSet params;
+  };
+  // Holds a replica from the pool for its lifetime and gives it back on destruction.
+  class Lease {
+   public:
+    explicit Lease(const StencilEmulator& owner);
+    ~Lease();
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    nn::Sequential& net() { return *replica_->net; }
+
+   private:
+    const StencilEmulator& owner_;
+    std::unique_ptr<Replica> replica_;
+  };
+
   StencilEmulatorConfig config_;
-  std::unique_ptr<nn::Sequential> net_;
+  std::unique_ptr<nn::Sequential> net_;  // the owner: its parameters_ hold the weights
   nn::ParameterSet params_;
   double x_mean_ = 0.0, x_std_ = 1.0, increment_std_ = 1.0;
-  mutable std::mutex mutex_;
+  mutable std::mutex pool_mutex_;                          // guards free_replicas_
+  mutable std::vector<std::unique_ptr<Replica>> free_replicas_;
 };
 
 // Pairs (x_k, x_{k+1}) of a physics model: `count` states spaced `stride` steps along one trajectory

@@ -34,32 +34,58 @@ void StencilEmulatorConfig::validate() const {
   }
 }
 
+namespace {
+// The stencil network of `config` (architectures in the header), weights unbound.
+std::unique_ptr<nn::Sequential> build_network(const StencilEmulatorConfig& config) {
+  const Index n = config.grid, h = config.hidden;
+  auto net = std::make_unique<nn::Sequential>();
+  if (config.architecture == "polynomial") {
+    net->emplace<nn::PeriodicConv1d>(1, 2 * h, n, 2 * config.radius + 1);
+    net->emplace<ProductLayer>(h, n);
+    for (Index l = 0; l < config.layers; ++l) {
+      net->emplace<nn::PeriodicConv1d>(h, 2 * h, n, 1);
+      net->emplace<ProductLayer>(h, n);
+    }
+  } else {
+    const nn::Activation act = nn::activation_from_string(config.activation);
+    net->emplace<nn::PeriodicConv1d>(1, h, n, 2 * config.radius + 1);
+    net->emplace<nn::ActivationLayer>(act, h * n);
+    for (Index l = 0; l < config.layers; ++l) {
+      net->emplace<nn::PeriodicConv1d>(h, h, n, 1);
+      net->emplace<nn::ActivationLayer>(act, h * n);
+    }
+  }
+  net->emplace<nn::PeriodicConv1d>(h, 1, n, 1, nn::Init::kSmall);
+  return net;
+}
+}  // namespace
+
 StencilEmulator::StencilEmulator(StencilEmulatorConfig config) : config_(std::move(config)) {
   config_.validate();
-  const Index n = config_.grid, h = config_.hidden;
-  const nn::Activation act = nn::activation_from_string(config_.activation);
-  net_ = std::make_unique<nn::Sequential>();
-  if (config_.architecture == "polynomial") {
-    net_->emplace<nn::PeriodicConv1d>(1, 2 * h, n, 2 * config_.radius + 1);
-    net_->emplace<ProductLayer>(h, n);
-    for (Index l = 0; l < config_.layers; ++l) {
-      net_->emplace<nn::PeriodicConv1d>(h, 2 * h, n, 1);
-      net_->emplace<ProductLayer>(h, n);
-    }
-    net_->emplace<nn::PeriodicConv1d>(h, 1, n, 1, nn::Init::kSmall);
-    params_.add("stencil", *net_);
-    params_.bind();
-    return;
-  }
-  net_->emplace<nn::PeriodicConv1d>(1, h, n, 2 * config_.radius + 1);
-  net_->emplace<nn::ActivationLayer>(act, h * n);
-  for (Index l = 0; l < config_.layers; ++l) {
-    net_->emplace<nn::PeriodicConv1d>(h, h, n, 1);
-    net_->emplace<nn::ActivationLayer>(act, h * n);
-  }
-  net_->emplace<nn::PeriodicConv1d>(h, 1, n, 1, nn::Init::kSmall);
+  net_ = build_network(config_);
   params_.add("stencil", *net_);
   params_.bind();
+}
+
+StencilEmulator::Lease::Lease(const StencilEmulator& owner) : owner_(owner) {
+  {
+    const std::lock_guard<std::mutex> lock(owner_.pool_mutex_);
+    if (!owner_.free_replicas_.empty()) {
+      replica_ = std::move(owner_.free_replicas_.back());
+      owner_.free_replicas_.pop_back();
+      return;
+    }
+  }
+  replica_ = std::make_unique<Replica>();
+  replica_->net = build_network(owner_.config_);
+  replica_->params.add("stencil", *replica_->net);
+  // bind_shared only records where the owner's values live; a replica never writes them.
+  replica_->params.bind_shared(const_cast<nn::ParameterSet&>(owner_.params_));
+}
+
+StencilEmulator::Lease::~Lease() {
+  const std::lock_guard<std::mutex> lock(owner_.pool_mutex_);
+  owner_.free_replicas_.push_back(std::move(replica_));
 }
 
 std::string StencilEmulator::name() const {
@@ -94,30 +120,30 @@ void StencilEmulator::backward_normalized(const Matrix& d_out) {
 }
 
 void StencilEmulator::do_step(Vector& x) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  Lease lease(*this);
   const Matrix z = (x.array() - x_mean_) / x_std_;
   Matrix out;
-  net_->forward(z, out);
+  lease.net().forward(z, out);
   x += increment_std_ * out.col(0);
 }
 
 void StencilEmulator::do_step_tangent(const Vector& x, Vector& dx) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  Lease lease(*this);
   const Matrix z = (x.array() - x_mean_) / x_std_;
   Matrix out, dout;
-  net_->forward(z, out);
+  lease.net().forward(z, out);
   const Matrix dz = dx / x_std_;
-  net_->tangent(dz, dout);
+  lease.net().tangent(dz, dout);
   dx += increment_std_ * dout.col(0);
 }
 
 void StencilEmulator::do_step_adjoint(const Vector& x, Vector& ax) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  Lease lease(*this);
   const Matrix z = (x.array() - x_mean_) / x_std_;
   Matrix out, dz;
-  net_->forward(z, out);
+  lease.net().forward(z, out);
   const Matrix dout = ax;
-  net_->backward(dout, dz, false);
+  lease.net().backward(dout, dz, false);
   ax += (increment_std_ / x_std_) * dz.col(0);
 }
 
@@ -125,13 +151,13 @@ void StencilEmulator::do_step_adjoint(const Vector& x, Vector& ax) const {
 // so (d/dx [M'(x)^T a]) dx = (s_inc / s_x) (d/dz [g'(z)^T a]) (dx / s_x).
 void StencilEmulator::do_step_second_order_adjoint(const Vector& x, const Vector& dx, const Vector& ax_next,
                                                    Vector& out) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  Lease lease(*this);
   const Matrix z = (x.array() - x_mean_) / x_std_;
   Matrix y, a_in, da_in;
-  net_->forward(z, y);
+  lease.net().forward(z, y);
   const Matrix dz = dx / x_std_;
   const Matrix a = ax_next;
-  net_->second_order_backward(dz, a, Matrix::Zero(a.rows(), 1), a_in, da_in);
+  lease.net().second_order_backward(dz, a, Matrix::Zero(a.rows(), 1), a_in, da_in);
   out = (increment_std_ / x_std_) * da_in.col(0);
 }
 
