@@ -179,6 +179,9 @@ TEST(PredictorStepDefaults, AreTheCyclesObservationNetwork) {
   EXPECT_EQ(o.problem.prior_sd, 1.0);
   EXPECT_EQ(o.validation.window_jacobian, report::OracleJacobian::kExact);
   EXPECT_EQ(o.setup.network.head, amortized::HeadType::kGaussian);
+  // Derivative-informed by default: every pair labelled, the oracle gain (design/cycle.md, "Step 5").
+  EXPECT_EQ(o.setup.network.linear_gain, amortized::LinearGain::kOracle);
+  EXPECT_EQ(o.setup.labels.pairs, o.setup.pairs);
 }
 
 }  // namespace

@@ -11,7 +11,8 @@
 //   1 <- the physics (model section), emulator.step_multiple, .train_pairs, .stride, .held_out, seed
 //   2 <- step 1, oracle.windows and the observation network (cycling.window_steps,
 //        observations.every_steps, .stride, .error_variance, background.variance, .fast_variance)
-//   3 <- step 1, the emulator (emulator.hidden, .radius, .layers, .epochs, .learning_rate, threads), or the
+//   3 <- step 1, the emulator (emulator.hidden, .radius, .layers, .epochs, .learning_rate; it trains on one
+//        thread, so not `threads`), or the
 //        content checksum of emulator.file; for a multi-scale physics also cycling.window_steps (the
 //        leads of the forecast-skill check)
 //   4 <- step 2, step 3 (its output and verdict), on_gate_failure
@@ -81,7 +82,7 @@ struct SixStepConfig {
   // "validation.oracle_jacobian". The problem itself comes from the sections above: the physics, the
   // observation network, and background.variance as the variance of the predictor's Gaussian prior.
   std::map<std::string, std::string> predictor;
-  Index threads = 1;          // OpenMP threads for the run (the small networks are fastest on one)
+  Index threads = 2;          // OpenMP threads of step 5 (labels, training replicas, validation); step 3 uses one
   // stop | fallback (to the physics model) | evaluate (step 4 measures the refused emulator against
   // the oracle; nothing is promoted, step 5 stops, step 3 stays FAILED)
   std::string on_gate_failure = "stop";
