@@ -196,6 +196,10 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
         << problem.model().name() << ") in " << gain_clock.seconds() << " s\n";
   }
 
+  // Training draws one stream per data-parallel shard, so how much of rng it uses depends on the
+  // thread and rank counts; the gates get their own stream, split off first, so that the held-out
+  // events and probes are the same however step 5 is run.
+  Rng gate_rng = rng.split();
   const Stopwatch train_clock;
   std::unique_ptr<amortized::AmortizedPosterior> q;
   try {
@@ -226,7 +230,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   report::ValidationOptions v = options.validation;
   v.window_problem = options.problem;
   out.validation =
-      report::validate_model(*q, v, rng, [&log](const std::string& line) { log << "step 5: " << line << "\n"; }, comm);
+      report::validate_model(*q, v, gate_rng, [&log](const std::string& line) { log << "step 5: " << line << "\n"; }, comm);
   out.validation.model_path = out.model_file;
   out.validated = true;
   out.validate_seconds = validate_clock.seconds();
