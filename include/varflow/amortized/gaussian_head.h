@@ -41,9 +41,19 @@ class GaussianHead final : public Head {
 
  private:
   Index output_size() const;
-  void unpack(const Vector& out, Vector& mu, Matrix& l, Vector& s_raw) const;
-  // dL from a tangent (or, transposed, the adjoint) of the network output; s_raw at the same column.
-  void unpack_tangent(const Vector& dout, const Vector& s_raw, const Matrix& l, Vector& dmu, Matrix& dl) const;
+  // The Cholesky factor of one column: L = diag(sd) + its strictly lower part (full form only).
+  // The diagonal form keeps sd alone, so every per-column product and solve is O(d), not O(d^2).
+  struct Factor {
+    Vector sd;     // L's diagonal, d
+    Matrix lower;  // L whole (d x d) in the full form; empty in the diagonal form
+    Vector times(const Vector& z) const;            // L z
+    Vector solve(const Vector& e) const;            // L^-1 e
+    Vector transpose_solve(const Vector& r) const;  // L^-T r
+    double log_det() const;                         // log det L = sum log sd
+  };
+  void unpack(const Vector& out, Vector& mu, Factor& l, Vector& s_raw) const;
+  // dL z from a tangent of the network output; l and s_raw at the same column.
+  Vector tangent_times(const Vector& dout, const Vector& s_raw, const Factor& l, const Vector& z) const;
   Index d_, c_;
   GaussianOptions o_;
   bool direct_ = false;

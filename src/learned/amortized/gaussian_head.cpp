@@ -46,16 +46,36 @@ void GaussianHead::bind(nn::ParameterBinder& binder, const std::string& prefix) 
 
 void GaussianHead::initialize(Rng& rng) { net_->initialize(rng); }
 
-void GaussianHead::unpack(const Vector& out, Vector& mu, Matrix& l, Vector& s_raw) const {
+double GaussianHead::Factor::log_det() const {
+  double s = 0.0;  // in index order, as every earlier version summed it (bit-identical losses)
+  for (Index i = 0; i < sd.size(); ++i) s += std::log(sd[i]);
+  return s;
+}
+Vector GaussianHead::Factor::times(const Vector& z) const {
+  return lower.size() == 0 ? Vector(sd.cwiseProduct(z)) : Vector(lower.triangularView<Eigen::Lower>() * z);
+}
+Vector GaussianHead::Factor::solve(const Vector& e) const {
+  return lower.size() == 0 ? Vector(e.cwiseQuotient(sd)) : Vector(lower.triangularView<Eigen::Lower>().solve(e));
+}
+Vector GaussianHead::Factor::transpose_solve(const Vector& r) const {
+  return lower.size() == 0 ? Vector(r.cwiseQuotient(sd))
+                           : Vector(lower.transpose().triangularView<Eigen::Upper>().solve(r));
+}
+
+void GaussianHead::unpack(const Vector& out, Vector& mu, Factor& l, Vector& s_raw) const {
   mu = out.head(d_);
   s_raw = out.segment(d_, d_);
-  l = Matrix::Zero(d_, d_);
-  for (Index i = 0; i < d_; ++i) l(i, i) = std::exp(kLogScaleClamp * std::tanh(s_raw[i] / kLogScaleClamp));
+  l.sd.resize(d_);
+  for (Index i = 0; i < d_; ++i) l.sd[i] = std::exp(kLogScaleClamp * std::tanh(s_raw[i] / kLogScaleClamp));
   if (o_.covariance == CovarianceForm::kFull) {
+    l.lower = Matrix::Zero(d_, d_);
+    l.lower.diagonal() = l.sd;
     Index p = 2 * d_;
     for (Index i = 1; i < d_; ++i) {
-      for (Index k = 0; k < i; ++k) l(i, k) = out[p++];
+      for (Index k = 0; k < i; ++k) l.lower(i, k) = out[p++];
     }
+  } else {
+    l.lower.resize(0, 0);
   }
 }
 
@@ -72,24 +92,23 @@ double GaussianHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, 
   Vector losses(b);
   Matrix dout = Matrix::Zero(out.rows(), gradient ? ctx.cols() : 0);
   const double log2pi = std::log(2.0 * std::numbers::pi);
-#pragma omp parallel for schedule(static) if (parallel_worth_it(b * d_ * d_ * 4))
+#pragma omp parallel for schedule(static) if (parallel_worth_it(b * d_ * (o_.covariance == CovarianceForm::kFull ? d_ : 1) * 4))
   for (Index j = 0; j < b; ++j) {
     Vector mu, s_raw;
-    Matrix l;
+    Factor l;
     unpack(out.col(j), mu, l, s_raw);
     const Vector e = x.col(j) - mu;
-    const Vector r = l.triangularView<Eigen::Lower>().solve(e);
-    double logdet = 0.0;
-    for (Index i = 0; i < d_; ++i) logdet += std::log(l(i, i));
+    const Vector r = l.solve(e);
+    const double logdet = l.log_det();
     losses[j] = 0.5 * r.squaredNorm() + logdet + 0.5 * static_cast<double>(d_) * log2pi;
     if (gradient) {
       // r = L^-1 e, u = L^-T r: d/dmu = -u, d/dL = -u r^T (lower part) + diag(1/L_ii).
-      const Vector u = l.transpose().triangularView<Eigen::Upper>().solve(r);
+      const Vector u = l.transpose_solve(r);
       const double inv_b = 1.0 / static_cast<double>(b);
       dout.col(j).head(d_) = -u * inv_b;
       for (Index i = 0; i < d_; ++i) {
         const double th = std::tanh(s_raw[i] / kLogScaleClamp);
-        const double ds = (-u[i] * r[i]) * l(i, i) + 1.0;  // d/ds of the loss, L_ii = e^s
+        const double ds = (-u[i] * r[i]) * l.sd[i] + 1.0;  // d/ds of the loss, L_ii = e^s
         dout(d_ + i, j) = ds * (1.0 - th * th) * inv_b;
       }
       if (o_.covariance == CovarianceForm::kFull) {
@@ -122,11 +141,10 @@ Vector GaussianHead::log_prob(const Matrix& x, const Matrix& ctx) {
   const double log2pi = std::log(2.0 * std::numbers::pi);
   for (Index j = 0; j < b; ++j) {
     Vector mu, s_raw;
-    Matrix l;
+    Factor l;
     unpack(out.col(j), mu, l, s_raw);
-    const Vector r = l.triangularView<Eigen::Lower>().solve(Vector(x.col(j) - mu));
-    double logdet = 0.0;
-    for (Index i = 0; i < d_; ++i) logdet += std::log(l(i, i));
+    const Vector r = l.solve(Vector(x.col(j) - mu));
+    const double logdet = l.log_det();
     lp[j] = -0.5 * r.squaredNorm() - logdet - 0.5 * static_cast<double>(d_) * log2pi;
   }
   return lp;
@@ -143,25 +161,26 @@ GaussianMoments GaussianHead::closed_form_moments(const Vector& ctx) {
   net_->forward(ctx, out);
   GaussianMoments m;
   Vector s_raw;
-  unpack(out.col(0), m.mean, m.cholesky, s_raw);
+  Factor l;
+  unpack(out.col(0), m.mean, l, s_raw);
   m.diagonal = o_.covariance == CovarianceForm::kDiagonal;
+  m.cholesky = m.diagonal ? Matrix(l.sd.asDiagonal()) : l.lower;
   return m;
 }
 
-void GaussianHead::unpack_tangent(const Vector& dout, const Vector& s_raw, const Matrix& l, Vector& dmu,
-                                  Matrix& dl) const {
-  dmu = dout.head(d_);
-  dl = Matrix::Zero(d_, d_);
+Vector GaussianHead::tangent_times(const Vector& dout, const Vector& s_raw, const Factor& l, const Vector& z) const {
+  Vector dlz(d_);  // the diagonal of dL: dL_ii = L_ii (1 - tanh^2) ds_i
   for (Index i = 0; i < d_; ++i) {
     const double th = std::tanh(s_raw[i] / kLogScaleClamp);
-    dl(i, i) = l(i, i) * (1.0 - th * th) * dout[d_ + i];
+    dlz[i] = l.sd[i] * (1.0 - th * th) * dout[d_ + i] * z[i];
   }
   if (o_.covariance == CovarianceForm::kFull) {
     Index p = 2 * d_;
     for (Index i = 1; i < d_; ++i) {
-      for (Index k = 0; k < i; ++k) dl(i, k) = dout[p++];
+      for (Index k = 0; k < i; ++k) dlz[i] += dout[p++] * z[k];
     }
   }
+  return dlz;
 }
 
 Matrix GaussianHead::push(const Matrix& z, const Matrix& ctx) {
@@ -170,9 +189,9 @@ Matrix GaussianHead::push(const Matrix& z, const Matrix& ctx) {
   Matrix x(d_, z.cols());
   for (Index j = 0; j < z.cols(); ++j) {
     Vector mu, s_raw;
-    Matrix l;
+    Factor l;
     unpack(out.col(j), mu, l, s_raw);
-    x.col(j) = mu + l * z.col(j);
+    x.col(j) = mu + l.times(z.col(j));
   }
   return x;
 }
@@ -183,11 +202,10 @@ Matrix GaussianHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& 
   net_->tangent(dctx, dout);
   Matrix dx(d_, z.cols());
   for (Index j = 0; j < z.cols(); ++j) {
-    Vector mu, s_raw, dmu;
-    Matrix l, dl;
+    Vector mu, s_raw;
+    Factor l;
     unpack(out.col(j), mu, l, s_raw);
-    unpack_tangent(dout.col(j), s_raw, l, dmu, dl);
-    dx.col(j) = dmu + dl * z.col(j);
+    dx.col(j) = dout.col(j).head(d_) + tangent_times(dout.col(j), s_raw, l, z.col(j));
   }
   return dx;
 }
@@ -198,13 +216,13 @@ Matrix GaussianHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& 
   Matrix gout = Matrix::Zero(out.rows(), z.cols());
   for (Index j = 0; j < z.cols(); ++j) {
     Vector mu, s_raw;
-    Matrix l;
+    Factor l;
     unpack(out.col(j), mu, l, s_raw);
     // x = mu + L z: dx/dmu = I, dx_i/dL_ik = z_k.
     gout.col(j).head(d_) = a.col(j);
     for (Index i = 0; i < d_; ++i) {
       const double th = std::tanh(s_raw[i] / kLogScaleClamp);
-      gout(d_ + i, j) = a(i, j) * z(i, j) * l(i, i) * (1.0 - th * th);
+      gout(d_ + i, j) = a(i, j) * z(i, j) * l.sd[i] * (1.0 - th * th);
     }
     if (o_.covariance == CovarianceForm::kFull) {
       Index p = 2 * d_;
