@@ -7,8 +7,10 @@
 // key=value: any AmortizedSetup key (apply_entry), e.g. pairs=20000 training.epochs=40
 // lorenz96.obs_stride=2; lorenz96.* keys set the step's problem. --forcing simulates the training
 // pairs with Lorenz-96 of another forcing (a wrong model). --oracle-check K compares the oracle's
-// Gauss-Newton J with central differences of its MAP at K events and exits. The trained model is
-// written to <temp>/predictor_bench_<seed>_<pid>.nc.
+// Gauss-Newton J with central differences of its MAP at K events and exits. --latency-only trains
+// the predictor without labels or gates (e.g. at model.n=1000, where the gates cost 1000 CG
+// solves per Jacobian case) and prints only the per-event cost row: a forward pass costs the same
+// whatever the weights' values. The trained model is written to <temp>/predictor_bench_<seed>_<pid>.nc.
 #include <Eigen/Dense>
 #include <chrono>
 #include <cstdlib>
@@ -28,11 +30,40 @@
 
 using namespace varflow;
 
+// Per-event cost where amortization matters: the trained predictor's posterior (mean + 1000 draws)
+// against the 4D-Var + Laplace oracle's (MAP, exact Gauss-Newton posterior, 1000 draws) on the same
+// 10 events, side by side in this run.
+void print_per_event_cost(const std::filesystem::path& path, const cycle::PredictorStepOptions& o, std::uint64_t seed) {
+  auto q = amortized::AmortizedPosterior::load(path);
+  const amortized::WindowProblem problem(o.problem);
+  auto oracle = report::make_oracle("lorenz96", problem.shape(), o.validation);
+  Rng event_rng(seed + 1000);
+  const Matrix ys = problem.simulate(10, event_rng).y;
+  double t_fast = 0.0, t_oracle = 0.0;
+  for (Index e = 0; e < ys.cols(); ++e) {
+    auto t0 = std::chrono::steady_clock::now();
+    const Vector m = q.mean(ys.col(e));
+    const Matrix draws = q.sample(ys.col(e), 1000, event_rng);
+    auto t1 = std::chrono::steady_clock::now();
+    const auto p = oracle->posterior(ys.col(e));
+    const Matrix oracle_draws = p->samples(1000, event_rng);
+    auto t2 = std::chrono::steady_clock::now();
+    t_fast += std::chrono::duration<double>(t1 - t0).count();
+    t_oracle += std::chrono::duration<double>(t2 - t1).count();
+    if (!m.allFinite() || !draws.allFinite() || !oracle_draws.allFinite()) std::cout << "  event " << e << ": non-finite output\n";
+  }
+  const double n_events = static_cast<double>(ys.cols());
+  std::cout << "  per-event posterior (mean + 1000 draws), n = " << o.problem.model.parameter("n") << ", "
+            << q.parameter_count() << " weights: predictor " << 1e3 * t_fast / n_events
+            << " ms, 4D-Var + Laplace oracle " << 1e3 * t_oracle / n_events << " ms, ratio " << t_oracle / t_fast << "\n";
+}
+
 int main(int argc, char** argv) {
   cycle::PredictorStepOptions o;
   std::uint64_t seed = 1;
   double forcing = 0.0;
   Index oracle_check = 0, linear_check = 0, mean_check = 0;
+  bool latency_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return std::string(argv[++i]); };
@@ -48,6 +79,8 @@ int main(int argc, char** argv) {
       mean_check = std::stol(next());
     } else if (a == "--linear-check") {
       linear_check = std::stol(next());
+    } else if (a == "--latency-only") {
+      latency_only = true;
     } else if (a == "--oracle-check") {
       oracle_check = std::stol(next());
     } else {
@@ -203,6 +236,25 @@ int main(int argc, char** argv) {
   // One file per process: runs side by side (the same seed included) must not read each other's model.
   const auto path = std::filesystem::temp_directory_path() /
                     ("predictor_bench_" + std::to_string(seed) + "_" + std::to_string(::getpid()) + ".nc");
+  if (latency_only) {
+    const amortized::WindowProblem problem(o.problem);
+    amortized::Dataset data = problem.simulate(o.setup.pairs, rng);
+    if (o.setup.network.linear_gain == amortized::LinearGain::kOracle) {  // m sensitivity solves
+      const auto tg = std::chrono::steady_clock::now();
+      problem.linearize(data);
+      std::cout << "latency only: the oracle gain in "
+                << std::chrono::duration<double>(std::chrono::steady_clock::now() - tg).count() << " s\n";
+    }
+    amortized::AmortizedPosterior q(o.setup.network, problem.shape(), rng, problem.name());
+    q.set_problem_definition(problem.definition());
+    const auto t0 = std::chrono::steady_clock::now();
+    const nn::TrainingSummary s = q.train(data, o.setup.training, rng, nn::log_every_tenth(std::cerr, "latency: "));
+    std::cout << "latency only (no labels, no gates): trained " << data.size() << " pairs in "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s: " << s.brief_report() << "\n";
+    q.save(path);
+    print_per_event_cost(path, o, seed);
+    return 0;
+  }
   const auto r = cycle::run_predictor_step(model, o, rng, path, std::cerr);
   std::cout << "seed " << seed << ": " << (r.promoted() ? "PROMOTED" : "refused") << "; simulate "
             << r.simulate_seconds << " s, label " << r.label_seconds << " s, train " << r.train_seconds << " s, validate " << r.validate_seconds
@@ -218,32 +270,6 @@ int main(int argc, char** argv) {
     std::cout << "  agreement: median spread " << a.spread_ratio_median << ", mean d " << a.mean_difference
               << ", |d| quantiles " << a.abs_difference_quantiles.transpose() << "\n";
   }
-  if (r.training_ok) {
-    // Per-event cost where amortization matters: the trained predictor's posterior (mean + 1000
-    // draws) against the 4D-Var + Laplace oracle's (MAP, exact Gauss-Newton posterior, 1000 draws)
-    // on the same events, side by side in this run.
-    auto q = amortized::AmortizedPosterior::load(path);
-    const amortized::WindowProblem problem(o.problem);
-    auto oracle = report::make_oracle("lorenz96", problem.shape(), o.validation);
-    Rng event_rng(seed + 1000);
-    const Matrix ys = problem.simulate(10, event_rng).y;
-    double t_fast = 0.0, t_oracle = 0.0;
-    for (Index e = 0; e < ys.cols(); ++e) {
-      auto t0 = std::chrono::steady_clock::now();
-      const Vector m = q.mean(ys.col(e));
-      const Matrix draws = q.sample(ys.col(e), 1000, event_rng);
-      auto t1 = std::chrono::steady_clock::now();
-      const auto p = oracle->posterior(ys.col(e));
-      const Matrix oracle_draws = p->samples(1000, event_rng);
-      auto t2 = std::chrono::steady_clock::now();
-      t_fast += std::chrono::duration<double>(t1 - t0).count();
-      t_oracle += std::chrono::duration<double>(t2 - t1).count();
-      if (!m.allFinite() || !draws.allFinite() || !oracle_draws.allFinite()) std::cout << "  event " << e << ": non-finite output\n";
-    }
-    const double n_events = static_cast<double>(ys.cols());
-    std::cout << "  per-event posterior (mean + 1000 draws), n = " << o.problem.model.parameter("n") << ": predictor "
-              << 1e3 * t_fast / n_events << " ms, 4D-Var + Laplace oracle " << 1e3 * t_oracle / n_events
-              << " ms, ratio " << t_oracle / t_fast << "\n";
-  }
+  if (r.training_ok) print_per_event_cost(path, o, seed);
   return 0;
 }
