@@ -522,10 +522,27 @@ Matrix AmortizedPosterior::sample(const Vector& y, Index n, Rng& rng, const Mask
     for (int r = 0; r < s; ++r) rngs.emplace_back(rng.engine()());
   }
   Matrix x(impl_->shape.state_size, n);
-  for_shards(*impl_, n, [&](Replica& rep, Index b, Index e, int r) {
-    Rng& rr = s > 1 ? rngs[static_cast<std::size_t>(r)] : rng;
-    x.middleCols(b, e - b) = rep.head->sample(ctx.col(0).replicate(1, e - b), rr);
-  });
+  if (impl_->head().has_closed_form_moments()) {
+    // One context for every draw: the moments once, then x = mu + L z per draw (the head's own
+    // sample() would unpack mu and L again for each column). The same draws z, in the same order.
+    const GaussianMoments g = impl_->head().closed_form_moments(ctx.col(0));
+    const Vector sd = g.cholesky.diagonal();
+    for_shards(*impl_, n, [&](Replica&, Index b, Index e, int r) {
+      Rng& rr = s > 1 ? rngs[static_cast<std::size_t>(r)] : rng;
+      Matrix z(x.rows(), e - b);
+      for (Index j = 0; j < z.cols(); ++j) z.col(j) = rr.normal_vector(x.rows());
+      if (g.diagonal) {
+        x.middleCols(b, e - b) = (z.array().colwise() * sd.array()).matrix().colwise() + g.mean;
+      } else {
+        x.middleCols(b, e - b) = (g.cholesky.triangularView<Eigen::Lower>() * z).colwise() + g.mean;
+      }
+    });
+  } else {
+    for_shards(*impl_, n, [&](Replica& rep, Index b, Index e, int r) {
+      Rng& rr = s > 1 ? rngs[static_cast<std::size_t>(r)] : rng;
+      x.middleCols(b, e - b) = rep.head->sample(ctx.col(0).replicate(1, e - b), rr);
+    });
+  }
   return impl_->denormalize_x(x, impl_->observed(yn));
 }
 
