@@ -158,13 +158,17 @@ int run_train(TrainOptions& o) {
   if (setup.labels.enabled()) {
     const auto t1 = std::chrono::steady_clock::now();
     const varflow::Index count = std::min(setup.labels.pairs, data.size());
-    problem->label(data, count, setup.labels.probes, rng, comm,
+    const auto report = problem->label(data, count, setup.labels.probes, rng, comm,
                    comm.is_root() ? varflow::log_items_every_tenth(std::cout, "labelled ",
                                                                    comm.size() > 1 ? "pairs of rank 0" : "pairs")
                                   : varflow::ItemProgress{});
     std::printf("labelled %lld pairs with the oracle (mean and J on %lld probes each) in %.2f s\n",
-                static_cast<long long>(count), static_cast<long long>(setup.labels.probes),
+                static_cast<long long>(report.labelled), static_cast<long long>(setup.labels.probes),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+    if (report.failed > 0) {
+      std::printf("%lld of %lld pairs carry no label (their oracle solve failed; the first: %s)\n",
+                  static_cast<long long>(report.failed), static_cast<long long>(count), report.first_failure.c_str());
+    }
   }
   if (setup.network.linear_gain == varflow::amortized::LinearGain::kOracle) {
     const auto t2 = std::chrono::steady_clock::now();

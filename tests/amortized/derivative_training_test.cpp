@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/core/error.h"
@@ -48,6 +49,62 @@ TEST(OracleLabels, LinearGaussianLabelsAreExact) {
     }
   }
   EXPECT_NO_THROW(data.validate(problem.shape()));
+}
+
+// The linear-Gaussian problem whose oracle fails (a NumericalError, as a 4D-Var that does not
+// converge) on the pairs `fails` says.
+class FailingOracle final : public Simulator {
+ public:
+  explicit FailingOracle(std::function<bool(Index)> fails) : fails_(std::move(fails)) {}
+  std::string name() const override { return "failing-oracle"; }
+  std::string describe() const override { return "linear-gaussian whose oracle fails on some pairs"; }
+  ProblemShape shape() const override { return inner_.shape(); }
+  Dataset simulate(Index n, Rng& rng) const override { return inner_.simulate(n, rng); }
+  bool has_oracle_labels() const override { return true; }
+  PairLabels label_pair(const Vector& y, Index pair, const Matrix& dy) const override {
+    if (fails_(pair)) throw NumericalError(format_message("4D-Var of pair ", pair, " did not converge"));
+    return {0.25 * y, 0.25 * dy};
+  }
+
+ private:
+  LinearGaussian inner_{4, 0.1, 0.3};
+  std::function<bool(Index)> fails_;
+};
+
+TEST(OracleLabels, APairWhoseOracleFailsCarriesNoLabelAndIsCounted) {
+  Rng rng = testing::seeded_rng(1304);
+  const FailingOracle problem([](Index j) { return j == 2 || j == 5; });
+  Dataset data = problem.simulate(10, rng);
+  const Simulator::LabelReport report = problem.label(data, 8, 2, rng);
+  EXPECT_EQ(report.labelled, 6);
+  EXPECT_EQ(report.failed, 2);
+  EXPECT_NE(report.first_failure.find("pair 2"), std::string::npos) << report.first_failure;
+  EXPECT_EQ(data.labels.labelled(), 6);
+  for (Index j = 0; j < 10; ++j) {
+    const bool labelled = j < 8 && j != 2 && j != 5;
+    EXPECT_EQ(!std::isnan(data.labels.mean(0, j)), labelled) << "pair " << j;
+    const auto dy = data.labels.dy.middleCols(j * 2, 2), dx = data.labels.dx.middleCols(j * 2, 2);
+    if (labelled) {
+      EXPECT_LT((data.labels.mean.col(j) - 0.25 * data.y.col(j)).norm(), 1e-15);
+      EXPECT_GT(dy.norm(), 0.1);
+      EXPECT_LT((dx - 0.25 * dy).norm(), 1e-15);
+    } else {
+      EXPECT_EQ(dy.norm(), 0.0) << "pair " << j;
+      EXPECT_EQ(dx.norm(), 0.0) << "pair " << j;
+    }
+  }
+  EXPECT_NO_THROW(data.validate(problem.shape()));
+
+  // Every pair failing is an error naming the first.
+  const FailingOracle hopeless([](Index) { return true; });
+  Dataset none = hopeless.simulate(3, rng);
+  try {
+    hopeless.label(none, 3, 1, rng);
+    ADD_FAILURE() << "no exception";
+  } catch (const NumericalError& e) {
+    EXPECT_NE(std::string(e.what()).find("every one of the 3 pairs"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("pair 0 did not converge"), std::string::npos) << e.what();
+  }
 }
 
 TEST(OracleLabels, BadLabelsAreNamed) {

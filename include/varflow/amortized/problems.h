@@ -78,11 +78,18 @@ class Simulator {
   // prepare_labels). The pairs are split over the ranks of `comm` (cyclically) and over each rank's
   // OpenMP threads, and gathered on every rank in pair order: the labels are the same for any number
   // of ranks and threads (design/parallel.md). Throws InvalidArgument when the problem has no oracle
-  // (has_oracle_labels() false); a failed oracle solve is a NumericalError naming the pair (and, on
-  // several ranks, the rank). `progress`, when given, hears of each of this rank's labelled pairs
+  // (has_oracle_labels() false). A pair whose oracle solve fails (a NumericalError of label_pair,
+  // e.g. a 4D-Var that does not converge) carries no label (a NaN mean column, zero probes) and is
+  // counted in the report; the likelihood term still trains on it. When every pair fails, a
+  // NumericalError naming the first. `progress`, when given, hears of each of this rank's pairs
   // (distributed_map).
-  void label(Dataset& data, Index count, Index probes, Rng& rng,
-             const Communicator& comm = serial_communicator(), const ItemProgress& progress = {}) const;
+  struct LabelReport {
+    Index labelled = 0;         // pairs that carry labels
+    Index failed = 0;           // pairs whose oracle solve failed (no label)
+    std::string first_failure;  // the first failed pair's message, empty when none failed
+  };
+  LabelReport label(Dataset& data, Index count, Index probes, Rng& rng,
+                    const Communicator& comm = serial_communicator(), const ItemProgress& progress = {}) const;
 
   // The oracle's labels of one pair: its posterior mean m(y) (state_size) and J(y) applied to the
   // columns of dy (obs_size x probes, 0 at the missing entries of y) as the columns of dx

@@ -164,9 +164,10 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   if (labels.enabled()) {
     const Stopwatch label_clock;
     const Index count = std::min(labels.pairs, data.size());
+    amortized::Simulator::LabelReport report;
     try {
-      problem.label(data, count, labels.probes, data_rng, comm,
-                    log_items_every_tenth(log, "step 5: labelled ", comm.size() > 1 ? "pairs of rank 0" : "pairs"));
+      report = problem.label(data, count, labels.probes, data_rng, comm,
+                             log_items_every_tenth(log, "step 5: labelled ", comm.size() > 1 ? "pairs of rank 0" : "pairs"));
     } catch (const InvalidArgument&) {
       throw;
     } catch (const std::exception& e) {
@@ -176,8 +177,12 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
       return out;
     }
     out.label_seconds = label_clock.seconds();
-    log << "step 5: labelled " << count << " pairs (MAP and J on " << labels.probes << " probes each, 4D-Var with "
+    log << "step 5: labelled " << report.labelled << " pairs (MAP and J on " << labels.probes << " probes each, 4D-Var with "
         << problem.model().name() << ") in " << out.label_seconds << " s\n";
+    if (report.failed > 0) {
+      log << "step 5: " << report.failed << " of " << count << " pairs carry no label (their 4D-Var failed; the first: "
+          << report.first_failure << ")\n";
+    }
   }
   // The oracle gain at the mean observation (linear_gain: oracle), from the same model's 4D-Var.
   if (options.setup.network.linear_gain == amortized::LinearGain::kOracle) {
