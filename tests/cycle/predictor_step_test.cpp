@@ -54,6 +54,19 @@ class PredictorStep : public ::testing::Test {
   SingleThread single_thread_;
 };
 
+TEST(PredictorStepResult, AFailedAdjointGateSuggestsLabelsOnlyWhenNoneWereUsed) {
+  PredictorStepResult r;
+  r.training_ok = true;
+  r.validated = true;  // no Jacobian case: the adjoint gate fails
+  ASSERT_FALSE(r.validation.decision.passed(Gate::kAdjointCalibration));
+  EXPECT_NE(r.gate_line().find("to try: derivative labels (predictor.labels.pairs"), std::string::npos) << r.gate_line();
+  r.labelled_pairs = 3000;
+  EXPECT_EQ(r.gate_line().find("derivative labels"), std::string::npos) << r.gate_line();
+  for (const char* key : {"predictor.labels.pairs", "predictor.training.epochs", "predictor.encoder.channels"}) {
+    EXPECT_NE(r.gate_line().find(key), std::string::npos) << key << " in " << r.gate_line();
+  }
+}
+
 TEST_F(PredictorStep, TrainsWritesTheModelAndDecides) {
   Rng rng = testing::seeded_rng(3101);
   std::ostringstream log;

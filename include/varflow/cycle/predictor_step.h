@@ -56,10 +56,13 @@ struct PredictorStepResult {
   std::string model_file;            // written only when training succeeded
   std::string model_checksum;
   double simulate_seconds = 0.0, label_seconds = 0.0, train_seconds = 0.0, validate_seconds = 0.0;
+  Index labelled_pairs = 0;          // pairs that carried oracle labels in training
 
   // Trained, validated and every gate passed.
   bool promoted() const { return training_ok && validated && validation.passed(); }
-  // One line: each gate's statistics against its thresholds (or why no gate ran).
+  // One line: each gate's statistics against its thresholds (or why no gate ran), and for a failed
+  // gate what to try (derivative labels when none were used; more of them, epochs or channels when
+  // they were).
   std::string gate_line() const;
 };
 

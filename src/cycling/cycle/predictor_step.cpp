@@ -124,7 +124,10 @@ std::string PredictorStepResult::gate_line() const {
      << limit_text("min p", s.min_p_value, Limit::kAbove, s.chi_square_threshold) << "; ECDF "
      << (s.ecdf_passed ? "inside its band: pass" : "outside its band: FAIL") << "; "
      << limit_text("min contraction", contraction, Limit::kAtLeast, min_contraction) << ")";
-  if (!d.passed(Gate::kAdjointCalibration)) {
+  if (!d.passed(Gate::kAdjointCalibration) && labelled_pairs > 0) {
+    os << "; to try: more labelled pairs, epochs or channels (predictor.pairs with predictor.labels.pairs, "
+          "predictor.training.epochs, predictor.encoder.channels; design/cycle.md)";
+  } else if (!d.passed(Gate::kAdjointCalibration)) {
     os << "; to try: derivative labels (predictor.labels.pairs, predictor.labels.jacobian_weight) teach the "
           "network the oracle's Jacobian (design/amortized.md)";
   } else if (!d.passed(Gate::kPosteriorAgreement) || !d.passed(Gate::kSimulationBasedCalibration)) {
@@ -177,6 +180,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
       return out;
     }
     out.label_seconds = label_clock.seconds();
+    out.labelled_pairs = report.labelled;
     log << "step 5: labelled " << report.labelled << " pairs (MAP and J on " << labels.probes << " probes each, 4D-Var with "
         << problem.model().name() << ") in " << out.label_seconds << " s\n";
     if (report.failed > 0) {
