@@ -263,6 +263,7 @@ class PeriodicConv1d final : public Layer {
   Init init_;
   ParameterBinder::Block w_, b_;
   Matrix patches_;  // cached im2col of the input
+  std::vector<Index> source_;  // source_[i * k + j]: the grid point (i + j - (k - 1) / 2) mod n
 };
 
 // Front end for gridded observations with missing values. Input: `slots` grids of n values

@@ -17,6 +17,16 @@ PeriodicConv1d::PeriodicConv1d(Index channels_in, Index channels_out, Index grid
   if (kernel % 2 == 0) {
     throw InvalidArgument(format_message("PeriodicConv1d: kernel = ", kernel, " must be odd"));
   }
+  // The periodic wrap once, so the im2col and col2im loops do no integer division.
+  const Index r = (k_ - 1) / 2;
+  source_.resize(static_cast<std::size_t>(n_ * k_));
+  for (Index i = 0; i < n_; ++i) {
+    for (Index j = 0; j < k_; ++j) {
+      Index src = (i + j - r) % n_;
+      if (src < 0) src += n_;
+      source_[static_cast<std::size_t>(i * k_ + j)] = src;
+    }
+  }
 }
 
 std::string PeriodicConv1d::describe() const {
@@ -45,18 +55,17 @@ void PeriodicConv1d::initialize(Rng& rng) {
 }
 
 void PeriodicConv1d::im2col(const Matrix& x, Matrix& p) const {
-  const Index b = x.cols(), r = (k_ - 1) / 2;
+  const Index b = x.cols();
   p.resize(c_in_ * k_, n_ * b);
 #pragma omp parallel for schedule(static) if (parallel_worth_it(b * n_ * c_in_ * k_))
   for (Index s = 0; s < b; ++s) {
     for (Index i = 0; i < n_; ++i) {
       const Index col = s * n_ + i;
+      const Index* src = source_.data() + i * k_;
+      double* out = &p(0, col);
       for (Index c = 0; c < c_in_; ++c) {
-        for (Index j = 0; j < k_; ++j) {
-          Index src = (i + j - r) % n_;
-          if (src < 0) src += n_;
-          p(c * k_ + j, col) = x(c * n_ + src, s);
-        }
+        const double* in = &x(c * n_, s);
+        for (Index j = 0; j < k_; ++j) out[c * k_ + j] = in[src[j]];
       }
     }
   }
@@ -113,7 +122,6 @@ void PeriodicConv1d::transpose_apply(const Matrix& dy, Matrix& dx) const {
 }
 
 void PeriodicConv1d::transpose_big(const Matrix& dbig, Index b, Matrix& dx) const {
-  const Index r = (k_ - 1) / 2;
   const Eigen::Map<const Matrix> w(w_.value, c_out_, c_in_ * k_);
   Matrix dp;
   dp.noalias() = w.transpose() * dbig;
@@ -123,12 +131,11 @@ void PeriodicConv1d::transpose_big(const Matrix& dbig, Index b, Matrix& dx) cons
   for (Index s = 0; s < b; ++s) {
     for (Index i = 0; i < n_; ++i) {
       const Index col = s * n_ + i;
+      const Index* src = source_.data() + i * k_;
+      const double* in = &dp(0, col);
       for (Index c = 0; c < c_in_; ++c) {
-        for (Index j = 0; j < k_; ++j) {
-          Index src = (i + j - r) % n_;
-          if (src < 0) src += n_;
-          dx(c * n_ + src, s) += dp(c * k_ + j, col);
-        }
+        double* out = &dx(c * n_, s);
+        for (Index j = 0; j < k_; ++j) out[src[j]] += in[c * k_ + j];
       }
     }
   }
