@@ -79,13 +79,7 @@ int main(int argc, char** argv) {
   ec.physics = spec.name;
   const auto emu = std::make_shared<emulator::StencilEmulator>(ec);
   emu->initialize(rng);
-  nn::TrainingOptions to;
-  to.schedule = nn::LearningRateSchedule::kCosine;
-  to.epochs = epochs;
-  to.batch_size = 32;
-  to.learning_rate = 1e-2;
-  to.weight_decay = 0.0;
-  to.patience = 0;
+  const nn::TrainingOptions to = emulator::fixed_budget_training(epochs, 1e-2);
   const auto summary = emulator::train_emulator(*emu, emulator::leading_rows(train, k), to, rng);
   std::printf("simulate + train: %.1f s (%s)\n\n", clock.seconds(), summary.ok() ? "ok" : summary.message.c_str());
 

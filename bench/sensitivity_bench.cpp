@@ -154,13 +154,7 @@ void emulator_section(int repeats, Index label_pairs, Index emulator_pairs, Inde
   auto polynomial = std::make_shared<emulator::StencilEmulator>(c);
   polynomial->initialize(rng);
   const auto pairs = emulator::simulate_pairs(*physics, Vector::Constant(kN, 8.0), emulator_pairs, 1000, 5, rng);
-  nn::TrainingOptions t;
-  t.schedule = nn::LearningRateSchedule::kCosine;
-  t.epochs = emulator_epochs;
-  t.batch_size = 32;
-  t.learning_rate = 1e-2;
-  t.weight_decay = 0.0;
-  t.patience = 0;
+  const nn::TrainingOptions t = emulator::fixed_budget_training(emulator_epochs, 1e-2);
   Stopwatch train_clock;
   const nn::TrainingSummary summary = emulator::train_emulator(*polynomial, pairs, t, rng);
   std::printf("\n%s trained on %ld pairs, %ld epochs, %.1f s (final validation loss %.3g)\n",

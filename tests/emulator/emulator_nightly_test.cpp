@@ -27,13 +27,7 @@ TEST(EmulatorNightly, Lorenz96EmulatorPassesStepsThreeAndFour) {
   c.radius = 4;
   auto e = std::make_shared<emulator::StencilEmulator>(c);
   e->initialize(rng);
-  nn::TrainingOptions t;
-  t.schedule = nn::LearningRateSchedule::kCosine;
-  t.epochs = 150;
-  t.batch_size = 32;
-  t.learning_rate = 1e-2;
-  t.weight_decay = 0.0;
-  t.patience = 0;
+  const nn::TrainingOptions t = emulator::fixed_budget_training(150, 1e-2);
   const auto start = std::chrono::steady_clock::now();
   const auto summary = emulator::train_emulator(*e, pairs, t, rng);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

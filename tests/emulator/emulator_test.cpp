@@ -78,13 +78,7 @@ const Trained& trained() {
     EmulatorGateOptions o;
     o.jacobian_states = 1;
     r.untrained_error = emulator_gate(*r.emulator, r.physics, r.held_out.states, rng, o).mean_forward_error;
-    nn::TrainingOptions t;
-    t.schedule = nn::LearningRateSchedule::kCosine;
-    t.epochs = 30;
-    t.batch_size = 32;
-    t.learning_rate = 1e-2;
-    t.weight_decay = 0.0;
-    t.patience = 0;
+    const nn::TrainingOptions t = emulator::fixed_budget_training(30, 1e-2);
     r.summary = emulator::train_emulator(*r.emulator, pairs, t, rng);
     return r;
   }();

@@ -145,6 +145,10 @@ TrajectoryPairs simulate_pairs(const Model& physics, const Vector& x0, Index cou
 // The leading `rows` components of the pairs (the resolved variables of a multi-scale physics).
 TrajectoryPairs leading_rows(const TrajectoryPairs& pairs, Index rows);
 
+// The emulators' training schedule (step 3 of the cycle): a fixed budget of `epochs` with cosine
+// decay from learning_rate, batches of 32, no weight decay and no early stopping.
+nn::TrainingOptions fixed_budget_training(Index epochs, double learning_rate);
+
 // Sets the emulator's normalisation from the pairs and fits the network to the normalised increments
 // (mean squared error) with nn::fit (AdamW, cosine schedule, early stopping on the last
 // options.validation_fraction of the pairs). A NaN loss is reported in the summary's status.

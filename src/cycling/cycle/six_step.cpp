@@ -531,13 +531,7 @@ class Cycle {
       ec.physics = c_.model.name;
       emu = std::make_shared<emulator::StencilEmulator>(ec);
       emu->initialize(rng);
-      nn::TrainingOptions to;
-      to.schedule = nn::LearningRateSchedule::kCosine;  // emulator.epochs is a fixed budget
-      to.epochs = c_.epochs;
-      to.batch_size = 32;
-      to.learning_rate = c_.learning_rate;
-      to.weight_decay = 0.0;
-      to.patience = 0;
+      const nn::TrainingOptions to = emulator::fixed_budget_training(c_.epochs, c_.learning_rate);
       log_ << "step 3: training the emulator (" << emu->parameters().size() << " weights, " << c_.epochs
            << " epochs)\n";
       const auto summary = emulator::train_emulator(*emu, emulator::leading_rows(data_.train, c_.resolved_size()), to,

@@ -289,6 +289,17 @@ class IncrementObjective final : public nn::TrainingObjective {
 
 }  // namespace
 
+nn::TrainingOptions fixed_budget_training(Index epochs, double learning_rate) {
+  nn::TrainingOptions t;
+  t.schedule = nn::LearningRateSchedule::kCosine;
+  t.epochs = epochs;
+  t.batch_size = 32;
+  t.learning_rate = learning_rate;
+  t.weight_decay = 0.0;
+  t.patience = 0;
+  return t;
+}
+
 nn::TrainingSummary train_emulator(StencilEmulator& emulator, const TrajectoryPairs& pairs,
                                    const nn::TrainingOptions& options, Rng& rng,
                                    const nn::ProgressCallback& progress) {
