@@ -60,6 +60,9 @@ class Rng {
   Index uniform_index(Index n);
   // A vector of n independent N(0, 1) draws.
   Vector normal_vector(Index n);
+  // A rows x cols matrix of independent N(0, 1) draws, filled column by column (the draws of
+  // normal_vector(rows) for each column in turn).
+  Matrix normal_matrix(Index rows, Index cols);
   // A derived generator for an independent stream (e.g. one per thread or per component).
   Rng split();
   std::mt19937_64& engine() { return engine_; }

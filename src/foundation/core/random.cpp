@@ -26,6 +26,12 @@ Vector Rng::normal_vector(Index n) {
   return v;
 }
 
+Matrix Rng::normal_matrix(Index rows, Index cols) {
+  Matrix m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = normal();
+  return m;
+}
+
 std::string Rng::state() const {
   std::ostringstream os;
   std::uint64_t bits = 0;

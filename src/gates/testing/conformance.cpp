@@ -228,37 +228,42 @@ TEST_P(CovarianceConformance, RejectsBadInput) {
 
 // ---- network layers ------------------------------------------------------------------------------------
 namespace {
-Matrix normal_matrix(Rng& rng, Index rows, Index cols, double scale = 1.0) {
-  Matrix m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = scale * rng.normal();
-  return m;
-}
+Matrix normal_matrix(Rng& rng, Index rows, Index cols, double scale = 1.0) { return scale * rng.normal_matrix(rows, cols); }
 
 Matrix layer_input(const LayerCase& c, Rng& rng, Index rows) {
   return c.input ? c.input(rng, rows, c.batch) : normal_matrix(rng, rows, c.batch);
 }
+
+// The case's layer with its parameters bound and initialised from rng; with `perturb`, every
+// parameter is then moved by parameter_perturbation N(0, 1) so that zero-initialised layers do not
+// hide terms. Held by pointer: params refers to the layer.
+struct BoundLayer {
+  std::unique_ptr<nn::Layer> layer;
+  nn::ParameterSet params;
+};
+std::unique_ptr<BoundLayer> bind_layer(const LayerCase& c, Rng& rng, bool perturb) {
+  auto b = std::make_unique<BoundLayer>();
+  b->layer = c.make();
+  b->params.add("layer", *b->layer);
+  b->params.bind();
+  b->layer->initialize(rng);
+  if (perturb) {
+    for (Index i = 0; i < b->params.size(); ++i) b->params.values()[i] += c.parameter_perturbation * rng.normal();
+  }
+  return b;
+}
 }  // namespace
 
 nn::GradientCheckResult check_layer_case(const LayerCase& c, Rng& rng) {
-  auto layer = c.make();
-  nn::ParameterSet params;
-  params.add("layer", *layer);
-  params.bind();
-  layer->initialize(rng);
-  for (Index i = 0; i < params.size(); ++i) params.values()[i] += c.parameter_perturbation * rng.normal();
-  const Matrix x = layer_input(c, rng, layer->input_size());
-  return nn::check_layer(*layer, params.size() > 0 ? &params : nullptr, x, rng, c.tolerances);
+  const auto b = bind_layer(c, rng, true);
+  const Matrix x = layer_input(c, rng, b->layer->input_size());
+  return nn::check_layer(*b->layer, b->params.size() > 0 ? &b->params : nullptr, x, rng, c.tolerances);
 }
 
 nn::SecondOrderCheckResult check_layer_second_order_case(const LayerCase& c, Rng& rng) {
-  auto layer = c.make();
-  nn::ParameterSet params;
-  params.add("layer", *layer);
-  params.bind();
-  layer->initialize(rng);
-  for (Index i = 0; i < params.size(); ++i) params.values()[i] += c.parameter_perturbation * rng.normal();
-  const Matrix x = layer_input(c, rng, layer->input_size());
-  return nn::check_layer_second_order(*layer, x, rng, c.tolerances);
+  const auto b = bind_layer(c, rng, true);
+  const Matrix x = layer_input(c, rng, b->layer->input_size());
+  return nn::check_layer_second_order(*b->layer, x, rng, c.tolerances);
 }
 
 TEST_P(LayerConformance, BackwardMatchesFiniteDifferences) {
@@ -286,12 +291,9 @@ TEST_P(LayerConformance, TangentAndBackwardPassTheDotProductTest) {
 
 TEST_P(LayerConformance, RejectsInputsOfTheWrongShape) {
   const auto& c = GetParam();
-  auto layer = c.make();
-  nn::ParameterSet params;
-  params.add("layer", *layer);
-  params.bind();
   Rng rng = seeded_rng(404);
-  layer->initialize(rng);
+  const auto bound = bind_layer(c, rng, false);
+  nn::Layer* layer = bound->layer.get();
   const Index n = layer->input_size(), m = layer->output_size();
   Matrix y, dx, dy;
   expect_invalid_argument([&] { layer->forward(Matrix::Zero(n + 1, c.batch), y); }, "rows of x");
@@ -306,12 +308,9 @@ TEST_P(LayerConformance, RejectsInputsOfTheWrongShape) {
 // symmetry), otherwise a clear refusal naming the layer.
 TEST_P(LayerConformance, SecondOrderBackwardMatchesFiniteDifferencesAndIsSymmetric) {
   const auto& c = GetParam();
-  auto layer = c.make();
-  nn::ParameterSet params;
-  params.add("layer", *layer);
-  params.bind();
   Rng rng = seeded_rng(405);
-  layer->initialize(rng);
+  const auto bound = bind_layer(c, rng, false);
+  nn::Layer* layer = bound->layer.get();
   const Index n = layer->input_size(), m = layer->output_size();
   Matrix y, a_in, da_in;
   layer->forward(layer_input(c, rng, n), y);

@@ -529,8 +529,7 @@ Matrix AmortizedPosterior::sample(const Vector& y, Index n, Rng& rng, const Mask
     const Vector sd = g.cholesky.diagonal();
     for_shards(*impl_, n, [&](Replica&, Index b, Index e, int r) {
       Rng& rr = s > 1 ? rngs[static_cast<std::size_t>(r)] : rng;
-      Matrix z(x.rows(), e - b);
-      for (Index j = 0; j < z.cols(); ++j) z.col(j) = rr.normal_vector(x.rows());
+      const Matrix z = rr.normal_matrix(x.rows(), e - b);
       if (g.diagonal) {
         x.middleCols(b, e - b) = (z.array().colwise() * sd.array()).matrix().colwise() + g.mean;
       } else {

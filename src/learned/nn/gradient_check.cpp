@@ -38,8 +38,7 @@ GradientCheckResult check_layer(Layer& layer, ParameterSet* params, const Matrix
   GradientCheckResult r;
   Matrix y;
   layer.forward(x, y);
-  Matrix weights(y.rows(), y.cols());
-  for (Index i = 0; i < weights.size(); ++i) weights.data()[i] = rng.normal();
+  const Matrix weights = rng.normal_matrix(y.rows(), y.cols());
   auto loss_at_x = [&](const Vector& xv) {
     Matrix xm = Eigen::Map<const Matrix>(xv.data(), x.rows(), x.cols()), ym;
     layer.forward(xm, ym);
@@ -54,8 +53,7 @@ GradientCheckResult check_layer(Layer& layer, ParameterSet* params, const Matrix
   const Vector g_param = params ? Vector(params->gradients()) : Vector();
 
   // Tangent and adjoint consistency at x.
-  Matrix v(x.rows(), x.cols());
-  for (Index i = 0; i < v.size(); ++i) v.data()[i] = rng.normal();
+  const Matrix v = rng.normal_matrix(x.rows(), x.cols());
   Matrix jv;
   layer.tangent(v, jv);
   const double lhs = (jv.array() * weights.array()).sum(), rhs = (v.array() * dx.array()).sum();
@@ -96,22 +94,14 @@ std::string SecondOrderCheckResult::report() const {
                         second_order_error, ", adjoint ", adjoint_error, ", symmetry ", symmetry_error);
 }
 
-namespace {
-Matrix normal_like(Rng& rng, Index rows, Index cols) {
-  Matrix m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = rng.normal();
-  return m;
-}
-}  // namespace
-
 SecondOrderCheckResult check_layer_second_order(Layer& layer, const Matrix& x, Rng& rng,
                                                 const GradientCheckTolerances& tol) {
   if (!layer.has_second_order()) {
     throw InvalidArgument(format_message("check_layer_second_order: ", layer.describe(), " has no second-order pass"));
   }
   const Index in = layer.input_size(), out = layer.output_size(), b = x.cols();
-  const Matrix a = normal_like(rng, out, b), da = normal_like(rng, out, b);
-  const Matrix dx1 = normal_like(rng, in, b), dx2 = normal_like(rng, in, b);
+  const Matrix a = rng.normal_matrix(out, b), da = rng.normal_matrix(out, b);
+  const Matrix dx1 = rng.normal_matrix(in, b), dx2 = rng.normal_matrix(in, b);
   const Matrix zero = Matrix::Zero(out, b);
   SecondOrderCheckResult r;
   Matrix y, g, g_da, a_in, h1, h2, a_in_da, h1_da;
