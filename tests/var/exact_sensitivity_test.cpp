@@ -7,6 +7,7 @@
 #include <Eigen/Eigenvalues>
 #include <cmath>
 #include <iostream>
+#include <string>
 
 #include "problems.h"
 #include "varflow/core/error.h"
@@ -106,26 +107,38 @@ SensitivityComparison compare_with_central_differences(const Step5Window& p, con
   return c;
 }
 
+// `trials` random unit directions v: every exact J v within the acceptance bound 5e-3 of central
+// differences of the MAP, in fact to their precision (MAP to relative gradient 1e-13, truncation
+// ~1e-8), and CG converged. Returns the worst exact error and the smallest Gauss-Newton one.
+struct TrialErrors {
+  double worst_exact = 0.0, best_gauss_newton = 1e300;
+};
+TrialErrors expect_exact_on_random_directions(const Step5Window& p, const VarResult& r, int trials, Rng& rng,
+                                              const std::string& what) {
+  TrialErrors e;
+  for (int trial = 0; trial < trials; ++trial) {
+    const Vector v = rng.normal_vector(p.y.size()).normalized();
+    const SensitivityComparison c = compare_with_central_differences(p, r, v);
+    EXPECT_LT(c.exact_error, 5e-3) << what;  // the acceptance bound
+    EXPECT_LT(c.exact_error, 1e-7) << what;
+    e.worst_exact = std::max(e.worst_exact, c.exact_error);
+    e.best_gauss_newton = std::min(e.best_gauss_newton, c.gauss_newton_error);
+    EXPECT_LE(c.exact.relative_residual, 1e-10) << what;
+  }
+  std::cout << what << ": worst exact error " << e.worst_exact << ", smallest Gauss-Newton error "
+            << e.best_gauss_newton << "\n";
+  return e;
+}
+
 TEST(ExactObservationSensitivity, MatchesCentralDifferencesOfTheMapOnTheStep5Window) {
   Rng rng = testing::seeded_rng(5101);
   const Step5Window p = step5_window(rng);
   const VarResult r = tight_map(p.window);
   ASSERT_TRUE(r.map);
-  double worst_exact = 0.0, best_gn = 1e300;
-  for (int trial = 0; trial < 4; ++trial) {
-    const Vector v = rng.normal_vector(p.y.size()).normalized();
-    const SensitivityComparison c = compare_with_central_differences(p, r, v);
-    EXPECT_LT(c.exact_error, 5e-3);  // the acceptance bound
-    // In fact to the precision of the differences (MAP to relative gradient 1e-13, truncation ~1e-8).
-    EXPECT_LT(c.exact_error, 1e-7);
-    worst_exact = std::max(worst_exact, c.exact_error);
-    best_gn = std::min(best_gn, c.gauss_newton_error);
-    EXPECT_LE(c.exact.relative_residual, 1e-10);
-  }
-  std::cout << "worst exact error " << worst_exact << ", smallest Gauss-Newton error " << best_gn << "\n";
+  const TrialErrors e = expect_exact_on_random_directions(p, r, 4, rng, "lorenz96");
   // Gauss-Newton omits the second-order terms: a percent-level error, far above the exact one.
-  EXPECT_GT(best_gn, 1e-2);
-  EXPECT_GT(best_gn, 10.0 * worst_exact);
+  EXPECT_GT(e.best_gauss_newton, 1e-2);
+  EXPECT_GT(e.best_gauss_newton, 10.0 * e.worst_exact);
 }
 
 // A small stencil emulator of the step-5 Lorenz-96 (n = 40), trained briefly on its pairs.
@@ -140,13 +153,7 @@ std::shared_ptr<const Model> trained_emulator(const std::string& architecture, R
   c.architecture = architecture;
   auto e = std::make_shared<emulator::StencilEmulator>(c);
   e->initialize(rng);
-  nn::TrainingOptions t;
-  t.schedule = nn::LearningRateSchedule::kCosine;
-  t.epochs = 30;
-  t.batch_size = 32;
-  t.learning_rate = 1e-2;
-  t.weight_decay = 0.0;
-  t.patience = 0;
+  const nn::TrainingOptions t = emulator::fixed_budget_training(30, 1e-2);
   const nn::TrainingSummary summary = emulator::train_emulator(*e, pairs, t, rng);
   std::cout << e->name() << ": " << summary.epochs_run << " epochs\n";
   return e;
@@ -161,20 +168,9 @@ TEST(ExactObservationSensitivity, MatchesCentralDifferencesOfTheMapWithTheStenci
     const Step5Window p = step5_window(rng, model);
     const VarResult r = tight_map(p.window);
     ASSERT_TRUE(r.map);
-    double worst_exact = 0.0, best_gn = 1e300;
-    for (int trial = 0; trial < 2; ++trial) {
-      const Vector v = rng.normal_vector(p.y.size()).normalized();
-      const SensitivityComparison c = compare_with_central_differences(p, r, v);
-      EXPECT_LT(c.exact_error, 5e-3) << architecture;  // the acceptance bound
-      EXPECT_LT(c.exact_error, 1e-7) << architecture;
-      worst_exact = std::max(worst_exact, c.exact_error);
-      best_gn = std::min(best_gn, c.gauss_newton_error);
-      EXPECT_LE(c.exact.relative_residual, 1e-10) << architecture;
-    }
-    std::cout << architecture << ": worst exact error " << worst_exact << ", smallest Gauss-Newton error " << best_gn
-              << "\n";
+    const TrialErrors e = expect_exact_on_random_directions(p, r, 2, rng, architecture);
     // The second-order terms are what separates the two.
-    EXPECT_GT(best_gn, 10.0 * worst_exact) << architecture;
+    EXPECT_GT(e.best_gauss_newton, 10.0 * e.worst_exact) << architecture;
   }
 }
 
