@@ -105,54 +105,67 @@ void forward_stage(const double* s, double* x, double* acc, double* next, Index 
 // One TL stage at i from the stage state s and the stage input d: f = L96(s), g = J(s) d, then
 //   First:  acc = g,          s_next = x + c f,  d_next = dx + c g
 //   Middle: acc = acc + 2 g,  s_next = x + c f,  d_next = dx + c g
-//   Last:   dx = dx + c (acc + g)                (c = dt/6; d must not be dx).
+//   Last:   out = dx + c (acc + g)               (c = dt/6; d must not be dx or out; out may be dx).
 template <Stage K>
-inline void tangent_emit(Index i, double g, double f, const double* x, double* dx, double* __restrict acc,
-                         double* __restrict s_next, double* __restrict d_next, double c) {
+inline void tangent_emit(Index i, double g, double f, const double* x, const double* dx, double* acc, double* s_next,
+                         double* d_next, double* out, double c) {
   if constexpr (K == Stage::First) {
     acc[i] = g;
   } else if constexpr (K == Stage::Middle) {
     acc[i] = acc[i] + 2.0 * g;
   }
   if constexpr (K == Stage::Last) {
-    dx[i] = dx[i] + c * (acc[i] + g);
+    out[i] = dx[i] + c * (acc[i] + g);
   } else {
     s_next[i] = x[i] + c * f;
     d_next[i] = dx[i] + c * g;
   }
 }
 template <Stage K>
-void tangent_range(const double* s, const double* d, const double* x, double* dx, double* __restrict acc,
-                   double* __restrict s_next, double* __restrict d_next, Index lo, Index hi, double forcing, double c) {
+void tangent_range(const double* s, const double* d, const double* x, const double* dx, double* acc, double* s_next,
+                   double* d_next, double* out, Index lo, Index hi, double forcing, double c) {
   VARFLOW_INDEPENDENT_ITERATIONS
   for (Index i = lo; i < hi; ++i) {
     const double g = (d[i + 1] - d[i - 2]) * s[i - 1] + (s[i + 1] - s[i - 2]) * d[i - 1] - d[i];
     const double f = (s[i + 1] - s[i - 2]) * s[i - 1] - s[i] + forcing;
-    tangent_emit<K>(i, g, f, x, dx, acc, s_next, d_next, c);
+    tangent_emit<K>(i, g, f, x, dx, acc, s_next, d_next, out, c);
   }
 }
 template <Stage K>
 void tangent_stage(const double* s, const double* d, const double* x, double* dx, double* acc, double* s_next,
                    double* d_next, Index n, double forcing, double c) {
   for (Index i : {Index{0}, Index{1}}) {
-    tangent_emit<K>(i, g_at(s, d, i, n), f_at(s, i, n, forcing), x, dx, acc, s_next, d_next, c);
+    tangent_emit<K>(i, g_at(s, d, i, n), f_at(s, i, n, forcing), x, dx, acc, s_next, d_next, dx, c);
   }
-  tangent_range<K>(s, d, x, dx, acc, s_next, d_next, 2, n - 1, forcing, c);
-  tangent_emit<K>(n - 1, g_at(s, d, n - 1, n), f_at(s, n - 1, n, forcing), x, dx, acc, s_next, d_next, c);
+  tangent_range<K>(s, d, x, dx, acc, s_next, d_next, dx, 2, n - 1, forcing, c);
+  tangent_emit<K>(n - 1, g_at(s, d, n - 1, n), f_at(s, n - 1, n, forcing), x, dx, acc, s_next, d_next, dx, c);
 }
 
-// One adjoint stage at j: u = J(s)^T a, ax = ax + u, and unless Last, a_prev = co o + cu u.
+// The adjoint input of a stage: a plain array, or c * o read on the fly (the first stage's
+// a_dk4 = dt/6 o, each element the same product the stored array would hold).
+struct Plain {
+  const double* p;
+  double operator[](Index k) const { return p[k]; }
+};
+struct Scaled {
+  const double* p;
+  double c;
+  double operator[](Index k) const { return c * p[k]; }
+};
+
+// One adjoint stage at j: u = J(s)^T a, out = ax + u, and unless Last, a_prev = co o + cu u
+// (out may be ax).
 template <bool Last>
-inline void adjoint_emit(Index j, double u, const double* __restrict o, double* __restrict ax,
-                         double* __restrict a_prev, double co, double cu) {
-  ax[j] = ax[j] + u;
+inline void adjoint_emit(Index j, double u, const double* o, const double* ax, double* out, double* a_prev, double co,
+                         double cu) {
+  out[j] = ax[j] + u;
   if constexpr (!Last) a_prev[j] = co * o[j] + cu * u;
 }
 // Over [lo, hi) where the four terms come in their natural order (j - 1 >= 0 and j + 2 <= n - 1 in
 // the global periodic index) and s[j-2] .. s[j+2], a[j-1] .. a[j+2] are valid.
-template <bool Last>
-void adjoint_range(const double* __restrict s, const double* __restrict a, const double* __restrict o,
-                   double* __restrict ax, double* __restrict a_prev, Index lo, Index hi, double co, double cu) {
+template <bool Last, class A>
+void adjoint_range(const double* s, A a, const double* o, const double* ax, double* out, double* a_prev, Index lo,
+                   Index hi, double co, double cu) {
   VARFLOW_INDEPENDENT_ITERATIONS
   for (Index j = lo; j < hi; ++j) {
     double u = 0.0;
@@ -160,17 +173,17 @@ void adjoint_range(const double* __restrict s, const double* __restrict a, const
     u -= a[j];
     u += (s[j + 2] - s[j - 1]) * a[j + 1];
     u -= s[j + 1] * a[j + 2];
-    adjoint_emit<Last>(j, u, o, ax, a_prev, co, cu);
+    adjoint_emit<Last>(j, u, o, ax, out, a_prev, co, cu);
   }
 }
 template <bool Last>
 void adjoint_stage(const double* s, const double* a, const double* o, double* ax, double* a_prev, Index n, double co,
                    double cu) {
-  adjoint_emit<Last>(0, u_at(s, a, 0, n), o, ax, a_prev, co, cu);
-  adjoint_emit<Last>(1, u_at(s, a, 1, n), o, ax, a_prev, co, cu);
-  adjoint_range<Last>(s, a, o, ax, a_prev, 2, n - 2, co, cu);
-  adjoint_emit<Last>(n - 2, u_at(s, a, n - 2, n), o, ax, a_prev, co, cu);
-  adjoint_emit<Last>(n - 1, u_at(s, a, n - 1, n), o, ax, a_prev, co, cu);
+  adjoint_emit<Last>(0, u_at(s, a, 0, n), o, ax, ax, a_prev, co, cu);
+  adjoint_emit<Last>(1, u_at(s, a, 1, n), o, ax, ax, a_prev, co, cu);
+  adjoint_range<Last>(s, Plain{a}, o, ax, ax, a_prev, 2, n - 2, co, cu);
+  adjoint_emit<Last>(n - 2, u_at(s, a, n - 2, n), o, ax, ax, a_prev, co, cu);
+  adjoint_emit<Last>(n - 1, u_at(s, a, n - 1, n), o, ax, ax, a_prev, co, cu);
 }
 
 // x <- M(x) with scratch w of 3 n doubles.
@@ -184,14 +197,18 @@ void step_kernel(double* x, double* w, Index n, double forcing, double dt) {
 }
 
 // ---- tiled kernels for large n --------------------------------------------------------------------
-// The state is processed in tiles of kTile variables: each tile copies its variables plus the halo
-// its stencils reach into local arrays (in cache), runs every stage there, and writes its result
-// back, so a step streams the state through memory once instead of once per stage. Each element is
-// still computed by the same expressions as above (bit for bit the same result). A tile overwrites
-// its part of the in/out vector, so the original values that later tiles' halos need (the tail of
-// the previous tile, and the head of the vector for the last tile's right halo) are kept aside.
-constexpr Index kTile = 512;
-constexpr Index kTiledMin = 4 * kTile;
+// The state is processed in tiles: each tile copies its variables plus the halo its stencils reach
+// into local arrays (in cache), runs every stage there, and writes its result back, so a step streams
+// the state through memory once instead of once per stage. Each element is still computed by the
+// same expressions as above (bit for bit the same result). A tile overwrites its part of the in/out
+// vector, so the original values that later tiles' halos need (the tail of the previous tile, and the
+// head of the vector for the last tile's right halo) are kept aside. The TL and AD read the state x,
+// which they do not write, in place wherever a tile and its halo do not wrap, and their last stage
+// writes the tile's result straight into the in/out vector.
+constexpr Index kTile = 512;       // forward step
+constexpr Index kTileTL = 512;     // TL
+constexpr Index kTileAD = 512;     // AD
+constexpr Index kTiledMin = 2048;  // n from which the tiled kernels run
 
 // Gathers local[p] = original v[b0 - hl + p] (periodic) for p in [0, L), where the variables before b0
 // in this tile's left halo come from `carry` (b0 > 0) and wrapped indices past n from `head`.
@@ -203,9 +220,16 @@ void gather(const double* v, Index n, Index b0, Index hl, Index length, const do
     local[p] = g < n ? v[g] : head[g - n];
   }
 }
-// Gathers local[p] = v[b0 - hl + p] (periodic) from a vector that is not overwritten.
-void gather_const(const double* v, Index n, Index b0, Index hl, Index length, double* local) {
-  for (Index p = 0; p < length; ++p) local[p] = v[wrap(b0 - hl + p, n)];
+// v[b0 - hl + p] (periodic) for p in [0, L) of a vector that is not overwritten: in place when that
+// range does not wrap, else gathered into `local`.
+const double* tile_view(const double* v, Index n, Index b0, Index hl, Index length, double* local) {
+  const Index g0 = b0 - hl;
+  if (g0 >= 0 && g0 + length <= n) return v + g0;
+  for (Index p = 0; p < length; ++p) {
+    const Index g = g0 + p;
+    local[p] = v[g < 0 ? g + n : (g >= n ? g - n : g)];
+  }
+  return local;
 }
 
 std::size_t step_tiled_scratch() { return static_cast<std::size_t>(4 * (kTile + 12) + 12); }
@@ -226,28 +250,30 @@ void step_tiled(double* x, double* w, Index n, double forcing, double dt) {
   }
 }
 
-std::size_t tangent_tiled_scratch() { return static_cast<std::size_t>(7 * (kTile + 12) + 12); }
+std::size_t tangent_tiled_scratch() { return static_cast<std::size_t>(7 * (kTileTL + 12) + 12); }
 void tangent_tiled(const double* x, double* dx, double* w, Index n, double forcing, double dt) {
-  constexpr Index hl = 8, hr = 4, cap = kTile + hl + hr;
-  double *lx = w, *ld = lx + cap, *acc = ld + cap, *sa = acc + cap, *sb = sa + cap, *da = sb + cap, *db = da + cap;
-  double *head = db + cap, *carry = head + hr;
+  constexpr Index hl = 8, hr = 4, cap = kTileTL + hl + hr;
+  double *ld = w, *acc = ld + cap, *sa = acc + cap, *sb = sa + cap, *da = sb + cap, *db = da + cap, *bx = db + cap;
+  double *head = bx + cap, *carry = head + hr;
   const double h = 0.5 * dt;
   for (Index k = 0; k < hr; ++k) head[k] = dx[k];
-  for (Index b0 = 0; b0 < n; b0 += kTile) {
-    const Index len = std::min(kTile, n - b0), L = len + hl + hr;
-    gather_const(x, n, b0, hl, L, lx);
+  for (Index b0 = 0; b0 < n; b0 += kTileTL) {
+    const Index len = std::min(kTileTL, n - b0), L = len + hl + hr;
+    const double* lx = tile_view(x, n, b0, hl, L, bx);
     gather(dx, n, b0, hl, L, carry, head, ld);
-    tangent_range<Stage::First>(lx, ld, lx, ld, acc, sa, da, 2, L - 1, forcing, h);
-    tangent_range<Stage::Middle>(sa, da, lx, ld, acc, sb, db, 4, L - 2, forcing, h);
-    tangent_range<Stage::Middle>(sb, db, lx, ld, acc, sa, da, 6, L - 3, forcing, dt);
+    tangent_range<Stage::First>(lx, ld, lx, ld, acc, sa, da, nullptr, 2, L - 1, forcing, h);
+    tangent_range<Stage::Middle>(sa, da, lx, ld, acc, sb, db, nullptr, 4, L - 2, forcing, h);
+    tangent_range<Stage::Middle>(sb, db, lx, ld, acc, sa, da, nullptr, 6, L - 3, forcing, dt);
     for (Index k = 0; k < hl; ++k) carry[k] = ld[len + k];  // original dx[b1 - hl, b1)
-    tangent_range<Stage::Last>(sa, da, lx, ld, acc, nullptr, nullptr, hl, hl + len, forcing, dt / 6.0);
-    for (Index k = 0; k < len; ++k) dx[b0 + k] = ld[hl + k];
+    // Local hl + k is dx[b0 + k].
+    tangent_range<Stage::Last>(sa + hl, da + hl, lx + hl, ld + hl, acc + hl, nullptr, nullptr, dx + b0, 0, len,
+                               forcing, dt / 6.0);
   }
 }
 
 // u at local p of a tile whose global index is j: the terms of u_at in their periodic order.
-inline double u_local(const double* s, const double* a, Index p, Index j, Index n) {
+template <class A>
+inline double u_local(const double* s, A a, Index p, Index j, Index n) {
   struct Term {
     Index i;
     double v;
@@ -264,12 +290,12 @@ inline double u_local(const double* s, const double* a, Index p, Index j, Index 
   return u;
 }
 
-// One adjoint stage over local [lo, hi) of the tile starting at b0 (local p = global b0 - hl + p):
-// the global j = 0, n - 2, n - 1, whose terms wrap out of order, go through u_local.
-template <bool Last>
-void adjoint_tile_range(const double* s, const double* a, const double* o, double* ax, double* a_prev, Index lo,
+// One adjoint stage over local [lo, hi) of the tile whose local p is global b0 - hl + p: the global
+// j = 0, n - 2, n - 1, whose terms wrap out of order, go through u_local.
+template <bool Last, class A>
+void adjoint_tile_range(const double* s, A a, const double* o, const double* ax, double* out, double* a_prev, Index lo,
                         Index hi, Index b0, Index hl, Index n, double co, double cu) {
-  Index special[9];
+  Index special[9] = {};
   int count = 0;
   for (Index j : {Index{0}, n - 2, n - 1}) {
     for (Index m = -1; m <= 1; ++m) {
@@ -283,39 +309,37 @@ void adjoint_tile_range(const double* s, const double* a, const double* o, doubl
   Index from = lo;
   for (int q = 0; q < count; ++q) {
     const Index p = special[q];
-    adjoint_range<Last>(s, a, o, ax, a_prev, from, p, co, cu);
-    adjoint_emit<Last>(p, u_local(s, a, p, wrap(b0 - hl + p, n), n), o, ax, a_prev, co, cu);
+    adjoint_range<Last>(s, a, o, ax, out, a_prev, from, p, co, cu);
+    adjoint_emit<Last>(p, u_local(s, a, p, wrap(b0 - hl + p, n), n), o, ax, out, a_prev, co, cu);
     from = p + 1;
   }
-  adjoint_range<Last>(s, a, o, ax, a_prev, from, hi, co, cu);
+  adjoint_range<Last>(s, a, o, ax, out, a_prev, from, hi, co, cu);
 }
 
-std::size_t adjoint_tiled_scratch() { return static_cast<std::size_t>(8 * (kTile + 22) + 11); }
+std::size_t adjoint_tiled_scratch() { return static_cast<std::size_t>(7 * (kTileAD + 22) + 11); }
 void adjoint_tiled(const double* x, double* ax, double* w, Index n, double forcing, double dt) {
-  constexpr Index hl = 11, hr = 11, cap = kTile + hl + hr;
-  double *lx = w, *s1 = lx + cap, *s2 = s1 + cap, *s3 = s2 + cap, *lo = s3 + cap, *la = lo + cap, *aa = la + cap;
-  double *ab = aa + cap, *head = ab + cap;
+  constexpr Index hl = 11, hr = 11, cap = kTileAD + hl + hr;
+  double *s1 = w, *s2 = s1 + cap, *s3 = s2 + cap, *lo = s3 + cap, *la = lo + cap, *ab = la + cap, *bx = ab + cap;
+  double* head = bx + cap;
   const double h = 0.5 * dt, c6 = dt / 6.0, c3 = dt / 3.0;
   for (Index k = 0; k < hr; ++k) head[k] = ax[k];
   Index previous_len = 0;
-  for (Index b0 = 0; b0 < n; b0 += kTile) {
-    const Index len = std::min(kTile, n - b0), L = len + hl + hr;
+  for (Index b0 = 0; b0 < n; b0 += kTileAD) {
+    const Index len = std::min(kTileAD, n - b0), L = len + hl + hr;
     // The left halo of o (original ax) is the tail of the previous tile's o: move it to the front.
     if (b0 > 0) std::copy(lo + previous_len, lo + previous_len + hl, lo);
     gather(ax, n, b0, hl, L, lo, head, lo);
-    gather_const(x, n, b0, hl, L, lx);
+    double* lx = const_cast<double*>(tile_view(x, n, b0, hl, L, bx));  // read only: StateOnly does not write x
     forward_range<Stage::StateOnly>(lx, lx, nullptr, s1, 2, L - 1, forcing, h);
     forward_range<Stage::StateOnly>(s1, lx, nullptr, s2, 4, L - 2, forcing, h);
     forward_range<Stage::StateOnly>(s2, lx, nullptr, s3, 6, L - 3, forcing, dt);
-    for (Index p = 0; p < L; ++p) {
-      la[p] = lo[p];
-      aa[p] = c6 * lo[p];
-    }
-    adjoint_tile_range<false>(s3, aa, lo, la, ab, 8, L - 5, b0, hl, n, c3, dt);
-    adjoint_tile_range<false>(s2, ab, lo, la, aa, 9, L - 7, b0, hl, n, c3, h);
-    adjoint_tile_range<false>(s1, aa, lo, la, ab, 10, L - 9, b0, hl, n, c6, h);
-    adjoint_tile_range<true>(lx, ab, lo, la, nullptr, hl, hl + len, b0, hl, n, 0.0, 0.0);
-    for (Index k = 0; k < len; ++k) ax[b0 + k] = la[hl + k];
+    // a_dk4 = dt/6 o; la = o + u4; ab = a_dk3; then s3 (no longer needed) holds a_dk2, ab a_dk1.
+    adjoint_tile_range<false>(s3, Scaled{lo, c6}, lo, lo, la, ab, 8, L - 5, b0, hl, n, c3, dt);
+    double* a2 = s3;
+    adjoint_tile_range<false>(s2, Plain{ab}, lo, la, la, a2, 9, L - 7, b0, hl, n, c3, h);
+    adjoint_tile_range<false>(s1, Plain{a2}, lo, la, la, ab, 10, L - 9, b0, hl, n, c6, h);
+    // Local hl + k is ax[b0 + k].
+    adjoint_tile_range<true>(lx + hl, Plain{ab + hl}, nullptr, la + hl, ax + b0, nullptr, 0, len, b0, 0, n, 0.0, 0.0);
     previous_len = len;
   }
 }
