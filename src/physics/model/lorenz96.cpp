@@ -205,10 +205,8 @@ void step_kernel(double* x, double* w, Index n, double forcing, double dt) {
 // head of the vector for the last tile's right halo) are kept aside. The TL and AD read the state x,
 // which they do not write, in place wherever a tile and its halo do not wrap, and their last stage
 // writes the tile's result straight into the in/out vector.
-constexpr Index kTile = 512;       // forward step
-constexpr Index kTileTL = 512;     // TL
-constexpr Index kTileAD = 512;     // AD
-constexpr Index kTiledMin = 2048;  // n from which the tiled kernels run
+constexpr Index kTile = 512;  // 256 and 384 measured no faster for the TL and AD
+constexpr Index kTiledMin = 4 * kTile;
 
 // Gathers local[p] = original v[b0 - hl + p] (periodic) for p in [0, L), where the variables before b0
 // in this tile's left halo come from `carry` (b0 > 0) and wrapped indices past n from `head`.
@@ -250,15 +248,15 @@ void step_tiled(double* x, double* w, Index n, double forcing, double dt) {
   }
 }
 
-std::size_t tangent_tiled_scratch() { return static_cast<std::size_t>(7 * (kTileTL + 12) + 12); }
+std::size_t tangent_tiled_scratch() { return static_cast<std::size_t>(7 * (kTile + 12) + 12); }
 void tangent_tiled(const double* x, double* dx, double* w, Index n, double forcing, double dt) {
-  constexpr Index hl = 8, hr = 4, cap = kTileTL + hl + hr;
+  constexpr Index hl = 8, hr = 4, cap = kTile + hl + hr;
   double *ld = w, *acc = ld + cap, *sa = acc + cap, *sb = sa + cap, *da = sb + cap, *db = da + cap, *bx = db + cap;
   double *head = bx + cap, *carry = head + hr;
   const double h = 0.5 * dt;
   for (Index k = 0; k < hr; ++k) head[k] = dx[k];
-  for (Index b0 = 0; b0 < n; b0 += kTileTL) {
-    const Index len = std::min(kTileTL, n - b0), L = len + hl + hr;
+  for (Index b0 = 0; b0 < n; b0 += kTile) {
+    const Index len = std::min(kTile, n - b0), L = len + hl + hr;
     const double* lx = tile_view(x, n, b0, hl, L, bx);
     gather(dx, n, b0, hl, L, carry, head, ld);
     tangent_range<Stage::First>(lx, ld, lx, ld, acc, sa, da, nullptr, 2, L - 1, forcing, h);
@@ -316,16 +314,16 @@ void adjoint_tile_range(const double* s, A a, const double* o, const double* ax,
   adjoint_range<Last>(s, a, o, ax, out, a_prev, from, hi, co, cu);
 }
 
-std::size_t adjoint_tiled_scratch() { return static_cast<std::size_t>(7 * (kTileAD + 22) + 11); }
+std::size_t adjoint_tiled_scratch() { return static_cast<std::size_t>(7 * (kTile + 22) + 11); }
 void adjoint_tiled(const double* x, double* ax, double* w, Index n, double forcing, double dt) {
-  constexpr Index hl = 11, hr = 11, cap = kTileAD + hl + hr;
+  constexpr Index hl = 11, hr = 11, cap = kTile + hl + hr;
   double *s1 = w, *s2 = s1 + cap, *s3 = s2 + cap, *lo = s3 + cap, *la = lo + cap, *ab = la + cap, *bx = ab + cap;
   double* head = bx + cap;
   const double h = 0.5 * dt, c6 = dt / 6.0, c3 = dt / 3.0;
   for (Index k = 0; k < hr; ++k) head[k] = ax[k];
   Index previous_len = 0;
-  for (Index b0 = 0; b0 < n; b0 += kTileAD) {
-    const Index len = std::min(kTileAD, n - b0), L = len + hl + hr;
+  for (Index b0 = 0; b0 < n; b0 += kTile) {
+    const Index len = std::min(kTile, n - b0), L = len + hl + hr;
     // The left halo of o (original ax) is the tail of the previous tile's o: move it to the front.
     if (b0 > 0) std::copy(lo + previous_len, lo + previous_len + hl, lo);
     gather(ax, n, b0, hl, L, lo, head, lo);
