@@ -4,7 +4,8 @@
 // and a plain numpy RK4 (bench/model_kernel_numpy_peer.py, run when a python3 with numpy was found
 // at configure time), and prints the ratios. Each number is the best of 5 timed runs of >= 50 ms of
 // the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID; the peer uses time.thread_time), so that
-// other processes sharing the cores inflate the numbers less than wall-clock time would.
+// other processes sharing the cores inflate the numbers less than wall-clock time would; the runs of
+// a model's forward, TL and AD alternate, so their ratios compare runs under like load.
 //
 // Usage: varflow_model_kernel_bench [min_ms_per_run]
 #include <time.h>
@@ -31,26 +32,30 @@ using namespace varflow;
 
 double g_min_seconds = 0.05;
 
-// Best of 5 runs of ns per call of `op` divided by `n`; each run repeats op until >= g_min_seconds.
+double now() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// One timed run: ns per call of `op` divided by `n`, op repeated until >= g_min_seconds.
+double ns_per_var_once(const std::function<void()>& op, Index n) {
+  long long calls = 0;
+  const double start = now();
+  double elapsed = 0.0;
+  do {
+    for (int k = 0; k < 16; ++k) op();
+    calls += 16;
+    elapsed = now() - start;
+  } while (elapsed < g_min_seconds);
+  return elapsed / static_cast<double>(calls) / static_cast<double>(n) * 1e9;
+}
+
+// Best of 5 runs of ns_per_var_once, after 3 warm-up calls.
 double ns_per_var(const std::function<void()>& op, Index n) {
-  auto now = [] {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-  };
   for (int w = 0; w < 3; ++w) op();
   double best = INFINITY;
-  for (int r = 0; r < 5; ++r) {
-    long long calls = 0;
-    const double start = now();
-    double elapsed = 0.0;
-    do {
-      for (int k = 0; k < 16; ++k) op();
-      calls += 16;
-      elapsed = now() - start;
-    } while (elapsed < g_min_seconds);
-    best = std::min(best, elapsed / static_cast<double>(calls) / static_cast<double>(n) * 1e9);
-  }
+  for (int r = 0; r < 5; ++r) best = std::min(best, ns_per_var_once(op, n));
   return best;
 }
 
@@ -60,24 +65,32 @@ struct Timing {
 
 // Forward from a spun-up state (stepped in place), TL and AD about that state; the perturbations
 // are reset every 16 calls so they stay finite (the copy is one pass over n, under 1% of a call).
+// The runs of the three alternate (forward, TL, AD, five times; best of 5 each), so that a change of
+// load on shared cores moves all three alike and their ratios less.
 template <class Step, class Tangent, class Adjoint>
 Timing time_model(Index n, const Vector& x0, Step step, Tangent tangent, Adjoint adjoint) {
   Rng rng(7);
   const Vector d0 = rng.normal_vector(n);
-  Vector x = x0, d = d0;
+  Vector xf = x0, d = d0;
+  const Vector x = x0;
   int calls = 0;
-  Timing t{};
-  t.forward = ns_per_var([&] { step(x); }, n);
-  x = x0;
-  t.tangent = ns_per_var([&] {
-    if (++calls % 16 == 0) d = d0;
-    tangent(x, d);
-  }, n);
-  t.adjoint = ns_per_var([&] {
-    if (++calls % 16 == 0) d = d0;
-    adjoint(x, d);
-  }, n);
-  return t;
+  const std::function<void()> ops[3] = {[&] { step(xf); },
+                                        [&] {
+                                          if (++calls % 16 == 0) d = d0;
+                                          tangent(x, d);
+                                        },
+                                        [&] {
+                                          if (++calls % 16 == 0) d = d0;
+                                          adjoint(x, d);
+                                        }};
+  double best[3] = {INFINITY, INFINITY, INFINITY};
+  for (const auto& op : ops) {
+    for (int w = 0; w < 3; ++w) op();
+  }
+  for (int r = 0; r < 5; ++r) {
+    for (int k = 0; k < 3; ++k) best[k] = std::min(best[k], ns_per_var_once(ops[k], n));
+  }
+  return {best[0], best[1], best[2]};
 }
 
 Timing time_model(const Model& m, const Vector& x0) {
