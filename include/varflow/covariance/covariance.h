@@ -32,6 +32,10 @@ class Covariance {
   virtual double log_determinant() const = 0;
   // C as a dense matrix (size()^2 memory; for tests and small problems).
   virtual Matrix dense() const;
+  // The diagonal of C (the marginal variances). The default forms it from one product per unit
+  // vector (size() products); the built-in operators override it in O(size()) (a low-rank update in
+  // O(size() k)), so that a posterior's spread costs no more than one product at large n.
+  virtual Vector diagonal() const;
 
  protected:
   virtual Vector do_multiply(const Vector& x) const = 0;

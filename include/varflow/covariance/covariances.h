@@ -18,6 +18,7 @@ class DiagonalCovariance final : public Covariance {
   std::string name() const override;
   double log_determinant() const override;
   const Vector& variances() const { return variances_; }
+  Vector diagonal() const override { return variances_; }
 
  protected:
   Vector do_multiply(const Vector& x) const override;
@@ -42,6 +43,7 @@ class DenseCovariance final : public Covariance {
   std::string name() const override;
   double log_determinant() const override;
   Matrix dense() const override { return c_; }
+  Vector diagonal() const override { return c_.diagonal(); }
 
  protected:
   Vector do_multiply(const Vector& x) const override;
@@ -76,6 +78,8 @@ class PeriodicGaussianCovariance final : public Covariance {
   // The circulant eigenvalues lambda_k, k = 0 .. n-1.
   const Vector& eigenvalues() const { return eigenvalues_; }
   double condition_number() const;
+  // Circulant: every diagonal entry is the mean of the eigenvalues.
+  Vector diagonal() const override;
 
  protected:
   Vector do_multiply(const Vector& x) const override;

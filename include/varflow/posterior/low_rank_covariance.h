@@ -15,6 +15,7 @@
 //     S^T x    = (I - V E V^T) L^T x
 //     S^-1 x   = (I + V F V^T) L^-1 x,  F = diag(sqrt(1 + l) - 1)
 //     log det P = log det C_prior - sum log(1 + l)
+//     diag P    = diag C_prior - sum_i d_i (L v_i)^2
 #include <memory>
 
 #include "varflow/covariance/covariance.h"
@@ -37,6 +38,8 @@ class LowRankUpdateCovariance final : public Covariance {
   const Matrix& vectors() const { return v_; }
   const Vector& eigenvalues() const { return lambda_; }
   Index rank() const { return lambda_.size(); }
+  // diag(C_prior) - sum_i d_i (L v_i)^2: k square-root products, O(n k) plus the prior's.
+  Vector diagonal() const override;
 
  protected:
   Vector do_multiply(const Vector& x) const override;

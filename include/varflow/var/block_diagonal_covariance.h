@@ -18,6 +18,7 @@ class BlockDiagonalCovariance final : public Covariance {
   std::string name() const override;
   double log_determinant() const override;
   const std::vector<std::shared_ptr<const Covariance>>& blocks() const { return blocks_; }
+  Vector diagonal() const override;  // the blocks' diagonals, stacked
 
  protected:
   Vector do_multiply(const Vector& x) const override;

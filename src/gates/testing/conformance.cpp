@@ -210,6 +210,14 @@ TEST_P(CovarianceConformance, LogDeterminantMatchesDenseCholesky) {
   EXPECT_NEAR(cov->log_determinant(), expected, 1e-9 * std::max(1.0, std::abs(expected))) << cov->name();
 }
 
+TEST_P(CovarianceConformance, DiagonalMatchesDenseForm) {
+  auto cov = GetParam().make();
+  const Vector expected = cov->dense().diagonal();
+  const Vector diagonal = cov->diagonal();
+  ASSERT_EQ(diagonal.size(), expected.size()) << cov->name();
+  EXPECT_LE((diagonal - expected).cwiseAbs().maxCoeff(), 1e-12 * expected.cwiseAbs().maxCoeff()) << cov->name();
+}
+
 TEST_P(CovarianceConformance, SampleCovarianceMatches) {
   const auto& c = GetParam();
   auto cov = c.make();

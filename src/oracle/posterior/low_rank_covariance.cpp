@@ -40,6 +40,14 @@ double LowRankUpdateCovariance::log_determinant() const {
   return prior_->log_determinant() - lambda_.array().log1p().sum();
 }
 
+Vector LowRankUpdateCovariance::diagonal() const {
+  Vector d = prior_->diagonal();
+  for (Index i = 0; i < v_.cols(); ++i) {
+    d -= d_[i] * prior_->sqrt_multiply(v_.col(i)).cwiseAbs2();
+  }
+  return d;
+}
+
 Vector LowRankUpdateCovariance::do_multiply(const Vector& x) const {
   return prior_->sqrt_multiply(update(prior_->sqrt_transpose_multiply(x), d_));
 }

@@ -14,12 +14,10 @@ GaussianPosterior::GaussianPosterior(Vector mean, std::shared_ptr<const Covarian
   check_size("GaussianPosterior", "mean", mean_.size(), covariance_->size());
   check_finite("GaussianPosterior", "mean", mean_);
   const Index n = mean_.size();
+  const Vector variances = covariance_->diagonal();
   marginal_std_.resize(n);
-  Vector e = Vector::Zero(n);
   for (Index i = 0; i < n; ++i) {
-    e[i] = 1.0;
-    const double var = covariance_->multiply(e)[i];
-    e[i] = 0.0;
+    const double var = variances[i];
     if (!(var > 0.0)) {
       throw NumericalError(format_message("GaussianPosterior: variance of component ", i, " = ", var,
                                           " is not positive"));

@@ -41,6 +41,16 @@ Vector BlockDiagonalCovariance::blockwise(const Vector& x, Op op) const {
   return out;
 }
 
+Vector BlockDiagonalCovariance::diagonal() const {
+  Vector d(size_);
+  Index at = 0;
+  for (const auto& b : blocks_) {
+    d.segment(at, b->size()) = b->diagonal();
+    at += b->size();
+  }
+  return d;
+}
+
 Vector BlockDiagonalCovariance::do_multiply(const Vector& x) const {
   return blockwise(x, [](const Covariance& c, const Vector& v) { return c.multiply(v); });
 }

@@ -52,4 +52,16 @@ Matrix Covariance::dense() const {
   return c;
 }
 
+Vector Covariance::diagonal() const {
+  const Index n = size();
+  Vector d(n);
+  Vector e = Vector::Zero(n);
+  for (Index j = 0; j < n; ++j) {
+    e[j] = 1.0;
+    d[j] = do_multiply(e)[j];
+    e[j] = 0.0;
+  }
+  return d;
+}
+
 }  // namespace varflow

@@ -117,6 +117,8 @@ Vector PeriodicGaussianCovariance::circulant_apply(const Vector& x, const Vector
   return y;
 }
 
+Vector PeriodicGaussianCovariance::diagonal() const { return Vector::Constant(n_, eigenvalues_.mean()); }
+
 Vector PeriodicGaussianCovariance::do_multiply(const Vector& x) const { return circulant_apply(x, eigenvalues_); }
 Vector PeriodicGaussianCovariance::do_inverse_multiply(const Vector& x) const {
   return circulant_apply(x, inverse_eigenvalues_);
