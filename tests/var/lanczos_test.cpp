@@ -70,6 +70,63 @@ TEST(LanczosSolve, ReportsIterationLimitAndNonSpdOperators) {
   EXPECT_EQ(zero.x.norm(), 0.0);
 }
 
+TEST(ConjugateGradient, MatchesDenseSolveAndReportsFailures) {
+  Rng rng = testing::seeded_rng(kSeed + 10);
+  const Index n = 30;
+  const Matrix a = Matrix::Identity(n, n) + test::random_spd(rng, n, 5.0);
+  const Vector b = rng.normal_vector(n);
+  const LinearOperator op = [&a](const Vector& x) { return Vector(a * x); };
+  const LanczosSolveResult r = conjugate_gradient(op, b, {200, 1e-12});
+  ASSERT_TRUE(r.converged) << r.message;
+  EXPECT_LT(test::relative_error(r.x, a.llt().solve(b)), 1e-10);
+  EXPECT_LE((b - a * r.x).norm(), 1.01e-12 * b.norm() + 1e-14);
+  EXPECT_EQ(r.ritz_vectors.cols(), 0);
+  // Same iterates as Lanczos-CG in exact arithmetic: same count on this well-conditioned system.
+  EXPECT_NEAR(r.iterations, lanczos_solve(op, b, {200, 1e-12}).iterations, 2);
+  const LanczosSolveResult limited = conjugate_gradient(op, b, {3, 1e-12});
+  EXPECT_FALSE(limited.converged);
+  EXPECT_FALSE(limited.numerical_failure);
+  EXPECT_EQ(limited.iterations, 3);
+  const Matrix indefinite = -a;
+  const LanczosSolveResult bad = conjugate_gradient([&indefinite](const Vector& x) { return Vector(indefinite * x); }, b);
+  EXPECT_TRUE(bad.numerical_failure);
+  EXPECT_NE(bad.message.find("not positive definite"), std::string::npos) << bad.message;
+  const LanczosSolveResult nan = conjugate_gradient([](const Vector& x) { return Vector(Vector::Constant(x.size(), NAN)); }, b);
+  EXPECT_TRUE(nan.numerical_failure);
+  EXPECT_THROW(conjugate_gradient(op, Vector::Ones(3), {0, 1e-8}), InvalidArgument);
+  const LanczosSolveResult zero = conjugate_gradient(op, Vector::Zero(n));
+  EXPECT_TRUE(zero.converged);
+  EXPECT_EQ(zero.x.norm(), 0.0);
+}
+
+// ritz_values (last row of the eigenvector matrix only, O(j^2)) against the full eigensolve of
+// ritz_pairs, on a spread spectrum and on a clustered one (identity plus low rank, where Ritz values
+// converge to repeated eigenvalues); and ritz_pairs' leading vectors against all of them.
+TEST(Lanczos, RitzValuesAndResidualsMatchTheFullEigensolve) {
+  Rng rng = testing::seeded_rng(kSeed + 11);
+  const Index n = 80;
+  const Matrix u = test::random_matrix(rng, n, 6);
+  for (const Matrix& a : {Matrix(Matrix::Identity(n, n) + test::random_spd(rng, n, 50.0)),
+                          Matrix(Matrix::Identity(n, n) + u * u.transpose())}) {
+    Lanczos lz([&a](const Vector& x) { return Vector(a * x); }, rng.normal_vector(n), 40);
+    while (lz.step()) {
+      Vector values, residuals, full_values, full_residuals;
+      lz.ritz_values(&values, &residuals);
+      lz.ritz_pairs(&full_values, nullptr, &full_residuals);
+      const double scale = full_values.cwiseAbs().maxCoeff();
+      ASSERT_EQ(values.size(), lz.size());
+      EXPECT_LT((values - full_values).cwiseAbs().maxCoeff(), 1e-12 * scale) << "j = " << lz.size();
+      EXPECT_LT((residuals - full_residuals).cwiseAbs().maxCoeff(), 1e-10 * scale) << "j = " << lz.size();
+    }
+    Vector values;
+    Matrix all, leading;
+    lz.ritz_pairs(&values, &all);
+    lz.ritz_pairs(&values, &leading, nullptr, 5);
+    ASSERT_EQ(leading.cols(), 5);
+    EXPECT_LT((leading - all.rightCols(5)).cwiseAbs().maxCoeff(), 1e-14);
+  }
+}
+
 TEST(LanczosEigenpairs, LeadingEigenpairsOfALowRankOperator) {
   Rng rng = testing::seeded_rng(kSeed + 3);
   const Index n = 80, k = 10;

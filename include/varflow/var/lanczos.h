@@ -8,6 +8,8 @@
 // vector; Golub & Van Loan, Matrix Computations, 4th ed., section 10.1), so the basis stays
 // orthonormal to round-off and no spurious copies of converged Ritz values appear. Memory is one
 // n-vector per iteration. A is matrix-free: one application per iteration.
+// conjugate_gradient solves the same systems by the Hestenes-Stiefel recurrences when no Ritz pairs
+// are wanted: four n-vectors whatever the iteration count, and no reorthogonalisation.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -58,8 +60,14 @@ class Lanczos {
   // T_j as a dense matrix.
   Matrix tridiagonal() const;
   // Ritz values (ascending) and Ritz vectors V_j S (orthonormal columns), and the residual norms
-  // ||A y_i - theta_i y_i|| = beta_{j+1} |S_{j,i}|.
-  void ritz_pairs(Vector* values, Matrix* vectors, Vector* residuals = nullptr) const;
+  // ||A y_i - theta_i y_i|| = beta_{j+1} |S_{j,i}|. With leading >= 0, *vectors holds only the Ritz
+  // vectors of the `leading` largest values (its columns match values->tail(leading)): an n x leading
+  // product instead of n x j.
+  void ritz_pairs(Vector* values, Matrix* vectors, Vector* residuals = nullptr, Index leading = -1) const;
+  // The Ritz values (ascending) and residual norms alone, in O(j^2): the implicit QL iteration on T_j
+  // rotates only the last row of its eigenvector matrix (the row the residuals need), as ARPACK's
+  // dstqrb does, instead of the j x j eigenvectors (O(j^3)). For convergence tests at every step.
+  void ritz_values(Vector* values, Vector* residuals) const;
 
  private:
   LinearOperator a_;
@@ -76,6 +84,7 @@ class Lanczos {
 struct LanczosSolveOptions {
   int max_iterations = 200;          // Krylov dimension limit (>= 1)
   double relative_tolerance = 1e-10; // stop when ||b - A x_j|| <= tol ||b||
+  bool ritz_pairs = true;            // false: leave the result's Ritz pairs empty (saves an n x j product)
   void validate() const;  // InvalidArgument "<field> = <value> <rule>"
 };
 
@@ -97,6 +106,15 @@ struct LanczosSolveResult {
 // operator `a` is copied into it, so whatever `a` refers to must outlive it.
 LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const LanczosSolveOptions& options = {},
                                  std::unique_ptr<Lanczos>* process = nullptr);
+
+// The same solve by conjugate gradients (Hestenes & Stiefel 1952) from x_0 = 0, keeping no basis: the
+// iterates equal lanczos_solve's in exact arithmetic; in floating point the search directions lose
+// conjugacy as Lanczos vectors would lose orthogonality without reorthogonalisation, which may delay
+// convergence on clustered spectra but never stops it (Greenbaum 1997, Iterative Methods for Solving
+// Linear Systems, chapter 4). Memory O(n), no Ritz pairs (options.ritz_pairs is ignored). Stops when
+// the recursively updated residual meets the tolerance; numerical_failure when p^T A p <= 0 (A not
+// SPD) or A returns a non-finite vector. Throws as lanczos_solve does.
+LanczosSolveResult conjugate_gradient(const LinearOperator& a, const Vector& b, const LanczosSolveOptions& options = {});
 
 struct LanczosEigenOptions {
   Index rank = 20;                 // number k of leading eigenpairs wanted (>= 1; capped at n)

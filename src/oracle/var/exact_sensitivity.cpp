@@ -33,6 +33,7 @@ ExactSensitivityResult ExactObservationSensitivity::solve(const Vector& r) const
   LanczosSolveOptions cg;
   cg.max_iterations = options_.max_iterations;
   cg.relative_tolerance = options_.relative_tolerance;
+  cg.ritz_pairs = false;
   const LanczosSolveResult s = lanczos_solve(a, l.sqrt_transpose_multiply(r), cg);
   if (s.numerical_failure) {
     throw NumericalError(format_message(where, ": the full Hessian at the analysis is not positive definite or not ",

@@ -163,7 +163,8 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
   summary.initial_cost = summary.final_cost = j;
   const double g0 = g.norm();
   summary.initial_gradient_norm = summary.final_gradient_norm = g0;
-  const LanczosSolveOptions inner_options{options.max_inner_iterations, options.inner_tolerance};
+  LanczosSolveOptions inner_options{options.max_inner_iterations, options.inner_tolerance};
+  inner_options.ritz_pairs = false;  // the posterior takes its Ritz pairs from the kept process
   auto gradient_converged = [&]() { return g.norm() <= options.gradient_tolerance * g0; };
 
   summary.termination_type = TerminationType::kNoConvergence;
@@ -181,10 +182,12 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
     auto lin = std::make_shared<const Linearization>(*out.map);
     const LinearOperator gauss_newton = [lin](const Vector& dv) { return lin->preconditioned_hessian_multiply(dv); };
     const LinearOperator full = [lin](const Vector& dv) { return lin->preconditioned_full_hessian_multiply(dv); };
+    // Lanczos-CG when the posterior will need the process's Ritz pairs (`process` not null), plain
+    // CG otherwise: no basis to keep or reorthogonalise, O(n) memory.
     auto inner_solve = [&](const LinearOperator& hessian, std::unique_ptr<Lanczos>* process) {
       LanczosSolveResult r;
       try {
-        r = lanczos_solve(hessian, -g, inner_options, process);
+        r = process ? lanczos_solve(hessian, -g, inner_options, process) : conjugate_gradient(hessian, -g, inner_options);
       } catch (const Error& e) {
         r.numerical_failure = true;
         r.message = e.what();
@@ -232,7 +235,8 @@ GaussNewtonOutput run_gauss_newton(const FourDVarCost& cost, const GaussNewtonOp
     }
     if (step == 0.0) {
       std::unique_ptr<Lanczos> process;
-      LanczosSolveResult inner = inner_solve(gauss_newton, &process);
+      LanczosSolveResult inner =
+          inner_solve(gauss_newton, options.posterior == PosteriorMethod::kInnerLanczos ? &process : nullptr);
       summary.iterations += inner.iterations;
       if (inner.numerical_failure) {
         summary.termination_type = TerminationType::kNumericalFailure;

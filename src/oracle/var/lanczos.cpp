@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "varflow/core/error.h"
 #include "varflow/core/random.h"
@@ -104,7 +106,7 @@ Matrix Lanczos::tridiagonal() const {
   return t;
 }
 
-void Lanczos::ritz_pairs(Vector* values, Matrix* vectors, Vector* residuals) const {
+void Lanczos::ritz_pairs(Vector* values, Matrix* vectors, Vector* residuals, Index leading) const {
   if (j_ == 0) {
     if (values) values->resize(0);
     if (vectors) vectors->resize(v_.rows(), 0);
@@ -116,8 +118,95 @@ void Lanczos::ritz_pairs(Vector* values, Matrix* vectors, Vector* residuals) con
   const Vector sub = beta_.segment(1, j_ - 1);
   es.computeFromTridiagonal(diag, sub, Eigen::ComputeEigenvectors);
   if (values) *values = es.eigenvalues();
-  if (vectors) *vectors = v_.leftCols(j_) * es.eigenvectors();
+  if (vectors) {
+    const Index count = leading < 0 ? j_ : std::min(leading, j_);
+    *vectors = v_.leftCols(j_) * es.eigenvectors().rightCols(count);
+  }
   if (residuals) residuals->noalias() = (beta_[j_] * es.eigenvectors().row(j_ - 1).transpose()).cwiseAbs();
+}
+
+namespace {
+
+// Eigenvalues (ascending) of the symmetric tridiagonal matrix with diagonal d and off-diagonal e
+// (e[i] couples i and i + 1; e has the size of d, its last entry unused), and the last component of
+// each unit eigenvector. Implicit QL with Wilkinson shifts (tql2: Bowdler, Martin, Reinsch &
+// Wilkinson 1968, Numer. Math. 11), applying each rotation to the last row of the eigenvector matrix
+// only. False when an eigenvalue takes more than 60 sweeps (never seen; the caller falls back).
+bool tridiagonal_eigen_last_row(Vector d, Vector e, Vector* values, Vector* last) {
+  const Index n = d.size();
+  const double eps = std::numeric_limits<double>::epsilon();
+  Vector z = Vector::Zero(n);
+  z[n - 1] = 1.0;
+  e[n - 1] = 0.0;
+  for (Index l = 0; l < n; ++l) {
+    int sweeps = 0;
+    Index m = l;
+    do {
+      for (m = l; m < n - 1; ++m) {
+        if (std::abs(e[m]) <= eps * (std::abs(d[m]) + std::abs(d[m + 1]))) break;
+      }
+      if (m == l) break;
+      if (++sweeps > 60) return false;
+      double g = (d[l + 1] - d[l]) / (2.0 * e[l]);
+      double r = std::hypot(g, 1.0);
+      g = d[m] - d[l] + e[l] / (g + std::copysign(r, g));
+      double s = 1.0, c = 1.0, p = 0.0;
+      Index i = m - 1;
+      for (; i >= l; --i) {
+        double f = s * e[i];
+        const double b = c * e[i];
+        r = std::hypot(f, g);
+        e[i + 1] = r;
+        if (r == 0.0) {  // underflow: deflate and sweep again
+          d[i + 1] -= p;
+          e[m] = 0.0;
+          break;
+        }
+        s = f / r;
+        c = g / r;
+        g = d[i + 1] - p;
+        r = (d[i] - g) * s + 2.0 * c * b;
+        p = s * r;
+        d[i + 1] = g + p;
+        g = c * r - b;
+        f = z[i + 1];
+        z[i + 1] = s * z[i] + c * f;
+        z[i] = c * z[i] - s * f;
+      }
+      if (r == 0.0 && i >= l) continue;
+      d[l] -= p;
+      e[l] = g;
+      e[m] = 0.0;
+    } while (m != l);
+  }
+  std::vector<Index> order(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::sort(order.begin(), order.end(), [&d](Index a, Index b) { return d[a] < d[b]; });
+  values->resize(n);
+  last->resize(n);
+  for (Index i = 0; i < n; ++i) {
+    (*values)[i] = d[order[static_cast<std::size_t>(i)]];
+    (*last)[i] = z[order[static_cast<std::size_t>(i)]];
+  }
+  return true;
+}
+
+}  // namespace
+
+void Lanczos::ritz_values(Vector* values, Vector* residuals) const {
+  if (j_ == 0) {
+    values->resize(0);
+    residuals->resize(0);
+    return;
+  }
+  Vector e = Vector::Zero(j_);
+  e.head(j_ - 1) = beta_.segment(1, j_ - 1);
+  Vector last;
+  if (!tridiagonal_eigen_last_row(alpha_.head(j_), e, values, &last)) {
+    ritz_pairs(values, nullptr, residuals);
+    return;
+  }
+  *residuals = (beta_[j_] * last).cwiseAbs();
 }
 
 void LanczosSolveOptions::validate() const {
@@ -199,8 +288,55 @@ LanczosSolveResult lanczos_solve(const LinearOperator& a, const Vector& b, const
     if (y.size() != lz.size()) y = Vector::Zero(lz.size());
   }
   result.x = lz.basis() * y;
-  if (!result.numerical_failure) lz.ritz_pairs(&result.ritz_values, &result.ritz_vectors);
+  if (!result.numerical_failure && options.ritz_pairs) lz.ritz_pairs(&result.ritz_values, &result.ritz_vectors);
   if (process) *process = std::move(owned);
+  return result;
+}
+
+LanczosSolveResult conjugate_gradient(const LinearOperator& a, const Vector& b, const LanczosSolveOptions& options) {
+  with_context("conjugate_gradient", [&] { options.validate(); });
+  check_finite("conjugate_gradient", "b", b);
+  LanczosSolveResult result;
+  const double b_norm = b.norm();
+  result.x = Vector::Zero(b.size());
+  if (b_norm == 0.0) {
+    result.converged = true;
+    result.message = "zero right-hand side";
+    return result;
+  }
+  Vector r = b, p = b;
+  double rr = b_norm * b_norm;
+  const int max_iterations = static_cast<int>(std::min<Index>(options.max_iterations, 10 * b.size()));
+  for (int it = 1; it <= max_iterations; ++it) {
+    const Vector ap = a(p);
+    if (ap.size() != b.size() || !ap.allFinite()) {
+      result.numerical_failure = true;
+      result.message = format_message("the operator returned a non-finite vector at iteration ", it);
+      return result;
+    }
+    const double curvature = p.dot(ap);
+    if (!(curvature > 0.0) || !std::isfinite(curvature)) {
+      result.numerical_failure = true;
+      result.message = format_message("p^T A p = ", curvature, " at iteration ", it,
+                                      ": the operator is not positive definite (not SPD)");
+      return result;
+    }
+    const double step = rr / curvature;
+    result.x += step * p;
+    r -= step * ap;
+    const double rr_next = r.squaredNorm();
+    result.iterations = it;
+    result.relative_residual = std::sqrt(rr_next) / b_norm;
+    if (result.relative_residual <= options.relative_tolerance) {
+      result.converged = true;
+      result.message = format_message("relative residual ", result.relative_residual, " <= ", options.relative_tolerance);
+      return result;
+    }
+    p = r + (rr_next / rr) * p;
+    rr = rr_next;
+  }
+  result.message = format_message("relative residual ", result.relative_residual, " > ", options.relative_tolerance,
+                                  " after ", result.iterations, " iterations");
   return result;
 }
 
@@ -224,7 +360,7 @@ LanczosEigenResult lanczos_eigenpairs(const LinearOperator& a, Index n, const La
   Vector values, residuals;
   Matrix vectors;
   auto converged = [&]() {
-    lz.ritz_pairs(&values, nullptr, &residuals);
+    lz.ritz_values(&values, &residuals);
     const Index j = values.size();
     const Index kk = std::min(k, j);
     const double scale = std::max(std::abs(values[j - 1]), std::abs(values[0]));
@@ -241,7 +377,7 @@ LanczosEigenResult lanczos_eigenpairs(const LinearOperator& a, Index n, const La
       if (lz.broke_down() && lz.size() < k && lz.restart(rng.normal_vector(n))) continue;
       break;
     }
-    // Checking costs a j x j eigensolve; do it once k vectors exist.
+    // Checking costs O(j^2) (ritz_values); do it once k vectors exist.
     if (lz.size() >= k && (lz.broke_down() || converged())) {
       done = true;
       break;
@@ -255,7 +391,7 @@ LanczosEigenResult lanczos_eigenpairs(const LinearOperator& a, Index n, const La
   }
   if (lz.size() == 0) return result;
   if (!done) done = converged();
-  lz.ritz_pairs(&values, &vectors, &residuals);
+  lz.ritz_pairs(&values, &vectors, &residuals, k);
   const Index j = values.size();
   const Index kk = std::min(k, j);
   result.values = values.tail(kk).reverse();
