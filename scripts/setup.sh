@@ -11,6 +11,7 @@ packages=(
   libyaml-cpp-dev libcli11-dev libfftw3-dev nlohmann-json3-dev libboost-math-dev
   python3-xarray python3-netcdf4  # the xarray reading test of every file varflow writes (tests/cf/read_with_xarray.py)
   python3-numpy  # the numpy peer of bench/varflow_dapper_bench (bench/dapper_numpy_peer.py)
+  python3-scipy  # the numpy/scipy 4D-Var peer of bench/varflow_scale_bench (bench/scale_numpy_peer.py)
   libopenmpi-dev openmpi-bin  # optional MPI (VARFLOW_WITH_MPI; `mpirun -np N varflow ...`, design/parallel.md)
   clang libclang-rt-dev  # the libFuzzer targets in fuzz/ (the `fuzz` preset, design/reliability.md)
 )
