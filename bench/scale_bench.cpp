@@ -1,6 +1,7 @@
 // Incremental and strong 4D-Var with the low-rank Laplace posterior on Lorenz-96 at growing n, with
 // a numpy/scipy peer (bench/scale_numpy_peer.py) solving the same windows in the same invocation:
-//   varflow_scale_bench [--n 40,1000,10000,100000] [--cycles 6] [--burn-in 2] [--rank 20] [--no-peer]
+//   varflow_scale_bench [--n 40,1000,10000,100000] [--cycles 6] [--burn-in 2] [--rank 20] [--max-basis 60]
+//                       [--no-peer]
 // Each (n, method) runs in a child process, so that its peak resident memory is its own (the
 // `base` column is what a child holds before it starts). Times are CPU seconds of the cycling
 // alone (truth simulation excluded), so that a shared machine's load does not inflate them; the peer
@@ -15,6 +16,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -33,6 +35,7 @@ struct Settings {
   Index cycles = 6;
   Index burn_in = 2;
   Index rank = 20;
+  Index max_basis = 0;  // 0: 3 rank
   std::uint64_t seed = 1;
   bool peer = true;
 };
@@ -77,8 +80,10 @@ TwinExperimentConfig config_at(Index n, VarMethod method, const Settings& s) {
   c.incremental.posterior = PosteriorMethod::kLowRank;
   c.incremental.posterior_lanczos_vectors = 0;
   c.incremental.low_rank.rank = s.rank;
+  c.incremental.low_rank.max_basis = s.max_basis;
   c.strong.posterior = PosteriorMethod::kLowRank;
   c.strong.low_rank.rank = s.rank;
+  c.strong.low_rank.max_basis = s.max_basis;
   return c;
 }
 
@@ -256,6 +261,9 @@ int main(int argc, char** argv) {
   app.add_option("--cycles", s.cycles, "cycles per run")->check(CLI::Range(2, 100000));
   app.add_option("--burn-in", s.burn_in, "cycles left out of the means")->check(CLI::Range(0, 100000));
   app.add_option("--rank", s.rank, "Lanczos eigenpairs k of the low-rank posterior")->check(CLI::Range(1, 10000));
+  app.add_option("--max-basis", s.max_basis,
+                 "thick-restart Lanczos basis (at least rank + 2; default 3 rank; 'none': no restart)")
+      ->transform(CLI::Transformer(std::map<std::string, Index>{{"none", -1}}).description(""));
   app.add_option("--seed", s.seed, "seed of the truth, observations and first background");
   bool no_peer = false;
   app.add_flag("--no-peer", no_peer, "skip the numpy/scipy peer");
@@ -266,17 +274,26 @@ int main(int argc, char** argv) {
     return 2;
   }
   s.peer = !no_peer;
+  if (s.max_basis == 0) s.max_basis = 3 * s.rank;
+  if (s.max_basis < 0) s.max_basis = 0;
+  if (s.max_basis != 0 && s.max_basis < s.rank + 2) {
+    std::fprintf(stderr, "varflow_scale_bench: --max-basis = %lld must be at least --rank + 2 = %lld\n",
+                 static_cast<long long>(s.max_basis), static_cast<long long>(s.rank + 2));
+    return 2;
+  }
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("varflow_scale_bench." + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
 
   const ChildResult base = in_child(0, VarMethod::kStrong4DVar, s, dir);
   std::printf("Lorenz-96 F = 8, dt = 0.05; 8-step windows, every variable observed every 4 steps, R = I, B = 0.4 I;\n"
-              "%lld cycles (means over the last %lld), Gauss-Newton outer loops, rank-%lld Lanczos posterior, seed %llu.\n"
+              "%lld cycles (means over the last %lld), Gauss-Newton outer loops, rank-%lld Lanczos posterior (%s), seed %llu.\n"
               "ms/cycle is CPU time; sweep = one TL (AD) sweep over the window; ns/var = per variable per model step;\n"
               "peak = the child's peak resident memory (an empty child: %.1f MB); B/var = (peak - empty) / n.\n\n",
               static_cast<long long>(s.cycles), static_cast<long long>(s.cycles - s.burn_in),
-              static_cast<long long>(s.rank), static_cast<unsigned long long>(s.seed), base.peak_mb);
+              static_cast<long long>(s.rank),
+              s.max_basis > 0 ? ("thick restart, " + std::to_string(s.max_basis) + " vectors").c_str() : "no restart",
+              static_cast<unsigned long long>(s.seed), base.peak_mb);
   std::printf("%8s %-12s %-8s %8s %8s %7s %11s %7s %7s %6s %9s %7s %7s %9s %8s %9s %9s\n", "n", "method", "code",
               "smoother", "filter", "spread", "ms/cycle", "TL", "AD", "outer", "TL us", "TL ns/v", "AD ns/v", "peak MB",
               "B/var", "vs peer", "max|dxa|");

@@ -127,6 +127,50 @@ TEST(Lanczos, RitzValuesAndResidualsMatchTheFullEigensolve) {
   }
 }
 
+// Thick restart with a basis of a few vectors more than the rank reaches the same leading pairs as
+// the dense eigensolver on a decaying spectrum (many restarts), and the requested rank on a
+// repeated eigenvalue (breakdown, then deflated continuation).
+TEST(LanczosEigenpairs, ThickRestartFindsTheLeadingPairsInABoundedBasis) {
+  Rng rng = testing::seeded_rng(kSeed + 12);
+  const Index n = 300, k = 6;
+  const Matrix q = Eigen::HouseholderQR<Matrix>(test::random_matrix(rng, n, n)).householderQ();
+  Vector spectrum(n);
+  for (Index i = 0; i < n; ++i) spectrum[i] = 100.0 * std::pow(0.97, static_cast<double>(i));
+  const Matrix a = q * spectrum.asDiagonal() * q.transpose();
+  LanczosEigenOptions o;
+  o.rank = k;
+  o.max_basis = 2 * k + 1;
+  o.max_iterations = 2000;
+  const LanczosEigenResult r = lanczos_eigenpairs([&a](const Vector& x) { return Vector(a * x); }, n, o);
+  ASSERT_TRUE(r.converged) << r.message;
+  EXPECT_GT(r.iterations, o.max_basis) << "no restart happened";
+  ASSERT_EQ(r.values.size(), k);
+  EXPECT_LT((r.values - spectrum.head(k)).cwiseAbs().maxCoeff(), 1e-8 * spectrum[0]);
+  EXPECT_LT((r.vectors.transpose() * r.vectors - Matrix::Identity(k, k)).cwiseAbs().maxCoeff(), 1e-10);
+  for (Index i = 0; i < k; ++i) {
+    const double residual = (a * r.vectors.col(i) - r.values[i] * r.vectors.col(i)).norm();
+    EXPECT_LT(residual, 1e-8 * spectrum[0]) << "pair " << i;
+    EXPECT_NEAR(r.residuals[i], residual, 1e-8 * spectrum[0]) << "pair " << i;
+  }
+  // Same pairs as the unrestarted process.
+  LanczosEigenOptions plain = o;
+  plain.max_basis = 0;
+  const LanczosEigenResult p = lanczos_eigenpairs([&a](const Vector& x) { return Vector(a * x); }, n, plain);
+  EXPECT_LT((r.values - p.values).cwiseAbs().maxCoeff(), 1e-8 * spectrum[0]);
+
+  const Matrix twice = 2.0 * Matrix::Identity(40, 40);
+  LanczosEigenOptions d;
+  d.rank = 5;
+  d.max_basis = 8;
+  const LanczosEigenResult repeated = lanczos_eigenpairs([&twice](const Vector& x) { return Vector(twice * x); }, 40, d);
+  ASSERT_TRUE(repeated.converged) << repeated.message;
+  ASSERT_EQ(repeated.values.size(), 5);
+  EXPECT_LT((repeated.values.array() - 2.0).abs().maxCoeff(), 1e-12);
+  EXPECT_LT((repeated.vectors.transpose() * repeated.vectors - Matrix::Identity(5, 5)).cwiseAbs().maxCoeff(), 1e-10);
+  d.max_basis = 6;
+  EXPECT_THROW(lanczos_eigenpairs([&twice](const Vector& x) { return Vector(twice * x); }, 40, d), InvalidArgument);
+}
+
 TEST(LanczosEigenpairs, LeadingEigenpairsOfALowRankOperator) {
   Rng rng = testing::seeded_rng(kSeed + 3);
   const Index n = 80, k = 10;

@@ -118,7 +118,14 @@ LanczosSolveResult conjugate_gradient(const LinearOperator& a, const Vector& b, 
 
 struct LanczosEigenOptions {
   Index rank = 20;                 // number k of leading eigenpairs wanted (>= 1; capped at n)
-  int max_iterations = 300;        // Krylov dimension limit (>= rank; capped at n)
+  int max_iterations = 300;        // operator applications (>= rank); without restarts the Krylov
+                                   // dimension, capped at n
+  // Thick restart (Wu & Simon 2000, "Thick-restart Lanczos method for large symmetric eigenvalue
+  // problems", SIMAX 22): when > 0, the basis never holds more than max_basis vectors (>= rank + 2):
+  // when it is full, the leading Ritz vectors (rank plus half the spare room) and the residual
+  // vector are kept and the process continues from them. Memory O(n max_basis) instead of
+  // O(n max_iterations), and each reorthogonalisation costs O(n max_basis). 0: no restart.
+  Index max_basis = 0;
   // A Ritz pair counts as converged when ||A y - theta y|| <= tolerance * theta_max.
   double tolerance = 1e-10;
   std::uint64_t seed = 20240901;   // the random start vector (reproducible)

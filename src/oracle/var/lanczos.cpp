@@ -119,8 +119,13 @@ void Lanczos::ritz_pairs(Vector* values, Matrix* vectors, Vector* residuals, Ind
   es.computeFromTridiagonal(diag, sub, Eigen::ComputeEigenvectors);
   if (values) *values = es.eigenvalues();
   if (vectors) {
+    // One matrix-vector product per Ritz vector: a matrix product would pack V_j into a workspace
+    // as large as V_j itself (Eigen's blocking on a large cache), doubling the peak memory.
     const Index count = leading < 0 ? j_ : std::min(leading, j_);
-    *vectors = v_.leftCols(j_) * es.eigenvectors().rightCols(count);
+    vectors->resize(v_.rows(), count);
+    for (Index i = 0; i < count; ++i) {
+      vectors->col(i).noalias() = v_.leftCols(j_) * es.eigenvectors().col(j_ - count + i);
+    }
   }
   if (residuals) residuals->noalias() = (beta_[j_] * es.eigenvectors().row(j_ - 1).transpose()).cwiseAbs();
 }
@@ -346,12 +351,127 @@ void LanczosEigenOptions::validate() const {
   else if (max_iterations < rank)
     e = format_message("max_iterations = ", max_iterations, " must be at least rank = ", rank);
   else if (!(tolerance > 0.0 && tolerance < 1.0)) e = format_message("tolerance = ", tolerance, " must be in (0, 1)");
+  else if (max_basis != 0 && max_basis < rank + 2)
+    e = format_message("max_basis = ", max_basis, " must be 0 (no restart) or at least rank + 2 = ", rank + 2);
   if (!e.empty()) throw InvalidArgument(e);
 }
+
+namespace {
+
+// The thick-restart process of LanczosEigenOptions::max_basis. The basis V (n x (m + 1)) is kept
+// orthonormal by two passes of classical Gram-Schmidt, whose coefficients give the projected matrix
+// T = V^T A V column by column: tridiagonal after a fresh start, an arrowhead (the kept Ritz values
+// on the diagonal, coupled to the residual vector) after a restart. A V_j = V_j T_j + beta v_{j+1}
+// e_j^T holds throughout, so the residual of a Ritz pair (theta, V_j y) is beta |y_j|.
+LanczosEigenResult thick_restart_eigenpairs(const LinearOperator& a, Index n, const LanczosEigenOptions& options) {
+  LanczosEigenResult result;
+  const Index k = std::min<Index>(options.rank, n);
+  const Index m = options.max_basis;
+  const Index keep = k + (m - k) / 2;  // Ritz vectors kept at a restart (< m)
+  // A convergence check is a dense eigensolve of T_j (O(m^3)): every few steps, and before a restart.
+  const Index check_every = std::max<Index>(1, (m - keep) / 4);
+  Rng rng(options.seed);
+  Matrix v(n, m + 1);
+  Matrix t = Matrix::Zero(m, m);
+  Vector start = rng.normal_vector(n);
+  v.col(0) = start / start.norm();
+  Index j = 0;           // columns of V whose product with A is in T
+  double beta = 0.0;     // coupling of v_j to v_{j-1}: the residual norm of the current projection
+  double t_norm = 0.0;
+  bool exact = false;    // the basis spans an invariant subspace
+  Eigen::SelfAdjointEigenSolver<Matrix> es;
+  auto solve_projection = [&]() { es.compute(t.topLeftCorner(j, j)); };
+  auto leading_converged = [&]() {
+    solve_projection();
+    const Vector& theta = es.eigenvalues();
+    const double scale = std::max(std::abs(theta[0]), std::abs(theta[j - 1]));
+    for (Index i = j - std::min(k, j); i < j; ++i) {
+      if (beta * std::abs(es.eigenvectors()(j - 1, i)) > options.tolerance * scale) return false;
+    }
+    return true;
+  };
+  bool done = false;
+  while (result.iterations < options.max_iterations) {
+    Vector w = a(v.col(j));
+    ++result.iterations;
+    if (w.size() != n || !w.allFinite()) {
+      result.numerical_failure = true;
+      result.message = format_message("the operator returned a non-finite vector at iteration ", result.iterations);
+      return result;
+    }
+    Vector h = v.leftCols(j + 1).transpose() * w;
+    w -= v.leftCols(j + 1) * h;
+    const Vector h2 = v.leftCols(j + 1).transpose() * w;
+    w -= v.leftCols(j + 1) * h2;
+    h += h2;
+    // Column j of T; the kept block of a restart (diagonal) is not recomputed.
+    t.col(j).head(j + 1) = h;
+    t.row(j).head(j + 1) = h.transpose();
+    beta = w.norm();
+    t_norm = std::max(t_norm, h.cwiseAbs().sum() + beta);
+    ++j;
+    if (!(beta > 1e-12 * t_norm)) {
+      // Invariant subspace: its Ritz pairs are exact. Fewer than k of them (a repeated eigenvalue):
+      // continue from a random vector orthogonal to the basis, uncoupled (beta = 0).
+      beta = 0.0;
+      if (j >= k || j >= n) {
+        exact = true;
+        done = true;
+        break;
+      }
+      Vector c = rng.normal_vector(n);
+      for (int pass = 0; pass < 2; ++pass) c -= v.leftCols(j) * (v.leftCols(j).transpose() * c);
+      w = c;
+      if (!(w.norm() > 1e-8)) break;
+      w /= w.norm();
+    } else {
+      w /= beta;
+    }
+    v.col(j) = w;
+    if (j >= k && ((j - k) % check_every == 0 || j == m) && leading_converged()) {
+      done = true;
+      break;
+    }
+    if (j == m) {
+      // Restart: the `keep` leading Ritz vectors, then the residual vector v_{m+1}.
+      solve_projection();
+      Matrix kept(n, keep);
+      for (Index i = 0; i < keep; ++i) kept.col(i).noalias() = v.leftCols(m) * es.eigenvectors().col(m - keep + i);
+      v.leftCols(keep) = kept;
+      v.col(keep) = v.col(m);
+      t.setZero();
+      t.diagonal().head(keep) = es.eigenvalues().tail(keep);
+      j = keep;
+    }
+  }
+  if (j == 0) return result;
+  if (!done) done = leading_converged();
+  solve_projection();
+  const Index kk = std::min(k, j);
+  result.values = es.eigenvalues().tail(kk).reverse();
+  result.vectors.resize(n, kk);
+  result.residuals.resize(kk);
+  for (Index i = 0; i < kk; ++i) {
+    const Index col = j - 1 - i;
+    result.vectors.col(i).noalias() = v.leftCols(j) * es.eigenvectors().col(col);
+    result.residuals[i] = beta * std::abs(es.eigenvectors()(j - 1, col));
+  }
+  result.converged = done;
+  result.message = done ? (exact ? "invariant Krylov subspace (exact Ritz pairs)"
+                                 : format_message(kk, " leading Ritz pairs converged (thick restart, ", m, " vectors)"))
+                        : format_message("not all of the ", kk, " leading Ritz pairs converged after ", result.iterations,
+                                         " operator applications (thick restart, ", m, " vectors)");
+  return result;
+}
+
+}  // namespace
 
 LanczosEigenResult lanczos_eigenpairs(const LinearOperator& a, Index n, const LanczosEigenOptions& options) {
   with_context("lanczos_eigenpairs", [&] { options.validate(); });
   check_at_least("lanczos_eigenpairs", "n", n, 1);
+  if (options.max_basis > 0 && options.max_basis < std::min<Index>(options.max_iterations, n)) {
+    return thick_restart_eigenpairs(a, n, options);
+  }
   LanczosEigenResult result;
   const Index k = std::min<Index>(options.rank, n);
   const Index max_vectors = std::min<Index>(options.max_iterations, n);
