@@ -12,6 +12,34 @@
 
 namespace varflow {
 
+namespace {
+
+// Rows of a tall basis per block of the products below: a block of 2048 x (a few dozen) columns
+// stays in cache, so each product reads the basis from memory once and needs no workspace beyond a
+// block (a whole-matrix product packs the basis into a workspace as large as itself, and Eigen's
+// matrix-vector kernel re-reads the result vector once per few columns).
+constexpr Index kRowBlock = 2048;
+
+// v * y (n x c times c x k), block of rows by block of rows.
+Matrix times_by_row_blocks(const Eigen::Ref<const Matrix>& v, const Eigen::Ref<const Matrix>& y) {
+  Matrix out(v.rows(), y.cols());
+  for (Index r = 0; r < v.rows(); r += kRowBlock) {
+    const Index b = std::min(kRowBlock, v.rows() - r);
+    out.middleRows(r, b).noalias() = v.middleRows(r, b) * y;
+  }
+  return out;
+}
+
+// w -= v * h, block of rows by block of rows.
+void subtract_by_row_blocks(const Eigen::Ref<const Matrix>& v, const Vector& h, Vector& w) {
+  for (Index r = 0; r < v.rows(); r += kRowBlock) {
+    const Index b = std::min(kRowBlock, v.rows() - r);
+    w.segment(r, b).noalias() -= v.middleRows(r, b) * h;
+  }
+}
+
+}  // namespace
+
 Lanczos::Lanczos(LinearOperator a, const Vector& start, Index max_vectors)
     : a_(std::move(a)), max_vectors_(max_vectors) {
   assert(max_vectors >= 1);
@@ -119,13 +147,8 @@ void Lanczos::ritz_pairs(Vector* values, Matrix* vectors, Vector* residuals, Ind
   es.computeFromTridiagonal(diag, sub, Eigen::ComputeEigenvectors);
   if (values) *values = es.eigenvalues();
   if (vectors) {
-    // One matrix-vector product per Ritz vector: a matrix product would pack V_j into a workspace
-    // as large as V_j itself (Eigen's blocking on a large cache), doubling the peak memory.
     const Index count = leading < 0 ? j_ : std::min(leading, j_);
-    vectors->resize(v_.rows(), count);
-    for (Index i = 0; i < count; ++i) {
-      vectors->col(i).noalias() = v_.leftCols(j_) * es.eigenvectors().col(j_ - count + i);
-    }
+    *vectors = times_by_row_blocks(v_.leftCols(j_), es.eigenvectors().rightCols(count));
   }
   if (residuals) residuals->noalias() = (beta_[j_] * es.eigenvectors().row(j_ - 1).transpose()).cwiseAbs();
 }
@@ -400,9 +423,9 @@ LanczosEigenResult thick_restart_eigenpairs(const LinearOperator& a, Index n, co
       return result;
     }
     Vector h = v.leftCols(j + 1).transpose() * w;
-    w -= v.leftCols(j + 1) * h;
+    subtract_by_row_blocks(v.leftCols(j + 1), h, w);
     const Vector h2 = v.leftCols(j + 1).transpose() * w;
-    w -= v.leftCols(j + 1) * h2;
+    subtract_by_row_blocks(v.leftCols(j + 1), h2, w);
     h += h2;
     // Column j of T; the kept block of a restart (diagonal) is not recomputed.
     t.col(j).head(j + 1) = h;
@@ -435,9 +458,7 @@ LanczosEigenResult thick_restart_eigenpairs(const LinearOperator& a, Index n, co
     if (j == m) {
       // Restart: the `keep` leading Ritz vectors, then the residual vector v_{m+1}.
       solve_projection();
-      Matrix kept(n, keep);
-      for (Index i = 0; i < keep; ++i) kept.col(i).noalias() = v.leftCols(m) * es.eigenvectors().col(m - keep + i);
-      v.leftCols(keep) = kept;
+      v.leftCols(keep) = times_by_row_blocks(v.leftCols(m), es.eigenvectors().rightCols(keep));
       v.col(keep) = v.col(m);
       t.setZero();
       t.diagonal().head(keep) = es.eigenvalues().tail(keep);
@@ -449,13 +470,9 @@ LanczosEigenResult thick_restart_eigenpairs(const LinearOperator& a, Index n, co
   solve_projection();
   const Index kk = std::min(k, j);
   result.values = es.eigenvalues().tail(kk).reverse();
-  result.vectors.resize(n, kk);
+  result.vectors = times_by_row_blocks(v.leftCols(j), es.eigenvectors().rightCols(kk).rowwise().reverse());
   result.residuals.resize(kk);
-  for (Index i = 0; i < kk; ++i) {
-    const Index col = j - 1 - i;
-    result.vectors.col(i).noalias() = v.leftCols(j) * es.eigenvectors().col(col);
-    result.residuals[i] = beta * std::abs(es.eigenvectors()(j - 1, col));
-  }
+  for (Index i = 0; i < kk; ++i) result.residuals[i] = beta * std::abs(es.eigenvectors()(j - 1, j - 1 - i));
   result.converged = done;
   result.message = done ? (exact ? "invariant Krylov subspace (exact Ritz pairs)"
                                  : format_message(kk, " leading Ritz pairs converged (thick restart, ", m, " vectors)"))
