@@ -39,6 +39,25 @@ TEST(ExperimentConfig, PartialConfigsKeepDefaults) {
   EXPECT_EQ(to_yaml(again), to_yaml(c));
 }
 
+TEST(ExperimentConfig, LowRankPosteriorKeysReachTheSolverAndRoundTrip) {
+  const ExperimentConfig c = parse_experiment_config(
+      "method: strong_4dvar\nstrong: {posterior: low_rank, posterior_rank: 8, posterior_max_basis: 24}\n"
+      "incremental: {posterior: low_rank, posterior_rank: 5, posterior_max_basis: 0}\n",
+      "t.yaml");
+  EXPECT_EQ(c.experiment.strong.low_rank.rank, 8);
+  EXPECT_EQ(c.experiment.strong.low_rank.max_basis, 24);
+  EXPECT_EQ(c.experiment.incremental.low_rank.rank, 5);
+  EXPECT_EQ(c.experiment.incremental.low_rank.max_basis, 0);
+  EXPECT_EQ(c.experiment.weak.low_rank.rank, LanczosEigenOptions{}.rank);
+  const ExperimentConfig again = parse_experiment_config(to_yaml(c), "again");
+  EXPECT_EQ(to_yaml(again), to_yaml(c));
+  EXPECT_EQ(again.experiment.strong.low_rank.max_basis, 24);
+  EXPECT_EQ(message_of([] { parse_experiment_config("strong: {posterior_rank: 8, posterior_max_basis: 9}\n", "t"); }),
+            "config: strong.posterior_max_basis = 9 must be 0 (no restart) or at least strong.posterior_rank + 2 = 10");
+  EXPECT_EQ(message_of([] { parse_experiment_config("weak: {posterior_rank: 0}\n", "t"); }).substr(0, 33),
+            "config: weak.posterior_rank = 0 m");
+}
+
 TEST(ExperimentConfig, BadConfigsNameTheKeyAndValue) {
   EXPECT_EQ(message_of([] { parse_experiment_config("model:\n  n: 40\n  forcng: 8\n", "t"); }),
             "config: unknown key 'model.forcng' (expected one of: dt, forcing, n, name)");

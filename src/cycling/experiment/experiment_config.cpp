@@ -35,6 +35,23 @@ PosteriorMethod posterior_method(ConfigReader& r, PosteriorMethod fallback, cons
   return m;
 }
 
+// The low-rank posterior's Lanczos settings: posterior_rank (k leading eigenpairs) and
+// posterior_max_basis (thick-restart basis, 0 = no restart, else >= k + 2).
+void read_low_rank(ConfigReader& r, LanczosEigenOptions& o) {
+  o.rank = r.count("posterior_rank", o.rank, 1);
+  o.max_basis = r.count("posterior_max_basis", o.max_basis, 0);
+  if (o.max_basis != 0 && o.max_basis < o.rank + 2) {
+    throw InvalidArgument(format_message("config: ", r.name("posterior_max_basis"), " = ", o.max_basis,
+                                         " must be 0 (no restart) or at least ", r.name("posterior_rank"), " + 2 = ",
+                                         o.rank + 2));
+  }
+}
+
+void write_low_rank(std::ostream& os, const LanczosEigenOptions& o) {
+  os << "  posterior_rank: " << o.rank << "\n"
+     << "  posterior_max_basis: " << o.max_basis << "\n";
+}
+
 void read_gauss_newton(ConfigReader& r, GaussNewtonOptions& o) {
   o.max_outer_iterations = static_cast<int>(r.count("max_outer_iterations", o.max_outer_iterations, 1));
   o.max_inner_iterations = static_cast<int>(r.count("max_inner_iterations", o.max_inner_iterations, 1));
@@ -47,6 +64,7 @@ void read_gauss_newton(ConfigReader& r, GaussNewtonOptions& o) {
   o.hessian = hessian;
   o.posterior = posterior_method(r, o.posterior, kPosteriorNames);
   o.posterior_lanczos_vectors = r.count("posterior_lanczos_vectors", o.posterior_lanczos_vectors, 0);
+  read_low_rank(r, o.low_rank);
 }
 
 void write_gauss_newton(std::ostream& os, const GaussNewtonOptions& o) {
@@ -57,6 +75,7 @@ void write_gauss_newton(std::ostream& os, const GaussNewtonOptions& o) {
      << "  hessian: " << to_string(o.hessian) << "\n"
      << "  posterior: " << to_string(o.posterior) << "\n"
      << "  posterior_lanczos_vectors: " << o.posterior_lanczos_vectors << "\n";
+  write_low_rank(os, o.low_rank);
 }
 
 void apply_model_defaults(ExperimentConfig& c) {
@@ -190,6 +209,7 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
   e.strong.gradient_tolerance = s.real("gradient_tolerance", e.strong.gradient_tolerance);
   require_positive(s, "gradient_tolerance", e.strong.gradient_tolerance);
   e.strong.posterior = posterior_method(s, e.strong.posterior, {"none", "dense", "low_rank"});
+  read_low_rank(s, e.strong.low_rank);
   s.finish();
 
   ConfigReader inc = root.section("incremental");
@@ -239,6 +259,7 @@ std::string to_yaml(const ExperimentConfig& c) {
   os << "method: " << to_string(e.method) << "\n";
   os << "strong:\n  max_iterations: " << e.strong.max_iterations << "\n  gradient_tolerance: "
      << e.strong.gradient_tolerance << "\n  posterior: " << to_string(e.strong.posterior) << "\n";
+  write_low_rank(os, e.strong.low_rank);
   os << "incremental:\n";
   write_gauss_newton(os, e.incremental);
   os << "weak:\n";
@@ -258,7 +279,8 @@ std::string default_experiment_yaml() {
          "# cycling: windows of window_steps (0: one time, 3dvar) every shift_steps; assimilate: new (each\n"
          "#   observation once) | all (every observation in the window, both ends) | newest (the latest only)\n"
          "# method: strong_4dvar | incremental_4dvar | weak_4dvar | 3dvar\n"
-         "# posterior: none | inner_lanczos | dense | low_rank (strong: none | dense | low_rank)\n"
+         "# posterior: none | inner_lanczos | dense | low_rank (strong: none | dense | low_rank); low_rank takes the\n"
+         "#   posterior_rank leading eigenpairs, in a thick-restarted basis of posterior_max_basis vectors (0: no restart)\n"
          "# hessian: gauss_newton | newton (full Hessian by second-order adjoints; Gauss-Newton on negative curvature)\n" +
          to_yaml(default_experiment_config());
 }
