@@ -267,7 +267,11 @@ int main(int argc, char** argv) {
   app.add_option("--seed", s.seed, "seed of the truth, observations and first background");
   bool no_peer = false;
   app.add_flag("--no-peer", no_peer, "skip the numpy/scipy peer");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help exits 0; a bad option is a user error
+  }
   if (s.burn_in >= s.cycles) {
     std::fprintf(stderr, "varflow_scale_bench: --burn-in = %lld must be below --cycles = %lld\n",
                  static_cast<long long>(s.burn_in), static_cast<long long>(s.cycles));
