@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "peer_process.h"
 #include "varflow/experiment/experiment_config.h"
 #include "varflow/experiment/twin_experiment.h"
 
@@ -47,19 +48,10 @@ std::string numpy_peer(const TwinExperimentConfig& e) {
                 VARFLOW_SOURCE_DIR, static_cast<long long>(lag), e.b_variance, b_kind,
                 static_cast<long long>(e.cycles), static_cast<long long>(e.burn_in),
                 static_cast<unsigned long long>(e.seed));
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command, "r"), pclose);
-  if (!pipe) return "numpy peer failed to start";
-  std::string out;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe.get()) != nullptr) out += buffer;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out.empty() ? "numpy peer printed nothing" : out;
+  const std::string out = bench::command_output(command);
+  return out.empty() ? "numpy peer did not start or printed nothing" : out;
 }
 
-double field(const std::string& line, const std::string& key) {
-  const auto at = line.find(key + "=");
-  return at == std::string::npos ? std::nan("") : std::atof(line.c_str() + at + key.size() + 1);
-}
 
 }  // namespace
 
@@ -85,7 +77,7 @@ int main(int argc, char** argv) {
                 r.mean_filter_rmse, r.mean_forecast_rmse, r.mean_analysis_rmse, r.mean_innovations.chi2_per_obs,
                 r.mean_outer_iterations, static_cast<long long>(r.cycles_not_converged),
                 static_cast<long long>(e.cycles), 1e3 * seconds / static_cast<double>(e.cycles),
-                field(peer, "rmse_filter"), field(peer, "ms_per_cycle"));
+                bench::field(peer, "rmse_filter"), bench::field(peer, "ms_per_cycle"));
     if (peer.rfind("numpy_peer", 0) != 0) std::printf("  %s\n", peer.c_str());
   }
   // The flow-dependent hybrid B on the sakov2008 setting, against the same run with its static B.

@@ -16,9 +16,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "peer_process.h"
 #include "varflow/core/random.h"
 #include "varflow/model/linear_model.h"
 #include "varflow/model/lorenz63.h"
@@ -119,16 +121,10 @@ std::map<Index, double> numpy_peer(const std::vector<Index>& sizes, std::string&
     command += ' ';
     command += std::to_string(n);
   }
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) {
-    note = "numpy peer failed to start";
-    return out;
-  }
-  char line[256];
-  while (std::fgets(line, sizeof line, pipe.get()) != nullptr) {
-    long long n = 0;
-    double ns = 0.0;
-    if (std::sscanf(line, "n=%lld ns_per_var=%lf", &n, &ns) == 2) out[static_cast<Index>(n)] = ns;
+  std::istringstream lines(bench::command_output(command));
+  for (std::string line; std::getline(lines, line);) {
+    const double n = bench::field(line, "n"), ns = bench::field(line, "ns_per_var");
+    if (std::isfinite(n) && std::isfinite(ns)) out[static_cast<Index>(n)] = ns;
   }
   if (out.size() != sizes.size()) {
     char text[96];

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "peer_process.h"
 #include "varflow/experiment/twin_experiment.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/var/cost.h"
@@ -197,10 +198,6 @@ ChildResult in_child(Index n, VarMethod method, const Settings& s, const std::fi
   return r;
 }
 
-double field(const std::string& line, const std::string& key) {
-  const auto at = line.find(" " + key + "=");
-  return at == std::string::npos ? std::nan("") : std::atof(line.c_str() + at + key.size() + 2);
-}
 
 // Runs the peer on the child's files; returns its line (or why it did not run).
 std::string run_peer(Index n, VarMethod method, const Settings& s, const std::filesystem::path& dir) {
@@ -219,13 +216,8 @@ std::string run_peer(Index n, VarMethod method, const Settings& s, const std::fi
                 strong ? c.strong.gradient_tolerance : c.incremental.gradient_tolerance,
                 c.incremental.max_outer_iterations, c.incremental.inner_tolerance,
                 (dir / "background.bin").c_str(), (dir / "obs.bin").c_str(), (dir / "peer.bin").c_str());
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command, "r"), pclose);
-  if (!pipe) return "peer failed to start";
-  std::string out;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe.get()) != nullptr) out += buffer;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out.empty() ? "peer printed nothing" : out;
+  const std::string out = bench::command_output(command);
+  return out.empty() ? "peer did not start or printed nothing" : out;
 }
 
 // The peer's smoother RMSE (analysis against the truth at each window start, cycles >= burn-in) and
@@ -325,10 +317,10 @@ int main(int argc, char** argv) {
       }
       double rmse = 0.0, diff = 0.0;
       score_peer(n, s, dir, &rmse, &diff);
-      const double peer_ms = field(line, "ms_per_cycle");
+      const double peer_ms = bench::field(line, "ms_per_cycle");
       std::printf("%8lld %-12s %-8s %8.4f %8s %7.4f %11.2f %7.1f %7.1f %6s %9s %7s %7s %9.1f %8s %8.1fx %9.2e\n",
-                  static_cast<long long>(n), method.c_str(), "numpy", rmse, "", field(line, "spread"), peer_ms,
-                  field(line, "tl_per_cycle"), field(line, "ad_per_cycle"), "", "", "", "", field(line, "peak_mb"), "",
+                  static_cast<long long>(n), method.c_str(), "numpy", rmse, "", bench::field(line, "spread"), peer_ms,
+                  bench::field(line, "tl_per_cycle"), bench::field(line, "ad_per_cycle"), "", "", "", "", bench::field(line, "peak_mb"), "",
                   peer_ms / r.cpu_ms_per_cycle, diff);
     }
   }
