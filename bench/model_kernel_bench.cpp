@@ -10,6 +10,7 @@
 // Usage: varflow_model_kernel_bench [min_ms_per_run]
 #include <time.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "peer_process.h"
@@ -26,6 +28,7 @@
 #include "varflow/model/lorenz63.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/model/lorenz96_two_scale.h"
+#include "varflow/nn/trainer.h"
 #include "varflow/testing/reference_models.h"
 
 namespace {
@@ -217,6 +220,35 @@ int main(int argc, char** argv) {
       }
     }, 40 * cols);
     std::printf("%8lld %12.2f %14.2f %8.2f\n", static_cast<long long>(cols), batch, loop, loop / batch);
+  }
+
+  // Threads: wall time, as CPU time would add the threads up; the two thread counts alternate.
+  std::printf("\nBatched stepping on 1 and 2 OpenMP threads: ns per variable per step, wall time (best of 5)\n");
+  std::printf("%8s %8s %12s %12s %9s\n", "n", "m", "1 thread", "2 threads", "speed-up");
+  for (const auto& [n, cols] : {std::pair<Index, Index>{40, 10000}, {4000, 100}}) {
+    const Lorenz96 m(n, 8.0, 0.05);
+    Rng rng(10);
+    Matrix states(n, cols);
+    for (Index c = 0; c < cols; ++c) states.col(c) = spun_up(m, Vector::Constant(n, 8.0) + rng.normal_vector(n), 20);
+    double best[2] = {INFINITY, INFINITY};
+    for (int round = 0; round < 5; ++round) {
+      for (int threads : {1, 2}) {
+        const nn::ScopedThreadCount scoped(threads);
+        Matrix a = states;
+        m.step_batch(a);  // wakes the threads
+        const auto start = std::chrono::steady_clock::now();
+        int calls = 0;
+        double seconds = 0.0;
+        do {
+          m.step_batch(a);
+          ++calls;
+          seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        } while (seconds < g_min_seconds);
+        best[threads - 1] = std::min(best[threads - 1], 1e9 * seconds / (static_cast<double>(calls) * n * cols));
+      }
+    }
+    std::printf("%8lld %8lld %12.2f %12.2f %9.2f\n", static_cast<long long>(n), static_cast<long long>(cols), best[0],
+                best[1], best[0] / best[1]);
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "test_states.h"
@@ -14,6 +15,7 @@
 #include "varflow/model/lorenz63.h"
 #include "varflow/model/lorenz96.h"
 #include "varflow/model/rk4_model.h"
+#include "varflow/nn/trainer.h"
 #include "varflow/testing/conformance.h"
 #include "varflow/testing/reference_models.h"
 
@@ -109,6 +111,30 @@ TEST(ModelKernels, StepBatchEqualsColumnByColumnSteps) {
     Matrix bad = states;
     bad(0, 3) = std::nan("");
     EXPECT_THROW(model->step_batch(bad), InvalidArgument);
+  }
+}
+
+// Batches large enough for step_batch to split their columns over two OpenMP threads (n = 40 and the
+// tiled n = 2048): the same bits as stepping each column alone.
+TEST(ModelKernels, ThreadedStepBatchEqualsColumnByColumnSteps) {
+  const nn::ScopedThreadCount threads(2);
+  Rng rng = testing::seeded_rng(6);
+  const Lorenz96 l96(40, 8.0, 0.05), l96_tiled(2048, 8.0, 0.05);
+  for (const auto& [model, cols] : {std::pair<const Lorenz96*, Index>{&l96, 2001}, {&l96_tiled, 41}}) {
+    const Index n = model->state_size();
+    Matrix states(n, cols);
+    for (Index c = 0; c < cols; ++c) states.col(c) = Vector::Constant(n, 8.0) + rng.normal_vector(n);
+    Matrix batch = states;
+    model->step_batch(batch);
+    for (Index c = 0; c < cols; ++c) {
+      Vector x = states.col(c);
+      model->step(x);
+      expect_bitwise_equal(batch.col(c), x, model->name() + " column " + std::to_string(c));
+    }
+    Matrix bad = states;
+    bad(n - 1, cols - 1) = std::nan("");
+    EXPECT_THROW(model->step_batch(bad), InvalidArgument) << model->name();
+    EXPECT_EQ(bad.leftCols(cols - 1), states.leftCols(cols - 1)) << "a refused batch was stepped";
   }
 }
 

@@ -354,13 +354,22 @@ void Lorenz96::do_step(Vector& x) const {
 }
 
 void Lorenz96::do_step_batch(Matrix& states) const {
-  if (n_ >= kTiledMin) {
-    detail::ScratchLease w(step_tiled_scratch());
-    for (Index c = 0; c < states.cols(); ++c) step_tiled(states.col(c).data(), w.data(), n_, forcing_, dt());
-    return;
+  const Index cols = states.cols();
+  // The columns are independent: with enough work (kParallelBatchMin variables) they are
+  // split over the OpenMP threads, each with its own scratch lease; a column's bits do not depend on
+  // the thread that steps it. Inside an enclosing parallel region this runs serially.
+#pragma omp parallel if (cols > 1 && cols * n_ >= kParallelBatchMin)
+  {
+    if (n_ >= kTiledMin) {
+      detail::ScratchLease w(step_tiled_scratch());
+#pragma omp for schedule(static)
+      for (Index c = 0; c < cols; ++c) step_tiled(states.col(c).data(), w.data(), n_, forcing_, dt());
+    } else {
+      detail::ScratchLease w(static_cast<std::size_t>(3 * n_));
+#pragma omp for schedule(static)
+      for (Index c = 0; c < cols; ++c) step_kernel(states.col(c).data(), w.data(), n_, forcing_, dt());
+    }
   }
-  detail::ScratchLease w(static_cast<std::size_t>(3 * n_));
-  for (Index c = 0; c < states.cols(); ++c) step_kernel(states.col(c).data(), w.data(), n_, forcing_, dt());
 }
 
 void Lorenz96::do_step_tangent(const Vector& xv, Vector& dxv) const {
