@@ -38,6 +38,17 @@ void subtract_by_row_blocks(const Eigen::Ref<const Matrix>& v, const Vector& h, 
   }
 }
 
+// Two passes of classical Gram-Schmidt of w against the orthonormal columns of v; returns the summed
+// coefficients (V^T w before the passes, to round-off). The Lanczos class keeps its own whole-matrix
+// form of the same passes, whose bits the default solvers' results depend on.
+Vector orthogonalise_twice(const Eigen::Ref<const Matrix>& v, Vector& w) {
+  Vector h = v.transpose() * w;
+  subtract_by_row_blocks(v, h, w);
+  const Vector h2 = v.transpose() * w;
+  subtract_by_row_blocks(v, h2, w);
+  return h + h2;
+}
+
 }  // namespace
 
 Lanczos::Lanczos(LinearOperator a, const Vector& start, Index max_vectors)
@@ -402,10 +413,9 @@ LanczosEigenResult thick_restart_eigenpairs(const LinearOperator& a, Index n, co
   double beta = 0.0;     // coupling of v_j to v_{j-1}: the residual norm of the current projection
   double t_norm = 0.0;
   bool exact = false;    // the basis spans an invariant subspace
-  Eigen::SelfAdjointEigenSolver<Matrix> es;
+  Eigen::SelfAdjointEigenSolver<Matrix> es;  // eigenpairs of T_j after solve_projection()
   auto solve_projection = [&]() { es.compute(t.topLeftCorner(j, j)); };
-  auto leading_converged = [&]() {
-    solve_projection();
+  auto leading_converged = [&]() {  // from es, which must hold T_j's eigenpairs
     const Vector& theta = es.eigenvalues();
     const double scale = std::max(std::abs(theta[0]), std::abs(theta[j - 1]));
     for (Index i = j - std::min(k, j); i < j; ++i) {
@@ -422,11 +432,7 @@ LanczosEigenResult thick_restart_eigenpairs(const LinearOperator& a, Index n, co
       result.message = format_message("the operator returned a non-finite vector at iteration ", result.iterations);
       return result;
     }
-    Vector h = v.leftCols(j + 1).transpose() * w;
-    subtract_by_row_blocks(v.leftCols(j + 1), h, w);
-    const Vector h2 = v.leftCols(j + 1).transpose() * w;
-    subtract_by_row_blocks(v.leftCols(j + 1), h2, w);
-    h += h2;
+    const Vector h = orthogonalise_twice(v.leftCols(j + 1), w);
     // Column j of T; the kept block of a restart (diagonal) is not recomputed.
     t.col(j).head(j + 1) = h;
     t.row(j).head(j + 1) = h.transpose();
@@ -442,22 +448,24 @@ LanczosEigenResult thick_restart_eigenpairs(const LinearOperator& a, Index n, co
         done = true;
         break;
       }
-      Vector c = rng.normal_vector(n);
-      for (int pass = 0; pass < 2; ++pass) c -= v.leftCols(j) * (v.leftCols(j).transpose() * c);
-      w = c;
+      w = rng.normal_vector(n);
+      orthogonalise_twice(v.leftCols(j), w);
       if (!(w.norm() > 1e-8)) break;
       w /= w.norm();
     } else {
       w /= beta;
     }
     v.col(j) = w;
-    if (j >= k && ((j - k) % check_every == 0 || j == m) && leading_converged()) {
-      done = true;
-      break;
+    if (j >= k && ((j - k) % check_every == 0 || j == m)) {
+      solve_projection();
+      if (leading_converged()) {
+        done = true;
+        break;
+      }
     }
     if (j == m) {
-      // Restart: the `keep` leading Ritz vectors, then the residual vector v_{m+1}.
-      solve_projection();
+      // Restart: the `keep` leading Ritz vectors (es holds T_m's eigenpairs: j == m >= k + 2 was
+      // checked above), then the residual vector v_{m+1}.
       v.leftCols(keep) = times_by_row_blocks(v.leftCols(m), es.eigenvectors().rightCols(keep));
       v.col(keep) = v.col(m);
       t.setZero();
@@ -465,9 +473,8 @@ LanczosEigenResult thick_restart_eigenpairs(const LinearOperator& a, Index n, co
       j = keep;
     }
   }
-  if (j == 0) return result;
-  if (!done) done = leading_converged();
   solve_projection();
+  if (!done) done = leading_converged();
   const Index kk = std::min(k, j);
   result.values = es.eigenvalues().tail(kk).reverse();
   result.vectors = times_by_row_blocks(v.leftCols(j), es.eigenvectors().rightCols(kk).rowwise().reverse());
