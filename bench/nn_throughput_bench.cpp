@@ -28,6 +28,7 @@
 #include "peer_process.h"
 #include "varflow/amortized/amortized_posterior.h"
 #include "varflow/amortized/problems.h"
+#include "varflow/core/hash.h"
 #include "varflow/cycle/predictor_step.h"
 #include "varflow/nn/optimizer.h"
 #include "varflow/nn/trainer.h"
@@ -138,12 +139,29 @@ class VarflowCase {
   const ProblemShape shape() const { return problem_->shape(); }
   Index parameters() const { return q_.parameter_count(); }
 
-  void step(Index k) {
+  double step(Index k) {
     auto& params = q_.parameters();
     params.zero_gradients();
-    q_.loss(batches_[static_cast<std::size_t>(k % static_cast<Index>(batches_.size()))], rng_, true);
+    const double loss = q_.loss(batches_[static_cast<std::size_t>(k % static_cast<Index>(batches_.size()))], rng_, true);
     nn::clip_gradient_norm(params.gradients(), net_.setup.training.clip_norm);
     adam_->step(params.values(), params.gradients(), 1e-4);
+    return loss;
+  }
+
+  // The bits after `steps` training steps: a hash of the parameters, of the posterior mean and of 1000
+  // draws for the held-out observation, and the last loss (for checking that a change to the engine
+  // leaves the results unchanged).
+  std::string digest(Index steps) {
+    double loss = 0.0;
+    for (Index k = 0; k < steps; ++k) loss = step(k);
+    const Vector mean = q_.mean(y_);
+    const Matrix draws = q_.sample(y_, 1000, rng_);
+    const Vector flat = Eigen::Map<const Vector>(draws.data(), draws.size());
+    char text[160];
+    std::snprintf(text, sizeof text, "parameters %s mean %s draws %s last loss %.17g",
+                  hex64(fnv1a(Vector(q_.parameters().values()))).c_str(), hex64(fnv1a(mean)).c_str(),
+                  hex64(fnv1a(flat)).c_str(), loss);
+    return text;
   }
 
   Measurement measure(Index batches) {
@@ -231,10 +249,27 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"flow", "gaussian", "predictor"}));
   app.add_option("--python", python, "python3 that imports torch (default: found by CMake)");
   app.add_flag("--no-peer", no_peer, "skip the PyTorch peer");
+  Index digest_steps = 0;
+  app.add_option("--digest", digest_steps,
+                 "only print, per network and thread count, hashes of the parameters, mean and draws after this many "
+                 "training steps (to check that results are unchanged)")
+      ->check(CLI::Range(1, 1000000));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help exits 0; a bad option is a user error
+  }
+
+  if (digest_steps > 0) {
+    for (const Network& n : networks()) {
+      if (!only.empty() && std::find(only.begin(), only.end(), n.name) == only.end()) continue;
+      for (int t : threads) {
+        const nn::ScopedThreadCount scope(t);
+        VarflowCase c(n, seed);
+        std::printf("%-9s threads %d: %s\n", n.name.c_str(), t, c.digest(digest_steps).c_str());
+      }
+    }
+    return 0;
   }
 
   std::printf("varflow %s nn throughput benchmark: threads %s, %d alternated runs of %lld training steps, seed %llu\n",
