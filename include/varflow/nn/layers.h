@@ -122,7 +122,8 @@ class Dense final : public Layer {
 };
 
 // Elementwise y = f(x): tanh, SiLU x*sigmoid(x) (Elfwing et al. 2018), ReLU, softplus log(1+e^x)
-// (evaluated stably), or the identity. The second-order pass uses f'' (cached by forward()).
+// (evaluated stably), or the identity. The second-order pass evaluates f'' at the input cached by
+// forward().
 class ActivationLayer final : public Layer {
  public:
   ActivationLayer(Activation kind, Index size);
@@ -142,8 +143,8 @@ class ActivationLayer final : public Layer {
  private:
   Activation kind_;
   Index size_;
-  Matrix derivative_;         // f'(x) at the cached input
-  Matrix second_derivative_;  // f''(x) at the cached input (0 for identity and, a.e., ReLU)
+  Matrix derivative_;  // f'(x) at the cached input
+  Matrix input_;       // the cached input x (the second-order pass evaluates f''(x) from it)
 };
 
 // Layers applied in order; owns them. Parameter blocks are named "<prefix>.<i>.<type>.<block>".
@@ -175,7 +176,8 @@ class Sequential final : public Layer {
 
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
-  std::vector<Matrix> outputs_;  // outputs_[i] = output of layer i (cached)
+  std::vector<Matrix> outputs_;    // outputs_[i] = output of layer i (cached)
+  std::vector<Matrix> gradients_;  // backward scratch: gradients_[i] = dL/d(input of layer i), i >= 1
 };
 
 // y = x + F(x) with F a Sequential of equal input and output size (He et al. 2016).
@@ -227,6 +229,7 @@ class LinearSkip final : public Layer {
  private:
   std::unique_ptr<Sequential> branch_;
   Dense skip_;
+  Matrix scratch_;  // the skip path's output (forward) or input gradient (backward), kept between calls
 };
 
 // Periodic 1-D convolution over a grid of n points with c_in input and c_out output channels and an
@@ -258,11 +261,13 @@ class PeriodicConv1d final : public Layer {
   // dx = (dy/dx)^T dy: the input part of backward (col2im of W^T dy), independent of the input;
   // transpose_big takes dy in the im2col layout (c_out x n*b).
   void transpose_apply(const Matrix& dy, Matrix& dx) const;
-  void transpose_big(const Matrix& dbig, Index b, Matrix& dx) const;
+  // dp: scratch for the im2col-layout product W^T dbig.
+  void transpose_big(const Matrix& dbig, Index b, Matrix& dx, Matrix& dp) const;
   Index c_in_, c_out_, n_, k_;
   Init init_;
   ParameterBinder::Block w_, b_;
   Matrix patches_;  // cached im2col of the input
+  Matrix big_, columns_;  // forward/backward scratch kept between calls: c_out x n*B and c_in*k x n*B
   std::vector<Index> source_;  // source_[i * k + j]: the grid point (i + j - (k - 1) / 2) mod n
 };
 

@@ -97,35 +97,32 @@ void layout_to_big(const Matrix& y, Index channels, Index n, Matrix& big) {
 void PeriodicConv1d::do_forward(const Matrix& x, Matrix& y) {
   assert(x.rows() == c_in_ * n_);
   im2col(x, patches_);
-  Matrix big;
-  big.noalias() = Eigen::Map<const Matrix>(w_.value, c_out_, c_in_ * k_) * patches_;
-  big.colwise() += Eigen::Map<const Vector>(b_.value, c_out_);
-  big_to_layout(big, c_out_, n_, x.cols(), y);
+  big_.noalias() = Eigen::Map<const Matrix>(w_.value, c_out_, c_in_ * k_) * patches_;
+  big_.colwise() += Eigen::Map<const Vector>(b_.value, c_out_);
+  big_to_layout(big_, c_out_, n_, x.cols(), y);
 }
 
 void PeriodicConv1d::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
   const Index b = dy.cols();
   assert(dy.rows() == c_out_ * n_ && patches_.cols() == n_ * b);
-  Matrix dbig;
-  layout_to_big(dy, c_out_, n_, dbig);
+  layout_to_big(dy, c_out_, n_, big_);
   if (accumulate) {
-    Eigen::Map<Matrix>(w_.gradient, c_out_, c_in_ * k_).noalias() += dbig * patches_.transpose();
-    Eigen::Map<Vector>(b_.gradient, c_out_) += dbig.rowwise().sum();
+    Eigen::Map<Matrix>(w_.gradient, c_out_, c_in_ * k_).noalias() += big_ * patches_.transpose();
+    Eigen::Map<Vector>(b_.gradient, c_out_) += big_.rowwise().sum();
   }
-  transpose_big(dbig, b, dx);
+  transpose_big(big_, b, dx, columns_);
 }
 
 void PeriodicConv1d::transpose_apply(const Matrix& dy, Matrix& dx) const {
-  Matrix dbig;
+  Matrix dbig, dp;
   layout_to_big(dy, c_out_, n_, dbig);
-  transpose_big(dbig, dy.cols(), dx);
+  transpose_big(dbig, dy.cols(), dx, dp);
 }
 
-void PeriodicConv1d::transpose_big(const Matrix& dbig, Index b, Matrix& dx) const {
+void PeriodicConv1d::transpose_big(const Matrix& dbig, Index b, Matrix& dx, Matrix& dp) const {
   const Eigen::Map<const Matrix> w(w_.value, c_out_, c_in_ * k_);
-  Matrix dp;
   dp.noalias() = w.transpose() * dbig;
-  dx = Matrix::Zero(c_in_ * n_, b);
+  dx.setZero(c_in_ * n_, b);
   // col2im: each sample's scatter touches only its own column of dx.
 #pragma omp parallel for schedule(static) if (parallel_worth_it(b * n_ * c_in_ * k_))
   for (Index s = 0; s < b; ++s) {

@@ -111,8 +111,13 @@ void Dense::initialize(Rng& rng) {
 void Dense::do_forward(const Matrix& x, Matrix& y) {
   assert(x.rows() == in_);
   x_ = x;
-  y.noalias() = Eigen::Map<const Matrix>(w_.value, out_, in_) * x;
-  y.colwise() += Eigen::Map<const Vector>(b_.value, out_);
+  // y starts as the bias and the product is added to it: one pass over y fewer than zeroing it for
+  // the product and adding the bias after. The same bits: the product is accumulated in registers
+  // over the whole depth (in_ is below Eigen's depth block) and added to y once, b + Wx = Wx + b.
+  const Eigen::Map<const Vector> b(b_.value, out_);
+  y.resize(out_, x.cols());
+  for (Index j = 0; j < x.cols(); ++j) y.col(j) = b;  // (replicate() divides per element)
+  y.noalias() += Eigen::Map<const Matrix>(w_.value, out_, in_) * x;
 }
 
 void Dense::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
@@ -147,56 +152,81 @@ ActivationLayer::ActivationLayer(Activation kind, Index size) : kind_(kind), siz
 std::string ActivationLayer::describe() const { return format_message(to_string(kind_), "(", size_, ")"); }
 
 namespace {
-inline double sigmoid(double x) {
-  if (x >= 0.0) return 1.0 / (1.0 + std::exp(-x));
-  const double e = std::exp(x);
-  return e / (1.0 + e);
+// The logistic function from e = exp(-|x|), the same value as 1 / (1 + exp(-x)) for x >= 0 and
+// exp(x) / (1 + exp(x)) for x < 0 (each evaluated stably), without a branch on the sign of x (a
+// select: random signs made the branch a misprediction per element).
+inline double sigmoid_from(double x, double e) { return (x >= 0.0 ? 1.0 : e) / (1.0 + e); }
+
+// f''(x) of each activation (0 for identity and, a.e., ReLU), by the formulas forward() used to
+// cache: the second-order pass evaluates it at the cached input instead.
+inline double second_derivative(Activation kind, double x) {
+  switch (kind) {
+    case Activation::kTanh: {
+      const double t = std::tanh(x);
+      const double d = 1.0 - t * t;
+      return -2.0 * t * d;
+    }
+    case Activation::kSilu: {
+      const double s = sigmoid_from(x, std::exp(-std::abs(x)));
+      return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s));
+    }
+    case Activation::kSoftplus: {
+      const double s = sigmoid_from(x, std::exp(-std::abs(x)));
+      return s * (1.0 - s);
+    }
+    case Activation::kIdentity:
+    case Activation::kRelu: return 0.0;
+  }
+  return 0.0;
 }
 }  // namespace
 
+// One pass over the batch: y and f'(x) (what backward and tangent need), one exp per element for
+// SiLU and softplus. f''(x) is not computed here (training never needs it); the input is kept for
+// the second-order pass instead.
 void ActivationLayer::do_forward(const Matrix& x, Matrix& y) {
   assert(x.rows() == size_);
   y.resize(x.rows(), x.cols());
   derivative_.resize(x.rows(), x.cols());
-  second_derivative_.resize(x.rows(), x.cols());
+  input_ = x;
   const Index n = x.size();
   const double* px = x.data();
   double* py = y.data();
   double* pd = derivative_.data();
-  double* pdd = second_derivative_.data();
   switch (kind_) {
     case Activation::kIdentity:
-      for (Index i = 0; i < n; ++i) { py[i] = px[i]; pd[i] = 1.0; pdd[i] = 0.0; }
+      for (Index i = 0; i < n; ++i) { py[i] = px[i]; pd[i] = 1.0; }
       break;
     case Activation::kTanh:
       for (Index i = 0; i < n; ++i) {
         const double t = std::tanh(px[i]);
         py[i] = t;
         pd[i] = 1.0 - t * t;
-        pdd[i] = -2.0 * t * pd[i];
       }
       break;
     case Activation::kSilu:
+      // Two passes: the exponentials alone (library calls back to back), then the rest, which the
+      // compiler vectorises (the select included); pd holds e = exp(-|x|) in between.
+      for (Index i = 0; i < n; ++i) pd[i] = std::exp(-std::abs(px[i]));
       for (Index i = 0; i < n; ++i) {
-        const double s = sigmoid(px[i]);
-        py[i] = px[i] * s;
-        pd[i] = s * (1.0 + px[i] * (1.0 - s));
-        pdd[i] = s * (1.0 - s) * (2.0 + px[i] * (1.0 - 2.0 * s));
+        const double v = px[i];
+        const double s = sigmoid_from(v, pd[i]);
+        py[i] = v * s;
+        pd[i] = s * (1.0 + v * (1.0 - s));
       }
       break;
     case Activation::kRelu:
       for (Index i = 0; i < n; ++i) {
         py[i] = px[i] > 0.0 ? px[i] : 0.0;
         pd[i] = px[i] > 0.0 ? 1.0 : 0.0;
-        pdd[i] = 0.0;
       }
       break;
     case Activation::kSoftplus:
       for (Index i = 0; i < n; ++i) {
-        const double s = sigmoid(px[i]);
-        py[i] = std::max(px[i], 0.0) + std::log1p(std::exp(-std::abs(px[i])));
-        pd[i] = s;
-        pdd[i] = s * (1.0 - s);
+        const double v = px[i];
+        const double e = std::exp(-std::abs(v));
+        py[i] = std::max(v, 0.0) + std::log1p(e);
+        pd[i] = sigmoid_from(v, e);
       }
       break;
   }
@@ -204,19 +234,25 @@ void ActivationLayer::do_forward(const Matrix& x, Matrix& y) {
 
 void ActivationLayer::do_backward(const Matrix& dy, Matrix& dx, bool) {
   assert(dy.rows() == derivative_.rows() && dy.cols() == derivative_.cols());
-  dx = dy.cwiseProduct(derivative_);
+  dx.resize(dy.rows(), dy.cols());
+  dx.array() = dy.array() * derivative_.array();
 }
 
 void ActivationLayer::do_tangent(const Matrix& dx, Matrix& dy) const {
   assert(dx.rows() == derivative_.rows() && dx.cols() == derivative_.cols());
-  dy = dx.cwiseProduct(derivative_);
+  dy.resize(dx.rows(), dx.cols());
+  dy.array() = dx.array() * derivative_.array();
 }
 
 // a_in = f'(x) a, da_in = f'(x) da + f''(x) a dx (elementwise).
 void ActivationLayer::do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
                                                Matrix& da_in) const {
   a_in = a.cwiseProduct(derivative_);
-  da_in = da.cwiseProduct(derivative_) + a.cwiseProduct(second_derivative_).cwiseProduct(dx);
+  da_in.resize(da.rows(), da.cols());
+  const Index n = da.size();
+  const double *pda = da.data(), *pa = a.data(), *pdx = dx.data(), *pd = derivative_.data(), *px = input_.data();
+  double* out = da_in.data();
+  for (Index i = 0; i < n; ++i) out[i] = pda[i] * pd[i] + pa[i] * second_derivative(kind_, px[i]) * pdx[i];
 }
 
 // ---- Sequential --------------------------------------------------------------------------------
@@ -260,13 +296,21 @@ void Sequential::do_forward(const Matrix& x, Matrix& y) {
   y = outputs_.back();
 }
 
+// Each layer's input gradient goes to a buffer kept between calls (gradients_[i] for layer i >= 1,
+// the caller's dx for layer 0): no allocation per batch once the shapes have been seen.
 void Sequential::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
-  Matrix g = dy, h;
-  for (std::size_t i = layers_.size(); i-- > 0;) {
-    layers_[i]->backward(g, h, accumulate);
-    g.swap(h);
+  gradients_.resize(layers_.size());
+  const Matrix* g = &dy;
+  for (std::size_t i = layers_.size(); i-- > 1;) {
+    layers_[i]->backward(*g, gradients_[i], accumulate);
+    g = &gradients_[i];
   }
-  dx.swap(g);
+  if (g == &dx) {  // a caller passing the same matrix as dy and dx (one layer): keep dy intact
+    Matrix in = dy;
+    layers_[0]->backward(in, dx, accumulate);
+  } else {
+    layers_[0]->backward(*g, dx, accumulate);
+  }
 }
 
 void Sequential::do_tangent(const Matrix& dx, Matrix& dy) const {
@@ -359,17 +403,15 @@ void LinearSkip::initialize(Rng& rng) {
 }
 
 void LinearSkip::do_forward(const Matrix& x, Matrix& y) {
-  Matrix linear;
   branch_->forward(x, y);
-  skip_.forward(x, linear);
-  y += linear;
+  skip_.forward(x, scratch_);
+  y += scratch_;
 }
 
 void LinearSkip::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
-  Matrix dx_skip;
   branch_->backward(dy, dx, accumulate);
-  skip_.backward(dy, dx_skip, accumulate);
-  dx += dx_skip;
+  skip_.backward(dy, scratch_, accumulate);
+  dx += scratch_;
 }
 
 void LinearSkip::do_tangent(const Matrix& dx, Matrix& dy) const {
