@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "command.h"
@@ -167,6 +168,19 @@ int run_assimilate(const ExperimentOptions& o) {
   std::printf("  per cycle: %.1f iterations, %.1f TL and %.1f AD sweeps, %.2f ms; %lld of %zu cycles not converged\n",
               r.mean_iterations, r.mean_tl_sweeps, r.mean_ad_sweeps, 1e3 * r.mean_seconds,
               static_cast<long long>(r.cycles_not_converged), r.cycles.size());
+  if (!e.amortized.model.empty()) {
+    // Why the other cycles fell back (the reason's first word: layout, non-finite, chi2).
+    std::map<std::string, Index> reasons;
+    for (const CycleRecord& rec : r.cycles) {
+      if (!rec.amortized) ++reasons[rec.fallback_reason.substr(0, rec.fallback_reason.find_first_of(": "))];
+    }
+    std::string why;
+    for (const auto& [reason, count] : reasons) why += format_message(why.empty() ? "" : ", ", reason, " ", count);
+    std::printf("  amortized analysis (%s): %lld of %zu cycles; fell back to %s in %lld (%s)\n",
+                e.amortized.model.c_str(), static_cast<long long>(r.cycles_amortized), r.cycles.size(),
+                to_string(e.method).c_str(), static_cast<long long>(r.cycles.size()) - r.cycles_amortized,
+                why.empty() ? "none" : why.c_str());
+  }
   std::printf("  wrote %s\n", o.out.c_str());
   if (r.cycles_failed > 0) {
     // The run is not a success when a cycle's solver failed (a non-finite cost or trajectory, a

@@ -111,6 +111,87 @@ TEST(WindowProblem, ClimatologicalPriorIsUnchanged) {
   }
 }
 
+// The background prior: y starts with a climatological state x_b (exact), x0 = x_b + prior_sd N(0, I),
+// observations from step obs_first along the trajectory from x0; window(y) has x_b as its
+// background and the observation slots at obs_first, obs_first + obs_every, ...; labels include the
+// background's sensitivity and match central differences of the MAP.
+TEST(WindowProblem, BackgroundPriorCarriesTheBackgroundInY) {
+  WindowProblemOptions o = gaussian_options(0.5);
+  o.prior = WindowPrior::kBackground;
+  o.window = 8;
+  o.obs_every = 4;
+  o.obs_first = 4;
+  const WindowProblem problem(o);
+  const Index n = 10;
+  const ProblemShape sh = problem.shape();
+  EXPECT_EQ(sh.obs_slots, 3);
+  EXPECT_EQ(sh.obs_size, 30);
+  EXPECT_EQ(problem.background_size(), n);
+  EXPECT_EQ(problem.observation_slots(), 2);
+  EXPECT_NE(problem.describe().find("from step 4"), std::string::npos) << problem.describe();
+  EXPECT_NE(problem.describe().find("background prior (sd 0.5"), std::string::npos) << problem.describe();
+  Rng rng = testing::seeded_rng(2105);
+  const Index pairs = 4000;
+  const Dataset d = problem.simulate(pairs, rng);
+  ASSERT_TRUE(d.y.topRows(n).allFinite());
+  const Matrix e = d.x - d.y.topRows(n);
+  const double pooled_sd = std::sqrt(e.squaredNorm() / static_cast<double>(e.size()));
+  EXPECT_NEAR(pooled_sd, 0.5, 0.015);
+  // The backgrounds are attractor states (spread like the climatology, sd ~3.6), not one centre.
+  const Vector bg_mean = d.y.topRows(n).rowwise().mean();
+  const double bg_sd = std::sqrt((d.y.topRows(n).colwise() - bg_mean).squaredNorm() / static_cast<double>(n * pairs));
+  std::cout << "background prior: pooled sd of x0 - x_b " << pooled_sd << ", climatological sd of x_b " << bg_sd << "\n";
+  EXPECT_GT(bg_sd, 2.0);
+  // Slot 1 is the state at step 4 plus noise: 4D-Var of window(y) reads the same numbers.
+  const Lorenz96 model(n, o.model.parameter("forcing"), o.model.parameter("dt"));
+  Vector x = d.x.col(0);
+  for (Index k = 0; k < 4; ++k) model.step(x);
+  EXPECT_LT((d.y.col(0).segment(n, n) - x).cwiseAbs().maxCoeff(), 5.0 * o.obs_noise);
+  const AssimilationWindow w = problem.window(d.y.col(0));
+  EXPECT_EQ(w.background, Vector(d.y.col(0).head(n)));
+  ASSERT_EQ(w.observations.size(), 2u);
+  EXPECT_EQ(w.observations[0].step, 4);
+  EXPECT_EQ(w.observations[1].step, 8);
+  EXPECT_EQ(w.observations[1].values, Vector(d.y.col(0).tail(n)));
+  // A missing background is refused.
+  Vector bad = d.y.col(0);
+  bad[3] = std::nan("");
+  EXPECT_NE(message_of([&] { (void)problem.window(bad); }).find("the background (the first slot of y)"), std::string::npos);
+  // Labels: J dy by the exact sensitivity, with the background's part, against central differences.
+  ASSERT_TRUE(problem.has_oracle_labels());
+  const Vector y = d.y.col(1);
+  const Matrix dy = rng.normal_matrix(sh.obs_size, 2);
+  const Simulator::PairLabels l = problem.label_pair(y, 1, dy);
+  auto map = [&](const Vector& yy) {
+    GaussNewtonOptions g;
+    g.gradient_tolerance = 1e-12;
+    g.max_outer_iterations = 50;
+    g.posterior = PosteriorMethod::kNone;
+    g.hessian = OuterHessian::kNewton;
+    return IncrementalFourDVar(g).solve(problem.window(yy)).analysis;
+  };
+  EXPECT_LT((l.mean - map(y)).norm(), 1e-6 * l.mean.norm());
+  for (Index p = 0; p < 2; ++p) {
+    const double h = 1e-4;
+    const Vector fd = (map(y + h * dy.col(p)) - map(y - h * dy.col(p))) / (2.0 * h);
+    const double error = (l.dx.col(p) - fd).norm() / fd.norm();
+    std::cout << "  label probe " << p << ": ||J dy - central difference|| / ||cd|| = " << error << "\n";
+    EXPECT_LT(error, 5e-3);
+  }
+  // A two-scale model cannot carry its background in a slot of its resolved grid.
+  AmortizedSetup two_scale_setup = default_setup("window", HeadType::kGaussian);
+  apply_entry(two_scale_setup, "model.name", "lorenz96_two_scale");
+  apply_entry(two_scale_setup, "model.j", "4");
+  apply_entry(two_scale_setup, "background.prior", "background");
+  const WindowProblemOptions two = two_scale_setup.window_problem;
+  const std::string two_scale = message_of([&] { WindowProblem p(two); });
+  EXPECT_NE(two_scale.find("needs a single-scale model"), std::string::npos) << two_scale;
+  // obs_first beyond the window is refused by name.
+  WindowProblemOptions late = o;
+  late.obs_first = 9;
+  EXPECT_NE(message_of([&] { late.validate(); }).find("observations.first_step = 9 must be in [0, "), std::string::npos);
+}
+
 // The observations follow the injected model: the same draws with Lorenz-96 of another forcing give
 // the same x0 and step-0 observations but different later ones; an identical model gives identical pairs.
 TEST(WindowProblem, InjectedModelSimulatesTheObservations) {

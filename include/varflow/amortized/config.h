@@ -48,7 +48,8 @@ enum class Sampler { kSde, kOde, kPc, kHeun };
 // What the score head's epsilon-network is added to: nothing, or the exact epsilon of a Gaussian
 // posterior N(m(c), diag(v)) (m linear in the context, v a learned vector); score.h.
 enum class ScoreBackbone { kNone, kGaussian };
-enum class WindowPrior { kClimatology, kGaussian };
+// climatology | gaussian | background (WindowProblemOptions::prior).
+enum class WindowPrior { kClimatology, kGaussian, kBackground };
 // The affine backbone every head models its residual from (AmortizedPosterior, design/amortized.md,
 // "The oracle gain"): none (x is z-scored), or oracle: x - K (y - y_ref) is, where K is the
 // oracle's J = d mean / dy at the mean observation y_ref of the training pairs.
@@ -174,8 +175,10 @@ struct AmortizedConfig {
 // along its trajectory and a prior of the initial state. The defaults are the lorenz96 problem.
 struct WindowProblemOptions {
   ModelSpec model;             // any registered model (model.name and its options); default lorenz96
-  Index window = 8;            // model steps of the window; observations at steps 0, obs_every, ...
-  Index obs_every = 4;
+  Index window = 8;            // model steps of the window; observations at steps obs_first,
+  Index obs_every = 4;         // obs_first + obs_every, ... <= window
+  Index obs_first = 0;         // 0 <= obs_first <= window (obs_every: a cycled window whose start
+                               // the previous window observed)
   Index obs_stride = 2;        // observed points of the resolved variables: every obs_stride-th
   double missing = 0.1;        // probability that an observed point is missing (NaN)
   double obs_noise = 1.0;      // observation error standard deviation
@@ -184,7 +187,10 @@ struct WindowProblemOptions {
   // Distribution of x0. climatology: states of one long run (a non-Gaussian prior). gaussian:
   // x0 = c + prior_sd * N(0, I) with c a fixed attractor state, the state after `spinup` steps of a
   // run from the model's rest state (ones when it has none) perturbed by 0.01 N(0, I) drawn with
-  // Rng(prior_seed).
+  // Rng(prior_seed). background: the prior of a cycled analysis, x0 = x_b + prior_sd * N(0, I)
+  // (B = prior_sd^2 I about a background x_b), with x_b drawn from the climatology and handed to
+  // the network as the first gridded slot of y (single-scale models only), so that one network
+  // serves every cycle's background.
   WindowPrior prior = WindowPrior::kClimatology;
   double prior_sd = 1.0;
   std::uint64_t prior_seed = 20261122;

@@ -171,13 +171,16 @@ class LinearGaussian final : public Simulator {
 
 // A 4D-Var window of any registered model (model_registry.h) as an inverse problem: x0 from the
 // prior (options.prior: the model's climatology, i.e. states of one long run spun up for `spinup`
-// steps and then taken every `decorrelation` steps; or gaussian, x0 = center() + prior_sd N(0, I)),
+// steps and then taken every `decorrelation` steps; gaussian, x0 = center() + prior_sd N(0, I); or
+// background, x0 = x_b + prior_sd N(0, I) with x_b a climatological state that y carries),
 // y = the resolved variables (ModelEntry::resolved_size; all of them for a single-scale model)
-// observed at steps 0, obs_every, ... <= window along the model trajectory, plus N(0, obs_noise^2);
-// only every obs_stride-th resolved variable is observed and each observed value is missing with
-// probability `missing` (NaN = missing). The observations form obs_slots = window / obs_every + 1
-// gridded fields of `resolved` points. Its oracle is 4D-Var of the window (report/oracles.h), which
-// every registered model supports through its tangent-linear and adjoint.
+// observed at steps obs_first, obs_first + obs_every, ... <= window along the model trajectory, plus
+// N(0, obs_noise^2); only every obs_stride-th resolved variable is observed and each observed value
+// is missing with probability `missing` (NaN = missing). The observations form
+// observation_slots() = (window - obs_first) / obs_every + 1 gridded fields of `resolved` points;
+// with the background prior y starts with one more, the background x_b (exact, never missing), so
+// that the network sees (x_b, y) as channels of one grid. Its oracle is 4D-Var of the window
+// (report/oracles.h), which every registered model supports through its tangent-linear and adjoint.
 //
 // The problem's name is "lorenz96" for the Lorenz-96 model (the built-in problem of that name) and
 // "window" for any other model: both registry entries build this class.
@@ -201,22 +204,28 @@ class WindowProblem final : public Simulator {
   const Model& model() const { return *model_; }
   // The number of leading state components that are observed (the resolved variables).
   Index resolved_size() const { return resolved_; }
+  // The gridded observation slots (observation times) of y, without the background slot.
+  Index observation_slots() const;
+  // The leading entries of y that are the background x_b: the state size for the background
+  // prior, else 0. The observation slots follow them.
+  Index background_size() const;
   // Gaussian prior: its mean c (empty for the climatological prior).
   const Vector& center() const { return center_; }
 
   // The 4D-Var window of observation y (stacked slots, NaN = missing) with the simulation model
-  // and the gaussian prior as background (c, prior_sd^2 I), identity observations with
-  // R = obs_noise^2 I. Throws InvalidArgument for the climatological prior (it has no Gaussian
-  // background of its own).
+  // and the problem's Gaussian prior as background ((c, prior_sd^2 I), or (x_b from y,
+  // prior_sd^2 I) for the background prior), identity observations with R = obs_noise^2 I. Throws
+  // InvalidArgument for the climatological prior (it has no Gaussian background of its own).
   AssimilationWindow window(const Vector& y) const;
   // The same window with another Gaussian background (e.g. a Gaussian approximation of the
-  // climatological prior).
+  // climatological prior); a background slot of y is not used.
   AssimilationWindow window(const Vector& y, const Vector& background, std::shared_ptr<const Covariance> b) const;
   // Labels from 4D-Var with the simulation model (gaussian prior only): the MAP (incremental
   // Gauss-Newton) and J dy = d MAP / dy in each probe direction, by the exact sensitivity at the MAP
   // (var/exact_sensitivity.h) when the model has a second-order adjoint, otherwise by central
   // differences of the MAP (2 more solves per probe).
-  bool has_oracle_labels() const override { return o_.prior == WindowPrior::kGaussian; }
+  // With the background prior, J includes d MAP / d x_b (the background slot's probe entries).
+  bool has_oracle_labels() const override { return o_.prior != WindowPrior::kClimatology; }
   PairLabels label_pair(const Vector& y, Index pair, const Matrix& dy) const override;
 
   // The fixed attractor state of the gaussian prior for these options (deterministic in

@@ -96,6 +96,16 @@ struct TwinExperimentConfig {
   GaussNewtonOptions incremental;   // incremental 4D-Var and 3D-Var
   WeakFourDVarOptions weak;
   double model_error_variance = 0.01;  // Q = variance * I (weak constraint)
+  // ---- the amortized analysis (design/solvers.md, "The amortized analysis in the cycle"): with a
+  // model file, each cycle's analysis is the mean of that trained amortized posterior of
+  // (background, observations), checked per cycle; `method` is the fallback for a cycle the check
+  // refuses (the layout of its observations, a non-finite output, or 2 J(x_a) above
+  // m + check_sigmas sqrt(2 m)).
+  struct Amortized {
+    std::string model;          // a `varflow train` model file (background.prior: background); empty: none
+    double check_sigmas = 4.0;  // > 0
+    Index draws = 200;          // >= 2: draws for the spread (flow and score heads; exact for gaussian)
+  } amortized;
 
   Index shift() const { return shift_steps > 0 ? shift_steps : window_steps; }
   // Global model steps of the experiment: the last window ends at (cycles - 1) S + W.
@@ -186,6 +196,10 @@ struct CycleRecord {
   Index num_forward_runs = 0;
   double seconds = 0.0;
   TerminationType termination = TerminationType::kConverged;
+  // The amortized analysis (config.amortized): whether this cycle used it, and otherwise why it fell
+  // back to 4D-Var (empty when no amortized model is configured).
+  bool amortized = false;
+  std::string fallback_reason;
   // The states: analysis and background at t0, analysis and background (forecast) at tf.
   Vector analysis, background, filter_analysis, forecast;
 };
@@ -209,6 +223,7 @@ struct TwinExperimentResult {
   InnovationStatistics mean_innovations;
   Index cycles_not_converged = 0;  // over all cycles
   Index cycles_failed = 0;         // of those, numerical failures (TerminationType::kNumericalFailure)
+  Index cycles_amortized = 0;      // cycles whose analysis is the amortized one (config.amortized)
   double obs_error_std = 0.0;         // root-mean observation-error standard deviation
   // The last cycle's analysis (MAP of x at its window start), its marginal standard deviations (empty
   // when the solver gave no posterior) and its summary.

@@ -60,6 +60,12 @@ class ExactObservationSensitivity {
   Vector apply_transpose(const Vector& w) const;
   ExactSensitivityResult apply_with_info(const Vector& v) const;
   ExactSensitivityResult apply_transpose_with_info(const Vector& w) const;
+  // The derivative in the background z_b as well, d z_a / d z_b = H^-1 B_z^-1 (B_z^-1 (z - z_b) is the
+  // background term of the gradient): J v + J_b v_b for observation-space v and control-space v_b
+  // (one AD sweep, one CG solve).
+  Vector apply(const Vector& v, const Vector& v_background) const;
+  // J^T w (returned) and J_b^T w = B_z^-1 H^-1 w (into `background`) from one CG solve.
+  Vector apply_transpose(const Vector& w, Vector& background) const;
   // u = H^-1 r for a control-space r.
   ExactSensitivityResult solve(const Vector& r) const;
 

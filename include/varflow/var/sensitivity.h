@@ -27,6 +27,10 @@ class ObservationSensitivity {
   Vector apply(const Vector& v) const;
   // J^T w (observation space, 0 at masked entries): one product with P_a and one TL sweep.
   Vector apply_transpose(const Vector& w) const;
+  // With the background z_b too, d z_a / d z_b = P_a B_z^-1: J v + J_b v_b (control-space v_b).
+  Vector apply(const Vector& v, const Vector& v_background) const;
+  // J^T w (returned) and J_b^T w = B_z^-1 P_a w (into `background`).
+  Vector apply_transpose(const Vector& w, Vector& background) const;
 
  private:
   Linearization map_;

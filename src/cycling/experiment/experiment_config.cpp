@@ -204,6 +204,13 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
         e.window_steps));
   }
 
+  ConfigReader am = root.section("amortized");
+  e.amortized.model = am.text("model", e.amortized.model);
+  e.amortized.check_sigmas = am.real("check_sigmas", e.amortized.check_sigmas);
+  require_positive(am, "check_sigmas", e.amortized.check_sigmas);
+  e.amortized.draws = am.count("draws", e.amortized.draws, 2);
+  am.finish();
+
   ConfigReader s = root.section("strong");
   e.strong.max_iterations = static_cast<int>(s.count("max_iterations", e.strong.max_iterations, 1));
   e.strong.gradient_tolerance = s.real("gradient_tolerance", e.strong.gradient_tolerance);
@@ -257,6 +264,10 @@ std::string to_yaml(const ExperimentConfig& c) {
      << "\n  assimilate: " << to_string(e.assimilate) << "\n  cycles: " << e.cycles << "\n  burn_in: " << e.burn_in
      << "\n  seed: " << e.seed << "\n";
   os << "method: " << to_string(e.method) << "\n";
+  if (!e.amortized.model.empty()) {
+    os << "amortized:\n  model: " << e.amortized.model << "\n  check_sigmas: " << e.amortized.check_sigmas
+       << "\n  draws: " << e.amortized.draws << "\n";
+  }
   os << "strong:\n  max_iterations: " << e.strong.max_iterations << "\n  gradient_tolerance: "
      << e.strong.gradient_tolerance << "\n  posterior: " << to_string(e.strong.posterior) << "\n";
   write_low_rank(os, e.strong.low_rank);
@@ -279,6 +290,9 @@ std::string default_experiment_yaml() {
          "# cycling: windows of window_steps (0: one time, 3dvar) every shift_steps; assimilate: new (each\n"
          "#   observation once) | all (every observation in the window, both ends) | newest (the latest only)\n"
          "# method: strong_4dvar | incremental_4dvar | weak_4dvar | 3dvar\n"
+         "# amortized: model: <file of varflow train, background.prior: background> makes each cycle's analysis\n"
+         "#   that model's mean; a cycle falls back to `method` when 2 J(x_a) > m + check_sigmas sqrt(2 m) (4),\n"
+         "#   its output is not finite or its observations are not the model's; draws (200) for the spread\n"
          "# posterior: none | inner_lanczos | dense | low_rank (strong: none | dense | low_rank); low_rank takes the\n"
          "#   posterior_rank leading eigenpairs, in a thick-restarted basis of posterior_max_basis vectors (0: no restart)\n"
          "# hessian: gauss_newton | newton (full Hessian by second-order adjoints; Gauss-Newton on negative curvature)\n" +

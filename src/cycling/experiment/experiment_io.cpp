@@ -154,7 +154,7 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   Vector ra(cycles), rb(cycles), rf(cycles), rfc(cycles), spread(cycles), cost(cycles), seconds(cycles);
   Vector omb_mean(cycles), omb_rms(cycles), oma_mean(cycles), oma_rms(cycles), chi2(cycles);
   Matrix analysis(n, cycles), background(n, cycles), filter(n, cycles), forecast(n, cycles);
-  std::vector<long long> iterations, outer, tl, ad, converged, start, filter_step, obs_count;
+  std::vector<long long> iterations, outer, tl, ad, converged, start, filter_step, obs_count, amortized;
   for (Index i = 0; i < cycles; ++i) {
     const CycleRecord& c = res.cycles[static_cast<std::size_t>(i)];
     ra[i] = c.analysis_rmse;
@@ -181,6 +181,7 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
     start.push_back(c.window_start);
     filter_step.push_back(c.filter_step);
     obs_count.push_back(c.innovations.count);
+    amortized.push_back(c.amortized ? 1 : 0);
   }
   w.write_int("window_start", "cycle", start, "global model step of the window start (the smoother time)", "1");
   w.write_int("filter_step", "cycle", filter_step,
@@ -202,6 +203,13 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   w.write_int("converged", "cycle", converged, "1 when the solver converged, else 0", "1");
   w.variable_attribute("converged", "flag_values", std::vector<long long>{0, 1});
   w.variable_attribute("converged", "flag_meanings", "not_converged converged");
+  if (!res.cycles.empty() && (res.cycles_amortized > 0 || !res.cycles.front().fallback_reason.empty())) {
+    w.write_int("amortized", "cycle", amortized,
+                "1 when the analysis is the amortized one (amortized.model), 0 when the cycle fell back to 4D-Var", "1");
+    w.variable_attribute("amortized", "flag_values", std::vector<long long>{0, 1});
+    w.variable_attribute("amortized", "flag_meanings", "fell_back_to_4dvar amortized");
+    w.attribute("cycles_amortized", static_cast<long long>(res.cycles_amortized));
+  }
   w.write_int("obs_count", "cycle", obs_count, "observation values the window assimilated (present ones)", "1");
   w.write("omb_mean", "cycle", omb_mean, "mean of O-B, y - H(background trajectory)", "1");
   w.write("omb_rms", "cycle", omb_rms, "rms of O-B", "1");

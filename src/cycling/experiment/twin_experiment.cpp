@@ -2,6 +2,8 @@
 
 #include "varflow/io/checkpoint_file.h"
 
+#include "amortized_analysis.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -101,6 +103,12 @@ void TwinExperimentConfig::validate() const {
   if (shift() < 1) {
     throw InvalidArgument(format_message(w, ": shift_steps = ", shift_steps, " must be at least 1 when window_steps = ",
                                          window_steps, " (shift_steps 0 means window_steps)"));
+  }
+  if (!amortized.model.empty()) {
+    if (!(amortized.check_sigmas > 0.0) || !std::isfinite(amortized.check_sigmas)) {
+      throw InvalidArgument(format_message(w, ": amortized.check_sigmas = ", amortized.check_sigmas, " must be positive"));
+    }
+    check_at_least(w, "amortized.draws", amortized.draws, 2);
   }
   check_at_least(w, "cycles", cycles, 1);
   check_at_least(w, "burn_in", burn_in, 0);
@@ -414,7 +422,8 @@ InnovationStatistics innovation_statistics(const AssimilationWindow& window, con
 
 namespace {
 
-constexpr std::string_view kTwinCheckpointKind = "varflow_assimilate_checkpoint 1";
+// 2: the records carry the amortized-analysis flag and fallback reason.
+constexpr std::string_view kTwinCheckpointKind = "varflow_assimilate_checkpoint 2";
 
 void put_record(ByteWriter& w, const CycleRecord& r) {
   w.put(r.cycle);
@@ -438,6 +447,8 @@ void put_record(ByteWriter& w, const CycleRecord& r) {
   w.put(r.background);
   w.put(r.filter_analysis);
   w.put(r.forecast);
+  w.put(static_cast<std::int32_t>(r.amortized ? 1 : 0));
+  w.put(r.fallback_reason);
 }
 
 CycleRecord get_record(ByteReader& r) {
@@ -467,6 +478,8 @@ CycleRecord get_record(ByteReader& r) {
   c.background = r.get_vector();
   c.filter_analysis = r.get_vector();
   c.forecast = r.get_vector();
+  c.amortized = r.get<std::int32_t>() != 0;
+  c.fallback_reason = r.get_string();
   return c;
 }
 
@@ -515,6 +528,9 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
   const std::shared_ptr<const ObservationOperator> op = observation_operator(data, n);
   auto r = std::make_shared<DiagonalCovariance>(data.obs_error_variance);
   const std::shared_ptr<const Covariance> b = make_b(c, n);
+  // The amortized analysis, when configured; checked against this experiment before any cycle runs.
+  std::unique_ptr<AmortizedAnalysis> amortized;
+  if (!c.amortized.model.empty()) amortized = std::make_unique<AmortizedAnalysis>(c, data);
   auto truth_at = [&](Index step) -> const Vector* {
     return data.truth.empty() ? nullptr : &data.truth[static_cast<std::size_t>(step)];
   };
@@ -549,6 +565,7 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
     result.cycles = st->cycles;
     result.cycles_not_converged = st->cycles_not_converged;
     result.cycles_failed = st->cycles_failed;
+    for (const CycleRecord& rec : result.cycles) result.cycles_amortized += rec.amortized ? 1 : 0;
   }
   for (Index cycle = first_cycle; cycle < c.cycles; ++cycle) {
     const Index t0 = cycle * shift;
@@ -586,8 +603,21 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
     }
     const Index tf = chosen.empty() ? t0 + w : data.obs_steps[chosen.back()];
     SolverSummary summary;
-    const VarResult a = solve(c, window, &summary);
+    AmortizedAnalysis::Outcome outcome;
+    if (amortized) outcome = amortized->analyse(window, cycle);
+    VarResult a;
+    if (outcome.used) {
+      a.analysis = outcome.analysis;
+      summary.termination_type = TerminationType::kConverged;
+      summary.final_cost = outcome.cost;
+      summary.wall_time_seconds = outcome.seconds;
+    } else {
+      a = solve(c, window, &summary);
+      summary.wall_time_seconds += outcome.seconds;  // the refused amortized analysis's time too
+    }
     CycleRecord rec;
+    rec.amortized = outcome.used;
+    rec.fallback_reason = outcome.reason;
     rec.cycle = cycle;
     rec.window_start = t0;
     rec.filter_step = tf;
@@ -601,7 +631,7 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
     rec.background_rmse = truth ? rms(background - *truth) : nan;
     rec.filter_rmse = truth_f ? rms(rec.filter_analysis - *truth_f) : nan;
     rec.forecast_rmse = truth_f ? rms(rec.forecast - *truth_f) : nan;
-    rec.spread = a.posterior ? rms(a.posterior->marginal_std()) : nan;
+    rec.spread = outcome.used ? outcome.spread : a.posterior ? rms(a.posterior->marginal_std()) : nan;
     if (a.analysis.allFinite() && !window.observations.empty()) {
       rec.innovations = innovation_statistics(window, a.analysis, summary.final_cost);
     } else {
@@ -615,6 +645,7 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
     rec.num_forward_runs = summary.num_forward_runs;
     rec.seconds = summary.wall_time_seconds;
     rec.termination = summary.termination_type;
+    if (outcome.used) ++result.cycles_amortized;
     if (!summary.converged()) ++result.cycles_not_converged;
     if (summary.termination_type == TerminationType::kNumericalFailure) ++result.cycles_failed;
     result.cycles.push_back(rec);
@@ -713,7 +744,10 @@ std::string TwinExperimentResult::summary() const {
                         ", O-A rms ", mean_innovations.oma_rms,
                         ", obs error ", obs_error_std, "; per cycle ", mean_iterations, " iterations, TL ",
                         mean_tl_sweeps, " AD ", mean_ad_sweeps, " sweeps, ", mean_seconds, " s; ",
-                        cycles_not_converged, " cycles not converged");
+                        cycles_not_converged, " cycles not converged",
+                        cycles_amortized > 0 || (!cycles.empty() && !cycles.front().fallback_reason.empty())
+                            ? format_message("; ", cycles_amortized, " of ", cycles.size(), " cycles amortized")
+                            : std::string());
 }
 
 std::string TwinExperimentResult::table() const {

@@ -182,11 +182,10 @@ class WindowOracle final : public Oracle {
       jacobian_ = OracleJacobian::kMapDifferences;
       fallback_ = true;
     }
-    if (o.prior == amortized::WindowPrior::kGaussian) {
-      // The simulator's prior exactly: x0 ~ N(c, prior_sd^2 I).
-      background_ = problem_.center();
+    if (o.prior != amortized::WindowPrior::kClimatology) {
+      // The simulator's prior exactly: x0 ~ N(c, prior_sd^2 I), or N(x_b, prior_sd^2 I) with the
+      // background x_b that y carries (problem_.window(y) builds either).
       prior_variance_ = Vector::Constant(problem_.shape().state_size, o.prior_sd * o.prior_sd);
-      b_ = std::make_shared<DiagonalCovariance>(prior_variance_);
     } else {
       // Background: mean and covariance of the climatological states the problem draws x0 from.
       Rng rng(20240601);
@@ -200,10 +199,13 @@ class WindowOracle final : public Oracle {
   }
   const amortized::Simulator& simulator() const override { return problem_; }
   std::string describe() const override {
-    const bool gaussian = o_.prior == amortized::WindowPrior::kGaussian;
+    const char* background = o_.prior == amortized::WindowPrior::kGaussian
+                                 ? "the gaussian prior's centre and covariance (exact prior)"
+                             : o_.prior == amortized::WindowPrior::kBackground
+                                 ? "the background in y with B = prior_sd^2 I (exact prior)"
+                                 : "climatological mean and covariance";
     return format_message("strong-constraint incremental 4D-Var over the ", o_.window, "-step window, background = ",
-                          gaussian ? "the gaussian prior's centre and covariance (exact prior)"
-                                   : "climatological mean and covariance",
+                          background,
                           "; Laplace (Gauss-Newton) posterior; J ", describe_jacobian());
   }
   std::vector<std::string> notes() const override {
@@ -212,9 +214,10 @@ class WindowOracle final : public Oracle {
     if (fallback_) {
       out.push_back(p + "the model has no second-order adjoint, so J is differenced (map-differences), not exact");
     }
-    if (o_.prior == amortized::WindowPrior::kGaussian) {
-      out.push_back(p + "the oracle's background is the simulator's gaussian prior exactly; its only "
-                    "approximation is the Laplace posterior, which linearises the model over the window");
+    if (o_.prior != amortized::WindowPrior::kClimatology) {
+      out.push_back(p + "the oracle's background is the simulator's " + amortized::to_string(o_.prior) +
+                    " prior exactly; its only approximation is the Laplace posterior, which linearises the "
+                    "model over the window");
     } else {
       out.push_back(p + "the oracle's Gaussian background is the climatology's mean and covariance, a "
                     "Gaussian approximation of the problem's prior; the Laplace posterior linearises the window");
@@ -258,16 +261,35 @@ class WindowOracle final : public Oracle {
       // The dense n x m matrix, one row J^T e_i per state component (n CG solves): its J v and J^T w
       // are then transposes of each other to round-off, as the gate's dot-product test of the
       // oracle's pair requires (separate CG solves per product agree only to the CG tolerance).
+      // With the background prior the row is [J_b^T e_i; J^T e_i] (y starts with the background).
       const VarResult r = solve(y, false);
       const ExactObservationSensitivity s(*r.map);
-      Matrix j(s.control_size(), s.observation_size());
-      for (Index i = 0; i < j.rows(); ++i) j.row(i) = s.apply_transpose(Vector::Unit(j.rows(), i)).transpose();
+      const Index nb = problem_.background_size();
+      Matrix j(s.control_size(), nb + s.observation_size());
+      Vector background;
+      for (Index i = 0; i < j.rows(); ++i) {
+        const Vector e = Vector::Unit(j.rows(), i);
+        j.row(i).tail(s.observation_size()) = (nb > 0 ? s.apply_transpose(e, background) : s.apply_transpose(e)).transpose();
+        if (nb > 0) j.row(i).head(nb) = background.transpose();
+      }
       return dense_jacobian(j);
     }
     const VarResult r = solve(y, true);
     // P_a shares ownership with the posterior that holds it.
     auto s = std::make_shared<const ObservationSensitivity>(
         *r.map, std::shared_ptr<const Covariance>(r.posterior, r.posterior->covariance()));
+    const Index nb = problem_.background_size();
+    if (nb > 0) {
+      const Index m = s->observation_size();
+      return {[s, nb, m](const Vector& v) { return s->apply(v.tail(m), v.head(nb)); },
+              [s, nb, m](const Vector& w) {
+                Vector out(nb + m), background;
+                out.tail(m) = s->apply_transpose(w, background);
+                out.head(nb) = background;
+                return out;
+              },
+              nb + m, s->control_size()};
+    }
     return {[s](const Vector& v) { return s->apply(v); }, [s](const Vector& w) { return s->apply_transpose(w); },
             s->observation_size(), s->control_size()};
   }
@@ -289,7 +311,8 @@ class WindowOracle final : public Oracle {
   }
   VarResult solve(const Vector& y, bool exact_posterior) const {
     // The problem's window (physics, its observation network) with the oracle's background.
-    const AssimilationWindow w = problem_.window(y, background_, b_);
+    const AssimilationWindow w =
+        o_.prior == amortized::WindowPrior::kClimatology ? problem_.window(y, background_, b_) : problem_.window(y);
     GaussNewtonOptions options;
     if (exact_posterior) options.posterior_lanczos_vectors = problem_.shape().state_size;  // the exact Gauss-Newton posterior at the MAP
     SolverSummary summary;

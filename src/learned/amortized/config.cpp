@@ -33,8 +33,9 @@ constexpr EnumNames<Sampler, 4> kSamplerNames{
 constexpr EnumNames<ScoreBackbone, 2> kScoreBackboneNames{
     {{ScoreBackbone::kNone, "none"}, {ScoreBackbone::kGaussian, "gaussian"}}};
 constexpr EnumNames<LinearGain, 2> kLinearGainNames{{{LinearGain::kNone, "none"}, {LinearGain::kOracle, "oracle"}}};
-constexpr EnumNames<WindowPrior, 2> kWindowPriorNames{
-    {{WindowPrior::kClimatology, "climatology"}, {WindowPrior::kGaussian, "gaussian"}}};
+constexpr EnumNames<WindowPrior, 3> kWindowPriorNames{{{WindowPrior::kClimatology, "climatology"},
+                                                       {WindowPrior::kGaussian, "gaussian"},
+                                                       {WindowPrior::kBackground, "background"}}};
 }  // namespace
 
 std::string to_string(HeadType v) { return std::string(v.name()); }
@@ -139,6 +140,10 @@ void WindowProblemOptions::validate() const {
   check_at_least(w, "cycling.window_steps", window, 0);
   check_at_least(w, "observations.every_steps", obs_every, 1);
   check_at_least(w, "observations.stride", obs_stride, 1);
+  if (obs_first < 0 || obs_first > window) {
+    throw InvalidArgument(format_message(w, ": observations.first_step = ", obs_first, " must be in [0, ",
+                                         "cycling.window_steps = ", window, "]"));
+  }
   if (!(missing >= 0.0 && missing < 1.0)) {
     throw InvalidArgument(format_message(w, ": observations.missing_fraction = ", missing, " must be in [0, 1)"));
   }
@@ -375,6 +380,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"truth.spin_up_steps", VF_INDEX(window_problem.spinup)},
         {"truth.decorrelation_steps", VF_INDEX(window_problem.decorrelation)},
         {"observations.every_steps", VF_INDEX(window_problem.obs_every)},
+        {"observations.first_step", VF_INDEX(window_problem.obs_first)},
         {"observations.stride", VF_INDEX(window_problem.obs_stride)},
         {"observations.missing_fraction", VF_DOUBLE(window_problem.missing)},
         {"observations.error_variance", variance_field(&WindowProblemOptions::obs_noise)},

@@ -296,6 +296,11 @@ WindowProblem::WindowProblem(WindowProblemOptions options, std::shared_ptr<const
   }
   resolved_ = o_.model.resolved_size();
   if (o_.prior == WindowPrior::kGaussian) center_ = gaussian_center(o_);
+  if (o_.prior == WindowPrior::kBackground && resolved_ != physics_->state_size()) {
+    throw InvalidArgument(format_message("window problem: background.prior = background needs a single-scale model (its ",
+                                         "background is a gridded slot of y), but model ", o_.model.name, " resolves ",
+                                         resolved_, " of its ", physics_->state_size(), " variables"));
+  }
 }
 
 std::string WindowProblem::name() const { return o_.model.name == "lorenz96" ? "lorenz96" : "window"; }
@@ -309,8 +314,14 @@ Vector WindowProblem::gaussian_center(const WindowProblemOptions& o) {
   return state;
 }
 
+Index WindowProblem::observation_slots() const { return (o_.window - o_.obs_first) / o_.obs_every + 1; }
+
+Index WindowProblem::background_size() const {
+  return o_.prior == WindowPrior::kBackground ? physics_->state_size() : 0;
+}
+
 ProblemShape WindowProblem::shape() const {
-  const Index slots = o_.window / o_.obs_every + 1;
+  const Index slots = observation_slots() + (o_.prior == WindowPrior::kBackground ? 1 : 0);
   return {physics_->state_size(), slots * resolved_, slots, resolved_};
 }
 
@@ -323,11 +334,16 @@ std::string WindowProblem::describe() const {
   const std::string model =
       name() == o_.model.name ? parameters : format_message("model ", o_.model.name, " (", parameters, ")");
   std::string out = format_message(name(), ": ", model, ", window ", o_.window,
-                                   " steps, observed every ", o_.obs_every, " steps at every ", o_.obs_stride,
+                                   " steps, observed every ", o_.obs_every, " steps",
+                                   o_.obs_first > 0 ? format_message(" from step ", o_.obs_first) : std::string(),
+                                   " at every ", o_.obs_stride,
                                    "-th point", resolved_ < physics_->state_size() ? " of the resolved variables" : "",
                                    ", noise ", o_.obs_noise, ", missing ", o_.missing);
   if (o_.prior == WindowPrior::kGaussian) {
     out += format_message(", gaussian prior (sd ", o_.prior_sd, " about the attractor state of seed ", o_.prior_seed, ")");
+  }
+  if (o_.prior == WindowPrior::kBackground) {
+    out += format_message(", background prior (sd ", o_.prior_sd, " about a climatological background, the first slot of y)");
   }
   if (model_ != physics_ && model_->name() != physics_->name()) out += format_message(", simulated with ", model_->name());
   return out;
@@ -342,8 +358,10 @@ Dataset WindowProblem::simulate(Index n, Rng& rng) const {
   Dataset d;
   d.x.resize(size, n);
   d.y.resize(sh.obs_size, n);
-  const bool climatology = o_.prior == WindowPrior::kClimatology;
-  // Climatology: one long run from a perturbed rest state.
+  // The climatology (and the background prior's backgrounds): one long run from a perturbed rest state.
+  const bool climatology = o_.prior != WindowPrior::kGaussian;
+  const bool background = o_.prior == WindowPrior::kBackground;
+  const Index first_slot = background ? 1 : 0;
   Vector state;
   if (climatology) {
     state = perturbed_rest_state(o_.model, size, rng);
@@ -351,15 +369,19 @@ Dataset WindowProblem::simulate(Index n, Rng& rng) const {
   }
   Vector x, y;
   for (Index j = 0; j < n; ++j) {
-    if (climatology) {
+    if (background) {
+      for (Index k = 0; k < o_.decorrelation; ++k) physics.step(state);
+      d.y.col(j).head(size) = state;
+      d.x.col(j) = state + o_.prior_sd * rng.normal_vector(size);
+    } else if (climatology) {
       for (Index k = 0; k < o_.decorrelation; ++k) physics.step(state);
       d.x.col(j) = state;
     } else {
       d.x.col(j) = center_ + o_.prior_sd * rng.normal_vector(size);
     }
     x = d.x.col(j);
-    for (Index step = 0, slot = 0; step <= o_.window; ++step) {
-      if (step % o_.obs_every == 0) {
+    for (Index step = 0, slot = first_slot; step <= o_.window; ++step) {
+      if (step >= o_.obs_first && (step - o_.obs_first) % o_.obs_every == 0) {
         h->apply(x, y);
         for (Index i = 0; i < resolved_; ++i) {
           const bool observed = i % o_.obs_stride == 0 && rng.uniform() >= o_.missing;
@@ -375,11 +397,16 @@ Dataset WindowProblem::simulate(Index n, Rng& rng) const {
 }
 
 AssimilationWindow WindowProblem::window(const Vector& y) const {
-  if (o_.prior != WindowPrior::kGaussian) {
+  if (o_.prior == WindowPrior::kClimatology) {
     throw InvalidArgument("WindowProblem::window: background.prior = climatology has no Gaussian background; use gaussian");
   }
-  return window(y, center_,
-                std::make_shared<DiagonalCovariance>(Vector::Constant(physics_->state_size(), o_.prior_sd * o_.prior_sd)));
+  check_size("WindowProblem::window", "y", y.size(), shape().obs_size);
+  const Index n = physics_->state_size();
+  const Vector background = o_.prior == WindowPrior::kBackground ? Vector(y.head(n)) : center_;
+  if (!background.allFinite()) {
+    throw InvalidArgument("WindowProblem::window: the background (the first slot of y) has a missing or non-finite value");
+  }
+  return window(y, background, std::make_shared<DiagonalCovariance>(Vector::Constant(n, o_.prior_sd * o_.prior_sd)));
 }
 
 AssimilationWindow WindowProblem::window(const Vector& y, const Vector& background,
@@ -393,10 +420,11 @@ AssimilationWindow WindowProblem::window(const Vector& y, const Vector& backgrou
   w.steps = o_.window;
   const auto h = resolved_operator(physics_->state_size(), resolved_);
   const auto r = std::make_shared<DiagonalCovariance>(Vector::Constant(resolved_, o_.obs_noise * o_.obs_noise));
-  for (Index slot = 0; slot < sh.obs_slots; ++slot) {
+  const Index first = background_size();  // the background slot, when y has one, is not an observation
+  for (Index slot = 0; slot < observation_slots(); ++slot) {
     Observations obs;
-    obs.step = slot * o_.obs_every;
-    obs.values = y.segment(slot * resolved_, resolved_);
+    obs.step = o_.obs_first + slot * o_.obs_every;
+    obs.values = y.segment(first + slot * resolved_, resolved_);
     obs.mask.resize(resolved_);
     for (Index i = 0; i < resolved_; ++i) {
       obs.mask[i] = std::isfinite(obs.values[i]);
@@ -454,9 +482,11 @@ Simulator::PairLabels WindowProblem::label_pair(const Vector& y, Index pair, con
   // otherwise (e.g. a neural emulator) central differences of the MAP in the probe direction.
   if (model_->has_second_order() && dy.cols() > 0) {
     const ExactObservationSensitivity sensitivity(FourDVarCost(w).linearize(out.mean));
+    const Index nb = background_size();
     for (Index p = 0; p < dy.cols(); ++p) {
       try {
-        out.dx.col(p) = sensitivity.apply(dy.col(p));
+        const Vector v = dy.col(p).tail(dy.rows() - nb);
+        out.dx.col(p) = nb > 0 ? sensitivity.apply(v, dy.col(p).head(nb)) : sensitivity.apply(v);
       } catch (const NumericalError& e) {
         throw NumericalError(format_message("window labels: the sensitivity of pair ", pair, " failed: ", e.what()));
       }

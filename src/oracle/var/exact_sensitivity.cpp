@@ -64,6 +64,19 @@ ExactSensitivityResult ExactObservationSensitivity::apply_transpose_with_info(co
 
 Vector ExactObservationSensitivity::apply(const Vector& v) const { return apply_with_info(v).value; }
 
+Vector ExactObservationSensitivity::apply(const Vector& v, const Vector& v_background) const {
+  check_size("ExactObservationSensitivity::apply", "v", v.size(), observation_size());
+  check_size("ExactObservationSensitivity::apply", "v_background", v_background.size(), control_size());
+  return solve(map_.adjoint(map_.weight(v)) + map_.cost_function().prior().inverse_multiply(v_background)).value;
+}
+
+Vector ExactObservationSensitivity::apply_transpose(const Vector& w, Vector& background) const {
+  check_size("ExactObservationSensitivity::apply_transpose", "w", w.size(), control_size());
+  const Vector u = solve(w).value;
+  background = map_.cost_function().prior().inverse_multiply(u);
+  return map_.weight(map_.tangent(u));
+}
+
 Vector ExactObservationSensitivity::apply_transpose(const Vector& w) const {
   return apply_transpose_with_info(w).value;
 }

@@ -1,0 +1,142 @@
+#include "amortized_analysis.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "varflow/amortized/config.h"
+#include "varflow/core/error.h"
+#include "varflow/var/cost.h"
+
+namespace varflow {
+
+namespace {
+constexpr const char* kWhere = "amortized.model";
+
+bool same_value(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), std::abs(b)); }
+}  // namespace
+
+AmortizedAnalysis::AmortizedAnalysis(const TwinExperimentConfig& config, const TwinData& data)
+    : config_(config),
+      posterior_(amortized::AmortizedPosterior::load(config.amortized.model)) {
+  const std::string file = config.amortized.model;
+  amortized::AmortizedSetup stored;
+  amortized::apply_definition(stored, posterior_.problem_definition(), std::string(kWhere) + " " + file);
+  const amortized::WindowProblemOptions& o = stored.window_problem;
+  const auto refuse = [&file](const std::string& what) {
+    throw InvalidArgument(format_message(kWhere, " = '", file, "': ", what));
+  };
+  if (posterior_.problem_definition().empty() || o.prior != amortized::WindowPrior::kBackground) {
+    refuse(format_message("the model was trained on problem '", posterior_.problem(), "' with background.prior = ",
+                          posterior_.problem_definition().empty() ? std::string("(none stored)") : to_string(o.prior),
+                          "; the cycle needs a window problem with background.prior = background"));
+  }
+  problem_ = std::make_unique<amortized::WindowProblem>(o);
+  const amortized::ProblemShape sh = problem_->shape();
+  if (sh.obs_size != posterior_.shape().obs_size || sh.state_size != posterior_.shape().state_size) {
+    refuse("its network's shape is not its stored problem's");
+  }
+  const Model& model = *config.model;
+  if (problem_->model().name() != model.name()) {
+    refuse(format_message("it was trained with model ", problem_->model().name(), ", but the experiment runs ",
+                          model.name()));
+  }
+  if (config.window_steps != o.window) {
+    refuse(format_message("it was trained on windows of ", o.window, " steps, but cycling.window_steps = ",
+                          config.window_steps));
+  }
+  const double prior_variance = o.prior_sd * o.prior_sd;
+  if (config.b_type != BackgroundCovarianceType::kScaledIdentity || !same_value(config.b_variance, prior_variance)) {
+    refuse(format_message("it was trained with B = ", prior_variance, " I, but the experiment has background.covariance = ",
+                          to_string(config.b_type), " with background.variance = ", config.b_variance));
+  }
+  if (config.b_hybrid_weight > 0.0) {
+    refuse(format_message("background.hybrid_weight = ", config.b_hybrid_weight,
+                          " needs a Laplace posterior each cycle; the amortized analysis uses the static B"));
+  }
+  const double noise_variance = o.obs_noise * o.obs_noise;
+  for (Index i = 0; i < data.obs_error_variance.size(); ++i) {
+    if (!same_value(data.obs_error_variance[i], noise_variance)) {
+      refuse(format_message("it was trained with observation error variance ", noise_variance,
+                            ", but observed value ", i, " has ", data.obs_error_variance[i]));
+    }
+  }
+  const Index n = model.state_size();
+  grid_point_.resize(data.observed_variables.size());
+  for (std::size_t i = 0; i < data.observed_variables.size(); ++i) {
+    const Index v = data.observed_variables[i];
+    if (v % o.obs_stride != 0) {
+      refuse(format_message("it observes every ", o.obs_stride, "-th variable, but the experiment observes variable ", v));
+    }
+    grid_point_[i] = v;
+  }
+  if (static_cast<Index>(grid_point_.size()) > n) refuse("more observed values than state variables");
+}
+
+std::string AmortizedAnalysis::describe() const {
+  return format_message(posterior_.describe().substr(0, posterior_.describe().find('\n')), " on ", problem_->describe(),
+                        "; falls back to ", to_string(config_.method), " when 2 J(x_a) > m + ",
+                        config_.amortized.check_sigmas, " sqrt(2 m)");
+}
+
+AmortizedAnalysis::Outcome AmortizedAnalysis::analyse(const AssimilationWindow& window, Index cycle) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&start] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  Outcome out;
+  const amortized::WindowProblemOptions& o = problem_->options();
+  const Index n = window.background.size(), slots = problem_->observation_slots();
+  // The window's observations must be the problem's slots, in order.
+  bool layout = static_cast<Index>(window.observations.size()) == slots;
+  for (Index s = 0; layout && s < slots; ++s) {
+    layout = window.observations[static_cast<std::size_t>(s)].step == o.obs_first + s * o.obs_every;
+  }
+  if (!layout) {
+    std::string steps;
+    for (const Observations& obs : window.observations) steps += format_message(steps.empty() ? "" : ", ", obs.step);
+    out.reason = format_message("layout: observations at steps [", steps, "] of the window, the model's at ", o.obs_first,
+                                ", ", o.obs_first + o.obs_every, ", ..");
+    out.seconds = elapsed();
+    return out;
+  }
+  Vector y = Vector::Constant(problem_->shape().obs_size, std::nan(""));
+  y.head(n) = window.background;
+  Index m = 0;
+  for (Index s = 0; s < slots; ++s) {
+    const Observations& obs = window.observations[static_cast<std::size_t>(s)];
+    for (std::size_t i = 0; i < grid_point_.size(); ++i) {
+      const auto k = static_cast<Index>(i);
+      if (obs.mask.size() != 0 && !obs.mask[k]) continue;
+      y[n + s * n + grid_point_[i]] = obs.values[k];
+      ++m;
+    }
+  }
+  const Vector mean = posterior_.mean(y);
+  Rng rng(config_.seed ^ (0x616d6f7274697a65ULL + static_cast<std::uint64_t>(cycle)));
+  const Vector sd = posterior_.posterior(y, config_.amortized.draws, rng)->marginal_std();
+  if (!mean.allFinite() || !sd.allFinite()) {
+    out.reason = "non-finite mean or spread";
+    out.seconds = elapsed();
+    return out;
+  }
+  try {
+    out.cost = FourDVarCost(window).evaluate(mean);
+  } catch (const NumericalError& e) {
+    out.reason = format_message("non-finite trajectory from the amortized mean: ", e.what());
+    out.seconds = elapsed();
+    return out;
+  }
+  const double limit = static_cast<double>(m) + config_.amortized.check_sigmas * std::sqrt(2.0 * static_cast<double>(m));
+  if (!(2.0 * out.cost <= limit)) {
+    out.reason = format_message("chi2: 2 J(x_a) = ", 2.0 * out.cost, " above ", limit, " (m = ", m, ")");
+    out.seconds = elapsed();
+    return out;
+  }
+  out.used = true;
+  out.analysis = mean;
+  out.spread = std::sqrt(sd.squaredNorm() / static_cast<double>(sd.size()));
+  out.seconds = elapsed();
+  return out;
+}
+
+}  // namespace varflow
