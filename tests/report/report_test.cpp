@@ -92,6 +92,36 @@ TEST(Oracles, UnknownProblemOrWrongShapeNamesIt) {
   EXPECT_THROW(report::make_oracle("linear-gaussian", {10, 5, 1, 0}, ValidationOptions{}), InvalidArgument);
 }
 
+// A Lorenz-96 window oracle's options at n = 12 (every point observed, spin-up 300): the prior, its
+// sd, the window, the observation interval and first step, the missing fraction and the noise sd.
+ValidationOptions window_oracle_options(amortized::WindowPrior prior, double prior_sd, Index window, Index every,
+                                        Index first, double missing, double noise) {
+  ValidationOptions o;
+  amortized::WindowProblemOptions& w = o.window_problem;
+  w.model.parameters["n"] = 12;
+  w.window = window;
+  w.obs_every = every;
+  w.obs_first = first;
+  w.obs_stride = 1;
+  w.missing = missing;
+  w.obs_noise = noise;
+  w.spinup = 300;
+  w.prior = prior;
+  w.prior_sd = prior_sd;
+  return o;
+}
+
+// The mean squared z-score (x - mean) / sd of the oracle's posteriors at the pairs' y, over every
+// component of every pair: ~1 for a calibrated oracle.
+double mean_squared_z(report::Oracle& oracle, const amortized::Dataset& d) {
+  double z2 = 0.0;
+  for (Index e = 0; e < d.size(); ++e) {
+    const auto p = oracle.posterior(d.y.col(e));
+    z2 += (d.x.col(e) - p->mean()).cwiseQuotient(p->marginal_std()).squaredNorm();
+  }
+  return z2 / static_cast<double>(d.x.size());
+}
+
 // The 4D-Var oracle's sensitivity J v (adjoint and Laplace covariance, no finite differences)
 // against central differences of its MAP in y. Gauss-Newton omits second-derivative terms of size
 // ~ departures x curvature, so agreement is to a few percent (with small observation noise), not to
@@ -131,16 +161,7 @@ TEST(Lorenz96Oracle, SensitivityMatchesFiniteDifferencesOfTheMap) {
 // map-differences J is the derivative of its mean: a separate central difference along a probe.
 TEST(Lorenz96Oracle, GaussianPriorOracleIsCalibratedAndItsJacobiansAgree) {
   Rng rng = testing::seeded_rng(22);
-  ValidationOptions o;
-  o.window_problem.model.parameters["n"] = 12;
-  o.window_problem.window = 4;
-  o.window_problem.obs_every = 2;
-  o.window_problem.obs_stride = 1;
-  o.window_problem.missing = 0.0;
-  o.window_problem.obs_noise = 0.1;
-  o.window_problem.spinup = 300;
-  o.window_problem.prior = amortized::WindowPrior::kGaussian;
-  o.window_problem.prior_sd = 1.5;
+  const ValidationOptions o = window_oracle_options(amortized::WindowPrior::kGaussian, 1.5, 4, 2, 0, 0.0, 0.1);
   const amortized::WindowProblem problem(o.window_problem);
   ValidationOptions gn = o, fd = o;
   gn.window_jacobian = report::OracleJacobian::kGaussNewton;
@@ -151,12 +172,7 @@ TEST(Lorenz96Oracle, GaussianPriorOracleIsCalibratedAndItsJacobiansAgree) {
   EXPECT_NE(oracle->describe().find("exact prior"), std::string::npos) << oracle->describe();
   EXPECT_NE(oracle_fd->describe().find("central differences of the MAP"), std::string::npos) << oracle_fd->describe();
   const amortized::Dataset d = problem.simulate(30, rng);
-  double z2 = 0.0;
-  for (Index e = 0; e < d.size(); ++e) {
-    const auto p = oracle->posterior(d.y.col(e));
-    z2 += (d.x.col(e) - p->mean()).cwiseQuotient(p->marginal_std()).squaredNorm();
-  }
-  z2 /= static_cast<double>(d.x.size());
+  const double z2 = mean_squared_z(*oracle, d);
   std::cout << "gaussian-prior oracle, obs_noise 0.1: mean squared z-score " << z2 << " over " << d.x.size() << "\n";
   EXPECT_GT(z2, 0.7);
   EXPECT_LT(z2, 1.3);
@@ -181,16 +197,8 @@ TEST(Lorenz96Oracle, GaussianPriorOracleIsCalibratedAndItsJacobiansAgree) {
 // map-differences J where Gauss-Newton does not (obs_noise = 1, the step-5 window at n = 12).
 TEST(Lorenz96Oracle, ExactJacobianMatchesMapDifferences) {
   Rng rng = testing::seeded_rng(23);
-  ValidationOptions o;
-  o.window_problem.model.parameters["n"] = 12;
-  o.window_problem.window = 4;
-  o.window_problem.obs_every = 2;
-  o.window_problem.obs_stride = 1;
-  o.window_problem.missing = 0.2;  // masked values take no part
-  o.window_problem.obs_noise = 1.0;
-  o.window_problem.spinup = 300;
-  o.window_problem.prior = amortized::WindowPrior::kGaussian;
-  o.window_problem.prior_sd = 1.0;
+  // 20% missing: masked values take no part.
+  const ValidationOptions o = window_oracle_options(amortized::WindowPrior::kGaussian, 1.0, 4, 2, 0, 0.2, 1.0);
   const amortized::WindowProblem problem(o.window_problem);
   ValidationOptions ex = o, fd = o, gn = o;
   ex.window_jacobian = report::OracleJacobian::kExact;
@@ -228,17 +236,8 @@ TEST(Lorenz96Oracle, ExactJacobianMatchesMapDifferences) {
 // oracle is calibrated against the simulated truths.
 TEST(Lorenz96Oracle, BackgroundPriorJacobianIncludesTheBackground) {
   Rng rng = testing::seeded_rng(24);
-  ValidationOptions o;
-  o.window_problem.model.parameters["n"] = 12;
-  o.window_problem.window = 8;
-  o.window_problem.obs_every = 4;
-  o.window_problem.obs_first = 4;
-  o.window_problem.obs_stride = 1;
-  o.window_problem.missing = 0.1;
-  o.window_problem.obs_noise = 1.0;
-  o.window_problem.spinup = 300;
-  o.window_problem.prior = amortized::WindowPrior::kBackground;
-  o.window_problem.prior_sd = std::sqrt(0.4);
+  const ValidationOptions o =
+      window_oracle_options(amortized::WindowPrior::kBackground, std::sqrt(0.4), 8, 4, 4, 0.1, 1.0);
   const amortized::WindowProblem problem(o.window_problem);
   ASSERT_EQ(problem.background_size(), 12);
   ASSERT_EQ(problem.shape().obs_slots, 3);  // the background, steps 4 and 8
@@ -281,12 +280,7 @@ TEST(Lorenz96Oracle, BackgroundPriorJacobianIncludesTheBackground) {
   const amortized::WindowProblem small_problem(small.window_problem);
   const auto oracle_small = report::make_oracle("lorenz96", small_problem.shape(), small);
   const amortized::Dataset d = small_problem.simulate(30, rng);
-  double z2 = 0.0;
-  for (Index e = 0; e < d.size(); ++e) {
-    const auto p = oracle_small->posterior(d.y.col(e));
-    z2 += (d.x.col(e) - p->mean()).cwiseQuotient(p->marginal_std()).squaredNorm();
-  }
-  z2 /= static_cast<double>(d.x.size());
+  const double z2 = mean_squared_z(*oracle_small, d);
   std::cout << "background-prior oracle, obs_noise 0.1: mean squared z-score " << z2 << " over " << d.x.size() << "\n";
   EXPECT_GT(z2, 0.7);
   EXPECT_LT(z2, 1.3);
