@@ -5,6 +5,7 @@
 
 #include "varflow/amortized/config.h"
 #include "varflow/core/error.h"
+#include "varflow/nn/trainer.h"
 #include "varflow/var/cost.h"
 
 namespace varflow {
@@ -111,6 +112,10 @@ AmortizedAnalysis::Outcome AmortizedAnalysis::analyse(const AssimilationWindow& 
       ++m;
     }
   }
+  // One event: the network's per-layer parallel loops cost more in fork/join than they save, and
+  // on a loaded machine each one waits for a descheduled thread (measured: 126-143 ms per cycle on
+  // two threads against 0.5-0.6 ms on one).
+  const nn::ScopedThreadCount one_thread(1);
   const Vector mean = posterior_.mean(y);
   Rng rng(config_.seed ^ (0x616d6f7274697a65ULL + static_cast<std::uint64_t>(cycle)));
   const Vector sd = posterior_.posterior(y, config_.amortized.draws, rng)->marginal_std();
