@@ -61,22 +61,12 @@ AmortizedAnalysis::AmortizedAnalysis(const TwinExperimentConfig& config, const T
                             ", but observed value ", i, " has ", data.obs_error_variance[i]));
     }
   }
-  const Index n = model.state_size();
-  grid_point_.resize(data.observed_variables.size());
-  for (std::size_t i = 0; i < data.observed_variables.size(); ++i) {
-    const Index v = data.observed_variables[i];
+  observed_ = data.observed_variables;
+  for (const Index v : observed_) {
     if (v % o.obs_stride != 0) {
       refuse(format_message("it observes every ", o.obs_stride, "-th variable, but the experiment observes variable ", v));
     }
-    grid_point_[i] = v;
   }
-  if (static_cast<Index>(grid_point_.size()) > n) refuse("more observed values than state variables");
-}
-
-std::string AmortizedAnalysis::describe() const {
-  return format_message(posterior_.describe().substr(0, posterior_.describe().find('\n')), " on ", problem_->describe(),
-                        "; falls back to ", to_string(config_.method), " when 2 J(x_a) > m + ",
-                        config_.amortized.check_sigmas, " sqrt(2 m)");
 }
 
 AmortizedAnalysis::Outcome AmortizedAnalysis::analyse(const AssimilationWindow& window, Index cycle) {
@@ -105,10 +95,10 @@ AmortizedAnalysis::Outcome AmortizedAnalysis::analyse(const AssimilationWindow& 
   Index m = 0;
   for (Index s = 0; s < slots; ++s) {
     const Observations& obs = window.observations[static_cast<std::size_t>(s)];
-    for (std::size_t i = 0; i < grid_point_.size(); ++i) {
+    for (std::size_t i = 0; i < observed_.size(); ++i) {
       const auto k = static_cast<Index>(i);
       if (obs.mask.size() != 0 && !obs.mask[k]) continue;
-      y[n + s * n + grid_point_[i]] = obs.values[k];
+      y[n + s * n + observed_[i]] = obs.values[k];  // a single-scale model: its grid is its state
       ++m;
     }
   }

@@ -40,13 +40,12 @@ class AmortizedAnalysis {
   // (its draws come from a generator seeded with the experiment's seed and the cycle, so that a
   // resumed run draws the same). Not thread-safe.
   Outcome analyse(const AssimilationWindow& window, Index cycle);
-  std::string describe() const;
 
  private:
   TwinExperimentConfig config_;
   amortized::AmortizedPosterior posterior_;
   std::unique_ptr<amortized::WindowProblem> problem_;
-  std::vector<Index> grid_point_;  // observed variable i -> its point on the problem's grid
+  std::vector<Index> observed_;  // the observed state variables, in the order of the observed values
 };
 
 }  // namespace varflow
