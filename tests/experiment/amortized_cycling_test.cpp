@@ -189,6 +189,8 @@ TEST(AmortizedCycling, ModelOfAnotherSettingIsRefusedByName) {
   EXPECT_NE(refusal(c).find("it was trained with model lorenz96"), std::string::npos) << refusal(c);
   c = experiment(gaussian_file);
   EXPECT_NE(refusal(c).find("background.prior = gaussian; the cycle needs"), std::string::npos) << refusal(c);
+  c = experiment(file + ".missing");
+  EXPECT_NE(refusal(c).find("amortized.model: model file"), std::string::npos) << refusal(c);
   c = experiment(file);
   c.amortized.check_sigmas = 0.0;
   EXPECT_NE(refusal(c).find("amortized.check_sigmas = 0 must be positive"), std::string::npos) << refusal(c);

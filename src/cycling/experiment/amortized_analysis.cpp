@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "varflow/amortized/config.h"
 #include "varflow/core/error.h"
@@ -14,11 +15,18 @@ namespace {
 constexpr const char* kWhere = "amortized.model";
 
 bool same_value(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), std::abs(b)); }
+
+// The model file, a refusal naming the key ("amortized.model: model file x.nc: no such file").
+amortized::AmortizedPosterior load_model(const std::string& file) {
+  std::optional<amortized::AmortizedPosterior> q;
+  with_context(kWhere, [&] { q.emplace(amortized::AmortizedPosterior::load(file)); });
+  return std::move(*q);
+}
 }  // namespace
 
 AmortizedAnalysis::AmortizedAnalysis(const TwinExperimentConfig& config, const TwinData& data)
     : config_(config),
-      posterior_(amortized::AmortizedPosterior::load(config.amortized.model)) {
+      posterior_(load_model(config.amortized.model)) {
   const std::string file = config.amortized.model;
   amortized::AmortizedSetup stored;
   amortized::apply_definition(stored, posterior_.problem_definition(), std::string(kWhere) + " " + file);
