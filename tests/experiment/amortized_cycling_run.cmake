@@ -1,4 +1,4 @@
-# The amortized analysis of validation/amortized-cycling (nightly, about 6 minutes on 2 cores):
+# The amortized analysis of validation/amortized-cycling (nightly, about 12 minutes on 2 cores):
 # `varflow train` with train.yaml, `varflow validate` of the model, and `varflow assimilate` with
 # cycle.yaml beside the same experiment with 4D-Var alone (same seed: same truth and observations).
 # Holds what design/solvers.md reports: the model's mean agrees with the 4D-Var oracle and SBC
