@@ -86,6 +86,12 @@ std::string data_fingerprint(const ExperimentConfig& c, const TwinData& d) {
   h = fnv1a(d.obs_error_variance, h);
   h = fnv1a(d.initial_background, h);
   for (const Vector& x : d.truth) h = fnv1a(x, h);
+  // The amortized analysis's model file: a checkpoint of a run with another model does not resume.
+  const std::string& model = c.experiment.amortized.model;
+  if (!model.empty() && std::filesystem::exists(model)) {
+    const std::uint64_t m = fnv1a_file(model);
+    h = fnv1a(&m, sizeof m, h);
+  }
   return format_message("varflow ", VARFLOW_VERSION_STRING, "\nseed ", c.experiment.seed, "\nconfig and data ",
                         hex64(h), "\n");
 }
