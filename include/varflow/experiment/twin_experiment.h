@@ -223,7 +223,8 @@ struct TwinExperimentResult {
   InnovationStatistics mean_innovations;
   Index cycles_not_converged = 0;  // over all cycles
   Index cycles_failed = 0;         // of those, numerical failures (TerminationType::kNumericalFailure)
-  Index cycles_amortized = 0;      // cycles whose analysis is the amortized one (config.amortized)
+  std::string amortized_model;     // config.amortized.model (empty: 4D-Var every cycle)
+  Index cycles_amortized = 0;      // cycles whose analysis is the amortized one
   double obs_error_std = 0.0;         // root-mean observation-error standard deviation
   // The last cycle's analysis (MAP of x at its window start), its marginal standard deviations (empty
   // when the solver gave no posterior) and its summary.

@@ -25,8 +25,7 @@ amortized::AmortizedPosterior load_model(const std::string& file) {
 }  // namespace
 
 AmortizedAnalysis::AmortizedAnalysis(const TwinExperimentConfig& config, const TwinData& data)
-    : config_(config),
-      posterior_(load_model(config.amortized.model)) {
+    : options_(config.amortized), seed_(config.seed), posterior_(load_model(config.amortized.model)) {
   const std::string file = config.amortized.model;
   amortized::AmortizedSetup stored;
   amortized::apply_definition(stored, posterior_.problem_definition(), std::string(kWhere) + " " + file);
@@ -79,9 +78,12 @@ AmortizedAnalysis::AmortizedAnalysis(const TwinExperimentConfig& config, const T
 
 AmortizedAnalysis::Outcome AmortizedAnalysis::analyse(const AssimilationWindow& window, Index cycle) {
   const auto start = std::chrono::steady_clock::now();
-  const auto elapsed = [&start] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
+  Outcome out = checked_analysis(window, cycle);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+AmortizedAnalysis::Outcome AmortizedAnalysis::checked_analysis(const AssimilationWindow& window, Index cycle) {
   Outcome out;
   const amortized::WindowProblemOptions& o = problem_->options();
   const Index n = window.background.size(), slots = problem_->observation_slots();
@@ -95,7 +97,6 @@ AmortizedAnalysis::Outcome AmortizedAnalysis::analyse(const AssimilationWindow& 
     for (const Observations& obs : window.observations) steps += format_message(steps.empty() ? "" : ", ", obs.step);
     out.reason = format_message("layout: observations at steps [", steps, "] of the window, the model's at ", o.obs_first,
                                 ", ", o.obs_first + o.obs_every, ", ..");
-    out.seconds = elapsed();
     return out;
   }
   Vector y = Vector::Constant(problem_->shape().obs_size, std::nan(""));
@@ -115,30 +116,26 @@ AmortizedAnalysis::Outcome AmortizedAnalysis::analyse(const AssimilationWindow& 
   // two threads against 0.5-0.6 ms on one).
   const nn::ScopedThreadCount one_thread(1);
   const Vector mean = posterior_.mean(y);
-  Rng rng(config_.seed ^ (0x616d6f7274697a65ULL + static_cast<std::uint64_t>(cycle)));
-  const Vector sd = posterior_.posterior(y, config_.amortized.draws, rng)->marginal_std();
+  Rng rng(seed_ ^ (0x616d6f7274697a65ULL + static_cast<std::uint64_t>(cycle)));
+  Vector sd = posterior_.posterior(y, options_.draws, rng)->marginal_std();
   if (!mean.allFinite() || !sd.allFinite()) {
     out.reason = "non-finite mean or spread";
-    out.seconds = elapsed();
     return out;
   }
   try {
     out.cost = FourDVarCost(window).evaluate(mean);
   } catch (const NumericalError& e) {
     out.reason = format_message("non-finite trajectory from the amortized mean: ", e.what());
-    out.seconds = elapsed();
     return out;
   }
-  const double limit = static_cast<double>(m) + config_.amortized.check_sigmas * std::sqrt(2.0 * static_cast<double>(m));
+  const double limit = static_cast<double>(m) + options_.check_sigmas * std::sqrt(2.0 * static_cast<double>(m));
   if (!(2.0 * out.cost <= limit)) {
     out.reason = format_message("chi2: 2 J(x_a) = ", 2.0 * out.cost, " above ", limit, " (m = ", m, ")");
-    out.seconds = elapsed();
     return out;
   }
   out.used = true;
   out.analysis = mean;
-  out.spread = std::sqrt(sd.squaredNorm() / static_cast<double>(sd.size()));
-  out.seconds = elapsed();
+  out.marginal_std = std::move(sd);
   return out;
 }
 

@@ -32,7 +32,7 @@ class AmortizedAnalysis {
     bool used = false;     // false: fall back (reason says why)
     std::string reason;    // "layout: ...", "non-finite ...", "chi2 ...", empty when used
     Vector analysis;       // the amortized mean (state size), set when used
-    double spread = 0.0;   // rms of its marginal standard deviations
+    Vector marginal_std;   // its marginal standard deviations, set when used
     double cost = 0.0;     // J at the analysis
     double seconds = 0.0;  // the network's time (mean, spread) and the check's
   };
@@ -42,7 +42,11 @@ class AmortizedAnalysis {
   Outcome analyse(const AssimilationWindow& window, Index cycle);
 
  private:
-  TwinExperimentConfig config_;
+  // analyse() without its timing: every outcome but `seconds`.
+  Outcome checked_analysis(const AssimilationWindow& window, Index cycle);
+
+  TwinExperimentConfig::Amortized options_;
+  std::uint64_t seed_;
   amortized::AmortizedPosterior posterior_;
   std::unique_ptr<amortized::WindowProblem> problem_;
   std::vector<Index> observed_;  // the observed state variables, in the order of the observed values

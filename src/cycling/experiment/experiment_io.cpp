@@ -203,7 +203,7 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   w.write_int("converged", "cycle", converged, "1 when the solver converged, else 0", "1");
   w.variable_attribute("converged", "flag_values", std::vector<long long>{0, 1});
   w.variable_attribute("converged", "flag_meanings", "not_converged converged");
-  if (!res.cycles.empty() && (res.cycles_amortized > 0 || !res.cycles.front().fallback_reason.empty())) {
+  if (!res.amortized_model.empty()) {
     w.write_int("amortized", "cycle", amortized,
                 "1 when the analysis is the amortized one (amortized.model), 0 when the cycle fell back to 4D-Var", "1");
     w.variable_attribute("amortized", "flag_values", std::vector<long long>{0, 1});

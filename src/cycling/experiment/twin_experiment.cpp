@@ -542,6 +542,7 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
 
   TwinExperimentResult result;
   result.method = to_string(c.method);
+  result.amortized_model = c.amortized.model;
   result.burn_in = c.burn_in;
   result.obs_error_std = std::sqrt(data.obs_error_variance.mean());
   Vector background = data.initial_background;
@@ -631,7 +632,7 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
     rec.background_rmse = truth ? rms(background - *truth) : nan;
     rec.filter_rmse = truth_f ? rms(rec.filter_analysis - *truth_f) : nan;
     rec.forecast_rmse = truth_f ? rms(rec.forecast - *truth_f) : nan;
-    rec.spread = outcome.used ? outcome.spread : a.posterior ? rms(a.posterior->marginal_std()) : nan;
+    rec.spread = outcome.used ? rms(outcome.marginal_std) : a.posterior ? rms(a.posterior->marginal_std()) : nan;
     if (a.analysis.allFinite() && !window.observations.empty()) {
       rec.innovations = innovation_statistics(window, a.analysis, summary.final_cost);
     } else {
@@ -745,7 +746,7 @@ std::string TwinExperimentResult::summary() const {
                         ", obs error ", obs_error_std, "; per cycle ", mean_iterations, " iterations, TL ",
                         mean_tl_sweeps, " AD ", mean_ad_sweeps, " sweeps, ", mean_seconds, " s; ",
                         cycles_not_converged, " cycles not converged",
-                        cycles_amortized > 0 || (!cycles.empty() && !cycles.front().fallback_reason.empty())
+                        !amortized_model.empty()
                             ? format_message("; ", cycles_amortized, " of ", cycles.size(), " cycles amortized")
                             : std::string());
 }

@@ -264,13 +264,12 @@ class WindowOracle final : public Oracle {
       // With the background prior the row is [J_b^T e_i; J^T e_i] (y starts with the background).
       const VarResult r = solve(y, false);
       const ExactObservationSensitivity s(*r.map);
-      const Index nb = problem_.background_size();
-      Matrix j(s.control_size(), nb + s.observation_size());
+      const Index nb = problem_.background_size(), m = s.observation_size();
+      Matrix j(s.control_size(), nb + m);
       Vector background;
       for (Index i = 0; i < j.rows(); ++i) {
-        const Vector e = Vector::Unit(j.rows(), i);
-        j.row(i).tail(s.observation_size()) = (nb > 0 ? s.apply_transpose(e, background) : s.apply_transpose(e)).transpose();
-        if (nb > 0) j.row(i).head(nb) = background.transpose();
+        j.row(i).tail(m) = s.apply_transpose(Vector::Unit(j.rows(), i), background).transpose();
+        j.row(i).head(nb) = background.head(nb).transpose();
       }
       return dense_jacobian(j);
     }
