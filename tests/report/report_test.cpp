@@ -111,6 +111,12 @@ ValidationOptions window_oracle_options(amortized::WindowPrior prior, double pri
   return o;
 }
 
+// The lorenz96 oracle of `o`'s window problem with the Jacobian `jacobian`.
+std::unique_ptr<report::Oracle> window_oracle(ValidationOptions o, report::OracleJacobian jacobian) {
+  o.window_jacobian = jacobian;
+  return report::make_oracle("lorenz96", amortized::WindowProblem(o.window_problem).shape(), o);
+}
+
 // The mean squared z-score (x - mean) / sd of the oracle's posteriors at the pairs' y, over every
 // component of every pair: ~1 for a calibrated oracle.
 double mean_squared_z(report::Oracle& oracle, const amortized::Dataset& d) {
@@ -163,11 +169,8 @@ TEST(Lorenz96Oracle, GaussianPriorOracleIsCalibratedAndItsJacobiansAgree) {
   Rng rng = testing::seeded_rng(22);
   const ValidationOptions o = window_oracle_options(amortized::WindowPrior::kGaussian, 1.5, 4, 2, 0, 0.0, 0.1);
   const amortized::WindowProblem problem(o.window_problem);
-  ValidationOptions gn = o, fd = o;
-  gn.window_jacobian = report::OracleJacobian::kGaussNewton;
-  fd.window_jacobian = report::OracleJacobian::kMapDifferences;
-  const auto oracle = report::make_oracle("lorenz96", problem.shape(), gn);
-  const auto oracle_fd = report::make_oracle("lorenz96", problem.shape(), fd);
+  const auto oracle = window_oracle(o, report::OracleJacobian::kGaussNewton);
+  const auto oracle_fd = window_oracle(o, report::OracleJacobian::kMapDifferences);
   EXPECT_EQ(oracle->prior_variance(), Vector::Constant(12, 1.5 * 1.5));
   EXPECT_NE(oracle->describe().find("exact prior"), std::string::npos) << oracle->describe();
   EXPECT_NE(oracle_fd->describe().find("central differences of the MAP"), std::string::npos) << oracle_fd->describe();
@@ -200,13 +203,9 @@ TEST(Lorenz96Oracle, ExactJacobianMatchesMapDifferences) {
   // 20% missing: masked values take no part.
   const ValidationOptions o = window_oracle_options(amortized::WindowPrior::kGaussian, 1.0, 4, 2, 0, 0.2, 1.0);
   const amortized::WindowProblem problem(o.window_problem);
-  ValidationOptions ex = o, fd = o, gn = o;
-  ex.window_jacobian = report::OracleJacobian::kExact;
-  fd.window_jacobian = report::OracleJacobian::kMapDifferences;
-  gn.window_jacobian = report::OracleJacobian::kGaussNewton;
-  const auto oracle_ex = report::make_oracle("lorenz96", problem.shape(), ex);
-  const auto oracle_fd = report::make_oracle("lorenz96", problem.shape(), fd);
-  const auto oracle_gn = report::make_oracle("lorenz96", problem.shape(), gn);
+  const auto oracle_ex = window_oracle(o, report::OracleJacobian::kExact);
+  const auto oracle_fd = window_oracle(o, report::OracleJacobian::kMapDifferences);
+  const auto oracle_gn = window_oracle(o, report::OracleJacobian::kGaussNewton);
   EXPECT_NE(oracle_ex->describe().find("ExactObservationSensitivity"), std::string::npos) << oracle_ex->describe();
   const Vector y = problem.simulate(1, rng).y.col(0);
   const JacobianOperator je = oracle_ex->jacobian(y), jf = oracle_fd->jacobian(y), jg = oracle_gn->jacobian(y);
@@ -241,13 +240,9 @@ TEST(Lorenz96Oracle, BackgroundPriorJacobianIncludesTheBackground) {
   const amortized::WindowProblem problem(o.window_problem);
   ASSERT_EQ(problem.background_size(), 12);
   ASSERT_EQ(problem.shape().obs_slots, 3);  // the background, steps 4 and 8
-  ValidationOptions ex = o, fd = o, gn = o;
-  ex.window_jacobian = report::OracleJacobian::kExact;
-  fd.window_jacobian = report::OracleJacobian::kMapDifferences;
-  gn.window_jacobian = report::OracleJacobian::kGaussNewton;
-  const auto oracle_ex = report::make_oracle("lorenz96", problem.shape(), ex);
-  const auto oracle_fd = report::make_oracle("lorenz96", problem.shape(), fd);
-  const auto oracle_gn = report::make_oracle("lorenz96", problem.shape(), gn);
+  const auto oracle_ex = window_oracle(o, report::OracleJacobian::kExact);
+  const auto oracle_fd = window_oracle(o, report::OracleJacobian::kMapDifferences);
+  const auto oracle_gn = window_oracle(o, report::OracleJacobian::kGaussNewton);
   EXPECT_NE(oracle_ex->describe().find("the background in y"), std::string::npos) << oracle_ex->describe();
   EXPECT_EQ(oracle_ex->prior_variance(), Vector::Constant(12, 0.4));
   const Vector y = problem.simulate(1, rng).y.col(0);
@@ -275,10 +270,10 @@ TEST(Lorenz96Oracle, BackgroundPriorJacobianIncludesTheBackground) {
     EXPECT_TRUE(dot.passed) << dot.report();
   }
   // Calibration with small observation noise (the Laplace posterior nearly exact).
-  ValidationOptions small = gn;
+  ValidationOptions small = o;
   small.window_problem.obs_noise = 0.1;
   const amortized::WindowProblem small_problem(small.window_problem);
-  const auto oracle_small = report::make_oracle("lorenz96", small_problem.shape(), small);
+  const auto oracle_small = window_oracle(small, report::OracleJacobian::kGaussNewton);
   const amortized::Dataset d = small_problem.simulate(30, rng);
   const double z2 = mean_squared_z(*oracle_small, d);
   std::cout << "background-prior oracle, obs_noise 0.1: mean squared z-score " << z2 << " over " << d.x.size() << "\n";
