@@ -9,6 +9,8 @@
 #include <fstream>
 #include <numbers>
 
+#include <Eigen/Cholesky>
+
 #include "varflow/core/error.h"
 #include "varflow/nn/layers.h"
 #include "varflow/nn/optimizer.h"
@@ -67,7 +69,8 @@ TEST(CosineSchedule, WarmupPeakAndFinalValue) {
 // Least-squares regression y = A x + c through a Dense layer: the optimum is known exactly.
 class Regression final : public TrainingObjective {
  public:
-  Regression(Index n, Rng& rng) : layer_(3, 2), x_(3, n), y_(2, n) {
+  // noise_sd: of the observations y; the fitted weights fluctuate around least_squares() by about it.
+  Regression(Index n, Rng& rng, double noise_sd = 0.01) : layer_(3, 2), x_(3, n), y_(2, n) {
     params_.add("dense", layer_);
     params_.bind();
     layer_.initialize(rng);
@@ -75,7 +78,20 @@ class Regression final : public TrainingObjective {
     c_ << 0.2, -0.7;
     for (Index i = 0; i < x_.size(); ++i) x_.data()[i] = rng.normal();
     y_ = (a_ * x_).colwise() + c_;
-    for (Index i = 0; i < y_.size(); ++i) y_.data()[i] += 0.01 * rng.normal();
+    for (Index i = 0; i < y_.size(); ++i) y_.data()[i] += noise_sd * rng.normal();
+  }
+  // The exact minimiser [A c] (2 x 4) of the mean loss over items 0 .. n - 1.
+  Matrix least_squares(Index n) const {
+    Matrix design(4, n);
+    design.topRows(3) = x_.leftCols(n);
+    design.row(3).setOnes();
+    return (design * design.transpose()).ldlt().solve(design * y_.leftCols(n).transpose()).transpose();
+  }
+  // The current [A c] (2 x 4).
+  Matrix weights() {
+    Matrix w(2, 4);
+    w << layer_.weight(), layer_.bias();
+    return w;
   }
   ParameterSet& parameters() override { return params_; }
   double batch_loss(const std::vector<Index>& items, bool gradient, Rng&) override {
@@ -138,8 +154,12 @@ TEST(Fit, SameSeedGivesIdenticalWeights) {
 // A training stopped after a checkpoint (the save call throws, as a kill would end the process)
 // and resumed from the checkpoint file ends bit-identical to an uninterrupted one: weights, loss
 // curves, best epoch and step count. The resumed run's own generator is overwritten by the saved one.
-TEST(Fit, ResumingFromACheckpointIsBitIdentical) {
+// ema_decay: the same with the weights' moving average, which the checkpoint must carry.
+void check_resume_is_bit_identical(double ema_decay) {
+  SCOPED_TRACE("ema_decay = " + std::to_string(ema_decay));
   TrainingOptions o;
+  o.ema_decay = ema_decay;
+  o.restore_best = false;  // end with the last epoch's weights (or average), which depend on every step
   o.epochs = 9;
   o.batch_size = 32;
   o.patience = 0;
@@ -194,6 +214,39 @@ TEST(Fit, ResumingFromACheckpointIsBitIdentical) {
   EXPECT_THROW(fit(cut, 400, 100, o, other, {}, resume), InvalidArgument);
 }
 
+TEST(Fit, ResumingFromACheckpointIsBitIdentical) {
+  check_resume_is_bit_identical(0.0);
+  check_resume_is_bit_identical(0.9);
+}
+
+// Polyak averaging: with a constant learning rate and batches of 4 noisy pairs, the raw weights
+// keep jumping around the least-squares optimum; their moving average sits much closer to it. The
+// returned weights are the average's (restore_best off: those of the last epoch).
+TEST(Fit, MovingAverageOfTheWeightsIsCloserToTheOptimum) {
+  double error[2] = {0.0, 0.0};
+  for (int averaged = 0; averaged < 2; ++averaged) {
+    Rng rng = testing::seeded_rng(609);
+    Regression problem(500, rng, 0.5);
+    TrainingOptions o;
+    o.schedule = LearningRateSchedule::kCosine;
+    o.epochs = 40;
+    o.batch_size = 4;
+    o.learning_rate = 2e-2;
+    o.warmup_fraction = 0.0;
+    o.final_lr_fraction = 1.0;  // constant rate
+    o.weight_decay = 0.0;
+    o.restore_best = false;
+    o.ema_decay = averaged ? 0.999 : 0.0;
+    o.patience = 0;
+    const TrainingSummary s = fit(problem, 400, 100, o, rng);
+    ASSERT_TRUE(s.ok()) << s.brief_report();
+    EXPECT_EQ(s.weights_epoch, 40);
+    error[averaged] = (problem.weights() - problem.least_squares(400)).norm();
+  }
+  std::cout << "distance to the least-squares weights: raw " << error[0] << ", averaged " << error[1] << "\n";
+  EXPECT_LT(error[1], 0.3 * error[0]);
+}
+
 TEST(Rng, StateRestoresTheExactStreamIncludingTheSavedNormal) {
   Rng a(77);
   a.normal();  // leaves the second value of a polar pair saved
@@ -241,6 +294,9 @@ TEST(Fit, EarlyStoppingAndOptionErrors) {
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("validation_fraction = 1.5"), std::string::npos) << e.what();
   }
+  TrainingOptions no_average;
+  no_average.ema_decay = 1.0;
+  EXPECT_THAT(test::message_of([&] { no_average.validate(); }), ::testing::HasSubstr("ema_decay = 1 must be in [0, 1)"));
 }
 
 // A loss that never changes (zero gradient): after epoch 1 the validation loss never improves, so

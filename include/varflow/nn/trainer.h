@@ -5,6 +5,8 @@
 //   TrainingSummary s = fit(objective, n_train, n_validation, options, rng, progress);
 //   if (s.status == TrainingStatus::kNonFiniteLoss) ... s.message names the epoch and step
 //
+// With ema_decay > 0 the weights are judged and kept as their moving average (see TrainingOptions).
+//
 // Determinism: batches are drawn from `rng` only; given the same seed and the same number of OpenMP
 // threads, fit() produces bit-identical parameters. (Eigen's parallel matrix products split work by
 // thread count, so a different thread count may change the last bits.)
@@ -57,6 +59,12 @@ struct TrainingOptions {
   Index min_steps = 2000;             // optimizer steps before early stopping may end training
   double max_seconds = 0.0;           // wall-time limit (0: none); a run it stops is not reproducible
   bool restore_best = true;           // end with the weights of the best validation epoch
+  // Polyak averaging (Polyak & Juditsky 1992; for score networks Song & Ermon 2020, "Improved
+  // techniques for training score-based generative models"): an exponential moving average of the
+  // weights, ema <- d ema + (1 - d) theta after every optimizer step with d = min(ema_decay,
+  // (1 + t) / (10 + t)) at step t. The validation loss, the best weights and the weights training
+  // ends with are the average's; the optimizer keeps stepping the raw weights. 0: off; in [0, 1).
+  double ema_decay = 0.0;
 
   // Throws InvalidArgument naming the field, its value and the rule.
   void validate() const;
@@ -153,6 +161,7 @@ class ScopedThreadCount {
 struct TrainerState {
   Index epoch = 0;  // epochs finished
   Vector parameters, best;
+  Vector average;  // the weights' moving average (TrainingOptions::ema_decay; empty when off)
   AdamW::State optimizer;
   std::string rng;  // Rng::state()
   std::vector<Index> order;  // the shuffled item order (each epoch shuffles the previous one)

@@ -46,6 +46,9 @@ void TrainingOptions::validate() const {
   }
   check_at_least(w, "min_steps", min_steps, 0);
   check_nonnegative(w, "max_seconds", max_seconds);
+  if (!(ema_decay >= 0.0 && ema_decay < 1.0)) {
+    throw InvalidArgument(format_message(w, ": ema_decay = ", ema_decay, " must be in [0, 1) (0: no averaging)"));
+  }
 }
 
 std::string to_string(LearningRateSchedule s) {
@@ -237,13 +240,14 @@ double data_parallel_loss(TrainingObjective& objective, const std::vector<Index>
 
 // ---- checkpoint files (varflow/io/checkpoint_file.h) ---------------------------------------------------
 
-constexpr std::string_view kCheckpointKind = "varflow_trainer_checkpoint 2";
+constexpr std::string_view kCheckpointKind = "varflow_trainer_checkpoint 3";
 
 void save_trainer_state(const std::filesystem::path& file, const TrainerState& st, const std::string& fingerprint) {
   ByteWriter w;
   w.put(st.epoch);
   w.put(st.parameters);
   w.put(st.best);
+  w.put(st.average);
   w.put(st.optimizer.m);
   w.put(st.optimizer.v);
   w.put(st.optimizer.t);
@@ -276,6 +280,7 @@ TrainerState load_trainer_state(const std::filesystem::path& file, const std::st
   st.epoch = r.get<Index>();
   st.parameters = r.get_vector();
   st.best = r.get_vector();
+  st.average = r.get_vector();
   st.optimizer.m = r.get_vector();
   st.optimizer.v = r.get_vector();
   st.optimizer.t = r.get<Index>();
@@ -345,6 +350,8 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
   const std::uint64_t fresh_validation_seed = rng.engine()();
 
   Vector best = params.values();
+  const bool averaging = options.ema_decay > 0.0;
+  Vector average = averaging ? Vector(params.values()) : Vector();
   double best_loss = std::numeric_limits<double>::infinity();
   Index since_best = 0;
   Index pairs_seen = 0;
@@ -357,7 +364,8 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
   double seconds_before = 0.0;  // of the run(s) before a resume
   if (const TrainerState* st = checkpointing.resume) {
     if (st->epoch < 0 || st->epoch >= options.epochs || static_cast<Index>(st->order.size()) != n_train ||
-        st->parameters.size() != params.size() || st->best.size() != params.size()) {
+        st->parameters.size() != params.size() || st->best.size() != params.size() ||
+        st->average.size() != (averaging ? params.size() : 0)) {
       throw InvalidArgument(format_message("fit: the checkpoint (epoch ", st->epoch, ", ", st->parameters.size(),
                                            " parameters, ", st->order.size(), " items) does not fit this training (",
                                            options.epochs, " epochs, ", params.size(), " parameters, ", n_train,
@@ -365,6 +373,7 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
     }
     params.values() = st->parameters;
     best = st->best;
+    average = st->average;
     adam.restore(st->optimizer);
     rng.restore(st->rng);
     order = st->order;
@@ -413,12 +422,20 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       lr = learning_rate(summary.steps);
       adam.step(params.values(), g, lr);
       ++summary.steps;
+      if (averaging) {
+        const double t = static_cast<double>(summary.steps);
+        const double d = std::min(options.ema_decay, (1.0 + t) / (10.0 + t));
+        average = d * average + (1.0 - d) * params.values();
+      }
       epoch_loss += loss * static_cast<double>(b1 - b0);
       pairs_seen += b1 - b0;
     }
     train_seconds += elapsed() - t0;
     if (summary.status == TrainingStatus::kNonFiniteLoss) break;
     epoch_loss /= static_cast<double>(n_train);
+    // With averaging, the average is what is validated, kept as best and returned: swap it in for
+    // the validation pass and back out afterwards.
+    if (averaging) params.values().swap(average);
     const double val = comm.size() == 1 ? mean_loss(objective, n_train, n_train + n_validation,
                                                      std::max<Index>(batch, 512), validation_seed)
                                          : data_parallel_mean_loss(objective, n_train, n_train + n_validation,
@@ -428,6 +445,7 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
     summary.learning_rate.push_back(lr);
     summary.epochs_run = epoch;
     if (!std::isfinite(val)) {
+      if (averaging) params.values().swap(average);
       summary.status = TrainingStatus::kNonFiniteLoss;
       summary.message = format_message("epoch ", epoch, ": validation loss = ", val);
       break;
@@ -439,7 +457,9 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       summary.best_epoch = epoch;
       since_best = 0;
       since_cut = 0;
-    } else {
+    }
+    if (averaging) params.values().swap(average);
+    if (!improved) {
       ++since_best;
       ++since_cut;
       if (plateau && since_cut >= options.plateau_patience && lr_scale > options.final_lr_fraction) {
@@ -480,6 +500,7 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
       st.epoch = epoch;
       st.parameters = params.values();
       st.best = best;
+      st.average = average;
       st.optimizer = adam.state();
       st.rng = rng.state();
       st.order = order;
@@ -504,6 +525,7 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
     params.values() = best;
     summary.weights_epoch = summary.best_epoch;
   } else {
+    if (averaging) params.values() = average;
     summary.weights_epoch = summary.epochs_run;
   }
   summary.best_validation_loss = best_loss;
