@@ -80,6 +80,9 @@ TEST(HeadRegistry, ValidationAsksTheConfiguredHead) {
   c.head = HeadType::kScore;
   c.score.t_min = 0.7;
   expect_invalid([&] { c.validate(shape); }, "score.t_min = 0.7 must be in (0, 0.5)");
+  c.score.t_min = 1e-3;
+  c.score.log_sigma_fraction = 1.5;
+  expect_invalid([&] { c.validate(shape); }, "score.log_sigma_fraction = 1.5 must be in [0, 1]");
 }
 
 TEST(HeadRegistry, AUserHeadWithAnOptionOfItsOwn) {

@@ -257,6 +257,27 @@ TEST(ScoreSampler, HeunIsMoreAccurateThanEulerOnTheSameGrid) {
   }
 }
 
+// time_at_sigma inverts sigma(t) on [t_min, 1] for both SDEs (the training times drawn uniform in
+// log sigma go through it), and the problems' defaults draw half the times that way.
+TEST(ScoreTimes, TimeAtSigmaInvertsSigma) {
+  for (const SdeType sde : {SdeType::kVp, SdeType::kVe}) {
+    ScoreOptions o;
+    o.sde = sde;
+    const ScoreHead head(2, 3, o, 10, 7);
+    for (const double t : {1e-3, 0.01, 0.1, 0.5, 0.9, 1.0}) {
+      EXPECT_NEAR(head.time_at_sigma(head.sigma(t)), t, 1e-12 * (1.0 + t)) << to_string(sde) << " t = " << t;
+    }
+  }
+  for (const char* problem : {"two-moons", "linear-gaussian", "lorenz96"}) {
+    const AmortizedSetup s = default_setup(problem, HeadType::kScore);
+    EXPECT_EQ(s.network.score.log_sigma_fraction, std::string(problem) == "two-moons" ? 0.5 : 0.0) << problem;
+    EXPECT_EQ(s.training.ema_decay, 0.999) << problem;
+  }
+  AmortizedSetup s = default_setup("two-moons", HeadType::kScore);
+  apply_entry(s, "score.log_sigma_fraction", "0");
+  EXPECT_EQ(s.network.score.log_sigma_fraction, 0.0);
+}
+
 // The sampler and the backbone are configuration keys: they round-trip through the key table, and an
 // unknown name is refused naming the key, the value and the accepted names.
 TEST(ScoreConfig, SamplerAndBackboneKeysRefuseUnknownNames) {

@@ -10,9 +10,12 @@
 namespace varflow::amortized {
 
 // Conditional denoising score matching (Vincent 2011; Song et al. 2021, "Score-based generative
-// modeling through stochastic differential equations") with an epsilon-network: for t ~ U[t_min, 1]
+// modeling through stochastic differential equations") with an epsilon-network: for t in [t_min, 1]
 // and eps ~ N(0, I), x_t = alpha(t) x + sigma(t) eps and the loss is |eps_net(x_t, t, c) - eps|^2
-// (the sigma(t)^2-weighted score-matching loss with score s = -eps_net / sigma).
+// (the sigma(t)^2-weighted score-matching loss with score s = -eps_net / sigma). t is drawn uniform
+// in t or, with probability log_sigma_fraction, uniform in log sigma(t) (which weights the small
+// noise levels, where a narrow posterior takes its shape, as Karras et al. 2022's log-normal
+// sigma does).
 //   VP: beta(t) = beta_min + t (beta_max - beta_min), alpha = exp(-int_0^t beta / 2),
 //       sigma^2 = 1 - alpha^2; reverse SDE dx = [-beta x / 2 - beta s] dt + sqrt(beta) dw,
 //       probability-flow ODE dx/dt = -beta (x + s) / 2; start x(1) ~ N(0, I).
@@ -59,6 +62,8 @@ class ScoreHead final : public Head {
 
   double alpha(double t) const;
   double sigma(double t) const;
+  // The inverse of sigma(t) on (0, 1]: the time at which the noise level is s (closed form).
+  double time_at_sigma(double s) const;
 
  private:
   Index time_size() const { return 2 * o_.time_features + 1; }
