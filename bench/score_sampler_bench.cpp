@@ -89,10 +89,9 @@ int main(int argc, char** argv) {
   AmortizedPosterior q(setup.network, problem.shape(), rng, problem.name());
   const auto summary = q.train(problem, pairs, setup.training, rng);
   std::printf("varflow %s score sampler benchmark: two-moons, %lld pairs, seed %llu, %lld draws, %lld steps\n"
-              "training: %s (%s)\n\n",
+              "training: %s\n\n",
               VARFLOW_VERSION_STRING, static_cast<long long>(pairs), static_cast<unsigned long long>(seed),
-              static_cast<long long>(draws), static_cast<long long>(steps), summary.brief_report().c_str(),
-              summary.stop_reason().c_str());
+              static_cast<long long>(draws), static_cast<long long>(steps), summary.brief_report().c_str());
   if (!summary.ok()) return 1;
   Rng prior_rng(seed + 1);
   const Matrix prior = TwoMoons::sample_prior(1000000, prior_rng);

@@ -83,6 +83,9 @@ TEST(HeadRegistry, ValidationAsksTheConfiguredHead) {
   c.score.t_min = 1e-3;
   c.score.log_sigma_fraction = 1.5;
   expect_invalid([&] { c.validate(shape); }, "score.log_sigma_fraction = 1.5 must be in [0, 1]");
+  c.score.log_sigma_fraction = 0.5;
+  c.score.grid_power = 0.5;
+  expect_invalid([&] { c.validate(shape); }, "score.grid_power = 0.5 must be in [1, 4]");
 }
 
 TEST(HeadRegistry, AUserHeadWithAnOptionOfItsOwn) {

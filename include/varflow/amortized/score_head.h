@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "varflow/amortized/head.h"
 #include "varflow/amortized/head_registry.h"
@@ -31,7 +32,8 @@ namespace varflow::amortized {
 // where an epsilon-network alone must learn alpha m(c) / sigma, amplified by 1 / sigma near t_min
 // and divided by sigma / alpha near t = 1; F only learns the non-Gaussian rest (compare the skip
 // and output scalings of Karras et al. 2022, EDM, which do the same for the unconditional N(0, s^2)).
-// Samplers integrate from t = 1 to t_min in `steps` equal steps (kSamplerSchemes in score_head.cpp:
+// Samplers integrate from t = 1 to t_min in `steps` steps, equal (grid_power 1) or shorter towards
+// t_min, t_k = t_min + (1 - t_min)(1 - k/steps)^grid_power (kSamplerSchemes in score_head.cpp:
 // Euler-Maruyama for the SDE, the last step without noise; Euler for the ODE; pc: the SDE step
 // followed by corrector_steps Langevin steps at signal-to-noise ratio snr; heun: Heun's method on the
 // probability-flow ODE, Karras et al. 2022 Algorithm 1, 2 network passes per step). No log-density.
@@ -73,6 +75,10 @@ class ScoreHead final : public Head {
   // Coefficients of one backward Euler step from t to t - h of the ODE (noise = false) or of the
   // reverse SDE: x <- p x + q eps_net(c_in x, t, c) [+ r z].
   void step_coefficients(double t, double h, bool sde, double& p, double& q, double& r) const;
+  // The samplers' times t_0 = 1 > ... > t_steps = t_min: t_k = t_min + (1 - t_min)(1 - k/steps)^p,
+  // p = grid_power (1: equal steps), and the length t_k - t_{k+1} of step k.
+  std::vector<double> time_grid(Index steps) const;
+  double step_length(const std::vector<double>& times, Index k) const;
   void fill_input(const Matrix& x, double t, const Matrix& ctx, Matrix& in) const;
   // The backbone's gain k(t) (d values; see above); only with backbone = gaussian.
   Vector backbone_gain(double t) const;

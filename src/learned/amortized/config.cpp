@@ -332,6 +332,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"score.backbone", VF_ENUM(network.score.backbone, score_backbone_from_string)},
         {"score.sampler", VF_ENUM(network.score.sampler, sampler_from_string)},
         {"score.steps", VF_INDEX(network.score.steps)},
+        {"score.grid_power", VF_DOUBLE(network.score.grid_power)},
         {"score.corrector_steps", VF_INDEX(network.score.corrector_steps)},
         {"score.snr", VF_DOUBLE(network.score.snr)},
         {"score.activation", VF_ACT(network.score.activation)},
