@@ -214,6 +214,18 @@ void check_resume_is_bit_identical(double ema_decay) {
   EXPECT_THROW(fit(cut, 400, 100, o, other, {}, resume), InvalidArgument);
 }
 
+// A checkpoint of an earlier format (before the weights' average) is refused naming both formats.
+TEST(Fit, ACheckpointOfAnotherFormatIsRefusedNamingIt) {
+  const auto file = std::filesystem::temp_directory_path() / ("varflow_old_checkpoint_" + std::to_string(::getpid()));
+  std::ofstream(file, std::ios::binary) << "varflow_trainer_checkpoint 2\n" << std::string(64, '\0');
+  EXPECT_THAT(test::message_of([&] { load_trainer_state(file, "fingerprint"); }),
+              ::testing::HasSubstr(": format 2, this varflow reads format 3: remove it or drop --resume"));
+  std::ofstream(file, std::ios::binary) << "something else\n" << std::string(64, '\0');
+  EXPECT_THAT(test::message_of([&] { load_trainer_state(file, "fingerprint"); }),
+              ::testing::HasSubstr("not a varflow_trainer_checkpoint file"));
+  std::filesystem::remove(file);
+}
+
 TEST(Fit, ResumingFromACheckpointIsBitIdentical) {
   check_resume_is_bit_identical(0.0);
   check_resume_is_bit_identical(0.9);

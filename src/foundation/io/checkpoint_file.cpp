@@ -27,6 +27,13 @@ ByteReader read_checkpoint(const std::filesystem::path& file, std::string_view k
   const std::string bytes = buffer.str();
   const std::string magic = std::string(kind) + "\n";
   if (bytes.size() < magic.size() + 8 || bytes.compare(0, magic.size(), magic) != 0) {
+    // "<name> <format>\n": the same name with another format is a checkpoint of another varflow.
+    const std::string_view name = kind.substr(0, kind.find(' ') + 1);
+    if (bytes.compare(0, name.size(), name) == 0) {
+      const std::string found = bytes.substr(name.size(), bytes.find('\n') - name.size());
+      throw InvalidArgument(format_message(where, ": format ", found, ", this varflow reads format ",
+                                           kind.substr(name.size()), ": remove it or drop --resume"));
+    }
     throw InvalidArgument(format_message(where, ": not a ", kind.substr(0, kind.find(' ')), " file"));
   }
   std::uint64_t stored = 0;
