@@ -278,6 +278,7 @@ TEST(ScoreTimes, TimeAtSigmaInvertsSigma) {
     EXPECT_EQ(s.network.score.log_sigma_fraction, std::string(problem) == "two-moons" ? 0.5 : 0.0) << problem;
     EXPECT_EQ(s.training.ema_decay, 0.999) << problem;
     EXPECT_EQ(s.network.score.grid_power, 2.0) << problem;
+    EXPECT_EQ(s.network.score.sampler, std::string(problem) == "two-moons" ? Sampler::kPc : Sampler::kSde) << problem;
   }
   AmortizedSetup s = default_setup("two-moons", HeadType::kScore);
   apply_entry(s, "score.log_sigma_fraction", "0");
