@@ -433,19 +433,19 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
     train_seconds += elapsed() - t0;
     if (summary.status == TrainingStatus::kNonFiniteLoss) break;
     epoch_loss /= static_cast<double>(n_train);
-    // With averaging, the average is what is validated, kept as best and returned: swap it in for
-    // the validation pass and back out afterwards.
+    // With averaging, the average is what is validated (swapped in for the pass and back out), kept
+    // as best and returned.
     if (averaging) params.values().swap(average);
     const double val = comm.size() == 1 ? mean_loss(objective, n_train, n_train + n_validation,
                                                      std::max<Index>(batch, 512), validation_seed)
                                          : data_parallel_mean_loss(objective, n_train, n_train + n_validation,
                                                                    std::max<Index>(batch, 512), validation_seed, comm);
+    if (averaging) params.values().swap(average);
     summary.train_loss.push_back(epoch_loss);
     summary.validation_loss.push_back(val);
     summary.learning_rate.push_back(lr);
     summary.epochs_run = epoch;
     if (!std::isfinite(val)) {
-      if (averaging) params.values().swap(average);
       summary.status = TrainingStatus::kNonFiniteLoss;
       summary.message = format_message("epoch ", epoch, ": validation loss = ", val);
       break;
@@ -453,13 +453,11 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
     const bool improved = val < best_loss - options.min_improvement;
     if (improved) {
       best_loss = val;
-      best = params.values();
+      best = averaging ? average : Vector(params.values());
       summary.best_epoch = epoch;
       since_best = 0;
       since_cut = 0;
-    }
-    if (averaging) params.values().swap(average);
-    if (!improved) {
+    } else {
       ++since_best;
       ++since_cut;
       if (plateau && since_cut >= options.plateau_patience && lr_scale > options.final_lr_fraction) {
