@@ -354,8 +354,7 @@ double FlowHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng&
   // Antithetic base draws, the same for every column: column j * draws + k of the batch pushed
   // through the flow is (z_k, ctx_j).
   const Index half = draws / 2, cols = n * draws;
-  Matrix zh(d_, half);
-  for (Index i = 0; i < zh.size(); ++i) zh.data()[i] = rng.normal();
+  const Matrix zh = rng.normal_matrix(d_, half);
   Matrix z(d_, cols), c(c_, cols);
   for (Index j = 0; j < n; ++j) {
     for (Index k = 0; k < half; ++k) {
@@ -384,17 +383,11 @@ double FlowHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng&
   return total;
 }
 
-Matrix FlowHead::sample(const Matrix& ctx, Rng& rng) {
-  Matrix z(d_, ctx.cols());
-  for (Index i = 0; i < z.size(); ++i) z.data()[i] = rng.normal();
-  return transform_inverse(z, ctx);
-}
+Matrix FlowHead::sample(const Matrix& ctx, Rng& rng) { return transform_inverse(rng.normal_matrix(d_, ctx.cols()), ctx); }
 
 Matrix FlowHead::mean_draws() const {
   Rng rng(mean_seed_);
-  Matrix z(d_, mean_samples_);
-  for (Index i = 0; i < z.size(); ++i) z.data()[i] = rng.normal();
-  return z;
+  return rng.normal_matrix(d_, mean_samples_);
 }
 
 Matrix FlowHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) {

@@ -208,9 +208,7 @@ void ScoreHead::step_coefficients(double t, double h, bool sde, double& p, doubl
 
 Matrix ScoreHead::base_draws(Index n, Rng& rng) const {
   const double scale = o_.sde == SdeType::kVp ? 1.0 : std::sqrt(1.0 + o_.sigma_max * o_.sigma_max);
-  Matrix z(d_, n);
-  for (Index i = 0; i < z.size(); ++i) z.data()[i] = scale * rng.normal();
-  return z;
+  return scale * rng.normal_matrix(d_, n);
 }
 
 Matrix ScoreHead::sample(const Matrix& ctx, Rng& rng) { return sample(ctx, rng, o_.sampler, o_.steps); }
@@ -264,9 +262,10 @@ Matrix ScoreHead::sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index ste
     predict(x, t, ctx, m, in, eps);
     double p, q, r;
     step_coefficients(t, h, scheme.noise, p, q, r);
-    noise.setZero(d_, n);
     if (noisy) {
-      for (Index i = 0; i < noise.size(); ++i) noise.data()[i] = r * rng.normal();
+      noise = r * rng.normal_matrix(d_, n);
+    } else {
+      noise.setZero(d_, n);
     }
     if (!scheme.second_order) {
       x = p * x + q * eps + noise;
@@ -289,8 +288,7 @@ Matrix ScoreHead::sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index ste
     const double tc = t - h;
     for (Index c = 0; c < corrector_steps && k + 1 < steps; ++c) {
       predict(x, tc, ctx, m, in, eps);
-      z.resize(x.rows(), x.cols());
-      for (Index i = 0; i < z.size(); ++i) z.data()[i] = rng.normal();
+      z = rng.normal_matrix(x.rows(), x.cols());
       const double sc = sigma(tc);
       const double s_norm = eps.colwise().norm().mean() / sc;
       const double z_norm = z.colwise().norm().mean();
