@@ -75,10 +75,12 @@ class ScoreHead final : public Head {
   // Coefficients of one backward Euler step from t to t - h of the ODE (noise = false) or of the
   // reverse SDE: x <- p x + q eps_net(c_in x, t, c) [+ r z].
   void step_coefficients(double t, double h, bool sde, double& p, double& q, double& r) const;
-  // The samplers' times t_0 = 1 > ... > t_steps = t_min: t_k = t_min + (1 - t_min)(1 - k/steps)^p,
-  // p = grid_power (1: equal steps), and the length t_k - t_{k+1} of step k.
-  std::vector<double> time_grid(Index steps) const;
-  double step_length(const std::vector<double>& times, Index k) const;
+  // The samplers' steps k = 0 .. steps-1, each from t = t_k to t - h = t_{k+1}, on the grid
+  // t_k = t_min + (1 - t_min)(1 - k/steps)^p, p = grid_power (1: equal steps); t_steps = t_min.
+  struct TimeStep {
+    double t = 1.0, h = 0.0;
+  };
+  std::vector<TimeStep> time_steps(Index steps) const;
   void fill_input(const Matrix& x, double t, const Matrix& ctx, Matrix& in) const;
   // The backbone's gain k(t) (d values; see above); only with backbone = gaussian.
   Vector backbone_gain(double t) const;

@@ -27,14 +27,15 @@ ByteReader read_checkpoint(const std::filesystem::path& file, std::string_view k
   const std::string bytes = buffer.str();
   const std::string magic = std::string(kind) + "\n";
   if (bytes.size() < magic.size() + 8 || bytes.compare(0, magic.size(), magic) != 0) {
-    // "<name> <format>\n": the same name with another format is a checkpoint of another varflow.
-    const std::string_view name = kind.substr(0, kind.find(' ') + 1);
-    if (bytes.compare(0, name.size(), name) == 0) {
-      const std::string found = bytes.substr(name.size(), bytes.find('\n') - name.size());
+    // kind is "<name> <format>": the same name with another format is a checkpoint of another varflow.
+    const std::size_t space = kind.find(' ');
+    const std::string_view name = kind.substr(0, space);
+    if (space != std::string_view::npos && bytes.compare(0, space + 1, kind.substr(0, space + 1)) == 0) {
+      const std::string found = bytes.substr(space + 1, bytes.find('\n') - space - 1);
       throw InvalidArgument(format_message(where, ": format ", found, ", this varflow reads format ",
-                                           kind.substr(name.size()), ": remove it or drop --resume"));
+                                           kind.substr(space + 1), ": remove it or drop --resume"));
     }
-    throw InvalidArgument(format_message(where, ": not a ", kind.substr(0, kind.find(' ')), " file"));
+    throw InvalidArgument(format_message(where, ": not a ", name, " file"));
   }
   std::uint64_t stored = 0;
   std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);

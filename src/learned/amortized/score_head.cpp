@@ -173,22 +173,22 @@ double ScoreHead::loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradie
   return r.squaredNorm() / static_cast<double>(b);
 }
 
-std::vector<double> ScoreHead::time_grid(Index steps) const {
-  std::vector<double> t(static_cast<std::size_t>(steps + 1));
+std::vector<ScoreHead::TimeStep> ScoreHead::time_steps(Index steps) const {
+  std::vector<TimeStep> grid(static_cast<std::size_t>(steps));
   const double n = static_cast<double>(steps), h = (1.0 - o_.t_min) / n;
-  for (Index k = 0; k <= steps; ++k) {
-    const double u = 1.0 - static_cast<double>(k) / n;  // 1 .. 0
-    // The uniform grid as the samplers always stepped it (1 - k h), so power 1 keeps their numbers.
-    t[static_cast<std::size_t>(k)] = o_.grid_power == 1.0 ? 1.0 - static_cast<double>(k) * h
-                                                          : o_.t_min + (1.0 - o_.t_min) * std::pow(u, o_.grid_power);
+  const auto time = [&](Index k) { return o_.t_min + (1.0 - o_.t_min) * std::pow(1.0 - static_cast<double>(k) / n, o_.grid_power); };
+  for (Index k = 0; k < steps; ++k) {
+    // Power 1 is the uniform grid as the samplers always stepped it (t = 1 - k h, length h), so it
+    // keeps their numbers bit for bit; the last step of any grid ends at t_min.
+    TimeStep& step = grid[static_cast<std::size_t>(k)];
+    if (o_.grid_power == 1.0) {
+      step = {1.0 - static_cast<double>(k) * h, h};
+    } else {
+      step.t = time(k);
+      step.h = step.t - (k + 1 == steps ? o_.t_min : time(k + 1));
+    }
   }
-  t.back() = o_.t_min;
-  return t;
-}
-
-double ScoreHead::step_length(const std::vector<double>& times, Index k) const {
-  if (o_.grid_power == 1.0) return (1.0 - o_.t_min) / static_cast<double>(times.size() - 1);
-  return times[static_cast<std::size_t>(k)] - times[static_cast<std::size_t>(k + 1)];
+  return grid;
 }
 
 void ScoreHead::step_coefficients(double t, double h, bool sde, double& p, double& q, double& r) const {
@@ -253,11 +253,11 @@ Matrix ScoreHead::sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index ste
   const Index n = ctx.cols();
   Matrix x = base_draws(n, rng), in, eps, eps_end, x_end;
   const Matrix m = backbone_mean(ctx);
-  const std::vector<double> times = time_grid(steps);
+  const std::vector<TimeStep> grid = time_steps(steps);
   const Index corrector_steps = scheme.corrector ? o_.corrector_steps : 0;
   Matrix z, noise;
   for (Index k = 0; k < steps; ++k) {
-    const double t = times[static_cast<std::size_t>(k)], h = step_length(times, k);
+    const auto [t, h] = grid[static_cast<std::size_t>(k)];
     const bool noisy = scheme.noise && k + 1 < steps;
     predict(x, t, ctx, m, in, eps);
     double p, q, r;
@@ -309,12 +309,12 @@ Matrix ScoreHead::mean_draws() const {
 Matrix ScoreHead::push(const Matrix& z, const Matrix& ctx) {
   Matrix x = z, in, eps;
   const Matrix m = backbone_mean(ctx);
-  const std::vector<double> times = time_grid(o_.steps);
+  const std::vector<TimeStep> grid = time_steps(o_.steps);
   for (Index k = 0; k < o_.steps; ++k) {
-    const double t = times[static_cast<std::size_t>(k)];
+    const auto [t, h] = grid[static_cast<std::size_t>(k)];
     predict(x, t, ctx, m, in, eps);
     double p, q, r;
-    step_coefficients(t, step_length(times, k), false, p, q, r);
+    step_coefficients(t, h, false, p, q, r);
     x = p * x + q * eps;
   }
   return x;
@@ -325,11 +325,11 @@ Matrix ScoreHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dct
   Matrix x = z, dx = Matrix::Zero(d_, m_cols), in, din(input_size(), m_cols), eps, deps, dm;
   const Matrix m = backbone_mean(ctx);
   if (has_backbone()) mean_layer_.tangent(dctx, dm);
-  const std::vector<double> times = time_grid(o_.steps);
+  const std::vector<TimeStep> grid = time_steps(o_.steps);
   din.middleRows(d_, time_size()).setZero();
   din.bottomRows(c_) = dctx;
   for (Index k = 0; k < o_.steps; ++k) {
-    const double t = times[static_cast<std::size_t>(k)], h = step_length(times, k);
+    const auto [t, h] = grid[static_cast<std::size_t>(k)];
     predict(x, t, ctx, m, in, eps);
     din.topRows(d_) = input_scale(t) * dx;
     net_->tangent(din, deps);
@@ -343,12 +343,12 @@ Matrix ScoreHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dct
 }
 
 Matrix ScoreHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) {
-  const std::vector<double> times = time_grid(o_.steps);
+  const std::vector<TimeStep> grid = time_steps(o_.steps);
   std::vector<Matrix> xs(static_cast<std::size_t>(o_.steps));
   Matrix x = z, in, eps, gin;
   const Matrix m = backbone_mean(ctx);  // mean_layer_ keeps this forward's cache for the backward below
   for (Index k = 0; k < o_.steps; ++k) {
-    const double t = times[static_cast<std::size_t>(k)], h = step_length(times, k);
+    const auto [t, h] = grid[static_cast<std::size_t>(k)];
     xs[static_cast<std::size_t>(k)] = x;
     predict(x, t, ctx, m, in, eps);
     double p, q, r;
@@ -359,7 +359,7 @@ Matrix ScoreHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) 
   Matrix gctx = Matrix::Zero(c_, z.cols());
   Matrix gm = Matrix::Zero(d_, z.cols());  // adjoint of the backbone mean m(c)
   for (Index k = o_.steps; k-- > 0;) {
-    const double t = times[static_cast<std::size_t>(k)], h = step_length(times, k);
+    const auto [t, h] = grid[static_cast<std::size_t>(k)];
     fill_input(xs[static_cast<std::size_t>(k)], t, ctx, in);
     net_->forward(in, eps);  // restore the caches of step k
     double p, q, r;
@@ -422,12 +422,13 @@ void score_defaults(const std::string& problem, AmortizedSetup& s) {
   if (problem == "linear-gaussian") s.network.encoder.linear_skip = true;
   // The weights' moving average (nn::TrainingOptions::ema_decay), as score networks are usually
   // trained (Song & Ermon 2020): on two-moons it brings the mode shares within 0.035 of exact on four
-  // training seeds (0.04-0.07 without); design/amortized.md, "Score samplers on two-moons".
+  // of six training seeds (0.04-0.11 without); on linear-gaussian at 10^3 pairs the mean error drops
+  // to 0.197 / 0.222 / 0.255 sd (design/amortized.md, "Score samplers on two-moons", "Training budget").
   s.training.ema_decay = 0.999;
   // Half the training times uniform in log sigma where the posterior is narrow against the prior
-  // (two-moons: 0.1 across the observation line): with the average, the sd there is within 3-9% of
-  // exact on four seeds (3-19% with neither). On linear-gaussian (posterior sd 0.7 of the prior's)
-  // it made the 10^3-pair posterior 4-30% wide instead of 3-20% (design/amortized.md).
+  // (two-moons: 0.1 across the observation line): with the average, the sd there is 5-13% off over
+  // six seeds, up to 28% without. On linear-gaussian (posterior sd 0.7 of the prior's) it made the
+  // 10^3-pair posterior up to 30% wide instead of 20% (design/amortized.md).
   if (problem == "two-moons") {
     s.network.score.log_sigma_fraction = 0.5;
     // One Langevin corrector step per step: over six training seeds the sd across the observation
