@@ -170,8 +170,9 @@ TEST_P(EndToEnd, TrainingLossGradientMatchesFiniteDifferences) {
 }
 
 // The derivative-informed loss (mean and J-probe terms of LabelOptions) has the gradient of its
-// value, for the heads that support it (gaussian and flow; synthetic labels: only the derivative is
-// checked here). The flow's training mean uses fresh antithetic draws from the rng, replayed here.
+// value (synthetic labels: only the derivative is checked here). The flow's training mean uses fresh
+// antithetic draws from the rng, replayed here; the score head's (linear-gaussian default: Gaussian
+// backbone) is its backbone's mean. A score head without the backbone refuses labels (HeadConformance).
 TEST_P(EndToEnd, LabelledLossGradientMatchesFiniteDifferences) {
   Rng rng = testing::seeded_rng(1203);
   std::unique_ptr<Simulator> problem;
@@ -188,11 +189,6 @@ TEST_P(EndToEnd, LabelledLossGradientMatchesFiniteDifferences) {
   // The J term divides a difference of means by the step: a larger step keeps the round-off of the
   // flow's spline inverse, amplified by 1 / step, out of the parameter differences below.
   weights.step = 1e-2;
-  if (GetParam().head == HeadType::kScore) {
-    Rng r = rng;
-    EXPECT_THROW(q.loss(data, r, false, weights), InvalidArgument);
-    return;
-  }
   const Rng noise = rng;
   Rng r0 = noise;
   const double plain = q.loss(Dataset{data.x, data.y, {}, {}}, r0, false);

@@ -48,6 +48,12 @@ class ScoreHead final : public Head {
   void bind(nn::ParameterBinder& binder, const std::string& prefix) override;
   void initialize(Rng& rng) override;
   double loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx) override;
+  // Derivative-informed training acts on the backbone's mean m(c) (backbone = gaussian only): the
+  // head's posterior mean when F = 0 and, with F small against the backbone, its leading part. The
+  // samplers' mean (mean_draws through push) is what the gates judge. `draws` is unused.
+  bool supports_mean_penalty() const override { return has_backbone(); }
+  double loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
+                                const MeanPenalty& penalty, Index draws) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;  // with the configured sampler
   Matrix sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index steps);
   // Network evaluations per draw of `sampler` with `steps` steps (pc: corrector_steps per step but the

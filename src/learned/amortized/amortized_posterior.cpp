@@ -226,7 +226,8 @@ Vector AmortizedPosterior::Impl::gain_vjp(const Vector& y, const Vector& a) cons
 void AmortizedPosterior::Impl::check_labels_supported(const Dataset& data) {
   if (!data.labels.empty() && !head().supports_mean_penalty()) {
     throw InvalidArgument(format_message("AmortizedPosterior: head = ", to_string(config.head),
-                                         " cannot use derivative labels (labels.pairs must be 0 for it)"));
+                                         " cannot use derivative labels as configured (labels.pairs must be 0 for it",
+                                         config.head == HeadType::kScore ? ", or set score.backbone: gaussian" : "", ")"));
   }
 }
 
