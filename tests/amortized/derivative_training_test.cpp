@@ -307,6 +307,7 @@ TEST(DerivativeTraining, ScoreHeadLabelsReachTheSamplersMean) {
   s.training.batch_size = 128;
   s.training.learning_rate = 3e-3;
   s.labels.mean_weight = 0.0;  // only the Jacobian term, so the effect is the J labels'
+  s.network.linear_gain = LinearGain::kNone;  // the labels alone set the mean's Jacobian
   const Index pairs = 3000;
   auto train = [&](bool labelled, double label_gain) {
     Rng rng = testing::seeded_rng(1306);

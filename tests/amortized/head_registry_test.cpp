@@ -60,6 +60,7 @@ TEST(HeadRegistry, ProblemDefaultsPerHead) {
   EXPECT_TRUE(linear(HeadType::kFlow).network.encoder.linear_skip);
   EXPECT_EQ(linear(HeadType::kScore).labels.pairs, 30000);
   EXPECT_EQ(linear(HeadType::kScore).network.score.backbone, ScoreBackbone::kGaussian);
+  EXPECT_EQ(linear(HeadType::kScore).network.linear_gain, LinearGain::kOracle);
   EXPECT_EQ(default_setup("two-moons", HeadType::kScore).labels.pairs, 0);
   EXPECT_EQ(linear(HeadType::kScore).network.mean_samples, 256);
   EXPECT_EQ(linear(HeadType::kFlow).network.mean_samples, 1000);
