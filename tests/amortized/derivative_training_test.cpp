@@ -220,6 +220,24 @@ ProbeStats probe(AmortizedPosterior& q, const LinearGaussian& problem, double ga
   return s;
 }
 
+// Trains setup `s` with label weights `weights` on `pairs` pairs of `problem` (data, initial weights
+// and batches from test seed `seed`, probe directions from `label_seed`), with exact labels whose J
+// targets are label_gain * v (0.5: the exact J of LinearGaussian(4)) or without labels
+// (labelled = false), and probes the trained mean against J = 0.5 I.
+ProbeStats train_and_probe(const LinearGaussian& problem, const AmortizedSetup& s, const LabelOptions& weights,
+                           Index pairs, std::uint64_t seed, std::uint64_t label_seed, bool labelled,
+                           double label_gain = 0.5) {
+  Rng rng = testing::seeded_rng(seed);
+  Dataset data = problem.simulate(pairs, rng);
+  Rng label_rng(label_seed);
+  problem.label(data, pairs, weights.probes, label_rng);
+  data.labels.dx = label_gain * data.labels.dy;
+  if (!labelled) data.labels = OracleLabels();
+  AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
+  q.train(data, s.training, rng, {}, weights);
+  return probe(q, problem, 0.5);
+}
+
 // The same data, initial weights and batches, trained without labels, with exact labels, and with
 // a planted wrong gain in the J labels (0.8 instead of 0.5): exact labels lower the probe error, and
 // the planted labels pull the trained Jacobian towards 0.8. Ignored labels would give identical
@@ -235,17 +253,9 @@ TEST(DerivativeTraining, PlantedWrongJacobianLabelsChangeTheTrainedJacobian) {
   LabelOptions weights;
   weights.mean_weight = 0.0;  // only the Jacobian term, so the effect is the J labels'
   weights.jacobian_weight = 5.0;
-  const Index pairs = 3000;
+  weights.probes = 2;
   auto train = [&](bool labelled, double label_gain) {
-    Rng rng = testing::seeded_rng(1304);
-    Dataset data = problem.simulate(pairs, rng);
-    Rng label_rng(11);
-    problem.label(data, pairs, 2, label_rng);
-    data.labels.dx = label_gain * data.labels.dy;
-    if (!labelled) data.labels = OracleLabels();
-    AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
-    q.train(data, s.training, rng, {}, weights);
-    return probe(q, problem, 0.5);
+    return train_and_probe(problem, s, weights, 3000, 1304, 11, labelled, label_gain);
   };
   const ProbeStats none = train(false, 0.5), exact = train(true, 0.5), planted = train(true, 0.8);
   std::cout << "probe error against J = 0.5 I (gain): likelihood only " << none.error << " (" << none.gain
@@ -269,17 +279,7 @@ TEST(DerivativeTraining, FlowHeadExactLabelsImproveTheJacobian) {
   s.training.batch_size = 128;
   s.training.learning_rate = 3e-3;
   ASSERT_GT(s.labels.pairs, 0) << "labels are part of the linear-gaussian flow defaults";
-  const Index pairs = 3000;
-  auto train = [&](bool labelled) {
-    Rng rng = testing::seeded_rng(1305);
-    Dataset data = problem.simulate(pairs, rng);
-    Rng label_rng(12);
-    problem.label(data, pairs, s.labels.probes, label_rng);
-    if (!labelled) data.labels = OracleLabels();
-    AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
-    q.train(data, s.training, rng, {}, s.labels);
-    return probe(q, problem, 0.5);
-  };
+  auto train = [&](bool labelled) { return train_and_probe(problem, s, s.labels, 3000, 1305, 12, labelled); };
   const ProbeStats none = train(false), exact = train(true);
   std::cout << "flow: probe error against J = 0.5 I (gain): likelihood only " << none.error << " (" << none.gain
             << "), exact labels " << exact.error << " (" << exact.gain << ")\n";
@@ -308,17 +308,8 @@ TEST(DerivativeTraining, ScoreHeadLabelsReachTheSamplersMean) {
   s.training.learning_rate = 3e-3;
   s.labels.mean_weight = 0.0;  // only the Jacobian term, so the effect is the J labels'
   s.network.linear_gain = LinearGain::kNone;  // the labels alone set the mean's Jacobian
-  const Index pairs = 3000;
   auto train = [&](bool labelled, double label_gain) {
-    Rng rng = testing::seeded_rng(1306);
-    Dataset data = problem.simulate(pairs, rng);
-    Rng label_rng(13);
-    problem.label(data, pairs, s.labels.probes, label_rng);
-    data.labels.dx = label_gain * data.labels.dy;
-    if (!labelled) data.labels = OracleLabels();
-    AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
-    q.train(data, s.training, rng, {}, s.labels);
-    return probe(q, problem, 0.5);
+    return train_and_probe(problem, s, s.labels, 3000, 1306, 13, labelled, label_gain);
   };
   const ProbeStats none = train(false, 0.5), exact = train(true, 0.5), planted = train(true, 0.8);
   std::cout << "score: probe error against J = 0.5 I (gain): likelihood only " << none.error << " (" << none.gain
