@@ -115,9 +115,15 @@ TEST_F(ReliabilityTest, TemporariesOfDeadProcessesAreRemovedAndLiveOnesKept) {
   const std::string stale_journal = "..model.nc.commit.tmp" + std::to_string(dead) + "_3";
   const std::string live = ".model.nc.tmp" + std::to_string(::getppid()) + "_0";  // a live process
   const std::string other = ".other.nc.tmp" + std::to_string(dead) + "_0";      // another target's
-  for (const auto& name : {stale, stale_journal, live, other}) std::ofstream(dir / name) << "x";
+  // A temporary of a temporary (a NetcdfWriter saving into `varflow train`'s model temporary), killed
+  // before its rename: stale when its writer is dead, kept while it lives.
+  const std::string nested = "." + stale + ".tmp" + std::to_string(dead) + "_2";
+  const std::string live_nested = "." + live + ".tmp" + std::to_string(::getppid()) + "_1";
+  for (const auto& name : {stale, stale_journal, live, other, nested, live_nested}) std::ofstream(dir / name) << "x";
   { AtomicOutput out(target); }
-  EXPECT_EQ(names_in(dir), (std::vector<std::string>{live, other}));
+  std::vector<std::string> expected{live, other, live_nested};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(names_in(dir), expected);
 }
 
 TEST_F(ReliabilityTest, CommitFlushesAndReplacesTheTarget) {
