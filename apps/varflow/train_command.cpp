@@ -12,6 +12,7 @@
 
 #include "command.h"
 #include "varflow/amortized/amortized_posterior.h"
+#include "varflow/amortized/head_registry.h"
 #include "varflow/amortized/pairs_file.h"
 #include "varflow/core/error.h"
 #include "varflow/core/hash.h"
@@ -133,6 +134,8 @@ int run_train(TrainOptions& o) {
     setup.pairs = data.size();
   }
   check_training_memory(setup, problem->shape());
+  // Before simulating and labelling: labels can cost minutes of 4D-Var solves.
+  if (setup.labels.enabled()) varflow::amortized::check_labels_supported(setup.network, problem->shape().state_size);
   AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
   q.set_problem_definition(problem->definition());  // so that `varflow validate` needs no config
   const auto& t = setup.training;

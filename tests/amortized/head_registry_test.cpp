@@ -70,6 +70,20 @@ TEST(HeadRegistry, ProblemDefaultsPerHead) {
   }
 }
 
+// Whether the configured head can train on derivative labels is asked of the head (before any label
+// is computed); the score head's answer depends on its backbone and names the key.
+TEST(HeadRegistry, LabelSupportIsTheConfiguredHeadsAnswer) {
+  AmortizedConfig c;
+  c.head = HeadType::kGaussian;
+  EXPECT_NO_THROW(check_labels_supported(c, 3));
+  c.head = HeadType::kFlow;
+  EXPECT_NO_THROW(check_labels_supported(c, 3));
+  c.head = HeadType::kScore;
+  expect_invalid([&] { check_labels_supported(c, 3); }, "needs score.backbone: gaussian");
+  c.score.backbone = ScoreBackbone::kGaussian;
+  EXPECT_NO_THROW(check_labels_supported(c, 3));
+}
+
 // A head's own keys are checked only when it is the configured head.
 TEST(HeadRegistry, ValidationAsksTheConfiguredHead) {
   ProblemShape shape{2, 1, 1, 0};

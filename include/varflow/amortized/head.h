@@ -64,6 +64,10 @@ class Head : public nn::Parameterized {
   using MeanPenalty = std::function<double(const Matrix& m, Matrix* grad)>;
   // Whether loss_with_mean_penalty() is available (the mean is a cheap, differentiable map of c).
   virtual bool supports_mean_penalty() const { return false; }
+  // Throws InvalidArgument naming the head, and what it would need, when supports_mean_penalty() is
+  // false (the refusal of derivative labels; a head whose support depends on its configuration names
+  // the setting).
+  virtual void check_mean_penalty_supported() const;
   // loss() plus penalty(m(ctx)): ctx has at least x.cols() columns; the likelihood term uses the
   // first x.cols() of them, the penalty all of them. Gradients as loss(), of the sum. `draws`: base
   // draws per column for heads whose mean is an average of the sampling map (flow: an even number,

@@ -59,5 +59,8 @@ HeadType register_head(HeadRegistration registration);
 
 // Builds the configured head through its registration.
 std::unique_ptr<Head> make_head(const AmortizedConfig& config, Index state_size);
+// Throws the configured head's refusal (Head::check_mean_penalty_supported) when it cannot train on
+// derivative labels: for callers to ask before they spend 4D-Var solves on labels.
+void check_labels_supported(const AmortizedConfig& config, Index state_size);
 
 }  // namespace varflow::amortized

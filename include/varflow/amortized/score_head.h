@@ -52,6 +52,7 @@ class ScoreHead final : public Head {
   // head's posterior mean when F = 0 and, with F small against the backbone, its leading part. The
   // samplers' mean (mean_draws through push) is what the gates judge. `draws` is unused.
   bool supports_mean_penalty() const override { return has_backbone(); }
+  void check_mean_penalty_supported() const override;  // names score.backbone
   double loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
                                 const MeanPenalty& penalty, Index draws) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;  // with the configured sampler

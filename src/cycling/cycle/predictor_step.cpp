@@ -11,6 +11,7 @@
 #include <ostream>
 
 #include "varflow/amortized/amortized_posterior.h"
+#include "varflow/amortized/head_registry.h"
 #include "varflow/amortized/problems.h"
 #include "varflow/core/error.h"
 #include "varflow/core/stopwatch.h"
@@ -80,7 +81,9 @@ void PredictorStepOptions::validate() const {
     throw InvalidArgument(format_message(w, ": setup.pairs = ", setup.pairs, " must be >= 10"));
   }
   try {
-    setup.network.validate(amortized::WindowProblem(problem).shape());
+    const amortized::ProblemShape shape = amortized::WindowProblem(problem).shape();
+    setup.network.validate(shape);
+    if (setup.labels.enabled()) amortized::check_labels_supported(setup.network, shape.state_size);
   } catch (const InvalidArgument& e) {
     throw InvalidArgument(format_message(w, ": setup.network: ", e.what()));
   }

@@ -224,11 +224,7 @@ Vector AmortizedPosterior::Impl::gain_vjp(const Vector& y, const Vector& a) cons
 }
 
 void AmortizedPosterior::Impl::check_labels_supported(const Dataset& data) {
-  if (!data.labels.empty() && !head().supports_mean_penalty()) {
-    throw InvalidArgument(format_message("AmortizedPosterior: head = ", to_string(config.head),
-                                         " cannot use derivative labels as configured (labels.pairs must be 0 for it",
-                                         config.head == HeadType::kScore ? ", or set score.backbone: gaussian" : "", ")"));
-  }
+  if (!data.labels.empty()) head().check_mean_penalty_supported();
 }
 
 // ---- AmortizedPosterior ----------------------------------------------------------------------------
@@ -464,6 +460,7 @@ nn::TrainingSummary AmortizedPosterior::train(const Simulator& simulator, Index 
   options.validate();
   labels.validate();
   impl_->problem_definition = simulator.definition();
+  if (labels.enabled()) impl_->head().check_mean_penalty_supported();  // before the oracle's solves
   Dataset data = simulator.simulate(pairs, rng);
   if (labels.enabled()) simulator.label(data, std::min(labels.pairs, pairs), labels.probes, rng);
   if (impl_->config.linear_gain == LinearGain::kOracle && !impl_->trained) simulator.linearize(data);

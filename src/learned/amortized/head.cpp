@@ -1,6 +1,8 @@
 // The defaults of the Head interface (head.h) and the posterior mean from the sampling map.
 #include "varflow/amortized/head.h"
 
+#include <stdexcept>
+
 #include "varflow/amortized/head_registry.h"
 #include "varflow/core/error.h"
 
@@ -43,11 +45,18 @@ void Head::set_sampler(Sampler, Index) {
                                        heads_with(&Head::has_sampler, ", "), " heads only)"));
 }
 
-double Head::loss_with_mean_penalty(const Matrix&, const Matrix&, Rng&, bool, Matrix*, const MeanPenalty&, Index) {
+void Head::check_mean_penalty_supported() const {
+  if (supports_mean_penalty()) return;
   throw InvalidArgument(format_message("head = ", to_string(type()),
                                        ": derivative-informed training (labels.pairs > 0) needs a head whose mean is a "
                                        "differentiable map of the context (",
                                        heads_with(&Head::supports_mean_penalty, ", "), ")"));
+}
+
+double Head::loss_with_mean_penalty(const Matrix&, const Matrix&, Rng&, bool, Matrix*, const MeanPenalty&, Index) {
+  check_mean_penalty_supported();
+  throw std::logic_error(format_message("head = ", to_string(type()),
+                                        " says it supports the mean penalty but does not implement loss_with_mean_penalty"));
 }
 
 Vector Head::mean(const Vector& ctx) {

@@ -70,4 +70,8 @@ std::unique_ptr<Head> make_head(const AmortizedConfig& config, Index state_size)
   return head_registration(config.head).make(config, state_size);
 }
 
+void check_labels_supported(const AmortizedConfig& config, Index state_size) {
+  make_head(config, state_size)->check_mean_penalty_supported();
+}
+
 }  // namespace varflow::amortized

@@ -173,13 +173,16 @@ double ScoreHead::loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradie
   return r.squaredNorm() / static_cast<double>(b);
 }
 
+void ScoreHead::check_mean_penalty_supported() const {
+  if (has_backbone()) return;
+  throw InvalidArgument("head = score: derivative-informed training (labels.pairs > 0) needs score.backbone: gaussian "
+                        "(the labels act on the backbone's mean)");
+}
+
 double ScoreHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
                                          const MeanPenalty& penalty, Index /*draws*/) {
   const Index b = x.cols();
-  if (!has_backbone()) {
-    throw InvalidArgument("head = score: derivative-informed training (labels.pairs > 0) needs score.backbone: gaussian "
-                          "(the labels act on the backbone's mean)");
-  }
+  check_mean_penalty_supported();
   if (!penalty) return loss(x, ctx.leftCols(b), rng, gradient, dctx);
   Matrix glik;
   double total = loss(x, ctx.leftCols(b), rng, gradient, gradient && dctx ? &glik : nullptr);
