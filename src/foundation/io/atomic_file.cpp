@@ -46,18 +46,19 @@ long pid_in_temporary_name(const std::string& file, const std::string& prefix) {
   return std::stol(rest.substr(0, underscore));
 }
 
-// The writer's pid when `name` is a temporary of the file `base` (".<base>.tmp<pid>_<n>") or a
-// temporary of such a temporary (".<temporary>.tmp<pid>_<m>": a writer with an AtomicOutput of its
-// own that writes into another's temporary, as NetcdfWriter does when `varflow train` saves the model
-// into the temporary it commits with the loss curves); 0 otherwise. The pid is the innermost
-// writer's.
+// The writer's pid when `name` is a temporary (".<file>.tmp<pid>_<n>") of a file of the target `base`:
+// the target itself, its journal ".<base>.commit", or one of their temporaries (a writer with an
+// AtomicOutput of its own that writes into another's temporary, as NetcdfWriter does when `varflow
+// train` saves the model into the temporary it commits with the loss curves); 0 otherwise. The pid
+// is the innermost writer's.
 long temporary_writer_pid(const std::string& name, const std::string& base) {
   const auto tmp = name.rfind(".tmp");
   if (name.empty() || name[0] != '.' || tmp == std::string::npos || tmp < 1) return 0;
   const long pid = pid_in_temporary_name(name, name.substr(0, tmp + 4));
   if (pid == 0) return 0;
   const std::string written = name.substr(1, tmp - 1);  // the file this temporary replaces
-  return written == base || temporary_writer_pid(written, base) != 0 ? pid : 0;
+  const bool ours = written == base || written == journal_of(base).filename().string();
+  return ours || temporary_writer_pid(written, base) != 0 ? pid : 0;
 }
 
 struct Journal {
@@ -120,14 +121,12 @@ void recover_journal(const fs::path& target) {
 void remove_stale_temporaries(const fs::path& target) {
   const fs::path dir = directory_of(target);
   const std::string base = target.filename().string();
-  const std::string journal_prefix = format_message("..", base, ".commit.tmp");
   const auto kept = journaled_temporaries(dir);
   std::error_code ec;
   std::vector<fs::path> stale;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    long pid = temporary_writer_pid(name, base);
-    if (pid == 0) pid = pid_in_temporary_name(name, journal_prefix);
+    const long pid = temporary_writer_pid(name, base);
     if (pid != 0 && process_is_dead(pid) && std::find(kept.begin(), kept.end(), entry.path().filename()) == kept.end()) {
       stale.push_back(entry.path());
     }
