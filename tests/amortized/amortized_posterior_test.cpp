@@ -38,6 +38,7 @@ struct E2eCase {
   bool linear_skip = false;  // encoder.linear_skip and gaussian.linear_skip
   bool local = false;        // encoder.type = local
   bool oracle_gain = false;  // linear_gain = oracle (lorenz96: the gaussian prior, which has an oracle)
+  bool gain_channel = false;  // encoder.gain_channel (local encoder with the oracle gain)
 };
 
 // A small network for `c`, trained for one short epoch (so that normalisation and ActNorm are set).
@@ -67,6 +68,7 @@ AmortizedPosterior small_model(const E2eCase& c, Rng& rng, std::unique_ptr<Simul
   s.network.mean_samples = 70;  // more than one shard of 32 columns when two threads run
   s.network.encoder.linear_skip = c.linear_skip;
   s.network.gaussian.linear_skip = c.linear_skip;
+  s.network.encoder.gain_channel = c.gain_channel;
   s.training.epochs = 1;
   AmortizedPosterior q(s.network, problem->shape(), rng, problem->name());
   q.train(*problem, 200, s.training, rng);
@@ -218,7 +220,9 @@ INSTANTIATE_TEST_SUITE_P(Models, EndToEnd,
                                            E2eCase{"lorenz96_local_gaussian_oracle_gain", "lorenz96",
                                                    HeadType::kGaussian, false, true, true},
                                            E2eCase{"lorenz96_conv_flow_oracle_gain", "lorenz96", HeadType::kFlow,
-                                                   false, false, true}),
+                                                   false, false, true},
+                                           E2eCase{"lorenz96_local_gaussian_gain_channel", "lorenz96",
+                                                   HeadType::kGaussian, false, true, true, true}),
                          [](const ::testing::TestParamInfo<E2eCase>& p) { return p.param.name; });
 
 TEST(AmortizedPosterior, SameSeedAndThreadsGiveIdenticalWeightsAndDraws) {
@@ -380,23 +384,29 @@ TEST(AmortizedPosterior, OracleGainIsTheExactGainAndRoundTripsThroughAFile) {
   EXPECT_THROW(TwoMoons().linearize(moons), InvalidArgument);
 }
 
-// The local (fully convolutional) encoder: its constant channels come from the stored
-// normalisation, so a saved model answers identically after loading; bad configurations name the key.
+// The local (fully convolutional) encoder: its constant channels (and its gain channel) come from
+// the stored normalisation and gain, so a saved model answers identically after loading (a map
+// left unset on loading would change the mean); bad configurations name the key.
 TEST(AmortizedPosterior, LocalModelRoundTripsThroughAFile) {
-  Rng rng = testing::seeded_rng(1208);
-  std::unique_ptr<Simulator> problem;
-  AmortizedPosterior q = small_model({"local", "lorenz96", HeadType::kGaussian, false, true}, rng, problem);
-  EXPECT_NE(config_text(q.config()).find("encoder.type: local"), std::string::npos);
-  EXPECT_NE(q.describe().find("constant_channels"), std::string::npos) << q.describe();
-  EXPECT_NE(q.describe().find("gaussian head (diagonal, direct)"), std::string::npos) << q.describe();
-  const auto file = std::filesystem::temp_directory_path() / ("varflow_local_" + std::to_string(::getpid()) + ".nc");
-  q.save(file);
-  AmortizedPosterior r = AmortizedPosterior::load(file);
-  std::filesystem::remove(file);
-  EXPECT_EQ(r.checksum(), q.checksum());
-  const Vector y = problem->simulate(1, rng).y.col(0);
-  EXPECT_EQ(r.mean(y), q.mean(y));
-  EXPECT_EQ(r.posterior(y, 0, rng)->marginal_std(), q.posterior(y, 0, rng)->marginal_std());
+  for (const bool gain_channel : {false, true}) {
+    SCOPED_TRACE(gain_channel ? "gain channel" : "no gain channel");
+    Rng rng = testing::seeded_rng(1208);
+    std::unique_ptr<Simulator> problem;
+    AmortizedPosterior q =
+        small_model({"local", "lorenz96", HeadType::kGaussian, false, true, gain_channel, gain_channel}, rng, problem);
+    EXPECT_NE(config_text(q.config()).find("encoder.type: local"), std::string::npos);
+    EXPECT_NE(q.describe().find("constant_channels"), std::string::npos) << q.describe();
+    EXPECT_EQ(q.describe().find("linear_channels") != std::string::npos, gain_channel) << q.describe();
+    EXPECT_NE(q.describe().find("gaussian head (diagonal, direct)"), std::string::npos) << q.describe();
+    const auto file = std::filesystem::temp_directory_path() / ("varflow_local_" + std::to_string(::getpid()) + ".nc");
+    q.save(file);
+    AmortizedPosterior r = AmortizedPosterior::load(file);
+    std::filesystem::remove(file);
+    EXPECT_EQ(r.checksum(), q.checksum());
+    const Vector y = problem->simulate(1, rng).y.col(0);
+    EXPECT_EQ(r.mean(y), q.mean(y));
+    EXPECT_EQ(r.posterior(y, 0, rng)->marginal_std(), q.posterior(y, 0, rng)->marginal_std());
+  }
 }
 
 TEST(AmortizedPosterior, LocalEncoderConfigurationErrorsNameTheKey) {
@@ -425,6 +435,11 @@ TEST(AmortizedPosterior, LocalEncoderConfigurationErrorsNameTheKey) {
   s.network.encoder.linear_skip = false;
   s.network.encoder.kernel = 4;
   expect_invalid([&] { AmortizedPosterior(s.network, shape, rng); }, "encoder.kernel = 4 must be odd");
+  s.network.encoder.kernel = 5;
+  s.network.encoder.gain_channel = true;
+  expect_invalid([&] { AmortizedPosterior(s.network, shape, rng); },
+                 "encoder.gain_channel = true needs encoder.type = local and linear_gain = oracle (encoder.type = local, "
+                 "linear_gain = none)");
   AmortizedSetup t;
   expect_invalid([&] { apply_entry(t, "encoder.type", "locall"); }, "encoder.type = 'locall' is not one of: mlp, conv, local");
 }

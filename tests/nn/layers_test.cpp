@@ -124,6 +124,23 @@ TEST(Layers, ConstantChannelsValues) {
   EXPECT_THROW(c.set_constants(Matrix::Zero(4, 2)), InvalidArgument);
 }
 
+// Linear channels appended to the input (derivatives are checked by the suite).
+TEST(Layers, LinearChannelsValues) {
+  Rng rng = testing::seeded_rng(510);
+  LinearChannels c(6, 1, 4);
+  const Matrix a = random_matrix(4, 6, rng);
+  c.set_map(a);
+  Matrix x = random_matrix(6, 3, rng), y;
+  c.forward(x, y);
+  ASSERT_EQ(y.rows(), 10);
+  EXPECT_EQ(y.topRows(6), x);
+  EXPECT_NEAR(y(6 + 2, 1), a.row(2).dot(x.col(1)), 1e-14);  // point 2 of the channel, column 1
+  EXPECT_THROW(c.set_map(Matrix::Zero(6, 4)), InvalidArgument);
+  Matrix bad = a;
+  bad(0, 0) = std::nan("");
+  EXPECT_THROW(c.set_map(bad), InvalidArgument);
+}
+
 // Planted faults: y = x^2 elementwise with one wrong term. The suite's check (the structured result
 // of testing::check_layer_case) must fail each.
 class Square final : public Layer {
@@ -328,6 +345,14 @@ std::unique_ptr<Layer> constant_channels(Index in, Index channels, Index grid, s
   return c;
 }
 
+// Linear channels with a fixed random map.
+std::unique_ptr<Layer> linear_channels(Index in, Index channels, Index grid, std::uint64_t seed) {
+  auto c = std::make_unique<LinearChannels>(in, channels, grid);
+  Rng rng(seed);
+  c->set_map(random_matrix(channels * grid, in, rng));
+  return c;
+}
+
 std::vector<testing::LayerCase> builtin_layers() {
   std::vector<testing::LayerCase> cases = {
       {"dense", [] { return std::make_unique<Dense>(7, 4); }},
@@ -339,6 +364,7 @@ std::vector<testing::LayerCase> builtin_layers() {
       {"mask_channels", [] { return std::make_unique<MaskChannels>(2, 4); }},
       {"mask_channels_missing", [] { return std::make_unique<MaskChannels>(2, 4); }, with_missing},
       {"constant_channels", [] { return constant_channels(8, 2, 4, 11); }},
+      {"linear_channels", [] { return linear_channels(8, 2, 4, 13); }},
       {"conv_encoder",
        [] {
          auto s = std::make_unique<Sequential>();

@@ -107,6 +107,11 @@ struct EncoderOptions {
   // A dense linear path from the (masked, normalised) observations to the context around the
   // network (nn::LinearSkip): the context is linear in y plus the network's nonlinear rest.
   bool linear_skip = false;
+  // local with linear_gain = oracle: one more input channel per grid point, the linearised
+  // analysis increment K (y - y_ref) in the residual's units (nn::LinearChannels with the stored
+  // gain), so that the convolutions see the oracle gain's nonlocal answer beside the local
+  // observations.
+  bool gain_channel = false;
 };
 
 struct FlowOptions {

@@ -327,6 +327,37 @@ class ConstantChannels final : public Layer {
   Matrix c_;
 };
 
+// Appends channels that are a fixed linear map of the input: y = [x; A x] with A a fixed
+// (k*n) x input_size matrix (row c*n + i of the appended block is channel c at point i). A is not a
+// trained parameter: the owner sets it with set_map() (e.g. the oracle gain in normalised units, so
+// a local network sees the linearised analysis increment as a channel). Linear, so the tangent is
+// [dx; A dx], the adjoint dy_top + A^T dy_bottom and the second-order pass the adjoint of both
+// inputs. Starts as zeros.
+class LinearChannels final : public Layer {
+ public:
+  LinearChannels(Index input_size, Index channels, Index grid);
+  std::string type() const override { return "linear_channels"; }
+  std::string describe() const override;
+  Index input_size() const override { return in_; }
+  Index output_size() const override { return in_ + k_ * n_; }
+  bool has_second_order() const override { return true; }
+  // A: (channels * grid) x input_size (InvalidArgument on another shape or a non-finite entry).
+  void set_map(const Matrix& a);
+  const Matrix& map() const { return a_; }
+
+ protected:
+  void do_forward(const Matrix& x, Matrix& y) override;
+  void do_backward(const Matrix& dy, Matrix& dx, bool accumulate) override;
+  void do_tangent(const Matrix& dx, Matrix& dy) const override;
+  void do_second_order_backward(const Matrix& dx, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                Matrix& da_in) const override;
+
+ private:
+  void transpose_apply(const Matrix& dy, Matrix& dx) const;
+  Index in_, k_, n_;
+  Matrix a_;
+};
+
 // A multilayer perceptron: `depth` hidden layers of `width` units with activation `act`, then a
 // linear output layer (initialised with `last`). depth = 0 gives one dense layer in -> out.
 std::unique_ptr<Sequential> make_mlp(Index in, Index width, Index depth, Index out, Activation act,

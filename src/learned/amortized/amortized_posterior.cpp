@@ -33,6 +33,24 @@ Matrix local_constants(const Normalization& norm, const ProblemShape& shape) {
   return c;
 }
 
+Matrix gain_channel_map(const Normalization& norm, const ProblemShape& shape) {
+  const Index n = shape.obs_grid, slots = shape.obs_slots;
+  Matrix a = Matrix::Zero(n, 2 * slots * n);
+  if (norm.gain.size() == 0) return a;
+  // For a present y_j: y_j - y_ref_j = y_std_j v_j + (y_mean_j - y_ref_j), v the value channel and
+  // the mask channel 1; a missing y_j (both channels 0) contributes nothing, as in gain_shift.
+  for (Index s = 0; s < slots; ++s) {
+    for (Index i = 0; i < n; ++i) {
+      const Index j = s * n + i;
+      if (std::isnan(norm.y_ref[j])) continue;  // never observed in training: the gain does not act
+      const Vector column = norm.gain.col(j).cwiseQuotient(norm.x_std);
+      a.col(2 * s * n + i) = column * norm.y_std[j];
+      a.col((2 * s + 1) * n + i) = column * (norm.y_mean[j] - norm.y_ref[j]);
+    }
+  }
+  return a;
+}
+
 EncoderNetwork make_encoder(const EncoderOptions& o, const ProblemShape& shape) {
   if (o.type == EncoderType::kMlp) {
     // Gridded observations may be missing (NaN): [value, mask] channels in front of the MLP.
@@ -56,17 +74,25 @@ EncoderNetwork make_encoder(const EncoderOptions& o, const ProblemShape& shape) 
     auto s = std::make_unique<nn::Sequential>();
     const Index n = shape.obs_grid;
     s->emplace<nn::MaskChannels>(shape.obs_slots, n);
-    auto constants = std::make_unique<nn::ConstantChannels>(2 * shape.obs_slots * n, local_constant_channels(shape), n);
+    Index channels = 2 * shape.obs_slots;
+    nn::LinearChannels* gain = nullptr;
+    if (o.gain_channel) {
+      auto g = std::make_unique<nn::LinearChannels>(channels * n, 1, n);
+      gain = g.get();
+      s->add(std::move(g));
+      channels += 1;
+    }
+    auto constants = std::make_unique<nn::ConstantChannels>(channels * n, local_constant_channels(shape), n);
     nn::ConstantChannels* handle = constants.get();
     s->add(std::move(constants));
-    Index channels = 2 * shape.obs_slots + local_constant_channels(shape);
+    channels += local_constant_channels(shape);
     for (Index l = 0; l < o.conv_layers; ++l) {
       s->emplace<nn::PeriodicConv1d>(channels, o.channels, n, o.kernel, hidden);
       s->emplace<nn::ActivationLayer>(o.activation, o.channels * n);
       channels = o.channels;
     }
     s->emplace<nn::PeriodicConv1d>(channels, 2, n, 1, nn::Init::kSmall);
-    return {std::move(s), handle};
+    return {std::move(s), handle, gain};
   }
   // Convolutional encoder: [value, mask] channels per slot -> periodic convolutions -> dense layers.
   // With linear_skip the layers after the mask channels sit in a LinearSkip (a dense linear path
@@ -113,6 +139,7 @@ std::unique_ptr<Replica> AmortizedPosterior::Impl::make_replica() const {
   auto encoder_network = make_encoder(config.encoder, shape);
   r->encoder = std::move(encoder_network.net);
   r->constants = encoder_network.constants;
+  r->gain = encoder_network.gain;
   r->head = make_head(config, shape.state_size);
   r->params.add("encoder", *r->encoder);
   r->params.add("head", *r->head);
@@ -121,6 +148,7 @@ std::unique_ptr<Replica> AmortizedPosterior::Impl::make_replica() const {
 
 void AmortizedPosterior::Impl::set_constants(Replica& r) const {
   if (r.constants) r.constants->set_constants(local_constants(norm, shape));
+  if (r.gain) r.gain->set_map(gain_channel_map(norm, shape));
 }
 
 void AmortizedPosterior::Impl::sync_constants() {

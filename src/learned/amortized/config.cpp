@@ -116,6 +116,10 @@ void AmortizedConfig::validate(const ProblemShape& shape) const {
       throw InvalidArgument(format_message(w, ": encoder.type = local has no dense path: encoder.linear_skip and gaussian.linear_skip must be false"));
     }
   }
+  if (encoder.gain_channel && (encoder.type != EncoderType::kLocal || linear_gain != LinearGain::kOracle)) {
+    throw InvalidArgument(format_message(w, ": encoder.gain_channel = true needs encoder.type = local and linear_gain = oracle (encoder.type = ",
+                                         to_string(encoder.type), ", linear_gain = ", to_string(linear_gain), ")"));
+  }
   check_at_least(w, "mean_samples", mean_samples, 2);
   // A lower bound of the dense weights (from the encoder widths; four copies: values, gradient,
   // AdamW moments), refused before the network is allocated when it cannot fit in memory.
@@ -310,6 +314,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"encoder.kernel", VF_INDEX(network.encoder.kernel)},
         {"encoder.activation", VF_ACT(network.encoder.activation)},
         {"encoder.linear_skip", VF_BOOL(network.encoder.linear_skip)},
+        {"encoder.gain_channel", VF_BOOL(network.encoder.gain_channel)},
         {"flow.layers", VF_INDEX(network.flow.layers)},
         {"flow.coupling", VF_ENUM(network.flow.coupling, coupling_from_string)},
         {"flow.bins", VF_INDEX(network.flow.bins)},

@@ -14,6 +14,7 @@ namespace varflow::amortized {
 struct Replica {
   std::unique_ptr<nn::Sequential> encoder;
   nn::ConstantChannels* constants = nullptr;  // in `encoder` (local encoder), else null; not owned
+  nn::LinearChannels* gain = nullptr;         // in `encoder` (encoder.gain_channel), else null; not owned
   std::unique_ptr<Head> head;
   nn::ParameterSet params;
 };
@@ -73,8 +74,8 @@ struct AmortizedPosterior::Impl {
   NormalizedLabels normalize_labels(const OracleLabels& labels, const Matrix& y, const LabelOptions& weights) const;
   // InvalidArgument when data carries labels and the head cannot use them.
   void check_labels_supported(const Dataset& data);
-  // Local encoder: sets the constant channels of a replica's encoder (of every replica) from norm;
-  // a no-op for the other encoders. Call whenever norm changes.
+  // Local encoder: sets the constant channels (and the gain channel) of a replica's encoder (of
+  // every replica) from norm; a no-op for the other encoders. Call whenever norm changes.
   void set_constants(Replica& r) const;
   void sync_constants();
 };
@@ -88,7 +89,12 @@ Matrix local_constants(const Normalization& norm, const ProblemShape& shape);
 struct EncoderNetwork {
   std::unique_ptr<nn::Sequential> net;
   nn::ConstantChannels* constants = nullptr;  // local encoder: the channels set from the normalisation
+  nn::LinearChannels* gain = nullptr;         // encoder.gain_channel: the map set from the stored gain
 };
+// encoder.gain_channel: the map from the mask channels' output (value and mask channels per slot,
+// normalised y) to K (y - y_ref) in the residual's normalised units, a (obs_grid x 2 obs_slots
+// obs_grid) matrix; zero before a gain is stored.
+Matrix gain_channel_map(const Normalization& norm, const ProblemShape& shape);
 // Encoder for a configuration and shape (documented in design/amortized.md).
 EncoderNetwork make_encoder(const EncoderOptions& o, const ProblemShape& shape);
 

@@ -541,6 +541,54 @@ void ConstantChannels::do_second_order_backward(const Matrix&, const Matrix& a, 
   da_in = da.topRows(in_);
 }
 
+// ---- LinearChannels ----------------------------------------------------------------------------
+
+LinearChannels::LinearChannels(Index input_size, Index channels, Index grid)
+    : in_(input_size), k_(channels), n_(grid), a_(Matrix::Zero(channels * grid, input_size)) {
+  check_at_least("LinearChannels", "input_size", input_size, 1);
+  check_at_least("LinearChannels", "channels", channels, 1);
+  check_at_least("LinearChannels", "grid", grid, 1);
+}
+
+std::string LinearChannels::describe() const {
+  return format_message("linear_channels(", in_, " + ", k_, " x ", n_, " -> ", output_size(), ")");
+}
+
+void LinearChannels::set_map(const Matrix& a) {
+  if (a.rows() != k_ * n_ || a.cols() != in_) {
+    throw InvalidArgument(format_message("LinearChannels::set_map: the map is ", a.rows(), " x ", a.cols(),
+                                         ", expected ", k_ * n_, " x ", in_));
+  }
+  if (!a.allFinite()) throw InvalidArgument("LinearChannels::set_map: an entry of the map is not finite");
+  a_ = a;
+}
+
+void LinearChannels::do_forward(const Matrix& x, Matrix& y) {
+  assert(x.rows() == in_);
+  y.resize(output_size(), x.cols());
+  y.topRows(in_) = x;
+  y.bottomRows(k_ * n_).noalias() = a_ * x;
+}
+
+void LinearChannels::transpose_apply(const Matrix& dy, Matrix& dx) const {
+  dx = dy.topRows(in_);
+  dx.noalias() += a_.transpose() * dy.bottomRows(k_ * n_);
+}
+
+void LinearChannels::do_backward(const Matrix& dy, Matrix& dx, bool) { transpose_apply(dy, dx); }
+
+void LinearChannels::do_tangent(const Matrix& dx, Matrix& dy) const {
+  dy.resize(output_size(), dx.cols());
+  dy.topRows(in_) = dx;
+  dy.bottomRows(k_ * n_).noalias() = a_ * dx;
+}
+
+void LinearChannels::do_second_order_backward(const Matrix&, const Matrix& a, const Matrix& da, Matrix& a_in,
+                                              Matrix& da_in) const {
+  transpose_apply(a, a_in);
+  transpose_apply(da, da_in);
+}
+
 // ---- builders ----------------------------------------------------------------------------------
 
 namespace {
