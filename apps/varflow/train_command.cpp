@@ -135,7 +135,9 @@ int run_train(TrainOptions& o) {
   }
   check_training_memory(setup, problem->shape());
   // Before simulating and labelling: labels can cost minutes of 4D-Var solves.
-  if (setup.labels.enabled()) varflow::amortized::check_labels_supported(setup.network, problem->shape().state_size);
+  varflow::amortized::check_labels_supported(setup.network, setup.labels, problem->shape().state_size);
+  const bool variance_labels = setup.labels.enabled() && setup.labels.variance_weight > 0.0;
+  if (variance_labels) problem->check_variance_labels();
   AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
   q.set_problem_definition(problem->definition());  // so that `varflow validate` needs no config
   const auto& t = setup.training;
@@ -171,6 +173,21 @@ int run_train(TrainOptions& o) {
     if (report.failed > 0) {
       std::printf("%lld of %lld pairs carry no label (their oracle solve failed; the first: %s)\n",
                   static_cast<long long>(report.failed), static_cast<long long>(count), report.first_failure.c_str());
+    }
+  }
+  if (variance_labels) {
+    const auto t1 = std::chrono::steady_clock::now();
+    const auto report = problem->label_variances(
+        data, comm,
+        comm.is_root() ? varflow::log_items_every_tenth(std::cout, "variance labels: ",
+                                                        comm.size() > 1 ? "pairs of rank 0" : "pairs")
+                       : varflow::ItemProgress{});
+    std::printf("labelled %lld pairs with the oracle's marginal variances in %.2f s\n",
+                static_cast<long long>(report.labelled),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+    if (report.failed > 0) {
+      std::printf("%lld pairs lost their labels (their variances failed; the first: %s)\n",
+                  static_cast<long long>(report.failed), report.first_failure.c_str());
     }
   }
   if (setup.network.linear_gain == varflow::amortized::LinearGain::kOracle) {

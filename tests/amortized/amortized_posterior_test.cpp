@@ -201,6 +201,28 @@ TEST_P(EndToEnd, LabelledLossGradientMatchesFiniteDifferences) {
       loss_gradient_error(q, noise, [&](Rng& r, bool gradient) { return q.loss(data, r, gradient, weights); });
   std::cout << GetParam().name << ": labelled loss gradient relative error " << e << "\n";
   EXPECT_LT(e, 1e-6);
+  if (GetParam().head != HeadType::kGaussian) return;
+  // Variance labels on the same pairs (the Gaussian head's marginal variances, either form).
+  data.labels.variance = Matrix::Constant(data.x.rows(), data.size(), std::nan(""));
+  for (Index j = 0; j < 50; ++j) data.labels.variance.col(j) = (0.5 * rng.normal_vector(data.x.rows())).array().exp();
+  weights.variance_weight = 1.5;
+  r0 = noise;
+  EXPECT_GT(q.loss(data, r0, false, weights), labelled + 1e-3) << "the variance term must add to the loss";
+  const double ev =
+      loss_gradient_error(q, noise, [&](Rng& r, bool gradient) { return q.loss(data, r, gradient, weights); });
+  std::cout << GetParam().name << ": labelled loss gradient with variance labels, relative error " << ev << "\n";
+  EXPECT_LT(ev, 1e-6);
+  Dataset without = data;
+  without.labels.variance.resize(0, 0);
+  r0 = noise;
+  try {
+    q.loss(without, r0, false, weights);
+    ADD_FAILURE() << "variance_weight > 0 without variance labels was accepted";
+  } catch (const InvalidArgument& err) {
+    EXPECT_NE(std::string(err.what()).find("labels.variance_weight = 1.5 > 0, but the pairs carry no variance labels"),
+              std::string::npos)
+        << err.what();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, EndToEnd,

@@ -266,6 +266,46 @@ TEST(DerivativeTraining, PlantedWrongJacobianLabelsChangeTheTrainedJacobian) {
   EXPECT_GT(planted.gain, exact.gain + 0.05);
 }
 
+// Variance labels: the same data, weights and batches trained with the exact variance labels (0.05)
+// and with planted ones twice too large (0.1), the likelihood and mean labels unchanged. The trained
+// marginal variance follows the labels: exact labels keep it near 0.05, the planted ones pull it far
+// above. Ignored variance labels would give identical networks.
+TEST(DerivativeTraining, PlantedWrongVarianceLabelsChangeTheTrainedSpread) {
+  const LinearGaussian problem(4);
+  AmortizedSetup s = default_setup("linear-gaussian", HeadType::kGaussian);
+  s.network.encoder.width = 16;
+  s.network.gaussian.width = 16;
+  s.training.epochs = 10;
+  s.training.batch_size = 128;
+  s.training.learning_rate = 3e-3;
+  LabelOptions weights;
+  weights.jacobian_weight = 0.0;
+  weights.variance_weight = 5.0;
+  weights.probes = 1;
+  auto train = [&](double label_variance) {
+    Rng rng = testing::seeded_rng(1305);
+    Dataset data = problem.simulate(2000, rng);
+    Rng label_rng(12);
+    problem.label(data, 2000, weights.probes, label_rng);
+    problem.label_variances(data);
+    data.labels.variance.setConstant(label_variance);
+    AmortizedPosterior q(s.network, problem.shape(), rng, problem.name());
+    q.train(data, s.training, rng, {}, weights);
+    Rng events = testing::seeded_rng(7);
+    const Dataset held_out = problem.simulate(20, events);
+    double variance = 0.0;
+    for (Index e = 0; e < 20; ++e) {
+      variance += q.posterior(held_out.y.col(e), 0, events)->marginal_std().array().square().mean() / 20.0;
+    }
+    return variance;
+  };
+  const double exact = train(0.05), planted = train(0.1);
+  std::cout << "trained marginal variance: exact labels " << exact << ", labels of 0.1 " << planted
+            << " (exact posterior variance 0.05)\n";
+  EXPECT_NEAR(exact, 0.05, 0.1 * 0.05);
+  EXPECT_GT(planted, 0.07);
+}
+
 // The flow head: the same data, initial weights and batches with and without exact labels (the
 // training mean is the antithetic two-draw average through the inverse flow); the labels must bring
 // the trained mean's Jacobian (the 1000-draw mean of the gate) closer to J = 0.5 I.

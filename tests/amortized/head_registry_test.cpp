@@ -74,14 +74,26 @@ TEST(HeadRegistry, ProblemDefaultsPerHead) {
 // is computed); the score head's answer depends on its backbone and names the key.
 TEST(HeadRegistry, LabelSupportIsTheConfiguredHeadsAnswer) {
   AmortizedConfig c;
+  LabelOptions labels;
+  labels.pairs = 10;
   c.head = HeadType::kGaussian;
-  EXPECT_NO_THROW(check_labels_supported(c, 3));
+  EXPECT_NO_THROW(check_labels_supported(c, labels, 3));
   c.head = HeadType::kFlow;
-  EXPECT_NO_THROW(check_labels_supported(c, 3));
+  EXPECT_NO_THROW(check_labels_supported(c, labels, 3));
   c.head = HeadType::kScore;
-  expect_invalid([&] { check_labels_supported(c, 3); }, "needs score.backbone: gaussian");
+  expect_invalid([&] { check_labels_supported(c, labels, 3); }, "needs score.backbone: gaussian");
   c.score.backbone = ScoreBackbone::kGaussian;
-  EXPECT_NO_THROW(check_labels_supported(c, 3));
+  EXPECT_NO_THROW(check_labels_supported(c, labels, 3));
+  // Variance labels: only a head whose marginal variances are a map of the context.
+  labels.variance_weight = 1.0;
+  expect_invalid([&] { check_labels_supported(c, labels, 3); }, "variance labels (labels.variance_weight > 0)");
+  c.head = HeadType::kFlow;
+  expect_invalid([&] { check_labels_supported(c, labels, 3); }, "need a head whose marginal variances");
+  c.head = HeadType::kGaussian;
+  EXPECT_NO_THROW(check_labels_supported(c, labels, 3));
+  labels.pairs = 0;  // no labels at all: nothing to refuse
+  c.head = HeadType::kFlow;
+  EXPECT_NO_THROW(check_labels_supported(c, labels, 3));
 }
 
 // A head's own keys are checked only when it is the configured head.

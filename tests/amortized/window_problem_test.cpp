@@ -192,6 +192,52 @@ TEST(WindowProblem, BackgroundPriorCarriesTheBackgroundInY) {
   EXPECT_NE(message_of([&] { late.validate(); }).find("observations.first_step = 9 must be in [0, "), std::string::npos);
 }
 
+// Variance labels are the Laplace oracle's marginal variances: the dense Gauss-Newton posterior of
+// the 4D-Var solver at the same MAP (10% of the values missing, as by default); label_variances()
+// fills them for the labelled pairs only and the linear-gaussian problem gives its exact variance.
+TEST(WindowProblem, VarianceLabelsAreTheLaplaceOraclesMarginalVariances) {
+  WindowProblemOptions o = gaussian_options(1.0);
+  o.model.parameters["n"] = 12;
+  o.missing = 0.1;
+  const WindowProblem problem(o);
+  ASSERT_TRUE(problem.has_variance_labels());
+  Rng rng = testing::seeded_rng(1402);
+  Dataset d = problem.simulate(4, rng);
+  problem.label(d, 3, 1, rng);
+  const Simulator::LabelReport report = problem.label_variances(d);
+  EXPECT_EQ(report.labelled, 3);
+  ASSERT_EQ(d.labels.variance.cols(), 4);
+  EXPECT_TRUE(d.labels.variance.col(3).array().isNaN().all());  // the unlabelled pair
+  GaussNewtonOptions g;
+  g.gradient_tolerance = 1e-12;
+  g.posterior = PosteriorMethod::kDense;
+  for (Index j = 0; j < 3; ++j) {
+    const VarResult r = IncrementalFourDVar(g).solve(problem.window(d.y.col(j)));
+    const Vector oracle = r.posterior->marginal_std().array().square();
+    const double error = ((d.labels.variance.col(j) - oracle).cwiseQuotient(oracle)).cwiseAbs().maxCoeff();
+    std::cout << "pair " << j << ": variance label against the dense Laplace posterior, max relative difference "
+              << error << " (variances " << oracle.minCoeff() << " .. " << oracle.maxCoeff() << ")\n";
+    EXPECT_LT(error, 1e-6);
+  }
+  EXPECT_NO_THROW(d.validate(problem.shape()));
+  Dataset bad = d;
+  bad.labels.variance(2, 1) = -1.0;
+  EXPECT_NE(message_of([&] { bad.validate(problem.shape()); }).find("labels.variance(2, 1) = -1 must be > 0"),
+            std::string::npos);
+
+  const LinearGaussian linear(3, 0.1, 0.1);
+  Dataset l = linear.simulate(2, rng);
+  linear.label(l, 2, 1, rng);
+  linear.label_variances(l);
+  EXPECT_NEAR(l.labels.variance(1, 1), 0.05, 1e-15);
+  Dataset moons = TwoMoons().simulate(2, rng);
+  EXPECT_NE(message_of([&] { TwoMoons().label_variances(moons); }).find("labels.variance_weight must be 0"),
+            std::string::npos);
+  WindowProblemOptions climatology = o;
+  climatology.prior = WindowPrior::kClimatology;
+  EXPECT_FALSE(WindowProblem(climatology).has_variance_labels());
+}
+
 // The observations follow the injected model: the same draws with Lorenz-96 of another forcing give
 // the same x0 and step-0 observations but different later ones; an identical model gives identical pairs.
 TEST(WindowProblem, InjectedModelSimulatesTheObservations) {

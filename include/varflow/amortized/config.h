@@ -229,6 +229,11 @@ struct LabelOptions {
   // likelihood sees the mean only through noisy draws x (design/amortized.md, measured).
   double mean_weight = 20.0;
   double jacobian_weight = 100.0;
+  // Variance labels: > 0 also labels every labelled pair with the oracle's marginal posterior
+  // variances (Simulator::label_variances; n TL and n AD sweeps and a dense n x n inversion per
+  // pair) and adds variance_weight * 0.5 |log v_net - log v_oracle|^2 per pair (heads with
+  // supports_variance_penalty()). 0: no variance labels.
+  double variance_weight = 0.0;
   double step = 1e-4;
   // Flow head: base draws per context column of the training mean (antithetic pairs (z, -z), so
   // even; exact for an affine sampling map). The Gaussian head's mean is exact and ignores it.

@@ -28,6 +28,11 @@ class GaussianHead final : public Head {
   bool supports_mean_penalty() const override { return true; }
   double loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
                                 const MeanPenalty& penalty, Index draws) override;
+  // log v_i = log (L L^T)_ii, for either covariance form.
+  bool supports_variance_penalty() const override { return true; }
+  double loss_with_moment_penalties(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
+                                    const MeanPenalty& mean_penalty, const VariancePenalty& variance_penalty,
+                                    Index draws) override;
   bool has_log_prob() const override { return true; }
   Vector log_prob(const Matrix& x, const Matrix& ctx) override;
   Matrix sample(const Matrix& ctx, Rng& rng) override;

@@ -76,6 +76,23 @@ class Head : public nn::Parameterized {
   virtual double loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
                                         const MeanPenalty& penalty, Index draws);
 
+  // Variance labels (labels.variance_weight): a penalty on the head's log marginal variances
+  // log v(c) (d x B: the first x.cols() columns of the context batch), returning its value and,
+  // when grad is not null, writing dL/d(log v) to it.
+  using VariancePenalty = std::function<double(const Matrix& log_variance, Matrix* grad)>;
+  // Whether loss_with_moment_penalties() takes a variance penalty (the marginal variances are a
+  // cheap, differentiable map of c).
+  virtual bool supports_variance_penalty() const { return false; }
+  // Throws InvalidArgument naming the head when supports_variance_penalty() is false.
+  void check_variance_penalty_supported() const;
+  // loss_with_mean_penalty(x, ctx, rng, gradient, dctx, mean_penalty, draws) plus
+  // variance_penalty(log v(ctx)) on the first x.cols() columns; a null variance_penalty adds
+  // nothing (the default then forwards to loss_with_mean_penalty, and otherwise throws as
+  // check_variance_penalty_supported).
+  virtual double loss_with_moment_penalties(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
+                                            const MeanPenalty& mean_penalty, const VariancePenalty& variance_penalty,
+                                            Index draws);
+
   virtual bool has_log_prob() const { return false; }
   // log q(x_j | c_j) per column. Throws InvalidArgument for heads without a log-density.
   virtual Vector log_prob(const Matrix& x, const Matrix& ctx);

@@ -47,6 +47,12 @@ HeadGradientResult check_mean_penalty_gradient(Head& head, nn::ParameterSet& par
                                                const Matrix& ctx, const Head::MeanPenalty& penalty, Index draws,
                                                const Rng& noise, const HeadCheckTolerances& tol = {});
 
+// loss_with_moment_penalties(x, ctx, noise, ..., mean_penalty, variance_penalty, draws) likewise.
+HeadGradientResult check_moment_penalty_gradient(Head& head, nn::ParameterSet& params, const Matrix& x,
+                                                 const Matrix& ctx, const Head::MeanPenalty& mean_penalty,
+                                                 const Head::VariancePenalty& variance_penalty, Index draws,
+                                                 const Rng& noise, const HeadCheckTolerances& tol = {});
+
 struct MeanJacobianResult {
   double jvp_error = 0.0;      // mean_jvp on unit vectors vs the Jacobian by central differences
   double vjp_error = 0.0;      // mean_vjp on unit vectors vs the same

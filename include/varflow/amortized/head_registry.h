@@ -59,8 +59,10 @@ HeadType register_head(HeadRegistration registration);
 
 // Builds the configured head through its registration.
 std::unique_ptr<Head> make_head(const AmortizedConfig& config, Index state_size);
-// Throws the configured head's refusal (Head::check_mean_penalty_supported) when it cannot train on
-// derivative labels: for callers to ask before they spend 4D-Var solves on labels.
-void check_labels_supported(const AmortizedConfig& config, Index state_size);
+// Throws the configured head's refusal when it cannot train on the labels `labels` asks for
+// (Head::check_mean_penalty_supported when labels.pairs > 0, check_variance_penalty_supported when
+// labels.variance_weight > 0 too); nothing when labels are off. For callers to ask before they spend
+// 4D-Var solves on labels.
+void check_labels_supported(const AmortizedConfig& config, const LabelOptions& labels, Index state_size);
 
 }  // namespace varflow::amortized

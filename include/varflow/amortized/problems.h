@@ -26,10 +26,14 @@ namespace varflow::amortized {
 //   mean: state_size x n; a column of NaN marks a pair without labels (a labelled subset);
 //   dy:   obs_size x (n probes), column j probes + p; 0 at missing entries of y_j;
 //   dx:   state_size x (n probes), dx(:, j probes + p) = J(y_j) dy(:, j probes + p).
+//   variance: state_size x n or empty, the oracle's marginal posterior variances (the Laplace
+//             approximation's diagonal at the MAP; Simulator::label_variances), NaN for a pair
+//             without labels. Empty when not computed.
 struct OracleLabels {
   Matrix mean;
   Index probes = 0;
   Matrix dy, dx;
+  Matrix variance;
   bool empty() const { return mean.size() == 0; }
   Index labelled() const;  // pairs with labels
 };
@@ -90,6 +94,22 @@ class Simulator {
   };
   LabelReport label(Dataset& data, Index count, Index probes, Rng& rng,
                     const Communicator& comm = serial_communicator(), const ItemProgress& progress = {}) const;
+
+  // Variance labels (labels.variance_weight): whether label_variance() gives the oracle's marginal
+  // posterior variances.
+  virtual bool has_variance_labels() const { return false; }
+  // Throws InvalidArgument naming the problem (and labels.variance_weight) when it has none.
+  void check_variance_labels() const;
+  // Fills data.labels.variance (after label()) for every pair that carries labels, at its label
+  // mean, spread over ranks and threads as label() (the same result for any number of either). A
+  // pair whose computation fails (a NumericalError, e.g. a Hessian that is not positive definite)
+  // loses all its labels and is counted in the report. Throws InvalidArgument when the problem has
+  // no variance labels or data carries no labels.
+  LabelReport label_variances(Dataset& data, const Communicator& comm = serial_communicator(),
+                              const ItemProgress& progress = {}) const;
+  // The oracle's marginal posterior variances (state_size, positive) of observation y whose
+  // posterior mean (label_pair's) is `mean`. Called concurrently. The default throws InvalidArgument.
+  virtual Vector label_variance(const Vector& y, const Vector& mean) const;
 
   // The oracle's labels of one pair: its posterior mean m(y) (state_size) and J(y) applied to the
   // columns of dy (obs_size x probes, 0 at the missing entries of y) as the columns of dx
@@ -163,6 +183,9 @@ class LinearGaussian final : public Simulator {
   // Exact labels: m(y) = y pv / (pv + nv), J = pv / (pv + nv) I.
   bool has_oracle_labels() const override { return true; }
   PairLabels label_pair(const Vector& y, Index pair, const Matrix& dy) const override;
+  // The exact posterior variance pv nv / (pv + nv) in every component.
+  bool has_variance_labels() const override { return true; }
+  Vector label_variance(const Vector& y, const Vector& mean) const override;
 
  private:
   Index n_;
@@ -227,6 +250,12 @@ class WindowProblem final : public Simulator {
   // With the background prior, J includes d MAP / d x_b (the background slot's probe entries).
   bool has_oracle_labels() const override { return o_.prior != WindowPrior::kClimatology; }
   PairLabels label_pair(const Vector& y, Index pair, const Matrix& dy) const override;
+  // The Laplace oracle's marginal variances: the diagonal of (B^-1 + G^T R^-1 G)^-1, the
+  // Gauss-Newton Hessian at `mean` (the MAP) formed with n TL and n AD sweeps and inverted densely
+  // (O(n^3): meant for the small states amortized posteriors are trained on). NumericalError when
+  // it is not positive definite.
+  bool has_variance_labels() const override { return has_oracle_labels(); }
+  Vector label_variance(const Vector& y, const Vector& mean) const override;
 
   // The fixed attractor state of the gaussian prior for these options (deterministic in
   // size, forcing, dt, spinup and prior_seed).

@@ -83,7 +83,7 @@ void PredictorStepOptions::validate() const {
   try {
     const amortized::ProblemShape shape = amortized::WindowProblem(problem).shape();
     setup.network.validate(shape);
-    if (setup.labels.enabled()) amortized::check_labels_supported(setup.network, shape.state_size);
+    amortized::check_labels_supported(setup.network, setup.labels, shape.state_size);
   } catch (const InvalidArgument& e) {
     throw InvalidArgument(format_message(w, ": setup.network: ", e.what()));
   }
@@ -189,6 +189,27 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
     if (report.failed > 0) {
       log << "step 5: " << report.failed << " of " << count << " pairs carry no label (their 4D-Var failed; the first: "
           << report.first_failure << ")\n";
+    }
+    if (labels.variance_weight > 0.0) {
+      const Stopwatch variance_clock;
+      try {
+        report = problem.label_variances(data, comm);
+      } catch (const InvalidArgument&) {
+        throw;
+      } catch (const std::exception& e) {
+        out.label_seconds += variance_clock.seconds();
+        out.training_message = format_message("variance labels failed: ", e.what());
+        log << "step 5: " << out.training_message << "\n";
+        return out;
+      }
+      out.label_seconds += variance_clock.seconds();
+      out.labelled_pairs = report.labelled;
+      log << "step 5: labelled " << report.labelled << " pairs with the marginal variances in " << variance_clock.seconds()
+          << " s\n";
+      if (report.failed > 0) {
+        log << "step 5: " << report.failed << " pairs lost their labels (their variances failed; the first: "
+            << report.first_failure << ")\n";
+      }
     }
   }
   // The oracle gain at the mean observation (linear_gain: oracle), from the same model's 4D-Var.

@@ -397,6 +397,45 @@ TEST_P(HeadConformance, MeanPenaltyGradientMatchesFiniteDifferencesOrIsRefused) 
   EXPECT_TRUE(r.passed) << c.name << ": " << r.report();
 }
 
+// Variance labels: a head that supports the penalty on its log marginal variances gets the gradient
+// of both penalties right (the mean penalty on extra columns, the variance penalty on the first
+// x.cols()); one that does not refuses it by name.
+TEST_P(HeadConformance, VariancePenaltyLossGradientMatchesFiniteDifferences) {
+  const auto& c = GetParam();
+  Rng rng = seeded_rng(804);
+  auto f = make_head_fixture(c, rng);
+  const Index d = f->head->state_size(), b = f->x.cols();
+  const Matrix target = normal_matrix(rng, d, b);
+  const amortized::Head::VariancePenalty variance_penalty = [&](const Matrix& log_v, Matrix* grad) {
+    const Matrix r = log_v - target;
+    if (grad) *grad = 0.7 * r;
+    return 0.35 * r.squaredNorm();
+  };
+  if (!f->head->supports_variance_penalty()) {
+    Rng r = rng;
+    expect_invalid_argument(
+        [&] { f->head->loss_with_moment_penalties(f->x, f->ctx, r, false, nullptr, nullptr, variance_penalty, c.penalty_draws); },
+        "variance labels");
+    return;
+  }
+  const Matrix mean_target = normal_matrix(rng, d, f->ctx.cols());
+  const amortized::Head::MeanPenalty mean_penalty = [&](const Matrix& m, Matrix* grad) {
+    const Matrix r = m - mean_target;
+    if (grad) *grad = r;
+    return 0.5 * r.squaredNorm();
+  };
+  {
+    Rng r1 = rng, r2 = rng;
+    const double with =
+        f->head->loss_with_moment_penalties(f->x, f->ctx, r1, false, nullptr, nullptr, variance_penalty, c.penalty_draws);
+    ASSERT_GT(with, f->head->loss(f->x, f->ctx, r2, false, nullptr) + 1e-3) << c.name << ": the penalty adds to the loss";
+  }
+  const auto r = amortized::check_moment_penalty_gradient(*f->head, f->params, f->x, f->ctx, mean_penalty,
+                                                          variance_penalty, c.penalty_draws, rng, c.tolerances);
+  std::cout << c.name << ": variance-penalty loss gradient " << r.report() << "\n";
+  EXPECT_TRUE(r.passed) << c.name << ": " << r.report();
+}
+
 TEST_P(HeadConformance, MeanJacobianProductsMatchFiniteDifferences) {
   const auto& c = GetParam();
   Rng rng = seeded_rng(803);

@@ -203,6 +203,11 @@ NormalizedLabels AmortizedPosterior::Impl::normalize_labels(const OracleLabels& 
   out.dx.array().colwise() /= norm.x_std.array();
   out.probes = l.probes;
   out.weights = weights;
+  // Variances in the residual's normalised units (the gain's shift is deterministic given y).
+  if (weights.variance_weight > 0.0 && l.variance.size() != 0) {
+    out.log_variance = l.variance.array().log().matrix();
+    out.log_variance.colwise() -= (2.0 * norm.x_std.array().log()).matrix();
+  }
   return out;
 }
 
@@ -251,8 +256,15 @@ Vector AmortizedPosterior::Impl::gain_vjp(const Vector& y, const Vector& a) cons
   return zero_unobserved(norm.gain.transpose() * a, y, norm.y_ref);
 }
 
-void AmortizedPosterior::Impl::check_labels_supported(const Dataset& data) {
+void AmortizedPosterior::Impl::check_labels_supported(const Dataset& data, const LabelOptions& weights) {
   if (!data.labels.empty()) head().check_mean_penalty_supported();
+  if (weights.variance_weight > 0.0 && !data.labels.empty()) {
+    head().check_variance_penalty_supported();
+    if (data.labels.variance.size() == 0) {
+      throw InvalidArgument(format_message("labels.variance_weight = ", weights.variance_weight,
+                                           " > 0, but the pairs carry no variance labels (Simulator::label_variances)"));
+    }
+  }
 }
 
 // ---- AmortizedPosterior ----------------------------------------------------------------------------
@@ -419,7 +431,22 @@ class PairsObjective final : public nn::TrainingObjective {
         }
         return value;
       };
-      loss = rep.head->loss_with_mean_penalty(xb, ctx, rng, gradient, gradient ? &dctx : nullptr, penalty, w.draws);
+      // Variance labels: w_v 0.5 |log v_net - log v_oracle|^2 per labelled pair (its first b columns).
+      Head::VariancePenalty variance_penalty;
+      if (labels_.log_variance.size() != 0) {
+        variance_penalty = [&](const Matrix& log_v, Matrix* grad) {
+          if (grad) *grad = Matrix::Zero(log_v.rows(), log_v.cols());
+          double value = 0.0;
+          for (const auto& [j, item] : labelled) {
+            const Vector r = log_v.col(j) - labels_.log_variance.col(item);
+            value += w.variance_weight * 0.5 * r.squaredNorm() * inv_b;
+            if (grad) grad->col(j) = (w.variance_weight * inv_b) * r;
+          }
+          return value;
+        };
+      }
+      loss = rep.head->loss_with_moment_penalties(xb, ctx, rng, gradient, gradient ? &dctx : nullptr, penalty,
+                                                  variance_penalty, w.draws);
     }
     if (gradient) rep.encoder->backward(dctx, dy, true);
     return loss;
@@ -438,7 +465,7 @@ nn::TrainingSummary AmortizedPosterior::train(const Dataset& data, const nn::Tra
   options.validate();
   label_options.validate();
   data.validate(impl_->shape);
-  impl_->check_labels_supported(data);
+  impl_->check_labels_supported(data, label_options);
   const Index n = data.size();
   const Index n_val = std::max<Index>(1, static_cast<Index>(std::llround(options.validation_fraction * static_cast<double>(n))));
   const Index n_train = n - n_val;
@@ -488,9 +515,12 @@ nn::TrainingSummary AmortizedPosterior::train(const Simulator& simulator, Index 
   options.validate();
   labels.validate();
   impl_->problem_definition = simulator.definition();
-  if (labels.enabled()) impl_->head().check_mean_penalty_supported();  // before the oracle's solves
+  check_labels_supported(impl_->config, labels, impl_->shape.state_size);  // before the oracle's solves
+  const bool variances = labels.enabled() && labels.variance_weight > 0.0;
+  if (variances) simulator.check_variance_labels();
   Dataset data = simulator.simulate(pairs, rng);
   if (labels.enabled()) simulator.label(data, std::min(labels.pairs, pairs), labels.probes, rng);
+  if (variances) simulator.label_variances(data);
   if (impl_->config.linear_gain == LinearGain::kOracle && !impl_->trained) simulator.linearize(data);
   return train(data, options, rng, progress, labels);
 }
@@ -498,7 +528,7 @@ nn::TrainingSummary AmortizedPosterior::train(const Simulator& simulator, Index 
 double AmortizedPosterior::loss(const Dataset& data, Rng& rng, bool gradient, const LabelOptions& labels) {
   labels.validate();
   data.validate(impl_->shape);
-  impl_->check_labels_supported(data);
+  impl_->check_labels_supported(data, labels);
   std::vector<Index> items(static_cast<std::size_t>(data.size()));
   std::iota(items.begin(), items.end(), 0);
   const Matrix xn = impl_->normalize_x(data.x, data.y), yn = impl_->normalize_y(data.y);

@@ -173,6 +173,9 @@ void LabelOptions::validate() const {
   if (!(jacobian_weight >= 0.0 && std::isfinite(jacobian_weight))) {
     throw InvalidArgument(format_message(w, ": jacobian_weight = ", jacobian_weight, " must be finite and >= 0"));
   }
+  if (!(variance_weight >= 0.0 && std::isfinite(variance_weight))) {
+    throw InvalidArgument(format_message(w, ": variance_weight = ", variance_weight, " must be finite and >= 0"));
+  }
   if (!(step > 0.0 && step <= 0.1)) throw InvalidArgument(format_message(w, ": step = ", step, " must be in (0, 0.1]"));
   if (draws < 2 || draws % 2 != 0) {
     throw InvalidArgument(format_message(w, ": draws = ", draws, " must be even and at least 2 (antithetic pairs)"));
@@ -377,6 +380,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"labels.probes", VF_INDEX(labels.probes)},
         {"labels.mean_weight", VF_DOUBLE(labels.mean_weight)},
         {"labels.jacobian_weight", VF_DOUBLE(labels.jacobian_weight)},
+        {"labels.variance_weight", VF_DOUBLE(labels.variance_weight)},
         {"labels.step", VF_DOUBLE(labels.step)},
         {"labels.draws", VF_INDEX(labels.draws)},
     };

@@ -1,6 +1,7 @@
 #include <cassert>
 #include <cmath>
 #include <numbers>
+#include <vector>
 
 #include "varflow/nn/parallel.h"
 #include "varflow/amortized/gaussian_head.h"
@@ -83,8 +84,14 @@ double GaussianHead::loss(const Matrix& x, const Matrix& ctx, Rng& rng, bool gra
   return loss_with_mean_penalty(x, ctx, rng, gradient, dctx, nullptr, 0);
 }
 
-double GaussianHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng&, bool gradient, Matrix* dctx,
-                                            const MeanPenalty& penalty, Index) {
+double GaussianHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
+                                            const MeanPenalty& penalty, Index draws) {
+  return loss_with_moment_penalties(x, ctx, rng, gradient, dctx, penalty, nullptr, draws);
+}
+
+double GaussianHead::loss_with_moment_penalties(const Matrix& x, const Matrix& ctx, Rng&, bool gradient, Matrix* dctx,
+                                                const MeanPenalty& penalty, const VariancePenalty& variance_penalty,
+                                                Index) {
   const Index b = x.cols();
   assert(ctx.cols() >= b);
   Matrix out;
@@ -124,6 +131,35 @@ double GaussianHead::loss_with_mean_penalty(const Matrix& x, const Matrix& ctx, 
     Matrix g;
     total += penalty(out.topRows(d_), gradient ? &g : nullptr);
     if (gradient) dout.topRows(d_) += g;
+  }
+  if (variance_penalty) {
+    // v_i = sum_k L_ik^2 (the diagonal form: sd_i^2); d log v_i / d L_ik = 2 L_ik / v_i.
+    Matrix log_v(d_, b), g;
+    std::vector<Factor> factors(static_cast<std::size_t>(b));
+    std::vector<Vector> raw(static_cast<std::size_t>(b));
+    for (Index j = 0; j < b; ++j) {
+      Vector mu;
+      unpack(out.col(j), mu, factors[static_cast<std::size_t>(j)], raw[static_cast<std::size_t>(j)]);
+      const Factor& l = factors[static_cast<std::size_t>(j)];
+      for (Index i = 0; i < d_; ++i) {
+        log_v(i, j) = std::log(l.lower.size() == 0 ? l.sd[i] * l.sd[i] : l.lower.row(i).head(i + 1).squaredNorm());
+      }
+    }
+    total += variance_penalty(log_v, gradient ? &g : nullptr);
+    if (gradient) {
+      for (Index j = 0; j < b; ++j) {
+        const Factor& l = factors[static_cast<std::size_t>(j)];
+        const Vector& s_raw = raw[static_cast<std::size_t>(j)];
+        Index p = 2 * d_;
+        for (Index i = 0; i < d_; ++i) {
+          const double scale = 2.0 * g(i, j) / std::exp(log_v(i, j));  // dL/dv_i times 2
+          const double th = std::tanh(s_raw[i] / kLogScaleClamp);
+          dout(d_ + i, j) += scale * l.sd[i] * l.sd[i] * (1.0 - th * th);  // L_ii = e^s, ds/ds_raw = 1 - th^2
+          if (l.lower.size() == 0) continue;
+          for (Index k = 0; k < i; ++k) dout(p++, j) += scale * l.lower(i, k);
+        }
+      }
+    }
   }
   if (gradient) {
     Matrix gin;

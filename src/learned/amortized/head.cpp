@@ -59,6 +59,23 @@ double Head::loss_with_mean_penalty(const Matrix&, const Matrix&, Rng&, bool, Ma
                                         " says it supports the mean penalty but does not implement loss_with_mean_penalty"));
 }
 
+void Head::check_variance_penalty_supported() const {
+  if (supports_variance_penalty()) return;
+  throw InvalidArgument(format_message("head = ", to_string(type()),
+                                       ": variance labels (labels.variance_weight > 0) need a head whose marginal "
+                                       "variances are a differentiable map of the context (",
+                                       heads_with(&Head::supports_variance_penalty, ", "), ")"));
+}
+
+double Head::loss_with_moment_penalties(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
+                                        const MeanPenalty& mean_penalty, const VariancePenalty& variance_penalty,
+                                        Index draws) {
+  if (!variance_penalty) return loss_with_mean_penalty(x, ctx, rng, gradient, dctx, mean_penalty, draws);
+  check_variance_penalty_supported();
+  throw std::logic_error(format_message("head = ", to_string(type()),
+                                        " says it supports the variance penalty but does not implement loss_with_moment_penalties"));
+}
+
 Vector Head::mean(const Vector& ctx) {
   const Matrix z = mean_draws();
   return push(z, ctx.replicate(1, z.cols())).rowwise().mean();

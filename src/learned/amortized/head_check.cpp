@@ -90,6 +90,19 @@ HeadGradientResult check_mean_penalty_gradient(Head& head, nn::ParameterSet& par
       tol);
 }
 
+HeadGradientResult check_moment_penalty_gradient(Head& head, nn::ParameterSet& params, const Matrix& x,
+                                                 const Matrix& ctx, const Head::MeanPenalty& mean_penalty,
+                                                 const Head::VariancePenalty& variance_penalty, Index draws,
+                                                 const Rng& noise, const HeadCheckTolerances& tol) {
+  return check_gradient(
+      params, ctx,
+      [&](const Matrix& c, bool gradient, Matrix* dctx) {
+        Rng r = noise;
+        return head.loss_with_moment_penalties(x, c, r, gradient, dctx, mean_penalty, variance_penalty, draws);
+      },
+      tol);
+}
+
 MeanJacobianResult check_mean_jacobian(Head& head, const Vector& ctx, const HeadCheckTolerances& tol) {
   const Index d = head.state_size(), cs = ctx.size();
   const double h = tol.gradient.step;

@@ -70,8 +70,11 @@ std::unique_ptr<Head> make_head(const AmortizedConfig& config, Index state_size)
   return head_registration(config.head).make(config, state_size);
 }
 
-void check_labels_supported(const AmortizedConfig& config, Index state_size) {
-  make_head(config, state_size)->check_mean_penalty_supported();
+void check_labels_supported(const AmortizedConfig& config, const LabelOptions& labels, Index state_size) {
+  if (!labels.enabled()) return;
+  const auto head = make_head(config, state_size);
+  head->check_mean_penalty_supported();
+  if (labels.variance_weight > 0.0) head->check_variance_penalty_supported();
 }
 
 }  // namespace varflow::amortized

@@ -26,6 +26,9 @@ struct NormalizedLabels {
   // Per probe column: |J dy|^2 of the full label (before the oracle gain's share is taken off dx),
   // the scale of its relative J term, so that a gain that explains a label does not inflate its weight.
   Vector dx_norm2;
+  // log of the variance labels (state_size x pairs, NaN for unlabelled pairs); empty when the
+  // variance term is off (weights.variance_weight = 0) or the pairs carry none.
+  Matrix log_variance;
   Index probes = 0;
   LabelOptions weights;
   bool empty() const { return mean.size() == 0; }
@@ -72,8 +75,9 @@ struct AmortizedPosterior::Impl {
   // gain^T a, zero on missing components of y: its share of a mean VJP.
   Vector gain_vjp(const Vector& y, const Vector& a) const;
   NormalizedLabels normalize_labels(const OracleLabels& labels, const Matrix& y, const LabelOptions& weights) const;
-  // InvalidArgument when data carries labels and the head cannot use them.
-  void check_labels_supported(const Dataset& data);
+  // InvalidArgument when data carries labels and the head cannot use them, or the variance term is
+  // on (weights.variance_weight > 0) without variance labels or a head that can use them.
+  void check_labels_supported(const Dataset& data, const LabelOptions& weights);
   // Local encoder: sets the constant channels (and the gain channel) of a replica's encoder (of
   // every replica) from norm; a no-op for the other encoders. Call whenever norm changes.
   void set_constants(Replica& r) const;

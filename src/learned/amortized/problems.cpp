@@ -9,6 +9,8 @@
 #include <vector>
 #include <numbers>
 
+#include <Eigen/Cholesky>
+
 #include "varflow/core/error.h"
 #include "varflow/core/registry.h"
 #include "varflow/covariance/covariances.h"
@@ -44,6 +46,10 @@ void Dataset::validate(const ProblemShape& shape) const {
   }
   if (labels.empty()) return;
   const Index n = x.cols(), k = labels.probes;
+  if (labels.variance.size() != 0) {
+    check_size(w, "rows of labels.variance", labels.variance.rows(), shape.state_size);
+    check_size(w, "columns of labels.variance", labels.variance.cols(), n);
+  }
   check_size(w, "rows of labels.mean", labels.mean.rows(), shape.state_size);
   check_size(w, "columns of labels.mean", labels.mean.cols(), n);
   check_at_least(w, "labels.probes", k, 0);
@@ -61,6 +67,14 @@ void Dataset::validate(const ProblemShape& shape) const {
       }
     };
     bad("mean", labels.mean, j);
+    if (labels.variance.size() != 0) {
+      bad("variance", labels.variance, j);
+      for (Index i = 0; i < labels.variance.rows(); ++i) {
+        if (!(labels.variance(i, j) > 0.0)) {
+          throw InvalidArgument(format_message(w, ": labels.variance(", i, ", ", j, ") = ", labels.variance(i, j), " must be > 0"));
+        }
+      }
+    }
     for (Index p = 0; p < k; ++p) {
       bad("dy", labels.dy, j * k + p);
       bad("dx", labels.dx, j * k + p);
@@ -142,6 +156,65 @@ Simulator::LabelReport Simulator::label(Dataset& data, Index count, Index probes
   if (count > 0 && report.labelled == 0) {
     throw NumericalError(format_message("labels: the oracle failed on every one of the ", count,
                                         " pairs; the first: ", report.first_failure));
+  }
+  return report;
+}
+
+void Simulator::check_variance_labels() const {
+  if (has_variance_labels()) return;
+  throw InvalidArgument(format_message("problem ", name(), " has no oracle variances (labels.variance_weight must be 0)"));
+}
+
+Vector Simulator::label_variance(const Vector&, const Vector&) const {
+  check_variance_labels();
+  throw std::logic_error(format_message("problem ", name(), " says it has variance labels but does not implement label_variance"));
+}
+
+Simulator::LabelReport Simulator::label_variances(Dataset& data, const Communicator& comm,
+                                                  const ItemProgress& progress) const {
+  check_variance_labels();
+  OracleLabels& l = data.labels;
+  if (l.empty()) throw InvalidArgument("label_variances: the pairs carry no labels (call label() first)");
+  const Index n = data.size();
+  // Each pair's record: 1 and its variances, 0 and the failure's message, or 2 for a pair without labels.
+  const std::vector<std::string> records = distributed_map(
+      comm, n, "variance labels", [](Index j) { return format_message("pair ", j); },
+      [&](Index j) {
+        RecordWriter w;
+        if (std::isnan(l.mean(0, j))) {
+          w.put(2.0);
+          return w.bytes();
+        }
+        try {
+          const Vector v = label_variance(data.y.col(j), l.mean.col(j));
+          assert(v.size() == data.x.rows());
+          if (!(v.array() > 0.0).all() || !v.allFinite()) {
+            throw NumericalError(format_message("variance labels: pair ", j, " has a variance that is not positive and finite"));
+          }
+          w.put(1.0);
+          w.put(v);
+        } catch (const NumericalError& e) {
+          w.put(0.0);
+          w.put(std::string(e.what()));
+        }
+        return w.bytes();
+      },
+      ItemThreads::kOpenMp, progress);
+  l.variance = Matrix::Constant(data.x.rows(), n, std::nan(""));
+  LabelReport report;
+  for (Index j = 0; j < n; ++j) {
+    RecordReader in(records[static_cast<std::size_t>(j)]);
+    const double kind = in.get_double();
+    if (kind == 1.0) {
+      l.variance.col(j) = in.get_vector();
+      ++report.labelled;
+    } else if (kind == 0.0) {
+      const std::string message = in.get_string();
+      if (report.failed++ == 0) report.first_failure = message;
+      l.mean.col(j).setConstant(std::numeric_limits<double>::quiet_NaN());  // no labels for this pair
+      l.dy.middleCols(j * l.probes, l.probes).setZero();
+      l.dx.middleCols(j * l.probes, l.probes).setZero();
+    }
   }
   return report;
 }
@@ -263,6 +336,10 @@ double LinearGaussian::posterior_variance() const { return pv_ * nv_ / (pv_ + nv
 
 Simulator::PairLabels LinearGaussian::label_pair(const Vector& y, Index, const Matrix& dy) const {
   return {posterior_mean(y), (pv_ / (pv_ + nv_)) * dy};
+}
+
+Vector LinearGaussian::label_variance(const Vector&, const Vector&) const {
+  return Vector::Constant(n_, posterior_variance());
 }
 
 // ---- the window problem ---------------------------------------------------------------------------
@@ -508,6 +585,23 @@ Simulator::PairLabels WindowProblem::label_pair(const Vector& y, Index pair, con
     out.dx.col(p) = (plus - minus) / (2.0 * scale);
   }
   return out;
+}
+
+Vector WindowProblem::label_variance(const Vector& y, const Vector& mean) const {
+  const AssimilationWindow w = window(y);
+  const Linearization lin = FourDVarCost(w).linearize(mean);
+  const Index n = mean.size();
+  Matrix h(n, n);
+  for (Index i = 0; i < n; ++i) {
+    const Vector e = Vector::Unit(n, i);
+    h.col(i) = w.b->inverse_multiply(e) + lin.observation_hessian_multiply(e);
+  }
+  h = 0.5 * (h + h.transpose());  // symmetric up to round-off
+  const Eigen::LLT<Matrix> llt(h);
+  if (llt.info() != Eigen::Success) {
+    throw NumericalError("variance labels: the Gauss-Newton Hessian at the MAP is not positive definite");
+  }
+  return llt.solve(Matrix::Identity(n, n)).diagonal();
 }
 
 double TwoMoons::likelihood(double ax, double y) {
