@@ -85,6 +85,9 @@ std::vector<Network> networks() {
     Network n{"predictor", "lorenz96", cycle::PredictorStepOptions::default_setup(), 0};
     n.setup.window_problem = cycle::PredictorStepOptions::default_problem();
     n.setup.network.linear_gain = LinearGain::kNone;  // a constant shift of x: no network work
+    // ... and without the gain's input channel (a fixed linear map of the input, which needs the
+    // gain): one input channel fewer in the first convolution than the step's network.
+    n.setup.network.encoder.gain_channel = false;
     out.push_back(n);
   }
   for (Network& n : out) {

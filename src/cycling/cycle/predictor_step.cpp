@@ -35,11 +35,12 @@ amortized::WindowProblemOptions PredictorStepOptions::default_problem() {
 amortized::AmortizedSetup PredictorStepOptions::default_setup() {
   // The local predictor (encoder.type local: 3 periodic convolutions of 48 channels, kernel 5, to a
   // per-point mean and log-sd read directly by the diagonal Gaussian head; 28 000 weights) with the
-  // oracle gain (the head models x - K (y - y_ref)) and derivative-informed training: 3000 pairs,
-  // every one labelled with the simulation model's 4D-Var MAP and J on 2 probes, 40 epochs, batch 64,
-  // lr 6e-3. Likelihood-only training (the earlier default: 32 channels, 30000 pairs x 20 epochs,
-  // lr 2e-3) left the mean's Jacobian ~16% off and was refused by adjoint calibration; this setting
-  // passes all three gates on the cycle's seeds (design/cycle.md, "Step 5").
+  // oracle gain (the head models x - K (y - y_ref)), the gain's increment as an input channel, and
+  // derivative-informed training: 3000 pairs, every one labelled with the simulation model's 4D-Var
+  // MAP, J on 2 probes and the Laplace marginal variances, 40 epochs, batch 64, lr 6e-3.
+  // Likelihood-only training (the earlier default: 32 channels, 30000 pairs x 20 epochs, lr 2e-3)
+  // left the mean's Jacobian ~16% off and was refused by adjoint calibration; this setting passes all
+  // three gates on the cycle's seeds with margin (design/cycle.md, "Step 5").
   amortized::AmortizedSetup s = amortized::default_setup("lorenz96", amortized::HeadType::kGaussian);
   s.window_problem = default_problem();
   s.network.encoder.type = amortized::EncoderType::kLocal;
@@ -48,8 +49,10 @@ amortized::AmortizedSetup PredictorStepOptions::default_setup() {
   s.network.encoder.kernel = 5;
   s.network.gaussian.covariance = amortized::CovarianceForm::kDiagonal;
   s.network.linear_gain = amortized::LinearGain::kOracle;
+  s.network.encoder.gain_channel = true;
   s.pairs = 3000;
   s.labels.pairs = 3000;
+  s.labels.variance_weight = 10.0;
   s.training.schedule = nn::LearningRateSchedule::kCosine;  // the fixed budget measured in design/cycle.md
   s.training.epochs = 40;
   s.training.batch_size = 64;
