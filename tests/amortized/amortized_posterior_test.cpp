@@ -75,6 +75,20 @@ AmortizedPosterior small_model(const E2eCase& c, Rng& rng, std::unique_ptr<Simul
   return q;
 }
 
+// q saved and loaded again (through a temporary file named after `tag`): the same checksum, and at
+// one observation of `problem` the same mean and marginal sd.
+void expect_round_trip(AmortizedPosterior& q, const Simulator& problem, Rng& rng, const std::string& tag) {
+  const auto file =
+      std::filesystem::temp_directory_path() / ("varflow_" + tag + "_" + std::to_string(::getpid()) + ".nc");
+  q.save(file);
+  AmortizedPosterior r = AmortizedPosterior::load(file);
+  std::filesystem::remove(file);
+  EXPECT_EQ(r.checksum(), q.checksum());
+  const Vector y = problem.simulate(1, rng).y.col(0);
+  EXPECT_EQ(r.mean(y), q.mean(y));
+  EXPECT_EQ(r.posterior(y, 0, rng)->marginal_std(), q.posterior(y, 0, rng)->marginal_std());
+}
+
 void PrintTo(const E2eCase& c, std::ostream* os) { *os << c.name; }
 
 class EndToEnd : public ::testing::TestWithParam<E2eCase> {};
@@ -338,13 +352,7 @@ TEST(AmortizedPosterior, LinearSkipModelRoundTripsThroughAFile) {
   EXPECT_NE(config_text(q.config()).find("encoder.linear_skip: true"), std::string::npos);
   EXPECT_NE(config_text(q.config()).find("gaussian.linear_skip: true"), std::string::npos);
   EXPECT_NE(q.describe().find("linear skip"), std::string::npos) << q.describe();
-  const auto file = std::filesystem::temp_directory_path() / ("varflow_skip_" + std::to_string(::getpid()) + ".nc");
-  q.save(file);
-  AmortizedPosterior r = AmortizedPosterior::load(file);
-  std::filesystem::remove(file);
-  EXPECT_EQ(r.checksum(), q.checksum());
-  const Vector y = problem->simulate(1, rng).y.col(0);
-  EXPECT_EQ(r.mean(y), q.mean(y));
+  expect_round_trip(q, *problem, rng, "skip");
 }
 
 // linear_gain = oracle on the linear-Gaussian problem: the gain is the exact posterior gain
@@ -420,14 +428,7 @@ TEST(AmortizedPosterior, LocalModelRoundTripsThroughAFile) {
     EXPECT_NE(q.describe().find("constant_channels"), std::string::npos) << q.describe();
     EXPECT_EQ(q.describe().find("linear_channels") != std::string::npos, gain_channel) << q.describe();
     EXPECT_NE(q.describe().find("gaussian head (diagonal, direct)"), std::string::npos) << q.describe();
-    const auto file = std::filesystem::temp_directory_path() / ("varflow_local_" + std::to_string(::getpid()) + ".nc");
-    q.save(file);
-    AmortizedPosterior r = AmortizedPosterior::load(file);
-    std::filesystem::remove(file);
-    EXPECT_EQ(r.checksum(), q.checksum());
-    const Vector y = problem->simulate(1, rng).y.col(0);
-    EXPECT_EQ(r.mean(y), q.mean(y));
-    EXPECT_EQ(r.posterior(y, 0, rng)->marginal_std(), q.posterior(y, 0, rng)->marginal_std());
+    expect_round_trip(q, *problem, rng, "local");
   }
 }
 

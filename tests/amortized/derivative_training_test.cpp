@@ -238,18 +238,25 @@ ProbeStats train_and_probe(const LinearGaussian& problem, const AmortizedSetup& 
   return probe(q, problem, 0.5);
 }
 
+// The linear-gaussian Gaussian head's defaults, narrowed (widths 16) and trained `epochs` epochs,
+// batch 128, lr 3e-3: the planted-label tests' setup.
+AmortizedSetup small_gaussian_setup(Index epochs) {
+  AmortizedSetup s = default_setup("linear-gaussian", HeadType::kGaussian);
+  s.network.encoder.width = 16;
+  s.network.gaussian.width = 16;
+  s.training.epochs = epochs;
+  s.training.batch_size = 128;
+  s.training.learning_rate = 3e-3;
+  return s;
+}
+
 // The same data, initial weights and batches, trained without labels, with exact labels, and with
 // a planted wrong gain in the J labels (0.8 instead of 0.5): exact labels lower the probe error, and
 // the planted labels pull the trained Jacobian towards 0.8. Ignored labels would give identical
 // networks.
 TEST(DerivativeTraining, PlantedWrongJacobianLabelsChangeTheTrainedJacobian) {
   const LinearGaussian problem(4);
-  AmortizedSetup s = default_setup("linear-gaussian", HeadType::kGaussian);
-  s.network.encoder.width = 16;
-  s.network.gaussian.width = 16;
-  s.training.epochs = 15;
-  s.training.batch_size = 128;
-  s.training.learning_rate = 3e-3;
+  const AmortizedSetup s = small_gaussian_setup(15);
   LabelOptions weights;
   weights.mean_weight = 0.0;  // only the Jacobian term, so the effect is the J labels'
   weights.jacobian_weight = 5.0;
@@ -272,12 +279,7 @@ TEST(DerivativeTraining, PlantedWrongJacobianLabelsChangeTheTrainedJacobian) {
 // above. Ignored variance labels would give identical networks.
 TEST(DerivativeTraining, PlantedWrongVarianceLabelsChangeTheTrainedSpread) {
   const LinearGaussian problem(4);
-  AmortizedSetup s = default_setup("linear-gaussian", HeadType::kGaussian);
-  s.network.encoder.width = 16;
-  s.network.gaussian.width = 16;
-  s.training.epochs = 10;
-  s.training.batch_size = 128;
-  s.training.learning_rate = 3e-3;
+  const AmortizedSetup s = small_gaussian_setup(10);
   LabelOptions weights;
   weights.jacobian_weight = 0.0;
   weights.variance_weight = 5.0;
