@@ -133,7 +133,8 @@ TEST(Mpi, AFailingBlockOnRankOneStopsBothRanksNamingTheRankAndItsBlocks) {
 }
 
 TEST(Mpi, OracleLabelsOnTwoRanksEqualOneRankBitForBit) {
-  // The Lorenz-96 window (gaussian prior): a 4D-Var MAP and exact J v per pair, split over the ranks.
+  // The Lorenz-96 window (gaussian prior): a 4D-Var MAP, exact J v and the Laplace marginal
+  // variances per pair, split over the ranks.
   amortized::WindowProblemOptions o;
   o.model.parameters["n"] = 12;
   o.window = 4;
@@ -153,6 +154,13 @@ TEST(Mpi, OracleLabelsOnTwoRanksEqualOneRankBitForBit) {
   EXPECT_EQ(one.labels.dx, two.labels.dx);
   EXPECT_EQ(one.labels.dy, two.labels.dy);
   EXPECT_EQ(r1.uniform(), r2.uniform());  // the same draws taken from the caller's stream
+  // Variance labels likewise (the unlabelled pairs stay NaN on every rank).
+  EXPECT_EQ(problem.label_variances(one, serial_communicator()).labelled, 5);
+  EXPECT_EQ(problem.label_variances(two, comm()).labelled, 5);
+  EXPECT_TRUE(one.labels.variance.leftCols(5).allFinite());
+  EXPECT_EQ(std::memcmp(one.labels.variance.data(), two.labels.variance.data(),
+                        sizeof(double) * one.labels.variance.size()),
+            0);
 }
 
 // A two-dimensional conjugate Gaussian problem: x ~ N(0, I), y = x + N(0, 0.5^2 I), exact posterior.
