@@ -136,8 +136,7 @@ int run_train(TrainOptions& o) {
   check_training_memory(setup, problem->shape());
   // Before simulating and labelling: labels can cost minutes of 4D-Var solves.
   varflow::amortized::check_labels_supported(setup.network, setup.labels, problem->shape().state_size);
-  const bool variance_labels = setup.labels.enabled() && setup.labels.variance_weight > 0.0;
-  if (variance_labels) problem->check_variance_labels();
+  if (setup.labels.enabled() && setup.labels.variance_weight > 0.0) problem->check_variance_labels();
   AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
   q.set_problem_definition(problem->definition());  // so that `varflow validate` needs no config
   const auto& t = setup.training;
@@ -160,43 +159,14 @@ int run_train(TrainOptions& o) {
     std::printf("read %lld pairs from %s (checked against problem %s)\n", static_cast<long long>(data.size()),
                 o.pairs_file.c_str(), problem->name().c_str());
   }
-  if (setup.labels.enabled()) {
-    const auto t1 = std::chrono::steady_clock::now();
-    const varflow::Index count = std::min(setup.labels.pairs, data.size());
-    const auto report = problem->label(data, count, setup.labels.probes, rng, comm,
-                   comm.is_root() ? varflow::log_items_every_tenth(std::cout, "labelled ",
-                                                                   comm.size() > 1 ? "pairs of rank 0" : "pairs")
-                                  : varflow::ItemProgress{});
-    std::printf("labelled %lld pairs with the oracle (mean and J on %lld probes each) in %.2f s\n",
-                static_cast<long long>(report.labelled), static_cast<long long>(setup.labels.probes),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
-    if (report.failed > 0) {
-      std::printf("%lld of %lld pairs carry no label (their oracle solve failed; the first: %s)\n",
-                  static_cast<long long>(report.failed), static_cast<long long>(count), report.first_failure.c_str());
-    }
-  }
-  if (variance_labels) {
-    const auto t1 = std::chrono::steady_clock::now();
-    const auto report = problem->label_variances(
-        data, comm,
-        comm.is_root() ? varflow::log_items_every_tenth(std::cout, "variance labels: ",
-                                                        comm.size() > 1 ? "pairs of rank 0" : "pairs")
-                       : varflow::ItemProgress{});
-    std::printf("labelled %lld pairs with the oracle's marginal variances in %.2f s\n",
-                static_cast<long long>(report.labelled),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
-    if (report.failed > 0) {
-      std::printf("%lld pairs lost their labels (their variances failed; the first: %s)\n",
-                  static_cast<long long>(report.failed), report.first_failure.c_str());
-    }
-  }
-  if (setup.network.linear_gain == varflow::amortized::LinearGain::kOracle) {
-    const auto t2 = std::chrono::steady_clock::now();
-    problem->linearize(data);
-    std::printf("oracle gain at the mean observation (%lld sensitivity solves) in %.2f s\n",
-                static_cast<long long>(data.y.rows()),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count());
-  }
+  // The pairs' oracle information: labels, variance labels, the oracle gain (each when asked).
+  varflow::amortized::add_oracle_information(
+      *problem, data, setup.labels, setup.network.linear_gain == varflow::amortized::LinearGain::kOracle, rng, comm,
+      &std::cout, "", [&](const std::string& stage) {
+        if (!comm.is_root()) return varflow::ItemProgress{};
+        const std::string what = comm.size() > 1 ? "pairs of rank 0" : "pairs";
+        return varflow::log_items_every_tenth(std::cout, stage == "labels" ? "labelled " : "variance labels: ", what);
+      });
   // Checkpoints go to <out>.checkpoint (removed once the model is written). Everything before
   // training (the pairs, their labels, the initial weights) is recomputed from the seed on --resume;
   // the fingerprint ties a checkpoint to the settings that wrote it.

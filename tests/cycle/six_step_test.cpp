@@ -2,6 +2,7 @@
 // config reading, and step 6: a run in the same directory recomputes exactly the steps downstream
 // of a change.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -65,8 +66,10 @@ const cycle::StepRecord& step(const cycle::SixStepReport& r, int number) {
   throw std::runtime_error("no such step");
 }
 
+// An empty directory for one test, named after the process too, so that two test runs on one
+// machine do not share it.
 std::filesystem::path fresh_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / name;
+  const auto dir = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   return dir;
 }
@@ -296,7 +299,8 @@ TEST(SixStep, AStoppedRunKeepsItsFinishedStepsAndTheReRunComputesTheRest) {
   const auto resumed = cycle::run_six_step(tiny("fallback"), 9, dir, log2);
   EXPECT_EQ(resumed.steps_run(), (std::vector<int>{3, 4, 5})) << log2.str();
   EXPECT_NE(slurp(dir / "manifest.json").find("\"complete\": true"), std::string::npos);
-  const auto whole = cycle::run_six_step(tiny("fallback"), 9, fresh_dir("varflow_six_step_whole"), log);
+  const auto whole_dir = fresh_dir("varflow_six_step_whole");
+  const auto whole = cycle::run_six_step(tiny("fallback"), 9, whole_dir, log);
   for (int s = 1; s <= 5; ++s) {
     EXPECT_EQ(step(resumed, s).checksum, step(whole, s).checksum) << "step " << s;
     EXPECT_EQ(step(resumed, s).status, step(whole, s).status) << "step " << s;
@@ -307,7 +311,7 @@ TEST(SixStep, AStoppedRunKeepsItsFinishedStepsAndTheReRunComputesTheRest) {
   EXPECT_THROW(cycle::run_six_step(tiny("fallback"), 9, dir, log, stop), Error);
   EXPECT_EQ(cycle::run_six_step(tiny("fallback"), 9, dir, log2).steps_run(), std::vector<int>{5}) << log2.str();
   std::filesystem::remove_all(dir);
-  std::filesystem::remove_all(std::filesystem::temp_directory_path() / "varflow_six_step_whole");
+  std::filesystem::remove_all(whole_dir);
 }
 
 // A damaged artifact is not trusted: the step runs again. Recomputed with the same inputs and

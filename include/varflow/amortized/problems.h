@@ -2,6 +2,7 @@
 // Simulated inverse problems: a prior p(x) to draw from and a forward model y | x to simulate, which
 // is all amortized (simulation-based) inference needs (Cranmer, Brehmer & Louppe 2020).
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <utility>
@@ -268,6 +269,26 @@ class WindowProblem final : public Simulator {
   Index resolved_ = 0;
   Vector center_;
 };
+
+// The oracle information a training set carries, added in the order every trainer uses: labels for
+// the first labels.pairs pairs (Simulator::label, when labels.enabled()), their marginal variances
+// (label_variances, when labels.variance_weight > 0 too) and the oracle gain (linearize, when
+// `gain`: the network's linear_gain is oracle). Each stage's report and seconds. With `log`, one line
+// per stage, each starting with `prefix` ("labelled 2997 pairs with the oracle (mean and J on 2
+// probes each) in 28.2 s", the failures, "oracle gain at the mean observation (120 sensitivity
+// solves) in 0.14 s"); `progress(stage)` gives the per-pair progress of the "labels" and
+// "variances" stages (none when empty). Throws what the stages throw: InvalidArgument for a problem
+// without the oracle asked for, NumericalError when the oracle fails on every pair or at the mean
+// observation.
+struct OracleReport {
+  Simulator::LabelReport labels, variances;
+  double label_seconds = 0.0, variance_seconds = 0.0, gain_seconds = 0.0;
+  double seconds() const { return label_seconds + variance_seconds + gain_seconds; }
+};
+OracleReport add_oracle_information(const Simulator& problem, Dataset& data, const LabelOptions& labels, bool gain,
+                                    Rng& rng, const Communicator& comm = serial_communicator(),
+                                    std::ostream* log = nullptr, const std::string& prefix = "",
+                                    const std::function<ItemProgress(const std::string& stage)>& progress = {});
 
 // ---- the problem registry -------------------------------------------------------------------------
 // name -> simulator factory and default setup per head. `varflow train`, model files, `validate`

@@ -168,68 +168,26 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
   log << "step 5: simulated " << data.size() << " pairs with " << problem.model().name() << " in "
       << out.simulate_seconds << " s\n";
 
-  // Oracle labels (derivative-informed training) from 4D-Var with the same model.
+  // Oracle labels (derivative-informed training), their variances and the oracle gain at the mean
+  // observation, from 4D-Var with the same model. An oracle that fails is a status, like a NaN loss.
   const amortized::LabelOptions& labels = options.setup.labels;
-  if (labels.enabled()) {
-    const Stopwatch label_clock;
-    const Index count = std::min(labels.pairs, data.size());
-    amortized::Simulator::LabelReport report;
-    try {
-      report = problem.label(data, count, labels.probes, data_rng, comm,
-                             log_items_every_tenth(log, "step 5: labelled ", comm.size() > 1 ? "pairs of rank 0" : "pairs"));
-    } catch (const InvalidArgument&) {
-      throw;
-    } catch (const std::exception& e) {
-      out.label_seconds = label_clock.seconds();
-      out.training_message = format_message("labelling pairs with 4D-Var failed: ", e.what());
-      log << "step 5: " << out.training_message << "\n";
-      return out;
-    }
-    out.label_seconds = label_clock.seconds();
-    out.labelled_pairs = report.labelled;
-    log << "step 5: labelled " << report.labelled << " pairs (MAP and J on " << labels.probes << " probes each, 4D-Var with "
-        << problem.model().name() << ") in " << out.label_seconds << " s\n";
-    if (report.failed > 0) {
-      log << "step 5: " << report.failed << " of " << count << " pairs carry no label (their 4D-Var failed; the first: "
-          << report.first_failure << ")\n";
-    }
-    if (labels.variance_weight > 0.0) {
-      const Stopwatch variance_clock;
-      try {
-        report = problem.label_variances(data, comm);
-      } catch (const InvalidArgument&) {
-        throw;
-      } catch (const std::exception& e) {
-        out.label_seconds += variance_clock.seconds();
-        out.training_message = format_message("variance labels failed: ", e.what());
-        log << "step 5: " << out.training_message << "\n";
-        return out;
-      }
-      out.label_seconds += variance_clock.seconds();
-      out.labelled_pairs = report.labelled;
-      log << "step 5: labelled " << report.labelled << " pairs with the marginal variances in " << variance_clock.seconds()
-          << " s\n";
-      if (report.failed > 0) {
-        log << "step 5: " << report.failed << " pairs lost their labels (their variances failed; the first: "
-            << report.first_failure << ")\n";
-      }
-    }
-  }
-  // The oracle gain at the mean observation (linear_gain: oracle), from the same model's 4D-Var.
-  if (options.setup.network.linear_gain == amortized::LinearGain::kOracle) {
-    const Stopwatch gain_clock;
-    try {
-      problem.linearize(data);
-    } catch (const InvalidArgument&) {
-      throw;
-    } catch (const std::exception& e) {
-      out.training_message = format_message("the oracle gain failed: ", e.what());
-      log << "step 5: " << out.training_message << "\n";
-      return out;
-    }
-    out.label_seconds += gain_clock.seconds();
-    log << "step 5: oracle gain at the mean observation (" << data.y.rows() << " sensitivity solves with "
-        << problem.model().name() << ") in " << gain_clock.seconds() << " s\n";
+  const bool gain = options.setup.network.linear_gain == amortized::LinearGain::kOracle;
+  if (labels.enabled() || gain) log << "step 5: the oracle information is 4D-Var with " << problem.model().name() << "\n";
+  try {
+    const amortized::OracleReport report = amortized::add_oracle_information(
+        problem, data, labels, gain, data_rng, comm, &log, "step 5: ", [&](const std::string& stage) {
+          return stage == "labels" ? log_items_every_tenth(log, "step 5: labelled ",
+                                                           comm.size() > 1 ? "pairs of rank 0" : "pairs")
+                                   : ItemProgress{};
+        });
+    out.label_seconds = report.seconds();
+    out.labelled_pairs = labels.variance_weight > 0.0 ? report.variances.labelled : report.labels.labelled;
+  } catch (const InvalidArgument&) {
+    throw;
+  } catch (const std::exception& e) {
+    out.training_message = format_message("the oracle information (4D-Var with ", problem.model().name(), ") failed: ", e.what());
+    log << "step 5: " << out.training_message << "\n";
+    return out;
   }
 
   // Training draws one stream per data-parallel shard, so how much of rng it uses depends on the

@@ -516,12 +516,9 @@ nn::TrainingSummary AmortizedPosterior::train(const Simulator& simulator, Index 
   labels.validate();
   impl_->problem_definition = simulator.definition();
   check_labels_supported(impl_->config, labels, impl_->shape.state_size);  // before the oracle's solves
-  const bool variances = labels.enabled() && labels.variance_weight > 0.0;
-  if (variances) simulator.check_variance_labels();
   Dataset data = simulator.simulate(pairs, rng);
-  if (labels.enabled()) simulator.label(data, std::min(labels.pairs, pairs), labels.probes, rng);
-  if (variances) simulator.label_variances(data);
-  if (impl_->config.linear_gain == LinearGain::kOracle && !impl_->trained) simulator.linearize(data);
+  add_oracle_information(simulator, data, labels, impl_->config.linear_gain == LinearGain::kOracle && !impl_->trained,
+                         rng);
   return train(data, options, rng, progress, labels);
 }
 

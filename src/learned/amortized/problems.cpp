@@ -7,11 +7,13 @@
 #include <cmath>
 #include <exception>
 #include <vector>
+#include <ostream>
 #include <numbers>
 
 #include <Eigen/Cholesky>
 
 #include "varflow/core/error.h"
+#include "varflow/core/stopwatch.h"
 #include "varflow/core/registry.h"
 #include "varflow/covariance/covariances.h"
 #include "varflow/model/lorenz96.h"
@@ -247,6 +249,51 @@ void Simulator::linearize(Dataset& data) const {
     throw NumericalError("linear_gain = oracle: the oracle's J at the mean observation is not finite");
   }
   data.oracle_gain = OracleGain{std::move(y_ref), std::move(l.dx)};
+}
+
+OracleReport add_oracle_information(const Simulator& problem, Dataset& data, const LabelOptions& labels, bool gain,
+                                    Rng& rng, const Communicator& comm, std::ostream* log, const std::string& prefix,
+                                    const std::function<ItemProgress(const std::string& stage)>& progress) {
+  OracleReport r;
+  const auto stage_progress = [&](const std::string& stage) { return progress ? progress(stage) : ItemProgress{}; };
+  if (labels.enabled()) {
+    if (labels.variance_weight > 0.0) problem.check_variance_labels();  // before the labels' solves
+    const Index count = std::min(labels.pairs, data.size());
+    const Stopwatch clock;
+    r.labels = problem.label(data, count, labels.probes, rng, comm, stage_progress("labels"));
+    r.label_seconds = clock.seconds();
+    if (log) {
+      *log << prefix << "labelled " << r.labels.labelled << " pairs with the oracle (mean and J on " << labels.probes
+           << " probes each) in " << r.label_seconds << " s\n";
+      if (r.labels.failed > 0) {
+        *log << prefix << r.labels.failed << " of " << count
+             << " pairs carry no label (their oracle solve failed; the first: " << r.labels.first_failure << ")\n";
+      }
+    }
+    if (labels.variance_weight > 0.0) {
+      const Stopwatch variance_clock;
+      r.variances = problem.label_variances(data, comm, stage_progress("variances"));
+      r.variance_seconds = variance_clock.seconds();
+      if (log) {
+        *log << prefix << "labelled " << r.variances.labelled << " pairs with the oracle's marginal variances in "
+             << r.variance_seconds << " s\n";
+        if (r.variances.failed > 0) {
+          *log << prefix << r.variances.failed << " pairs lost their labels (their variances failed; the first: "
+               << r.variances.first_failure << ")\n";
+        }
+      }
+    }
+  }
+  if (gain) {
+    const Stopwatch clock;
+    problem.linearize(data);
+    r.gain_seconds = clock.seconds();
+    if (log) {
+      *log << prefix << "oracle gain at the mean observation (" << data.y.rows() << " sensitivity solves) in "
+           << r.gain_seconds << " s\n";
+    }
+  }
+  return r;
 }
 
 // ---- two moons -------------------------------------------------------------------------------------
