@@ -177,7 +177,9 @@ Simulator::LabelReport Simulator::label_variances(Dataset& data, const Communica
   check_variance_labels();
   OracleLabels& l = data.labels;
   if (l.empty()) throw InvalidArgument("label_variances: the pairs carry no labels (call label() first)");
-  const Index n = data.size();
+  // The pairs up to the last labelled one (label() labels the first ones); the rest stay NaN.
+  Index n = data.size();
+  while (n > 0 && std::isnan(l.mean(0, n - 1))) --n;
   // Each pair's record: 1 and its variances, 0 and the failure's message, or 2 for a pair without labels.
   const std::vector<std::string> records = distributed_map(
       comm, n, "variance labels", [](Index j) { return format_message("pair ", j); },
@@ -202,7 +204,7 @@ Simulator::LabelReport Simulator::label_variances(Dataset& data, const Communica
         return w.bytes();
       },
       ItemThreads::kOpenMp, progress);
-  l.variance = Matrix::Constant(data.x.rows(), n, std::nan(""));
+  l.variance = Matrix::Constant(data.x.rows(), data.size(), std::nan(""));
   LabelReport report;
   for (Index j = 0; j < n; ++j) {
     RecordReader in(records[static_cast<std::size_t>(j)]);
