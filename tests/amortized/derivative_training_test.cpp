@@ -65,6 +65,12 @@ class FailingOracle final : public Simulator {
     if (fails_(pair)) throw NumericalError(format_message("4D-Var of pair ", pair, " did not converge"));
     return {0.25 * y, 0.25 * dy};
   }
+  // Variances 0.075, failing where the first observation is negative.
+  bool has_variance_labels() const override { return true; }
+  Vector label_variance(const Vector& y, const Vector&) const override {
+    if (y[0] < 0.0) throw NumericalError("the Hessian is not positive definite");
+    return Vector::Constant(4, 0.075);
+  }
 
  private:
   LinearGaussian inner_{4, 0.1, 0.3};
@@ -95,6 +101,23 @@ TEST(OracleLabels, APairWhoseOracleFailsCarriesNoLabelAndIsCounted) {
   }
   EXPECT_NO_THROW(data.validate(problem.shape()));
 
+  // Variance labels: a pair whose variances fail loses all its labels and is counted.
+  Index negative = 0;
+  for (Index j = 0; j < 8; ++j) negative += (j != 2 && j != 5 && data.y(0, j) < 0.0) ? 1 : 0;
+  ASSERT_GT(negative, 0);
+  ASSERT_LT(negative, 6);
+  const Simulator::LabelReport variances = problem.label_variances(data);
+  EXPECT_EQ(variances.labelled, 6 - negative);
+  EXPECT_EQ(variances.failed, negative);
+  EXPECT_NE(variances.first_failure.find("not positive definite"), std::string::npos) << variances.first_failure;
+  EXPECT_EQ(data.labels.labelled(), 6 - negative);
+  for (Index j = 0; j < 10; ++j) {
+    const bool labelled = j < 8 && j != 2 && j != 5 && data.y(0, j) >= 0.0;
+    EXPECT_EQ(!std::isnan(data.labels.variance(0, j)), labelled) << "pair " << j;
+    EXPECT_EQ(!std::isnan(data.labels.mean(0, j)), labelled) << "pair " << j;
+  }
+  EXPECT_NO_THROW(data.validate(problem.shape()));
+
   // Every pair failing is an error naming the first.
   const FailingOracle hopeless([](Index) { return true; });
   Dataset none = hopeless.simulate(3, rng);
@@ -104,6 +127,16 @@ TEST(OracleLabels, APairWhoseOracleFailsCarriesNoLabelAndIsCounted) {
   } catch (const NumericalError& e) {
     EXPECT_NE(std::string(e.what()).find("every one of the 3 pairs"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("pair 0 did not converge"), std::string::npos) << e.what();
+  }
+  const FailingOracle labels_only([](Index) { return false; });
+  Dataset all_negative = labels_only.simulate(3, rng);
+  all_negative.y.row(0).setConstant(-1.0);
+  labels_only.label(all_negative, 3, 1, rng);
+  try {
+    labels_only.label_variances(all_negative);
+    ADD_FAILURE() << "no exception";
+  } catch (const NumericalError& e) {
+    EXPECT_NE(std::string(e.what()).find("every one of the 3 labelled pairs"), std::string::npos) << e.what();
   }
 }
 

@@ -104,8 +104,9 @@ class Simulator {
   // Fills data.labels.variance (after label()) for every pair that carries labels, at its label
   // mean, spread over ranks and threads as label() (the same result for any number of either). A
   // pair whose computation fails (a NumericalError, e.g. a Hessian that is not positive definite)
-  // loses all its labels and is counted in the report. Throws InvalidArgument when the problem has
-  // no variance labels or data carries no labels.
+  // loses all its labels and is counted in the report; when every one fails, a NumericalError
+  // naming the first. Throws InvalidArgument when the problem has no variance labels or data
+  // carries no labels.
   LabelReport label_variances(Dataset& data, const Communicator& comm = serial_communicator(),
                               const ItemProgress& progress = {}) const;
   // The oracle's marginal posterior variances (state_size, positive) of observation y whose

@@ -220,6 +220,10 @@ Simulator::LabelReport Simulator::label_variances(Dataset& data, const Communica
       l.dx.middleCols(j * l.probes, l.probes).setZero();
     }
   }
+  if (report.labelled == 0 && report.failed > 0) {
+    throw NumericalError(format_message("variance labels: the oracle failed on every one of the ", report.failed,
+                                        " labelled pairs; the first: ", report.first_failure));
+  }
   return report;
 }
 
