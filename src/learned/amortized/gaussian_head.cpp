@@ -1,6 +1,7 @@
 #include <cassert>
 #include <cmath>
 #include <numbers>
+#include <utility>
 #include <vector>
 
 #include "varflow/nn/parallel.h"
@@ -99,11 +100,26 @@ double GaussianHead::loss_with_moment_penalties(const Matrix& x, const Matrix& c
   Vector losses(b);
   Matrix dout = Matrix::Zero(out.rows(), gradient ? ctx.cols() : 0);
   const double log2pi = std::log(2.0 * std::numbers::pi);
+  // With a variance penalty: each column's log marginal variances, and its factor and raw log-scales
+  // kept for the penalty's gradient (v_i = sum_k L_ik^2, the diagonal form sd_i^2).
+  Matrix log_v;
+  std::vector<Factor> factors;
+  std::vector<Vector> raw;
+  if (variance_penalty) {
+    log_v.resize(d_, b);
+    factors.resize(static_cast<std::size_t>(b));
+    raw.resize(static_cast<std::size_t>(b));
+  }
 #pragma omp parallel for schedule(static) if (parallel_worth_it(b * d_ * (o_.covariance == CovarianceForm::kFull ? d_ : 1) * 4))
   for (Index j = 0; j < b; ++j) {
     Vector mu, s_raw;
     Factor l;
     unpack(out.col(j), mu, l, s_raw);
+    if (variance_penalty) {
+      for (Index i = 0; i < d_; ++i) {
+        log_v(i, j) = std::log(l.lower.size() == 0 ? l.sd[i] * l.sd[i] : l.lower.row(i).head(i + 1).squaredNorm());
+      }
+    }
     const Vector e = x.col(j) - mu;
     const Vector r = l.solve(e);
     const double logdet = l.log_det();
@@ -125,6 +141,10 @@ double GaussianHead::loss_with_moment_penalties(const Matrix& x, const Matrix& c
         }
       }
     }
+    if (variance_penalty) {
+      factors[static_cast<std::size_t>(j)] = std::move(l);
+      raw[static_cast<std::size_t>(j)] = std::move(s_raw);
+    }
   }
   double total = losses.mean();
   if (penalty) {
@@ -133,18 +153,8 @@ double GaussianHead::loss_with_moment_penalties(const Matrix& x, const Matrix& c
     if (gradient) dout.topRows(d_) += g;
   }
   if (variance_penalty) {
-    // v_i = sum_k L_ik^2 (the diagonal form: sd_i^2); d log v_i / d L_ik = 2 L_ik / v_i.
-    Matrix log_v(d_, b), g;
-    std::vector<Factor> factors(static_cast<std::size_t>(b));
-    std::vector<Vector> raw(static_cast<std::size_t>(b));
-    for (Index j = 0; j < b; ++j) {
-      Vector mu;
-      unpack(out.col(j), mu, factors[static_cast<std::size_t>(j)], raw[static_cast<std::size_t>(j)]);
-      const Factor& l = factors[static_cast<std::size_t>(j)];
-      for (Index i = 0; i < d_; ++i) {
-        log_v(i, j) = std::log(l.lower.size() == 0 ? l.sd[i] * l.sd[i] : l.lower.row(i).head(i + 1).squaredNorm());
-      }
-    }
+    // d log v_i / d L_ik = 2 L_ik / v_i.
+    Matrix g;
     total += variance_penalty(log_v, gradient ? &g : nullptr);
     if (gradient) {
       for (Index j = 0; j < b; ++j) {
