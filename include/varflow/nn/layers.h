@@ -353,6 +353,8 @@ class LinearChannels final : public Layer {
                                 Matrix& da_in) const override;
 
  private:
+  // y = [x; A x] (the forward map, and the tangent map of dx); dx = dy_top + A^T dy_bottom.
+  void apply(const Matrix& x, Matrix& y) const;
   void transpose_apply(const Matrix& dy, Matrix& dx) const;
   Index in_, k_, n_;
   Matrix a_;

@@ -563,11 +563,15 @@ void LinearChannels::set_map(const Matrix& a) {
   a_ = a;
 }
 
-void LinearChannels::do_forward(const Matrix& x, Matrix& y) {
-  assert(x.rows() == in_);
+void LinearChannels::apply(const Matrix& x, Matrix& y) const {
   y.resize(output_size(), x.cols());
   y.topRows(in_) = x;
   y.bottomRows(k_ * n_).noalias() = a_ * x;
+}
+
+void LinearChannels::do_forward(const Matrix& x, Matrix& y) {
+  assert(x.rows() == in_);
+  apply(x, y);
 }
 
 void LinearChannels::transpose_apply(const Matrix& dy, Matrix& dx) const {
@@ -577,11 +581,7 @@ void LinearChannels::transpose_apply(const Matrix& dy, Matrix& dx) const {
 
 void LinearChannels::do_backward(const Matrix& dy, Matrix& dx, bool) { transpose_apply(dy, dx); }
 
-void LinearChannels::do_tangent(const Matrix& dx, Matrix& dy) const {
-  dy.resize(output_size(), dx.cols());
-  dy.topRows(in_) = dx;
-  dy.bottomRows(k_ * n_).noalias() = a_ * dx;
-}
+void LinearChannels::do_tangent(const Matrix& dx, Matrix& dy) const { apply(dx, dy); }  // linear
 
 void LinearChannels::do_second_order_backward(const Matrix&, const Matrix& a, const Matrix& da, Matrix& a_in,
                                               Matrix& da_in) const {
