@@ -45,12 +45,19 @@ void Head::set_sampler(Sampler, Index) {
                                        heads_with(&Head::has_sampler, ", "), " heads only)"));
 }
 
+namespace {
+// "head = <type>: <use> a head whose <quantity> a differentiable map of the context (<heads that
+// can>)" when `head` lacks `ability`.
+void refuse_unless(const Head& head, bool (Head::*ability)() const, const char* use, const char* quantity) {
+  if ((head.*ability)()) return;
+  throw InvalidArgument(format_message("head = ", to_string(head.type()), ": ", use, " a head whose ", quantity,
+                                       " a differentiable map of the context (", heads_with(ability, ", "), ")"));
+}
+}  // namespace
+
 void Head::check_mean_penalty_supported() const {
-  if (supports_mean_penalty()) return;
-  throw InvalidArgument(format_message("head = ", to_string(type()),
-                                       ": derivative-informed training (labels.pairs > 0) needs a head whose mean is a "
-                                       "differentiable map of the context (",
-                                       heads_with(&Head::supports_mean_penalty, ", "), ")"));
+  refuse_unless(*this, &Head::supports_mean_penalty, "derivative-informed training (labels.pairs > 0) needs",
+                "mean is");
 }
 
 double Head::loss_with_mean_penalty(const Matrix&, const Matrix&, Rng&, bool, Matrix*, const MeanPenalty&, Index) {
@@ -60,11 +67,8 @@ double Head::loss_with_mean_penalty(const Matrix&, const Matrix&, Rng&, bool, Ma
 }
 
 void Head::check_variance_penalty_supported() const {
-  if (supports_variance_penalty()) return;
-  throw InvalidArgument(format_message("head = ", to_string(type()),
-                                       ": variance labels (labels.variance_weight > 0) need a head whose marginal "
-                                       "variances are a differentiable map of the context (",
-                                       heads_with(&Head::supports_variance_penalty, ", "), ")"));
+  refuse_unless(*this, &Head::supports_variance_penalty, "variance labels (labels.variance_weight > 0) need",
+                "marginal variances are");
 }
 
 double Head::loss_with_moment_penalties(const Matrix& x, const Matrix& ctx, Rng& rng, bool gradient, Matrix* dctx,
