@@ -136,7 +136,6 @@ int run_train(TrainOptions& o) {
   check_training_memory(setup, problem->shape());
   // Before simulating and labelling: labels can cost minutes of 4D-Var solves.
   varflow::amortized::check_labels_supported(setup.network, setup.labels, problem->shape().state_size);
-  if (setup.labels.enabled() && setup.labels.variance_weight > 0.0) problem->check_variance_labels();
   AmortizedPosterior q(setup.network, problem->shape(), rng, problem->name());
   q.set_problem_definition(problem->definition());  // so that `varflow validate` needs no config
   const auto& t = setup.training;

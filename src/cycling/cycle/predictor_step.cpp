@@ -181,7 +181,7 @@ PredictorStepResult run_predictor_step(std::shared_ptr<const Model> simulation_m
                                    : ItemProgress{};
         });
     out.label_seconds = report.seconds();
-    out.labelled_pairs = labels.variance_weight > 0.0 ? report.variances.labelled : report.labels.labelled;
+    out.labelled_pairs = data.labels.labelled();  // after any pair whose variances failed lost its labels
   } catch (const InvalidArgument&) {
     throw;
   } catch (const std::exception& e) {
