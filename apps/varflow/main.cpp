@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   program_communicator = &job->get();
   if (!job->get().is_root() && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
   CLI::App app{"varflow: variational and amortized data assimilation with validation gates"};
-  app.set_version_flag("--version", std::string("varflow ") + VARFLOW_VERSION_STRING);
+  app.set_version_flag("--version", std::string("varflow ") + VARFLOW_VERSION_STRING + " (instruction set: " + VARFLOW_BUILD_ARCH + ")");
   app.require_subcommand(1);
 
   varflow::cli::CommandList commands;

@@ -3,7 +3,7 @@
 // with the number of files that have any (0: all pass). No CF checker is packaged in Debian, so the
 // rules are written out here:
 //  - global attributes Conventions (CF-1.x), title, source, history, date_created (ISO 8601 UTC),
-//    varflow_file_type, varflow_version, config (text), config_hash (FNV-1a 64 of the run's config
+//    varflow_file_type, varflow_version, varflow_build_arch, config (text), config_hash (FNV-1a 64 of the run's config
 //    text: `run_config` when the file has one, else `config`), seed;
 //  - every dimension has a coordinate variable (1-D, same name) with units, except the length
 //    dimension of strings;
@@ -55,8 +55,8 @@ std::vector<std::string> check(const std::string& path) {
   nc::NcFile f(path, nc::NcFile::read);
   const std::string conventions = text_attribute(f, "Conventions");
   if (conventions.rfind("CF-1.", 0) != 0) bad.push_back("global Conventions = '" + conventions + "', expected CF-1.x");
-  for (const char* name : {"title", "source", "history", "varflow_file_type", "varflow_version", "config",
-                           "config_hash"}) {
+  for (const char* name : {"title", "source", "history", "varflow_file_type", "varflow_version",
+                           "varflow_build_arch", "config", "config_hash"}) {
     if (text_attribute(f, name).empty() && !(std::string(name) == "config" && has_global(f, "config"))) {
       bad.push_back(std::string("global attribute ") + name + " is missing or empty");
     }

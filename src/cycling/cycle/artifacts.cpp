@@ -253,6 +253,7 @@ void write_manifest(const SixStepReport& report, const std::string& config_yaml,
   j["format"] = kManifestFormat;
   j["format_version"] = kManifestVersion;
   j["varflow_version"] = VARFLOW_VERSION_STRING;
+  j["varflow_build_arch"] = VARFLOW_BUILD_ARCH;
   j["config_hash"] = report.config_hash;
   j["seed"] = report.seed;
   j["config"] = config_yaml;

@@ -301,10 +301,10 @@ Rng step_rng(std::uint64_t seed, int step) {
 }
 
 // Fingerprint of a step's inputs: FNV-1a 64 of "key=value;" text. It starts with the varflow
-// version: results of another version are recomputed, not reused.
+// version and instruction set: results of another version or build are recomputed, not reused.
 class Fingerprint {
  public:
-  Fingerprint() { add("varflow", VARFLOW_VERSION_STRING); }
+  Fingerprint() { add("varflow", VARFLOW_VERSION_STRING).add("arch", VARFLOW_BUILD_ARCH); }
   template <typename T>
   Fingerprint& add(const char* key, const T& value) {
     std::ostringstream os;

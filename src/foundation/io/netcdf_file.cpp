@@ -208,6 +208,7 @@ void add_conventions_and_provenance(nc::NcFile& file) {
   if (absent("Conventions")) file.putAtt("Conventions", "CF-1.10");
   if (absent("source")) file.putAtt("source", program);
   if (absent("varflow_version")) file.putAtt("varflow_version", std::string(VARFLOW_VERSION_STRING));
+  if (absent("varflow_build_arch")) file.putAtt("varflow_build_arch", std::string(VARFLOW_BUILD_ARCH));
   if (absent("date_created")) file.putAtt("date_created", created);
   if (absent("history")) {
     file.putAtt("history", run.command_line.empty() ? created + " written by " + program
