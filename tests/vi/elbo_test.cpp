@@ -255,6 +255,9 @@ TEST(ElboFit, BimodalTwoMoonsPosteriorMatchesImportanceReferenceWhereLaplaceDoes
   flow->initialize(rng);
   ElboOptions o;
   o.training.epochs = 40;
+  // The mass-covering forward-KL gradient: reverse KL (STL) collapsed onto one moon, or the wrong
+  // share of them, on 5 of 7 seeds (design/amortized.md); forward KL passes on all 7.
+  o.estimator = ElboEstimator::kForwardKl;
   const ElboSummary s = fit_elbo(*flow, target, o, rng);
   ASSERT_TRUE(s.ok()) << s.training.message;
   const MoonFigures vi = figures(sample_flow(*flow, 20000, rng));
