@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "varflow/core/error.h"
+#include "varflow/nn/parallel.h"
 
 namespace varflow::nn {
 
@@ -39,6 +40,10 @@ void AdamW::step(Eigen::Ref<Vector> params, const Eigen::Ref<const Vector>& g, d
   b2t_ *= o_.beta2;
   const double c1 = 1.0 / (1.0 - b1t_), c2 = 1.0 / (1.0 - b2t_);
   const Index n = params.size();
+  // Elementwise, so the bits do not depend on the threads. Split over them when large enough: a
+  // serial update also leaves the other threads spinning at the barrier they last left, which on
+  // cores that share a physical core slowed it 4x (design/performance.md, "Two threads").
+#pragma omp parallel for schedule(static) if (parallel_worth_it(16 * n))
   for (Index i = 0; i < n; ++i) {
     m_[i] = o_.beta1 * m_[i] + (1.0 - o_.beta1) * g[i];
     v_[i] = o_.beta2 * v_[i] + (1.0 - o_.beta2) * g[i] * g[i];
