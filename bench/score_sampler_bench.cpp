@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
     }
     const double ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
                       (3.0 * static_cast<double>(draws) / 1000.0);
-    const Index evals = ScoreHead::network_passes(sampler, steps, corrector);
+    const Index evals = ScoreHead::network_passes(sampler, steps, corrector, setup.network.score.denoise);
     std::printf("| %-7s | %10lld | %13.3f | %.3f | %.3f | %16.3f | %.3f | %.3f | %17.1f |\n", to_string(sampler).c_str(),
                 static_cast<long long>(evals), sd_ratio[0], sd_ratio[1], sd_ratio[2], share[0], share[1], share[2], ms);
     std::fflush(stdout);

@@ -36,7 +36,13 @@ namespace varflow::amortized {
 // t_min, t_k = t_min + (1 - t_min)(1 - k/steps)^grid_power (kSamplerSchemes in score_head.cpp:
 // Euler-Maruyama for the SDE, the last step without noise; Euler for the ODE; pc: the SDE step
 // followed by corrector_steps Langevin steps at signal-to-noise ratio snr; heun: Heun's method on the
-// probability-flow ODE, Karras et al. 2022 Algorithm 1, 2 network passes per step). No log-density.
+// probability-flow ODE, Karras et al. 2022 Algorithm 1, 2 network passes per step). With denoise
+// every sampler ends with one Euler step of the probability-flow ODE from t_min to t = 0 (the network
+// at t_min), which removes the noise of level sigma(t_min) to first order: for x ~ N(m, v) it scales
+// x_t - m by 1 - sigma^2 / (2 (v + sigma^2)), against the exact sqrt(v / (v + sigma^2)). Tweedie's
+// step E[x_0 | x_t] (Song et al. 2021's noise removal; Karras et al.'s last step, Euler in sigma)
+// scales it by 1 - sigma^2 / (v + sigma^2) and narrows the draws by as much as the noise widened
+// them: Var E[x_0 | x_t] = v - E Var(x_0 | x_t). No log-density.
 class ScoreHead final : public Head {
  public:
   ScoreHead(Index state_size, Index context_size, const ScoreOptions& options, Index mean_samples,
@@ -58,9 +64,10 @@ class ScoreHead final : public Head {
   Matrix sample(const Matrix& ctx, Rng& rng) override;  // with the configured sampler
   Matrix sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index steps);
   // Network evaluations per draw of `sampler` with `steps` steps (pc: corrector_steps per step but the
-  // last; heun: two per step).
-  static Index network_passes(Sampler sampler, Index steps, Index corrector_steps);
-  // push: the probability-flow ODE (Euler, `steps` steps) from z at t = 1 to t_min.
+  // last; heun: two per step; denoise: one more).
+  static Index network_passes(Sampler sampler, Index steps, Index corrector_steps, bool denoise);
+  // push: the probability-flow ODE (Euler, `steps` steps) from z at t = 1 to t_min, then (denoise)
+  // on to t = 0.
   Matrix push(const Matrix& z, const Matrix& ctx) override;
   Matrix push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dctx) override;
   Matrix push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) override;
@@ -88,6 +95,14 @@ class ScoreHead final : public Head {
     double t = 1.0, h = 0.0;
   };
   std::vector<TimeStep> time_steps(Index steps) const;
+  // The mean's map (push and its JVP/VJP) as steps x <- p x + q eps_net(x, t): the probability-flow
+  // ODE's Euler steps on the grid of o_.steps and, with denoise, its step from t_min to 0.
+  struct OdeStep {
+    double t, p, q;
+  };
+  std::vector<OdeStep> ode_steps() const;
+  // The probability-flow ODE's Euler step from t_min to 0, x <- p x + q eps_net(x, t_min).
+  void denoise_coefficients(double& p, double& q) const;
   void fill_input(const Matrix& x, double t, const Matrix& ctx, Matrix& in) const;
   // The backbone's gain k(t) (d values; see above); only with backbone = gaussian.
   Vector backbone_gain(double t) const;

@@ -343,6 +343,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"score.grid_power", VF_DOUBLE(network.score.grid_power)},
         {"score.corrector_steps", VF_INDEX(network.score.corrector_steps)},
         {"score.snr", VF_DOUBLE(network.score.snr)},
+        {"score.denoise", VF_BOOL(network.score.denoise)},
         {"score.activation", VF_ACT(network.score.activation)},
         {"gaussian.covariance", VF_ENUM(network.gaussian.covariance, covariance_from_string)},
         {"gaussian.width", VF_INDEX(network.gaussian.width)},

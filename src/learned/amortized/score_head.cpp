@@ -269,9 +269,10 @@ const SamplerScheme& scheme_of(Sampler sampler) {
 }
 }  // namespace
 
-Index ScoreHead::network_passes(Sampler sampler, Index steps, Index corrector_steps) {
+Index ScoreHead::network_passes(Sampler sampler, Index steps, Index corrector_steps, bool denoise) {
   const SamplerScheme& scheme = scheme_of(sampler);
-  return (scheme.second_order ? 2 : 1) * steps + (scheme.corrector ? (steps - 1) * corrector_steps : 0);
+  return (scheme.second_order ? 2 : 1) * steps + (scheme.corrector ? (steps - 1) * corrector_steps : 0) +
+         (denoise ? 1 : 0);
 }
 
 Matrix ScoreHead::sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index steps) {
@@ -325,6 +326,12 @@ Matrix ScoreHead::sample(const Matrix& ctx, Rng& rng, Sampler sampler, Index ste
       x += (-e / sc) * eps + std::sqrt(2.0 * e) * z;
     }
   }
+  if (o_.denoise) {
+    double p, q;
+    denoise_coefficients(p, q);
+    predict(x, o_.t_min, ctx, m, in, eps);
+    x = p * x + q * eps;
+  }
   return x;
 }
 
@@ -333,15 +340,31 @@ Matrix ScoreHead::mean_draws() const {
   return base_draws(mean_samples_, rng);
 }
 
+std::vector<ScoreHead::OdeStep> ScoreHead::ode_steps() const {
+  std::vector<OdeStep> steps;
+  for (const auto& [t, h] : time_steps(o_.steps)) {
+    double p, q, r;
+    step_coefficients(t, h, false, p, q, r);
+    steps.push_back({t, p, q});
+  }
+  if (o_.denoise) {
+    double p, q;
+    denoise_coefficients(p, q);
+    steps.push_back({o_.t_min, p, q});
+  }
+  return steps;
+}
+
+void ScoreHead::denoise_coefficients(double& p, double& q) const {
+  double r;
+  step_coefficients(o_.t_min, o_.t_min, false, p, q, r);
+}
+
 Matrix ScoreHead::push(const Matrix& z, const Matrix& ctx) {
   Matrix x = z, in, eps;
   const Matrix m = backbone_mean(ctx);
-  const std::vector<TimeStep> grid = time_steps(o_.steps);
-  for (Index k = 0; k < o_.steps; ++k) {
-    const auto [t, h] = grid[static_cast<std::size_t>(k)];
+  for (const auto& [t, p, q] : ode_steps()) {
     predict(x, t, ctx, m, in, eps);
-    double p, q, r;
-    step_coefficients(t, h, false, p, q, r);
     x = p * x + q * eps;
   }
   return x;
@@ -352,17 +375,13 @@ Matrix ScoreHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dct
   Matrix x = z, dx = Matrix::Zero(d_, m_cols), in, din(input_size(), m_cols), eps, deps, dm;
   const Matrix m = backbone_mean(ctx);
   if (has_backbone()) mean_layer_.tangent(dctx, dm);
-  const std::vector<TimeStep> grid = time_steps(o_.steps);
   din.middleRows(d_, time_size()).setZero();
   din.bottomRows(c_) = dctx;
-  for (Index k = 0; k < o_.steps; ++k) {
-    const auto [t, h] = grid[static_cast<std::size_t>(k)];
+  for (const auto& [t, p, q] : ode_steps()) {
     predict(x, t, ctx, m, in, eps);
     din.topRows(d_) = input_scale(t) * dx;
     net_->tangent(din, deps);
     if (has_backbone()) deps += backbone_gain(t).asDiagonal() * (dx - alpha(t) * dm);
-    double p, q, r;
-    step_coefficients(t, h, false, p, q, r);
     x = p * x + q * eps;
     dx = p * dx + q * deps;
   }
@@ -370,27 +389,23 @@ Matrix ScoreHead::push_jvp(const Matrix& z, const Matrix& ctx, const Matrix& dct
 }
 
 Matrix ScoreHead::push_vjp(const Matrix& z, const Matrix& ctx, const Matrix& a) {
-  const std::vector<TimeStep> grid = time_steps(o_.steps);
-  std::vector<Matrix> xs(static_cast<std::size_t>(o_.steps));
+  const std::vector<OdeStep> steps = ode_steps();
+  std::vector<Matrix> xs(steps.size());
   Matrix x = z, in, eps, gin;
   const Matrix m = backbone_mean(ctx);  // mean_layer_ keeps this forward's cache for the backward below
-  for (Index k = 0; k < o_.steps; ++k) {
-    const auto [t, h] = grid[static_cast<std::size_t>(k)];
-    xs[static_cast<std::size_t>(k)] = x;
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    const auto [t, p, q] = steps[k];
+    xs[k] = x;
     predict(x, t, ctx, m, in, eps);
-    double p, q, r;
-    step_coefficients(t, h, false, p, q, r);
     x = p * x + q * eps;
   }
   Matrix g = a, geps;
   Matrix gctx = Matrix::Zero(c_, z.cols());
   Matrix gm = Matrix::Zero(d_, z.cols());  // adjoint of the backbone mean m(c)
-  for (Index k = o_.steps; k-- > 0;) {
-    const auto [t, h] = grid[static_cast<std::size_t>(k)];
-    fill_input(xs[static_cast<std::size_t>(k)], t, ctx, in);
+  for (std::size_t k = steps.size(); k-- > 0;) {
+    const auto [t, p, q] = steps[k];
+    fill_input(xs[k], t, ctx, in);
     net_->forward(in, eps);  // restore the caches of step k
-    double p, q, r;
-    step_coefficients(t, h, false, p, q, r);
     geps = q * g;
     net_->backward(geps, gin, false);
     gctx += gin.bottomRows(c_);
@@ -475,7 +490,16 @@ void score_defaults(const std::string& problem, AmortizedSetup& s) {
     // passes per draw against 100 (200 SDE steps: 4-11%). On linear-gaussian it was worse at 10^3
     // pairs (0.230 / 0.258 / 0.310 sd against 0.199 / 0.223 / 0.258), so only two-moons uses it.
     s.network.score.sampler = Sampler::kPc;
+    // A score network needs more pairs than the flow (6000) for a posterior 0.1 wide: with 6000
+    // (and the step to t = 0) the sd across the observation line is 2.6-6.7% off over six training
+    // seeds, with 20000 1.4-4.2% (shares within 0.028), and training still takes 25-60 s on one
+    // thread (design/amortized.md, "Score samplers on two-moons").
+    s.pairs = 20000;
   }
+  // The last probability-flow step from t_min to t = 0 (score_head.h): on two-moons the draws keep
+  // 1-2% too much sd across the observation line without it (3.0-5.8% off over six seeds, 1.4-4.2%
+  // with it).
+  s.network.score.denoise = true;
   // Sampler steps shorter towards t_min (the quadratic grid): with an exact score of sd 0.1 and
   // 0.05, 100 Euler-Maruyama steps draw a variance 66% off on equal steps and 11% on this grid
   // (ScoreSampler.PowerGridIsMoreAccurateForANarrowPosterior).
