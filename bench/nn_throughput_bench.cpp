@@ -12,9 +12,12 @@
 // without the oracle gain), clip the gradient norm, one AdamW step. PyTorch does the same with
 // torch.optim.AdamW (weight decay on the weight matrices only), float64, torch.set_num_threads equal
 // to ours. Without a python3 that imports torch the PyTorch columns say so and the rest still runs.
+// --precision float32 runs varflow's training steps with float32 products (nn/precision.h) and the
+// peer in float32 throughout (torch's default dtype); the latencies stay float64 on our side.
 //
 //   varflow_nn_throughput_bench [--threads 1,2] [--repeats 3] [--batches 200] [--seed 7] [--clock wall|cpu]
 //                               [--networks flow,gaussian,predictor] [--no-peer] [--digest N]
+//                               [--precision float64|float32]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -33,6 +36,7 @@
 #include "varflow/core/hash.h"
 #include "varflow/cycle/predictor_step.h"
 #include "varflow/nn/optimizer.h"
+#include "varflow/nn/precision.h"
 #include "varflow/nn/trainer.h"
 #include "varflow/version.h"
 
@@ -54,6 +58,9 @@ double clock_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 double seconds_since(double t0) { return clock_seconds() - t0; }
+
+// The products' precision of the timed training steps (--precision).
+nn::ProductPrecision training_precision = nn::ProductPrecision::kFloat64;
 
 double median(std::vector<double> v) {
   if (v.empty()) return std::nan("");
@@ -157,6 +164,7 @@ class VarflowCase {
   Index parameters() const { return q_.parameter_count(); }
 
   double step(Index k) {
+    const nn::ScopedProductPrecision precision(training_precision);
     auto& params = q_.parameters();
     params.zero_gradients();
     const double loss = q_.loss(batches_[static_cast<std::size_t>(k % static_cast<Index>(batches_.size()))], rng_, true);
@@ -231,7 +239,8 @@ Measurement run_peer(const std::string& python, const Network& n, const std::str
   const std::string command = python + " " + VARFLOW_SOURCE_DIR "/bench/nn_torch_peer.py --network " + n.name +
                               " --threads " + std::to_string(threads) + " --batch " + std::to_string(n.batch) +
                               " --batches " + std::to_string(batches) + " --seed " + std::to_string(seed) +
-                              (use_cpu_clock ? " --clock cpu " : " ") + spec +
+                              (use_cpu_clock ? " --clock cpu" : "") + " --dtype " +
+                              nn::to_string(training_precision) + " " + spec +
                               " 2>&1";
   const std::string out = bench::command_output(command);
   Measurement m;
@@ -281,6 +290,10 @@ int main(int argc, char** argv) {
   std::string clock = "wall";
   app.add_option("--clock", clock, "wall: elapsed time; cpu: the process's CPU time (both sides)")
       ->check(CLI::IsMember({"wall", "cpu"}));
+  std::string precision = "float64";
+  app.add_option("--precision", precision,
+                 "products of the training steps: float64, or float32 (varflow's mixed precision; the peer in float32)")
+      ->check(CLI::IsMember({"float64", "float32"}));
   Index digest_steps = 0;
   app.add_option("--digest", digest_steps,
                  "only print, per network and thread count, hashes of the parameters, mean and draws after this many "
@@ -293,6 +306,7 @@ int main(int argc, char** argv) {
   }
 
   use_cpu_clock = clock == "cpu";
+  training_precision = nn::product_precision_from_string(precision, "--precision");
   if (digest_steps > 0) {
     for (const Network& n : networks()) {
       if (!only.empty() && std::find(only.begin(), only.end(), n.name) == only.end()) continue;
@@ -361,8 +375,10 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("PyTorch peer: %s\n\n", peer_error.empty() ? ("torch " + torch_version + ", float64, same thread count").c_str()
-                                                         : peer_error.c_str());
+  std::printf("Training products: %s\nPyTorch peer: %s\n\n", nn::to_string(training_precision).c_str(),
+              peer_error.empty()
+                  ? ("torch " + torch_version + ", " + nn::to_string(training_precision) + ", same thread count").c_str()
+                  : peer_error.c_str());
   std::printf("| network   | threads | parameters (ours/torch) | batch | train pairs/s varflow | torch   | ratio | "
               "speed-up | mean + 1000 draws ms varflow (mean, draws) | torch (mean, draws) | ratio |\n");
   std::printf("|-----------|--------:|------------------------:|------:|----------------------:|--------:|------:|"
@@ -394,7 +410,7 @@ int main(int argc, char** argv) {
   }
   std::printf("\nMedians of the alternated runs; in each run the fastest chunk of 20 training steps and the fastest\n"
               "call of the latencies. Training: pairs per second of zero-grad, loss and gradient over the\n"
-              "batch, gradient-norm clip and AdamW step (likelihood loss, float64). ratio = varflow / torch (> 1: varflow\n"
+              "batch, gradient-norm clip and AdamW step (likelihood loss). ratio = varflow / torch (> 1: varflow\n"
               "faster); speed-up: varflow pairs/s against its first thread count. Latency: one observation, the\n"
               "posterior mean (flow: average of the sampling map over mean_samples fixed draws; Gaussian: one network\n"
               "evaluation) plus 1000 draws; its ratio = torch / varflow (> 1: varflow faster).\n");

@@ -10,7 +10,8 @@ optimizer's weight decay, clip norm and learning rate). Prints one line
 
     result network=flow params=10552 pairs_per_s=... mean_ms=... draws_ms=... threads=1 torch=1.13.0
 
-or "torch=missing ..." (exit 0) when torch cannot be imported. float64 throughout, like varflow.
+or "torch=missing ..." (exit 0) when torch cannot be imported. float64 throughout, like varflow
+(--dtype float32: float32 throughout, against varflow's float32 products).
 
 Timing (as the bench): training steps in chunks of 20, the rate of the fastest chunk; latencies the
 fastest of repeated calls; wall or CPU clock (--clock).
@@ -249,6 +250,8 @@ def main():
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall: elapsed time; cpu: the process's CPU time (as the bench's --clock)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="torch's default dtype (the bench's --precision)")
     p.add_argument("spec", nargs="*", help="key=value architecture words")
     args = p.parse_args()
     global clock
@@ -266,7 +269,7 @@ def main():
     if a.get("head") == "flow" and a.get("coupling") != "affine":
         sys.exit(f"nn_torch_peer.py: coupling = {a.get('coupling')} is not implemented here (affine only)")
 
-    torch.set_default_dtype(torch.float64)
+    torch.set_default_dtype(getattr(torch, args.dtype))
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = Posterior(a)

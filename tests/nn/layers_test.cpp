@@ -9,6 +9,7 @@
 #include "varflow/core/error.h"
 #include "varflow/nn/gradient_check.h"
 #include "varflow/nn/layers.h"
+#include "varflow/nn/precision.h"
 #include "varflow/testing/conformance.h"
 
 namespace varflow::nn {
@@ -87,6 +88,57 @@ TEST(Layers, PeriodicConvolutionMatchesDirectSum) {
     }
   }
   EXPECT_LT(worst, 1e-13);
+}
+
+// float32 products (nn/precision.h): every product of Dense and PeriodicConv1d (forward, backward
+// with the weight gradient, tangent) agrees with float64 to float rounding, relative to the largest
+// entry (depth <= 37 here: a few 1e-7), and does differ from it (the float path ran). The scope
+// restores float64, whose results are bit for bit those before it.
+TEST(Layers, Float32ProductsAgreeWithFloat64WithinFloatRounding) {
+  ASSERT_EQ(product_precision(), ProductPrecision::kFloat64);
+  Rng rng = testing::seeded_rng(506);
+  Dense dense(37, 23);
+  PeriodicConv1d conv(3, 5, 16, 5);
+  for (Layer* layer : std::vector<Layer*>{&dense, &conv}) {
+    ParameterSet params;
+    params.add("l", *layer);
+    params.bind();
+    layer->initialize(rng);
+    const Matrix x = random_matrix(layer->input_size(), 9, rng);
+    const Matrix dy = random_matrix(layer->output_size(), 9, rng);
+    struct Results {
+      Matrix y, dx, tangent;
+      Vector gradient;
+    };
+    const auto run = [&] {
+      Results r;
+      params.zero_gradients();
+      layer->forward(x, r.y);
+      layer->backward(dy, r.dx, true);
+      layer->tangent(x, r.tangent);
+      r.gradient = params.gradients();
+      return r;
+    };
+    const Results before = run();
+    Results single;
+    {
+      const ScopedProductPrecision scope(ProductPrecision::kFloat32);
+      single = run();
+    }
+    EXPECT_EQ(product_precision(), ProductPrecision::kFloat64);
+    const Results after = run();
+    const auto relative = [](const auto& a, const auto& b) { return (a - b).cwiseAbs().maxCoeff() / b.cwiseAbs().maxCoeff(); };
+    for (const auto& [name, got, want] : {std::tuple{"forward", relative(single.y, before.y), 0.0},
+                                          std::tuple{"backward", relative(single.dx, before.dx), 0.0},
+                                          std::tuple{"tangent", relative(single.tangent, before.tangent), 0.0},
+                                          std::tuple{"weight gradient", relative(single.gradient, before.gradient), 0.0}}) {
+      std::cout << layer->describe() << " " << name << ": float32 against float64 " << got << "\n";
+      EXPECT_LT(got, 2e-6) << name;
+      EXPECT_GT(got, want) << name << ": the float32 products were not used";
+    }
+    EXPECT_EQ(after.y, before.y);
+    EXPECT_EQ(after.gradient, before.gradient);
+  }
 }
 
 TEST(Layers, MaskChannelsZeroesMissingValuesAndTheirGradient) {

@@ -137,6 +137,31 @@ TEST(Fit, LearnsARegressionAndReportsCurves) {
   EXPECT_GT(s.pairs_per_second, 0.0);
 }
 
+// Mixed precision (TrainingOptions::precision float32): the same regression is learned to the same
+// accuracy, the weights differ from the float64 run's (the float products were used), and fit()
+// leaves the process's products in float64.
+TEST(Fit, LearnsTheRegressionWithFloat32Products) {
+  Vector weights[2];
+  for (const ProductPrecision p : {ProductPrecision::kFloat64, ProductPrecision::kFloat32}) {
+    Rng rng = testing::seeded_rng(601);
+    Regression problem(2000, rng);
+    TrainingOptions o;
+    o.schedule = LearningRateSchedule::kCosine;
+    o.epochs = 60;
+    o.batch_size = 64;
+    o.learning_rate = 2e-2;
+    o.weight_decay = 0.0;
+    o.precision = p;
+    const TrainingSummary s = fit(problem, 1800, 200, o, rng);
+    ASSERT_TRUE(s.ok()) << s.brief_report();
+    EXPECT_EQ(product_precision(), ProductPrecision::kFloat64);
+    EXPECT_LT((problem.layer_.weight() - problem.a_).cwiseAbs().maxCoeff(), 0.01) << to_string(p);
+    EXPECT_LT((problem.layer_.bias() - problem.c_).cwiseAbs().maxCoeff(), 0.01) << to_string(p);
+    weights[p == ProductPrecision::kFloat32] = problem.parameters().values();
+  }
+  EXPECT_NE(weights[0], weights[1]);
+}
+
 TEST(Fit, SameSeedGivesIdenticalWeights) {
   TrainingOptions o;
   o.epochs = 5;

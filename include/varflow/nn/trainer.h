@@ -22,6 +22,7 @@
 #include "varflow/core/types.h"
 #include "varflow/nn/optimizer.h"
 #include "varflow/nn/parameters.h"
+#include "varflow/nn/precision.h"
 
 namespace varflow::nn {
 
@@ -65,6 +66,11 @@ struct TrainingOptions {
   // (1 + t) / (10 + t)) at step t. The validation loss, the best weights and the weights training
   // ends with are the average's; the optimizer keeps stepping the raw weights. 0: off; in [0, 1).
   double ema_decay = 0.0;
+  // The precision of the network's matrix products during training (nn/precision.h): float32 rounds
+  // their operands to float (mixed precision; everything else stays double, and so does the trained
+  // model). Not bit-comparable with float64, and its gradients are not the finite-difference-exact
+  // ones the float64 engine has.
+  ProductPrecision precision = ProductPrecision::kFloat64;
 
   // Throws InvalidArgument naming the field, its value and the rule.
   void validate() const;

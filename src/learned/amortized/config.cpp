@@ -377,6 +377,7 @@ const std::vector<std::pair<std::string, Field>>& fields() {
         {"training.max_seconds", VF_DOUBLE(training.max_seconds)},
         {"training.restore_best", VF_BOOL(training.restore_best)},
         {"training.ema_decay", VF_DOUBLE(training.ema_decay)},
+        {"training.precision", VF_ENUM(training.precision, nn::product_precision_from_string)},
         {"labels.pairs", VF_INDEX(labels.pairs)},
         {"labels.probes", VF_INDEX(labels.probes)},
         {"labels.mean_weight", VF_DOUBLE(labels.mean_weight)},

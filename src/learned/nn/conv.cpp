@@ -5,6 +5,7 @@
 #include "varflow/core/error.h"
 #include "varflow/nn/layers.h"
 #include "varflow/nn/parallel.h"
+#include "varflow/nn/precision.h"
 
 namespace varflow::nn {
 
@@ -97,7 +98,7 @@ void layout_to_big(const Matrix& y, Index channels, Index n, Matrix& big) {
 void PeriodicConv1d::do_forward(const Matrix& x, Matrix& y) {
   assert(x.rows() == c_in_ * n_);
   im2col(x, patches_);
-  big_.noalias() = Eigen::Map<const Matrix>(w_.value, c_out_, c_in_ * k_) * patches_;
+  multiply(Eigen::Map<const Matrix>(w_.value, c_out_, c_in_ * k_), patches_, big_);
   big_.colwise() += Eigen::Map<const Vector>(b_.value, c_out_);
   big_to_layout(big_, c_out_, n_, x.cols(), y);
 }
@@ -107,7 +108,7 @@ void PeriodicConv1d::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) 
   assert(dy.rows() == c_out_ * n_ && patches_.cols() == n_ * b);
   layout_to_big(dy, c_out_, n_, big_);
   if (accumulate) {
-    Eigen::Map<Matrix>(w_.gradient, c_out_, c_in_ * k_).noalias() += big_ * patches_.transpose();
+    multiply(big_, patches_.transpose(), Eigen::Map<Matrix>(w_.gradient, c_out_, c_in_ * k_), true);
     Eigen::Map<Vector>(b_.gradient, c_out_) += big_.rowwise().sum();
   }
   transpose_big(big_, b, dx, columns_);
@@ -121,7 +122,7 @@ void PeriodicConv1d::transpose_apply(const Matrix& dy, Matrix& dx) const {
 
 void PeriodicConv1d::transpose_big(const Matrix& dbig, Index b, Matrix& dx, Matrix& dp) const {
   const Eigen::Map<const Matrix> w(w_.value, c_out_, c_in_ * k_);
-  dp.noalias() = w.transpose() * dbig;
+  multiply(w.transpose(), dbig, dp);
   dx.setZero(c_in_ * n_, b);
   // col2im: each sample's scatter touches only its own column of dx.
 #pragma omp parallel for schedule(static) if (parallel_worth_it(b * n_ * c_in_ * k_))
@@ -141,7 +142,7 @@ void PeriodicConv1d::transpose_big(const Matrix& dbig, Index b, Matrix& dx, Matr
 void PeriodicConv1d::do_tangent(const Matrix& dx, Matrix& dy) const {
   Matrix p, big;
   im2col(dx, p);
-  big.noalias() = Eigen::Map<const Matrix>(w_.value, c_out_, c_in_ * k_) * p;
+  multiply(Eigen::Map<const Matrix>(w_.value, c_out_, c_in_ * k_), p, big);
   big_to_layout(big, c_out_, n_, dx.cols(), dy);
 }
 

@@ -6,6 +6,7 @@
 
 #include "varflow/core/enum_text.h"
 #include "varflow/core/error.h"
+#include "varflow/nn/precision.h"
 
 namespace varflow::nn {
 
@@ -117,30 +118,30 @@ void Dense::do_forward(const Matrix& x, Matrix& y) {
   const Eigen::Map<const Vector> b(b_.value, out_);
   y.resize(out_, x.cols());
   for (Index j = 0; j < x.cols(); ++j) y.col(j) = b;  // (replicate() divides per element)
-  y.noalias() += Eigen::Map<const Matrix>(w_.value, out_, in_) * x;
+  multiply(Eigen::Map<const Matrix>(w_.value, out_, in_), x, y, true);
 }
 
 void Dense::do_backward(const Matrix& dy, Matrix& dx, bool accumulate) {
   assert(dy.rows() == out_ && dy.cols() == x_.cols());
   const Eigen::Map<const Matrix> w(w_.value, out_, in_);
   if (accumulate) {
-    Eigen::Map<Matrix>(w_.gradient, out_, in_).noalias() += dy * x_.transpose();
+    multiply(dy, x_.transpose(), Eigen::Map<Matrix>(w_.gradient, out_, in_), true);
     Eigen::Map<Vector>(b_.gradient, out_) += dy.rowwise().sum();
   }
-  dx.noalias() = w.transpose() * dy;
+  multiply(w.transpose(), dy, dx);
 }
 
 void Dense::do_tangent(const Matrix& dx, Matrix& dy) const {
   assert(dx.rows() == in_);
-  dy.noalias() = Eigen::Map<const Matrix>(w_.value, out_, in_) * dx;
+  multiply(Eigen::Map<const Matrix>(w_.value, out_, in_), dx, dy);
 }
 
 // Affine in x: no second-order term.
 void Dense::do_second_order_backward(const Matrix&, const Matrix& a, const Matrix& da, Matrix& a_in,
                                      Matrix& da_in) const {
   const Eigen::Map<const Matrix> w(w_.value, out_, in_);
-  a_in.noalias() = w.transpose() * a;
-  da_in.noalias() = w.transpose() * da;
+  multiply(w.transpose(), a, a_in);
+  multiply(w.transpose(), da, da_in);
 }
 
 // ---- activations -------------------------------------------------------------------------------

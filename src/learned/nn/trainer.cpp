@@ -319,6 +319,7 @@ TrainingSummary fit(TrainingObjective& objective, Index n_train, Index n_validat
                     const TrainingOptions& options, Rng& rng, const ProgressCallback& progress,
                     const Checkpointing& checkpointing, const Communicator& comm) {
   options.validate();
+  const ScopedProductPrecision precision(options.precision);  // the products of every pass in this fit
   check_at_least("fit", "training pairs", n_train, 1);
   check_at_least("fit", "validation pairs", n_validation, 1);
   ParameterSet& params = objective.parameters();
