@@ -162,7 +162,7 @@ int run_train(TrainOptions& o) {
   varflow::amortized::add_oracle_information(
       *problem, data, setup.labels, setup.network.linear_gain == varflow::amortized::LinearGain::kOracle, rng, comm,
       &std::cout, "", [&](const std::string& stage) {
-        if (!comm.is_root()) return varflow::ItemProgress{};
+        if (!comm.is_root() || o.quiet) return varflow::ItemProgress{};  // --quiet: no progress lines
         const std::string what = comm.size() > 1 ? "pairs of rank 0" : "pairs";
         return varflow::log_items_every_tenth(std::cout, stage == "labels" ? "labelled " : "variance labels: ", what);
       });

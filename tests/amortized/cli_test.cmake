@@ -9,6 +9,12 @@ expect(0 "epoch    3/3" ${VARFLOW} train --problem linear-gaussian --head gaussi
        --out ${model})
 expect(0 "seed 7, 1 threads" ${VARFLOW} train --problem two-moons --head flow --pairs 500 --epochs 1 --seed 7 --threads 1
        --out ${WORK_DIR}/tm.nc)
+# --quiet: the first and last lines, no progress (the labels' progress lines included).
+execute_process(COMMAND ${VARFLOW} train --problem linear-gaussian --head gaussian --pairs 500 --epochs 2 --seed 7
+                --quiet --out ${WORK_DIR}/quiet.nc RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR out MATCHES "labelled [0-9]+/" OR out MATCHES "epoch +1/" OR NOT out MATCHES "wrote")
+  message(FATAL_ERROR "--quiet printed progress or failed (exit ${rc}):\n${out}\n${err}")
+endif()
 foreach(f ${model} ${model}.loss.csv)
   if(NOT EXISTS ${f})
     message(FATAL_ERROR "missing ${f}")
