@@ -10,6 +10,7 @@
 // The setting is process-wide (read by every thread of the OpenMP team): one training at a time
 // per process may change it.
 #include <string>
+#include <type_traits>
 
 #include "varflow/core/types.h"
 
@@ -40,6 +41,24 @@ struct FloatProductBuffers {
   Eigen::MatrixXf a, b, c;
 };
 FloatProductBuffers& float_product_buffers();
+
+template <typename E>
+struct IsTranspose : std::false_type {};
+template <typename M>
+struct IsTranspose<Eigen::Transpose<M>> : std::true_type {};
+
+// Rounds e to float into `out`; a transposed operand is rounded untransposed (a contiguous pass)
+// and the product reads it transposed, as Eigen's gemm does for double. Returns whether it did.
+template <typename E>
+bool round_to_float(const E& e, Eigen::MatrixXf& out) {
+  if constexpr (IsTranspose<E>::value) {
+    out = e.nestedExpression().template cast<float>();
+    return true;
+  } else {
+    out = e.template cast<float>();
+    return false;
+  }
+}
 }  // namespace detail
 
 // out = a * b, or out += a * b with accumulate, in the current product precision. a and b are any
@@ -56,9 +75,16 @@ void multiply(const A& a, const B& b, Out&& out, bool accumulate = false) {
     return;
   }
   detail::FloatProductBuffers& f = detail::float_product_buffers();
-  f.a = a.template cast<float>();
-  f.b = b.template cast<float>();
-  f.c.noalias() = f.a * f.b;
+  const bool ta = detail::round_to_float(a, f.a), tb = detail::round_to_float(b, f.b);
+  if (ta && tb) {
+    f.c.noalias() = f.a.transpose() * f.b.transpose();
+  } else if (ta) {
+    f.c.noalias() = f.a.transpose() * f.b;
+  } else if (tb) {
+    f.c.noalias() = f.a * f.b.transpose();
+  } else {
+    f.c.noalias() = f.a * f.b;
+  }
   if (accumulate) {
     out += f.c.template cast<double>();
   } else {
