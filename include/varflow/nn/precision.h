@@ -47,16 +47,17 @@ struct IsTranspose : std::false_type {};
 template <typename M>
 struct IsTranspose<Eigen::Transpose<M>> : std::true_type {};
 
-// Rounds e to float into `out`; a transposed operand is rounded untransposed (a contiguous pass)
-// and the product reads it transposed, as Eigen's gemm does for double. Returns whether it did.
+// Rounds e to float into `out` and returns the operand for the float product: `out`, or for a
+// transposed expression its nested matrix rounded untransposed (a contiguous pass) and read
+// transposed by the gemm, as Eigen's double gemm reads it.
 template <typename E>
-bool round_to_float(const E& e, Eigen::MatrixXf& out) {
+decltype(auto) round_to_float(const E& e, Eigen::MatrixXf& out) {
   if constexpr (IsTranspose<E>::value) {
     out = e.nestedExpression().template cast<float>();
-    return true;
+    return out.transpose();
   } else {
     out = e.template cast<float>();
-    return false;
+    return (out);
   }
 }
 }  // namespace detail
@@ -75,16 +76,7 @@ void multiply(const A& a, const B& b, Out&& out, bool accumulate = false) {
     return;
   }
   detail::FloatProductBuffers& f = detail::float_product_buffers();
-  const bool ta = detail::round_to_float(a, f.a), tb = detail::round_to_float(b, f.b);
-  if (ta && tb) {
-    f.c.noalias() = f.a.transpose() * f.b.transpose();
-  } else if (ta) {
-    f.c.noalias() = f.a.transpose() * f.b;
-  } else if (tb) {
-    f.c.noalias() = f.a * f.b.transpose();
-  } else {
-    f.c.noalias() = f.a * f.b;
-  }
+  f.c.noalias() = detail::round_to_float(a, f.a) * detail::round_to_float(b, f.b);
   if (accumulate) {
     out += f.c.template cast<double>();
   } else {
