@@ -17,10 +17,12 @@
 // background variance 1, fast background variance 0.01). Run with OMP_NUM_THREADS=1 (the small
 // network trains fastest on one thread). Not a test: prints tables and exits 0.
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "varflow/core/stopwatch.h"
 #include "varflow/emulator/stencil_emulator.h"
@@ -30,6 +32,26 @@
 #include "varflow/validation/emulator_gate.h"
 
 using namespace varflow;
+
+namespace {
+// The two diagnostics' statistics, summed over states: the distances of the emulator's step from X(t)
+// and of the members' slow variables at t + m dt to the members' mean, and the mean increment.
+struct MemberMeanDistances {
+  double emulator2 = 0.0, increment2 = 0.0, spread2 = 0.0;
+  // x0: X(t); members: their slow variables at t + m dt. Returns the members' mean.
+  Vector add(emulator::StencilEmulator& emu, const Vector& x0, const std::vector<Vector>& members) {
+    Vector mean = Vector::Zero(x0.size());
+    for (const auto& m : members) mean += m / static_cast<double>(members.size());
+    Vector e = x0;
+    emu.step(e);
+    emulator2 += (e - mean).squaredNorm();
+    increment2 += (mean - x0).squaredNorm();
+    for (const auto& m : members) spread2 += (m - mean).squaredNorm() / static_cast<double>(members.size());
+    return mean;
+  }
+  double relative(double sum2) const { return std::sqrt(sum2 / increment2); }  // to the mean increment
+};
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string set = "arnold2013";
@@ -94,11 +116,10 @@ int main(int argc, char** argv) {
   // every step: 200 steps of spin-up, then 20 samples 40 steps apart), the full model is run m steps
   // from each (X(t), Y_i), and the slow parts are averaged.
   {
-    double err2 = 0.0, inc2 = 0.0, spread2 = 0.0;
+    MemberMeanDistances d;
     for (Index j = 0; j < 20; ++j) {
       const Vector x0 = held.states.col(j);
       Vector frozen = x0;
-      Vector mean = Vector::Zero(k);
       const auto frozen_steps = [&](Index count) {
         for (Index s = 0; s < count; ++s) {
           physics->step(frozen);
@@ -112,17 +133,12 @@ int main(int argc, char** argv) {
         Vector x = frozen;
         for (Index s = 0; s < multiple; ++s) physics->step(x);
         members.push_back(x.head(k));
-        mean += x.head(k) / 20.0;
       }
-      Vector e = x0.head(k);
-      emu->step(e);
-      err2 += (e - mean).squaredNorm();
-      inc2 += (mean - x0.head(k)).squaredNorm();
-      for (const auto& mbr : members) spread2 += (mbr - mean).squaredNorm() / 20.0;
+      d.add(*emu, x0.head(k), members);
     }
     std::printf("against the conditional mean (20 states x 20 resampled fast states): emulator error %.4f, "
                 "spread of the members %.4f (both relative to the mean increment)\n\n",
-                std::sqrt(err2 / inc2), std::sqrt(spread2 / inc2));
+                d.relative(d.emulator2), d.relative(d.spread2));
   }
   // Second reference: the fast variables driven by the slow variables' own history (not frozen).
   // From each of 20 held-out states the full model runs 800 steps (2 time units) as the truth; 20
@@ -132,7 +148,8 @@ int main(int argc, char** argv) {
   // E[X(t + m dt) | the X history], a finer conditioning than the closure's X(t) alone.
   {
     const Index spin = 800;
-    double err2 = 0.0, inc2 = 0.0, spread2 = 0.0, truth2 = 0.0;
+    MemberMeanDistances d;
+    double truth2 = 0.0;
     for (Index j = 0; j < 20; ++j) {
       Vector truth = held.states.col(j);
       std::vector<Vector> members;
@@ -149,23 +166,18 @@ int main(int argc, char** argv) {
         }
       }
       const Vector x0 = truth.head(k);
-      Vector mean = Vector::Zero(k);
+      std::vector<Vector> ends;
       for (auto& m : members) {
         for (Index s = 0; s < multiple; ++s) physics->step(m);
-        mean += m.head(k) / 20.0;
+        ends.push_back(m.head(k));
       }
       for (Index s = 0; s < multiple; ++s) physics->step(truth);
-      Vector e = x0;
-      emu->step(e);
-      err2 += (e - mean).squaredNorm();
-      inc2 += (mean - x0).squaredNorm();
-      truth2 += (truth.head(k) - mean).squaredNorm();
-      for (const auto& m : members) spread2 += (m.head(k) - mean).squaredNorm() / 20.0;
+      truth2 += (truth.head(k) - d.add(*emu, x0, ends)).squaredNorm();
     }
     std::printf("against the history-driven mean (20 states x 20 members, fast variables driven by the true slow "
                 "history for %ld steps): emulator error %.4f, spread of the members %.4f, truth's distance %.4f "
                 "(relative to the mean increment)\n\n",
-                static_cast<long>(spin), std::sqrt(err2 / inc2), std::sqrt(spread2 / inc2), std::sqrt(truth2 / inc2));
+                static_cast<long>(spin), d.relative(d.emulator2), d.relative(d.spread2), d.relative(truth2));
   }
   const ForecastSkill skill = forecast_skill(*emu, *truncated, multiple, *physics, multiple, dt, held.states, 8);
   std::printf("forecast skill, 200 held-out states:\n%s\n", skill.table().c_str());
