@@ -18,7 +18,8 @@
 //   - TL + AD sweeps of the L-loop solve against those of the oracle's solve.
 // The row "converged" differences the oracle's own MAP: it checks the differencing (its error
 // should be ~1e-6). Not a test: it prints a table and exits 0.
-//   varflow_cycled_backbone_bench [--events 10] [--loops 1,2,3] [--seed 1]
+//   varflow_cycled_backbone_bench [--events 10] [--loops 1,2,3] [--seed 1] [--window 8] [--variance 0.4]
+// (--window 4 --variance 0.2: DAPPER's Var4D lag-1 window, validation/dapper/.)
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
@@ -34,16 +35,18 @@ using namespace varflow;
 
 namespace {
 
-amortized::WindowProblemOptions cycled_problem() {
+// The cycled problem: `window` steps, every point observed every 4 steps from step 4, R = I,
+// B = variance I about the background.
+amortized::WindowProblemOptions cycled_problem(Index window, double variance) {
   amortized::WindowProblemOptions o;
-  o.window = 8;
+  o.window = window;
   o.obs_every = 4;
   o.obs_first = 4;
   o.obs_stride = 1;
   o.missing = 0.0;
   o.obs_noise = 1.0;
   o.prior = amortized::WindowPrior::kBackground;
-  o.prior_sd = std::sqrt(0.4);
+  o.prior_sd = std::sqrt(variance);
   return o;
 }
 
@@ -102,9 +105,14 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::Range(0, 100));
   app.add_option("--seed", seed, "seed of the events and probes");
+  Index window = 8;
+  double variance = 0.4;
+  app.add_option("--window", window, "window steps (observations every 4 steps from step 4)")
+      ->check(CLI::Range(4, 400));
+  app.add_option("--variance", variance, "B = variance I")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
-  const amortized::WindowProblemOptions o = cycled_problem();
+  const amortized::WindowProblemOptions o = cycled_problem(window, variance);
   const amortized::WindowProblem problem(o);
   report::ValidationOptions v;
   v.window_problem = o;
