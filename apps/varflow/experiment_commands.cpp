@@ -24,6 +24,13 @@ namespace varflow::cli {
 
 namespace {
 
+// A cycle's or the run's spread, "-" when there is none (posterior: none).
+std::string spread_text(double spread) {
+  if (!std::isfinite(spread)) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4f", spread);
+  return text;
+}
 
 void print_header(const char* what, const ExperimentConfig& c, const std::string& config_path) {
   const TwinExperimentConfig& e = c.experiment;
@@ -47,11 +54,11 @@ class Progress {
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double left = elapsed / static_cast<double>(i + 1) * static_cast<double>(n - i - 1);
     std::fprintf(stderr,
-                 "  cycle %4lld/%lld  filter RMSE %.4f  forecast RMSE %.4f  smoother RMSE %.4f  spread %.4f"
+                 "  cycle %4lld/%lld  filter RMSE %.4f  forecast RMSE %.4f  smoother RMSE %.4f  spread %s"
                  "  chi2/m %.3f  iterations %d  %s  (%.1f s elapsed, %.1f s left)\n",
                  static_cast<long long>(i + 1), static_cast<long long>(n), r.filter_rmse, r.forecast_rmse,
-                 r.analysis_rmse, r.spread, r.innovations.chi2_per_obs, r.iterations, to_string(r.termination).c_str(),
-                 elapsed, left);
+                 r.analysis_rmse, spread_text(r.spread).c_str(), r.innovations.chi2_per_obs, r.iterations,
+                 to_string(r.termination).c_str(), elapsed, left);
   }
 
  private:
@@ -162,11 +169,17 @@ int run_assimilate(const ExperimentOptions& o) {
   write_analysis(o.out, r, c);
   std::error_code ignored;
   std::filesystem::remove(checkpoint_file, ignored);  // the analysis file supersedes it
+  const Index scored = static_cast<Index>(r.cycles.size()) - r.burn_in;
+  const std::string spread = r.spread_cycles == 0 ? std::string("- (no posterior)")
+                             : r.spread_cycles < scored
+                                 ? format_message(spread_text(r.mean_spread), " (over the ", r.spread_cycles, " of ",
+                                                  scored, " cycles with a posterior)")
+                                 : spread_text(r.mean_spread);
   std::printf("  after burn-in (%lld cycles), time means: filter RMSE %.4f (at the newest assimilated observation),"
-              " forecast RMSE %.4f, smoother RMSE %.4f (window start), background RMSE %.4f, spread %.4f"
+              " forecast RMSE %.4f, smoother RMSE %.4f (window start), background RMSE %.4f, spread %s"
               " (observation error %.4f)\n",
               static_cast<long long>(r.burn_in), r.mean_filter_rmse, r.mean_forecast_rmse, r.mean_analysis_rmse,
-              r.mean_background_rmse, r.mean_spread, r.obs_error_std);
+              r.mean_background_rmse, spread.c_str(), r.obs_error_std);
   const InnovationStatistics& s = r.mean_innovations;
   std::printf("  innovations: O-B mean %.4f rms %.4f, O-A mean %.4f rms %.4f, chi2/m = 2 J(analysis)/m %.3f"
               " (expectation 1 for correct B and R)\n",

@@ -63,6 +63,27 @@ TEST(TwinExperiment, SameSeedSameNumbers) {
   EXPECT_NE(run_twin_experiment(c).mean_analysis_rmse, a.mean_analysis_rmse);
 }
 
+// Without a posterior (incremental.posterior none) a cycle has no spread: the run's mean says so
+// (NaN, spread_cycles 0, "no posterior" in the summary) instead of averaging NaN into the number.
+TEST(TwinExperiment, RunWithoutAPosteriorHasNoSpreadNotANaNMean) {
+  TwinExperimentConfig c = short_default(5);
+  c.cycles = 4;
+  c.burn_in = 1;
+  const TwinExperimentResult with = run_twin_experiment(c);
+  EXPECT_EQ(with.spread_cycles, 3);
+  EXPECT_TRUE(std::isfinite(with.mean_spread));
+  double mean = 0.0;
+  for (Index i = 1; i < 4; ++i) mean += with.cycles[static_cast<std::size_t>(i)].spread / 3.0;
+  EXPECT_NEAR(with.mean_spread, mean, 1e-15);
+
+  c.incremental.posterior = PosteriorMethod::kNone;
+  const TwinExperimentResult without = run_twin_experiment(c);
+  EXPECT_EQ(without.spread_cycles, 0);
+  EXPECT_TRUE(std::isnan(without.mean_spread));
+  EXPECT_NE(without.summary().find("spread - (no posterior)"), std::string::npos) << without.summary();
+  EXPECT_NEAR(without.mean_filter_rmse, with.mean_filter_rmse, 1e-10);  // the same analyses, to round-off
+}
+
 TEST(TwinExperiment, EveryMethodCyclesOnLorenz63) {
   for (VarMethod m : {VarMethod::kStrong4DVar, VarMethod::kIncremental4DVar, VarMethod::kWeak4DVar, VarMethod::k3DVar}) {
     TwinExperimentConfig c;

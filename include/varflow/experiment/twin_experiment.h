@@ -213,7 +213,10 @@ struct TwinExperimentResult {
   double mean_background_rmse = 0.0;
   double mean_filter_rmse = 0.0;
   double mean_forecast_rmse = 0.0;
+  // Over the cycles >= burn_in that have a spread (a posterior: the solver's, or the amortized
+  // model's); NaN when none has (posterior: none and no amortized cycle).
   double mean_spread = 0.0;
+  Index spread_cycles = 0;
   double mean_seconds = 0.0;
   double mean_iterations = 0.0;
   double mean_outer_iterations = 0.0;

@@ -237,7 +237,9 @@ void write_analysis(const std::filesystem::path& path, const TwinExperimentResul
   w.attribute("omb_rms_mean", res.mean_innovations.omb_rms);
   w.attribute("oma_rms_mean", res.mean_innovations.oma_rms);
   w.attribute("rmse_background_mean", res.mean_background_rmse);
-  w.attribute("spread_mean", res.mean_spread);
+  // Absent when no cycle after burn-in has a posterior (posterior: none, no amortized cycle).
+  if (res.spread_cycles > 0) w.attribute("spread_mean", res.mean_spread);
+  w.attribute("spread_cycles", static_cast<long long>(res.spread_cycles));
   w.attribute("final_cost", res.final_summary.final_cost);
   w.attribute("iterations", static_cast<long long>(res.final_summary.iterations));
   w.attribute("converged", static_cast<long long>(res.cycles_not_converged == 0 ? 1 : 0));

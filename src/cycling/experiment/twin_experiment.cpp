@@ -708,7 +708,10 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
     result.mean_background_rmse += rec.background_rmse / count;
     result.mean_filter_rmse += rec.filter_rmse / count;
     result.mean_forecast_rmse += rec.forecast_rmse / count;
-    result.mean_spread += rec.spread / count;
+    if (std::isfinite(rec.spread)) {
+      result.mean_spread += rec.spread;
+      ++result.spread_cycles;
+    }
     result.mean_seconds += rec.seconds / count;
     result.mean_iterations += rec.iterations / count;
     result.mean_outer_iterations += rec.outer_iterations / count;
@@ -724,6 +727,8 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
     mi.oma_rms += s.oma_rms;
     mi.chi2_per_obs += s.chi2_per_obs;
   }
+  result.mean_spread =
+      result.spread_cycles > 0 ? result.mean_spread / static_cast<double>(result.spread_cycles) : nan;
   if (innovation_cycles == 0) {
     mi = {0, nan, nan, nan, nan, nan};
   } else {
@@ -740,7 +745,8 @@ TwinExperimentResult run_twin_experiment(const TwinExperimentConfig& c, const Tw
 std::string TwinExperimentResult::summary() const {
   return format_message(method, ": ", cycles.size(), " cycles (burn-in ", burn_in, "): filter RMSE ", mean_filter_rmse,
                         ", forecast RMSE ", mean_forecast_rmse, ", smoother (window start) RMSE ",
-                        mean_analysis_rmse, ", background RMSE ", mean_background_rmse, ", spread ", mean_spread,
+                        mean_analysis_rmse, ", background RMSE ", mean_background_rmse, ", spread ",
+                        spread_cycles > 0 ? format_message(mean_spread) : std::string("- (no posterior)"),
                         ", chi2/m ", mean_innovations.chi2_per_obs, ", O-B rms ", mean_innovations.omb_rms,
                         ", O-A rms ", mean_innovations.oma_rms,
                         ", obs error ", obs_error_std, "; per cycle ", mean_iterations, " iterations, TL ",
