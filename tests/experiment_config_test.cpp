@@ -77,6 +77,17 @@ TEST(ExperimentConfig, BadConfigsNameTheKeyAndValue) {
             "config: unknown key 'model.n' (expected one of: beta, dt, name, rho, sigma)");
   EXPECT_EQ(message_of([] { parse_experiment_config("colour: blue\n", "t"); }).substr(0, 30),
             "config: unknown key 'colour' (");
+  EXPECT_EQ(message_of([] { parse_experiment_config("amortized: {validation: report.json}\n", "t"); }),
+            "config: amortized.validation = 'report.json' needs amortized.model, the model it validates");
+}
+
+TEST(ExperimentConfig, AmortizedValidationRoundTrips) {
+  const ExperimentConfig c =
+      parse_experiment_config("amortized: {model: m.nc, validation: r/report.json}\n", "t.yaml");
+  EXPECT_EQ(c.experiment.amortized.validation, "r/report.json");
+  const ExperimentConfig again = parse_experiment_config(to_yaml(c), "again");
+  EXPECT_EQ(again.experiment.amortized.validation, "r/report.json");
+  EXPECT_EQ(to_yaml(again), to_yaml(c));
 }
 
 }  // namespace

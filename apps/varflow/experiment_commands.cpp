@@ -195,10 +195,13 @@ int run_assimilate(const ExperimentOptions& o) {
     }
     std::string why;
     for (const auto& [reason, count] : reasons) why += format_message(why.empty() ? "" : ", ", reason, " ", count);
-    std::printf("  amortized analysis (%s): %lld of %zu cycles; fell back to %s in %lld (%s)\n",
+    std::printf("  amortized analysis (%s): %lld of %zu cycles; fell back to %s in %lld (%s); %s\n",
                 e.amortized.model.c_str(), static_cast<long long>(r.cycles_amortized), r.cycles.size(),
                 to_string(e.method).c_str(), static_cast<long long>(r.cycles.size()) - r.cycles_amortized,
-                why.empty() ? "none" : why.c_str());
+                why.empty() ? "none" : why.c_str(),
+                e.amortized.validation.empty()
+                    ? "its gates not checked (no amortized.validation)"
+                    : format_message("every gate passed (", e.amortized.validation, ")").c_str());
   }
   std::printf("  wrote %s\n", o.out.c_str());
   if (r.cycles_failed > 0) {

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "../test_messages.h"
 #include "varflow/amortized/amortized_posterior.h"
@@ -166,6 +167,45 @@ TEST(AmortizedCycling, UntrainedModelFallsBackEveryCycleToThe4DVarRun) {
     EXPECT_EQ(r.cycles[i].analysis, v.cycles[i].analysis) << "cycle " << i;
   }
   EXPECT_EQ(r.mean_filter_rmse, v.mean_filter_rmse);
+}
+
+// amortized.validation: the run needs the varflow validate report of this very model (its
+// checksum) with every gate passed; anything else is refused naming the key, the file and why.
+TEST(AmortizedCycling, ValidationReportMustBeThisModelsAndHaveEveryGatePassed) {
+  const std::string file = model_file(cycled_setup(), 0, "validated");
+  const std::string checksum = amortized::AmortizedPosterior::load(file).checksum();
+  const std::string report = file + ".report.json";
+  const auto write = [&report](const std::string& text) { std::ofstream(report) << text; };
+  const auto refusal = [&](const std::string& text) {
+    write(text);
+    TwinExperimentConfig c = experiment(file);
+    c.cycles = 3;
+    c.burn_in = 1;
+    c.amortized.validation = report;
+    return test::message_of<InvalidArgument>([&] { run_twin_experiment(c); });
+  };
+  const std::string head = R"({"format": "varflow_validation_report", "format_version": 1, "model": "m.nc", )";
+  // This model's report, every gate passed: the run goes ahead.
+  EXPECT_EQ(refusal(head + R"("model_checksum": ")" + checksum + R"(", "passed": true, "failed_gates": []})"), "(no exception)");
+  const std::string failed =
+      refusal(head + R"("model_checksum": ")" + checksum + R"(", "passed": false, "failed_gates": ["adjoint_calibration"]})");
+  EXPECT_NE(failed.find("amortized.validation = '" + report + "': the model failed its gates (adjoint_calibration)"),
+            std::string::npos)
+      << failed;
+  const std::string other = refusal(head + R"("model_checksum": "0123456789abcdef", "passed": true})");
+  EXPECT_NE(other.find("is the report of the model with checksum 0123456789abcdef (m.nc), but amortized.model = '" +
+                       file + "' has checksum " + checksum),
+            std::string::npos)
+      << other;
+  EXPECT_NE(refusal(head + R"("passed": true})").find("has no model_checksum"), std::string::npos);
+  EXPECT_NE(refusal(R"({"format": "something_else"})").find("is not a varflow validation report"), std::string::npos);
+  EXPECT_NE(refusal("not json").find("is not JSON"), std::string::npos);
+  std::filesystem::remove(report);
+  TwinExperimentConfig c = experiment(file);
+  c.amortized.validation = report;
+  const std::string missing = test::message_of([&] { run_twin_experiment(c); });
+  EXPECT_NE(missing.find("amortized.validation = '" + report + "': cannot be read"), std::string::npos) << missing;
+  std::filesystem::remove(file);
 }
 
 TEST(AmortizedCycling, ModelOfAnotherSettingIsRefusedByName) {

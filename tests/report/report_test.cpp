@@ -349,6 +349,8 @@ TEST_F(TrainedLinearGaussian, CorrectModelPassesEveryGateAndTheReportSaysSo) {
   EXPECT_NE(json.find("\"passed\": true"), std::string::npos);
   EXPECT_NE(json.find("\"failed_gates\": []"), std::string::npos);
   EXPECT_NE(json.find("\"seed\": " + std::to_string(rng.seed())), std::string::npos);
+  // The report names the model it validated by the checksum of its file.
+  EXPECT_NE(json.find("\"model_checksum\": \"" + q.checksum() + "\""), std::string::npos);
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_EQ(html.find("FAIL</span>"), std::string::npos);
   // Readable plots: axis labels with units, legends, and the agreement shown as standardised

@@ -105,6 +105,10 @@ struct TwinExperimentConfig {
     std::string model;          // a `varflow train` model file (background.prior: background); empty: none
     double check_sigmas = 4.0;  // > 0
     Index draws = 200;          // >= 2: draws for the spread (flow and score heads; exact for gaussian)
+    // The `varflow validate` report.json of that model (path relative to the working directory); empty:
+    // none. When given, the run is refused unless the report is of this model (its checksum) and every
+    // gate passed: the gates decide what may replace 4D-Var.
+    std::string validation;
   } amortized;
 
   Index shift() const { return shift_steps > 0 ? shift_steps : window_steps; }

@@ -75,6 +75,9 @@ struct EventComparison {
 
 struct ValidationReport {
   std::string model_path, problem, problem_description, head, oracle_description;
+  // AmortizedPosterior::checksum() of the model validated: ties the report to that model file (a
+  // cycle's amortized.validation checks it).
+  std::string model_checksum;
   std::uint64_t seed = 0;
   std::string version;
   amortized::ProblemShape shape;

@@ -1,7 +1,10 @@
 #include "amortized_analysis.h"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <optional>
 
 #include "varflow/amortized/config.h"
@@ -22,11 +25,48 @@ amortized::AmortizedPosterior load_model(const std::string& file) {
   with_context(kWhere, [&] { q.emplace(amortized::AmortizedPosterior::load(file)); });
   return std::move(*q);
 }
+
+// amortized.validation: `report` must be the varflow validate report.json of `model` (same checksum)
+// with every gate passed; InvalidArgument naming the key, the file and what is wrong otherwise.
+void require_passed_gates(const std::string& report, const std::string& model_file,
+                          const amortized::AmortizedPosterior& model) {
+  const auto refuse = [&report](const std::string& what) {
+    throw InvalidArgument(format_message("amortized.validation = '", report, "': ", what));
+  };
+  std::ifstream in(report);
+  if (!in) refuse("cannot be read (run varflow validate --model <model> --out <dir>; the report is <dir>/report.json)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    refuse(format_message("is not JSON: ", e.what()));
+  }
+  if (!j.is_object() || j.value("format", std::string()) != "varflow_validation_report") {
+    refuse("is not a varflow validation report (no format: varflow_validation_report)");
+  }
+  const std::string checksum = j.value("model_checksum", std::string());
+  if (checksum.empty()) {
+    refuse("has no model_checksum (written by an older varflow validate): validate the model again");
+  }
+  if (checksum != model.checksum()) {
+    refuse(format_message("is the report of the model with checksum ", checksum, " (", j.value("model", std::string("?")),
+                          "), but amortized.model = '", model_file, "' has checksum ", model.checksum()));
+  }
+  if (!j.value("passed", false)) {
+    std::string failed;
+    for (const auto& g : j.value("failed_gates", nlohmann::json::array())) {
+      failed += (failed.empty() ? "" : ", ") + g.get<std::string>();
+    }
+    refuse(format_message("the model failed its gates (", failed.empty() ? std::string("unknown") : failed,
+                          "), and the gates decide what may replace 4D-Var in the cycle"));
+  }
+}
 }  // namespace
 
 AmortizedAnalysis::AmortizedAnalysis(const TwinExperimentConfig& config, const TwinData& data)
     : options_(config.amortized), seed_(config.seed), posterior_(load_model(config.amortized.model)) {
   const std::string file = config.amortized.model;
+  if (!config.amortized.validation.empty()) require_passed_gates(config.amortized.validation, file, posterior_);
   amortized::AmortizedSetup stored;
   amortized::apply_definition(stored, posterior_.problem_definition(), std::string(kWhere) + " " + file);
   const amortized::WindowProblemOptions& o = stored.window_problem;

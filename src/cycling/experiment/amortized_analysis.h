@@ -24,8 +24,9 @@ class AmortizedAnalysis {
   // Loads config.amortized.model and checks it against the experiment: the background prior, the
   // same model (its name with parameters), B = background.variance I equal to the prior's variance
   // and no hybrid B, R = the problem's error variance on every observed value, the observed
-  // variables the problem's grid points, window_steps the problem's window. Throws InvalidArgument
-  // naming the setting and both values.
+  // variables the problem's grid points, window_steps the problem's window. With
+  // config.amortized.validation, also that the report is this model's (its checksum) and passed every
+  // gate. Throws InvalidArgument naming the setting and both values (or the report and why).
   AmortizedAnalysis(const TwinExperimentConfig& config, const TwinData& data);
 
   struct Outcome {

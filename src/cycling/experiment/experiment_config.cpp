@@ -209,6 +209,11 @@ ExperimentConfig parse_experiment_config(const std::string& yaml, const std::str
   e.amortized.check_sigmas = am.real("check_sigmas", e.amortized.check_sigmas);
   require_positive(am, "check_sigmas", e.amortized.check_sigmas);
   e.amortized.draws = am.count("draws", e.amortized.draws, 2);
+  e.amortized.validation = am.text("validation", e.amortized.validation);
+  if (!e.amortized.validation.empty() && e.amortized.model.empty()) {
+    throw InvalidArgument(format_message("config: ", am.name("validation"), " = '", e.amortized.validation,
+                                         "' needs ", am.name("model"), ", the model it validates"));
+  }
   am.finish();
 
   ConfigReader s = root.section("strong");
@@ -267,6 +272,7 @@ std::string to_yaml(const ExperimentConfig& c) {
   if (!e.amortized.model.empty()) {
     os << "amortized:\n  model: " << e.amortized.model << "\n  check_sigmas: " << e.amortized.check_sigmas
        << "\n  draws: " << e.amortized.draws << "\n";
+    if (!e.amortized.validation.empty()) os << "  validation: " << e.amortized.validation << "\n";
   }
   os << "strong:\n  max_iterations: " << e.strong.max_iterations << "\n  gradient_tolerance: "
      << e.strong.gradient_tolerance << "\n  posterior: " << to_string(e.strong.posterior) << "\n";
@@ -292,7 +298,8 @@ std::string default_experiment_yaml() {
          "# method: strong_4dvar | incremental_4dvar | weak_4dvar | 3dvar\n"
          "# amortized: model: <file of varflow train, background.prior: background> makes each cycle's analysis\n"
          "#   that model's mean; a cycle falls back to `method` when 2 J(x_a) > m + check_sigmas sqrt(2 m) (4),\n"
-         "#   its output is not finite or its observations are not the model's; draws (200) for the spread\n"
+         "#   its output is not finite or its observations are not the model's; draws (200) for the spread;\n"
+         "#   validation: the model's report.json of varflow validate (the run is refused unless it passed)\n"
          "# posterior: none | inner_lanczos | dense | low_rank (strong: none | dense | low_rank); low_rank takes the\n"
          "#   posterior_rank leading eigenpairs, in a thick-restarted basis of posterior_max_basis vectors (0: no restart)\n"
          "# hessian: gauss_newton | newton (full Hessian by second-order adjoints; Gauss-Newton on negative curvature)\n" +

@@ -378,6 +378,7 @@ std::string report_json(const ValidationReport& r) {
       {"format_version", 1},
       {"varflow_version", r.version},
       {"model", r.model_path},
+      {"model_checksum", r.model_checksum},
       {"problem", r.problem},
       {"problem_description", r.problem_description},
       {"head", r.head},
@@ -427,7 +428,8 @@ std::string report_html(const ValidationReport& r) {
     << ".grid{display:flex;flex-wrap:wrap;gap:6px}h3{font-size:14px}p.caption{font-size:12px;color:#555;max-width:1000px}"
     << "pre{font-size:11px;background:#f6f6f6;padding:8px;overflow-x:auto}</style></head><body>\n";
   h << "<h1>varflow validation report " << verdict(r.passed()) << "</h1>\n<table>"
-    << "<tr><th>model</th><td>" << escape_html(r.model_path) << "</td></tr>"
+    << "<tr><th>model</th><td>" << escape_html(r.model_path) << " (checksum " << escape_html(r.model_checksum)
+    << ")</td></tr>"
     << "<tr><th>problem</th><td>" << escape_html(r.problem_description) << "</td></tr>"
     << "<tr><th>head</th><td>" << escape_html(r.head) << "</td></tr>"
     << "<tr><th>oracle</th><td>" << escape_html(r.oracle_description) << "</td></tr>"

@@ -126,6 +126,7 @@ ValidationReport validate_model(amortized::AmortizedPosterior& q, Oracle& oracle
 
   ValidationReport r;
   r.problem = q.problem();
+  r.model_checksum = q.checksum();
   r.head = amortized::to_string(q.config().head);
   r.shape = q.shape();
   r.seed = rng.seed();
