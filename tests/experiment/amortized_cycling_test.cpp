@@ -200,6 +200,8 @@ TEST(AmortizedCycling, ValidationReportMustBeThisModelsAndHaveEveryGatePassed) {
   EXPECT_NE(refusal(head + R"("passed": true})").find("has no model_checksum"), std::string::npos);
   EXPECT_NE(refusal(R"({"format": "something_else"})").find("is not a varflow validation report"), std::string::npos);
   EXPECT_NE(refusal("not json").find("is not JSON"), std::string::npos);
+  EXPECT_NE(refusal(head + R"("model_checksum": 12, "passed": true})").find("is not a valid varflow validation report"),
+            std::string::npos);
   std::filesystem::remove(report);
   TwinExperimentConfig c = experiment(file);
   c.amortized.validation = report;

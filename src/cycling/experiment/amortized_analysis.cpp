@@ -41,22 +41,29 @@ void require_passed_gates(const std::string& report, const std::string& model_fi
   } catch (const nlohmann::json::exception& e) {
     refuse(format_message("is not JSON: ", e.what()));
   }
-  if (!j.is_object() || j.value("format", std::string()) != "varflow_validation_report") {
-    refuse("is not a varflow validation report (no format: varflow_validation_report)");
+  std::string checksum, model_named, failed;
+  bool passed = false;
+  try {  // a field of the wrong type is a malformed report, not a crash
+    if (!j.is_object() || j.value("format", std::string()) != "varflow_validation_report") {
+      refuse("is not a varflow validation report (no format: varflow_validation_report)");
+    }
+    checksum = j.value("model_checksum", std::string());
+    model_named = j.value("model", std::string("?"));
+    passed = j.value("passed", false);
+    for (const auto& g : j.value("failed_gates", nlohmann::json::array())) {
+      failed += (failed.empty() ? "" : ", ") + g.get<std::string>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    refuse(format_message("is not a valid varflow validation report: ", e.what()));
   }
-  const std::string checksum = j.value("model_checksum", std::string());
   if (checksum.empty()) {
     refuse("has no model_checksum (written by an older varflow validate): validate the model again");
   }
   if (checksum != model.checksum()) {
-    refuse(format_message("is the report of the model with checksum ", checksum, " (", j.value("model", std::string("?")),
+    refuse(format_message("is the report of the model with checksum ", checksum, " (", model_named,
                           "), but amortized.model = '", model_file, "' has checksum ", model.checksum()));
   }
-  if (!j.value("passed", false)) {
-    std::string failed;
-    for (const auto& g : j.value("failed_gates", nlohmann::json::array())) {
-      failed += (failed.empty() ? "" : ", ") + g.get<std::string>();
-    }
+  if (!passed) {
     refuse(format_message("the model failed its gates (", failed.empty() ? std::string("unknown") : failed,
                           "), and the gates decide what may replace 4D-Var in the cycle"));
   }
