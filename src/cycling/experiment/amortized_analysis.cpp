@@ -59,9 +59,10 @@ void require_passed_gates(const std::string& report, const std::string& model_fi
   if (checksum.empty()) {
     refuse("has no model_checksum (written by an older varflow validate): validate the model again");
   }
-  if (checksum != model.checksum()) {
+  const std::string model_checksum = model.checksum();  // a hash over every weight: once
+  if (checksum != model_checksum) {
     refuse(format_message("is the report of the model with checksum ", checksum, " (", model_named,
-                          "), but amortized.model = '", model_file, "' has checksum ", model.checksum()));
+                          "), but amortized.model = '", model_file, "' has checksum ", model_checksum));
   }
   if (!passed) {
     refuse(format_message("the model failed its gates (", failed.empty() ? std::string("unknown") : failed,
